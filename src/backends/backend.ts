@@ -6,7 +6,10 @@ export type FileType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'loc
 
 export const FILE_TYPES: readonly FileType[] = ['config', 'keys', 'data', 'index', 'snapshots', 'locks']
 
-/** A file in the repository. For `config` the name is ignored (there is one config file). */
+/**
+ * A file in the repository. For `config` the name is ignored (there is one config file); for
+ * every other type it is a 64-hex ID, and backends throw TypeError for anything else.
+ */
 export interface Handle {
   type: FileType
   name: string
@@ -37,20 +40,30 @@ export interface Backend {
 
   /**
    * Stores `data` under `h`, atomically: readers never see a partial file under the real name,
-   * and a crash leaves either nothing or the complete file. Throws when the file exists.
+   * and a crash leaves either nothing or the complete file. Throws FileExistsError when the
+   * file exists (files are immutable; `config` is never replaced). The caller may reuse `data`
+   * once the promise settles.
    */
   save(h: Handle, data: Uint8Array): Promise<void>
 
   /**
-   * Reads the file, or `length` bytes at `offset`. A short file is an error (never a short
-   * result). Throws NotFoundError when the file does not exist.
+   * Reads the file, or `length` bytes at `offset` (`length` undefined: to the end). A file too
+   * short for the range is an INVALID_DATA error, never a short result. Throws NotFoundError when
+   * the file does not exist. The returned buffer belongs to the caller.
    */
   load(h: Handle, offset?: number, length?: number): Promise<Buffer>
 
-  /** Size of the file. Throws NotFoundError when it does not exist. */
+  /**
+   * Size of the file, with `name` as in the handle (`config` for the config file). Throws
+   * NotFoundError when it does not exist.
+   */
   stat(h: Handle): Promise<FileInfo>
 
-  /** Lists every file of a type exactly once, in no particular order. Names that are not IDs are skipped. */
+  /**
+   * Lists every file of a type exactly once, in no particular order. Names that are not IDs
+   * (temp files, junk) are skipped. Files saved or removed while the listing runs may or may
+   * not appear. Listing `config` is a TypeError.
+   */
   list(type: FileType): AsyncIterable<FileInfo>
 
   /** Removes a file. Removing a file that does not exist is not an error. */

@@ -11,6 +11,38 @@ export class NotFoundError extends AppError {
   }
 }
 
+/**
+ * Thrown by Backend.save when the file exists already: repository files are immutable, and
+ * `config` is never replaced. For `config` the code is REPOSITORY_EXISTS, because that is what
+ * an existing config file means to the user.
+ */
+export class FileExistsError extends AppError {
+  readonly handle: Handle
+  constructor(handle: Handle, location: string) {
+    const config = handle.type === 'config'
+    super(
+      config ? 'REPOSITORY_EXISTS' : 'INVALID_ARGUMENT',
+      `Cannot save "${handleToString(handle)}" in "${location}": the file exists already`,
+      config ? { hint: 'A repository exists at this location already: open it, or choose another location' } : {},
+    )
+    this.name = 'FileExistsError'
+    this.handle = handle
+  }
+}
+
+/**
+ * The error for a ranged load that reaches past the end of the file. Backends never return a
+ * short result: a truncated pack read as a short buffer would surface later as a confusing
+ * decryption failure.
+ */
+export function shortReadError(h: Handle, location: string, offset: number, length: number, got: number): AppError {
+  return new AppError(
+    'INVALID_DATA',
+    `File "${handleToString(h)}" in "${location}" is too short: wanted ${length} bytes at offset ${offset}, got ${got}`,
+    { hint: 'The file is truncated or the index is out of date; run "check" on the repository' },
+  )
+}
+
 export function handleToString(h: Handle): string {
   return h.type === 'config' ? 'config' : `${h.type}/${h.name}`
 }

@@ -1,0 +1,85 @@
+import { readFile } from 'node:fs/promises'
+import { hostname as osHostname } from 'node:os'
+import { resolve } from 'node:path'
+import { AppError, messageOf } from '../base/index.js'
+import { backup, ExcludeMatcher, type BackupProgress, type BackupResult } from '../archiver/index.js'
+import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
+import type { Repository } from '../repository/index.js'
+
+export interface BackupRequest {
+  paths: string[]
+  filesFrom?: string[]
+  exclude?: string[]
+  iexclude?: string[]
+  excludeFile?: string[]
+  excludeCaches?: boolean
+  excludeIfPresent?: string[]
+  excludeLargerThan?: number
+  oneFileSystem?: boolean
+  tags?: string[]
+  host?: string
+  parent?: string
+  force?: boolean
+  dryRun?: boolean
+  signal?: AbortSignal
+  progress?: BackupProgress
+}
+
+/** Reads pattern or path list files: one entry per line, `#` comments and blank lines skipped. */
+async function readListFiles(files: string[] | undefined, what: string): Promise<string[]> {
+  const out: string[] = []
+  for (const f of files ?? []) {
+    let text: string
+    try {
+      text = f === '-' ? await readStdin() : await readFile(f, 'utf8')
+    } catch (err) {
+      throw new AppError('INVALID_ARGUMENT', `Cannot read ${what} "${f}": ${messageOf(err)}`)
+    }
+    for (const line of text.split(/\r?\n/)) {
+      const t = line.trim()
+      if (t !== '' && !t.startsWith('#')) out.push(t)
+    }
+  }
+  return out
+}
+
+async function readStdin(): Promise<string> {
+  const parts: Buffer[] = []
+  for await (const c of process.stdin) parts.push(c as Buffer)
+  return Buffer.concat(parts).toString('utf8')
+}
+
+/** Runs one backup: resolves paths, excludes and the parent snapshot, then archives. */
+export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupResult> {
+  const paths = [...req.paths, ...(await readListFiles(req.filesFrom, 'files-from list'))]
+  if (paths.length === 0) {
+    throw new AppError('INVALID_ARGUMENT', 'Nothing to back up: no paths given', { hint: 'Name files or directories, or use --files-from' })
+  }
+  const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file'))]
+  const excludes = new ExcludeMatcher({
+    exclude,
+    iexclude: req.iexclude,
+    excludeCaches: req.excludeCaches,
+    excludeIfPresent: req.excludeIfPresent,
+    excludeLargerThan: req.excludeLargerThan,
+  })
+  const host = req.host ?? osHostname()
+  await repo.loadIndex()
+  let parent
+  if (!req.force) {
+    parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, paths.map((p) => resolve(p)))
+  }
+  return backup(repo, {
+    paths,
+    excludes,
+    excludePatterns: [...exclude, ...(req.iexclude ?? [])],
+    tags: req.tags,
+    hostname: host,
+    parent,
+    oneFileSystem: req.oneFileSystem,
+    force: req.force,
+    dryRun: req.dryRun,
+    signal: req.signal,
+    progress: req.progress,
+  })
+}

@@ -1,0 +1,67 @@
+import type { Id } from '../base/index.js'
+import type { Repository } from '../repository/index.js'
+import { decodeTree, loadSnapshots, matchesFilter, findSnapshot, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
+import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
+
+/** Snapshots matching the filter, oldest first; `latest` keeps the newest N per host and paths. */
+export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}, latest?: number): Promise<SnapshotEntry[]> {
+  let list = (await loadSnapshots(repo)).filter((e) => matchesFilter(e.snapshot, filter))
+  if (latest !== undefined && latest > 0) {
+    const groups = new Map<string, SnapshotEntry[]>()
+    for (const e of list) {
+      const k = `${e.snapshot.hostname ?? ''}\0${[...e.snapshot.paths].sort().join('\0')}`
+      const g = groups.get(k) ?? []
+      g.push(e)
+      groups.set(k, g)
+    }
+    const keep = new Set<Id>()
+    for (const g of groups.values()) for (const e of g.slice(-latest)) keep.add(e.id)
+    list = list.filter((e) => keep.has(e.id))
+  }
+  return list
+}
+
+export interface ListedNode {
+  /** Absolute path inside the snapshot, e.g. "/home/me/a.txt". */
+  path: string
+  node: Node
+}
+
+/**
+ * Walks a snapshot (or "SNAPSHOT:/sub/dir", or the `dir` argument as restic's ls takes it) and
+ * calls `visit` for each node in tree order. Without `recursive`, only the named directory's
+ * entries are listed (and with no directory, the whole snapshot, as restic does).
+ */
+export async function listSnapshotTree(
+  repo: Repository,
+  spec: string,
+  options: { dirs?: string[]; recursive?: boolean; filter?: SnapshotFilter },
+  visit: (item: ListedNode) => void,
+): Promise<SnapshotEntry> {
+  const { snapshot: id, path } = splitSnapshotPath(spec)
+  const entry = await findSnapshot(repo, id, options.filter)
+  await repo.loadIndex()
+  const dirs = (options.dirs ?? []).map((d) => '/' + d.split('/').filter((p) => p !== '').join('/'))
+  if (path) dirs.push('/' + path.split('/').filter((p) => p !== '').join('/'))
+  if (dirs.length === 0) {
+    await walk(repo, entry.snapshot.tree, '', true, visit)
+    return entry
+  }
+  for (const dir of dirs) {
+    const found = await resolveTreePath(repo, entry.snapshot.tree, dir)
+    if (found.node && found.node.type !== 'dir') {
+      visit({ path: dir, node: found.node })
+      continue
+    }
+    if (found.tree) await walk(repo, found.tree, dir === '/' ? '' : dir, options.recursive === true, visit)
+  }
+  return entry
+}
+
+async function walk(repo: Repository, tree: Id, prefix: string, recursive: boolean, visit: (item: ListedNode) => void): Promise<void> {
+  for (const node of decodeTree(await repo.loadBlob('tree', tree))) {
+    const path = `${prefix}/${node.name.toString('utf8')}`
+    visit({ path, node })
+    if (recursive && node.type === 'dir' && node.subtree) await walk(repo, node.subtree, path, recursive, visit)
+  }
+}

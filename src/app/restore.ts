@@ -1,0 +1,60 @@
+import { AppError } from '../base/index.js'
+import { ExcludeMatcher } from '../archiver/index.js'
+import type { Repository } from '../repository/index.js'
+import { restore, type RestoreProgress, type RestoreSummary } from '../restorer/index.js'
+import { findSnapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
+import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
+
+export interface RestoreRequest {
+  /** "latest", an ID or prefix, optionally with ":/sub/folder". */
+  snapshot: string
+  target: string
+  include?: string[]
+  exclude?: string[]
+  iinclude?: string[]
+  iexclude?: string[]
+  filter?: SnapshotFilter
+  verify?: boolean
+  signal?: AbortSignal
+  progress?: RestoreProgress
+}
+
+export interface RestoreResult {
+  snapshot: SnapshotEntry
+  summary: RestoreSummary
+}
+
+export async function runRestore(repo: Repository, req: RestoreRequest): Promise<RestoreResult> {
+  if (!req.target) throw new AppError('INVALID_ARGUMENT', 'No restore target given', { hint: 'Use --target DIR' })
+  const { snapshot: spec, path } = splitSnapshotPath(req.snapshot)
+  const entry = await findSnapshot(repo, spec, req.filter)
+  await repo.loadIndex()
+  let tree = entry.snapshot.tree
+  let basePath = ''
+  if (path !== undefined && path !== '' && path !== '/') {
+    const found = await resolveTreePath(repo, tree, path)
+    if (!found.tree) throw new AppError('INVALID_ARGUMENT', `Path "${path}" in snapshot ${entry.id.slice(0, 8)} is not a directory`, { hint: 'Use "cairn dump" for single files' })
+    tree = found.tree
+    basePath = '/' + path.split('/').filter((p) => p !== '').join('/')
+  }
+  const excl = new ExcludeMatcher({ exclude: req.exclude, iexclude: req.iexclude })
+  const incl = new ExcludeMatcher({ exclude: req.include, iexclude: req.iinclude })
+  const hasInclude = (req.include?.length ?? 0) + (req.iinclude?.length ?? 0) > 0
+  const summary = await restore(repo, {
+    tree,
+    basePath,
+    target: req.target,
+    verify: req.verify,
+    signal: req.signal,
+    progress: req.progress,
+    filter: (p, node) => {
+      if (excl.excludedByPattern(p)) return 'exclude'
+      if (!hasInclude) return 'include'
+      // A path is included when it or one of its parents matches an include pattern.
+      const parts = p.split('/')
+      for (let i = parts.length; i > 1; i--) if (incl.excludedByPattern(parts.slice(0, i).join('/'))) return 'include'
+      return node.type === 'dir' ? 'descend' : 'exclude'
+    },
+  })
+  return { snapshot: entry, summary }
+}

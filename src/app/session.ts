@@ -1,0 +1,117 @@
+import { AppError, isAppError } from '../base/index.js'
+import { openBackend, type Backend } from '../backends/index.js'
+import { Lock, releaseAllLocks, Repository } from '../repository/index.js'
+import { defaultRepository, ensureDefaultPassword } from './default-repository.js'
+import { resolvePassword, type PasswordSource } from './password.js'
+
+export interface RepositoryOptions extends PasswordSource {
+  /** Repository URL; falls back to CAIRN_REPOSITORY, RESTIC_REPOSITORY, then the embedded default. */
+  repo?: string
+  keyHint?: string
+  noLock?: boolean
+  /** Told when the embedded default repository is used or created. */
+  onNotice?: (message: string) => void
+}
+
+export type LockMode = 'none' | 'shared' | 'exclusive'
+
+/** Where the repository is, and whether it is the embedded default (which is created on demand). */
+export function repositoryLocation(o: RepositoryOptions): { url: string; isDefault: boolean } {
+  const env = o.env ?? process.env
+  const url = o.repo ?? env.CAIRN_REPOSITORY ?? env.RESTIC_REPOSITORY
+  if (url !== undefined && url !== '') return { url, isDefault: false }
+  return { url: defaultRepository(env).repository, isDefault: true }
+}
+
+async function passwordFor(o: RepositoryOptions, isDefault: boolean, create: boolean): Promise<string> {
+  if (isDefault && o.passwordFile === undefined && o.passwordCommand === undefined) {
+    const env = o.env ?? process.env
+    if (!(env.CAIRN_PASSWORD ?? env.RESTIC_PASSWORD)) {
+      const file = defaultRepository(env).passwordFile
+      if (!create) return (await ensureDefaultPassword(file)).password
+      const { password, created } = await ensureDefaultPassword(file)
+      if (created) o.onNotice?.(`Created a random password for the default repository in "${file}": keep a copy somewhere safe, without it the backups cannot be read`)
+      return password
+    }
+  }
+  return resolvePassword(o)
+}
+
+/** Creates a repository (the default one or the one named in the options). */
+export async function initRepository(o: RepositoryOptions, init: Parameters<typeof Repository.init>[2] = {}): Promise<Repository> {
+  const { url, isDefault } = repositoryLocation(o)
+  const backend = openBackend(url)
+  const password = await passwordFor(o, isDefault, true)
+  return Repository.init(backend, password, init)
+}
+
+/**
+ * Opens the repository. The embedded default is created on first use when `createDefault` is set
+ * (backup does that, so the first backup needs no setup).
+ */
+export async function openRepository(o: RepositoryOptions, createDefault = false): Promise<Repository> {
+  const { url, isDefault } = repositoryLocation(o)
+  const backend: Backend = openBackend(url)
+  const password = await passwordFor(o, isDefault, createDefault)
+  try {
+    return await Repository.open(backend, password, { keyHint: o.keyHint })
+  } catch (err) {
+    if (isDefault && createDefault && isAppError(err, 'NO_REPOSITORY')) {
+      o.onNotice?.(`Creating the default repository in "${url}"`)
+      return Repository.init(openBackend(url), password)
+    }
+    if (isDefault && isAppError(err, 'NO_REPOSITORY')) {
+      throw new AppError('NO_REPOSITORY', `No repository given and the default repository "${url}" does not exist yet`, {
+        hint: 'Give one with -r/--repo or CAIRN_REPOSITORY, or run "cairn backup PATH" once to create the default',
+      })
+    }
+    throw err
+  }
+}
+
+/**
+ * Runs `fn` with an open repository and a lock of the given kind; the lock is released and the
+ * backend closed whatever happens.
+ */
+export async function withRepository<T>(
+  o: RepositoryOptions,
+  mode: LockMode,
+  fn: (repo: Repository) => Promise<T>,
+  createDefault = false,
+): Promise<T> {
+  const repo = await openRepository(o, createDefault)
+  let lock: Lock | undefined
+  try {
+    if (mode !== 'none' && !o.noLock) lock = await Lock.acquire(repo, { exclusive: mode === 'exclusive' })
+    return await fn(repo)
+  } finally {
+    await lock?.release().catch(() => {})
+    await repo.close().catch(() => {})
+  }
+}
+
+/**
+ * An AbortSignal fired by SIGINT or SIGTERM. SIGHUP is ignored: restic probes lock owners with
+ * it, and it must not kill us. A second SIGINT exits at once, after removing our locks.
+ */
+export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController()
+  let count = 0
+  const onSignal = () => {
+    count++
+    ac.abort(new AppError('INTERRUPTED', 'Interrupted'))
+    if (count > 1) void releaseAllLocks().finally(() => process.exit(130))
+  }
+  const onHup = () => {}
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  process.on('SIGHUP', onHup)
+  return {
+    signal: ac.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      process.off('SIGHUP', onHup)
+    },
+  }
+}

@@ -1,0 +1,37 @@
+import { AppError, type Id } from '../base/index.js'
+import type { Repository } from '../repository/index.js'
+import { decodeTree, type Node } from '../snapshots/index.js'
+
+/** Splits "SNAPSHOT:PATH" (restic's syntax for a folder inside a snapshot). */
+export function splitSnapshotPath(spec: string): { snapshot: string; path?: string } {
+  const i = spec.indexOf(':')
+  if (i < 0) return { snapshot: spec }
+  return { snapshot: spec.slice(0, i), path: spec.slice(i + 1) }
+}
+
+/**
+ * Follows `path` (like "/home/me/docs") from a root tree. Returns the node found and the tree
+ * to list for it (the node's subtree for a directory).
+ */
+export async function resolveTreePath(
+  repo: Pick<Repository, 'loadBlob'>,
+  rootTree: Id,
+  path: string,
+): Promise<{ node?: Node; tree?: Id }> {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.')
+  let tree: Id | undefined = rootTree
+  let node: Node | undefined
+  for (let i = 0; i < parts.length; i++) {
+    if (tree === undefined) throw notFound(path)
+    const nodes = decodeTree(await repo.loadBlob('tree', tree))
+    const want = Buffer.from(parts[i])
+    node = nodes.find((n) => n.name.equals(want))
+    if (!node) throw notFound(path)
+    tree = node.type === 'dir' ? node.subtree : undefined
+  }
+  return { node, tree }
+}
+
+function notFound(path: string): AppError {
+  return new AppError('NOT_FOUND', `Path "${path}" not found in the snapshot`, { hint: 'List the snapshot with "cairn ls SNAPSHOT" to see its paths' })
+}

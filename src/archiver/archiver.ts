@@ -1,0 +1,370 @@
+import { lstat, readdir } from 'node:fs/promises'
+import { hostname as osHostname, userInfo } from 'node:os'
+import { resolve as resolvePath } from 'node:path'
+import { AppError, createLimit, hashId, type Id } from '../base/index.js'
+import { createChunker } from '../chunker/index.js'
+import type { BlobWriter, Repository } from '../repository/index.js'
+import { decodeTree, encodeTree, encodeSnapshot, formatGoTime, type Node, type Snapshot } from '../snapshots/index.js'
+import type { ExcludeMatcher } from './exclude.js'
+import { FileSaver } from './file-saver.js'
+import { nodeFromStat } from './fs-node.js'
+import { UserNames } from './user-names.js'
+
+export interface BackupProgress {
+  /** A file or directory is done; `status` says how it compared with the parent snapshot. */
+  onItem?(path: string, kind: 'file' | 'dir', status: 'new' | 'changed' | 'unmodified', bytes: number): void
+  /** Bytes of file content read. */
+  onBytes?(n: number): void
+  /** A path that could not be read; the backup goes on without it. */
+  onError?(path: string, error: Error): void
+}
+
+export interface BackupOptions {
+  paths: string[]
+  excludes: ExcludeMatcher
+  excludePatterns?: string[]
+  tags?: string[]
+  hostname?: string
+  parent?: { id: Id; snapshot: Snapshot }
+  oneFileSystem?: boolean
+  /** Re-read every file even when the parent says it is unchanged. */
+  force?: boolean
+  dryRun?: boolean
+  time?: Date
+  signal?: AbortSignal
+  progress?: BackupProgress
+}
+
+export interface BackupSummary {
+  filesNew: number
+  filesChanged: number
+  filesUnmodified: number
+  dirsNew: number
+  dirsChanged: number
+  dirsUnmodified: number
+  dataBlobs: number
+  treeBlobs: number
+  dataAdded: number
+  dataAddedPacked: number
+  totalFilesProcessed: number
+  totalBytesProcessed: number
+  errors: number
+}
+
+export interface BackupResult {
+  snapshotId?: Id
+  snapshot: Snapshot
+  summary: BackupSummary
+}
+
+type ArchiverRepo = Pick<Repository, 'config' | 'loadBlob' | 'saveUnpacked' | 'withWriter' | 'index'>
+
+/** A part of the tree that leads to the backup targets: only the named children are saved. */
+interface Virtual {
+  children: Map<string, Virtual>
+  target: boolean
+}
+
+const STAT_CONCURRENCY = 32
+const FILE_CONCURRENCY = 8
+
+/**
+ * Backs up `paths` into a new snapshot. The root tree mirrors the absolute paths, as restic's
+ * does: backing up /home/me gives a root tree with `home`, holding `me`.
+ */
+export async function backup(repo: ArchiverRepo, options: BackupOptions): Promise<BackupResult> {
+  const a = new Archiver(repo, options)
+  return a.run()
+}
+
+class Archiver {
+  #repo: ArchiverRepo
+  #o: BackupOptions
+  #saver: FileSaver
+  #users = new UserNames()
+  #statLimit = createLimit(STAT_CONCURRENCY)
+  #fileLimit = createLimit(FILE_CONCURRENCY)
+  #writer!: BlobWriter
+  #hardLinks = new Map<string, { node: Node; content: Id[] }>()
+  #s: BackupSummary = {
+    filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
+    dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, totalFilesProcessed: 0, totalBytesProcessed: 0, errors: 0,
+  }
+
+  constructor(repo: ArchiverRepo, options: BackupOptions) {
+    this.#repo = repo
+    this.#o = options
+    this.#saver = new FileSaver(createChunker(repo.config.chunkerPolynomial))
+  }
+
+  async run(): Promise<BackupResult> {
+    const abs = this.#o.paths.map((p) => resolvePath(p))
+    const existing: string[] = []
+    for (const p of abs) {
+      try {
+        await lstat(p)
+        existing.push(p)
+      } catch (err) {
+        this.#error(p, err)
+      }
+    }
+    if (existing.length === 0) {
+      throw new AppError('INVALID_ARGUMENT', `Nothing to back up: none of the paths ${this.#o.paths.map((p) => `"${p}"`).join(', ')} exists`, {
+        hint: 'Check the paths given to "backup"',
+      })
+    }
+    const root = buildVirtual(existing)
+    const time = this.#o.time ?? new Date()
+    const parentRoot = this.#o.parent?.snapshot.tree
+    const run = async (w: BlobWriter) => {
+      this.#writer = w
+      const tree = root.target
+        ? await this.#saveDir('/', parentRoot, (await lstat('/', { bigint: true })).dev)
+        : await this.#saveVirtual(root, '/', parentRoot)
+      this.#s.dataBlobs = w.stats.dataBlobs
+      this.#s.treeBlobs = w.stats.treeBlobs
+      this.#s.dataAdded = w.stats.dataAdded
+      this.#s.dataAddedPacked = w.stats.dataAddedPacked
+      return tree
+    }
+    const treeId = this.#o.dryRun ? await run(dryRunWriter(this.#repo)) : await this.#repo.withWriter(run)
+    const user = currentUser()
+    const snapshot: Snapshot = {
+      time: formatGoTime(BigInt(time.getTime()) * 1_000_000n),
+      tree: treeId,
+      paths: existing,
+      hostname: this.#o.hostname ?? osHostname(),
+      username: user.name,
+      uid: user.uid,
+      gid: user.gid,
+    }
+    if (this.#o.parent) snapshot.parent = this.#o.parent.id
+    if (this.#o.excludePatterns && this.#o.excludePatterns.length > 0) snapshot.excludes = this.#o.excludePatterns
+    if (this.#o.tags && this.#o.tags.length > 0) snapshot.tags = this.#o.tags
+    // Snapshot last: packs and index are already written (withWriter flushed them).
+    const snapshotId = this.#o.dryRun ? undefined : await this.#repo.saveUnpacked('snapshots', encodeSnapshot(snapshot))
+    return { snapshotId, snapshot, summary: this.#s }
+  }
+
+  #checkAbort(): void {
+    if (this.#o.signal?.aborted) throw new AppError('INTERRUPTED', 'Backup interrupted')
+  }
+
+  #error(path: string, err: unknown): void {
+    this.#s.errors++
+    const e = err instanceof Error ? err : new Error(String(err))
+    this.#o.progress?.onError?.(path, e)
+  }
+
+  async #loadParentTree(id: Id | undefined): Promise<Map<string, Node> | undefined> {
+    if (id === undefined) return undefined
+    try {
+      const nodes = decodeTree(await this.#repo.loadBlob('tree', id))
+      return new Map(nodes.map((n) => [n.name.toString('latin1'), n]))
+    } catch {
+      return undefined // a damaged parent only costs speed
+    }
+  }
+
+  async #saveTree(nodes: Node[]): Promise<Id> {
+    const r = await this.#writer.saveBlob('tree', encodeTree(nodes))
+    return r.id
+  }
+
+  /** Saves the directories on the way to the targets, each holding only the relevant children. */
+  async #saveVirtual(v: Virtual, path: string, parentTree: Id | undefined): Promise<Id> {
+    const parent = await this.#loadParentTree(parentTree)
+    const nodes: Node[] = []
+    for (const [name, child] of v.children) {
+      const childPath = path === '/' ? `/${name}` : `${path}/${name}`
+      const nameBuf = Buffer.from(name)
+      const parentNode = parent?.get(nameBuf.toString('latin1'))
+      if (child.target) {
+        const node = await this.#saveEntry(nameBuf, childPath, parentNode)
+        if (node) nodes.push(node)
+        continue
+      }
+      const st = await lstat(childPath, { bigint: true })
+      const node = await nodeFromStat(nameBuf, childPath, st, { readXattrs: true, users: this.#users })
+      if (!node) continue
+      node.subtree = await this.#saveVirtual(child, childPath, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
+      nodes.push(node)
+    }
+    return this.#saveTree(nodes)
+  }
+
+  /** Saves one path of any type; returns its node, or undefined when it is skipped. */
+  async #saveEntry(name: Buffer, path: string | Buffer, parentNode: Node | undefined, rootDevice?: bigint): Promise<Node | undefined> {
+    this.#checkAbort()
+    let st
+    try {
+      st = await this.#statLimit(() => lstat(path, { bigint: true }))
+    } catch (err) {
+      this.#error(pathText(path), err)
+      return undefined
+    }
+    const node = await nodeFromStat(name, path, st, { readXattrs: true, users: this.#users })
+    if (!node) return undefined
+    if (node.type === 'dir') {
+      if (this.#o.oneFileSystem && rootDevice !== undefined && st.dev !== rootDevice) return undefined
+      node.subtree = await this.#saveDir(path, parentNode?.type === 'dir' ? parentNode.subtree : undefined, rootDevice ?? st.dev)
+      const status = parentNode === undefined ? 'new' : parentNode.subtree === node.subtree ? 'unmodified' : 'changed'
+      if (status === 'new') this.#s.dirsNew++
+      else if (status === 'changed') this.#s.dirsChanged++
+      else this.#s.dirsUnmodified++
+      this.#o.progress?.onItem?.(pathText(path), 'dir', status, 0)
+      return node
+    }
+    if (node.type === 'file') {
+      if (this.#o.excludes.excludedBySize(node.size)) return undefined
+      const ok = await this.#fileLimit(() => this.#saveFileContent(node, path, st, parentNode))
+      return ok ? node : undefined
+    }
+    return node
+  }
+
+  async #saveDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint): Promise<Id> {
+    let names: Buffer[]
+    const parentP = this.#loadParentTree(parentTree)
+    try {
+      names = await readdir(path, { encoding: 'buffer' })
+    } catch (err) {
+      this.#error(pathText(path), err)
+      names = []
+    }
+    const parent = await parentP
+    const dirText = pathText(path)
+    if (!this.#o.excludes.isEmpty) {
+      const set = new Set(names.map((n) => n.toString('utf8')))
+      if (await this.#o.excludes.excludedByMarker(dirText, set)) names = []
+    }
+    const nodes = await Promise.all(
+      names.map(async (name) => {
+        const childPath = joinPath(path, name)
+        if (this.#o.excludes.excludedByPattern(pathText(childPath))) return undefined
+        return this.#saveEntry(name, childPath, parent?.get(name.toString('latin1')), rootDevice)
+      }),
+    )
+    return this.#saveTree(nodes.filter((n): n is Node => n !== undefined))
+  }
+
+  async #saveFileContent(node: Node, path: string | Buffer, st: { mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint; nlink: bigint }, parentNode: Node | undefined): Promise<boolean> {
+    this.#checkAbort()
+    const text = pathText(path)
+    this.#s.totalFilesProcessed++
+    this.#s.totalBytesProcessed += node.size
+    if (!this.#o.force && parentNode && unchanged(parentNode, node) && this.#allKnown(parentNode.content)) {
+      node.content = parentNode.content
+      this.#s.filesUnmodified++
+      this.#o.progress?.onItem?.(text, 'file', 'unmodified', node.size)
+      this.#o.progress?.onBytes?.(node.size)
+      return true
+    }
+    const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
+    const seen = linkKey ? this.#hardLinks.get(linkKey) : undefined
+    if (seen && seen.node.mtime === node.mtime && seen.node.size === node.size && seen.node.ctime === node.ctime) {
+      node.content = seen.content
+    } else {
+      try {
+        const saved = await this.#saver.save(path, node.size, this.#writer, (n) => this.#o.progress?.onBytes?.(n))
+        node.content = saved.content
+        if (saved.size !== node.size) {
+          this.#error(text, new Error(`file changed while it was read (size ${node.size} → ${saved.size})`))
+          node.size = saved.size
+        }
+      } catch (err) {
+        if (isAbort(err)) throw err
+        this.#error(text, err)
+        return false
+      }
+      if (linkKey) this.#hardLinks.set(linkKey, { node, content: node.content })
+    }
+    const status = parentNode === undefined ? 'new' : 'changed'
+    if (status === 'new') this.#s.filesNew++
+    else this.#s.filesChanged++
+    this.#o.progress?.onItem?.(text, 'file', status, node.size)
+    return true
+  }
+
+  #allKnown(content: Id[] | null): boolean {
+    if (!content) return false
+    for (const id of content) if (!this.#writer.has('data', id)) return false
+    return true
+  }
+}
+
+/** restic's change detection: same type, size, mtime, ctime and inode means unchanged. */
+function unchanged(old: Node, cur: Node): boolean {
+  return old.type === 'file' && old.size === cur.size && old.mtime === cur.mtime && old.ctime === cur.ctime && old.inode === cur.inode
+}
+
+function buildVirtual(paths: string[]): Virtual {
+  const root: Virtual = { children: new Map(), target: false }
+  for (const p of paths) {
+    const parts = p.split('/').filter((s) => s !== '')
+    if (parts.length === 0) {
+      root.target = true
+      continue
+    }
+    let v = root
+    for (const part of parts) {
+      if (v.target) break
+      let c = v.children.get(part)
+      if (!c) {
+        c = { children: new Map(), target: false }
+        v.children.set(part, c)
+      }
+      v = c
+    }
+    v.target = true
+    v.children.clear()
+  }
+  return root
+}
+
+function joinPath(dir: string | Buffer, name: Buffer): string | Buffer {
+  const d = typeof dir === 'string' ? Buffer.from(dir) : dir
+  const path = d.length > 0 && d[d.length - 1] === 0x2f ? Buffer.concat([d, name]) : Buffer.concat([d, Buffer.from('/'), name])
+  // Keep plain strings where the bytes are valid UTF-8: cheaper and easier to print.
+  const s = path.toString('utf8')
+  return Buffer.from(s).equals(path) ? s : path
+}
+
+function pathText(p: string | Buffer): string {
+  return typeof p === 'string' ? p : p.toString('utf8')
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof AppError && err.code === 'INTERRUPTED'
+}
+
+function currentUser(): { name: string; uid: number; gid: number } {
+  try {
+    const u = userInfo()
+    return { name: u.username, uid: u.uid, gid: u.gid }
+  } catch {
+    return { name: '', uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+  }
+}
+
+/** A writer that only counts: used by --dry-run. */
+function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
+  const seen = new Set<string>()
+  const stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0 }
+  const w = {
+    stats,
+    has: (type: 'data' | 'tree', id: Id) => seen.has(type + id) || repo.index.has(type, id),
+    async saveBlob(type: 'data' | 'tree', data: Uint8Array, id?: Id) {
+      const bid = id ?? hashId(data)
+      if (w.has(type, bid)) return { id: bid, known: true, stored: 0 }
+      seen.add(type + bid)
+      if (type === 'data') {
+        stats.dataBlobs++
+        stats.dataAdded += data.length
+      } else stats.treeBlobs++
+      return { id: bid, known: false, stored: data.length }
+    },
+  }
+  return w as unknown as BlobWriter
+}
+

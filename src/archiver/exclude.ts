@@ -1,0 +1,158 @@
+/**
+ * Exclude rules with restic's semantics: `--exclude` / `--iexclude` patterns (filepath.Match
+ * globs per path component, `**` for any number of components, a pattern without a leading `/`
+ * matches at any depth), `--exclude-caches`, `--exclude-if-present FILE[:HEADER]`,
+ * `--exclude-larger-than SIZE`.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+export interface ExcludeOptions {
+  exclude?: string[]
+  iexclude?: string[]
+  excludeCaches?: boolean
+  excludeIfPresent?: string[]
+  excludeLargerThan?: number
+}
+
+const CACHEDIR_TAG = 'CACHEDIR.TAG'
+const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55'
+
+type Pattern = { parts: string[]; negate: boolean; fold: boolean }
+
+/** Compiles one pattern; a leading `!` makes it an exception (as restic's filter does). */
+function compile(pattern: string, fold: boolean): Pattern | undefined {
+  let p = pattern.trim()
+  if (p === '' || p.startsWith('#')) return undefined
+  let negate = false
+  if (p.startsWith('!')) {
+    negate = true
+    p = p.slice(1)
+  }
+  if (fold) p = p.toLowerCase()
+  let parts = p.split('/').filter((s, i) => s !== '' || i === 0)
+  if (parts[0] === '') parts = parts.slice(1)
+  else parts = ['**', ...parts]
+  return { parts, negate, fold }
+}
+
+/** filepath.Match for one component: `*`, `?`, `[...]` (with `^`/`!` negation and ranges), `\` escapes. */
+export function matchComponent(pattern: string, name: string): boolean {
+  return matchAt(pattern, 0, name, 0)
+}
+
+function matchAt(p: string, pi: number, s: string, si: number): boolean {
+  while (pi < p.length) {
+    const c = p[pi]
+    if (c === '*') {
+      while (p[pi] === '*') pi++
+      if (pi === p.length) return true
+      for (let k = si; k <= s.length; k++) if (matchAt(p, pi, s, k)) return true
+      return false
+    }
+    if (si >= s.length) return false
+    if (c === '?') {
+      pi++
+      si++
+      continue
+    }
+    if (c === '[') {
+      const end = p.indexOf(']', pi + 2)
+      if (end < 0) return false
+      let set = p.slice(pi + 1, end)
+      const neg = set[0] === '^' || set[0] === '!'
+      if (neg) set = set.slice(1)
+      let hit = false
+      for (let k = 0; k < set.length; k++) {
+        if (set[k + 1] === '-' && k + 2 < set.length) {
+          if (s[si] >= set[k] && s[si] <= set[k + 2]) hit = true
+          k += 2
+        } else if (set[k] === s[si]) hit = true
+      }
+      if (hit === neg) return false
+      pi = end + 1
+      si++
+      continue
+    }
+    if (c === '\\' && pi + 1 < p.length) pi++
+    if (p[pi] !== s[si]) return false
+    pi++
+    si++
+  }
+  return si === s.length
+}
+
+function matchParts(pp: string[], pi: number, path: string[], si: number): boolean {
+  if (pi === pp.length) return si === path.length
+  if (pp[pi] === '**') {
+    for (let k = si; k <= path.length; k++) if (matchParts(pp, pi + 1, path, k)) return true
+    return false
+  }
+  if (si === path.length) return false
+  return matchComponent(pp[pi], path[si]) && matchParts(pp, pi + 1, path, si + 1)
+}
+
+export class ExcludeMatcher {
+  #patterns: Pattern[]
+  #caches: boolean
+  #ifPresent: Array<{ file: string; header?: string }>
+  #largerThan: number | undefined
+
+  constructor(options: ExcludeOptions = {}) {
+    this.#patterns = [
+      ...(options.exclude ?? []).map((p) => compile(p, false)),
+      ...(options.iexclude ?? []).map((p) => compile(p, true)),
+    ].filter((p): p is Pattern => p !== undefined)
+    this.#caches = options.excludeCaches === true
+    this.#ifPresent = (options.excludeIfPresent ?? []).map((spec) => {
+      const i = spec.indexOf(':')
+      return i < 0 ? { file: spec } : { file: spec.slice(0, i), header: spec.slice(i + 1) }
+    })
+    if (this.#caches) this.#ifPresent.push({ file: CACHEDIR_TAG, header: CACHEDIR_SIGNATURE })
+    this.#largerThan = options.excludeLargerThan
+  }
+
+  get isEmpty(): boolean {
+    return this.#patterns.length === 0 && this.#ifPresent.length === 0 && this.#largerThan === undefined
+  }
+
+  /** True when the absolute path (as a string) is excluded by a pattern. The last matching pattern wins. */
+  excludedByPattern(absPath: string): boolean {
+    if (this.#patterns.length === 0) return false
+    const parts = absPath.split('/').filter((s) => s !== '')
+    let lower: string[] | undefined
+    let excluded = false
+    for (const p of this.#patterns) {
+      const target = p.fold ? (lower ??= parts.map((s) => s.toLowerCase())) : parts
+      if (matchParts(p.parts, 0, target, 0)) excluded = !p.negate
+    }
+    return excluded
+  }
+
+  excludedBySize(size: number): boolean {
+    return this.#largerThan !== undefined && size > this.#largerThan
+  }
+
+  /** True when a directory holds a marker file (CACHEDIR.TAG with its signature, or --exclude-if-present). */
+  async excludedByMarker(dirPath: string, entryNames: ReadonlySet<string>): Promise<boolean> {
+    for (const m of this.#ifPresent) {
+      if (!entryNames.has(m.file)) continue
+      if (m.header === undefined) return true
+      try {
+        const head = await readFile(join(dirPath, m.file))
+        if (head.subarray(0, m.header.length).toString('utf8') === m.header) return true
+      } catch {
+        // an unreadable marker does not exclude
+      }
+    }
+    return false
+  }
+}
+
+/** Parses restic's size syntax: 1024, 10k, 5M, 2G, 1T (powers of 1024). */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text)
+  if (!m) throw new RangeError(`Invalid size "${text}": use a number with an optional unit k, M, G or T`)
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't']
+  return Math.floor(Number(m[1]) * mult)
+}

@@ -1,0 +1,264 @@
+import { isUtf8 } from 'node:buffer'
+import { spawn } from 'node:child_process'
+import { constants, type BigIntStats } from 'node:fs'
+import { open, readlink, type FileHandle } from 'node:fs/promises'
+import { constants as osConstants } from 'node:os'
+import { getAttribute, listAttributes } from '@napi-rs/xattr'
+import { messageOf } from '../base/index.js'
+import type { ExtendedAttribute, Node, NodeType } from '../snapshots/node.js'
+import { goFileMode } from '../snapshots/file-mode.js'
+import { formatGoTime } from '../snapshots/go-time.js'
+import type { UserNames } from './user-names.js'
+
+export interface NodeFromStatOptions {
+  /** Read extended attributes (one listxattr per entry, plus one getxattr per attribute). */
+  readXattrs: boolean
+  users: Pick<UserNames, 'user' | 'group'>
+  /** Receives problems that leave the node usable, such as an extended attribute we may not read. */
+  warn?: (message: string) => void
+}
+
+/**
+ * Builds the tree node for one directory entry from its `lstat(path, { bigint: true })`, the way
+ * restic 0.14's archiver does: `atime` equals `mtime`; `links` is recorded for files, symlinks
+ * and devices only; hard links become independent file nodes that share `inode`; `device` is
+ * the Linux st_rdev; symlinks get no extended attributes. `content` is `[]` for files and `null`
+ * otherwise, and `subtree` is left unset: filling them is the caller's job.
+ *
+ * Resolves to null for entries restic does not store (sockets, unknown types). Rejects with
+ * the fs error when a symlink cannot be read. Extended attributes never fail the node: ones
+ * we may not read are skipped and reported through `warn`.
+ *
+ * @example
+ * const st = await lstat(path, { bigint: true })
+ * const node = await nodeFromStat(Buffer.from('hello.txt'), path, st, { readXattrs: true, users })
+ */
+export async function nodeFromStat(
+  name: Buffer,
+  path: string | Buffer,
+  st: BigIntStats,
+  opts: NodeFromStatOptions,
+): Promise<Node | null> {
+  const stMode = Number(st.mode)
+  const type = nodeTypeOf(stMode)
+  if (type === undefined || type === 'socket') return null
+
+  const mtime = formatGoTime(st.mtimeNs)
+  const uid = Number(st.uid)
+  const gid = Number(st.gid)
+  const node: Node = {
+    name,
+    type,
+    mode: goFileMode(stMode),
+    mtime,
+    atime: mtime,
+    ctime: formatGoTime(st.ctimeNs),
+    uid,
+    gid,
+    inode: st.ino,
+    deviceId: st.dev,
+    size: type === 'file' ? Number(st.size) : 0,
+    links: type === 'dir' || type === 'fifo' ? 0 : Number(st.nlink),
+    content: type === 'file' ? [] : null,
+  }
+  const user = opts.users.user(uid)
+  if (user) node.user = user
+  const group = opts.users.group(gid)
+  if (group) node.group = group
+
+  if (type === 'symlink') {
+    const target = await readlink(path, { encoding: 'buffer' })
+    if (target.length > 0) node.linktarget = goUtf8String(target)
+  } else {
+    if (type === 'dev' || type === 'chardev') node.device = st.rdev
+    if (opts.readXattrs) {
+      const xattrs = await readXattrs(path, type, opts.warn)
+      if (xattrs.length > 0) node.xattrs = xattrs
+    }
+  }
+  return node
+}
+
+function nodeTypeOf(stMode: number): NodeType | undefined {
+  switch (stMode & constants.S_IFMT) {
+    case constants.S_IFREG:
+      return 'file'
+    case constants.S_IFDIR:
+      return 'dir'
+    case constants.S_IFLNK:
+      return 'symlink'
+    case constants.S_IFBLK:
+      return 'dev'
+    case constants.S_IFCHR:
+      return 'chardev'
+    case constants.S_IFIFO:
+      return 'fifo'
+    case constants.S_IFSOCK:
+      return 'socket'
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Decodes bytes the way Go's JSON encoder stores a string: every byte that does not start a
+ * valid UTF-8 sequence becomes one U+FFFD. (WHATWG decoding, Buffer#toString, merges a
+ * truncated sequence into a single U+FFFD instead.)
+ */
+function goUtf8String(bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8')
+  let out = ''
+  let runStart = 0
+  let i = 0
+  while (i < bytes.length) {
+    const n = utf8SequenceLength(bytes, i)
+    if (n > 0) {
+      i += n
+      continue
+    }
+    out += bytes.toString('utf8', runStart, i) + '\ufffd'
+    runStart = ++i
+  }
+  return out + bytes.toString('utf8', runStart, i)
+}
+
+// Length of the valid UTF-8 sequence at b[i], or 0 when there is none (RFC 3629 ranges).
+function utf8SequenceLength(b: Buffer, i: number): number {
+  const c = b[i]
+  if (c < 0x80) return 1
+  let n: number
+  let lo = 0x80
+  let hi = 0xbf
+  if (c >= 0xc2 && c <= 0xdf) n = 2
+  else if (c >= 0xe0 && c <= 0xef) {
+    n = 3
+    if (c === 0xe0) lo = 0xa0
+    else if (c === 0xed) hi = 0x9f
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4
+    if (c === 0xf0) lo = 0x90
+    else if (c === 0xf4) hi = 0x8f
+  } else return 0
+  if (i + n > b.length) return 0
+  if (b[i + 1] < lo || b[i + 1] > hi) return 0
+  for (let k = 2; k < n; k++) if ((b[i + k] & 0xc0) !== 0x80) return 0
+  return n
+}
+
+// The xattr binding takes UTF-8 strings and never follows a final symlink, like restic's
+// LList/LGet. Paths it cannot spell are reached through a /proc/self/fd directory handle.
+async function readXattrs(
+  path: string | Buffer,
+  type: NodeType,
+  warn: ((message: string) => void) | undefined,
+): Promise<ExtendedAttribute[]> {
+  const shown = String(path)
+  let target: XattrTarget | undefined
+  try {
+    target = await openXattrTarget(path, type === 'dir')
+    if (target === undefined) return await readXattrsWithTool(path as Buffer, type, warn)
+    const names = await listAttributes(target.path)
+    const values = await Promise.all(names.map((n) => getAttribute(target!.path, n)))
+    const xattrs: ExtendedAttribute[] = []
+    for (let i = 0; i < names.length; i++) {
+      const value = values[i]
+      if (value !== null) xattrs.push({ name: names[i], value })
+      // The binding turns every getxattr error into null, so the cause is unknown.
+      else warn?.(`Cannot read extended attribute "${names[i]}" of "${shown}": permission denied or removed`)
+    }
+    return xattrs
+  } catch (err) {
+    const errno = xattrErrno(err)
+    if (errno !== osConstants.errno.ENOTSUP && errno !== osConstants.errno.ENODATA) {
+      warn?.(`Cannot read extended attributes of "${shown}": ${messageOf(err)}`)
+    }
+    return []
+  } finally {
+    await target?.handle?.close()
+  }
+}
+
+interface XattrTarget {
+  path: string
+  handle?: FileHandle
+}
+
+/**
+ * A string path naming `path` for the binding, or undefined when only an open file can name it
+ * (a non-directory whose own name is not UTF-8). The caller closes `handle`.
+ */
+async function openXattrTarget(path: string | Buffer, isDir: boolean): Promise<XattrTarget | undefined> {
+  if (typeof path === 'string') return { path }
+  if (isUtf8(path)) return { path: path.toString('utf8') }
+  const slash = path.lastIndexOf(0x2f)
+  const base = path.subarray(slash + 1)
+  if (base.length > 0 && isUtf8(base)) {
+    const dir = slash < 0 ? '.' : slash === 0 ? '/' : path.subarray(0, slash)
+    const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY)
+    return { path: `/proc/self/fd/${handle.fd}/${base.toString('utf8')}`, handle }
+  }
+  if (isDir) {
+    const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+    // The trailing "." makes the kernel resolve the fd link instead of acting on the link itself.
+    return { path: `/proc/self/fd/${handle.fd}/.`, handle }
+  }
+  return undefined
+}
+
+/**
+ * Reads the attributes of a file or fifo whose name is not UTF-8 with getfattr (from the attr
+ * package) on an inherited descriptor. Device nodes are not opened: opening some devices has
+ * side effects (a tape rewinds).
+ */
+async function readXattrsWithTool(
+  path: Buffer,
+  type: NodeType,
+  warn: ((message: string) => void) | undefined,
+): Promise<ExtendedAttribute[]> {
+  if (type !== 'file' && type !== 'fifo') {
+    warn?.(`Cannot read extended attributes of "${String(path)}": its name is not valid UTF-8`)
+    return []
+  }
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  try {
+    const dump = await runWithFd('getfattr', ['--absolute-names', '-d', '-m', '-', '-e', 'hex', '/proc/self/fd/3'], handle.fd)
+    return parseGetfattrDump(dump)
+  } finally {
+    await handle.close()
+  }
+}
+
+// getfattr -e hex prints `name=0x…` lines; names escape unusual bytes as \ooo.
+function parseGetfattrDump(dump: Buffer): ExtendedAttribute[] {
+  const xattrs: ExtendedAttribute[] = []
+  for (const line of dump.toString('latin1').split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const eq = line.indexOf('=')
+    const quoted = eq < 0 ? line : line.slice(0, eq)
+    const hex = eq < 0 ? '' : line.slice(eq + 1).replace(/^0x/, '')
+    const raw = quoted.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
+    xattrs.push({ name: Buffer.from(raw, 'latin1').toString('utf8'), value: Buffer.from(hex, 'hex') })
+  }
+  return xattrs
+}
+
+function runWithFd(command: string, args: string[], fd: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe', fd] })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout!.on('data', (b: Buffer) => out.push(b))
+    child.stderr!.on('data', (b: Buffer) => err.push(b))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out))
+      else reject(new Error(`${command} failed: ${Buffer.concat(err).toString('utf8').trim() || `exit code ${code}`}`))
+    })
+  })
+}
+
+// The binding reports failures as "… (os error N)" without an errno code.
+function xattrErrno(err: unknown): number | undefined {
+  const m = /\(os error (\d+)\)/.exec(messageOf(err))
+  return m ? Number(m[1]) : undefined
+}

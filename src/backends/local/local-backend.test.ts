@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import * as fsp from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { hashId } from '../../base/index.js'
+import type { FileInfo, FileType, Handle } from '../backend.js'
+import { runConformanceSuite } from '../testing/conformance.js'
+import { LocalBackend } from './local-backend.js'
+import type { LocalFs } from './local-fs.js'
+
+let root = ''
+let counter = 0
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'cairn-local-backend-'))
+})
+after(async () => {
+  await rm(root, { recursive: true, force: true })
+})
+
+/** A path for a repository that does not exist yet. */
+function repoPath(): string {
+  return join(root, `repo-${++counter}`)
+}
+
+function file(type: FileType, size: number): { h: Handle; data: Buffer } {
+  const data = randomBytes(size)
+  return { h: { type, name: hashId(data) }, data }
+}
+
+async function collect(be: LocalBackend, type: FileType): Promise<FileInfo[]> {
+  const out: FileInfo[] = []
+  for await (const fi of be.list(type)) out.push(fi)
+  return out
+}
+
+async function created(): Promise<{ be: LocalBackend; path: string }> {
+  const path = repoPath()
+  const be = new LocalBackend(path)
+  await be.create()
+  return { be, path }
+}
+
+const modeOf = async (p: string) => (await stat(p)).mode & 0o777
+
+runConformanceSuite('LocalBackend', async () => new LocalBackend(repoPath()))
+
+describe('LocalBackend layout', () => {
+  it('create() makes the five directories and data/00..ff, mode 0700', async () => {
+    const { path } = await created()
+    assert.deepEqual((await readdir(path)).sort(), ['data', 'index', 'keys', 'locks', 'snapshots'])
+    const sub = (await readdir(join(path, 'data'))).sort()
+    assert.equal(sub.length, 256)
+    assert.equal(sub[0], '00')
+    assert.equal(sub[255], 'ff')
+    for (const d of [path, join(path, 'keys'), join(path, 'data'), join(path, 'data', '7f')]) {
+      assert.equal(await modeOf(d), 0o700, d)
+    }
+  })
+
+  it('save() puts packs under data/<first two hex>/ and other files under their type', async () => {
+    const { be, path } = await created()
+    const pack = file('data', 100)
+    const snap = file('snapshots', 100)
+    await be.save(pack.h, pack.data)
+    await be.save(snap.h, snap.data)
+    await be.save({ type: 'config', name: '' }, Buffer.from('cfg'))
+    assert.equal((await stat(join(path, 'data', pack.h.name.slice(0, 2), pack.h.name))).size, 100)
+    assert.equal((await stat(join(path, 'snapshots', snap.h.name))).size, 100)
+    assert.equal((await stat(join(path, 'config'))).size, 3)
+  })
+
+  it('save() leaves no temp file behind and makes the file read-only (0400)', async () => {
+    const { be, path } = await created()
+    const { h, data } = file('keys', 64)
+    await be.save(h, data)
+    assert.deepEqual(await readdir(join(path, 'keys')), [h.name])
+    assert.equal(await modeOf(join(path, 'keys', h.name)), 0o400)
+    await be.save({ type: 'config', name: '' }, Buffer.from('cfg'))
+    assert.equal(await modeOf(join(path, 'config')), 0o400)
+  })
+
+  it('remove() deletes a read-only file', async () => {
+    const { be, path } = await created()
+    const { h, data } = file('locks', 10)
+    await be.save(h, data)
+    assert.equal(await modeOf(join(path, 'locks', h.name)), 0o400)
+    await be.remove(h)
+    assert.deepEqual(await readdir(join(path, 'locks')), [])
+  })
+
+  it('save() uses 0440 files and 0770 directories when config is group-readable', async () => {
+    const { be, path } = await created()
+    await be.save({ type: 'config', name: '' }, Buffer.from('cfg'))
+    await chmod(join(path, 'config'), 0o440)
+    await rm(join(path, 'data', 'ab'), { recursive: true })
+    const reopened = new LocalBackend(path)
+    const data = Buffer.from('group pack')
+    const h: Handle = { type: 'data', name: 'ab' + hashId(data).slice(2) }
+    await reopened.save(h, data)
+    assert.equal(await modeOf(join(path, 'data', 'ab', h.name)), 0o440)
+    assert.equal(await modeOf(join(path, 'data', 'ab')), 0o770 & ~process.umask())
+  })
+
+  it('save() recreates a missing data/xx directory (rclone makes them lazily)', async () => {
+    const { be, path } = await created()
+    const { h, data } = file('data', 10)
+    await rm(join(path, 'data', h.name.slice(0, 2)), { recursive: true })
+    await be.save(h, data)
+    assert.deepEqual(await be.load(h), data)
+  })
+
+  it('save() of a non-data file into a repository without that directory fails with IO naming the file', async () => {
+    const { be, path } = await created()
+    await rm(join(path, 'snapshots'), { recursive: true })
+    const { h, data } = file('snapshots', 10)
+    await assert.rejects(be.save(h, data), (err: any) => {
+      assert.equal(err.code, 'IO')
+      assert.ok(err.message.includes(join(path, 'snapshots', h.name)), err.message)
+      assert.match(err.hint, /init/)
+      return true
+    })
+  })
+
+  it('create() fails with REPOSITORY_EXISTS when config exists, and with IO when the path is a file', async () => {
+    const { be } = await created()
+    await be.save({ type: 'config', name: '' }, Buffer.from('cfg'))
+    await assert.rejects(new LocalBackend(be.location).create(), { code: 'REPOSITORY_EXISTS' })
+    const plain = join(root, `plain-file-${++counter}`)
+    await writeFile(plain, 'x')
+    await assert.rejects(new LocalBackend(join(plain, 'repo')).create(), (err: any) => {
+      assert.equal(err.code, 'IO')
+      assert.ok(err.message.includes(plain), err.message)
+      return true
+    })
+  })
+
+  it('list() of a missing repository directory yields nothing', async () => {
+    const be = new LocalBackend(repoPath())
+    assert.deepEqual(await collect(be, 'data'), [])
+    assert.deepEqual(await collect(be, 'keys'), [])
+  })
+})
+
+describe('LocalBackend listing tolerance', () => {
+  it('list() skips temp files, junk names and misplaced packs', async () => {
+    const { be, path } = await created()
+    const snap = file('snapshots', 10)
+    const pack = file('data', 10)
+    await be.save(snap.h, snap.data)
+    await be.save(pack.h, pack.data)
+    const id = hashId(Buffer.from('junk'))
+    const wrongDir = id.startsWith('00') ? '01' : '00'
+    await Promise.all([
+      writeFile(join(path, 'snapshots', `${id}-tmp-123456`), 'partial'),
+      writeFile(join(path, 'snapshots', 'README'), 'hello'),
+      writeFile(join(path, 'snapshots', id.toUpperCase()), 'upper'),
+      writeFile(join(path, 'snapshots', id.slice(1)), '63 chars'),
+      mkdir(join(path, 'keys', id)),
+      writeFile(join(path, 'data', id), 'loose pack'),
+      writeFile(join(path, 'data', wrongDir, id), 'misplaced pack'),
+      mkdir(join(path, 'data', 'zz')).then(() => writeFile(join(path, 'data', 'zz', id), 'bad subdir')),
+      writeFile(join(path, 'README'), 'top-level junk'),
+    ])
+    assert.deepEqual(await collect(be, 'snapshots'), [{ name: snap.h.name, size: 10 }])
+    assert.deepEqual(await collect(be, 'data'), [{ name: pack.h.name, size: 10 }])
+    assert.deepEqual(await collect(be, 'keys'), [])
+  })
+
+  it('list() of data walks all 256 subdirectories', async () => {
+    const { be } = await created()
+    const want = new Set<string>()
+    for (let i = 0; i < 256; i++) {
+      const data = Buffer.from(`x${i}`)
+      const name = i.toString(16).padStart(2, '0') + hashId(data).slice(2)
+      await be.save({ type: 'data', name }, data)
+      want.add(name)
+    }
+    const got = await collect(be, 'data')
+    assert.equal(got.length, 256)
+    assert.deepEqual(new Set(got.map((f) => f.name)), want)
+  })
+})
+
+describe('LocalBackend load', () => {
+  it('a ranged load reads only the range, with positional reads', async () => {
+    let bytesRead = 0
+    const fs: LocalFs = {
+      ...fsp,
+      open: (async (...args: Parameters<typeof fsp.open>) => {
+        const fd = await fsp.open(...args)
+        return new Proxy(fd, {
+          get(target, prop) {
+            if (prop === 'read') {
+              return async (buf: Buffer, off: number, len: number, pos: number) => {
+                assert.equal(typeof pos, 'number', 'reads are positional')
+                const r = await target.read(buf, off, len, pos)
+                bytesRead += r.bytesRead
+                return r
+              }
+            }
+            const v = Reflect.get(target, prop, target)
+            return typeof v === 'function' ? v.bind(target) : v
+          },
+        }) as FileHandle
+      }) as typeof fsp.open,
+    }
+    const path = repoPath()
+    const be = new LocalBackend(path, { fs })
+    await be.create()
+    const { h, data } = file('data', 8 * 1024 * 1024)
+    await be.save(h, data)
+    const part = await be.load(h, 5_000_000, 1234)
+    assert.deepEqual(part, data.subarray(5_000_000, 5_001_234))
+    assert.equal(bytesRead, 1234)
+  })
+})

@@ -1,0 +1,291 @@
+import { randomBytes } from 'node:crypto'
+import type { FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { AppError, errnoCode } from '../../base/index.js'
+import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
+import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
+import { checkHandle, checkRange, checkType } from '../handle.js'
+import { ioError } from './io-error.js'
+import { nodeFs, type LocalFs } from './local-fs.js'
+import { listLocal } from './local-list.js'
+
+const TYPE_DIRS = ['keys', 'index', 'snapshots', 'locks', 'data'] as const
+const DATA_SUBDIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+/** File and directory modes; restic widens both for group access when `config` is group-readable. */
+interface Modes {
+  file: number
+  dir: number
+}
+const PRIVATE: Modes = { file: 0o400, dir: 0o700 }
+const GROUP: Modes = { file: 0o440, dir: 0o770 }
+
+/** Errors from link() that mean "this file system has no hard links", not "something is wrong". */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'])
+/** Errors from fsync on a directory or chmod that some file systems (FUSE, SMB, exFAT) give and restic ignores. */
+const UNSUPPORTED_BY_FS = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EPERM', 'EBADF'])
+
+export interface LocalBackendOptions {
+  /** The file system calls to use; tests wrap them to inject faults. */
+  fs?: LocalFs
+}
+
+/**
+ * A repository in a local directory, in restic's default layout (restic-format.md §1.1, §7.1):
+ * `config`, `keys/<id>`, `index/<id>`, `snapshots/<id>`, `locks/<id>`, `data/<id[0:2]>/<id>`.
+ * Files are written atomically and made read-only; the same directory can be used by restic.
+ *
+ * @example
+ * const be = new LocalBackend('/srv/backup/repo')
+ * await be.create()
+ * await be.save({ type: 'keys', name: id }, bytes)
+ */
+export class LocalBackend implements Backend {
+  readonly location: string
+  readonly properties: BackendProperties = { connections: 2, local: true }
+  readonly #root: string
+  readonly #fs: LocalFs
+  #modes: Promise<Modes> | undefined
+
+  /** `path` should be absolute; openBackend() resolves relative paths. */
+  constructor(path: string, options: LocalBackendOptions = {}) {
+    this.#root = path
+    this.location = path
+    this.#fs = options.fs ?? nodeFs
+  }
+
+  async create(): Promise<void> {
+    const fs = this.#fs
+    const config = this.#filename({ type: 'config', name: '' })
+    let exists = true
+    try {
+      await fs.lstat(config)
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') throw ioError('create', config, err)
+      exists = false
+    }
+    if (exists) {
+      throw new AppError('REPOSITORY_EXISTS', `Cannot create a repository in "${this.#root}": a config file exists already`, {
+        hint: 'Open the existing repository, or choose an empty directory',
+      })
+    }
+    const mode = PRIVATE.dir
+    const mkdirp = async (dir: string) => {
+      try {
+        await fs.mkdir(dir, { recursive: true, mode })
+      } catch (err) {
+        throw ioError('create', dir, err)
+      }
+    }
+    await mkdirp(this.#root)
+    await Promise.all(TYPE_DIRS.map((t) => mkdirp(join(this.#root, t))))
+    await Promise.all(DATA_SUBDIRS.map((x) => mkdirp(join(this.#root, 'data', x))))
+  }
+
+  /**
+   * Writes `<name>-tmp-<random>` next to the final name, fsyncs it, hard-links it to the final
+   * name (link fails when the target exists, so an existing file is never replaced, even by a
+   * concurrent writer), removes the temp name and fsyncs the directory. The read-only mode is set
+   * on the open file, so the file is read-only from the moment it has its real name. File
+   * systems without hard links fall back to a check and rename().
+   */
+  async save(h: Handle, data: Uint8Array): Promise<void> {
+    checkHandle(h)
+    const fs = this.#fs
+    const final = this.#filename(h)
+    const dir = dirname(final)
+    const tmp = `${final}-tmp-${randomBytes(6).toString('hex')}`
+    const modes = await this.#getModes()
+
+    let fd: FileHandle
+    try {
+      fd = await this.#openTemp(tmp, h.type, dir, modes)
+    } catch (err) {
+      throw ioError('write', final, err)
+    }
+    try {
+      await Promise.all([writeAll(fd, data), chmodQuietly(fd, modes.file)])
+      // fdatasync covers the bytes and the size of a new file, which is all a reader needs;
+      // skipping timestamps makes it about a third faster than fsync here.
+      await fd.datasync()
+    } catch (err) {
+      await fd.close().catch(() => {})
+      await fs.unlink(tmp).catch(() => {})
+      throw ioError('write', final, err)
+    }
+    try {
+      await fd.close()
+      await this.#publish(tmp, final, h)
+    } catch (err) {
+      await fs.unlink(tmp).catch(() => {})
+      throw err instanceof AppError ? err : ioError('write', final, err)
+    }
+  }
+
+  async load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
+    checkHandle(h)
+    checkRange(offset, length)
+    const file = this.#filename(h)
+    let fd: FileHandle
+    try {
+      fd = await this.#fs.open(file, 'r')
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') throw new NotFoundError(h, this.location)
+      throw ioError('read', file, err)
+    }
+    try {
+      let want = length
+      if (want === undefined) {
+        const size = (await fd.stat()).size
+        if (offset > size) throw shortReadError(h, this.location, offset, 0, 0)
+        want = size - offset
+      }
+      const buf = Buffer.allocUnsafe(want)
+      let got = 0
+      while (got < want) {
+        const { bytesRead } = await fd.read(buf, got, want - got, offset + got)
+        if (bytesRead === 0) break
+        got += bytesRead
+      }
+      if (got < want) throw shortReadError(h, this.location, offset, want, got)
+      return buf
+    } catch (err) {
+      throw err instanceof AppError ? err : ioError('read', file, err)
+    } finally {
+      await fd.close().catch(() => {})
+    }
+  }
+
+  async stat(h: Handle): Promise<FileInfo> {
+    checkHandle(h)
+    const file = this.#filename(h)
+    try {
+      const st = await this.#fs.stat(file)
+      if (!st.isFile()) throw new NotFoundError(h, this.location)
+      return { name: h.type === 'config' ? 'config' : h.name, size: st.size }
+    } catch (err) {
+      if (err instanceof AppError) throw err
+      if (errnoCode(err) === 'ENOENT') throw new NotFoundError(h, this.location)
+      throw ioError('read', file, err)
+    }
+  }
+
+  list(type: FileType): AsyncIterable<FileInfo> {
+    checkType(type)
+    if (type === 'config') throw new TypeError('Cannot list "config": it is a single file; use stat() instead')
+    return listLocal(this.#fs, this.#root, type)
+  }
+
+  /** Deleting needs write access to the directory only, so the read-only mode does not stand in the way. */
+  async remove(h: Handle): Promise<void> {
+    checkHandle(h)
+    const file = this.#filename(h)
+    try {
+      await this.#fs.unlink(file)
+    } catch (err) {
+      const code = errnoCode(err)
+      if (code === 'ENOENT') return
+      // Some network file systems refuse to delete read-only files; restic makes them writable first.
+      if (code === 'EPERM' || code === 'EACCES') {
+        try {
+          await this.#fs.chmod(file, 0o600)
+          await this.#fs.unlink(file)
+          return
+        } catch {
+          // report the original error
+        }
+      }
+      throw ioError('remove', file, err)
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  #filename(h: Handle): string {
+    if (h.type === 'config') return join(this.#root, 'config')
+    if (h.type === 'data') return join(this.#root, 'data', h.name.slice(0, 2), h.name)
+    return join(this.#root, h.type, h.name)
+  }
+
+  /** Looked up once: restic decides group access by the mode of `config` when it opens a repository. */
+  #getModes(): Promise<Modes> {
+    this.#modes ??= this.#fs.stat(join(this.#root, 'config')).then(
+      (st) => ((st.mode & 0o040) !== 0 ? GROUP : PRIVATE),
+      () => PRIVATE,
+    )
+    return this.#modes
+  }
+
+  /** Creates the temp file; makes a missing `data/xx` directory (rclone creates them lazily). */
+  async #openTemp(tmp: string, type: FileType, dir: string, modes: Modes): Promise<FileHandle> {
+    try {
+      return await this.#fs.open(tmp, 'wx', 0o600)
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT' || type !== 'data') throw err
+    }
+    try {
+      await this.#fs.mkdir(dir, { mode: modes.dir })
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err
+    }
+    return await this.#fs.open(tmp, 'wx', 0o600)
+  }
+
+  async #publish(tmp: string, final: string, h: Handle): Promise<void> {
+    const fs = this.#fs
+    try {
+      await fs.link(tmp, final)
+    } catch (err) {
+      const code = errnoCode(err)
+      if (code === 'EEXIST') throw new FileExistsError(h, this.location)
+      if (code === undefined || !NO_HARD_LINKS.has(code)) throw err
+      await this.#renameIfAbsent(tmp, final, h)
+      await fsyncDir(fs, dirname(final))
+      return
+    }
+    // A leftover temp name after a crash is harmless (listing skips it); the new name must be durable.
+    await Promise.all([fs.unlink(tmp).catch(() => {}), fsyncDir(fs, dirname(final))])
+  }
+
+  /** Not atomic against a concurrent writer of the same name, which link() is; restic only renames. */
+  async #renameIfAbsent(tmp: string, final: string, h: Handle): Promise<void> {
+    const exists = await this.#fs.lstat(final).then(
+      () => true,
+      (err: unknown) => {
+        if (errnoCode(err) === 'ENOENT') return false
+        throw err
+      },
+    )
+    if (exists) throw new FileExistsError(h, this.location)
+    await this.#fs.rename(tmp, final)
+  }
+}
+
+async function writeAll(fd: FileHandle, data: Uint8Array): Promise<void> {
+  let done = 0
+  while (done < data.byteLength) {
+    const { bytesWritten } = await fd.write(data, done, data.byteLength - done, done)
+    done += bytesWritten
+  }
+}
+
+async function chmodQuietly(fd: FileHandle, mode: number): Promise<void> {
+  try {
+    await fd.chmod(mode)
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === undefined || !UNSUPPORTED_BY_FS.has(code)) throw err
+  }
+}
+
+async function fsyncDir(fs: LocalFs, dir: string): Promise<void> {
+  const fd = await fs.open(dir, 'r')
+  try {
+    await fd.sync()
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === undefined || !UNSUPPORTED_BY_FS.has(code)) throw err
+  } finally {
+    await fd.close().catch(() => {})
+  }
+}

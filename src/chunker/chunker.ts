@@ -1,0 +1,212 @@
+/**
+ * restic's content-defined chunker, restated so that it needs no work on bytes that cannot matter.
+ *
+ * restic resets its 64-byte window to zeros plus one byte of value 1, skips the first MinSize − 64
+ * bytes of a chunk, and hashes the rest. A cut is only allowed once the chunk holds MinSize bytes,
+ * which is exactly when 64 bytes have been hashed and the initial 1 has slid out. From then on the
+ * digest is the fingerprint of the last 64 bytes and nothing else. So this implementation:
+ *  - jumps over the skipped bytes (only counting them);
+ *  - starts each chunk's fingerprint at 0 and hashes its first 64 bytes without sliding anything
+ *    out. That gives the same digest at the first possible cut, because the fingerprint of the
+ *    window is all that restic's digest holds at that point;
+ *  - in the steady state reads the byte leaving the window straight from the caller's buffer (it is
+ *    64 bytes back), and touches the window array only within 64 bytes of a call's start. At the
+ *    end of a call without a cut, it copies in the last 64 bytes.
+ * The boundaries, and the digest at every cut, are identical to restic/chunker's.
+ */
+import { joinDigest, tablesFor, WINDOW_SIZE } from './tables.js'
+import { polyMulMod, polyMod } from './polynomial.js'
+
+export const MIN_SIZE = 512 * 1024
+export const MAX_SIZE = 8 * 1024 * 1024
+
+/** Bytes at the start of every chunk that are counted but never hashed. */
+const SKIP = MIN_SIZE - WINDOW_SIZE
+/** Cut when the low 20 bits of the digest are zero: about 1 MiB between cuts on random data. */
+const SPLIT_MASK = (1 << 20) - 1
+
+export interface Chunker {
+  /**
+   * Scans buf[start..end) continuing the current chunk. Returns the offset in buf just after the last
+   * byte of the chunk that ends in this range (the chunker resets itself for the next chunk, which
+   * starts there), or -1 when every byte of the range belongs to the current chunk.
+   */
+  nextSplitPoint(buf: Uint8Array, start?: number, end?: number): number
+  /** Forget the current chunk: the next byte starts a new chunk (call at the start of every file). */
+  reset(): void
+  /** The fingerprint at the last split point returned (restic's `Chunk.Cut`); 0 before the first one. */
+  cutFingerprint(): bigint
+  /**
+   * The fingerprint restic would report for the bytes scanned since the last split, i.e. the `Cut`
+   * of a last chunk that ends at EOF (1 while the chunk is within its unhashed first bytes).
+   */
+  currentFingerprint(): bigint
+}
+
+/** A chunker for `pol` (degree 53). Its lookup tables are built once per polynomial and cached. */
+export function createChunker(pol: bigint): Chunker {
+  return new RabinChunker(pol)
+}
+
+/** Splits a whole buffer; for tests and small data (the archiver feeds blocks to a Chunker instead). */
+export function* chunkBuffer(pol: bigint, data: Uint8Array): Generator<{ offset: number; length: number }> {
+  const c = createChunker(pol)
+  let offset = 0
+  while (offset < data.length) {
+    const split = c.nextSplitPoint(data, offset, data.length)
+    const end = split < 0 ? data.length : split
+    yield { offset, length: end - offset }
+    offset = end
+  }
+}
+
+class RabinChunker implements Chunker {
+  readonly #pol: bigint
+  readonly #outHi: Int32Array
+  readonly #outLo: Int32Array
+  readonly #modHi: Int32Array
+  readonly #modLo: Int32Array
+  /** Byte at chunk position q is kept at window[q & 63] (SKIP is a multiple of 64, hashing starts at slot 0). */
+  readonly #window = new Uint8Array(WINDOW_SIZE)
+  /** Bytes of the current chunk seen so far, skipped ones included. */
+  #n = 0
+  #hi = 0
+  #lo = 0
+  #cutHi = 0
+  #cutLo = 0
+
+  constructor(pol: bigint) {
+    const t = tablesFor(pol)
+    this.#pol = pol
+    this.#outHi = t.outHi
+    this.#outLo = t.outLo
+    this.#modHi = t.modHi
+    this.#modLo = t.modLo
+  }
+
+  reset(): void {
+    this.#n = 0
+    this.#hi = 0
+    this.#lo = 0
+  }
+
+  cutFingerprint(): bigint {
+    return joinDigest(this.#cutHi, this.#cutLo)
+  }
+
+  currentFingerprint(): bigint {
+    const n = this.#n
+    if (n <= SKIP) return 1n
+    const digest = joinDigest(this.#hi, this.#lo)
+    if (n >= MIN_SIZE) return digest
+    // restic's window still holds its initial 1, followed by the h bytes hashed so far; by linearity
+    // that adds x^(8h) mod P to the fingerprint of the h bytes alone.
+    const h = BigInt(n - SKIP)
+    return digest ^ polyMod(powerOfX(8n * h, this.#pol), this.#pol)
+  }
+
+  nextSplitPoint(buf: Uint8Array, start = 0, end = buf.length): number {
+    if (!(start >= 0 && start <= end && end <= buf.length && Number.isInteger(start) && Number.isInteger(end))) {
+      throw new RangeError(`Chunker range [${start}, ${end}) is outside a buffer of ${buf.length} bytes`)
+    }
+    let i = start
+    let n = this.#n
+    if (n < SKIP) {
+      if (end - i <= SKIP - n) {
+        this.#n = n + (end - i)
+        return -1
+      }
+      i += SKIP - n
+      n = SKIP
+    }
+
+    const window = this.#window
+    const modHi = this.#modHi
+    const modLo = this.#modLo
+    let hi = this.#hi
+    let lo = this.#lo
+
+    if (n < MIN_SIZE) {
+      // The first 64 hashed bytes: nothing to slide out, and no cut before the last of them.
+      const stop = Math.min(end, i + (MIN_SIZE - n))
+      for (; i < stop; i++, n++) {
+        const b = buf[i]
+        window[n & 63] = b
+        const idx = hi >>> 13
+        hi = ((hi << 8) | (lo >>> 24)) ^ modHi[idx]
+        lo = ((lo << 8) | b) ^ modLo[idx]
+      }
+      if (n < MIN_SIZE) return this.#save(n, hi, lo)
+      if ((lo & SPLIT_MASK) === 0) return this.#cut(i, hi, lo)
+    }
+
+    const outHi = this.#outHi
+    const outLo = this.#outLo
+    const i0 = i
+    const n0 = n
+    // Processing buf[stop - 1] brings the chunk to MaxSize, if the range reaches that far.
+    const stop = Math.min(end, i + (MAX_SIZE - n))
+
+    // Until 64 bytes into this call, the byte leaving the window was seen in an earlier call.
+    const windowStop = Math.min(stop, start + WINDOW_SIZE)
+    for (; i < windowStop; i++) {
+      const b = buf[i]
+      const slot = (n0 + (i - i0)) & 63
+      const o = window[slot]
+      window[slot] = b
+      const h = hi ^ outHi[o]
+      const l = lo ^ outLo[o]
+      const idx = h >>> 13
+      hi = ((h << 8) | (l >>> 24)) ^ modHi[idx]
+      lo = ((l << 8) | b) ^ modLo[idx]
+      if ((lo & SPLIT_MASK) === 0) return this.#cut(i + 1, hi, lo)
+    }
+
+    // The hot loop: 64 bytes back is always inside buf and inside this chunk's hashed part.
+    for (; i < stop; i++) {
+      const o = buf[i - WINDOW_SIZE]
+      const h = hi ^ outHi[o]
+      const l = lo ^ outLo[o]
+      const idx = h >>> 13
+      hi = ((h << 8) | (l >>> 24)) ^ modHi[idx]
+      lo = ((l << 8) | buf[i]) ^ modLo[idx]
+      if ((lo & SPLIT_MASK) === 0) return this.#cut(i + 1, hi, lo)
+    }
+
+    n = n0 + (i - i0)
+    if (n >= MAX_SIZE) return this.#cut(i, hi, lo)
+
+    if (i - start > WINDOW_SIZE) {
+      // The hot loop did not maintain the window: copy in the last 64 bytes, slot = position & 63.
+      for (let k = i - WINDOW_SIZE, q = n - WINDOW_SIZE; k < i; k++, q++) window[q & 63] = buf[k]
+    }
+    return this.#save(n, hi, lo)
+  }
+
+  #save(n: number, hi: number, lo: number): -1 {
+    this.#n = n
+    this.#hi = hi
+    this.#lo = lo
+    return -1
+  }
+
+  #cut(at: number, hi: number, lo: number): number {
+    this.#cutHi = hi
+    this.#cutLo = lo
+    this.#n = 0
+    this.#hi = 0
+    this.#lo = 0
+    return at
+  }
+}
+
+function powerOfX(e: bigint, pol: bigint): bigint {
+  // x^e mod P by square-and-multiply; e < 512 here, so this is a handful of steps.
+  let result = 1n
+  let base = polyMod(2n, pol)
+  for (; e > 0n; e >>= 1n) {
+    if (e & 1n) result = polyMulMod(result, base, pol)
+    base = polyMulMod(base, base, pol)
+  }
+  return result
+}

@@ -1,0 +1,146 @@
+import type { Command } from 'commander'
+import { interruptSignal, runBackup, withRepository } from '../../app/index.js'
+import { parseSize, type BackupResult } from '../../archiver/index.js'
+import { AppError } from '../../base/index.js'
+import type { CommandContext } from '../context.js'
+import { formatBytes, formatDuration } from '../output/format.js'
+
+interface BackupFlags {
+  exclude?: string[]
+  iexclude?: string[]
+  excludeFile?: string[]
+  excludeCaches?: boolean
+  excludeIfPresent?: string[]
+  excludeLargerThan?: string
+  oneFileSystem?: boolean
+  filesFrom?: string[]
+  tag?: string[]
+  host?: string
+  parent?: string
+  force?: boolean
+  dryRun?: boolean
+}
+
+export function registerBackup(program: Command, ctx: CommandContext): void {
+  program
+    .command('backup')
+    .description('Create a new snapshot of files and directories')
+    .argument('[paths...]', 'files and directories to back up')
+    .option('-e, --exclude <pattern...>', 'exclude a pattern (repeatable)')
+    .option('--iexclude <pattern...>', 'like --exclude, ignoring case')
+    .option('--exclude-file <file...>', 'read exclude patterns from a file')
+    .option('--exclude-caches', 'exclude directories holding a CACHEDIR.TAG')
+    .option('--exclude-if-present <file[:header]...>', 'exclude directories holding this file')
+    .option('--exclude-larger-than <size>', 'skip files larger than SIZE (k, M, G, T)')
+    .option('-x, --one-file-system', 'do not cross file system boundaries')
+    .option('--files-from <file...>', 'read paths to back up from a file ("-" for stdin)')
+    .option('--tag <tag...>', 'add tags to the snapshot (a,b or repeated)')
+    .option('-H, --host <host>', 'host name to record (default: this machine)')
+    .option('--parent <snapshot>', 'use this snapshot as the parent instead of the latest of the same paths')
+    .option('-f, --force', 'read all files, even unchanged ones')
+    .option('-n, --dry-run', 'do not write anything, only report what would be done')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cairn -r /srv/backup backup ~/Documents ~/Pictures\n  cairn backup --exclude "*.tmp" --exclude-caches /home\n  cairn backup --tag nightly --files-from list.txt\n\nWithout -r or CAIRN_REPOSITORY, backups go to the default repository in\n~/.local/share/cairn/repository (created on first use, password kept in\n~/.config/cairn/repository.password).',
+    )
+    .action(async (paths: string[], opts: BackupFlags) => {
+      const term = ctx.term
+      const { signal, dispose } = interruptSignal()
+      const start = Date.now()
+      let files = 0
+      let bytes = 0
+      let errors = 0
+      const timer = setInterval(() => {
+        const secs = (Date.now() - start) / 1000
+        term.status(`[${formatDuration(secs)}] ${files} files ${formatBytes(bytes)}, ${formatBytes(bytes / Math.max(secs, 0.001))}/s, ${errors} errors`)
+      }, 250)
+      timer.unref()
+      try {
+        const result = await withRepository(
+          ctx.repositoryOptions(),
+          opts.dryRun ? 'none' : 'shared',
+          (repo) =>
+            runBackup(repo, {
+              paths,
+              filesFrom: opts.filesFrom,
+              exclude: opts.exclude,
+              iexclude: opts.iexclude,
+              excludeFile: opts.excludeFile,
+              excludeCaches: opts.excludeCaches,
+              excludeIfPresent: opts.excludeIfPresent,
+              excludeLargerThan: opts.excludeLargerThan === undefined ? undefined : parseSize(opts.excludeLargerThan),
+              oneFileSystem: opts.oneFileSystem,
+              tags: opts.tag?.flatMap((t) => t.split(',')).filter((t) => t !== ''),
+              host: opts.host,
+              parent: opts.parent,
+              force: opts.force,
+              dryRun: opts.dryRun,
+              signal,
+              progress: {
+                onItem: (_p, kind) => {
+                  if (kind === 'file') files++
+                },
+                onBytes: (n) => {
+                  bytes += n
+                },
+                onError: (p, err) => {
+                  errors++
+                  if (term.json) term.jsonLine({ message_type: 'error', error: { message: err.message }, during: 'archival', item: p })
+                  else term.warn(`error: ${p}: ${err.message}`)
+                },
+              },
+            }),
+          true,
+        )
+        clearInterval(timer)
+        term.done()
+        report(ctx, result, (Date.now() - start) / 1000, opts.dryRun === true)
+        if (result.summary.errors > 0) {
+          if (!term.json) term.warn(`Warning: at least one source file could not be read`)
+          ctx.exitCode = 3
+        }
+      } finally {
+        clearInterval(timer)
+        dispose()
+        if (signal.aborted) throw new AppError('INTERRUPTED', 'Backup interrupted: no snapshot was written')
+      }
+    })
+}
+
+function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: boolean): void {
+  const s = r.summary
+  const term = ctx.term
+  if (term.json) {
+    term.jsonLine({
+      message_type: 'summary',
+      files_new: s.filesNew,
+      files_changed: s.filesChanged,
+      files_unmodified: s.filesUnmodified,
+      dirs_new: s.dirsNew,
+      dirs_changed: s.dirsChanged,
+      dirs_unmodified: s.dirsUnmodified,
+      data_blobs: s.dataBlobs,
+      tree_blobs: s.treeBlobs,
+      data_added: s.dataAdded,
+      data_added_packed: s.dataAddedPacked,
+      total_files_processed: s.totalFilesProcessed,
+      total_bytes_processed: s.totalBytesProcessed,
+      total_duration: seconds,
+      ...(r.snapshotId ? { snapshot_id: r.snapshotId } : {}),
+      dry_run: dryRun || undefined,
+    })
+    return
+  }
+  const pad = (n: number) => String(n).padStart(5)
+  const lines = [
+    r.snapshot.parent ? `using parent snapshot ${r.snapshot.parent.slice(0, 8)}` : 'no parent snapshot found, will read all files',
+    '',
+    `Files:        ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,
+    `Dirs:         ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
+    `${dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(s.dataAdded)} (${formatBytes(s.dataAddedPacked)} stored)`,
+    '',
+    `processed ${s.totalFilesProcessed} files, ${formatBytes(s.totalBytesProcessed)} in ${formatDuration(seconds)}`,
+    r.snapshotId ? `snapshot ${r.snapshotId.slice(0, 8)} saved` : 'dry run: no snapshot saved',
+  ]
+  term.info(lines.join('\n'))
+}

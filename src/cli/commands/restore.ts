@@ -1,0 +1,91 @@
+import type { Command } from 'commander'
+import { interruptSignal, runRestore, withRepository } from '../../app/index.js'
+import type { CommandContext } from '../context.js'
+import { formatBytes, formatDuration } from '../output/format.js'
+
+interface RestoreFlags {
+  target?: string
+  include?: string[]
+  exclude?: string[]
+  iinclude?: string[]
+  iexclude?: string[]
+  host?: string[]
+  tag?: string[]
+  path?: string[]
+  verify?: boolean
+}
+
+export function registerRestore(program: Command, ctx: CommandContext): void {
+  program
+    .command('restore')
+    .description('Restore a snapshot (or part of it) into a directory')
+    .argument('<snapshot>', 'snapshot ID, "latest", or SNAPSHOT:/sub/dir')
+    .requiredOption('-t, --target <dir>', 'directory to restore into')
+    .option('-i, --include <pattern...>', 'restore only paths matching a pattern')
+    .option('-e, --exclude <pattern...>', 'do not restore paths matching a pattern')
+    .option('--iinclude <pattern...>', 'like --include, ignoring case')
+    .option('--iexclude <pattern...>', 'like --exclude, ignoring case')
+    .option('-H, --host <host...>', 'for "latest": only snapshots of this host')
+    .option('--tag <tags...>', 'for "latest": only snapshots with these tags')
+    .option('--path <path...>', 'for "latest": only snapshots including this path')
+    .option('--verify', 'read the restored files back and check them')
+    .addHelpText('after', '\nExamples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/me/docs --target ~/docs-back\n  cairn restore latest --target / --include /etc/nginx')
+    .action(async (snapshot: string, opts: RestoreFlags) => {
+      const term = ctx.term
+      const { signal, dispose } = interruptSignal()
+      const start = Date.now()
+      let total = 0
+      let done = 0
+      let errors = 0
+      const timer = setInterval(() => {
+        const secs = (Date.now() - start) / 1000
+        const pct = total > 0 ? ((100 * done) / total).toFixed(1) + '%  ' : ''
+        term.status(`[${formatDuration(secs)}] ${pct}${formatBytes(done)} / ${formatBytes(total)}`)
+      }, 250)
+      timer.unref()
+      try {
+        await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
+          const result = await runRestore(repo, {
+            snapshot,
+            target: opts.target!,
+            include: opts.include,
+            exclude: opts.exclude,
+            iinclude: opts.iinclude,
+            iexclude: opts.iexclude,
+            filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
+            verify: opts.verify,
+            signal,
+            progress: {
+              onPlan: (_f, bytes) => {
+                total = bytes
+              },
+              onBytes: (n) => {
+                done += n
+              },
+              onError: (p, err) => {
+                errors++
+                term.warn(`ignoring error for ${p}: ${err.message}`)
+              },
+            },
+          })
+          clearInterval(timer)
+          term.done()
+          const s = result.summary
+          const snap = result.snapshot
+          if (term.json) {
+            term.jsonLine({ message_type: 'summary', files_restored: s.files, dirs_restored: s.dirs, bytes_restored: s.bytes, errors: s.errors, verified: s.verified, snapshot_id: snap.id })
+          } else {
+            term.info(`restored snapshot ${snap.id.slice(0, 8)} of [${snap.snapshot.paths.join(' ')}] to ${opts.target}: ${s.files} files, ${formatBytes(s.bytes)} in ${formatDuration((Date.now() - start) / 1000)}`)
+            if (s.verified !== undefined) term.info(`verified ${s.verified} files`)
+          }
+          if (errors > 0) {
+            term.warn(`There were ${errors} errors`)
+            ctx.exitCode = 1
+          }
+        })
+      } finally {
+        clearInterval(timer)
+        dispose()
+      }
+    })
+}

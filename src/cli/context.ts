@@ -1,0 +1,49 @@
+import type { Command } from 'commander'
+import type { RepositoryOptions } from '../app/index.js'
+import { Terminal } from './output/terminal.js'
+import { promptPassword } from './output/prompt.js'
+
+export interface GlobalOptions {
+  repo?: string
+  passwordFile?: string
+  passwordCommand?: string
+  keyHint?: string
+  json?: boolean
+  quiet?: boolean
+  verbose?: number
+  lock?: boolean
+}
+
+/** What every command gets: the parsed global flags, the terminal, and a way to set the exit code. */
+export class CommandContext {
+  readonly program: Command
+  exitCode = 0
+  #term: Terminal | undefined
+
+  constructor(program: Command) {
+    this.program = program
+  }
+
+  get globals(): GlobalOptions {
+    return this.program.opts<GlobalOptions>()
+  }
+
+  get term(): Terminal {
+    const g = this.globals
+    this.#term ??= new Terminal({ json: g.json === true, quiet: g.quiet === true, verbose: g.verbose ?? 0 })
+    return this.#term
+  }
+
+  repositoryOptions(): RepositoryOptions {
+    const g = this.globals
+    return {
+      repo: g.repo,
+      passwordFile: g.passwordFile,
+      passwordCommand: g.passwordCommand,
+      keyHint: g.keyHint,
+      noLock: g.lock === false,
+      prompt: process.stdin.isTTY ? promptPassword : undefined,
+      onNotice: (m) => this.term.warn(m),
+    }
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The cairn command line: global flags, the command table, and the one place where errors
+ * become messages and exit codes (restic's: 0 ok, 1 fatal, 3 partial backup, 10 no repository,
+ * 11 locked, 12 wrong password, 130 interrupted).
+ */
+import { Command, CommanderError } from 'commander'
+import { AppError, type ErrorCode } from '../base/index.js'
+import { releaseAllLocks } from '../repository/index.js'
+import { registerBackup } from './commands/backup.js'
+import { registerCat } from './commands/cat.js'
+import { registerInit } from './commands/init.js'
+import { registerLs } from './commands/ls.js'
+import { registerRestore } from './commands/restore.js'
+import { registerSnapshots } from './commands/snapshots.js'
+import { registerUnlock } from './commands/unlock.js'
+import { registerVersion, VERSION } from './commands/version.js'
+import { CommandContext } from './context.js'
+
+const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
+  NO_REPOSITORY: 10,
+  LOCKED: 11,
+  WRONG_PASSWORD: 12,
+  INTERRUPTED: 130,
+  PARTIAL: 3,
+}
+
+export function buildProgram(): { program: Command; ctx: CommandContext } {
+  const program = new Command('cairn')
+  const ctx = new CommandContext(program)
+  program
+    .description('Backups for people who self-host their data (restic-compatible repositories)')
+    .version(VERSION, '-V, --version')
+    .option('-r, --repo <url>', 'repository (also CAIRN_REPOSITORY or RESTIC_REPOSITORY)')
+    .option('-p, --password-file <file>', 'read the password from a file (also CAIRN_PASSWORD_FILE)')
+    .option('--password-command <cmd>', 'run a command to get the password (also CAIRN_PASSWORD_COMMAND)')
+    .option('--key-hint <id>', 'try this key file first')
+    .option('--json', 'print JSON instead of text')
+    .option('-q, --quiet', 'print only results and errors')
+    .option('-v, --verbose', 'print more (repeat for even more)', (_v: string, prev: number) => prev + 1, 0)
+    .option('--no-lock', 'do not lock the repository (read-only commands only)')
+    .option('--no-cache', 'accepted for restic compatibility')
+    .option('--cache-dir <dir>', 'accepted for restic compatibility')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  registerInit(program, ctx)
+  registerBackup(program, ctx)
+  registerSnapshots(program, ctx)
+  registerLs(program, ctx)
+  registerRestore(program, ctx)
+  registerCat(program, ctx)
+  registerUnlock(program, ctx)
+  registerVersion(program, ctx)
+  for (const c of program.commands) c.exitOverride()
+  return { program, ctx }
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const { program, ctx } = buildProgram()
+  try {
+    await program.parseAsync(argv)
+    return ctx.exitCode
+  } catch (err) {
+    await releaseAllLocks()
+    return reportError(err)
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander printed its own message (or help/version, with exit code 0)
+    return err.exitCode === 0 ? 0 : 1
+  }
+  if (err instanceof AppError) {
+    const hint = err.hint ? ` (${err.hint})` : ''
+    process.stderr.write(`Fatal: ${err.message}${hint}\n`)
+    return EXIT_CODES[err.code] ?? 1
+  }
+  if (err instanceof RangeError || err instanceof TypeError) {
+    process.stderr.write(`Fatal: ${err.message}\n`)
+    if (process.env.CAIRN_DEBUG) process.stderr.write(`${err.stack}\n`)
+    return 1
+  }
+  process.stderr.write(`Fatal: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  return 1
+}
+
+if (process.argv[1] && /cairn(\.js)?$|cli\/main\.js$/.test(process.argv[1])) {
+  const code = await main(process.argv)
+  process.exitCode = code
+}

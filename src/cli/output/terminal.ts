@@ -1,0 +1,58 @@
+/**
+ * Where command output goes. Commands write results with `out`, progress with `status` (a line
+ * rewritten in place on a terminal, silent otherwise) and problems with `warn`.
+ */
+export class Terminal {
+  readonly json: boolean
+  readonly quiet: boolean
+  readonly verbose: number
+  readonly interactive: boolean
+  #statusShown = false
+
+  constructor(options: { json: boolean; quiet: boolean; verbose: number }) {
+    this.json = options.json
+    this.quiet = options.quiet
+    this.verbose = options.verbose
+    this.interactive = process.stdout.isTTY === true && !options.json && !options.quiet
+  }
+
+  /** Normal output (results). Always printed, even with --quiet for data commands. */
+  out(text: string): void {
+    this.#clearStatus()
+    process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+  }
+
+  /** Informational messages; silenced by --quiet and --json. */
+  info(text: string): void {
+    if (this.quiet || this.json) return
+    this.out(text)
+  }
+
+  jsonLine(value: unknown): void {
+    process.stdout.write(JSON.stringify(value) + '\n')
+  }
+
+  warn(text: string): void {
+    this.#clearStatus()
+    process.stderr.write(text.endsWith('\n') ? text : text + '\n')
+  }
+
+  /** A progress line, rewritten in place; only on a terminal. */
+  status(text: string): void {
+    if (!this.interactive) return
+    const width = process.stdout.columns ?? 80
+    process.stdout.write('\r\x1b[2K' + text.slice(0, width - 1))
+    this.#statusShown = true
+  }
+
+  #clearStatus(): void {
+    if (this.#statusShown) {
+      process.stdout.write('\r\x1b[2K')
+      this.#statusShown = false
+    }
+  }
+
+  done(): void {
+    this.#clearStatus()
+  }
+}

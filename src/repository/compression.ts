@@ -1,0 +1,74 @@
+import { createRequire } from 'node:module'
+import { AppError } from '../base/index.js'
+
+// zstd-napi's low-level binding lets us compress into and decompress out of buffers we size ourselves.
+const require = createRequire(import.meta.url)
+const zstd = require('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js')
+
+/** restic's default level matches zstd's level 3 closely in speed and ratio. */
+export const DEFAULT_LEVEL = 3
+
+let cctx: InstanceType<typeof zstd.CCtx> | undefined
+let dctx: InstanceType<typeof zstd.DCtx> | undefined
+let cLevel = -1
+
+/** Compresses `data` as one zstd frame (content size recorded, no checksum, as restic writes). */
+export function zstdCompress(data: Uint8Array, level = DEFAULT_LEVEL): Buffer {
+  if (cctx === undefined || cLevel !== level) {
+    cctx = new zstd.CCtx()
+    cctx.setParameter(zstd.CParameter.compressionLevel, level)
+    cctx.setParameter(zstd.CParameter.checksumFlag, 0)
+    cctx.setParameter(zstd.CParameter.contentSizeFlag, 1)
+    cLevel = level
+  }
+  const out = Buffer.allocUnsafe(zstd.compressBound(data.length))
+  const n = cctx.compress2(out, data)
+  return out.subarray(0, n)
+}
+
+/**
+ * Decompresses one zstd frame. `expectedLength` (from the pack header or index) sizes the output
+ * exactly; a frame that decodes to another length is damaged data.
+ */
+export function zstdDecompress(data: Uint8Array, expectedLength?: number): Buffer {
+  dctx ??= new zstd.DCtx()
+  let size = expectedLength
+  if (size === undefined) {
+    const fcs = safeFrameContentSize(data)
+    if (fcs === null) return decompressUnknownSize(data)
+    size = fcs
+  }
+  const out = Buffer.allocUnsafe(size)
+  let n: number
+  try {
+    n = dctx.decompress(out, data)
+  } catch (err) {
+    throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
+  }
+  if (n !== size) throw new AppError('INVALID_DATA', `Decompressed data has ${n} bytes, expected ${size}`)
+  return out
+}
+
+function safeFrameContentSize(data: Uint8Array): number | null {
+  try {
+    return zstd.getFrameContentSize(data)
+  } catch (err) {
+    throw new AppError('INVALID_DATA', `Cannot decompress data: not a zstd frame`, { cause: err })
+  }
+}
+
+function decompressUnknownSize(data: Uint8Array): Buffer {
+  // Frames written without a content size (other zstd writers) are streamed.
+  const parts: Buffer[] = []
+  const d = new zstd.DCtx()
+  let input = data
+  const chunk = Buffer.allocUnsafe(1 << 20)
+  for (;;) {
+    const [ret, produced, consumed] = d.decompressStream(chunk, input)
+    if (produced > 0) parts.push(Buffer.from(chunk.subarray(0, produced)))
+    input = input.subarray(consumed)
+    if (ret === 0) break
+    if (consumed === 0 && produced === 0) throw new AppError('INVALID_DATA', 'Cannot decompress data: truncated zstd frame')
+  }
+  return Buffer.concat(parts)
+}

@@ -1,0 +1,187 @@
+import type { Id } from '../../base/index.js'
+import type { BlobLocation, BlobType, PackedBlob } from '../blob.js'
+
+const EMPTY = -1
+
+/**
+ * The in-memory index of every blob in the repository: (type, id) → pack, offset, lengths.
+ *
+ * Entries live in typed arrays (32 bytes of ID plus 17 bytes of numbers each) behind an
+ * open-addressing hash table keyed by the ID's first four bytes, which are uniformly random
+ * because IDs are SHA-256 digests. That is about 57 bytes per blob instead of several hundred
+ * for a Map of objects. A blob stored in several packs has several entries; lookups return
+ * the first, `lookupAll` every one.
+ */
+export class MasterIndex {
+  #ids = new Uint8Array(0)
+  #pack = new Uint32Array(0)
+  #offset = new Uint32Array(0)
+  #length = new Uint32Array(0)
+  #ulen = new Uint32Array(0)
+  #type = new Uint8Array(0)
+  #count = 0
+  #table = new Int32Array(0)
+  #mask = 0
+  #packIds: Id[] = []
+  #packNumbers = new Map<Id, number>()
+  #scratch = Buffer.alloc(32)
+
+  /** Number of entries (a blob in two packs counts twice). */
+  get size(): number {
+    return this.#count
+  }
+
+  get packCount(): number {
+    return this.#packIds.length
+  }
+
+  /** Adds every blob of a pack. Adding the same (pack, blob) twice keeps one entry. */
+  addPack(packId: Id, blobs: readonly PackedBlob[]): void {
+    let pn = this.#packNumbers.get(packId)
+    const known = pn !== undefined
+    if (pn === undefined) {
+      pn = this.#packIds.length
+      this.#packIds.push(packId)
+      this.#packNumbers.set(packId, pn)
+    }
+    this.#reserve(this.#count + blobs.length)
+    for (const b of blobs) {
+      if (known && this.#findInPack(b.type, b.id, pn) !== EMPTY) continue
+      this.#insert(pn, b)
+    }
+  }
+
+  has(type: BlobType, id: Id): boolean {
+    return this.#first(type, id) !== EMPTY
+  }
+
+  lookup(type: BlobType, id: Id): BlobLocation | undefined {
+    const e = this.#first(type, id)
+    return e === EMPTY ? undefined : this.#entry(e, id)
+  }
+
+  lookupAll(type: BlobType, id: Id): BlobLocation[] {
+    const out: BlobLocation[] = []
+    this.#probe(type, id, (e) => {
+      out.push(this.#entry(e, id))
+      return false
+    })
+    return out
+  }
+
+  /** Every pack with its blobs (for check, prune and rewriting the index). */
+  *packs(): Generator<{ id: Id; blobs: PackedBlob[] }> {
+    const byPack: PackedBlob[][] = this.#packIds.map(() => [])
+    for (let e = 0; e < this.#count; e++) byPack[this.#pack[e]].push(this.#entry(e))
+    for (let pn = 0; pn < this.#packIds.length; pn++) yield { id: this.#packIds[pn], blobs: byPack[pn] }
+  }
+
+  /** Every entry; `type` filters. */
+  *blobs(type?: BlobType): Generator<BlobLocation> {
+    for (let e = 0; e < this.#count; e++) {
+      if (type !== undefined && this.#type[e] !== typeCode(type)) continue
+      yield this.#entry(e)
+    }
+  }
+
+  #entry(e: number, id?: Id): BlobLocation {
+    return {
+      packId: this.#packIds[this.#pack[e]],
+      type: this.#type[e] === 1 ? 'tree' : 'data',
+      id: id ?? Buffer.from(this.#ids.buffer, e * 32, 32).toString('hex'),
+      offset: this.#offset[e],
+      length: this.#length[e],
+      uncompressedLength: this.#ulen[e],
+    }
+  }
+
+  #first(type: BlobType, id: Id): number {
+    let found = EMPTY
+    this.#probe(type, id, (e) => {
+      found = e
+      return true
+    })
+    return found
+  }
+
+  #findInPack(type: BlobType, id: Id, pn: number): number {
+    let found = EMPTY
+    this.#probe(type, id, (e) => {
+      if (this.#pack[e] !== pn) return false
+      found = e
+      return true
+    })
+    return found
+  }
+
+  /** Calls `visit` for each entry matching (type, id) until it returns true. */
+  #probe(type: BlobType, id: Id, visit: (e: number) => boolean): void {
+    if (this.#count === 0) return
+    const key = this.#scratch
+    key.write(id, 'hex')
+    const t = typeCode(type)
+    const ids = this.#ids
+    let slot = key.readUInt32LE(0) & this.#mask
+    for (;;) {
+      const e = this.#table[slot]
+      if (e === EMPTY) return
+      if (this.#type[e] === t && equal32(ids, e * 32, key)) {
+        if (visit(e)) return
+      }
+      slot = (slot + 1) & this.#mask
+    }
+  }
+
+  #insert(pn: number, b: PackedBlob): void {
+    const e = this.#count++
+    Buffer.from(this.#ids.buffer, e * 32, 32).write(b.id, 'hex')
+    this.#pack[e] = pn
+    this.#offset[e] = b.offset
+    this.#length[e] = b.length
+    this.#ulen[e] = b.uncompressedLength
+    this.#type[e] = typeCode(b.type)
+    this.#place(e)
+  }
+
+  #place(e: number): void {
+    const ids = this.#ids
+    const h = (ids[e * 32] | (ids[e * 32 + 1] << 8) | (ids[e * 32 + 2] << 16) | (ids[e * 32 + 3] << 24)) >>> 0
+    let slot = h & this.#mask
+    while (this.#table[slot] !== EMPTY) slot = (slot + 1) & this.#mask
+    this.#table[slot] = e
+  }
+
+  #reserve(n: number): void {
+    if (n > this.#type.length) {
+      const cap = Math.max(1024, n, Math.ceil(this.#type.length * 1.5))
+      const grow = <T extends Uint8Array | Uint32Array>(old: T, make: (n: number) => T, width = 1): T => {
+        const a = make(cap * width)
+        a.set(old.subarray(0, this.#count * width))
+        return a
+      }
+      this.#ids = grow(this.#ids, (k) => new Uint8Array(k), 32)
+      this.#pack = grow(this.#pack, (k) => new Uint32Array(k))
+      this.#offset = grow(this.#offset, (k) => new Uint32Array(k))
+      this.#length = grow(this.#length, (k) => new Uint32Array(k))
+      this.#ulen = grow(this.#ulen, (k) => new Uint32Array(k))
+      this.#type = grow(this.#type, (k) => new Uint8Array(k))
+    }
+    // Keep the table at most half full so probe runs stay short.
+    if (n * 2 > this.#table.length) {
+      let size = Math.max(2048, this.#table.length)
+      while (n * 2 > size) size *= 2
+      this.#table = new Int32Array(size).fill(EMPTY)
+      this.#mask = size - 1
+      for (let e = 0; e < this.#count; e++) this.#place(e)
+    }
+  }
+}
+
+function typeCode(t: BlobType): number {
+  return t === 'tree' ? 1 : 0
+}
+
+function equal32(a: Uint8Array, off: number, b: Uint8Array): boolean {
+  for (let i = 0; i < 32; i++) if (a[off + i] !== b[i]) return false
+  return true
+}

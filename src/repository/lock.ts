@@ -1,0 +1,175 @@
+/**
+ * Repository locks as restic writes them: a small encrypted JSON file in locks/. Backups take a
+ * shared lock, check/prune an exclusive one; an exclusive lock conflicts with every other lock.
+ * A lock is refreshed (rewritten under a new name) every 5 minutes and counts as stale after 30
+ * minutes without refresh, or when its process on this host is gone.
+ */
+import { hostname as osHostname, userInfo } from 'node:os'
+import { AppError, errnoCode, shortId, type Id } from '../base/index.js'
+import type { UnpackedType } from './repository.js'
+
+export interface LockInfo {
+  time: string
+  exclusive: boolean
+  hostname: string
+  username: string
+  pid: number
+  uid?: number
+  gid?: number
+}
+
+export interface LockTarget {
+  readonly location: string
+  listIds(type: 'locks'): Promise<Id[]>
+  loadUnpacked(type: UnpackedType, id: Id): Promise<Buffer>
+  saveUnpacked(type: UnpackedType, json: Uint8Array): Promise<Id>
+  readonly backend: { remove(h: { type: 'locks'; name: string }): Promise<void> }
+}
+
+export const STALE_AFTER_MS = 30 * 60 * 1000
+export const REFRESH_EVERY_MS = 5 * 60 * 1000
+const SETTLE_MS = 200
+
+const held = new Set<Lock>()
+
+export class Lock {
+  #repo: LockTarget
+  #id: Id
+  readonly exclusive: boolean
+  #timer: NodeJS.Timeout | undefined
+  #refreshing: Promise<void> = Promise.resolve()
+  #released = false
+
+  private constructor(repo: LockTarget, id: Id, exclusive: boolean) {
+    this.#repo = repo
+    this.#id = id
+    this.exclusive = exclusive
+  }
+
+  get id(): Id {
+    return this.#id
+  }
+
+  /**
+   * Takes a lock or throws LOCKED naming the conflicting lock. Stale locks do not block (they
+   * are left for `unlock` to remove).
+   */
+  static async acquire(repo: LockTarget, options: { exclusive: boolean; settleMs?: number }): Promise<Lock> {
+    await throwOnConflict(repo, options.exclusive, undefined)
+    const id = await repo.saveUnpacked('locks', encodeLock(newLockInfo(options.exclusive)))
+    const lock = new Lock(repo, id, options.exclusive)
+    held.add(lock)
+    try {
+      // Another process may have written its lock at the same moment: look again after a pause.
+      await new Promise((r) => setTimeout(r, options.settleMs ?? SETTLE_MS))
+      await throwOnConflict(repo, options.exclusive, id)
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
+    lock.#timer = setInterval(() => void lock.refresh().catch(() => {}), REFRESH_EVERY_MS)
+    lock.#timer.unref()
+    return lock
+  }
+
+  /** Writes a fresh lock file and removes the previous one. */
+  async refresh(): Promise<void> {
+    this.#refreshing = this.#refreshing.then(async () => {
+      if (this.#released) return
+      const old = this.#id
+      this.#id = await this.#repo.saveUnpacked('locks', encodeLock(newLockInfo(this.exclusive)))
+      await this.#repo.backend.remove({ type: 'locks', name: old })
+    })
+    return this.#refreshing
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return
+    this.#released = true
+    if (this.#timer) clearInterval(this.#timer)
+    held.delete(this)
+    await this.#refreshing.catch(() => {})
+    await this.#repo.backend.remove({ type: 'locks', name: this.#id })
+  }
+}
+
+/** Releases every lock this process holds (on signals and fatal errors). */
+export async function releaseAllLocks(): Promise<void> {
+  await Promise.allSettled([...held].map((l) => l.release()))
+}
+
+export function newLockInfo(exclusive: boolean): LockInfo {
+  let username = ''
+  let uid = 0
+  let gid = 0
+  try {
+    const u = userInfo()
+    username = u.username
+    uid = u.uid
+    gid = u.gid
+  } catch {
+    // no passwd entry: leave the user empty
+  }
+  return { time: new Date().toISOString(), exclusive, hostname: osHostname(), username, pid: process.pid, uid, gid }
+}
+
+export function encodeLock(l: LockInfo): Buffer {
+  const o: Record<string, unknown> = { time: l.time, exclusive: l.exclusive, hostname: l.hostname, username: l.username, pid: l.pid }
+  if (l.uid) o.uid = l.uid
+  if (l.gid) o.gid = l.gid
+  return Buffer.from(JSON.stringify(o))
+}
+
+export function decodeLock(bytes: Uint8Array): LockInfo {
+  const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<LockInfo>
+  return {
+    time: String(o.time ?? ''),
+    exclusive: o.exclusive === true,
+    hostname: String(o.hostname ?? ''),
+    username: String(o.username ?? ''),
+    pid: Number(o.pid ?? 0),
+    uid: o.uid,
+    gid: o.gid,
+  }
+}
+
+/** A lock is stale when it was not refreshed for 30 minutes or its process on this host is gone. */
+export function isStale(l: LockInfo, now = Date.now(), host = osHostname()): boolean {
+  const t = Date.parse(l.time)
+  if (!Number.isFinite(t) || now - t > STALE_AFTER_MS) return true
+  if (l.hostname === host && l.pid > 0) {
+    try {
+      process.kill(l.pid, 0)
+    } catch (err) {
+      return errnoCode(err) === 'ESRCH'
+    }
+  }
+  return false
+}
+
+/** Every lock file with its content (unreadable ones are skipped, as restic does). */
+export async function listLocks(repo: Pick<LockTarget, 'listIds' | 'loadUnpacked'>): Promise<Array<{ id: Id; info: LockInfo }>> {
+  const out: Array<{ id: Id; info: LockInfo }> = []
+  for (const id of await repo.listIds('locks')) {
+    try {
+      out.push({ id, info: decodeLock(await repo.loadUnpacked('locks', id)) })
+    } catch {
+      // a lock that vanished or cannot be read does not block
+    }
+  }
+  return out
+}
+
+async function throwOnConflict(repo: LockTarget, exclusive: boolean, ownId: Id | undefined): Promise<void> {
+  for (const { id, info } of await listLocks(repo)) {
+    if (id === ownId) continue
+    if (!exclusive && !info.exclusive) continue
+    if (isStale(info)) continue
+    const kind = info.exclusive ? 'exclusively' : 'by a shared lock'
+    throw new AppError(
+      'LOCKED',
+      `Repository "${repo.location}" is already locked ${kind} by PID ${info.pid} on ${info.hostname} by ${info.username || 'unknown user'} since ${info.time} (lock ${shortId(id)})`,
+      { hint: 'Wait for that process to finish; if it is no longer running, remove the lock with "cairn unlock"' },
+    )
+  }
+}

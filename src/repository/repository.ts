@@ -1,0 +1,237 @@
+import { AppError, hashId, messageOf, randomId, type Id } from '../base/index.js'
+import { NotFoundError, type Backend, type FileType } from '../backends/index.js'
+import { randomPolynomial } from '../chunker/index.js'
+import { calibrateScrypt, newMasterKey, open, seal, type MasterKey, type ScryptParams } from '../crypto/index.js'
+import { createLimit } from '../base/index.js'
+import { plaintextLength, type BlobType, type PackedBlob } from './blob.js'
+import { BlobWriter, type WriterOptions } from './blob-writer.js'
+import { zstdDecompress } from './compression.js'
+import { decodeIndex } from './index/index-file.js'
+import { MasterIndex } from './index/master-index.js'
+import { addKeyFile, openMasterKey } from './keys.js'
+import { decodeRepoConfig, encodeRepoConfig, type RepoConfig } from './repo-config.js'
+import { frameUnpacked, unframeUnpacked } from './unpacked.js'
+
+export type UnpackedType = 'index' | 'snapshots' | 'locks'
+
+export interface InitOptions {
+  version?: 1 | 2
+  polynomial?: bigint
+  /** scrypt parameters for the first key; calibrated on this machine when omitted. */
+  scrypt?: ScryptParams
+}
+
+export interface OpenOptions {
+  keyHint?: string
+  maxKeys?: number
+}
+
+/**
+ * A restic repository on a Backend: keys, config, the index, and blob and file access.
+ * Read access is on the object; writes of blobs happen inside `withWriter`, which flushes packs
+ * and index files when the callback succeeds. It knows nothing about files or trees.
+ */
+export class Repository {
+  readonly backend: Backend
+  readonly key: MasterKey
+  readonly keyId: Id
+  readonly config: RepoConfig
+  readonly index = new MasterIndex()
+  #indexLoaded = false
+
+  private constructor(backend: Backend, key: MasterKey, keyId: Id, config: RepoConfig) {
+    this.backend = backend
+    this.key = key
+    this.keyId = keyId
+    this.config = config
+  }
+
+  get location(): string {
+    return this.backend.location
+  }
+
+  get version(): 1 | 2 {
+    return this.config.version
+  }
+
+  /** Creates a new repository: directories, a key file for `password`, and the config. */
+  static async init(backend: Backend, password: string, options: InitOptions = {}): Promise<Repository> {
+    if (password.length === 0) throw new AppError('NO_PASSWORD', 'An empty password is not allowed', { hint: 'Choose a password' })
+    await backend.create()
+    const key = newMasterKey()
+    const params = options.scrypt ?? (await calibrateScrypt())
+    const keyId = await addKeyFile(backend, key, password, params)
+    const config: RepoConfig = { version: options.version ?? 2, id: randomId(), chunkerPolynomial: options.polynomial ?? randomPolynomial() }
+    await backend.save({ type: 'config', name: '' }, seal(key, encodeRepoConfig(config)))
+    const repo = new Repository(backend, key, keyId, config)
+    repo.#indexLoaded = true
+    return repo
+  }
+
+  /** Opens an existing repository with `password`. */
+  static async open(backend: Backend, password: string, options: OpenOptions = {}): Promise<Repository> {
+    let sealedConfig: Buffer
+    try {
+      sealedConfig = await backend.load({ type: 'config', name: '' })
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        throw new AppError('NO_REPOSITORY', `Cannot open repository "${backend.location}": no repository found there (config file missing)`, {
+          hint: 'Check the path given with -r/--repo, or run "cairn init" to create a repository',
+        })
+      }
+      throw err
+    }
+    const { keyId, key } = await openMasterKey(backend, password, options)
+    let plain: Buffer
+    try {
+      plain = open(key, sealedConfig)
+    } catch (err) {
+      throw new AppError('INVALID_DATA', `Config file of repository "${backend.location}" is damaged: ${messageOf(err)}`)
+    }
+    return new Repository(backend, key, keyId, decodeRepoConfig(plain, backend.location))
+  }
+
+  /** Lists the IDs of all files of a type. */
+  async listIds(type: Exclude<FileType, 'config'>): Promise<Id[]> {
+    const ids: Id[] = []
+    for await (const f of this.backend.list(type)) ids.push(f.name)
+    return ids
+  }
+
+  /** Encrypts and stores a JSON document as an index, snapshot or lock file; returns its ID. */
+  async saveUnpacked(type: UnpackedType, json: Uint8Array): Promise<Id> {
+    const bytes = seal(this.key, frameUnpacked(json, this.version))
+    const id = hashId(bytes)
+    await this.backend.save({ type, name: id }, bytes)
+    return id
+  }
+
+  /** Loads, checks (hash, MAC) and decodes an unpacked file; returns the JSON bytes. */
+  async loadUnpacked(type: UnpackedType, id: Id): Promise<Buffer> {
+    const bytes = await this.backend.load({ type, name: id })
+    const what = `File "${type}/${id}"`
+    if (hashId(bytes) !== id) {
+      throw new AppError('INVALID_DATA', `${what} is damaged: its content does not match its name`, {
+        hint: 'Run "cairn check" to see what is affected',
+      })
+    }
+    let plain: Buffer
+    try {
+      plain = open(this.key, bytes)
+    } catch (err) {
+      throw new AppError('INVALID_DATA', `${what} cannot be decrypted: ${messageOf(err)}`)
+    }
+    return unframeUnpacked(plain, this.version, what)
+  }
+
+  /** Loads every index file into the in-memory index (once). */
+  async loadIndex(options: { force?: boolean; onFile?: (id: Id) => void } = {}): Promise<void> {
+    if (this.#indexLoaded && !options.force) return
+    const ids = await this.listIds('index')
+    const limit = createLimit(Math.max(4, this.backend.properties.connections * 2))
+    await Promise.all(
+      ids.map((id) =>
+        limit(async () => {
+          const file = decodeIndex(await this.loadUnpacked('index', id), id)
+          for (const p of file.packs) this.index.addPack(p.id, p.blobs)
+          options.onFile?.(id)
+        }),
+      ),
+    )
+    this.#indexLoaded = true
+  }
+
+  /** Loads a blob's plaintext, trying every copy the index knows; verifies its ID. */
+  async loadBlob(type: BlobType, id: Id): Promise<Buffer> {
+    const locations = this.index.lookupAll(type, id)
+    if (locations.length === 0) {
+      throw new AppError('NOT_FOUND', `The ${type} blob ${id} is not in the index`, { hint: 'Run "cairn check" to see what is affected' })
+    }
+    let lastError: unknown
+    for (const loc of locations) {
+      try {
+        const sealed = await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length)
+        return this.decodeBlob(loc, sealed, loc.packId)
+      } catch (err) {
+        lastError = err
+      }
+    }
+    throw lastError
+  }
+
+  /** Decrypts, decompresses and verifies a sealed blob read from a pack. */
+  decodeBlob(b: PackedBlob, sealed: Uint8Array, packId: Id): Buffer {
+    let plain: Buffer
+    try {
+      plain = open(this.key, sealed)
+    } catch (err) {
+      throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${messageOf(err)}`)
+    }
+    if (b.uncompressedLength !== 0) plain = zstdDecompress(plain, b.uncompressedLength)
+    if (hashId(plain) !== b.id) {
+      throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
+    }
+    return plain
+  }
+
+  /**
+   * Reads blobs of one pack with as few requests as possible (one ranged read per run of
+   * blobs less than `gap` bytes apart) and calls `visit` with each plaintext, in offset order.
+   */
+  async readPackBlobs(
+    packId: Id,
+    blobs: readonly PackedBlob[],
+    visit: (blob: PackedBlob, plaintext: Buffer) => void | Promise<void>,
+    gap = 1 << 20,
+  ): Promise<void> {
+    const sorted = [...blobs].sort((a, b) => a.offset - b.offset)
+    let i = 0
+    while (i < sorted.length) {
+      let j = i + 1
+      let end = sorted[i].offset + sorted[i].length
+      while (j < sorted.length && sorted[j].offset - end <= gap) {
+        end = Math.max(end, sorted[j].offset + sorted[j].length)
+        j++
+      }
+      const start = sorted[i].offset
+      const bytes = await this.backend.load({ type: 'data', name: packId }, start, end - start)
+      for (let k = i; k < j; k++) {
+        const b = sorted[k]
+        await visit(b, this.decodeBlob(b, bytes.subarray(b.offset - start, b.offset - start + b.length), packId))
+      }
+      i = j
+    }
+  }
+
+  /** Size of a blob's plaintext, or undefined when the index does not have it. */
+  blobSize(type: BlobType, id: Id): number | undefined {
+    const loc = this.index.lookup(type, id)
+    return loc === undefined ? undefined : plaintextLength(loc)
+  }
+
+  /**
+   * Runs `fn` with a BlobWriter and flushes it (packs, then index) when `fn` succeeds. When `fn`
+   * throws, uploads already under way finish but nothing new is indexed.
+   */
+  async withWriter<T>(fn: (w: BlobWriter) => Promise<T>, options: WriterOptions = {}): Promise<T> {
+    const writer = new BlobWriter(this, options)
+    let result: T
+    try {
+      result = await fn(writer)
+    } catch (err) {
+      await writer.abort()
+      throw err
+    }
+    await writer.flush()
+    return result
+  }
+
+  /** Adds a key file for another password. */
+  async addKey(password: string, params?: ScryptParams, info?: { username?: string; hostname?: string }): Promise<Id> {
+    return addKeyFile(this.backend, this.key, password, params ?? (await calibrateScrypt()), info)
+  }
+
+  async close(): Promise<void> {
+    await this.backend.close()
+  }
+}

@@ -1,0 +1,160 @@
+import { isUtf8 } from 'node:buffer'
+import { constants } from 'node:fs'
+import { chmod, lchown, lutimes, open, type FileHandle } from 'node:fs/promises'
+import { setAttribute } from '@napi-rs/xattr'
+import { AppError, errnoCode, messageOf } from '../base/index.js'
+import type { ExtendedAttribute, Node } from '../snapshots/node.js'
+import { unixModeFromGo } from '../snapshots/file-mode.js'
+import { parseGoTime } from '../snapshots/go-time.js'
+import { runTool } from './special-files.js'
+
+export interface ApplyMetadataOptions {
+  /** Set uid and gid (lchown); only root may give files away, so pass true when running as root. */
+  owner: boolean
+  /** Set the node's extended attributes. */
+  xattrs: boolean
+}
+
+/**
+ * Gives the restored entry at `path` the metadata recorded in `node`: owner, extended
+ * attributes, mode (permissions plus setuid, setgid and sticky; never for symlinks, whose mode
+ * Linux ignores), then access and modification times. Call it after the entry's content is
+ * complete; for a directory, after everything inside it is restored, since adding entries
+ * changes its mtime.
+ *
+ * The order matters: chown clears setuid and setgid bits and drops security.capability, so it
+ * comes first; extended attributes are written while the file is still writable by its owner
+ * (user.* attributes need write permission, which a read-only mode would take away); times come
+ * last because every other step changes ctime and writing changes mtime.
+ *
+ * Times are set with microsecond resolution: Node's utimes takes seconds as a double and libuv
+ * truncates to whole microseconds. The value passed is aimed at the middle of the recorded
+ * microsecond so that double rounding (about 240 ns for current dates, growing with distance
+ * from 1970) cannot move it into the next one; the result is the recorded time truncated to
+ * the microsecond for dates until about 2240. restic restores nanoseconds.
+ *
+ * Resolves to warnings for steps that failed without making the entry unusable (an attribute
+ * the file system refuses, a chown without permission). Rejects with an AppError (IO) when the
+ * entry does not exist.
+ *
+ * @example
+ * const warnings = await applyMetadata(target, node, { owner: process.getuid?.() === 0, xattrs: true })
+ */
+export async function applyMetadata(path: string | Buffer, node: Node, opts: ApplyMetadataOptions): Promise<string[]> {
+  const warnings: string[] = []
+  const shown = String(path)
+  const isSymlink = node.type === 'symlink'
+
+  const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn()
+    } catch (err) {
+      const code = errnoCode(err)
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new AppError('IO', `Cannot ${what} of "${shown}": it does not exist`, { cause: err })
+      }
+      warnings.push(`Cannot ${what} of "${shown}": ${messageOf(err)}`)
+    }
+  }
+
+  if (opts.owner) await step(`set owner ${node.uid}:${node.gid}`, () => lchown(path, node.uid, node.gid))
+  if (opts.xattrs && !isSymlink && node.xattrs !== undefined && node.xattrs.length > 0) {
+    await writeXattrs(path, node, warnings)
+  }
+  if (!isSymlink) {
+    const mode = unixModeFromGo(node.mode).perm
+    await step(`set mode ${mode.toString(8).padStart(4, '0')}`, () => chmod(path, mode))
+  }
+  await step('set times', () => lutimes(path, utimesArg(parseGoTime(node.atime)), utimesArg(parseGoTime(node.mtime))))
+  return warnings
+}
+
+/**
+ * The seconds value for utimes that libuv turns into the microsecond holding `ns`: the middle
+ * of that microsecond, so rounding to a double stays inside it and libuv's truncation (toward
+ * zero, then normalised) lands on its start. Node replaces negative numbers with the current
+ * time but takes numeric strings as they are, hence the string for dates before 1970.
+ */
+function utimesArg(ns: bigint): number | string {
+  const us = floorDiv(ns, 1000n)
+  const sec = floorDiv(us, 1_000_000n)
+  const fraction = Number(us - sec * 1_000_000n) + (us >= 0n ? 0.5 : -0.5)
+  const seconds = Number(sec) + fraction / 1e6
+  return seconds >= 0 ? seconds : String(seconds)
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b
+  return a % b !== 0n && a < 0n ? q - 1n : q
+}
+
+async function writeXattrs(path: string | Buffer, node: Node, warnings: string[]): Promise<void> {
+  const xattrs = node.xattrs as ExtendedAttribute[]
+  const shown = String(path)
+  let target: { path: string; handle?: FileHandle } | undefined
+  try {
+    target = await openXattrTarget(path, node.type === 'dir')
+    if (target === undefined) {
+      await writeXattrsWithTool(path as Buffer, node, warnings)
+      return
+    }
+    for (const { name, value } of xattrs) {
+      try {
+        await setAttribute(target.path, name, value)
+      } catch (err) {
+        warnings.push(`Cannot set extended attribute "${name}" of "${shown}": ${messageOf(err)}`)
+      }
+    }
+  } catch (err) {
+    warnings.push(`Cannot set extended attributes of "${shown}": ${messageOf(err)}`)
+  } finally {
+    await target?.handle?.close()
+  }
+}
+
+// The xattr binding takes UTF-8 strings and acts on a final symlink itself, so a path it cannot
+// spell is named through a /proc/self/fd directory handle; undefined means only an open file
+// can name it (a non-directory whose own name is not UTF-8).
+async function openXattrTarget(
+  path: string | Buffer,
+  isDir: boolean,
+): Promise<{ path: string; handle?: FileHandle } | undefined> {
+  if (typeof path === 'string') return { path }
+  if (isUtf8(path)) return { path: path.toString('utf8') }
+  const slash = path.lastIndexOf(0x2f)
+  const base = path.subarray(slash + 1)
+  if (base.length > 0 && isUtf8(base)) {
+    const dir = slash < 0 ? '.' : slash === 0 ? '/' : path.subarray(0, slash)
+    const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY)
+    return { path: `/proc/self/fd/${handle.fd}/${base.toString('utf8')}`, handle }
+  }
+  if (isDir) {
+    const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+    // The trailing "." makes the kernel resolve the fd link instead of acting on the link itself.
+    return { path: `/proc/self/fd/${handle.fd}/.`, handle }
+  }
+  return undefined
+}
+
+// setfattr (attr package) on an inherited descriptor; device nodes are not opened because
+// opening some devices has side effects.
+async function writeXattrsWithTool(path: Buffer, node: Node, warnings: string[]): Promise<void> {
+  const shown = String(path)
+  if (node.type !== 'file' && node.type !== 'fifo') {
+    warnings.push(`Cannot set extended attributes of "${shown}": its name is not valid UTF-8`)
+    return
+  }
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  try {
+    for (const { name, value } of node.xattrs as ExtendedAttribute[]) {
+      const args = ['-n', name, ...(value.length > 0 ? ['-v', `0x${value.toString('hex')}`] : []), '/proc/self/fd/3']
+      try {
+        await runTool('setfattr', args, handle.fd)
+      } catch (err) {
+        warnings.push(`Cannot set extended attribute "${name}" of "${shown}": ${messageOf(err)}`)
+      }
+    }
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,294 @@
+import { link, mkdir, open, symlink, rm, type FileHandle } from 'node:fs/promises'
+import { AppError, createLimit, hashId, messageOf, type Id } from '../base/index.js'
+import { plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
+import { decodeTree, type Node } from '../snapshots/index.js'
+import { applyMetadata } from './fs-metadata.js'
+import { createSpecialFile } from './special-files.js'
+
+export interface RestoreProgress {
+  /** Total files and bytes to restore, known once the trees were read. */
+  onPlan?(files: number, bytes: number): void
+  onBytes?(n: number): void
+  onFile?(path: string): void
+  onError?(path: string, error: Error): void
+}
+
+export interface RestoreOptions {
+  /** Root tree of the snapshot (or of the sub-folder) to restore. */
+  tree: Id
+  /** Prefix of the restored paths inside the snapshot, for messages and filters (e.g. "/home/me"). */
+  basePath?: string
+  target: string
+  /** Decides per snapshot path (e.g. "/home/me/a.txt") whether to restore it; directories on the way are kept. */
+  filter?: (path: string, node: Node) => 'include' | 'exclude' | 'descend'
+  /** Set owners (default: when running as root). */
+  owner?: boolean
+  xattrs?: boolean
+  /** Read every restored file back and compare it with the blob IDs. */
+  verify?: boolean
+  signal?: AbortSignal
+  progress?: RestoreProgress
+}
+
+export interface RestoreSummary {
+  files: number
+  dirs: number
+  bytes: number
+  errors: number
+  verified?: number
+}
+
+type RestoreRepo = Pick<Repository, 'loadBlob' | 'index' | 'readPackBlobs'>
+
+interface FileJob {
+  path: Buffer
+  node: Node
+  remaining: number
+  handle?: Promise<FileHandle>
+}
+
+interface Placement {
+  file: FileJob
+  offset: number
+}
+
+const ZERO = Buffer.alloc(8 * 1024 * 1024)
+
+/**
+ * Restores a tree into a directory. Each pack is read once, with blobs written at their offsets
+ * in every file that uses them (zero blobs are skipped, leaving holes: sparse files); metadata is
+ * applied after contents, directories last and deepest first.
+ */
+export async function restore(repo: RestoreRepo, options: RestoreOptions): Promise<RestoreSummary> {
+  const r = new Restorer(repo, options)
+  return r.run()
+}
+
+class Restorer {
+  #repo: RestoreRepo
+  #o: RestoreOptions
+  #files: FileJob[] = []
+  #dirs: Array<{ path: Buffer; node: Node; depth: number }> = []
+  #byPack = new Map<Id, Map<string, { blob: PackedBlob; places: Placement[] }>>()
+  #links = new Map<string, Buffer>()
+  #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 }
+  #owner: boolean
+
+  constructor(repo: RestoreRepo, options: RestoreOptions) {
+    this.#repo = repo
+    this.#o = options
+    this.#owner = options.owner ?? process.getuid?.() === 0
+  }
+
+  async run(): Promise<RestoreSummary> {
+    const target = Buffer.from(this.#o.target)
+    await mkdir(this.#o.target, { recursive: true })
+    await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0)
+    let total = 0
+    for (const f of this.#files) total += f.node.size
+    this.#o.progress?.onPlan?.(this.#files.length, total)
+    await this.#writeContents()
+    // Directories last, deepest first, so writing into them does not change their times again.
+    this.#dirs.sort((a, b) => b.depth - a.depth)
+    for (const d of this.#dirs) await this.#meta(d.path, d.node)
+    if (this.#o.verify) this.#s.verified = await this.#verify()
+    return this.#s
+  }
+
+  #error(path: Buffer | string, err: unknown): void {
+    this.#s.errors++
+    this.#o.progress?.onError?.(path.toString(), err instanceof Error ? err : new Error(String(err)))
+  }
+
+  #checkAbort(): void {
+    if (this.#o.signal?.aborted) throw new AppError('INTERRUPTED', 'Restore interrupted')
+  }
+
+  async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number): Promise<void> {
+    this.#checkAbort()
+    const nodes = decodeTree(await this.#repo.loadBlob('tree', treeId))
+    for (const node of nodes) {
+      const nameText = node.name.toString('utf8')
+      if (node.name.length === 0 || nameText === '.' || nameText === '..' || node.name.includes(0x2f)) {
+        this.#error(`${snapPath}/${nameText}`, new Error('invalid file name in snapshot'))
+        continue
+      }
+      const path = Buffer.concat([dir, Buffer.from('/'), node.name])
+      const sp = `${snapPath}/${nameText}`
+      const decision = this.#o.filter?.(sp, node) ?? 'include'
+      if (decision === 'exclude') continue
+      if (node.type === 'dir') {
+        try {
+          await mkdir(path, { recursive: true, mode: 0o700 })
+        } catch (err) {
+          this.#error(path, err)
+          continue
+        }
+        if (decision === 'include') this.#s.dirs++
+        this.#dirs.push({ path, node, depth })
+        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1)
+        continue
+      }
+      if (decision === 'descend') continue
+      try {
+        await this.#createEntry(path, node)
+      } catch (err) {
+        this.#error(path, err)
+      }
+    }
+  }
+
+  async #createEntry(path: Buffer, node: Node): Promise<void> {
+    await rm(path, { force: true }).catch(() => {})
+    switch (node.type) {
+      case 'file': {
+        const key = node.links > 1 && node.inode !== 0n ? `${node.deviceId}:${node.inode}` : undefined
+        const first = key ? this.#links.get(key) : undefined
+        if (first) {
+          await link(first, path)
+          return
+        }
+        if (key) this.#links.set(key, path)
+        this.#planFile(path, node)
+        return
+      }
+      case 'symlink':
+        await symlink(node.linktarget ?? '', path)
+        await this.#meta(path, node)
+        return
+      case 'fifo':
+      case 'dev':
+      case 'chardev':
+        await createSpecialFile(path, node)
+        await this.#meta(path, node)
+        return
+      default:
+        return // sockets are never restored
+    }
+  }
+
+  #planFile(path: Buffer, node: Node): void {
+    const content = node.content ?? []
+    const job: FileJob = { path, node, remaining: content.length }
+    this.#files.push(job)
+    let offset = 0
+    for (const id of content) {
+      const loc: BlobLocation | undefined = this.#repo.index.lookup('data', id)
+      if (!loc) {
+        this.#error(path, new AppError('NOT_FOUND', `data blob ${id} is missing from the repository`))
+        job.remaining = -1
+        return
+      }
+      let pack = this.#byPack.get(loc.packId)
+      if (!pack) this.#byPack.set(loc.packId, (pack = new Map()))
+      let entry = pack.get(id)
+      if (!entry) pack.set(id, (entry = { blob: loc, places: [] }))
+      entry.places.push({ file: job, offset })
+      offset += plaintextLength(loc)
+    }
+  }
+
+  async #writeContents(): Promise<void> {
+    // Empty files (and files whose blobs are missing) are created right away.
+    for (const f of this.#files) {
+      if (f.remaining === 0) {
+        try {
+          await (await open(f.path, 'w', 0o600)).close()
+          await this.#finishFile(f)
+        } catch (err) {
+          this.#error(f.path, err)
+        }
+      }
+    }
+    const limit = createLimit(4)
+    await Promise.all(
+      [...this.#byPack].map(([packId, blobs]) =>
+        limit(async () => {
+          this.#checkAbort()
+          const list = [...blobs.values()]
+          try {
+            await this.#repo.readPackBlobs(packId, list.map((e) => e.blob), async (blob, plain) => {
+              const entry = blobs.get(blob.id)!
+              await Promise.all(entry.places.map((p) => this.#writeBlob(p, plain)))
+            })
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
+            for (const e of list) for (const p of e.places) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
+          }
+        }),
+      ),
+    )
+  }
+
+  async #writeBlob(p: Placement, plain: Buffer): Promise<void> {
+    const f = p.file
+    try {
+      f.handle ??= open(f.path, 'w', 0o600).then(async (h) => {
+        await h.truncate(f.node.size)
+        return h
+      })
+      const h = await f.handle
+      // An all-zero blob is left as a hole: the file was truncated to its size (sparse restore).
+      if (plain.length > ZERO.length || plain.compare(ZERO, 0, plain.length) !== 0) {
+        let done = 0
+        while (done < plain.length) {
+          const { bytesWritten } = await h.write(plain, done, plain.length - done, p.offset + done)
+          done += bytesWritten
+        }
+      }
+      this.#s.bytes += plain.length
+      this.#o.progress?.onBytes?.(plain.length)
+      if (--f.remaining === 0) {
+        await h.close()
+        await this.#finishFile(f)
+      }
+    } catch (err) {
+      this.#error(f.path, err)
+    }
+  }
+
+  async #finishFile(f: FileJob): Promise<void> {
+    this.#s.files++
+    this.#o.progress?.onFile?.(f.path.toString())
+    await this.#meta(f.path, f.node)
+  }
+
+  async #meta(path: Buffer, node: Node): Promise<void> {
+    try {
+      const warnings = await applyMetadata(path, node, { owner: this.#owner, xattrs: this.#o.xattrs ?? true })
+      for (const w of warnings) this.#error(path, new Error(w))
+    } catch (err) {
+      this.#error(path, err)
+    }
+  }
+
+  async #verify(): Promise<number> {
+    let verified = 0
+    for (const f of this.#files) {
+      if (f.remaining !== 0) continue
+      try {
+        const h = await open(f.path, 'r')
+        try {
+          let offset = 0
+          for (const id of f.node.content ?? []) {
+            const loc = this.#repo.index.lookup('data', id)!
+            const len = plaintextLength(loc)
+            const buf = Buffer.allocUnsafe(len)
+            const { bytesRead } = await h.read(buf, 0, len, offset)
+            if (bytesRead !== len || hashId(buf) !== id) throw new Error(`content differs at offset ${offset}`)
+            offset += len
+          }
+          const st = await h.stat()
+          if (st.size !== offset) throw new Error(`size is ${st.size}, expected ${offset}`)
+        } finally {
+          await h.close()
+        }
+        verified++
+      } catch (err) {
+        this.#error(f.path, new Error(`verification failed: ${messageOf(err)}`))
+      }
+    }
+    return verified
+  }
+}
+

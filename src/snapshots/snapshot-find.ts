@@ -1,0 +1,92 @@
+import { AppError, createLimit, type Id } from '../base/index.js'
+import type { Repository } from '../repository/index.js'
+import { parseGoTime } from './go-time.js'
+import { decodeSnapshot, type Snapshot } from './snapshot.js'
+
+export interface SnapshotEntry {
+  id: Id
+  snapshot: Snapshot
+}
+
+export interface SnapshotFilter {
+  hosts?: string[]
+  /** Each entry is a comma-separated list of tags that must all be present; any entry may match. */
+  tags?: string[]
+  /** The snapshot must contain all of these paths. */
+  paths?: string[]
+}
+
+type SnapshotRepo = Pick<Repository, 'listIds' | 'loadUnpacked'>
+
+/** Loads every snapshot, oldest first. Unreadable snapshot files are reported through `onError`. */
+export async function loadSnapshots(repo: SnapshotRepo, onError?: (id: Id, err: unknown) => void): Promise<SnapshotEntry[]> {
+  const ids = await repo.listIds('snapshots')
+  const limit = createLimit(8)
+  const out: SnapshotEntry[] = []
+  await Promise.all(
+    ids.map((id) =>
+      limit(async () => {
+        try {
+          out.push({ id, snapshot: decodeSnapshot(await repo.loadUnpacked('snapshots', id)) })
+        } catch (err) {
+          if (onError) onError(id, err)
+          else throw err
+        }
+      }),
+    ),
+  )
+  return sortSnapshots(out)
+}
+
+export function sortSnapshots(list: SnapshotEntry[]): SnapshotEntry[] {
+  const key = (e: SnapshotEntry) => parseGoTime(e.snapshot.time)
+  return list.sort((a, b) => {
+    const d = key(a) - key(b)
+    return d < 0n ? -1 : d > 0n ? 1 : a.id < b.id ? -1 : 1
+  })
+}
+
+export function matchesFilter(s: Snapshot, f: SnapshotFilter): boolean {
+  if (f.hosts && f.hosts.length > 0 && !f.hosts.includes(s.hostname ?? '')) return false
+  if (f.tags && f.tags.length > 0) {
+    const have = new Set(s.tags ?? [])
+    const ok = f.tags.some((group) => group.split(',').filter((t) => t !== '').every((t) => have.has(t)))
+    if (!ok) return false
+  }
+  if (f.paths && f.paths.length > 0) {
+    const have = new Set(s.paths)
+    if (!f.paths.every((p) => have.has(p))) return false
+  }
+  return true
+}
+
+/**
+ * Resolves a snapshot given as "latest" (newest matching `filter`) or as an ID or unique ID
+ * prefix. Throws NOT_FOUND or INVALID_ARGUMENT (ambiguous prefix) with a hint.
+ */
+export async function findSnapshot(repo: SnapshotRepo, spec: string, filter: SnapshotFilter = {}): Promise<SnapshotEntry> {
+  if (spec === 'latest') {
+    const all = (await loadSnapshots(repo, () => {})).filter((e) => matchesFilter(e.snapshot, filter))
+    const last = all.at(-1)
+    if (!last) throw new AppError('NOT_FOUND', 'No snapshot found', { hint: 'List snapshots with "cairn snapshots"; check --host, --tag and --path filters' })
+    return last
+  }
+  if (!/^[0-9a-f]{1,64}$/.test(spec)) {
+    throw new AppError('INVALID_ARGUMENT', `Invalid snapshot ID "${spec}"`, { hint: 'Give "latest", a full snapshot ID, or a unique prefix of one' })
+  }
+  const ids = (await repo.listIds('snapshots')).filter((id) => id.startsWith(spec))
+  if (ids.length === 0) throw new AppError('NOT_FOUND', `No snapshot with ID "${spec}"`, { hint: 'List snapshots with "cairn snapshots"' })
+  if (ids.length > 1) throw new AppError('INVALID_ARGUMENT', `Snapshot ID prefix "${spec}" is ambiguous (${ids.length} snapshots)`, { hint: 'Give more characters of the ID' })
+  return { id: ids[0], snapshot: decodeSnapshot(await repo.loadUnpacked('snapshots', ids[0])) }
+}
+
+/** The newest snapshot of the same host with exactly the same paths: the parent for a backup. */
+export async function findParentSnapshot(repo: SnapshotRepo, host: string, paths: string[]): Promise<SnapshotEntry | undefined> {
+  const want = [...paths].sort().join('\0')
+  const all = await loadSnapshots(repo, () => {})
+  for (let i = all.length - 1; i >= 0; i--) {
+    const s = all[i].snapshot
+    if ((s.hostname ?? '') === host && [...s.paths].sort().join('\0') === want) return all[i]
+  }
+  return undefined
+}

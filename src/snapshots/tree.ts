@@ -1,0 +1,251 @@
+/**
+ * The tree blob codec: a directory listing as restic 0.14 writes it, byte for byte
+ * (restic-format.md §6.3, §6.4). A tree's ID is the SHA-256 of these bytes, so only identical
+ * bytes deduplicate against trees restic (or an earlier cairn run) stored.
+ */
+import { AppError, isId, type Id } from '../base/index.js'
+import { goJsonString } from './go-json.js'
+import { goQuoteName, goUnquoteName } from './go-quote.js'
+import type { ExtendedAttribute, Node, NodeType } from './node.js'
+
+const TYPE_JSON: Record<string, string> = {
+  file: '"file"',
+  dir: '"dir"',
+  symlink: '"symlink"',
+  dev: '"dev"',
+  chardev: '"chardev"',
+  fifo: '"fifo"',
+  socket: '"socket"',
+}
+
+/** The JSON string literal of a name: Go-quoted, then Go-JSON-encoded. */
+function nameJson(name: Buffer): string {
+  const len = name.length
+  for (let i = 0; i < len; i++) {
+    const c = name[i]
+    // Outside printable ASCII, or one of " & < > \ which one of the two encodings escapes.
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x26 || c === 0x3c || c === 0x3e || c === 0x5c) {
+      return goJsonString(goQuoteName(name))
+    }
+  }
+  return '"' + name.toString('latin1') + '"'
+}
+
+function idsJson(ids: readonly Id[]): string {
+  return ids.length === 0 ? '[]' : '["' + ids.join('","') + '"]'
+}
+
+function xattrsJson(xattrs: readonly ExtendedAttribute[]): string {
+  let s = ''
+  for (const attr of xattrs) {
+    if (s !== '') s += ','
+    s += '{"name":' + goJsonString(attr.name) + ',"value":"' + attr.value.toString('base64') + '"}'
+  }
+  return '[' + s + ']'
+}
+
+/**
+ * One node as restic's `json.Marshal(node)`: fields in struct order, `omitempty` fields left out
+ * when zero or empty, exactly as Go decides it (by value, not by node type).
+ */
+function nodeJson(n: Node): string {
+  let s = '{"name":' + nameJson(n.name) + ',"type":' + (TYPE_JSON[n.type] ?? goJsonString(n.type))
+  if (n.mode !== 0) s += ',"mode":' + (n.mode >>> 0)
+  s += ',"mtime":' + goJsonString(n.mtime) + ',"atime":' + goJsonString(n.atime) + ',"ctime":' + goJsonString(n.ctime)
+  s += ',"uid":' + n.uid + ',"gid":' + n.gid
+  if (n.user) s += ',"user":' + goJsonString(n.user)
+  if (n.group) s += ',"group":' + goJsonString(n.group)
+  if (n.inode !== 0n) s += ',"inode":' + n.inode
+  if (n.deviceId !== 0n) s += ',"device_id":' + n.deviceId
+  if (n.size !== 0) s += ',"size":' + n.size
+  if (n.links !== 0) s += ',"links":' + n.links
+  if (n.linktarget) s += ',"linktarget":' + goJsonString(n.linktarget)
+  if (n.xattrs !== undefined && n.xattrs.length > 0) s += ',"extended_attributes":' + xattrsJson(n.xattrs)
+  if (n.device !== undefined && n.device !== 0n) s += ',"device":' + n.device
+  s += ',"content":' + (n.content === null ? 'null' : idsJson(n.content))
+  if (n.subtree !== undefined) s += ',"subtree":"' + n.subtree + '"'
+  if (n.error) s += ',"error":' + goJsonString(n.error)
+  return s + '}'
+}
+
+function byName(a: Node, b: Node): number {
+  return Buffer.compare(a.name, b.name)
+}
+
+/**
+ * The tree blob of a directory: `{"nodes":[…]}` plus a newline, nodes sorted by their raw name
+ * bytes, each encoded as restic 0.14 encodes it.
+ *
+ * Fields are written when Go would write them: `mode`, `inode`, `device_id`, `size`, `links`
+ * and `device` when non-zero, `user`, `group`, `linktarget` and `error` when non-empty,
+ * `content` always (`null` or a list). The caller decides what a node records: restic sets
+ * `size` for files only, `links` for files, symlinks and devices, `atime` equal to `mtime`.
+ *
+ * @throws AppError INVALID_ARGUMENT when two nodes have the same name
+ *
+ * @example
+ * const bytes = encodeTree(nodes)
+ * const treeId = hashId(bytes)
+ */
+export function encodeTree(nodes: readonly Node[]): Buffer {
+  const sorted = nodes.slice().sort(byName)
+  let s = '{"nodes":['
+  for (let i = 0; i < sorted.length; i++) {
+    if (i > 0) {
+      if (Buffer.compare(sorted[i - 1].name, sorted[i].name) === 0) {
+        throw new AppError('INVALID_ARGUMENT', `Cannot encode tree: two nodes are named "${goQuoteName(sorted[i].name)}"`)
+      }
+      s += ','
+    }
+    s += nodeJson(sorted[i])
+  }
+  return Buffer.from(s + ']}\n', 'utf8')
+}
+
+// ---- decoding ----
+
+const MAX_UINT64 = 2n ** 64n - 1n
+const GO_ZERO_TIME = '0001-01-01T00:00:00Z'
+
+/**
+ * JSON numbers past 2^53 lose precision in JSON.parse, and st_ino and st_dev can be that large.
+ * Quote digit runs of 16 or more after these keys first. The match cannot start inside a JSON
+ * string: there, the `"` after the key name would have to be escaped.
+ */
+const BIG_NUMBER_FIELD = /"(inode|device_id|device)"(\s*:\s*)(\d{16,})/g
+
+function decodeError(detail: string, cause?: unknown): AppError {
+  return new AppError('INVALID_DATA', `Cannot decode tree: ${detail}`, {
+    hint: 'The tree blob is damaged or was written by an incompatible program; run "check"',
+    cause,
+  })
+}
+
+type Json = Record<string, unknown>
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function str(v: unknown, field: string): string {
+  if (v === undefined || v === null) return ''
+  if (typeof v !== 'string') throw decodeError(`field "${field}" is not a string`)
+  return v
+}
+
+function uint(v: unknown, field: string, max: number): number {
+  if (v === undefined || v === null) return 0
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+    throw decodeError(`field "${field}" is not an unsigned integer: ${JSON.stringify(v)}`)
+  }
+  return v
+}
+
+function uint64(v: unknown, field: string): bigint {
+  if (v === undefined || v === null) return 0n
+  let value: bigint | undefined
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) value = BigInt(v)
+  else if (typeof v === 'string' && /^\d+$/.test(v)) value = BigInt(v)
+  if (value === undefined || value > MAX_UINT64) {
+    throw decodeError(`field "${field}" is not an unsigned 64-bit integer: ${JSON.stringify(v)}`)
+  }
+  return value
+}
+
+function id(v: unknown, field: string): Id {
+  if (typeof v === 'string') {
+    if (isId(v)) return v
+    // Go's hex decoder also takes upper case; restic writes IDs back in lower case.
+    const lower = v.toLowerCase()
+    if (isId(lower)) return lower
+  }
+  throw decodeError(`field "${field}" is not a blob ID: ${JSON.stringify(v)}`)
+}
+
+function time(v: unknown, field: string): string {
+  const s = str(v, field)
+  return s === '' ? GO_ZERO_TIME : s
+}
+
+function xattrs(v: unknown): ExtendedAttribute[] | undefined {
+  if (v === undefined || v === null) return undefined
+  if (!Array.isArray(v)) throw decodeError('field "extended_attributes" is not a list')
+  if (v.length === 0) return undefined
+  return v.map((a: unknown) => {
+    if (!isObject(a)) throw decodeError('an extended attribute is not an object')
+    return { name: str(a.name, 'extended_attributes.name'), value: Buffer.from(str(a.value, 'extended_attributes.value'), 'base64') }
+  })
+}
+
+function nodeFromJson(o: unknown): Node {
+  if (!isObject(o)) throw decodeError('a node is not an object')
+  let name: Buffer
+  try {
+    name = goUnquoteName(str(o.name, 'name'))
+  } catch (err) {
+    throw decodeError(`node name ${JSON.stringify(o.name)} is not a valid Go-quoted string`, err)
+  }
+  let content: Id[] | null = null
+  if (o.content !== undefined && o.content !== null) {
+    if (!Array.isArray(o.content)) throw decodeError('field "content" is not a list')
+    content = o.content.map((c: unknown) => id(c, 'content'))
+  }
+  const node: Node = {
+    name,
+    // Passed through as written: readers must cope with types they do not know.
+    type: str(o.type, 'type') as NodeType,
+    mode: uint(o.mode, 'mode', 0xffffffff),
+    mtime: time(o.mtime, 'mtime'),
+    atime: time(o.atime, 'atime'),
+    ctime: time(o.ctime, 'ctime'),
+    uid: uint(o.uid, 'uid', 0xffffffff),
+    gid: uint(o.gid, 'gid', 0xffffffff),
+    inode: uint64(o.inode, 'inode'),
+    deviceId: uint64(o.device_id, 'device_id'),
+    size: uint(o.size, 'size', Number.MAX_SAFE_INTEGER),
+    links: uint(o.links, 'links', Number.MAX_SAFE_INTEGER),
+    content,
+  }
+  const user = str(o.user, 'user')
+  if (user !== '') node.user = user
+  const group = str(o.group, 'group')
+  if (group !== '') node.group = group
+  const linktarget = str(o.linktarget, 'linktarget')
+  if (linktarget !== '') node.linktarget = linktarget
+  const attrs = xattrs(o.extended_attributes)
+  if (attrs !== undefined) node.xattrs = attrs
+  const device = uint64(o.device, 'device')
+  if (device !== 0n) node.device = device
+  if (o.subtree !== undefined && o.subtree !== null) node.subtree = id(o.subtree, 'subtree')
+  const error = str(o.error, 'error')
+  if (error !== '') node.error = error
+  return node
+}
+
+/**
+ * Decodes a tree blob as leniently as restic does: fields in any order, unknown fields
+ * ignored, whitespace and the trailing newline optional, missing fields zero. Names come back
+ * as raw bytes; inode, device_id and device keep all 64 bits.
+ *
+ * @throws AppError INVALID_DATA when the bytes are not a tree (bad JSON, a field of the wrong
+ * type, a name that is not Go-quoted, an ID that is not 64 hex digits)
+ *
+ * @example
+ * const nodes = decodeTree(await loadBlob('tree', id))
+ */
+export function decodeTree(bytes: Uint8Array): Node[] {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    .toString('utf8')
+    .replace(BIG_NUMBER_FIELD, '"$1"$2"$3"')
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch (err) {
+    throw decodeError('not valid JSON', err)
+  }
+  if (!isObject(doc)) throw decodeError('not a JSON object')
+  const nodes = doc.nodes
+  if (nodes === undefined || nodes === null) return []
+  if (!Array.isArray(nodes)) throw decodeError('field "nodes" is not a list')
+  return nodes.map(nodeFromJson)
+}
