@@ -62,6 +62,8 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     excludeCaches: req.excludeCaches,
     excludeIfPresent: req.excludeIfPresent,
     excludeLargerThan: req.excludeLargerThan,
+    // Never back a local repository up into itself (it may sit inside a backed-up folder).
+    excludePaths: repo.backend.properties.local ? [resolve(repo.location)] : [],
   })
   const host = req.host ?? osHostname()
   await repo.loadIndex()

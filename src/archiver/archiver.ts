@@ -17,6 +17,8 @@ export interface BackupProgress {
   onBytes?(n: number): void
   /** A path that could not be read; the backup goes on without it. */
   onError?(path: string, error: Error): void
+  /** Something was stored incompletely (e.g. an extended attribute that could not be read). */
+  onWarning?(path: string, message: string): void
 }
 
 export interface BackupOptions {
@@ -146,6 +148,10 @@ class Archiver {
     return { snapshotId, snapshot, summary: this.#s }
   }
 
+  #nodeOptions(path: string | Buffer) {
+    return { readXattrs: true, users: this.#users, warn: (m: string) => this.#o.progress?.onWarning?.(pathText(path), m) }
+  }
+
   #checkAbort(): void {
     if (this.#o.signal?.aborted) throw new AppError('INTERRUPTED', 'Backup interrupted')
   }
@@ -185,7 +191,7 @@ class Archiver {
         continue
       }
       const st = await lstat(childPath, { bigint: true })
-      const node = await nodeFromStat(nameBuf, childPath, st, { readXattrs: true, users: this.#users })
+      const node = await nodeFromStat(nameBuf, childPath, st, this.#nodeOptions(childPath))
       if (!node) continue
       node.subtree = await this.#saveVirtual(child, childPath, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
       nodes.push(node)
@@ -203,7 +209,7 @@ class Archiver {
       this.#error(pathText(path), err)
       return undefined
     }
-    const node = await nodeFromStat(name, path, st, { readXattrs: true, users: this.#users })
+    const node = await nodeFromStat(name, path, st, this.#nodeOptions(path))
     if (!node) return undefined
     if (node.type === 'dir') {
       if (this.#o.oneFileSystem && rootDevice !== undefined && st.dev !== rootDevice) return undefined

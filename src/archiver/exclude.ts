@@ -13,14 +13,21 @@ export interface ExcludeOptions {
   excludeCaches?: boolean
   excludeIfPresent?: string[]
   excludeLargerThan?: number
+  /** Absolute paths excluded exactly (not patterns), e.g. the repository itself. */
+  excludePaths?: string[]
 }
 
 const CACHEDIR_TAG = 'CACHEDIR.TAG'
 const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55'
 
-type Pattern = { parts: string[]; negate: boolean; fold: boolean }
+type Pattern = { parts: string[]; negate: boolean }
 
-/** Compiles one pattern; a leading `!` makes it an exception (as restic's filter does). */
+/**
+ * Compiles one pattern; a leading `!` makes it an exception (as restic's filter does). restic
+ * matches a pattern against any run of path components (a rooted one: starting at the root), so
+ * a pattern also matches everything below a matching path: `foo` matches `/a/foo/b`. That is
+ * the same as surrounding the components with `**`.
+ */
 function compile(pattern: string, fold: boolean): Pattern | undefined {
   let p = pattern.trim()
   if (p === '' || p.startsWith('#')) return undefined
@@ -30,13 +37,11 @@ function compile(pattern: string, fold: boolean): Pattern | undefined {
     p = p.slice(1)
   }
   if (fold) p = p.toLowerCase()
-  let parts = p.split('/').filter((s, i) => s !== '' || i === 0)
-  if (parts[0] === '') parts = parts.slice(1)
-  else parts = ['**', ...parts]
-  return { parts, negate, fold }
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.')
+  return { parts: p.startsWith('/') ? [...parts, '**'] : ['**', ...parts, '**'], negate }
 }
 
-/** filepath.Match for one component: `*`, `?`, `[...]` (with `^`/`!` negation and ranges), `\` escapes. */
+/** filepath.Match for one component: `*`, `?`, `[...]` (with `^` negation and ranges), `\` escapes. */
 export function matchComponent(pattern: string, name: string): boolean {
   return matchAt(pattern, 0, name, 0)
 }
@@ -60,7 +65,8 @@ function matchAt(p: string, pi: number, s: string, si: number): boolean {
       const end = p.indexOf(']', pi + 2)
       if (end < 0) return false
       let set = p.slice(pi + 1, end)
-      const neg = set[0] === '^' || set[0] === '!'
+      // Go negates a class with `^` only: `[!a]` is the class of `!` and `a`.
+      const neg = set[0] === '^'
       if (neg) set = set.slice(1)
       let hit = false
       for (let k = 0; k < set.length; k++) {
@@ -85,6 +91,7 @@ function matchAt(p: string, pi: number, s: string, si: number): boolean {
 function matchParts(pp: string[], pi: number, path: string[], si: number): boolean {
   if (pi === pp.length) return si === path.length
   if (pp[pi] === '**') {
+    if (pi === pp.length - 1) return true
     for (let k = si; k <= path.length; k++) if (matchParts(pp, pi + 1, path, k)) return true
     return false
   }
@@ -92,17 +99,34 @@ function matchParts(pp: string[], pi: number, path: string[], si: number): boole
   return matchComponent(pp[pi], path[si]) && matchParts(pp, pi + 1, path, si + 1)
 }
 
+function compileAll(patterns: string[] | undefined, fold: boolean): Pattern[] {
+  return (patterns ?? []).map((p) => compile(p, fold)).filter((p): p is Pattern => p !== undefined)
+}
+
+/** The last matching pattern wins: a `!` exception re-includes what earlier patterns excluded. */
+function matchList(patterns: Pattern[], parts: string[]): boolean {
+  let excluded = false
+  for (const p of patterns) {
+    if (p.negate ? excluded : !excluded) {
+      if (matchParts(p.parts, 0, parts, 0)) excluded = !p.negate
+    }
+  }
+  return excluded
+}
+
 export class ExcludeMatcher {
   #patterns: Pattern[]
+  #foldPatterns: Pattern[]
   #caches: boolean
   #ifPresent: Array<{ file: string; header?: string }>
   #largerThan: number | undefined
+  #paths: Set<string>
 
   constructor(options: ExcludeOptions = {}) {
-    this.#patterns = [
-      ...(options.exclude ?? []).map((p) => compile(p, false)),
-      ...(options.iexclude ?? []).map((p) => compile(p, true)),
-    ].filter((p): p is Pattern => p !== undefined)
+    this.#paths = new Set(options.excludePaths ?? [])
+    // Two separate lists, as restic has: a `!` exception in one does not undo a match of the other.
+    this.#patterns = compileAll(options.exclude, false)
+    this.#foldPatterns = compileAll(options.iexclude, true)
     this.#caches = options.excludeCaches === true
     this.#ifPresent = (options.excludeIfPresent ?? []).map((spec) => {
       const i = spec.indexOf(':')
@@ -113,20 +137,16 @@ export class ExcludeMatcher {
   }
 
   get isEmpty(): boolean {
-    return this.#patterns.length === 0 && this.#ifPresent.length === 0 && this.#largerThan === undefined
+    return this.#patterns.length === 0 && this.#foldPatterns.length === 0 && this.#ifPresent.length === 0 && this.#largerThan === undefined && this.#paths.size === 0
   }
 
   /** True when the absolute path (as a string) is excluded by a pattern. The last matching pattern wins. */
   excludedByPattern(absPath: string): boolean {
-    if (this.#patterns.length === 0) return false
+    if (this.#paths.has(absPath)) return true
+    if (this.#patterns.length === 0 && this.#foldPatterns.length === 0) return false
     const parts = absPath.split('/').filter((s) => s !== '')
-    let lower: string[] | undefined
-    let excluded = false
-    for (const p of this.#patterns) {
-      const target = p.fold ? (lower ??= parts.map((s) => s.toLowerCase())) : parts
-      if (matchParts(p.parts, 0, target, 0)) excluded = !p.negate
-    }
-    return excluded
+    if (matchList(this.#patterns, parts)) return true
+    return this.#foldPatterns.length > 0 && matchList(this.#foldPatterns, parts.map((s) => s.toLowerCase()))
   }
 
   excludedBySize(size: number): boolean {

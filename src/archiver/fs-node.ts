@@ -52,7 +52,8 @@ export async function nodeFromStat(
     mode: goFileMode(stMode),
     mtime,
     atime: mtime,
-    ctime: formatGoTime(st.ctimeNs),
+    // Formatting costs microseconds (a local-zone lookup); files untouched since written share the text.
+    ctime: st.ctimeNs === st.mtimeNs ? mtime : formatGoTime(st.ctimeNs),
     uid,
     gid,
     inode: st.ino,

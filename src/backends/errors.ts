@@ -31,14 +31,15 @@ export class FileExistsError extends AppError {
 }
 
 /**
- * The error for a ranged load that reaches past the end of the file. Backends never return a
- * short result: a truncated pack read as a short buffer would surface later as a confusing
- * decryption failure.
+ * The error for a ranged load that reaches past the end of the file (`length` undefined: from
+ * `offset` to the end). Backends never return a short result: a truncated pack read as a short
+ * buffer would surface later as a confusing decryption failure.
  */
-export function shortReadError(h: Handle, location: string, offset: number, length: number, got: number): AppError {
+export function shortReadError(h: Handle, location: string, offset: number, length: number | undefined, size: number): AppError {
+  const wanted = length === undefined ? `from offset ${offset}` : `${length} bytes at offset ${offset}`
   return new AppError(
     'INVALID_DATA',
-    `File "${handleToString(h)}" in "${location}" is too short: wanted ${length} bytes at offset ${offset}, got ${got}`,
+    `File "${handleToString(h)}" in "${location}" is too short: cannot read ${wanted}, it has ${size} bytes`,
     { hint: 'The file is truncated or the index is out of date; run "check" on the repository' },
   )
 }

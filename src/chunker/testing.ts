@@ -3,8 +3,8 @@
  * archiver-like block feeder, and a plain restatement of restic's per-byte algorithm to compare with.
  * Only tests import this file.
  */
-import { createHash } from 'node:crypto'
-import { createChunker, MAX_SIZE, MIN_SIZE } from './chunker.js'
+import { hash } from 'node:crypto'
+import { createChunker, MAX_SIZE, MIN_SIZE, type Chunker } from './chunker.js'
 import { tablesFor, WINDOW_SIZE } from './tables.js'
 
 export const TEST_POLYNOMIAL = 0x3da3358b4dc173n
@@ -20,7 +20,7 @@ export interface ChunkInfo {
 export function counterStream(size: number): Uint8Array {
   const out = new Uint8Array(size)
   for (let i = 0, off = 0; off < size; i++, off += 32) {
-    const d = createHash('sha256').update(`restic-chunker-vector-${i}`).digest()
+    const d = hash('sha256', `restic-chunker-vector-${i}`, 'buffer')
     out.set(d.subarray(0, Math.min(32, size - off)), off)
   }
   return out
@@ -54,8 +54,13 @@ export function seededBytes(size: number, seed: number): Uint8Array {
  * `pad` bytes from its start with junk around it, so that reading outside [start, end) or relying on
  * a previous block's memory changes the result.
  */
-export function chunkInBlocks(pol: bigint, data: Uint8Array, blockSize: number, pad = 0): ChunkInfo[] {
-  const c = createChunker(pol)
+export function chunkInBlocks(
+  pol: bigint,
+  data: Uint8Array,
+  blockSize: number,
+  { pad = 0, create = createChunker }: { pad?: number; create?: (pol: bigint) => Chunker } = {},
+): ChunkInfo[] {
+  const c = create(pol)
   const scratch = seededBytes(pad + blockSize + 97, blockSize + pad)
   const chunks: ChunkInfo[] = []
   let chunkStart = 0

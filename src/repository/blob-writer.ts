@@ -1,11 +1,12 @@
 import { hashId, type Id } from '../base/index.js'
-import { seal, type MasterKey } from '../crypto/index.js'
+import type { Backend } from '../backends/index.js'
+import type { MasterKey } from '../crypto/index.js'
 import type { BlobType } from './blob.js'
-import { zstdCompress } from './compression.js'
+import { createInlineEncoder, type BlobEncoder, type EncodedBlob } from './blob-encoder.js'
+import { DEFAULT_LEVEL } from './compression.js'
 import type { MasterIndex } from './index/master-index.js'
 import { encodeIndex, type IndexPack } from './index/index-file.js'
 import { Packer, type FinishedPack } from './pack/packer.js'
-import type { Backend } from '../backends/index.js'
 
 export type CompressionMode = 'auto' | 'off' | 'max'
 
@@ -13,8 +14,12 @@ export interface WriterOptions {
   /** Target pack size in bytes; a pack is finished once it reaches it. Default 16 MiB. */
   packSize?: number
   compression?: CompressionMode
-  /** Packs uploaded at once; `saveBlob` waits when this many are in flight. */
+  /** Packs uploaded at once. */
   uploadConcurrency?: number
+  /** Compresses and encrypts blobs; defaults to doing it inline on this thread. */
+  encoder?: BlobEncoder
+  /** Bytes accepted but not yet uploaded before saveBlob waits (bounds memory). Default 4 packs. */
+  maxQueuedBytes?: number
 }
 
 /** What a BlobWriter needs from the repository: narrow on purpose. */
@@ -30,25 +35,32 @@ export interface SaveResult {
   id: Id
   /** The repository had the blob already (nothing was stored). */
   known: boolean
-  /** Bytes added to packs (sealed, possibly compressed). */
-  stored: number
 }
 
 /** An index file is started anew after this many blobs (restic v2 does the same). */
 const INDEX_BLOB_LIMIT = 150_000
 
 /**
- * Saves blobs into packs, uploads finished packs, and writes index files for them. Order on
- * disk is always packs → index, so a crash leaves at worst unreferenced packs, never an index
- * entry without its pack. Used only inside Repository.withWriter, which calls flush().
+ * Saves blobs into packs, uploads finished packs, and writes index files for them.
+ *
+ * saveBlob() returns as soon as the blob is accepted (its bytes are copied or consumed before it
+ * returns), so callers may reuse their buffers; encoding, packing and uploading go on behind it,
+ * bounded by `maxQueuedBytes`. Order on storage is always packs → index, so a crash leaves at
+ * worst unreferenced packs, never an index entry without its pack. Used inside
+ * Repository.withWriter, which calls flush().
  */
 export class BlobWriter {
   #target: WriterTarget
   #packSize: number
-  #compression: CompressionMode
+  #level: number
   #concurrency: number
+  #encoder: BlobEncoder
+  #maxQueued: number
+  #queued = 0
+  #waiters: Array<() => void> = []
   #packers: Record<BlobType, Packer | undefined> = { data: undefined, tree: undefined }
   #pending = new Set<string>()
+  #encoding = new Set<Promise<void>>()
   #inFlight = new Set<Promise<void>>()
   #failure: unknown
   #indexPacks: IndexPack[] = []
@@ -60,8 +72,11 @@ export class BlobWriter {
   constructor(target: WriterTarget, options: WriterOptions = {}) {
     this.#target = target
     this.#packSize = options.packSize ?? 16 * 1024 * 1024
-    this.#compression = target.version === 1 ? 'off' : (options.compression ?? 'auto')
+    const mode = target.version === 1 ? 'off' : (options.compression ?? 'auto')
+    this.#level = mode === 'off' ? 0 : mode === 'max' ? 19 : DEFAULT_LEVEL
     this.#concurrency = options.uploadConcurrency ?? Math.max(1, target.backend.properties.connections)
+    this.#encoder = options.encoder ?? createInlineEncoder(target.key)
+    this.#maxQueued = options.maxQueuedBytes ?? 4 * this.#packSize
   }
 
   /** True when the repository or this writer already holds the blob. */
@@ -71,27 +86,35 @@ export class BlobWriter {
 
   /**
    * Stores a blob unless it is known. `id` may be passed when the caller already hashed the data.
-   * Resolves once the blob is in a pack buffer (not necessarily uploaded: flush() does that).
+   * The data is consumed before this returns; it waits only when too much is queued.
    */
   async saveBlob(type: BlobType, data: Uint8Array, id: Id = hashId(data)): Promise<SaveResult> {
     this.#throwIfFailed()
-    if (this.has(type, id)) return { id, known: true, stored: 0 }
+    if (this.has(type, id)) return { id, known: true }
     this.#pending.add(type + id)
-    const { sealed, uncompressedLength } = this.#encode(type, data)
-    let packer = this.#packers[type]
-    if (packer === undefined) packer = this.#packers[type] = new Packer(type)
-    packer.add(id, sealed, uncompressedLength)
+    const size = data.length
     if (type === 'data') {
       this.stats.dataBlobs++
-      this.stats.dataAdded += data.length
+      this.stats.dataAdded += size
     } else this.stats.treeBlobs++
-    this.stats.dataAddedPacked += sealed.length
-    if (packer.size >= this.#packSize) await this.#finishPack(type)
-    return { id, known: false, stored: sealed.length }
+    this.#queued += size
+    const p: Promise<void> = this.#encoder
+      .encode(type, data, this.#level)
+      .then((enc) => this.#add(type, id, enc, size))
+      .catch((err) => {
+        this.#failure ??= err
+      })
+      .finally(() => this.#encoding.delete(p))
+    this.#encoding.add(p)
+    while (this.#queued > this.#maxQueued && this.#failure === undefined) await new Promise<void>((r) => this.#waiters.push(r))
+    this.#throwIfFailed()
+    return { id, known: false }
   }
 
   /** Finishes open packs, waits for every upload, and writes the index for them. */
   async flush(): Promise<void> {
+    while (this.#encoding.size > 0) await Promise.all(this.#encoding)
+    this.#throwIfFailed()
     await this.#finishPack('data')
     await this.#finishPack('tree')
     await this.#drain()
@@ -101,32 +124,46 @@ export class BlobWriter {
     this.#throwIfFailed()
   }
 
-  /** Waits for uploads already started, without writing anything new (used after an error). */
+  /** Waits for work already started, without writing anything new (used after an error). */
   async abort(): Promise<void> {
+    this.#failure ??= new Error('aborted')
+    this.#release(Infinity)
+    while (this.#encoding.size > 0) await Promise.all(this.#encoding)
     this.#packers = { data: undefined, tree: undefined }
     await this.#drain().catch(() => {})
     await this.#indexWrites.catch(() => {})
   }
 
-  #encode(type: BlobType, data: Uint8Array): { sealed: Buffer; uncompressedLength: number } {
-    const key = this.#target.key
-    if (this.#compression !== 'off' && data.length > 0) {
-      const z = zstdCompress(data, this.#compression === 'max' ? 19 : 3)
-      // Trees are always stored compressed (restic's prune repacks packs holding uncompressed
-      // trees); data only when compression actually saves space.
-      if (type === 'tree' || z.length < data.length) return { sealed: seal(key, z), uncompressedLength: data.length }
-    }
-    return { sealed: seal(key, data), uncompressedLength: 0 }
+  async #add(type: BlobType, id: Id, enc: EncodedBlob, size: number): Promise<void> {
+    if (this.#failure !== undefined) return
+    let packer = this.#packers[type]
+    if (packer === undefined) packer = this.#packers[type] = new Packer(type)
+    packer.add(id, enc.sealed, enc.uncompressedLength)
+    this.stats.dataAddedPacked += enc.sealed.length
+    packer.plainBytes += size
+    if (packer.size >= this.#packSize) await this.#finishPack(type)
   }
 
   async #finishPack(type: BlobType): Promise<void> {
     const packer = this.#packers[type]
     if (packer === undefined || packer.count === 0) return
     this.#packers[type] = undefined
+    const queued = packer.plainBytes
     const pack = packer.finish(this.#target.key)
     while (this.#inFlight.size >= this.#concurrency) await Promise.race(this.#inFlight)
-    const p: Promise<void> = this.#upload(pack).finally(() => this.#inFlight.delete(p))
+    const p: Promise<void> = this.#upload(pack)
+      .finally(() => this.#release(queued))
+      .finally(() => this.#inFlight.delete(p))
     this.#inFlight.add(p)
+  }
+
+  #release(bytes: number): void {
+    this.#queued = Math.max(0, this.#queued - bytes)
+    if (this.#queued <= this.#maxQueued || this.#failure !== undefined) {
+      const ws = this.#waiters
+      this.#waiters = []
+      for (const w of ws) w()
+    }
   }
 
   async #upload(pack: FinishedPack): Promise<void> {
@@ -134,6 +171,7 @@ export class BlobWriter {
       await this.#target.backend.save({ type: 'data', name: pack.id }, pack.bytes)
     } catch (err) {
       this.#failure ??= err
+      this.#release(Infinity)
       return
     }
     this.stats.packs++
@@ -165,4 +203,3 @@ export class BlobWriter {
     if (this.#failure !== undefined) throw this.#failure
   }
 }
-

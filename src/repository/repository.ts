@@ -5,6 +5,7 @@ import { calibrateScrypt, newMasterKey, open, seal, type MasterKey, type ScryptP
 import { createLimit } from '../base/index.js'
 import { plaintextLength, type BlobType, type PackedBlob } from './blob.js'
 import { BlobWriter, type WriterOptions } from './blob-writer.js'
+import { createWorkerEncoder } from './blob-encoder.js'
 import { zstdDecompress } from './compression.js'
 import { decodeIndex } from './index/index-file.js'
 import { MasterIndex } from './index/master-index.js'
@@ -213,17 +214,23 @@ export class Repository {
    * Runs `fn` with a BlobWriter and flushes it (packs, then index) when `fn` succeeds. When `fn`
    * throws, uploads already under way finish but nothing new is indexed.
    */
-  async withWriter<T>(fn: (w: BlobWriter) => Promise<T>, options: WriterOptions = {}): Promise<T> {
-    const writer = new BlobWriter(this, options)
-    let result: T
+  async withWriter<T>(fn: (w: BlobWriter) => Promise<T>, options: WriterOptions & { threads?: number } = {}): Promise<T> {
+    // Compression and encryption run on worker threads unless the caller brings an encoder.
+    const ownEncoder = options.encoder === undefined && options.threads !== 0 ? createWorkerEncoder(this.key, options.threads) : undefined
+    const writer = new BlobWriter(this, { ...options, encoder: options.encoder ?? ownEncoder })
     try {
-      result = await fn(writer)
-    } catch (err) {
-      await writer.abort()
-      throw err
+      let result: T
+      try {
+        result = await fn(writer)
+      } catch (err) {
+        await writer.abort()
+        throw err
+      }
+      await writer.flush()
+      return result
+    } finally {
+      await ownEncoder?.close()
     }
-    await writer.flush()
-    return result
   }
 
   /** Adds a key file for another password. */

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { open, rename } from 'node:fs/promises'
-import { AppError, errnoCode } from '../base/index.js'
+import { AppError, errnoCode, messageOf } from '../base/index.js'
 import type { Node } from '../snapshots/node.js'
 
 /**
@@ -45,7 +45,7 @@ export async function createSpecialFile(path: string | Buffer, node: Node): Prom
         cause: err,
       })
     }
-    throw new AppError('IO', `Cannot create ${what} "${String(path)}": ${(err as Error).message}`, { cause: err })
+    throw new AppError('IO', `Cannot create ${what} "${String(path)}": ${messageOf(err)}`, { cause: err })
   }
 }
 

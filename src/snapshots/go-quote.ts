@@ -8,6 +8,7 @@
  */
 import { AppError } from '../base/index.js'
 import { isGoPrint } from './go-print.js'
+import { decodeRune } from './go-utf8.js'
 
 const HEX = '0123456789abcdef'
 
@@ -26,37 +27,6 @@ function hexDigits(value: number, width: number): string {
   let s = ''
   for (let shift = (width - 1) * 4; shift >= 0; shift -= 4) s += HEX[(value >>> shift) & 0xf]
   return s
-}
-
-/**
- * Decodes one rune at `i` the way Go's `utf8.DecodeRune` does: the code point and its length
- * in bytes, or -1 with length 1 for a byte that does not start a valid, shortest-form sequence
- * (surrogates and values above U+10FFFF included).
- */
-function decodeRune(b: Uint8Array, i: number): number {
-  const b0 = b[i]
-  const n = b.length - i
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    if (n >= 2 && (b[i + 1] & 0xc0) === 0x80) return ((b0 & 0x1f) << 6) | (b[i + 1] & 0x3f)
-    return -1
-  }
-  if (b0 >= 0xe0 && b0 <= 0xef) {
-    if (n < 3) return -1
-    const b1 = b[i + 1]
-    const lo = b0 === 0xe0 ? 0xa0 : 0x80
-    const hi = b0 === 0xed ? 0x9f : 0xbf
-    if (b1 < lo || b1 > hi || (b[i + 2] & 0xc0) !== 0x80) return -1
-    return ((b0 & 0x0f) << 12) | ((b1 & 0x3f) << 6) | (b[i + 2] & 0x3f)
-  }
-  if (b0 >= 0xf0 && b0 <= 0xf4) {
-    if (n < 4) return -1
-    const b1 = b[i + 1]
-    const lo = b0 === 0xf0 ? 0x90 : 0x80
-    const hi = b0 === 0xf4 ? 0x8f : 0xbf
-    if (b1 < lo || b1 > hi || (b[i + 2] & 0xc0) !== 0x80 || (b[i + 3] & 0xc0) !== 0x80) return -1
-    return ((b0 & 0x07) << 18) | ((b1 & 0x3f) << 12) | ((b[i + 2] & 0x3f) << 6) | (b[i + 3] & 0x3f)
-  }
-  return -1
 }
 
 function runeLength(cp: number): number {

@@ -51,6 +51,9 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 }
 
+/** 1973-03-03: no time zone has had an offset with seconds since. */
+const LAST_ODD_OFFSET = 100_000_000
+
 /**
  * The local zone's UTC offset in seconds at an instant. getTimezoneOffset rounds to whole
  * minutes, but before standard time zones offsets had seconds (Berlin's local mean time was
@@ -58,15 +61,33 @@ function daysInMonth(year: number, month: number): number {
  */
 function localOffsetSeconds(epochSeconds: number): number {
   const d = new Date(epochSeconds * 1000)
-  if (d.getSeconds() === d.getUTCSeconds()) return -d.getTimezoneOffset() * 60
+  // The last zone with such an offset (Monrovia, -00:44:30) dropped it in 1972.
+  if (epochSeconds >= LAST_ODD_OFFSET || d.getSeconds() === d.getUTCSeconds()) return -d.getTimezoneOffset() * 60
   const wall = new Date(0)
   wall.setUTCFullYear(d.getFullYear(), d.getMonth(), d.getDate())
   wall.setUTCHours(d.getHours(), d.getMinutes(), d.getSeconds(), d.getMilliseconds())
   return Math.round((wall.getTime() - d.getTime()) / 1000)
 }
 
-function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0')
+/** '00' … '99': formatting runs for every node of every backup, so avoid padStart. */
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => (i < 10 ? '0' : '') + i)
+
+function pad2(n: number): string {
+  return TWO_DIGITS[n]
+}
+
+function pad4(n: number): string {
+  return TWO_DIGITS[Math.floor(n / 100)] + TWO_DIGITS[n % 100]
+}
+
+/** The digits of a non-zero fraction of a second, without trailing zeros. */
+function fraction(nanos: number): string {
+  let digits = 9
+  while (nanos % 10 === 0) {
+    nanos /= 10
+    digits--
+  }
+  return String(nanos).padStart(digits, '0')
 }
 
 /** Go's `Z07:00`: Z for zero, else the offset in whole minutes, truncated toward zero. */
@@ -78,7 +99,7 @@ function formatZone(offsetSeconds: number): string {
     sign = '-'
     minutes = -minutes
   }
-  return sign + pad(Math.floor(minutes / 60), 2) + ':' + pad(minutes % 60, 2)
+  return sign + pad2(Math.floor(minutes / 60) % 100) + ':' + pad2(minutes % 60)
 }
 
 /**
@@ -86,7 +107,8 @@ function formatZone(offsetSeconds: number): string {
  *
  * `offsetMinutes` fixes the zone (east of UTC is positive); by default it is the process's
  * local zone at that instant (the `TZ` environment variable is honoured), as Go's `time.Local`.
- * Go's zero time is UTC and prints as `0001-01-01T00:00:00Z` unless an offset is given.
+ * Like restic, this formats GO_ZERO_TIME_NS in the local zone too; only Go's uninitialised
+ * time (offset 0 here) gives `0001-01-01T00:00:00Z`.
  * Instants whose local year is outside 0…9999 get their year replaced by 0 or 9999, keeping
  * month, day and clock, as restic's FixTime does.
  *
@@ -105,9 +127,8 @@ export function formatGoTime(ns: bigint, offsetMinutes?: number): string {
   if (epochSeconds > MAX_DATE_SECONDS) epochSeconds = MAX_DATE_SECONDS
   else if (epochSeconds < -MAX_DATE_SECONDS) epochSeconds = -MAX_DATE_SECONDS
 
-  const fixedZone = offsetMinutes !== undefined || ns === GO_ZERO_TIME_NS
-  let offset = offsetMinutes !== undefined ? Math.round(offsetMinutes * 60) : 0
-  if (!fixedZone) offset = localOffsetSeconds(epochSeconds)
+  const fixedZone = offsetMinutes !== undefined
+  let offset = fixedZone ? Math.round(offsetMinutes * 60) : localOffsetSeconds(epochSeconds)
 
   const wall = epochSeconds + offset
   const days = Math.floor(wall / SECONDS_PER_DAY)
@@ -123,19 +144,10 @@ export function formatGoTime(ns: bigint, offsetMinutes?: number): string {
     if (!fixedZone) offset = localOffsetSeconds(daysFromCivil(year, month, day) * SECONDS_PER_DAY + secondOfDay - offset)
   }
 
-  let text =
-    pad(year, 4) +
-    '-' +
-    pad(month, 2) +
-    '-' +
-    pad(day, 2) +
-    'T' +
-    pad(Math.floor(secondOfDay / 3600), 2) +
-    ':' +
-    pad(Math.floor(secondOfDay / 60) % 60, 2) +
-    ':' +
-    pad(secondOfDay % 60, 2)
-  if (nanos !== 0n) text += '.' + String(nanos).padStart(9, '0').replace(/0+$/, '')
+  const hours = Math.floor(secondOfDay / 3600)
+  const minutes = Math.floor(secondOfDay / 60) % 60
+  let text = pad4(year) + '-' + pad2(month) + '-' + pad2(day) + 'T' + pad2(hours) + ':' + pad2(minutes) + ':' + pad2(secondOfDay % 60)
+  if (nanos !== 0n) text += '.' + fraction(Number(nanos))
   return text + formatZone(offset)
 }
 

@@ -44,24 +44,48 @@ function xattrsJson(xattrs: readonly ExtendedAttribute[]): string {
   return '[' + s + ']'
 }
 
+/** Remembers the last string encoded per field: owners repeat on nearly every node. */
+class LastJson {
+  #text = ''
+  #json = '""'
+  of(text: string): string {
+    if (text !== this.#text) {
+      this.#text = text
+      this.#json = goJsonString(text)
+    }
+    return this.#json
+  }
+}
+const userJson = new LastJson()
+const groupJson = new LastJson()
+
+/** Types for which restic's archiver records st_nlink (and st_rdev for the devices). */
+const HAS_LINKS = new Set(['file', 'symlink', 'dev', 'chardev'])
+const HAS_DEVICE = new Set(['dev', 'chardev'])
+
 /**
  * One node as restic's `json.Marshal(node)`: fields in struct order, `omitempty` fields left out
- * when zero or empty, exactly as Go decides it (by value, not by node type).
+ * when zero or empty. `size`, `links` and `device` are also left out for the node types whose
+ * nodes restic never fills them in, so a node built straight from lstat() (a directory's
+ * st_size and st_nlink included) encodes as restic's would.
  */
 function nodeJson(n: Node): string {
   let s = '{"name":' + nameJson(n.name) + ',"type":' + (TYPE_JSON[n.type] ?? goJsonString(n.type))
   if (n.mode !== 0) s += ',"mode":' + (n.mode >>> 0)
-  s += ',"mtime":' + goJsonString(n.mtime) + ',"atime":' + goJsonString(n.atime) + ',"ctime":' + goJsonString(n.ctime)
+  const mtime = goJsonString(n.mtime)
+  // restic stores atime = mtime unless asked otherwise; skip the second escape then.
+  const atime = n.atime === n.mtime ? mtime : goJsonString(n.atime)
+  s += ',"mtime":' + mtime + ',"atime":' + atime + ',"ctime":' + goJsonString(n.ctime)
   s += ',"uid":' + n.uid + ',"gid":' + n.gid
-  if (n.user) s += ',"user":' + goJsonString(n.user)
-  if (n.group) s += ',"group":' + goJsonString(n.group)
+  if (n.user) s += ',"user":' + userJson.of(n.user)
+  if (n.group) s += ',"group":' + groupJson.of(n.group)
   if (n.inode !== 0n) s += ',"inode":' + n.inode
   if (n.deviceId !== 0n) s += ',"device_id":' + n.deviceId
-  if (n.size !== 0) s += ',"size":' + n.size
-  if (n.links !== 0) s += ',"links":' + n.links
+  if (n.size !== 0 && n.type === 'file') s += ',"size":' + n.size
+  if (n.links !== 0 && HAS_LINKS.has(n.type)) s += ',"links":' + n.links
   if (n.linktarget) s += ',"linktarget":' + goJsonString(n.linktarget)
   if (n.xattrs !== undefined && n.xattrs.length > 0) s += ',"extended_attributes":' + xattrsJson(n.xattrs)
-  if (n.device !== undefined && n.device !== 0n) s += ',"device":' + n.device
+  if (n.device !== undefined && n.device !== 0n && HAS_DEVICE.has(n.type)) s += ',"device":' + n.device
   s += ',"content":' + (n.content === null ? 'null' : idsJson(n.content))
   if (n.subtree !== undefined) s += ',"subtree":"' + n.subtree + '"'
   if (n.error) s += ',"error":' + goJsonString(n.error)
@@ -76,10 +100,11 @@ function byName(a: Node, b: Node): number {
  * The tree blob of a directory: `{"nodes":[…]}` plus a newline, nodes sorted by their raw name
  * bytes, each encoded as restic 0.14 encodes it.
  *
- * Fields are written when Go would write them: `mode`, `inode`, `device_id`, `size`, `links`
- * and `device` when non-zero, `user`, `group`, `linktarget` and `error` when non-empty,
- * `content` always (`null` or a list). The caller decides what a node records: restic sets
- * `size` for files only, `links` for files, symlinks and devices, `atime` equal to `mtime`.
+ * Fields are written when restic would write them: `uid`, `gid` and `content` (`null` or a
+ * list) always; `mode`, `inode` and `device_id` when non-zero; `user`, `group`, `linktarget`,
+ * `extended_attributes` and `error` when non-empty; `size` for non-empty files; `links` for
+ * files, symlinks and devices; `device` for devices. Unlike the encoding, the node's contents
+ * are the caller's choice: restic sets `atime` equal to `mtime` unless asked otherwise.
  *
  * @throws AppError INVALID_ARGUMENT when two nodes have the same name
  *
@@ -88,15 +113,21 @@ function byName(a: Node, b: Node): number {
  * const treeId = hashId(bytes)
  */
 export function encodeTree(nodes: readonly Node[]): Buffer {
-  const sorted = nodes.slice().sort(byName)
+  let sorted = nodes
+  for (let i = 1; i < nodes.length; i++) {
+    if (Buffer.compare(nodes[i - 1].name, nodes[i].name) >= 0) {
+      sorted = nodes.slice().sort(byName)
+      for (let j = 1; j < sorted.length; j++) {
+        if (sorted[j - 1].name.equals(sorted[j].name)) {
+          throw new AppError('INVALID_ARGUMENT', `Cannot encode tree: two nodes are named "${goQuoteName(sorted[j].name)}"`)
+        }
+      }
+      break
+    }
+  }
   let s = '{"nodes":['
   for (let i = 0; i < sorted.length; i++) {
-    if (i > 0) {
-      if (Buffer.compare(sorted[i - 1].name, sorted[i].name) === 0) {
-        throw new AppError('INVALID_ARGUMENT', `Cannot encode tree: two nodes are named "${goQuoteName(sorted[i].name)}"`)
-      }
-      s += ','
-    }
+    if (i > 0) s += ','
     s += nodeJson(sorted[i])
   }
   return Buffer.from(s + ']}\n', 'utf8')

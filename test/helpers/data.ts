@@ -29,11 +29,25 @@ export function createPrng(seed: string): () => number {
 }
 
 /**
- * `length` bytes of text-like, well compressible data: lines of words drawn from a seeded
- * vocabulary. zstd shrinks it to roughly a third, which exercises compressed data blobs.
+ * `length` bytes of text-like, well compressible data. Lines of words from a seeded vocabulary
+ * make a 64 KiB base text; the output is stitched from slices of it at seeded offsets, which
+ * zstd shrinks to roughly a third and which is much faster than generating every word.
  */
 export function compressibleBytes(seed: string, length: number): Buffer {
   const next = createPrng(seed)
+  const base = wordText(next, Math.min(length, 64 * 1024))
+  if (base.length === length) return base
+  const out = Buffer.allocUnsafe(length)
+  let pos = 0
+  while (pos < length) {
+    const start = next() % base.length
+    const len = Math.min(256 + (next() % 3840), base.length - start, length - pos)
+    pos += base.copy(out, pos, start, start + len)
+  }
+  return out
+}
+
+function wordText(next: () => number, length: number): Buffer {
   const letters = 'etaoinshrdlucmfwypvbgkjqxz'
   const vocab: Buffer[] = []
   for (let i = 0; i < 512; i++) {
@@ -47,7 +61,7 @@ export function compressibleBytes(seed: string, length: number): Buffer {
   let lineLen = 0
   while (pos < length) {
     const word = vocab[next() % vocab.length]
-    pos += word.copy(out, pos)
+    pos += word.copy(out, pos, 0, Math.min(word.length, length - pos))
     lineLen += word.length + 1
     if (pos < length) out[pos++] = lineLen > 70 ? 0x0a : 0x20
     if (lineLen > 70) lineLen = 0

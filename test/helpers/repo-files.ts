@@ -77,6 +77,16 @@ export async function dataBlobs(repo: string, password: string): Promise<Set<str
   return ids
 }
 
+/**
+ * Which files use the given blobs, as `restic find --blob` reports them; for failure messages
+ * (a duplicated chunk is far easier to chase with the file name it belongs to).
+ */
+export async function whereBlobsAre(repo: string, password: string, ids: string[]): Promise<string> {
+  if (ids.length === 0) return ''
+  const r = await restic(['find', '--blob', ...ids.slice(0, 20)], { repo, password })
+  return `${r.stdout}${r.stderr}`.trim()
+}
+
 /** Parses output made of one JSON value per line, skipping blank lines. */
 export function jsonLines(stdout: string): unknown[] {
   return stdout

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { hashId, isAppError } from '../../base/index.js'
 import type { FileType, Handle } from '../backend.js'
-import { NotFoundError } from '../errors.js'
+import { FileExistsError, NotFoundError } from '../errors.js'
 import { LocalBackend } from './local-backend.js'
 import type { LocalFs } from './local-fs.js'
 
@@ -35,7 +35,7 @@ function errno(code: string, syscall: string): NodeJS.ErrnoException {
 }
 
 /** The real file system, except that one method of every opened file fails with `code`. */
-function failingFileMethod(method: 'write' | 'datasync', code: string): LocalFs {
+function failingFileMethod(method: 'write' | 'sync', code: string): LocalFs {
   return {
     ...fsp,
     open: (async (...args: Parameters<typeof fsp.open>) => {
@@ -75,10 +75,30 @@ describe('LocalBackend faults', () => {
   })
 
   it('save() whose fsync fails leaves neither the file nor a temp file', async () => {
-    const { be, path } = await repoWith(failingFileMethod('datasync', 'EIO'))
+    const { be, path } = await repoWith(failingFileMethod('sync', 'EIO'))
     const { h, data } = file('index', 100)
     await assert.rejects(be.save(h, data), (err: unknown) => isAppError(err, 'IO') && /input\/output error/.test(err.message))
     assert.deepEqual(await fsp.readdir(join(path, 'index')), [])
+  })
+
+  it('save() works on a file system without hard links, and still refuses to overwrite', async () => {
+    let links = 0
+    const fs: LocalFs = {
+      ...fsp,
+      link: async () => {
+        links++
+        throw errno('EPERM', 'link')
+      },
+    }
+    const { be, path } = await repoWith(fs)
+    const { h, data } = file('keys', 100)
+    await be.save(h, data)
+    assert.equal(links, 1)
+    assert.deepEqual(await be.load(h), data)
+    assert.deepEqual(await fsp.readdir(join(path, 'keys')), [h.name])
+    await assert.rejects(be.save(h, Buffer.from('other')), FileExistsError)
+    assert.deepEqual(await fsp.readdir(join(path, 'keys')), [h.name])
+    assert.deepEqual(await be.load(h), data)
   })
 
   it('save() into a read-only directory fails with a permission error and leaves nothing', async () => {

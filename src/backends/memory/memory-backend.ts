@@ -44,9 +44,7 @@ export class MemoryBackend implements Backend {
     const data = this.#get(h)
     if (data === undefined) throw new NotFoundError(h, this.location)
     const want = length ?? data.length - offset
-    if (offset > data.length || want > data.length - offset) {
-      throw shortReadError(h, this.location, offset, Math.max(want, 0), Math.max(data.length - offset, 0))
-    }
+    if (offset > data.length || want > data.length - offset) throw shortReadError(h, this.location, offset, length, data.length)
     return Buffer.from(data.subarray(offset, offset + want))
   }
 

@@ -83,6 +83,9 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
                 onBytes: (n) => {
                   bytes += n
                 },
+                onWarning: (p, m) => {
+                  if (!term.json) term.warn(`warning: ${p}: ${m}`)
+                },
                 onError: (p, err) => {
                   errors++
                   if (term.json) term.jsonLine({ message_type: 'error', error: { message: err.message }, during: 'archival', item: p })

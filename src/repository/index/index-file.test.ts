@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { hashId, isAppError } from '../../base/index.js'
+import { decodeIndex, encodeIndex, type IndexFile } from './index-file.js'
+
+const P1 = 'c83470a77329c330ef847acf9df069dee29ba2e4ea9434f711d34327b0934221'
+const B1 = '174606c0bb15c0446277ef778a283211b8b3436fb1be48ef44e54a6272bd9696'
+const B2 = 'a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447'
+const P2 = hashId(Buffer.from('pack 2'))
+const T1 = hashId(Buffer.from('tree 1'))
+
+/** The first index of a fresh restic 0.14 backup (format notes §6.1), with the elided IDs filled in. */
+const RESTIC_SAMPLE =
+  `{"packs":[{"id":"${P1}","blobs":[` +
+  `{"id":"${B1}","type":"data","offset":53,"length":100044,"uncompressed_length":100000},` +
+  `{"id":"${B2}","type":"data","offset":0,"length":53,"uncompressed_length":12}]},` +
+  `{"id":"${P2}","blobs":[{"id":"${T1}","type":"tree","offset":1427,"length":247,"uncompressed_length":351}]}]}\n`
+
+describe('index file', () => {
+  it('encodeIndex() writes restic JSON: no supersedes when empty, uncompressed_length only when set, trailing newline', () => {
+    const file: IndexFile = {
+      supersedes: [],
+      packs: [
+        {
+          id: P1,
+          blobs: [
+            { type: 'data', id: B1, offset: 0, length: 100, uncompressedLength: 0 },
+            { type: 'data', id: B2, offset: 100, length: 53, uncompressedLength: 12 },
+          ],
+        },
+      ],
+    }
+    assert.equal(
+      encodeIndex(file).toString(),
+      `{"packs":[{"id":"${P1}","blobs":[` +
+        `{"id":"${B1}","type":"data","offset":0,"length":100},` +
+        `{"id":"${B2}","type":"data","offset":100,"length":53,"uncompressed_length":12}]}]}\n`,
+    )
+  })
+
+  it('encodeIndex() writes supersedes first when present', () => {
+    const text = encodeIndex({ supersedes: [P1, P2], packs: [] }).toString()
+    assert.equal(text, `{"supersedes":["${P1}","${P2}"],"packs":[]}\n`)
+  })
+
+  it('encodeIndex() output is what JSON.stringify would give for the same document', () => {
+    const file: IndexFile = {
+      supersedes: [P2],
+      packs: [
+        { id: P1, blobs: [{ type: 'tree', id: T1, offset: 0, length: 247, uncompressedLength: 351 }] },
+        { id: P2, blobs: [] },
+      ],
+    }
+    const doc = {
+      supersedes: [P2],
+      packs: [
+        { id: P1, blobs: [{ id: T1, type: 'tree', offset: 0, length: 247, uncompressed_length: 351 }] },
+        { id: P2, blobs: [] },
+      ],
+    }
+    assert.equal(encodeIndex(file).toString(), JSON.stringify(doc) + '\n')
+  })
+
+  it('decodeIndex() reads restic 0.14 output', () => {
+    const file = decodeIndex(Buffer.from(RESTIC_SAMPLE))
+    assert.deepEqual(file, {
+      supersedes: [],
+      packs: [
+        {
+          id: P1,
+          blobs: [
+            { type: 'data', id: B1, offset: 53, length: 100044, uncompressedLength: 100000 },
+            { type: 'data', id: B2, offset: 0, length: 53, uncompressedLength: 12 },
+          ],
+        },
+        { id: P2, blobs: [{ type: 'tree', id: T1, offset: 1427, length: 247, uncompressedLength: 351 }] },
+      ],
+    })
+  })
+
+  it('decodeIndex() round-trips encodeIndex()', () => {
+    const file = decodeIndex(Buffer.from(RESTIC_SAMPLE))
+    file.supersedes = [P2]
+    assert.deepEqual(decodeIndex(encodeIndex(file)), file)
+  })
+
+  it('decodeIndex() reads the old format, a bare array of packs', () => {
+    const old = `[{"id":"${P1}","blobs":[{"id":"${B1}","type":"data","offset":0,"length":44}]}]`
+    assert.deepEqual(decodeIndex(Buffer.from(old)), {
+      supersedes: [],
+      packs: [{ id: P1, blobs: [{ type: 'data', id: B1, offset: 0, length: 44, uncompressedLength: 0 }] }],
+    })
+  })
+
+  it('decodeIndex() reads a view into a larger buffer', () => {
+    const big = Buffer.from('xxxx' + RESTIC_SAMPLE + 'yyyy')
+    assert.equal(decodeIndex(big.subarray(4, big.length - 4)).packs.length, 2)
+  })
+
+  it('decodeIndex() rejects a blob type other than data or tree', () => {
+    const bad = RESTIC_SAMPLE.replace('"type":"tree"', '"type":"snapshot"')
+    assert.throws(
+      () => decodeIndex(Buffer.from(bad), 'idx1'),
+      (err) => isAppError(err, 'INVALID_DATA') && /Index "idx1" is malformed: blob type "snapshot"/.test(err.message),
+    )
+  })
+
+  it('decodeIndex() rejects invalid JSON, bad IDs and negative sizes', () => {
+    const cases = [
+      '{"packs":[',
+      '"just a string"',
+      '{"packs":{}}',
+      `{"packs":[{"id":"xyz","blobs":[]}]}`,
+      `{"packs":[{"id":"${P1}","blobs":[{"id":"nope","type":"data","offset":0,"length":1}]}]}`,
+      `{"packs":[{"id":"${P1}","blobs":[{"id":"${B1}","type":"data","offset":-1,"length":1}]}]}`,
+    ]
+    for (const text of cases) {
+      assert.throws(() => decodeIndex(Buffer.from(text)), (err) => isAppError(err, 'INVALID_DATA'), text)
+    }
+  })
+})

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { hostname } from 'node:os'
+import { describe, it } from 'node:test'
+import { isAppError, shortId } from '../base/index.js'
+import { decodeLock, encodeLock, isStale, listLocks, Lock, newLockInfo, releaseAllLocks, STALE_AFTER_MS, type LockInfo } from './lock.js'
+import type { Repository } from './repository.js'
+import { createTestRepository } from './testing.js'
+
+const FAST = { settleMs: 0 }
+
+/** The PID of a process that has exited (so it no longer exists on this host). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', ''])
+  assert.ok(r.pid > 0)
+  return r.pid
+}
+
+/** Writes a lock file as another process would. */
+async function foreignLock(repo: Repository, fields: Partial<LockInfo>): Promise<string> {
+  const info: LockInfo = { ...newLockInfo(false), pid: process.ppid, ...fields }
+  return repo.saveUnpacked('locks', encodeLock(info))
+}
+
+async function lockIds(repo: Repository): Promise<string[]> {
+  return (await repo.listIds('locks')).sort()
+}
+
+describe('Lock', () => {
+  it('two shared locks coexist', async () => {
+    const repo = await createTestRepository()
+    const a = await Lock.acquire(repo, { exclusive: false, ...FAST })
+    const b = await Lock.acquire(repo, { exclusive: false, ...FAST })
+    assert.deepEqual(await lockIds(repo), [a.id, b.id].sort())
+    await a.release()
+    await b.release()
+    assert.deepEqual(await lockIds(repo), [])
+  })
+
+  it('an exclusive lock conflicts with a shared one, in both directions, naming PID and host', async () => {
+    const repo = await createTestRepository()
+    const shared = await Lock.acquire(repo, { exclusive: false, ...FAST })
+    await assert.rejects(Lock.acquire(repo, { exclusive: true, ...FAST }), (err) => {
+      assert.ok(isAppError(err, 'LOCKED'))
+      assert.match(err.message, new RegExp(`by a shared lock by PID ${process.pid} on ${hostname()}`))
+      assert.ok(err.message.includes(shortId(shared.id)))
+      assert.ok(err.hint?.includes('unlock'))
+      return true
+    })
+    // the failed attempt left nothing behind
+    assert.deepEqual(await lockIds(repo), [shared.id])
+    await shared.release()
+
+    const excl = await Lock.acquire(repo, { exclusive: true, ...FAST })
+    await assert.rejects(Lock.acquire(repo, { exclusive: false, ...FAST }), (err) => isAppError(err, 'LOCKED') && /exclusively by PID/.test(err.message))
+    await assert.rejects(Lock.acquire(repo, { exclusive: true, ...FAST }), (err) => isAppError(err, 'LOCKED'))
+    await excl.release()
+  })
+
+  it('an exclusive lock of another host with a live time blocks', async () => {
+    const repo = await createTestRepository()
+    await foreignLock(repo, { exclusive: true, hostname: 'elsewhere.example', pid: 4242 })
+    await assert.rejects(
+      Lock.acquire(repo, { exclusive: false, ...FAST }),
+      (err) => isAppError(err, 'LOCKED') && err.message.includes('PID 4242 on elsewhere.example'),
+    )
+  })
+
+  it('a lock whose time is more than 30 minutes old does not block', async () => {
+    const repo = await createTestRepository()
+    const old = new Date(Date.now() - STALE_AFTER_MS - 60_000).toISOString()
+    await foreignLock(repo, { exclusive: true, hostname: 'elsewhere.example', time: old })
+    const lock = await Lock.acquire(repo, { exclusive: true, ...FAST })
+    await lock.release()
+  })
+
+  it('a lock of this host whose process is gone does not block', async () => {
+    const repo = await createTestRepository()
+    const stale = await foreignLock(repo, { exclusive: true, pid: deadPid() })
+    const lock = await Lock.acquire(repo, { exclusive: true, ...FAST })
+    // stale locks are left for "unlock"
+    assert.deepEqual(await lockIds(repo), [stale, lock.id].sort())
+    await lock.release()
+  })
+
+  it('isStale() judges time, host and process', () => {
+    const now = Date.parse('2024-05-01T12:00:00Z')
+    const base: LockInfo = { time: '2024-05-01T11:50:00Z', exclusive: false, hostname: 'h1', username: 'u', pid: process.pid }
+    assert.equal(isStale(base, now, 'h1'), false, 'own live process')
+    assert.equal(isStale({ ...base, time: '2024-05-01T11:29:59Z' }, now, 'h1'), true, 'older than 30 minutes')
+    assert.equal(isStale({ ...base, time: 'not a time' }, now, 'h1'), true, 'unparsable time')
+    const dead = deadPid()
+    assert.equal(isStale({ ...base, pid: dead }, now, 'h1'), true, 'dead process on this host')
+    assert.equal(isStale({ ...base, pid: dead }, now, 'h2'), false, 'cannot probe another host')
+  })
+
+  it('refresh() writes a new lock file and removes the old one', async () => {
+    const repo = await createTestRepository()
+    const lock = await Lock.acquire(repo, { exclusive: false, ...FAST })
+    const first = lock.id
+    const before = decodeLock(await repo.loadUnpacked('locks', first))
+    await new Promise((r) => setTimeout(r, 5))
+    await lock.refresh()
+    assert.notEqual(lock.id, first)
+    assert.deepEqual(await lockIds(repo), [lock.id])
+    const after = decodeLock(await repo.loadUnpacked('locks', lock.id))
+    assert.ok(Date.parse(after.time) > Date.parse(before.time))
+    assert.equal(after.pid, process.pid)
+    await lock.release()
+    assert.deepEqual(await lockIds(repo), [])
+    // after release a refresh does nothing
+    await lock.refresh()
+    assert.deepEqual(await lockIds(repo), [])
+  })
+
+  it('release() is idempotent', async () => {
+    const repo = await createTestRepository()
+    const lock = await Lock.acquire(repo, { exclusive: true, ...FAST })
+    await lock.release()
+    await lock.release()
+    assert.deepEqual(await lockIds(repo), [])
+  })
+
+  it('releaseAllLocks() removes every lock this process holds', async () => {
+    const r1 = await createTestRepository()
+    const r2 = await createTestRepository()
+    await Lock.acquire(r1, { exclusive: false, ...FAST })
+    await Lock.acquire(r1, { exclusive: false, ...FAST })
+    await Lock.acquire(r2, { exclusive: true, ...FAST })
+    const foreign = await foreignLock(r2, { exclusive: false, hostname: 'other' })
+    await releaseAllLocks()
+    assert.deepEqual(await lockIds(r1), [])
+    assert.deepEqual(await lockIds(r2), [foreign])
+  })
+
+  it('lock files hold restic JSON: uid and gid only when non-zero', async () => {
+    const info: LockInfo = { time: '2024-05-01T11:50:00.123456789Z', exclusive: true, hostname: 'h', username: 'root', pid: 7, uid: 0, gid: 0 }
+    assert.equal(encodeLock(info).toString(), '{"time":"2024-05-01T11:50:00.123456789Z","exclusive":true,"hostname":"h","username":"root","pid":7}')
+    assert.equal(
+      encodeLock({ ...info, uid: 1000, gid: 100 }).toString(),
+      '{"time":"2024-05-01T11:50:00.123456789Z","exclusive":true,"hostname":"h","username":"root","pid":7,"uid":1000,"gid":100}',
+    )
+    assert.deepEqual(decodeLock(encodeLock({ ...info, uid: 1000, gid: 100 })), { ...info, uid: 1000, gid: 100 })
+  })
+
+  it('listLocks() skips unreadable lock files', async () => {
+    const repo = await createTestRepository()
+    const good = await foreignLock(repo, { hostname: 'x' })
+    const bad = await repo.saveUnpacked('locks', Buffer.from('not json'))
+    const found = await listLocks(repo)
+    assert.deepEqual(found.map((l) => l.id), [good])
+    assert.ok((await lockIds(repo)).includes(bad))
+  })
+})
