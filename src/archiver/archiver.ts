@@ -2,7 +2,6 @@ import { lstat, readdir } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { AppError, createLimit, hashId, type Id } from '../base/index.js'
-import { createChunker } from '../chunker/index.js'
 import type { BlobWriter, Repository } from '../repository/index.js'
 import { decodeTree, encodeTree, encodeSnapshot, formatGoTime, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
@@ -96,7 +95,7 @@ class Archiver {
   constructor(repo: ArchiverRepo, options: BackupOptions) {
     this.#repo = repo
     this.#o = options
-    this.#saver = new FileSaver(createChunker(repo.config.chunkerPolynomial))
+    this.#saver = new FileSaver(repo.config.chunkerPolynomial)
   }
 
   async run(): Promise<BackupResult> {
@@ -241,8 +240,8 @@ class Archiver {
     const parent = await parentP
     const dirText = pathText(path)
     if (!this.#o.excludes.isEmpty) {
-      const set = new Set(names.map((n) => n.toString('utf8')))
-      if (await this.#o.excludes.excludedByMarker(dirText, set)) names = []
+      const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map((n) => n.toString('utf8'))))
+      if (keep) names = names.filter((n) => keep.has(n.toString('utf8')))
     }
     const nodes = await Promise.all(
       names.map(async (name) => {

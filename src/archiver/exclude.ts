@@ -4,7 +4,7 @@
  * matches at any depth), `--exclude-caches`, `--exclude-if-present FILE[:HEADER]`,
  * `--exclude-larger-than SIZE`.
  */
-import { readFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export interface ExcludeOptions {
@@ -153,19 +153,36 @@ export class ExcludeMatcher {
     return this.#largerThan !== undefined && size > this.#largerThan
   }
 
-  /** True when a directory holds a marker file (CACHEDIR.TAG with its signature, or --exclude-if-present). */
-  async excludedByMarker(dirPath: string, entryNames: ReadonlySet<string>): Promise<boolean> {
+  /**
+   * The entries of a directory that survive marker rules (CACHEDIR.TAG with its signature,
+   * --exclude-if-present): undefined when no marker is present, else only the marker file
+   * itself, which restic keeps so the snapshot shows why the directory is empty.
+   */
+  async markerSurvivors(dirPath: string, entryNames: ReadonlySet<string>): Promise<Set<string> | undefined> {
+    let keep: Set<string> | undefined
     for (const m of this.#ifPresent) {
       if (!entryNames.has(m.file)) continue
-      if (m.header === undefined) return true
-      try {
-        const head = await readFile(join(dirPath, m.file))
-        if (head.subarray(0, m.header.length).toString('utf8') === m.header) return true
-      } catch {
-        // an unreadable marker does not exclude
-      }
+      if (m.header !== undefined && !(await startsWith(join(dirPath, m.file), m.header))) continue
+      // every rule that applies removes everything but its own marker
+      keep = keep === undefined || keep.has(m.file) ? new Set([m.file]) : new Set()
     }
+    return keep
+  }
+}
+
+/** True when the file starts with `header`; an unreadable marker does not exclude. */
+async function startsWith(path: string, header: string): Promise<boolean> {
+  const want = Buffer.from(header)
+  let fh
+  try {
+    fh = await open(path, 'r')
+    const buf = Buffer.alloc(want.length)
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+    return bytesRead === want.length && buf.equals(want)
+  } catch {
     return false
+  } finally {
+    await fh?.close()
   }
 }
 

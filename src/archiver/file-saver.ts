@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { constants } from 'node:fs'
-import { hashId, type Id } from '../base/index.js'
-import { MAX_SIZE, MIN_SIZE, type Chunker } from '../chunker/index.js'
+import { createLimit, hashId, type Id } from '../base/index.js'
+import { createChunker, MAX_SIZE, MIN_SIZE } from '../chunker/index.js'
 import type { SaveResult } from '../repository/index.js'
 
 /** What the file saver needs of a blob writer. */
@@ -26,18 +26,20 @@ const O_NOATIME = constants.O_NOATIME ?? 0
  * through one reusable buffer, so memory does not grow with file size.
  */
 export class FileSaver {
-  #chunker: Chunker
+  #polynomial: bigint
   #buffers: Buffer[] = []
+  // Each large file holds a 16 MiB buffer while it is read; two at a time keep both cores busy.
+  #largeLimit = createLimit(2)
 
-  constructor(chunker: Chunker) {
-    this.#chunker = chunker
+  constructor(polynomial: bigint) {
+    this.#polynomial = polynomial
   }
 
   async save(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void): Promise<SavedFile> {
     const fh = await openForReading(path)
     try {
       if (expectedSize <= MIN_SIZE) return await this.#saveSmall(fh, expectedSize, sink, onBytes)
-      return await this.#saveLarge(fh, sink, onBytes)
+      return await this.#largeLimit(() => this.#saveLarge(fh, sink, onBytes))
     } finally {
       await fh.close()
     }
@@ -62,8 +64,8 @@ export class FileSaver {
 
   async #saveLarge(fh: FileHandleLike, sink: DataSink, onBytes?: (n: number) => void, prefix?: Buffer): Promise<SavedFile> {
     const buf = this.#buffers.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE)
-    const chunker = this.#chunker
-    chunker.reset()
+    // One chunker per file: files are saved concurrently and a chunker carries state.
+    const chunker = createChunker(this.#polynomial)
     const content: Id[] = []
     let added = 0
     let total = 0

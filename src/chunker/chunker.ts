@@ -10,7 +10,7 @@
  *    out. That gives the same digest at the first possible cut, because the fingerprint of the
  *    window is all that restic's digest holds at that point;
  *  - hands long stretches of the steady state (every byte slides one out and may end the chunk) to
- *    a WebAssembly loop, which is about twice as fast as JS (see wasm-module.ts);
+ *    a WebAssembly loop, 2–3 times faster than JS (see wasm-module.ts);
  *  - in the JS steady state, which handles short ranges and is the reference, reads the byte
  *    leaving the window straight from the caller's buffer (it is 64 bytes back) and touches the
  *    window array only within 64 bytes of a call's start. At the end of a call without a cut, it

@@ -8,12 +8,22 @@ import { AppError, type ErrorCode } from '../base/index.js'
 import { releaseAllLocks } from '../repository/index.js'
 import { registerBackup } from './commands/backup.js'
 import { registerCat } from './commands/cat.js'
+import { registerCheck } from './commands/check.js'
+import { registerForget } from './commands/forget.js'
 import { registerInit } from './commands/init.js'
 import { registerLs } from './commands/ls.js'
+import { registerPrune } from './commands/prune.js'
+import { registerRepair } from './commands/repair.js'
 import { registerRestore } from './commands/restore.js'
 import { registerSnapshots } from './commands/snapshots.js'
 import { registerUnlock } from './commands/unlock.js'
 import { registerVersion, VERSION } from './commands/version.js'
+import { registerKey } from './commands/key.js'
+import { registerTag } from './commands/tag.js'
+import { registerFind } from './commands/find.js'
+import { registerDiff } from './commands/diff.js'
+import { registerDump } from './commands/dump.js'
+import { registerStats } from './commands/stats.js'
 import { CommandContext } from './context.js'
 
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
@@ -50,6 +60,16 @@ export function buildProgram(): { program: Command; ctx: CommandContext } {
   registerRestore(program, ctx)
   registerCat(program, ctx)
   registerUnlock(program, ctx)
+  registerCheck(program, ctx)
+  registerRepair(program, ctx)
+  registerForget(program, ctx)
+  registerPrune(program, ctx)
+  registerKey(program, ctx)
+  registerTag(program, ctx)
+  registerFind(program, ctx)
+  registerDiff(program, ctx)
+  registerDump(program, ctx)
+  registerStats(program, ctx)
   registerVersion(program, ctx)
   for (const c of program.commands) c.exitOverride()
   return { program, ctx }

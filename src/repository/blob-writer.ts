@@ -18,7 +18,11 @@ export interface WriterOptions {
   uploadConcurrency?: number
   /** Compresses and encrypts blobs; defaults to doing it inline on this thread. */
   encoder?: BlobEncoder
-  /** Bytes accepted but not yet uploaded before saveBlob waits (bounds memory). Default 4 packs. */
+  /**
+   * Bytes accepted but not yet uploaded before saveBlob waits (bounds memory): plaintext until a
+   * blob is encoded, sealed bytes after. Default 4 packs; never less than 2 (one open pack per
+   * blob type must fit, or the writer would wait for a pack that never fills).
+   */
   maxQueuedBytes?: number
 }
 
@@ -76,7 +80,7 @@ export class BlobWriter {
     this.#level = mode === 'off' ? 0 : mode === 'max' ? 19 : DEFAULT_LEVEL
     this.#concurrency = options.uploadConcurrency ?? Math.max(1, target.backend.properties.connections)
     this.#encoder = options.encoder ?? createInlineEncoder(target.key)
-    this.#maxQueued = options.maxQueuedBytes ?? 4 * this.#packSize
+    this.#maxQueued = Math.max(options.maxQueuedBytes ?? 4 * this.#packSize, 2 * this.#packSize)
   }
 
   /** True when the repository or this writer already holds the blob. */
@@ -100,13 +104,24 @@ export class BlobWriter {
     this.#queued += size
     const p: Promise<void> = this.#encoder
       .encode(type, data, this.#level)
-      .then((enc) => this.#add(type, id, enc, size))
+      .then((enc) => {
+        // From here on the blob costs its sealed size, until its pack is uploaded.
+        this.#release(Math.max(0, size - enc.sealed.length))
+        return this.#add(type, id, enc)
+      })
       .catch((err) => {
         this.#failure ??= err
+        this.#release(Infinity)
       })
-      .finally(() => this.#encoding.delete(p))
+      .finally(() => {
+        this.#encoding.delete(p)
+        this.#release(0)
+      })
     this.#encoding.add(p)
-    while (this.#queued > this.#maxQueued && this.#failure === undefined) await new Promise<void>((r) => this.#waiters.push(r))
+    // Wait while too much is queued, but only while something is under way that will release it.
+    while (this.#queued > this.#maxQueued && this.#failure === undefined && (this.#encoding.size > 0 || this.#inFlight.size > 0)) {
+      await new Promise<void>((r) => this.#waiters.push(r))
+    }
     this.#throwIfFailed()
     return { id, known: false }
   }
@@ -134,13 +149,12 @@ export class BlobWriter {
     await this.#indexWrites.catch(() => {})
   }
 
-  async #add(type: BlobType, id: Id, enc: EncodedBlob, size: number): Promise<void> {
+  async #add(type: BlobType, id: Id, enc: EncodedBlob): Promise<void> {
     if (this.#failure !== undefined) return
     let packer = this.#packers[type]
     if (packer === undefined) packer = this.#packers[type] = new Packer(type)
     packer.add(id, enc.sealed, enc.uncompressedLength)
     this.stats.dataAddedPacked += enc.sealed.length
-    packer.plainBytes += size
     if (packer.size >= this.#packSize) await this.#finishPack(type)
   }
 
@@ -148,22 +162,23 @@ export class BlobWriter {
     const packer = this.#packers[type]
     if (packer === undefined || packer.count === 0) return
     this.#packers[type] = undefined
-    const queued = packer.plainBytes
+    const queued = packer.size
     const pack = packer.finish(this.#target.key)
     while (this.#inFlight.size >= this.#concurrency) await Promise.race(this.#inFlight)
     const p: Promise<void> = this.#upload(pack)
-      .finally(() => this.#release(queued))
-      .finally(() => this.#inFlight.delete(p))
+      .finally(() => {
+        this.#inFlight.delete(p)
+        this.#release(queued)
+      })
     this.#inFlight.add(p)
   }
 
+  /** Lowers the queued byte count and lets waiting saveBlob calls look again. */
   #release(bytes: number): void {
     this.#queued = Math.max(0, this.#queued - bytes)
-    if (this.#queued <= this.#maxQueued || this.#failure !== undefined) {
-      const ws = this.#waiters
-      this.#waiters = []
-      for (const w of ws) w()
-    }
+    const ws = this.#waiters
+    this.#waiters = []
+    for (const w of ws) w()
   }
 
   async #upload(pack: FinishedPack): Promise<void> {

@@ -11,7 +11,7 @@ const FAST = { settleMs: 0 }
 
 /** The PID of a process that has exited (so it no longer exists on this host). */
 function deadPid(): number {
-  const r = spawnSync(process.execPath, ['-e', ''])
+  const r = spawnSync('true')
   assert.ok(r.pid > 0)
   return r.pid
 }

@@ -4,6 +4,7 @@
 import { createCipheriv, createHash } from 'node:crypto'
 import { MemoryBackend, type Backend } from '../backends/index.js'
 import type { ScryptParams } from '../crypto/index.js'
+import type { BlobWriter } from './blob-writer.js'
 import { Repository } from './repository.js'
 
 /** scrypt parameters that derive a key in about a millisecond: for tests only. */
@@ -19,6 +20,11 @@ export interface TestRepositoryOptions {
   backend?: Backend
   password?: string
   version?: 1 | 2
+  /**
+   * Encode blobs on worker threads, as production does. Off by default: the workers take most
+   * of a second to start, once per withWriter().
+   */
+  workers?: boolean
 }
 
 /**
@@ -29,11 +35,23 @@ export interface TestRepositoryOptions {
  * await repo.withWriter((w) => w.saveBlob('data', Buffer.from('hello')))
  */
 export async function createTestRepository(opts: TestRepositoryOptions = {}): Promise<Repository> {
-  return Repository.init(opts.backend ?? new MemoryBackend(), opts.password ?? TEST_PASSWORD, {
+  const repo = await Repository.init(opts.backend ?? new MemoryBackend(), opts.password ?? TEST_PASSWORD, {
     version: opts.version ?? 2,
     polynomial: TEST_POLYNOMIAL,
     scrypt: WEAK_SCRYPT,
   })
+  return opts.workers ? repo : encodeInline(repo)
+}
+
+/**
+ * Makes `repo.withWriter()` encode blobs on the calling thread unless its caller asks for
+ * threads: fast to start, and the same bytes as the worker encoder.
+ */
+export function encodeInline(repo: Repository): Repository {
+  const withWriter = repo.withWriter.bind(repo)
+  repo.withWriter = <T>(fn: (w: BlobWriter) => Promise<T>, options: Parameters<Repository['withWriter']>[1] = {}) =>
+    withWriter(fn, { threads: 0, ...options })
+  return repo
 }
 
 /**

@@ -71,6 +71,7 @@ class Restorer {
   #dirs: Array<{ path: Buffer; node: Node; depth: number }> = []
   #byPack = new Map<Id, Map<string, { blob: PackedBlob; places: Placement[] }>>()
   #links = new Map<string, Buffer>()
+  #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
   #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 }
   #owner: boolean
 
@@ -83,11 +84,19 @@ class Restorer {
   async run(): Promise<RestoreSummary> {
     const target = Buffer.from(this.#o.target)
     await mkdir(this.#o.target, { recursive: true })
-    await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0)
+    await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, async () => {})
     let total = 0
     for (const f of this.#files) total += f.node.size
     this.#o.progress?.onPlan?.(this.#files.length, total)
     await this.#writeContents()
+    for (const l of this.#pendingLinks) {
+      try {
+        await link(l.target, l.path)
+        this.#s.files++
+      } catch (err) {
+        this.#error(l.path, err)
+      }
+    }
     // Directories last, deepest first, so writing into them does not change their times again.
     this.#dirs.sort((a, b) => b.depth - a.depth)
     for (const d of this.#dirs) await this.#meta(d.path, d.node)
@@ -104,7 +113,7 @@ class Restorer {
     if (this.#o.signal?.aborted) throw new AppError('INTERRUPTED', 'Restore interrupted')
   }
 
-  async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number): Promise<void> {
+  async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, ensureDir: () => Promise<void>): Promise<void> {
     this.#checkAbort()
     const nodes = decodeTree(await this.#repo.loadBlob('tree', treeId))
     for (const node of nodes) {
@@ -118,19 +127,29 @@ class Restorer {
       const decision = this.#o.filter?.(sp, node) ?? 'include'
       if (decision === 'exclude') continue
       if (node.type === 'dir') {
+        // Directories that are only passed through are created when something inside them is.
+        let made: Promise<void> | undefined
+        const ensure = () =>
+          (made ??= (async () => {
+            await ensureDir()
+            await mkdir(path, { recursive: true, mode: 0o700 })
+            this.#dirs.push({ path, node, depth })
+          })())
         try {
-          await mkdir(path, { recursive: true, mode: 0o700 })
+          if (decision === 'include') {
+            await ensure()
+            this.#s.dirs++
+          }
         } catch (err) {
           this.#error(path, err)
           continue
         }
-        if (decision === 'include') this.#s.dirs++
-        this.#dirs.push({ path, node, depth })
-        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1)
+        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1, ensure)
         continue
       }
       if (decision === 'descend') continue
       try {
+        await ensureDir()
         await this.#createEntry(path, node)
       } catch (err) {
         this.#error(path, err)
@@ -145,7 +164,8 @@ class Restorer {
         const key = node.links > 1 && node.inode !== 0n ? `${node.deviceId}:${node.inode}` : undefined
         const first = key ? this.#links.get(key) : undefined
         if (first) {
-          await link(first, path)
+          // The first path may not have its content yet: link once contents are written.
+          this.#pendingLinks.push({ path, target: first })
           return
         }
         if (key) this.#links.set(key, path)
@@ -169,20 +189,26 @@ class Restorer {
 
   #planFile(path: Buffer, node: Node): void {
     const content = node.content ?? []
+    // Every blob is looked up before any is planned: a file with a missing blob gets nothing
+    // written, rather than a handle that is opened for its first blobs and never finished.
+    const locations: BlobLocation[] = []
+    for (const id of content) {
+      const loc = this.#repo.index.lookup('data', id)
+      if (!loc) {
+        this.#error(path, new AppError('NOT_FOUND', `data blob ${id} is missing from the repository`))
+        this.#files.push({ path, node, remaining: -1 })
+        return
+      }
+      locations.push(loc)
+    }
     const job: FileJob = { path, node, remaining: content.length }
     this.#files.push(job)
     let offset = 0
-    for (const id of content) {
-      const loc: BlobLocation | undefined = this.#repo.index.lookup('data', id)
-      if (!loc) {
-        this.#error(path, new AppError('NOT_FOUND', `data blob ${id} is missing from the repository`))
-        job.remaining = -1
-        return
-      }
+    for (const loc of locations) {
       let pack = this.#byPack.get(loc.packId)
       if (!pack) this.#byPack.set(loc.packId, (pack = new Map()))
-      let entry = pack.get(id)
-      if (!entry) pack.set(id, (entry = { blob: loc, places: [] }))
+      let entry = pack.get(loc.id)
+      if (!entry) pack.set(loc.id, (entry = { blob: loc, places: [] }))
       entry.places.push({ file: job, offset })
       offset += plaintextLength(loc)
     }

@@ -4,6 +4,7 @@
  * `encoding/json` as `\ufffd`. The WHATWG decoder behind `Buffer#toString` instead folds a
  * truncated sequence into a single U+FFFD, so it cannot reproduce restic's bytes.
  */
+import { isUtf8 } from 'node:buffer'
 
 /**
  * The non-ASCII rune starting at `i`, decoded as Go's `utf8.DecodeRune` does, or -1 when the
@@ -48,6 +49,7 @@ export function decodeRune(b: Uint8Array, i: number): number {
  */
 export function goStringFromBytes(bytes: Uint8Array): string {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (isUtf8(buf)) return buf.toString('utf8')
   let out = ''
   let start = 0
   let i = 0

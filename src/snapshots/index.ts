@@ -10,7 +10,13 @@
  *   trees to deduplicate.
  * - **Node**: one entry of a tree (file, directory, symlink, device, fifo). Names are raw bytes,
  *   stored Go-quoted (`strconv.Quote`) inside the JSON string; times are Go RFC 3339 text in the
- *   writer's local zone; `mode` holds Go `os.FileMode` bits.
+ *   writer's local zone; `mode` holds Go `os.FileMode` bits. Other strings from the file system
+ *   (symlink targets, owner and xattr names) go in through goStringFromBytes, so bytes that
+ *   are not UTF-8 encode as Go encodes them.
+ * - **Go zero time**: `0001-01-01T00:00:00Z`, what Go writes for a time that was never set.
+ *
+ * encodeTree(decodeTree(bytes)) gives back the exact bytes of every tree restic 0.14 writes.
+ * Snapshot lookup (by ID prefix, `latest`, parent for a backup) sits on top of the codec.
  *
  * @example
  * import { encodeTree, decodeTree, formatGoTime, goFileMode } from '../snapshots/index.js'
@@ -38,3 +44,16 @@ export {
   type SnapshotEntry,
   type SnapshotFilter,
 } from './snapshot-find.js'
+export {
+  applyRetention,
+  describePolicy,
+  formatTagList,
+  isEmptyPolicy,
+  isoWeek,
+  type KeptSnapshot,
+  type RetentionCounters,
+  type RetentionPolicy,
+  type RetentionResult,
+} from './retention.js'
+export { formatRetentionDuration, isZeroDuration, parseRetentionDuration, type RetentionDuration } from './retention-duration.js'
+export { groupSnapshots, parseGroupBy, type GroupBy, type SnapshotGroup, type SnapshotGroupKey } from './snapshot-group.js'

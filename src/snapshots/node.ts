@@ -35,7 +35,11 @@ export interface Node {
   size: number
   /** st_nlink; 0 when not recorded (restic records it for files, symlinks and devices). */
   links: number
-  /** Symlink target as a string (restic 0.14 stores it as plain JSON, lossy for non-UTF-8). */
+  /**
+   * Symlink target as a string (restic 0.14 stores it as plain JSON, lossy for non-UTF-8).
+   * Build it with goStringFromBytes: each invalid UTF-8 byte becomes a lone surrogate, which
+   * the encoder writes as `\ufffd` like Go. Decoded trees use U+DC00 for those escapes.
+   */
   linktarget?: string
   xattrs?: ExtendedAttribute[]
   /** st_rdev, for dev and chardev nodes. */

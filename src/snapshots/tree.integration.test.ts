@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test'
 import { hashId, type Id } from '../base/index.js'
 import { goFileMode } from './file-mode.js'
 import { formatGoTime } from './go-time.js'
+import { goStringFromBytes } from './go-utf8.js'
 import type { Node } from './node.js'
 import { decodeTree, encodeTree } from './tree.js'
 
@@ -80,7 +81,7 @@ async function buildTree(dir: Buffer, users: Map<number, string>, groups: Map<nu
       node.subtree = hashId(await buildTree(path, users, groups))
     } else if (st.isSymbolicLink()) {
       node.type = 'symlink'
-      node.linktarget = (await fs.readlink(path, { encoding: 'buffer' })).toString('utf8')
+      node.linktarget = goStringFromBytes(await fs.readlink(path, { encoding: 'buffer' }))
     } else if (st.isFIFO()) {
       node.type = 'fifo'
     } else {
@@ -108,6 +109,8 @@ describe('trees written by restic 0.14', { skip: existsSync(RESTIC) ? false : 'r
     }
     await fs.writeFile(join(src, 'sub', 'deeper', 'inner.txt'), 'inner\n')
     await fs.symlink('hello.txt', join(src, 'link'))
+    // A target that is not UTF-8: restic writes one \ufffd per bad byte.
+    await fs.symlink(Buffer.from([0x3c, 0xff, 0x3e, 0x01, 0xf0, 0x9f, 0x98]), join(src, 'badlink'))
     await fs.link(join(src, 'hello.txt'), join(src, 'sub', 'hardlink.txt'))
     execFileSync('mkfifo', [join(src, 'fifo')])
     await fs.chmod(join(src, 'sub'), 0o2750)

@@ -232,6 +232,14 @@ describe('decodeTree()', () => {
     assert.deepEqual(node.content, [ID_A])
   })
 
+  it('keeps Go\'s \\ufffd escapes apart from real U+FFFD, so they survive re-encoding', () => {
+    const target = '"1\\ufffd 2\ufffd 3\\\\ufffd 4\\\\\\uFFFD"'
+    const [node] = decodeTree(Buffer.from(`{"nodes":[{"name":"l","type":"symlink","linktarget":${target},"content":null}]}`))
+    assert.equal(node.linktarget, '1\udc00 2\ufffd 3\\ufffd 4\\\udc00')
+    assert.equal(Buffer.from(node.linktarget ?? '').toString(), '1\ufffd 2\ufffd 3\\ufffd 4\\\ufffd')
+    assert.ok(encodeTree([node]).toString().includes(`"linktarget":${target.replace('uFFFD', 'ufffd')},`))
+  })
+
   it('reads "nodes": null as an empty tree', () => {
     assert.deepEqual(decodeTree(Buffer.from('{"nodes":null}')), [])
   })

@@ -145,6 +145,14 @@ const GO_ZERO_TIME = '0001-01-01T00:00:00Z'
  */
 const BIG_NUMBER_FIELD = /"(inode|device_id|device)"(\s*:\s*)(\d{16,})/g
 
+/**
+ * Go writes each invalid UTF-8 byte of a plain string (a symlink target, say) as the escape
+ * `\ufffd`, but a real U+FFFD raw. JSON.parse would merge the two; keep the escapes apart as the
+ * lone surrogate U+DC00, which goJsonString writes back as `\ufffd` and which becomes U+FFFD
+ * in any UTF-8 conversion. An escape is a backslash preceded by an even number of backslashes.
+ */
+const ESCAPED_REPLACEMENT = /(?<=(?:^|[^\\])(?:\\\\)*)\\u[fF][fF][fF][dD]/g
+
 function decodeError(detail: string, cause?: unknown): AppError {
   return new AppError('INVALID_DATA', `Cannot decode tree: ${detail}`, {
     hint: 'The tree blob is damaged or was written by an incompatible program; run "check"',
@@ -256,7 +264,9 @@ function nodeFromJson(o: unknown): Node {
 /**
  * Decodes a tree blob as leniently as restic does: fields in any order, unknown fields
  * ignored, whitespace and the trailing newline optional, missing fields zero. Names come back
- * as raw bytes; inode, device_id and device keep all 64 bits.
+ * as raw bytes; inode, device_id and device keep all 64 bits. A `\ufffd` escape (Go's mark for
+ * an invalid UTF-8 byte) comes back as the lone surrogate U+DC00, so encodeTree reproduces
+ * every tree restic 0.14 writes byte for byte.
  *
  * @throws AppError INVALID_DATA when the bytes are not a tree (bad JSON, a field of the wrong
  * type, a name that is not Go-quoted, an ID that is not 64 hex digits)
@@ -265,9 +275,10 @@ function nodeFromJson(o: unknown): Node {
  * const nodes = decodeTree(await loadBlob('tree', id))
  */
 export function decodeTree(bytes: Uint8Array): Node[] {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     .toString('utf8')
     .replace(BIG_NUMBER_FIELD, '"$1"$2"$3"')
+  if (text.includes('\\uf') || text.includes('\\uF')) text = text.replace(ESCAPED_REPLACEMENT, '\\udc00')
   let doc: unknown
   try {
     doc = JSON.parse(text)

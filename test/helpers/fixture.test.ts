@@ -32,8 +32,9 @@ describe('makeFixtureTree()', () => {
       bigint: true,
     })
 
-  test('is created in under two seconds', () => {
-    assert.ok(elapsedMs < 2000, `took ${Math.round(elapsedMs)} ms`)
+  test('is created within seconds', () => {
+    // About one second on an idle 2-core machine; the margin absorbs parallel test files.
+    assert.ok(elapsedMs < 5000, `took ${Math.round(elapsedMs)} ms`)
   })
 
   test('has empty files, a 512 KiB file and two files over 8 MiB', () => {

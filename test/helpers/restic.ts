@@ -15,6 +15,8 @@ export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 export const cairnBin = join(projectRoot, 'bin', 'cairn.js')
 const cairnMain = join(projectRoot, 'dist', 'src', 'cli', 'main.js')
 export const resticBin = process.env.RESTIC_BIN ?? 'restic'
+/** True when running as root (owners can be set, permission checks do not apply). */
+export const isRoot = process.getuid?.() === 0
 
 export interface RunOptions {
   repo: string
@@ -24,9 +26,12 @@ export interface RunOptions {
   env?: Record<string, string | undefined>
   /** Written to stdin, which is then closed. */
   input?: string
-  /** Run as this user/group (needs root). */
-  uid?: number
-  gid?: number
+  /**
+   * Run without the capabilities that let root read and search past file permissions, so a
+   * mode 000 file is unreadable even to root (the process keeps uid 0 and so still reaches the
+   * project and the repository). No effect when not running as root.
+   */
+  obeyPermissions?: boolean
   /** Kill the process (SIGKILL) after this long; default 120 s. */
   timeoutMs?: number
 }
@@ -52,14 +57,17 @@ function cleanEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv 
   return env
 }
 
+const DROP_READ_OVERRIDE = ['--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-dac_override,-dac_read_search']
+
 function spawnWith(command: string, args: string[], opts: RunOptions, env: Record<string, string | undefined>): ChildProcess {
   const options: SpawnOptions = {
     cwd: opts.cwd,
     env: cleanEnv({ ...env, ...opts.env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   }
-  if (opts.uid !== undefined) options.uid = opts.uid
-  if (opts.gid !== undefined) options.gid = opts.gid
+  if (opts.obeyPermissions && isRoot) {
+    return spawn('setpriv', [...DROP_READ_OVERRIDE, '--', command, ...args], options)
+  }
   return spawn(command, args, options)
 }
 
@@ -151,6 +159,14 @@ export function straceAvailable(): Promise<boolean> {
   return straceOk
 }
 
+let dropOk: Promise<boolean> | undefined
+/** True when a root process here may drop its permission-override capabilities (setpriv). */
+export function canObeyPermissions(): Promise<boolean> {
+  if (!isRoot) return Promise.resolve(true)
+  dropOk ??= new Promise((res) => execFile('setpriv', [...DROP_READ_OVERRIDE, '--', 'true'], (err) => res(!err)))
+  return dropOk
+}
+
 let resticOk: Promise<string | undefined> | undefined
 /** The restic version line, or undefined when no restic binary can be run. */
 export function resticVersion(): Promise<string | undefined> {
@@ -174,17 +190,18 @@ export function cairnAvailable(): boolean {
  * The reason to skip a test that needs the given tools, or undefined when all are present.
  * Use as `test(name, { skip: await needs('restic', 'cairn') }, fn)`.
  */
-export async function needs(...tools: ('restic' | 'cairn' | 'strace' | 'root')[]): Promise<string | false> {
+export async function needs(...tools: ('restic' | 'cairn' | 'strace' | 'root' | 'obey-permissions')[]): Promise<string | false> {
   const missing: string[] = []
   if (tools.includes('restic') && !(await resticAvailable())) missing.push(`the restic binary ("${resticBin}") cannot be run`)
   if (tools.includes('cairn') && !cairnAvailable()) missing.push('the cairn CLI is not built (dist/src/cli/main.js is missing)')
   if (tools.includes('strace') && !(await straceAvailable())) missing.push('strace is missing or may not trace here')
-  if (tools.includes('root') && process.getuid?.() !== 0) missing.push('needs to run as root')
+  if (tools.includes('root') && !isRoot) missing.push('needs to run as root')
+  if (tools.includes('obey-permissions') && !(await canObeyPermissions())) {
+    missing.push('running as root, and setpriv cannot drop the capabilities that bypass file permissions')
+  }
   return missing.length > 0 ? missing.join('; ') : false
 }
 
-/** True when running as root (owners can be set, permission checks do not apply). */
-export const isRoot = process.getuid?.() === 0
 
 /**
  * A temporary directory for one test file. `dir(name)` makes subdirectories; `cleanup()`
@@ -223,9 +240,4 @@ export async function removeTree(path: string): Promise<void> {
     await new Promise<void>((res) => execFile('chmod', ['-R', 'u+rwx', path], () => res()))
     await fs.rm(path, { recursive: true, force: true })
   }
-}
-
-/** A path inside the temp root that does not exist. */
-export function missingPath(root: TempRoot, name: string): string {
-  return join(root.path, name)
 }

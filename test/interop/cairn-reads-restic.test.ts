@@ -8,13 +8,22 @@ import assert from 'node:assert/strict'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { compareTrees } from '../helpers/compare-trees.js'
-import { makeFixtureTree } from '../helpers/fixture.js'
-import type { FixtureInfo } from '../helpers/fixture.js'
-import { parseTimeNs } from '../helpers/go-time.js'
-import { backupSummary, dataBlobs, jsonLines, lockFiles, resticCheck, whereBlobsAre } from '../helpers/repo-files.js'
-import { cairn, makeTempRoot, needs, restic } from '../helpers/restic.js'
-import type { TempRoot } from '../helpers/restic.js'
+import {
+  backupSummary,
+  cairn,
+  compareTrees,
+  dataBlobs,
+  jsonLines,
+  lockFiles,
+  makeFixtureTree,
+  makeTempRoot,
+  needs,
+  parseTimeNs,
+  restic,
+  resticCheck,
+  whereBlobsAre,
+} from '../helpers/index.js'
+import type { FixtureInfo, TempRoot } from '../helpers/index.js'
 
 const password = 'restic-writes cairn-reads'
 const skip = await needs('restic', 'cairn')

@@ -7,14 +7,30 @@ import { once } from 'node:events'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { makeLargeTree } from '../helpers/fixture.js'
-import { lockFiles, packFiles, repoFileProblems, resticCheck, resticSnapshotIds, waitFor } from '../helpers/repo-files.js'
-import { cairn, cairnSpawn, collect, isRoot, makeTempRoot, needs, restic, resticSpawn } from '../helpers/restic.js'
-import type { RunOptions, RunResult, TempRoot } from '../helpers/restic.js'
+import {
+  cairn,
+  cairnSpawn,
+  collect,
+  lockFiles,
+  makeLargeTree,
+  makeTempRoot,
+  needs,
+  packFiles,
+  repoFileProblems,
+  restic,
+  resticCheck,
+  resticSnapshotIds,
+  resticSpawn,
+  waitFor,
+} from '../helpers/index.js'
+import type { RunOptions, RunResult, TempRoot } from '../helpers/index.js'
 
 const password = 'errors-password'
 const skipCairn = await needs('restic', 'cairn')
 const skipRestic = await needs('restic')
+const skipCairnOnly = await needs('cairn')
+const skipUnreadableRestic = await needs('restic', 'obey-permissions')
+const skipUnreadableCairn = await needs('restic', 'cairn', 'obey-permissions')
 const MiB = 1024 * 1024
 
 /** Non-empty lines of stderr. */
@@ -35,8 +51,6 @@ describe('cairn reports bad input with restic exit codes', () => {
 
   before(async () => {
     tmp = await makeTempRoot('errors')
-    // Other users must be able to reach the files of the unreadable-source tests.
-    await fs.chmod(tmp.path, 0o755)
     src = await tmp.dir('src')
     await fs.writeFile(join(src, 'a.txt'), 'some content\n')
     await fs.mkdir(join(src, 'sub'))
@@ -57,7 +71,7 @@ describe('cairn reports bad input with restic exit codes', () => {
     assertOneLine(r, /password/i)
   })
 
-  test('a location without a repository exits 10 with one line on stderr', { skip: skipCairn }, async () => {
+  test('a location without a repository exits 10 with one line on stderr', { skip: skipCairnOnly }, async () => {
     const missing = await cairn(['snapshots'], { repo: join(tmp.path, 'no-such-repo'), password })
     assert.equal(missing.code, 10, missing.stderr)
     assertOneLine(missing, /repositor/i)
@@ -68,23 +82,18 @@ describe('cairn reports bad input with restic exit codes', () => {
   })
 
   /**
-   * A source tree with one file its reader cannot open. As root, permissions do not stop
-   * reads, so the backup runs as the unprivileged user nobody (uid/gid 65534) instead.
+   * A source tree with one file its reader cannot open. Root reads past permissions, so as root
+   * the backup runs without the capabilities that allow that (see RunOptions.obeyPermissions).
    */
   async function unreadableSetup(name: string): Promise<{ source: string; repo: string; as: Partial<RunOptions> }> {
-    const base = await tmp.dir(name)
     const source = await tmp.dir(`${name}/src`)
     await fs.writeFile(join(source, 'readable.txt'), 'fine\n')
     await fs.writeFile(join(source, 'secret.txt'), 'no one may read this\n')
     await fs.chmod(join(source, 'secret.txt'), 0o000)
-    const home = await tmp.dir(`${name}/home`)
-    if (!isRoot) return { source, repo: join(home, 'repo'), as: {} }
-    await fs.chmod(base, 0o755)
-    await fs.chown(home, 65534, 65534)
-    return { source, repo: join(home, 'repo'), as: { uid: 65534, gid: 65534, env: { HOME: home } } }
+    return { source, repo: join(tmp.path, name, 'repo'), as: { obeyPermissions: true } }
   }
 
-  test('restic itself exits 3 on the unreadable-file setup (the setup is sound)', { skip: skipRestic }, async () => {
+  test('restic itself exits 3 on the unreadable-file setup (the setup is sound)', { skip: skipUnreadableRestic }, async () => {
     const s = await unreadableSetup('unreadable-restic')
     const init = await restic(['init'], { repo: s.repo, password, ...s.as })
     assert.equal(init.code, 0, init.stderr)
@@ -93,7 +102,7 @@ describe('cairn reports bad input with restic exit codes', () => {
     assert.match(r.stderr, /secret\.txt/)
   })
 
-  test('an unreadable source file gives a warning, the snapshot is still written, exit 3', { skip: skipCairn }, async () => {
+  test('an unreadable source file gives a warning, the snapshot is still written, exit 3', { skip: skipUnreadableCairn }, async () => {
     const s = await unreadableSetup('unreadable-cairn')
     const init = await cairn(['init'], { repo: s.repo, password, ...s.as })
     assert.equal(init.code, 0, init.stderr)

@@ -6,12 +6,19 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { compareTrees } from '../helpers/compare-trees.js'
-import { makeFixtureTree } from '../helpers/fixture.js'
-import type { FixtureInfo } from '../helpers/fixture.js'
-import { backupSummary, lockFiles, repoFileProblems } from '../helpers/repo-files.js'
-import { makeTempRoot, needs, readsBelow, restic, resticTraced } from '../helpers/restic.js'
-import type { TempRoot } from '../helpers/restic.js'
+import {
+  backupSummary,
+  compareTrees,
+  lockFiles,
+  makeFixtureTree,
+  makeTempRoot,
+  needs,
+  readsBelow,
+  repoFileProblems,
+  restic,
+  resticTraced,
+} from '../helpers/index.js'
+import type { FixtureInfo, TempRoot } from '../helpers/index.js'
 
 const password = 'harness-password'
 const skipRestic = await needs('restic')

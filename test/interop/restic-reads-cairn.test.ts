@@ -7,14 +7,25 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { compareTrees } from '../helpers/compare-trees.js'
-import { makeFixtureTree } from '../helpers/fixture.js'
-import { parseTimeNs } from '../helpers/go-time.js'
-import type { FixtureInfo } from '../helpers/fixture.js'
-import { backupSummary, dataBlobs, lockFiles, repoFileProblems, resticCheck, whereBlobsAre } from '../helpers/repo-files.js'
-import type { BackupSummary } from '../helpers/repo-files.js'
-import { cairn, cairnTraced, makeTempRoot, needs, readsBelow, restic, straceAvailable } from '../helpers/restic.js'
-import type { RunResult, TempRoot } from '../helpers/restic.js'
+import {
+  backupSummary,
+  cairn,
+  cairnTraced,
+  compareTrees,
+  dataBlobs,
+  lockFiles,
+  makeFixtureTree,
+  makeTempRoot,
+  needs,
+  parseTimeNs,
+  readsBelow,
+  repoFileProblems,
+  restic,
+  resticCheck,
+  straceAvailable,
+  whereBlobsAre,
+} from '../helpers/index.js'
+import type { BackupSummary, FixtureInfo, RunResult, TempRoot } from '../helpers/index.js'
 
 const password = 'cairn-writes restic-reads'
 const host = 'cairn-interop-host'
@@ -98,6 +109,7 @@ describe('restic reads what cairn writes', { skip }, () => {
   })
 
   test('restic backing up the same data into the cairn repository adds no data blobs', async () => {
+    assert.ok(snapshotId, 'needs the cairn snapshot of the previous tests')
     const before = await dataBlobs(repo, password)
     assert.ok(before.size > 10, `expected many data blobs, restic lists ${before.size}`)
     // --force makes restic chunk every file again instead of trusting a parent snapshot.
@@ -112,6 +124,7 @@ describe('restic reads what cairn writes', { skip }, () => {
   })
 
   test('a second cairn backup with nothing changed adds no data blobs and finds every file unmodified', async () => {
+    assert.ok(snapshotId, 'needs the cairn snapshot of the previous tests')
     const before = await dataBlobs(repo, password)
     second = await backup('second')
     assert.equal(second.code, 0, second.stderr)

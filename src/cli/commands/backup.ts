@@ -3,6 +3,7 @@ import { interruptSignal, runBackup, withRepository } from '../../app/index.js'
 import { parseSize, type BackupResult } from '../../archiver/index.js'
 import { AppError } from '../../base/index.js'
 import type { CommandContext } from '../context.js'
+import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
 
 interface BackupFlags {
@@ -26,15 +27,15 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .command('backup')
     .description('Create a new snapshot of files and directories')
     .argument('[paths...]', 'files and directories to back up')
-    .option('-e, --exclude <pattern...>', 'exclude a pattern (repeatable)')
-    .option('--iexclude <pattern...>', 'like --exclude, ignoring case')
-    .option('--exclude-file <file...>', 'read exclude patterns from a file')
+    .option('-e, --exclude <pattern>', 'exclude a pattern (repeatable)', collect)
+    .option('--iexclude <pattern>', 'like --exclude, ignoring case', collect)
+    .option('--exclude-file <file>', 'read exclude patterns from a file', collect)
     .option('--exclude-caches', 'exclude directories holding a CACHEDIR.TAG')
-    .option('--exclude-if-present <file[:header]...>', 'exclude directories holding this file')
+    .option('--exclude-if-present <file[:header]>', 'exclude directories holding this file', collect)
     .option('--exclude-larger-than <size>', 'skip files larger than SIZE (k, M, G, T)')
     .option('-x, --one-file-system', 'do not cross file system boundaries')
-    .option('--files-from <file...>', 'read paths to back up from a file ("-" for stdin)')
-    .option('--tag <tag...>', 'add tags to the snapshot (a,b or repeated)')
+    .option('--files-from <file>', 'read paths to back up from a file ("-" for stdin)', collect)
+    .option('--tag <tag>', 'add tags to the snapshot (a,b or repeated)', collect)
     .option('-H, --host <host>', 'host name to record (default: this machine)')
     .option('--parent <snapshot>', 'use this snapshot as the parent instead of the latest of the same paths')
     .option('-f, --force', 'read all files, even unchanged ones')

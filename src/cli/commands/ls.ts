@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { listSnapshotTree, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { collect } from '../options.js'
 import { formatTime } from '../output/format.js'
 import { nodeJson, permissionString, snapshotJson } from '../output/json.js'
 
@@ -12,9 +13,9 @@ export function registerLs(program: Command, ctx: CommandContext): void {
     .argument('[dirs...]', 'only list these directories')
     .option('-l, --long', 'show mode, owner, size and time')
     .option('--recursive', 'list directories given as arguments recursively')
-    .option('-H, --host <host...>', 'for "latest": only snapshots of this host')
-    .option('--tag <tags...>', 'for "latest": only snapshots with these tags')
-    .option('--path <path...>', 'for "latest": only snapshots including this path')
+    .option('-H, --host <host>', 'for "latest": only snapshots of this host', collect)
+    .option('--tag <tags>', 'for "latest": only snapshots with these tags', collect)
+    .option('--path <path>', 'for "latest": only snapshots including this path', collect)
     .addHelpText('after', '\nExamples:\n  cairn ls latest\n  cairn ls -l 1a2b3c4d /home/me/docs\n  cairn ls --json latest')
     .action(async (snapshot: string, dirs: string[], opts: { long?: boolean; recursive?: boolean; host?: string[]; tag?: string[]; path?: string[] }) => {
       const term = ctx.term
@@ -33,7 +34,7 @@ export function registerLs(program: Command, ctx: CommandContext): void {
               const user = n.user ?? String(n.uid)
               const group = n.group ?? String(n.gid)
               const target = n.type === 'symlink' ? ` -> ${n.linktarget ?? ''}` : ''
-              lines.push(`${permissionString(n.mode, n.type)} ${user.padStart(5)} ${group.padStart(5)} ${String(n.size).padStart(9)} ${formatTime(n.mtime)} ${item.path}${target}`)
+              lines.push(`${permissionString(n.mode)} ${user.padStart(5)} ${group.padStart(5)} ${String(n.size).padStart(9)} ${formatTime(n.mtime)} ${item.path}${target}`)
             } else {
               lines.push(item.path)
             }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { interruptSignal, runRestore, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
 
 interface RestoreFlags {
@@ -21,13 +22,13 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .description('Restore a snapshot (or part of it) into a directory')
     .argument('<snapshot>', 'snapshot ID, "latest", or SNAPSHOT:/sub/dir')
     .requiredOption('-t, --target <dir>', 'directory to restore into')
-    .option('-i, --include <pattern...>', 'restore only paths matching a pattern')
-    .option('-e, --exclude <pattern...>', 'do not restore paths matching a pattern')
-    .option('--iinclude <pattern...>', 'like --include, ignoring case')
-    .option('--iexclude <pattern...>', 'like --exclude, ignoring case')
-    .option('-H, --host <host...>', 'for "latest": only snapshots of this host')
-    .option('--tag <tags...>', 'for "latest": only snapshots with these tags')
-    .option('--path <path...>', 'for "latest": only snapshots including this path')
+    .option('-i, --include <pattern>', 'restore only paths matching a pattern', collect)
+    .option('-e, --exclude <pattern>', 'do not restore paths matching a pattern', collect)
+    .option('--iinclude <pattern>', 'like --include, ignoring case', collect)
+    .option('--iexclude <pattern>', 'like --exclude, ignoring case', collect)
+    .option('-H, --host <host>', 'for "latest": only snapshots of this host', collect)
+    .option('--tag <tags>', 'for "latest": only snapshots with these tags', collect)
+    .option('--path <path>', 'for "latest": only snapshots including this path', collect)
     .option('--verify', 'read the restored files back and check them')
     .addHelpText('after', '\nExamples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/me/docs --target ~/docs-back\n  cairn restore latest --target / --include /etc/nginx')
     .action(async (snapshot: string, opts: RestoreFlags) => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { listSnapshots, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { collect } from '../options.js'
 import { formatTime, table } from '../output/format.js'
 import { snapshotJson } from '../output/json.js'
 
@@ -8,9 +9,9 @@ export function registerSnapshots(program: Command, ctx: CommandContext): void {
   program
     .command('snapshots')
     .description('List snapshots')
-    .option('-H, --host <host...>', 'only snapshots of this host (repeatable)')
-    .option('--tag <tags...>', 'only snapshots with these tags ("a,b" = both)')
-    .option('--path <path...>', 'only snapshots including this path')
+    .option('-H, --host <host>', 'only snapshots of this host (repeatable)', collect)
+    .option('--tag <tags>', 'only snapshots with these tags ("a,b" = both)', collect)
+    .option('--path <path>', 'only snapshots including this path', collect)
     .option('--latest <n>', 'only the last N snapshots per host and paths', (v) => Number.parseInt(v, 10))
     .addHelpText('after', '\nExamples:\n  cairn snapshots\n  cairn snapshots --host laptop --latest 3\n  cairn snapshots --json')
     .action(async (opts: { host?: string[]; tag?: string[]; path?: string[]; latest?: number }) => {

@@ -7,6 +7,7 @@ export function registerVersion(program: Command, ctx: CommandContext): void {
   program
     .command('version')
     .description('Print version information')
+    .addHelpText('after', '\nExamples:\n  cairn version\n  cairn version --json')
     .action(() => {
       const text = `cairn ${VERSION} compiled with node ${process.version} on ${process.platform}/${process.arch}`
       if (ctx.term.json) ctx.term.jsonLine({ version: VERSION, node: process.version, platform: process.platform, arch: process.arch })

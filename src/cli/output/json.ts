@@ -1,6 +1,6 @@
 import type { Id } from '../../base/index.js'
 import type { ListedNode } from '../../app/index.js'
-import { unixModeFromGo, type Snapshot } from '../../snapshots/index.js'
+import type { Snapshot } from '../../snapshots/index.js'
 
 /** A snapshot as `restic snapshots --json` prints it (restic's field names plus id and short_id). */
 export function snapshotJson(id: Id, s: Snapshot): Record<string, unknown> {
@@ -26,7 +26,7 @@ export function nodeJson(item: ListedNode): Record<string, unknown> {
   const o: Record<string, unknown> = { name: n.name.toString('utf8'), type: n.type, path: item.path, uid: n.uid, gid: n.gid }
   if (n.type === 'file') o.size = n.size
   o.mode = n.mode
-  o.permissions = permissionString(n.mode, n.type)
+  o.permissions = permissionString(n.mode)
   o.mtime = n.mtime
   o.atime = n.atime
   o.ctime = n.ctime
@@ -34,12 +34,17 @@ export function nodeJson(item: ListedNode): Record<string, unknown> {
   return o
 }
 
-/** "-rw-r--r--", "drwxr-xr-x", "Lrwxrwxrwx" as Go's FileMode.String prints them. */
-export function permissionString(mode: number, type: string): string {
-  const { perm } = unixModeFromGo(mode)
-  const first = ({ dir: 'd', symlink: 'L', dev: 'D', chardev: 'c', fifo: 'p', socket: 'S' } as Record<string, string>)[type] ?? '-'
-  const rwx = 'rwxrwxrwx'
+/**
+ * The mode as Go's FileMode.String prints it (what restic shows): type and flag letters, then
+ * rwx bits, e.g. "-rw-r--r--", "drwxr-xr-x", "Lrwxrwxrwx", "dtrwxrwxrwx" (sticky), "Dcrw-r--r--".
+ */
+export function permissionString(mode: number): string {
+  // Go's letters for bits 31 down to 19: d a l T L D p S u g c t ?
+  const letters = 'dalTLDpSugct?'
   let s = ''
-  for (let i = 0; i < 9; i++) s += perm & (1 << (8 - i)) ? rwx[i] : '-'
-  return first + s
+  for (let i = 0; i < letters.length; i++) if ((mode >>> (31 - i)) & 1) s += letters[i]
+  if (s === '') s = '-'
+  const rwx = 'rwxrwxrwx'
+  for (let i = 0; i < 9; i++) s += mode & (1 << (8 - i)) ? rwx[i] : '-'
+  return s
 }

@@ -20,8 +20,6 @@ export class Packer {
   #parts: Buffer[] = []
   #blobs: PackedBlob[] = []
   #size = 0
-  /** Plaintext bytes of the blobs in this pack, for the writer's memory accounting. */
-  plainBytes = 0
 
   constructor(type: BlobType) {
     this.type = type

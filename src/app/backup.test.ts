@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { isAppError } from '../base/index.js'
+import { LocalBackend } from '../backends/index.js'
+import { names, nodesAt, writeFiles } from '../archiver/testing.js'
+import { createTestRepository } from '../repository/testing.js'
+import { runBackup } from './backup.js'
+
+describe('runBackup()', () => {
+  let dir: string
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-app-backup-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('never backs up the local repository it writes to', async () => {
+    const root = join(dir, 'home')
+    await writeFiles(root, { 'notes.txt': 'n', 'repo2/file': 'kept', 'repository-old/file': 'kept' })
+    const repo = await createTestRepository({ backend: new LocalBackend(join(root, 'repo')) })
+    const { snapshot } = await runBackup(repo, { paths: [root] })
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, root)), ['notes.txt', 'repo2', 'repository-old'])
+    // a second run sees the packs the first one wrote, and still leaves them out
+    const second = await runBackup(repo, { paths: [root] })
+    assert.equal(second.snapshot.tree, snapshot.tree)
+  })
+
+  it('takes the newest snapshot of the same host and paths as parent', async () => {
+    const root = join(dir, 'parent')
+    await writeFiles(root, { 'a.txt': 'a', 'b.txt': 'b' })
+    const repo = await createTestRepository()
+    const first = await runBackup(repo, { paths: [root] })
+    assert.equal(first.snapshot.parent, undefined)
+    assert.equal(first.snapshot.hostname, hostname())
+    const otherHost = await runBackup(repo, { paths: [root], host: 'elsewhere' })
+    assert.equal(otherHost.snapshot.parent, undefined, 'another host is not a parent')
+    const second = await runBackup(repo, { paths: [root] })
+    assert.equal(second.snapshot.parent, first.snapshotId)
+    assert.equal(second.summary.filesUnmodified, 2)
+    const forced = await runBackup(repo, { paths: [root], force: true })
+    assert.equal(forced.snapshot.parent, undefined)
+    assert.equal(forced.summary.filesUnmodified, 0)
+    const explicit = await runBackup(repo, { paths: [root], parent: otherHost.snapshotId!.slice(0, 8) })
+    assert.equal(explicit.snapshot.parent, otherHost.snapshotId)
+  })
+
+  it('reads exclude files and files-from lists, skipping comments and blank lines', async () => {
+    const root = join(dir, 'lists')
+    await writeFiles(root, { 'data/keep.txt': 'k', 'data/skip.tmp': 's', 'data/skip.bak': 's', 'other/x': 'x', 'unlisted/y': 'y' })
+    const excludeFile = join(dir, 'excludes.txt')
+    await writeFile(excludeFile, '# temp files\n*.tmp\n\n  *.bak  \n')
+    const filesFrom = join(dir, 'files.txt')
+    await writeFile(filesFrom, `# what to save\n${join(root, 'data')}\n\n${join(root, 'other')}\n`)
+    const repo = await createTestRepository()
+    const { snapshot } = await runBackup(repo, { paths: [], filesFrom: [filesFrom], excludeFile: [excludeFile], exclude: ['nothing-matches'] })
+    assert.deepEqual(snapshot.paths, [join(root, 'data'), join(root, 'other')])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, root)), ['data', 'other'])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, join(root, 'data'))), ['keep.txt'])
+    assert.deepEqual(snapshot.excludes, ['nothing-matches', '*.tmp', '*.bak'])
+  })
+
+  it('fails with INVALID_ARGUMENT without paths or with an unreadable list file', async () => {
+    const repo = await createTestRepository()
+    await assert.rejects(runBackup(repo, { paths: [] }), (err) => isAppError(err, 'INVALID_ARGUMENT'))
+    await assert.rejects(
+      runBackup(repo, { paths: [dir], excludeFile: [join(dir, 'no-such-file')] }),
+      (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes('no-such-file'),
+    )
+  })
+})

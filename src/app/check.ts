@@ -1,0 +1,27 @@
+import { AppError } from '../base/index.js'
+import { checkRepository, parseReadDataSubset, type CheckProgress, type CheckReport } from '../maintenance/index.js'
+import { withRepository, type RepositoryOptions } from './session.js'
+
+export type { AffectedSnapshot, CheckPhase, CheckProblem, CheckReport } from '../maintenance/index.js'
+
+export interface CheckRequest {
+  readData?: boolean
+  /** "n/t", "x%" or a size such as "500M". */
+  readDataSubset?: string
+  signal?: AbortSignal
+  progress?: CheckProgress
+}
+
+/**
+ * `check`: opens the repository with an exclusive lock (none with `noLock`) and checks it.
+ * The flags are validated before the repository is opened.
+ */
+export async function runCheck(o: RepositoryOptions, req: CheckRequest): Promise<CheckReport> {
+  if (req.readData && req.readDataSubset !== undefined) {
+    throw new AppError('INVALID_ARGUMENT', 'Cannot use --read-data and --read-data-subset together', { hint: 'Give one of them' })
+  }
+  const subset = req.readDataSubset === undefined ? undefined : parseReadDataSubset(req.readDataSubset)
+  return withRepository(o, 'exclusive', (repo) =>
+    checkRepository(repo, { readData: req.readData, readDataSubset: subset, signal: req.signal, progress: req.progress }),
+  )
+}

@@ -1,0 +1,44 @@
+import { AppError } from '../base/index.js'
+
+// restic's find accepts these layouts (Go's time.ParseInLocation, local zone):
+// "2006-01-02[ 15:04[:05][ -0700]]" and "02.01.2006[ 15:04[:05][ -0700]]".
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2})(?::(\d{2}))?(?: ([+-])(\d{2})(\d{2}))?)?$/
+const GERMAN = /^(\d{2})\.(\d{2})\.(\d{4})(?: (\d{2}):(\d{2})(?::(\d{2}))?(?: ([+-])(\d{2})(\d{2}))?)?$/
+
+/**
+ * Parses a time given to find's --oldest/--newest, in the local zone unless an offset is given.
+ * Returns nanoseconds since the epoch.
+ *
+ * @example
+ * parseFindTime('2024-05-01 12:00') // local noon on 1 May 2024
+ */
+export function parseFindTime(text: string): bigint {
+  const t = text.trim()
+  let m = ISO.exec(t)
+  let year: number, month: number, day: number
+  if (m) {
+    year = Number(m[1])
+    month = Number(m[2])
+    day = Number(m[3])
+  } else {
+    m = GERMAN.exec(t)
+    if (!m) throw new AppError('INVALID_ARGUMENT', `Unable to parse time "${text}"`, { hint: 'Use a form such as "2024-05-01", "2024-05-01 12:00" or "01.05.2024 12:00:00"' })
+    day = Number(m[1])
+    month = Number(m[2])
+    year = Number(m[3])
+  }
+  const hour = Number(m[4] ?? 0)
+  const minute = Number(m[5] ?? 0)
+  const second = Number(m[6] ?? 0)
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
+    throw new AppError('INVALID_ARGUMENT', `Unable to parse time "${text}": a field is out of range`)
+  }
+  let ms: number
+  if (m[7] !== undefined) {
+    const offset = (Number(m[8]) * 60 + Number(m[9])) * (m[7] === '-' ? -1 : 1)
+    ms = Date.UTC(year, month - 1, day, hour, minute, second) - offset * 60_000
+  } else {
+    ms = new Date(year, month - 1, day, hour, minute, second).getTime()
+  }
+  return BigInt(ms) * 1_000_000n
+}

@@ -1,0 +1,88 @@
+import { AppError, type Id } from '../base/index.js'
+import {
+  parseByteSize,
+  parseMaxUnused,
+  planPrune,
+  type PruneExecution,
+  type PruneOptions,
+  type PrunePlan,
+  type PruneProgress,
+  type PruneStats,
+} from '../maintenance/index.js'
+import type { Repository } from '../repository/index.js'
+
+export interface PruneRequest {
+  /** "5%" (default), a size such as "1G", or "unlimited". */
+  maxUnused?: string
+  /** A size such as "500M"; no limit when omitted. */
+  maxRepackSize?: string
+  repackUncompressed?: boolean
+  repackSmall?: boolean
+  repackCacheableOnly?: boolean
+  /** Target pack size in MiB (4…128); default from CAIRN_PACK_SIZE or RESTIC_PACK_SIZE, else 16. */
+  packSizeMiB?: number
+  dryRun?: boolean
+  /** Threads compressing repacked blobs (0: on this thread); default up to 4. */
+  threads?: number
+  /** Snapshots to treat as deleted already (forget --dry-run --prune). */
+  ignoreSnapshots?: ReadonlySet<Id>
+  signal?: AbortSignal
+  progress?: PruneProgress
+  /** Told the plan before anything changes, so a caller can show what will be freed. */
+  onPlan?: (plan: PrunePlan) => void
+  env?: NodeJS.ProcessEnv
+}
+
+export interface PruneResult {
+  stats: PruneStats
+  dryRun: boolean
+  /** Nothing to delete or repack. */
+  nothingToDo: boolean
+  /** What execution did (absent on a dry run). */
+  execution?: PruneExecution
+}
+
+function packSizeBytes(req: PruneRequest): number {
+  const env = req.env ?? process.env
+  const fromEnv = env.CAIRN_PACK_SIZE ?? env.RESTIC_PACK_SIZE
+  const mib = req.packSizeMiB ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : 16)
+  if (!Number.isInteger(mib) || mib < 4 || mib > 128) {
+    throw new AppError('INVALID_ARGUMENT', `Invalid pack size "${req.packSizeMiB ?? fromEnv}": it must be a whole number of MiB from 4 to 128`, {
+      hint: 'Give --pack-size (or CAIRN_PACK_SIZE) in MiB, e.g. 16',
+    })
+  }
+  return mib * 1024 * 1024
+}
+
+/**
+ * Checks and converts the request's flags into prune options; throws INVALID_ARGUMENT naming the
+ * bad flag. Run it before changing anything (forget --prune checks first, deletes later).
+ */
+export function resolvePruneOptions(req: PruneRequest): PruneOptions {
+  return {
+    maxUnused: parseMaxUnused(req.maxUnused ?? '5%'),
+    maxRepackBytes: req.maxRepackSize === undefined || req.maxRepackSize === '' ? undefined : parseByteSize(req.maxRepackSize, '--max-repack-size'),
+    repackUncompressed: req.repackUncompressed,
+    repackSmall: req.repackSmall,
+    repackCacheableOnly: req.repackCacheableOnly,
+    packSize: packSizeBytes(req),
+    ignoreSnapshots: req.ignoreSnapshots,
+    threads: req.threads,
+    signal: req.signal,
+    progress: req.progress,
+  }
+}
+
+/**
+ * Prunes the repository (the caller holds an exclusive lock): plans, tells `onPlan`, and unless
+ * it is a dry run executes the plan.
+ */
+export async function runPrune(repo: Repository, req: PruneRequest = {}): Promise<PruneResult> {
+  const options = resolvePruneOptions(req)
+  const plan = await planPrune(repo, options)
+  req.onPlan?.(plan)
+  const result: PruneResult = { stats: plan.stats, dryRun: req.dryRun === true, nothingToDo: plan.empty }
+  if (req.dryRun) return result
+  result.execution = await plan.execute({ signal: req.signal, progress: req.progress })
+  return result
+}

@@ -1,0 +1,263 @@
+import assert from 'node:assert/strict'
+import { appendFile, link, mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { Id } from '../base/index.js'
+import type { Backend, FileType } from '../backends/index.js'
+import type { Repository } from '../repository/index.js'
+import { createTestRepository, seededBytes } from '../repository/testing.js'
+import { decodeSnapshot } from '../snapshots/index.js'
+import { backup, type BackupOptions, type BackupProgress } from './archiver.js'
+import { ExcludeMatcher } from './exclude.js'
+import { fileContent, names, nodeAt, nodesAt, writeFiles } from './testing.js'
+
+const SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55'
+
+/** Progress callbacks that record everything. */
+function recorder() {
+  const items: Array<{ path: string; kind: string; status: string; bytes: number }> = []
+  const errors: Array<{ path: string; message: string }> = []
+  let bytes = 0
+  const progress: BackupProgress = {
+    onItem: (path, kind, status, n) => items.push({ path, kind, status, bytes: n }),
+    onBytes: (n) => {
+      bytes += n
+    },
+    onError: (path, err) => errors.push({ path, message: err.message }),
+  }
+  return { progress, items, errors, bytes: () => bytes }
+}
+
+async function countFiles(be: Backend): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const t of ['data', 'index', 'snapshots', 'locks'] as FileType[]) {
+    out[t] = 0
+    for await (const _ of be.list(t)) out[t]++
+  }
+  return out
+}
+
+function run(repo: Repository, paths: string[], extra: Partial<BackupOptions> = {}) {
+  return backup(repo, { paths, excludes: new ExcludeMatcher(), hostname: 'test-host', ...extra })
+}
+
+describe('backup()', () => {
+  let dir: string
+  let src: string
+  const big = seededBytes(42, 3 * 1024 * 1024 + 12345)
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-archiver-'))
+    src = join(dir, 'src')
+    await writeFiles(src, {
+      'a.txt': 'hello world\n',
+      'empty.txt': '',
+      'big.bin': big,
+      'sub/b.txt': 'in a sub-directory\n',
+      'sub/deeper/c.txt': 'deeper still\n',
+      'emptydir': { dir: true },
+      'link': { symlink: 'a.txt' },
+    })
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('writes a snapshot whose root tree mirrors the absolute path', async () => {
+    const repo = await createTestRepository({ workers: true })
+    const { snapshotId, snapshot, summary } = await run(repo, [src], { tags: ['t1'] })
+    assert.ok(snapshotId)
+    const stored = decodeSnapshot(await repo.loadUnpacked('snapshots', snapshotId))
+    assert.equal(stored.tree, snapshot.tree)
+    assert.deepEqual(stored.paths, [src])
+    assert.equal(stored.hostname, 'test-host')
+    assert.deepEqual(stored.tags, ['t1'])
+    // "/" holds the first component of the temp dir, and so on down to the source
+    const parts = src.split('/').filter((p) => p !== '')
+    let path = ''
+    for (const part of parts) {
+      assert.deepEqual(names(await nodesAt(repo, snapshot.tree, path || '/')), [part], `only "${part}" below "${path || '/'}"`)
+      path += '/' + part
+    }
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, src)), ['a.txt', 'big.bin', 'empty.txt', 'emptydir', 'link', 'sub'])
+    assert.equal(summary.filesNew, 6 - 1 /* link */ - 1 /* emptydir */ - 1 /* sub */ + 2 /* sub files */)
+    assert.equal(summary.errors, 0)
+  })
+
+  it('stores file content that reads back blob by blob, and node metadata', async () => {
+    const repo = await createTestRepository()
+    const { snapshot } = await run(repo, [src])
+    const bigNode = await nodeAt(repo, snapshot.tree, `${src}/big.bin`)
+    assert.ok(bigNode.content!.length > 1, 'a 3 MiB file is cut into several chunks')
+    assert.deepEqual(await fileContent(repo, bigNode), big)
+    assert.equal(bigNode.size, big.length)
+    const a = await nodeAt(repo, snapshot.tree, `${src}/a.txt`)
+    assert.equal((await fileContent(repo, a)).toString(), 'hello world\n')
+    assert.equal(a.inode, (await stat(join(src, 'a.txt'), { bigint: true })).ino)
+    assert.deepEqual((await nodeAt(repo, snapshot.tree, `${src}/empty.txt`)).content, [])
+    const c = await nodeAt(repo, snapshot.tree, `${src}/sub/deeper/c.txt`)
+    assert.equal((await fileContent(repo, c)).toString(), 'deeper still\n')
+    const l = await nodeAt(repo, snapshot.tree, `${src}/link`)
+    assert.equal(l.type, 'symlink')
+    assert.equal(l.linktarget, 'a.txt')
+    assert.deepEqual(await nodesAt(repo, snapshot.tree, `${src}/emptydir`), [])
+  })
+
+  it('backs up several paths and a single file, each under its absolute path', async () => {
+    const repo = await createTestRepository()
+    const { snapshot } = await run(repo, [join(src, 'sub/deeper'), join(src, 'a.txt')])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, src)), ['a.txt', 'sub'])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${src}/sub`)), ['deeper'])
+    assert.deepEqual(snapshot.paths, [join(src, 'sub/deeper'), join(src, 'a.txt')])
+  })
+
+  it('honours exclude patterns, exclude-caches and exclude-larger-than', async () => {
+    const root = join(dir, 'excl')
+    await writeFiles(root, {
+      'keep.txt': 'k',
+      'drop.tmp': 'd',
+      'sub/also.tmp': 'd',
+      'sub/keep2.txt': 'k',
+      'cache/CACHEDIR.TAG': `${SIGNATURE}\n`,
+      'cache/blob.bin': 'cached',
+      'notcache/CACHEDIR.TAG': 'not a signature',
+      'notcache/x': 'x',
+      'large.bin': seededBytes(1, 5000),
+    })
+    const repo = await createTestRepository()
+    const excludes = new ExcludeMatcher({ exclude: ['*.tmp'], excludeCaches: true, excludeLargerThan: 4096 })
+    const { snapshot } = await run(repo, [root], { excludes, excludePatterns: ['*.tmp'] })
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, root)), ['cache', 'keep.txt', 'notcache', 'sub'])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${root}/sub`)), ['keep2.txt'])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${root}/cache`)), ['CACHEDIR.TAG'])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${root}/notcache`)), ['CACHEDIR.TAG', 'x'])
+    assert.deepEqual(snapshot.excludes, ['*.tmp'])
+  })
+
+  it('never stores an excluded path given in excludePaths (the repository folder)', async () => {
+    const root = join(dir, 'with-repo')
+    await writeFiles(root, { 'doc.txt': 'd', 'repo/config': 'x', 'repo/data/00/pack': 'p', 'repository/other': 'o' })
+    const repo = await createTestRepository()
+    const excludes = new ExcludeMatcher({ excludePaths: [join(root, 'repo')] })
+    const { snapshot } = await run(repo, [root], { excludes })
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, root)), ['doc.txt', 'repository'])
+  })
+
+  it('a second backup with the parent reads no unchanged file', async () => {
+    const repo = await createTestRepository()
+    const first = await run(repo, [src])
+    const r = recorder()
+    const before = await countFiles(repo.backend)
+    const second = await run(repo, [src], { parent: { id: first.snapshotId!, snapshot: first.snapshot }, progress: r.progress })
+    const s = second.summary
+    assert.equal(s.filesUnmodified, 5)
+    assert.equal(s.filesNew + s.filesChanged, 0)
+    assert.equal(s.dataBlobs, 0, 'no data blob was added')
+    assert.equal(s.treeBlobs, 0, 'all trees are the same as before')
+    assert.equal(second.snapshot.tree, first.snapshot.tree)
+    assert.equal(second.snapshot.parent, first.snapshotId)
+    assert.deepEqual(
+      r.items.filter((i) => i.kind === 'file').map((i) => i.status),
+      Array(5).fill('unmodified'),
+    )
+    // unmodified files still count their size, so progress reaches 100%
+    assert.equal(r.bytes(), s.totalBytesProcessed)
+    const afterCounts = await countFiles(repo.backend)
+    assert.equal(afterCounts.data, before.data, 'no pack written')
+    assert.equal(afterCounts.snapshots, before.snapshots + 1)
+  })
+
+  it('a second backup re-reads a file that changed and keeps the others', async () => {
+    const root = join(dir, 'changing')
+    await writeFiles(root, { 'same.txt': 'same', 'grows.txt': 'v1' })
+    const repo = await createTestRepository()
+    const first = await run(repo, [root])
+    await appendFile(join(root, 'grows.txt'), ' and v2')
+    const r = recorder()
+    const second = await run(repo, [root], { parent: { id: first.snapshotId!, snapshot: first.snapshot }, progress: r.progress })
+    assert.equal(second.summary.filesUnmodified, 1)
+    assert.equal(second.summary.filesChanged, 1)
+    assert.equal(second.summary.dataBlobs, 1)
+    const node = await nodeAt(repo, second.snapshot.tree, `${root}/grows.txt`)
+    assert.equal((await fileContent(repo, node)).toString(), 'v1 and v2')
+    assert.deepEqual(
+      r.items.filter((i) => i.kind === 'dir' && i.path === root).map((i) => i.status),
+      ['changed'],
+    )
+  })
+
+  it('force reads every file even with a parent', async () => {
+    const repo = await createTestRepository()
+    const first = await run(repo, [src])
+    const second = await run(repo, [src], { parent: { id: first.snapshotId!, snapshot: first.snapshot }, force: true })
+    assert.equal(second.summary.filesUnmodified, 0)
+    assert.equal(second.summary.dataBlobs, 0, 'everything deduplicates')
+  })
+
+  it('reports a missing source path through onError and still writes a snapshot', async () => {
+    const repo = await createTestRepository()
+    const r = recorder()
+    const missing = join(dir, 'does-not-exist')
+    const result = await run(repo, [join(src, 'a.txt'), missing], { progress: r.progress })
+    assert.ok(result.snapshotId)
+    assert.deepEqual(result.snapshot.paths, [join(src, 'a.txt')])
+    assert.equal(result.summary.errors, 1)
+    assert.deepEqual(r.errors.map((e) => e.path), [missing])
+    assert.match(r.errors[0].message, /ENOENT/)
+  })
+
+  it('fails with INVALID_ARGUMENT when no source path exists', async () => {
+    const repo = await createTestRepository()
+    await assert.rejects(run(repo, [join(dir, 'nope')]), (err: Error & { code?: string }) => err.code === 'INVALID_ARGUMENT')
+    assert.equal((await countFiles(repo.backend)).snapshots, 0)
+  })
+
+  it('stores hard links as file nodes that share inode and content', async () => {
+    const root = join(dir, 'hardlinks')
+    await writeFiles(root, { 'one.bin': seededBytes(7, 700_000) })
+    await link(join(root, 'one.bin'), join(root, 'two.bin'))
+    const repo = await createTestRepository()
+    const { snapshot, summary } = await run(repo, [root])
+    const one = await nodeAt(repo, snapshot.tree, `${root}/one.bin`)
+    const two = await nodeAt(repo, snapshot.tree, `${root}/two.bin`)
+    assert.equal(one.links, 2)
+    assert.equal(two.links, 2)
+    assert.equal(one.inode, two.inode)
+    assert.deepEqual(one.content, two.content)
+    assert.deepEqual(await fileContent(repo, two), seededBytes(7, 700_000))
+    assert.equal(summary.dataAdded, 700_000, 'the content is stored once')
+  })
+
+  it('a dry run writes nothing but reports what it would add', async () => {
+    const repo = await createTestRepository()
+    const before = await countFiles(repo.backend)
+    const result = await run(repo, [src], { dryRun: true })
+    assert.equal(result.snapshotId, undefined)
+    assert.deepEqual(await countFiles(repo.backend), before)
+    assert.equal(result.summary.filesNew, 5)
+    assert.ok(result.summary.dataBlobs > 3)
+    assert.equal(result.summary.dataAdded, big.length + 'hello world\n'.length + 'in a sub-directory\n'.length + 'deeper still\n'.length)
+    assert.equal(repo.index.size, 0)
+  })
+
+  it('stops with INTERRUPTED when the signal is aborted', async () => {
+    const repo = await createTestRepository()
+    const ac = new AbortController()
+    ac.abort()
+    await assert.rejects(run(repo, [src], { signal: ac.signal }), (err: Error & { code?: string }) => err.code === 'INTERRUPTED')
+    assert.equal((await countFiles(repo.backend)).snapshots, 0)
+  })
+
+  it('the same content in two backups deduplicates across snapshots', async () => {
+    const repo = await createTestRepository()
+    const first = await run(repo, [src])
+    const ids = new Set<Id>()
+    for (const b of repo.index.blobs('data')) ids.add(b.id)
+    const second = await run(repo, [src]) // no parent: every file is read again
+    assert.equal(second.summary.filesNew, 5)
+    assert.equal(second.summary.dataBlobs, 0)
+    assert.equal(second.snapshot.tree, first.snapshot.tree)
+    assert.equal([...repo.index.blobs('data')].length, ids.size)
+  })
+})

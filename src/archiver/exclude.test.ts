@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { ExcludeMatcher, matchComponent, parseSize } from './exclude.js'
+
+/** Asserts which of `paths` the patterns exclude. */
+function check(options: ConstructorParameters<typeof ExcludeMatcher>[0], excluded: string[], kept: string[]): void {
+  const m = new ExcludeMatcher(options)
+  for (const p of excluded) assert.equal(m.excludedByPattern(p), true, `${p} should be excluded by ${JSON.stringify(options)}`)
+  for (const p of kept) assert.equal(m.excludedByPattern(p), false, `${p} should be kept by ${JSON.stringify(options)}`)
+}
+
+describe('matchComponent()', () => {
+  it('follows Go filepath.Match for one path component', () => {
+    const yes: Array<[string, string]> = [
+      ['*.go', 'main.go'],
+      ['*', ''],
+      ['a*b*c', 'axxbyyc'],
+      ['?at', 'cat'],
+      ['[a-c]at', 'bat'],
+      ['[^a-c]at', 'rat'],
+      ['[!x]', '!'], // Go negates with ^ only
+      ['[xyz]', 'y'],
+      ['\\*', '*'],
+      ['a\\?', 'a?'],
+    ]
+    const no: Array<[string, string]> = [
+      ['*.go', 'main.gox'],
+      ['?at', 'at'],
+      ['[a-c]at', 'rat'],
+      ['[^a-c]at', 'bat'],
+      ['[!x]', 'y'],
+      ['\\*', 'a'],
+      ['abc', 'abcd'],
+    ]
+    for (const [p, s] of yes) assert.equal(matchComponent(p, s), true, `${p} ~ ${s}`)
+    for (const [p, s] of no) assert.equal(matchComponent(p, s), false, `${p} !~ ${s}`)
+  })
+})
+
+describe('ExcludeMatcher.excludedByPattern()', () => {
+  it('a pattern without a slash matches a name at any depth, and everything below it', () => {
+    check({ exclude: ['*.go'] }, ['/a.go', '/src/pkg/main.go', '/x.go/inner.txt'], ['/src/main.gox', '/go', '/src/go/file'])
+    check({ exclude: ['foo'] }, ['/foo', '/a/b/foo', '/a/foo/b/c'], ['/foobar', '/a/xfoo', '/a/b'])
+  })
+
+  it('a relative pattern with slashes matches a run of components anywhere', () => {
+    check({ exclude: ['foo/bar'] }, ['/foo/bar', '/x/foo/bar', '/x/foo/bar/baz'], ['/foo/baz', '/bar', '/foo'])
+  })
+
+  it('a pattern starting with / is anchored at the root', () => {
+    check({ exclude: ['/abs/anchored'] }, ['/abs/anchored', '/abs/anchored/deeper/file'], ['/x/abs/anchored', '/abs', '/abs/anchoredx'])
+    check({ exclude: ['/tmp/*'] }, ['/tmp/a', '/tmp/a/b'], ['/tmp', '/var/tmp/a'])
+  })
+
+  it('** matches any number of components, including none', () => {
+    check({ exclude: ['/home/**/cache'] }, ['/home/cache', '/home/me/cache', '/home/me/a/b/cache/x'], ['/home/me/caches', '/var/home/cache'])
+    check({ exclude: ['**/node_modules'] }, ['/node_modules', '/p/q/node_modules/x'], ['/p/node_modulesx'])
+    check({ exclude: ['/data/**/*.tmp'] }, ['/data/x.tmp', '/data/a/b/y.tmp'], ['/data/x.tmpl', '/other/x.tmp'])
+  })
+
+  it('[a-z] and ? match one character of a component', () => {
+    check({ exclude: ['log[0-9]'] }, ['/var/log1', '/var/log9/x'], ['/var/log', '/var/logx', '/var/log10'])
+    check({ exclude: ['/d/?.txt'] }, ['/d/a.txt', '/d/1.txt'], ['/d/ab.txt', '/d/.txt'])
+  })
+
+  it('a ! pattern re-includes what an earlier pattern excluded; the last match wins', () => {
+    const options = { exclude: ['/home/me/*', '!/home/me/work', '/home/me/work/tmp'] }
+    check(options, ['/home/me/music', '/home/me/music/a.mp3', '/home/me/work/tmp', '/home/me/work/tmp/x'], [
+      '/home/me',
+      '/home/me/work',
+      '/home/me/work/report.odt',
+    ])
+    // a negation before the pattern it would undo has no effect
+    check({ exclude: ['!/a/keep', '/a/*'] }, ['/a/keep', '/a/other'], ['/a'])
+    // "exclude everything but /etc": the exception covers everything below /etc too
+    check({ exclude: ['*', '!/etc'] }, ['/home', '/home/me', '/var/log'], ['/etc', '/etc/nginx/nginx.conf'])
+  })
+
+  it('iexclude ignores case; its exceptions do not undo --exclude matches', () => {
+    check({ iexclude: ['*.JPG'] }, ['/p/a.jpg', '/p/B.Jpg', '/P/c.JPG'], ['/p/a.png'])
+    check({ exclude: ['*.JPG'] }, ['/p/c.JPG'], ['/p/a.jpg'])
+    check({ exclude: ['*.log'], iexclude: ['!KEEP.LOG'] }, ['/var/keep.log', '/var/x.log'], ['/var/x.txt'])
+    check({ exclude: ['/Data/*'], iexclude: ['/data/cache'] }, ['/Data/x', '/data/CACHE/y'], ['/data/x'])
+  })
+
+  it('ignores empty patterns and comments, and matches exact paths given as excludePaths', () => {
+    check({ exclude: ['', '  ', '# a comment'] }, [], ['/a', '/# a comment'])
+    check({ excludePaths: ['/srv/repo'] }, ['/srv/repo'], ['/srv', '/srv/repository', '/srv/rep'])
+  })
+
+  it('isEmpty is true only without any rule', () => {
+    assert.equal(new ExcludeMatcher().isEmpty, true)
+    assert.equal(new ExcludeMatcher({ exclude: [''] }).isEmpty, true)
+    assert.equal(new ExcludeMatcher({ iexclude: ['x'] }).isEmpty, false)
+    assert.equal(new ExcludeMatcher({ excludeCaches: true }).isEmpty, false)
+    assert.equal(new ExcludeMatcher({ excludeLargerThan: 5 }).isEmpty, false)
+  })
+})
+
+describe('ExcludeMatcher marker files', () => {
+  let dir: string
+  const SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55'
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-exclude-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  async function dirWith(name: string, files: Record<string, string>): Promise<{ path: string; names: Set<string> }> {
+    const path = join(dir, name)
+    await rm(path, { recursive: true, force: true })
+    await mkdir(path)
+    for (const [f, content] of Object.entries(files)) await writeFile(join(path, f), content)
+    return { path, names: new Set(Object.keys(files)) }
+  }
+
+  it('exclude-caches empties a directory with a correctly signed CACHEDIR.TAG, keeping the tag', async () => {
+    const m = new ExcludeMatcher({ excludeCaches: true })
+    const d = await dirWith('cache', { 'CACHEDIR.TAG': `${SIGNATURE}\n# This file is a cache directory tag.\n`, 'a.bin': 'x' })
+    assert.deepEqual(await m.markerSurvivors(d.path, d.names), new Set(['CACHEDIR.TAG']))
+  })
+
+  it('exclude-caches ignores a CACHEDIR.TAG without the signature, or too short', async () => {
+    const m = new ExcludeMatcher({ excludeCaches: true })
+    const bad = await dirWith('bad', { 'CACHEDIR.TAG': 'Signature: 0000\n', 'a.bin': 'x' })
+    assert.equal(await m.markerSurvivors(bad.path, bad.names), undefined)
+    const short = await dirWith('short', { 'CACHEDIR.TAG': SIGNATURE.slice(0, 20) })
+    assert.equal(await m.markerSurvivors(short.path, short.names), undefined)
+    const none = await dirWith('none', { 'a.bin': 'x' })
+    assert.equal(await m.markerSurvivors(none.path, none.names), undefined)
+    // without the option, even a good tag does nothing
+    const good = await dirWith('good', { 'CACHEDIR.TAG': SIGNATURE })
+    assert.equal(await new ExcludeMatcher().markerSurvivors(good.path, good.names), undefined)
+  })
+
+  it('exclude-if-present works with a bare name and with name:header', async () => {
+    const m = new ExcludeMatcher({ excludeIfPresent: ['.nobackup', '.marker:SKIP ME'] })
+    const bare = await dirWith('bare', { '.nobackup': '', 'f': '1' })
+    assert.deepEqual(await m.markerSurvivors(bare.path, bare.names), new Set(['.nobackup']))
+    const hdr = await dirWith('hdr', { '.marker': 'SKIP ME please', 'f': '1' })
+    assert.deepEqual(await m.markerSurvivors(hdr.path, hdr.names), new Set(['.marker']))
+    const wrong = await dirWith('wrong', { '.marker': 'keep me', 'f': '1' })
+    assert.equal(await m.markerSurvivors(wrong.path, wrong.names), undefined)
+    // two markers: each rule removes the other's marker too
+    const both = await dirWith('both', { '.marker': 'SKIP ME', '.nobackup': '', 'f': '1' })
+    assert.deepEqual(await m.markerSurvivors(both.path, both.names), new Set())
+  })
+
+  it('excludedBySize() compares with --exclude-larger-than', () => {
+    const m = new ExcludeMatcher({ excludeLargerThan: 1024 })
+    assert.equal(m.excludedBySize(1024), false)
+    assert.equal(m.excludedBySize(1025), true)
+    assert.equal(new ExcludeMatcher().excludedBySize(2 ** 40), false)
+  })
+})
+
+describe('parseSize()', () => {
+  it('reads restic size syntax in powers of 1024', () => {
+    assert.equal(parseSize('1024'), 1024)
+    assert.equal(parseSize('10k'), 10 * 1024)
+    assert.equal(parseSize('10K'), 10 * 1024)
+    assert.equal(parseSize('5M'), 5 * 1024 ** 2)
+    assert.equal(parseSize('2g'), 2 * 1024 ** 3)
+    assert.equal(parseSize('1T'), 1024 ** 4)
+    assert.equal(parseSize('100b'), 100)
+    assert.equal(parseSize('1.5M'), 1.5 * 1024 ** 2)
+  })
+
+  it('rejects anything else with a RangeError naming the text', () => {
+    for (const bad of ['', 'M', '-5', '5X', '5 MB extra', 'ten']) {
+      assert.throws(() => parseSize(bad), (err) => err instanceof RangeError && err.message.includes(`"${bad}"`), bad)
+    }
+  })
+})

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+import type { Command } from 'commander'
+import { createLimit } from '../base/index.js'
+import { VERSION } from './commands/version.js'
+import { buildProgram } from './main.js'
+
+// The compiled test lives in dist/src/cli/; the bin file is at the package root.
+const BIN = fileURLToPath(new URL('../../../bin/cairn.js', import.meta.url))
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+let home: string
+
+/** Runs the real binary with a clean environment (no repository or password variables). */
+function cairn(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env.PATH ?? '', HOME: home, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
+        resolve({ code, stdout, stderr })
+      },
+    )
+  })
+}
+
+/** Every command and sub-command, as the words that name it ("backup", "key add"). */
+function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
+  const out: string[][] = []
+  for (const c of cmd.commands) {
+    const path = [...prefix, c.name()]
+    out.push(path)
+    out.push(...commandPaths(c, path))
+  }
+  return out
+}
+
+describe('cairn binary', () => {
+  before(async () => {
+    home = await mkdtemp(join(tmpdir(), 'cairn-cli-'))
+  })
+  after(async () => {
+    await rm(home, { recursive: true, force: true })
+  })
+
+  it('--help of every command exits 0 and shows usage and examples', async () => {
+    const paths = commandPaths(buildProgram().program)
+    assert.ok(paths.length >= 8, `found ${paths.length} commands`)
+    const limit = createLimit(4)
+    const results = await Promise.all(paths.map((p) => limit(async () => ({ p, r: await cairn([...p, '--help']) }))))
+    const problems: string[] = []
+    for (const { p, r } of results) {
+      const name = p.join(' ')
+      if (r.code !== 0) problems.push(`"${name} --help" exited ${r.code}: ${r.stderr.trim()}`)
+      else if (!r.stdout.includes(`Usage: cairn ${name}`)) problems.push(`"${name} --help" shows no usage line`)
+      else if (!r.stdout.includes('Examples')) problems.push(`"${name} --help" shows no examples`)
+    }
+    assert.deepEqual(problems, [])
+  })
+
+  it('--help of the program lists the commands', async () => {
+    const r = await cairn(['--help'])
+    assert.equal(r.code, 0)
+    for (const c of ['init', 'backup', 'snapshots', 'restore', 'ls', 'cat', 'unlock', 'version']) {
+      assert.match(r.stdout, new RegExp(`^\\s+${c}\\b`, 'm'), c)
+    }
+  })
+
+  it('an unknown command exits 1 with a message', async () => {
+    const r = await cairn(['frobnicate'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /unknown command 'frobnicate'/)
+    assert.equal(r.stdout, '')
+  })
+
+  it('an unknown option exits 1', async () => {
+    const r = await cairn(['backup', '--no-such-flag'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /unknown option '--no-such-flag'/)
+  })
+
+  it('version prints the version, as text and as JSON', async () => {
+    const text = await cairn(['version'])
+    assert.equal(text.code, 0)
+    assert.match(text.stdout, new RegExp(`^cairn ${VERSION.replace(/\./g, '\\.')} compiled with node v\\d+`))
+    const json = await cairn(['--json', 'version'])
+    assert.equal(json.code, 0)
+    assert.equal(JSON.parse(json.stdout).version, VERSION)
+    const flag = await cairn(['--version'])
+    assert.equal(flag.code, 0)
+    assert.equal(flag.stdout.trim(), VERSION)
+  })
+
+  it('a missing repository exits 10', async () => {
+    const r = await cairn(['-r', join(home, 'no-repo'), 'snapshots'], { CAIRN_PASSWORD: 'x' })
+    assert.equal(r.code, 10)
+    assert.match(r.stderr, /^Fatal: Cannot open repository ".*no-repo"/)
+  })
+})

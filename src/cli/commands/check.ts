@@ -1,0 +1,145 @@
+import type { Command } from 'commander'
+import { interruptSignal, runCheck, type CheckPhase, type CheckProblem, type CheckReport } from '../../app/index.js'
+import type { CommandContext } from '../context.js'
+import { formatBytes, formatTime } from '../output/format.js'
+import type { Terminal } from '../output/terminal.js'
+
+interface CheckFlags {
+  readData?: boolean
+  readDataSubset?: string
+  withCache?: boolean
+}
+
+const PHASE_TEXT: Record<CheckPhase, string> = {
+  'load-index': 'load indexes',
+  'check-packs': 'check all packs',
+  'check-snapshots': 'check snapshots, trees and blobs',
+  'read-data': 'read data',
+  locate: 'find the files that use damaged blobs',
+}
+
+export function registerCheck(program: Command, ctx: CommandContext): void {
+  program
+    .command('check')
+    .description('Check the repository for errors, and name the snapshots and files they affect')
+    .option('--read-data', 'also read all packs and verify every blob')
+    .option('--read-data-subset <subset>', 'read only some packs: "n/t" (group n of t), "x%" or a size such as "500M"')
+    .option('--with-cache', 'accepted for restic compatibility (check never uses a cache)')
+    .addHelpText(
+      'after',
+      '\nExit status is 0 when no errors were found and 1 when the repository contains errors.\n\nExamples:\n  cairn check\n  cairn check --read-data\n  cairn check --read-data-subset 1/7   (one seventh of the packs; 1/7 … 7/7 cover all)\n  cairn check --json',
+    )
+    .action(async (opts: CheckFlags) => {
+      const term = ctx.term
+      const { signal, dispose } = interruptSignal()
+      let phase: CheckPhase = 'load-index'
+      let total = 0
+      let done = 0
+      let bytes = 0
+      try {
+        const report = await runCheck(ctx.repositoryOptions(), {
+          readData: opts.readData,
+          readDataSubset: opts.readDataSubset,
+          signal,
+          progress: {
+            phase: (p, n) => {
+              phase = p
+              total = n
+              done = 0
+              bytes = 0
+              const which = opts.readDataSubset === undefined ? 'all data' : `data of subset ${opts.readDataSubset}`
+              term.info(p === 'read-data' ? `read ${which}: ${n} packs` : PHASE_TEXT[p])
+            },
+            advance: (_p, items, b) => {
+              done += items
+              bytes += b
+              const of = total > 0 ? ` / ${total}` : ''
+              term.status(`[${PHASE_TEXT[phase]}] ${done}${of}${bytes > 0 ? `  ${formatBytes(bytes)}` : ''}`)
+            },
+          },
+        })
+        term.done()
+        if (term.json) printJson(term, report)
+        else printText(term, report)
+        if (report.errors.length > 0) {
+          term.warn('Fatal: repository contains errors')
+          ctx.exitCode = 1
+        }
+      } finally {
+        dispose()
+      }
+    })
+}
+
+function printJson(term: Terminal, report: CheckReport): void {
+  for (const e of report.errors) term.jsonLine({ message_type: 'error', ...e })
+  for (const h of report.hints) term.jsonLine({ message_type: 'hint', ...h })
+  term.jsonLine({
+    message_type: 'summary',
+    num_errors: report.errors.length,
+    broken_packs: report.brokenPacks,
+    broken_snapshots: report.brokenSnapshots,
+    suggest_repair_index: report.suggestRepairIndex,
+    suggest_prune: report.suggestPrune,
+    ...report.stats,
+  })
+}
+
+const PATHS_SHOWN = 5
+const SNAPSHOTS_SHOWN = 10
+
+/** "— affects 2 snapshots:" plus one line per snapshot with its damaged paths. */
+function describeAffected(e: CheckProblem, verbose: boolean): string[] {
+  if (e.affected === undefined) return []
+  if (e.kind === 'snapshot-unreadable') return []
+  if (e.affected.length === 0) return [' — no snapshot uses what was lost']
+  const n = e.affected.length
+  const lines = [` — affects ${n} snapshot${n === 1 ? '' : 's'}:`]
+  const shown = verbose ? e.affected : e.affected.slice(0, SNAPSHOTS_SHOWN)
+  for (const s of shown) {
+    const paths = verbose ? s.paths : s.paths.slice(0, PATHS_SHOWN)
+    const more = s.morePaths + s.paths.length - paths.length
+    const when = s.time ? ` (${formatTime(s.time)})` : ''
+    lines.push(`    ${s.id.slice(0, 8)}${when}: ${paths.join(', ')}${more > 0 ? `, and ${more} more` : ''}`)
+  }
+  if (shown.length < n) lines.push(`    … and ${n - shown.length} more snapshots (use -v or --json to see all)`)
+  return lines
+}
+
+function printText(term: Terminal, report: CheckReport): void {
+  const verbose = term.verbose > 0
+  // Unreferenced packs can number thousands after an index is lost: listed with -v only, as restic does.
+  for (const h of report.hints) if (h.kind !== 'pack-unreferenced' || verbose) term.info(h.message)
+  const count = (kind: CheckProblem['kind']) => report.hints.filter((h) => h.kind === kind).length
+  const unreferenced = count('pack-unreferenced')
+  if (unreferenced > 0) {
+    const what = `${unreferenced} pack${unreferenced === 1 ? ' is' : 's are'} not referenced by any index${verbose ? '' : ' (-v lists them)'}`
+    if (report.errors.length > 0 && report.suggestRepairIndex) term.info(`${what}; they may hold data reported missing below, which "cairn repair index" would find`)
+    else term.info(`${what}; they likely hold duplicate data. This is not an error: "cairn prune" removes them`)
+  }
+  if (count('duplicate-pack') + count('index-old-format') > 0) term.info('This is not an error: "cairn repair index" tidies up the index')
+  if (count('mixed-pack') > 0) term.info('Packs with both tree and data blobs are not an error: "cairn prune" repacks them')
+  for (const e of report.errors) {
+    const [first, ...rest] = describeAffected(e, verbose)
+    term.warn(`error: ${e.message}${first ?? ''}${rest.length > 0 ? '\n' + rest.join('\n') : ''}`)
+  }
+  if (report.errors.length === 0) {
+    term.info('no errors were found')
+    return
+  }
+  term.warn('')
+  if (report.brokenPacks.length > 0) {
+    const n = report.brokenPacks.length
+    term.warn(
+      `${n} pack${n === 1 ? ' is' : 's are'} missing or damaged: ${report.brokenPacks.map((p) => p.slice(0, 8)).join(', ')}. To repair: ` +
+        'move any damaged pack files (data/<first two characters of the ID>/<ID>) out of the repository; run "cairn repair index"; ' +
+        'back up the affected files again if they still exist, which stores their lost data anew; ' +
+        'then run "cairn repair snapshots --forget" to drop from the snapshots what is still missing.',
+    )
+  } else if (report.suggestRepairIndex) {
+    term.warn('The index does not match the packs: run "cairn repair index" to rebuild it from the pack headers, then check again.')
+  }
+  if (report.brokenSnapshots.length > 0) {
+    term.warn(`${report.brokenSnapshots.length} snapshot file${report.brokenSnapshots.length === 1 ? '' : 's'} cannot be read and should be removed: cairn forget ${report.brokenSnapshots.map((s) => s.slice(0, 8)).join(' ')}`)
+  }
+}

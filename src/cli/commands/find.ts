@@ -1,0 +1,161 @@
+import type { Command } from 'commander'
+import { findInSnapshots, withRepository, type FindKind, type FindMatch, type FoundObject } from '../../app/index.js'
+import type { CommandContext } from '../context.js'
+import { formatTime } from '../output/format.js'
+
+type Node = FindMatch['node']
+type SnapshotEntry = FindMatch['snapshot']
+
+interface FindFlags {
+  oldest?: string
+  newest?: string
+  snapshot?: string[]
+  blob?: boolean
+  tree?: boolean
+  pack?: boolean
+  showPackId?: boolean
+  ignoreCase?: boolean
+  long?: boolean
+  host?: string[]
+  tag?: string[]
+  path?: string[]
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value]
+
+export function registerFind(program: Command, ctx: CommandContext): void {
+  program
+    .command('find')
+    .description('Find files and directories in snapshots, or which files use a blob, tree or pack')
+    .argument('<patterns...>', 'glob patterns for paths (or IDs with --blob, --tree, --pack)')
+    .option('-O, --oldest <time>', 'oldest modification date/time')
+    .option('-N, --newest <time>', 'newest modification date/time')
+    .option('-s, --snapshot <id>', 'snapshot ID to search in (repeatable)', collect)
+    .option('--blob', 'patterns are data blob IDs')
+    .option('--tree', 'patterns are tree IDs')
+    .option('--pack', 'patterns are pack IDs')
+    .option('--show-pack-id', 'print the pack each blob or tree is stored in (with --blob or --tree)')
+    .option('-i, --ignore-case', 'ignore case for patterns')
+    .option('-l, --long', 'long listing with mode, owner, size and time')
+    .option('-H, --host <host>', 'only snapshots of this host, when no snapshot is given (repeatable)', collect)
+    .option('--tag <taglist>', 'only snapshots with these tags, when no snapshot is given (repeatable)', collect)
+    .option('--path <path>', 'only snapshots including this path, when no snapshot is given (repeatable)', collect)
+    .addHelpText('after', '\nExamples:\n  cairn find config.json\n  cairn find --json "*.yml" "*.json"\n  cairn find --blob 420f620f b46ebe8a\n  cairn find --tree 577c2bc9 --show-pack-id\n  cairn find --pack 025c1d06')
+    .action(async (patterns: string[], opts: FindFlags) => {
+      const kinds = [opts.blob && 'blob', opts.tree && 'tree', opts.pack && 'pack'].filter(Boolean) as FindKind[]
+      if (kinds.length > 1) throw new RangeError('Cannot have several ID types: give only one of --blob, --tree and --pack')
+      const kind: FindKind = kinds[0] ?? 'path'
+      const term = ctx.term
+      await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
+        const json: unknown[] = []
+        let current: { snapshot: SnapshotEntry; matches: unknown[] } | undefined
+        const flushJson = () => {
+          if (current) json.push({ matches: current.matches, hits: current.matches.length, snapshot: current.snapshot.id })
+          current = undefined
+        }
+        let lastSnapshot: string | undefined
+        const result = await findInSnapshots(
+          repo,
+          {
+            patterns,
+            kind,
+            snapshots: opts.snapshot,
+            filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
+            ignoreCase: opts.ignoreCase,
+            oldest: opts.oldest,
+            newest: opts.newest,
+            showPackId: opts.showPackId,
+          },
+          {
+            onMatch: (m: FindMatch) => {
+              if (term.json) {
+                if (current?.snapshot.id !== m.snapshot.id) {
+                  flushJson()
+                  current = { snapshot: m.snapshot, matches: [] }
+                }
+                current.matches.push(findNodeJson(m.path, m.node))
+                return
+              }
+              if (lastSnapshot !== m.snapshot.id) {
+                if (lastSnapshot !== undefined) term.info('')
+                lastSnapshot = m.snapshot.id
+                term.info(`Found matching entries in snapshot ${m.snapshot.id.slice(0, 8)} from ${formatTime(m.snapshot.snapshot.time)}`)
+              }
+              term.out(formatNode(m.path, m.node, opts.long === true))
+            },
+            onObject: (o: FoundObject) => {
+              if (term.json) json.push(objectJson(o))
+              else term.out(objectText(o))
+            },
+            onWarning: (message) => term.warn(message),
+          },
+        )
+        if (term.json) {
+          flushJson()
+          term.out(JSON.stringify(json))
+        }
+        for (const p of result.packs ?? []) {
+          const loc = p.locations[0]
+          if (loc === undefined) term.out(`Object ${p.id.slice(0, 8)} not found in the index`)
+          else {
+            term.out(
+              `Object belongs to pack ${loc.packId}\n ... Pack ${loc.packId.slice(0, 8)}: <Blob (${loc.type}) ${loc.id.slice(0, 8)}, offset ${loc.offset}, length ${loc.length}, uncompressed length ${loc.uncompressedLength}>`,
+            )
+          }
+        }
+      })
+    })
+}
+
+function objectText(o: FoundObject): string {
+  const lines = [`Found ${o.kind} ${o.id}`]
+  if (o.kind === 'blob') lines.push(` ... in file ${o.path}`, `     (tree ${o.parentTree})`)
+  else lines.push(` ... path ${o.path}`)
+  lines.push(` ... in snapshot ${o.snapshot.id.slice(0, 8)} (${formatTime(o.snapshot.snapshot.time)})`)
+  return lines.join('\n')
+}
+
+function objectJson(o: FoundObject): Record<string, unknown> {
+  const r: Record<string, unknown> = { object_type: o.kind, id: o.id, path: o.path }
+  if (o.parentTree) r.parent_tree = o.parentTree
+  r.snapshot = o.snapshot.id
+  r.time = o.snapshot.snapshot.time
+  return r
+}
+
+/** A match as restic's find --json prints it: the node's JSON with path and permissions, without name, inode, content and subtree. */
+function findNodeJson(path: string, n: Node): Record<string, unknown> {
+  const r: Record<string, unknown> = { path, permissions: goModeString(n.mode), type: n.type }
+  if (n.mode) r.mode = n.mode
+  r.mtime = n.mtime
+  r.atime = n.atime
+  r.ctime = n.ctime
+  r.uid = n.uid
+  r.gid = n.gid
+  if (n.user) r.user = n.user
+  if (n.group) r.group = n.group
+  if (n.deviceId) r.device_id = Number(n.deviceId)
+  if (n.size) r.size = n.size
+  if (n.links) r.links = n.links
+  if (n.linktarget) r.linktarget = n.linktarget
+  if (n.error) r.error = n.error
+  return r
+}
+
+/** restic's long listing line: mode, uid, gid, size, time, path (and a symlink's target). */
+function formatNode(path: string, n: Node, long: boolean): string {
+  if (!long) return path
+  const target = n.type === 'symlink' ? ` -> ${n.linktarget ?? ''}` : ''
+  return `${goModeString(n.mode)} ${String(n.uid).padStart(5)} ${String(n.gid).padStart(5)} ${String(n.size).padStart(6)} ${formatTime(n.mtime)} ${path}${target}`
+}
+
+/** Go's os.FileMode.String(): type and flag letters, then rwx. */
+function goModeString(mode: number): string {
+  const letters = 'dalTLDpSugct?'
+  let s = ''
+  for (let i = 0; i < letters.length; i++) if (Math.floor(mode / 2 ** (31 - i)) % 2 === 1) s += letters[i]
+  if (s === '') s = '-'
+  const rwx = 'rwxrwxrwx'
+  for (let i = 0; i < 9; i++) s += mode & (1 << (8 - i)) ? rwx[i] : '-'
+  return s
+}

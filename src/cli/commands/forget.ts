@@ -1,0 +1,163 @@
+import type { Command } from 'commander'
+import { AppError } from '../../base/index.js'
+import { interruptSignal, retentionPolicyFromFlags, runForget, withRepository, type ForgetGroup, type ForgetResult, type RetentionFlags } from '../../app/index.js'
+import type { CommandContext } from '../context.js'
+import { formatTime, table } from '../output/format.js'
+import { snapshotJson } from '../output/json.js'
+import type { Terminal } from '../output/terminal.js'
+import { addPruneOptions, pruneRequest, reportPrune, type PruneFlags } from './prune.js'
+
+interface ForgetFlags extends RetentionFlags, PruneFlags {
+  host: string[]
+  tag: string[]
+  path: string[]
+  compact?: boolean
+  groupBy: string
+  dryRun?: boolean
+  prune?: boolean
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value]
+
+/** Sorted by UTF-8 bytes, as Go's sort.Strings. */
+const goSorted = (list: readonly string[]) => [...list].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+
+type SnapshotLike = ForgetGroup['remove'][number]
+
+/** A snapshot as restic's forget --json prints it: paths sorted, tags sorted when grouped by them. */
+function snapshotOut(e: SnapshotLike, sortTags: boolean, withId: boolean): Record<string, unknown> {
+  const s = { ...e.snapshot, paths: goSorted(e.snapshot.paths) }
+  if (sortTags && s.tags) s.tags = goSorted(s.tags)
+  const o = snapshotJson(e.id, s)
+  if (!withId) {
+    delete o.id
+    delete o.short_id
+  }
+  return o
+}
+
+/** restic 0.14's forget --json: one object per group; Go escapes <, > and & in strings. */
+export function forgetJson(groups: readonly ForgetGroup[], groupByTags: boolean): string {
+  const out = groups.map((g) => ({
+    tags: g.key.tags,
+    host: g.key.hostname,
+    paths: g.key.paths,
+    keep: g.keep.length > 0 ? g.keep.map((k) => snapshotOut(k.entry, groupByTags, true)) : null,
+    remove: g.remove.length > 0 ? g.remove.map((e) => snapshotOut(e, groupByTags, true)) : null,
+    reasons:
+      g.keep.length > 0
+        ? g.keep.map((k) => ({
+            snapshot: snapshotOut(k.entry, groupByTags, false),
+            matches: k.reasons,
+            counters: Object.fromEntries(Object.entries(k.counters).filter(([, v]) => v !== 0)),
+          }))
+        : null,
+  }))
+  return JSON.stringify(out).replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) + '\n'
+}
+
+function groupHeader(g: ForgetGroup): string | undefined {
+  const parts: string[] = []
+  if (g.key.hostname !== '') parts.push(`host [${g.key.hostname}]`)
+  if (g.key.tags !== null) parts.push(`tags [${g.key.tags.join(', ')}]`)
+  if (g.key.paths !== null) parts.push(`paths [${g.key.paths.join(', ')}]`)
+  return parts.length > 0 ? `snapshots for (${parts.join(', ')}):` : undefined
+}
+
+function snapshotTable(rows: Array<{ e: SnapshotLike; reasons?: string[] }>, compact: boolean): string {
+  const sorted = [...rows].reverse() // newest last, as restic prints
+  const withReasons = !compact && sorted.some((r) => r.reasons !== undefined)
+  const header = compact ? ['ID', 'Time', 'Host', 'Tags'] : ['ID', 'Time', 'Host', 'Tags', ...(withReasons ? ['Reasons'] : []), 'Paths']
+  const lines: string[][] = []
+  for (const { e, reasons } of sorted) {
+    const s = e.snapshot
+    const first = [e.id.slice(0, 8), formatTime(s.time), s.hostname ?? '', (s.tags ?? []).join(',')]
+    if (compact) {
+      lines.push(first)
+      continue
+    }
+    const extra = [...(withReasons ? [reasons ?? []] : []), s.paths]
+    const height = Math.max(1, ...extra.map((c) => c.length))
+    for (let i = 0; i < height; i++) lines.push([...(i === 0 ? first : ['', '', '', '']), ...extra.map((c) => c[i] ?? '')])
+  }
+  return table(header, lines, `${rows.length} snapshots`)
+}
+
+function printText(term: Terminal, result: ForgetResult, dryRun: boolean, compact: boolean): void {
+  if (result.policyEmpty && result.groups.length === 0 && result.removed.length === 0) {
+    term.info('no policy was specified, no snapshots will be removed')
+    return
+  }
+  for (const g of result.groups) {
+    const header = groupHeader(g)
+    if (header) term.info(header)
+    if (g.keep.length > 0) term.info(`keep ${g.keep.length} snapshots:\n${snapshotTable(g.keep.map((k) => ({ e: k.entry, reasons: k.reasons })), compact)}`)
+    if (g.remove.length > 0) term.info(`remove ${g.remove.length} snapshots:\n${snapshotTable(g.remove.map((e) => ({ e })), compact)}`)
+  }
+  if (result.removed.length === 0) return
+  if (dryRun) term.info(`Would have removed the following snapshots:\n${result.removed.join('\n')}\n`)
+  else term.info(`removed ${result.removed.length} snapshots`)
+}
+
+export function registerForget(program: Command, ctx: CommandContext): void {
+  addPruneOptions(
+    program
+      .command('forget')
+      .description('Remove snapshots by ID or by a retention policy (prune frees their data)')
+      .argument('[snapshot...]', 'snapshot IDs (or "latest") to remove; without them the policy decides')
+      .option('-l, --keep-last <n>', 'keep the last n snapshots ("unlimited" for all)')
+      .option('-H, --keep-hourly <n>', 'keep the last n hourly snapshots')
+      .option('-d, --keep-daily <n>', 'keep the last n daily snapshots')
+      .option('-w, --keep-weekly <n>', 'keep the last n weekly snapshots')
+      .option('-m, --keep-monthly <n>', 'keep the last n monthly snapshots')
+      .option('-y, --keep-yearly <n>', 'keep the last n yearly snapshots')
+      .option('--keep-within <duration>', 'keep snapshots newer than duration (e.g. 1y5m7d2h) before the newest snapshot')
+      .option('--keep-within-hourly <duration>', 'keep hourly snapshots within duration of the newest')
+      .option('--keep-within-daily <duration>', 'keep daily snapshots within duration of the newest')
+      .option('--keep-within-weekly <duration>', 'keep weekly snapshots within duration of the newest')
+      .option('--keep-within-monthly <duration>', 'keep monthly snapshots within duration of the newest')
+      .option('--keep-within-yearly <duration>', 'keep yearly snapshots within duration of the newest')
+      .option('--keep-tag <taglist>', 'keep snapshots with all these tags ("a,b"; repeatable)', collect, [])
+      .option('--host <host>', 'only consider snapshots of this host (repeatable)', collect, [])
+      .option('--tag <taglist>', 'only consider snapshots with these tags ("a,b"; repeatable)', collect, [])
+      .option('--path <path>', 'only consider snapshots including this path (repeatable)', collect, [])
+      .option('-c, --compact', 'use compact output')
+      .option('-g, --group-by <group>', 'group snapshots by host, paths and/or tags ("" for no grouping)', 'host,paths')
+      .option('-n, --dry-run', 'only show what would be removed')
+      .option('--prune', 'run prune afterwards if snapshots were removed'),
+  )
+    .addHelpText(
+      'after',
+      '\nforget deletes snapshot files only; the data stays until "cairn prune" (or --prune).\n\nExamples:\n  cairn forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --prune\n  cairn forget --keep-last 3 --group-by host --dry-run\n  cairn forget 1a2b3c4d',
+    )
+    .action(async (ids: string[], opts: ForgetFlags) => {
+      const term = ctx.term
+      if (ctx.globals.lock === false && !opts.dryRun) {
+        throw new AppError('INVALID_ARGUMENT', '--no-lock can only be used together with --dry-run for forget', { hint: 'Add --dry-run, or drop --no-lock' })
+      }
+      const policy = retentionPolicyFromFlags(opts)
+      const { signal, dispose } = interruptSignal()
+      try {
+        const result = await withRepository(ctx.repositoryOptions(), 'exclusive', (repo) =>
+          runForget(repo, {
+            ids,
+            policy,
+            groupBy: opts.groupBy,
+            filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
+            dryRun: opts.dryRun,
+            prune: opts.prune ? pruneRequest(opts, term) : undefined,
+            signal,
+            onWarning: (m) => term.warn(m),
+            onForgotten: (forgotten) => {
+              if (!term.json) printText(term, forgotten, opts.dryRun === true, opts.compact === true)
+              else if (forgotten.groups.length > 0) process.stdout.write(forgetJson(forgotten.groups, /(^|,)tags?(,|$)/.test(opts.groupBy)))
+            },
+          }),
+        )
+        if (result.prune && !term.json) reportPrune(term, result.prune)
+      } finally {
+        dispose()
+        term.done()
+      }
+    })
+}

@@ -1,0 +1,75 @@
+import type { Command } from 'commander'
+import { addKey, changePassword, listKeys, readNewPassword, removeKey, withRepository } from '../../app/index.js'
+import type { CommandContext } from '../context.js'
+import { formatTime, table } from '../output/format.js'
+import { promptPassword } from '../output/prompt.js'
+
+interface KeyFlags {
+  newPasswordFile?: string
+  user?: string
+  host?: string
+}
+
+export function registerKey(program: Command, ctx: CommandContext): void {
+  const key = program
+    .command('key')
+    .description('Manage keys (passwords) of the repository')
+    .option('--new-password-file <file>', 'file from which to read the new password (also CAIRN_NEW_PASSWORD)')
+    .option('--user <name>', 'the username for new keys')
+    .option('--host <name>', 'the hostname for new keys')
+    .addHelpText('after', '\nExamples:\n  cairn key list\n  cairn key add --new-password-file ~/second-pass\n  cairn key remove 1a2b3c4d\n  cairn key passwd')
+  const flags = (cmd: Command): KeyFlags => ({ ...key.opts<KeyFlags>(), ...cmd.opts<KeyFlags>() })
+  const newPassword = (f: KeyFlags) => readNewPassword({ file: f.newPasswordFile, prompt: process.stdin.isTTY ? promptPassword : undefined })
+
+  key
+    .command('list')
+    .description('List the keys; * marks the one in use')
+    .action(async () => {
+      await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
+        const keys = await listKeys(repo, (m) => ctx.term.warn(m))
+        if (ctx.term.json) {
+          ctx.term.out(JSON.stringify(keys.map((k) => ({ current: k.current, id: k.id.slice(0, 8), userName: k.username, hostName: k.hostname, created: formatTime(k.created) }))))
+          return
+        }
+        const rows = keys.map((k) => [(k.current ? '*' : ' ') + k.id.slice(0, 8), k.username, k.hostname, formatTime(k.created)])
+        ctx.term.out(table([' ID', 'User', 'Host', 'Created'], rows))
+      })
+    })
+
+  key
+    .command('add')
+    .description('Add a key for another password')
+    .option('--new-password-file <file>', 'file from which to read the new password')
+    .option('--user <name>', 'the username for the new key')
+    .option('--host <name>', 'the hostname for the new key')
+    .action(async (_opts: KeyFlags, cmd: Command) => {
+      const f = flags(cmd)
+      await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
+        const id = await addKey(repo, { password: await newPassword(f), username: f.user, hostname: f.host })
+        ctx.term.info(`saved new key as ${id}`)
+      })
+    })
+
+  key
+    .command('remove')
+    .description('Remove a key (not the one in use)')
+    .argument('<id>', 'key ID or unique prefix')
+    .action(async (id: string) => {
+      await withRepository(ctx.repositoryOptions(), 'exclusive', async (repo) => {
+        const removed = await removeKey(repo, id)
+        ctx.term.info(`removed key ${removed}`)
+      })
+    })
+
+  key
+    .command('passwd')
+    .description('Change the password: add a key for the new one, remove the one in use')
+    .option('--new-password-file <file>', 'file from which to read the new password')
+    .action(async (_opts: KeyFlags, cmd: Command) => {
+      const f = flags(cmd)
+      await withRepository(ctx.repositoryOptions(), 'exclusive', async (repo) => {
+        const { newId } = await changePassword(repo, { password: await newPassword(f) })
+        ctx.term.info(`saved new key as ${newId}`)
+      })
+    })
+}

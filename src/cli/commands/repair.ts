@@ -1,0 +1,110 @@
+import type { Command } from 'commander'
+import { interruptSignal, runRepairIndex, runRepairSnapshots, type RepairIndexResult, type RepairSnapshotsResult } from '../../app/index.js'
+import type { CommandContext } from '../context.js'
+import { formatTime } from '../output/format.js'
+import type { Terminal } from '../output/terminal.js'
+
+const INDEX_PHASE_TEXT = {
+  'load-index': 'loading indexes...',
+  'list-packs': 'getting pack files to read...',
+  'read-packs': 'reading pack files',
+  'write-index': 'saving new index files',
+  'remove-old-index': 'removing old index files',
+} as const
+
+/** Registers `repair index`, `repair snapshots`, and `rebuild-index` (restic 0.14's name for `repair index`). */
+export function registerRepair(program: Command, ctx: CommandContext): void {
+  const repair = program.command('repair').description('Repair the index or snapshots of a damaged repository')
+  const indexAction = async (opts: { readAllPacks?: boolean }) => {
+    const term = ctx.term
+    const { signal, dispose } = interruptSignal()
+    try {
+      const result = await runRepairIndex(ctx.repositoryOptions(), {
+        readAllPacks: opts.readAllPacks,
+        signal,
+        progress: { phase: (p) => term.info(INDEX_PHASE_TEXT[p]) },
+      })
+      if (term.json) term.jsonLine({ message_type: 'summary', ...result })
+      else printIndexResult(term, result)
+    } finally {
+      dispose()
+    }
+  }
+  const indexHelp = '\nExamples:\n  cairn repair index\n  cairn repair index --read-all-packs'
+  repair
+    .command('index')
+    .description('Build a new index from the pack files (replaces every index file)')
+    .option('--read-all-packs', 'read the header of every pack, ignoring the old index')
+    .addHelpText('after', indexHelp)
+    .action(indexAction)
+  program
+    .command('rebuild-index')
+    .description('Same as "repair index" (the name restic 0.14 uses)')
+    .option('--read-all-packs', 'read the header of every pack, ignoring the old index')
+    .addHelpText('after', indexHelp)
+    .action(indexAction)
+
+  repair
+    .command('snapshots')
+    .description('Rewrite snapshots around missing data: files keep what exists, unreadable folders become empty')
+    .argument('[snapshot...]', 'only these snapshots (IDs or prefixes); all by default')
+    .option('--forget', 'remove the original snapshots after saving the repaired ones')
+    .option('-n, --dry-run', 'only print what would change')
+    .addHelpText(
+      'after',
+      '\nRun "cairn repair index" first, so the index matches the packs. Data that is lost stays lost: back the files up again if they still exist.\n\nExamples:\n  cairn repair snapshots --dry-run\n  cairn repair snapshots --forget',
+    )
+    .action(async (snapshots: string[], opts: { forget?: boolean; dryRun?: boolean }) => {
+      const term = ctx.term
+      const { signal, dispose } = interruptSignal()
+      try {
+        const result = await runRepairSnapshots(ctx.repositoryOptions(), { snapshots, forget: opts.forget, dryRun: opts.dryRun, signal })
+        if (term.json) term.jsonLine({ message_type: 'summary', ...result })
+        else printSnapshotsResult(term, result, opts.dryRun === true, opts.forget === true)
+      } finally {
+        dispose()
+      }
+    })
+}
+
+function listed(term: Terminal, ids: string[], line: (id: string) => string, summary: string): void {
+  if (ids.length === 0) return
+  if (ids.length <= 20 || term.verbose > 0) for (const id of ids) term.info(line(id))
+  else term.info(summary)
+}
+
+function printIndexResult(term: Terminal, r: RepairIndexResult): void {
+  for (const u of r.unreadableIndexes) term.warn(`removing invalid index ${u.id}: ${u.error}`)
+  listed(term, r.addedPacks, (id) => `adding pack file to index ${id}`, `adding ${r.addedPacks.length} pack files to the index`)
+  listed(term, r.reindexedPacks, (id) => `reindexing pack file ${id} with unexpected size`, `reindexing ${r.reindexedPacks.length} pack files with unexpected size`)
+  listed(term, r.removedPacks, (id) => `removing not found pack file ${id}`, `removing ${r.removedPacks.length} pack files that were not found`)
+  for (const s of r.skippedPacks) term.warn(`skipped incomplete pack file ${s.id}: ${s.error}`)
+  term.info(`saved ${r.newIndexes.length} index files for ${r.packs} packs and ${r.blobs} blobs, removed ${r.oldIndexes.length} old index files`)
+  term.info('done')
+}
+
+const CHANGE_TEXT = {
+  'content-removed': (p: string) => `  file ${JSON.stringify(p)}: removed missing content`,
+  'size-fixed': (p: string) => `  file ${JSON.stringify(p)}: fixed incorrect size`,
+  'dir-emptied': (p: string) => `  dir ${JSON.stringify(p)}: replaced with empty directory`,
+  'root-unreadable': (p: string) => `  dir ${JSON.stringify(p)}: not readable`,
+} as const
+
+function printSnapshotsResult(term: Terminal, r: RepairSnapshotsResult, dryRun: boolean, forget: boolean): void {
+  for (const u of r.unreadable) term.warn(`skipping snapshot ${u.id.slice(0, 8)}: ${u.error}`)
+  for (const s of r.repaired) {
+    term.info(`\nsnapshot ${s.id.slice(0, 8)} of [${s.snapshot.paths.join(' ')}] at ${formatTime(s.snapshot.time)}`)
+    for (const c of s.changes) term.info(CHANGE_TEXT[c.kind](c.path))
+    const rootLost = s.changes.some((c) => c.kind === 'root-unreadable')
+    if (rootLost) term.info(dryRun ? 'would delete empty snapshot' : `removed empty snapshot ${s.id.slice(0, 8)}`)
+    else if (dryRun) term.info(forget ? 'would save new snapshot\nwould remove old snapshot' : 'would save new snapshot')
+    else {
+      term.info(`saved new snapshot ${s.newId!.slice(0, 8)}`)
+      if (s.removed) term.info(`removed old snapshot ${s.id.slice(0, 8)}`)
+    }
+  }
+  term.info('')
+  const n = r.repaired.length
+  if (n === 0) term.info(dryRun ? 'no snapshots would be modified' : 'no snapshots were modified')
+  else term.info(dryRun ? `would modify ${n} snapshots` : `modified ${n} snapshots`)
+}

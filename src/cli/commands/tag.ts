@@ -1,0 +1,44 @@
+import type { Command } from 'commander'
+import { changeTags, withRepository } from '../../app/index.js'
+import type { CommandContext } from '../context.js'
+
+interface TagFlags {
+  set?: string[]
+  add?: string[]
+  remove?: string[]
+  host?: string[]
+  tag?: string[]
+  path?: string[]
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value]
+
+export function registerTag(program: Command, ctx: CommandContext): void {
+  program
+    .command('tag')
+    .description('Modify the tags of snapshots')
+    .argument('[snapshots...]', 'snapshot IDs, prefixes or "latest"; without them, every snapshot matching the filters')
+    .option('--set <tags>', 'tags which replace the existing ones, "tag[,tag,...]" (repeatable; --set "" removes all)', collect)
+    .option('--add <tags>', 'tags to add, "tag[,tag,...]" (repeatable)', collect)
+    .option('--remove <tags>', 'tags to remove, "tag[,tag,...]" (repeatable)', collect)
+    .option('-H, --host <host>', 'only snapshots of this host, when no snapshot ID is given (repeatable)', collect)
+    .option('--tag <taglist>', 'only snapshots with all these tags, when no snapshot ID is given (repeatable)', collect)
+    .option('--path <path>', 'only snapshots including this path, when no snapshot ID is given (repeatable)', collect)
+    .addHelpText('after', '\nExamples:\n  cairn tag --add keep latest\n  cairn tag --set monthly,offsite 1a2b3c4d\n  cairn tag --remove temp --host laptop')
+    .action(async (snapshots: string[], opts: TagFlags) => {
+      await withRepository(ctx.repositoryOptions(), 'exclusive', async (repo) => {
+        const result = await changeTags(
+          repo,
+          { snapshots, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path }, set: opts.set, add: opts.add, remove: opts.remove },
+          (m) => ctx.term.warn(m),
+        )
+        if (ctx.term.json) {
+          for (const c of result.changed) ctx.term.jsonLine({ message_type: 'changed', old_snapshot_id: c.oldId, new_snapshot_id: c.newId })
+          ctx.term.jsonLine({ message_type: 'summary', changed_snapshots: result.changed.length })
+          return
+        }
+        for (const c of result.changed) if (ctx.term.verbose > 0) ctx.term.info(`snapshot ${c.oldId.slice(0, 8)} saved as ${c.newId.slice(0, 8)}`)
+        ctx.term.info(result.changed.length === 0 ? 'no snapshots were modified' : `modified tags on ${result.changed.length} snapshots`)
+      })
+    })
+}

@@ -1,0 +1,135 @@
+import { createLimit, hashId, messageOf, shortId, type Id } from '../base/index.js'
+import { readPackHeader, type MasterIndex, type PackedBlob, type Repository } from '../repository/index.js'
+import type { CheckProgress } from './check-report.js'
+import type { PendingProblem } from './check-structure.js'
+
+export interface PackToRead {
+  id: Id
+  /** Its blobs as the index lists them. */
+  blobs: PackedBlob[]
+}
+
+export interface ReadDataContext {
+  repo: Pick<Repository, 'backend' | 'key' | 'decodeBlob'>
+  index: MasterIndex
+  /** `${packId}:${blobId}` of every copy found damaged; read-data adds to it. */
+  badCopies: Set<string>
+  report(p: PendingProblem): void
+  concurrency: number
+  signal?: AbortSignal
+  progress?: CheckProgress
+}
+
+/**
+ * `--read-data`: downloads each pack whole and checks it as restic does: the content hashes to
+ * the pack's name; the index entries are contiguous from offset 0; the header can be read and
+ * equals the index entries; every blob decrypts, decompresses and hashes to its ID. Unlike
+ * restic it goes on after a hash mismatch, so the report names the blobs that are damaged.
+ * Returns the bytes read.
+ */
+export async function readPacks(ctx: ReadDataContext, packs: readonly PackToRead[]): Promise<number> {
+  const limit = createLimit(ctx.concurrency)
+  let bytes = 0
+  await Promise.all(
+    packs.map((pack) =>
+      limit(async () => {
+        ctx.signal?.throwIfAborted()
+        const n = await checkPack(ctx, pack)
+        bytes += n
+        ctx.progress?.advance?.('read-data', 1, n)
+      }),
+    ),
+  )
+  return bytes
+}
+
+async function checkPack(ctx: ReadDataContext, pack: PackToRead): Promise<number> {
+  const { id } = pack
+  const short = shortId(id)
+  let bytes: Buffer
+  try {
+    bytes = await ctx.repo.backend.load({ type: 'data', name: id })
+  } catch (err) {
+    ctx.signal?.throwIfAborted()
+    ctx.report({ kind: 'pack-unreadable', message: `pack ${short}: cannot be downloaded (${messageOf(err)})`, pack: id })
+    return 0
+  }
+  const actual = hashId(bytes)
+
+  const sorted = [...pack.blobs].sort((a, b) => a.offset - b.offset)
+  let end = 0
+  for (const b of sorted) {
+    if (b.offset !== end) {
+      ctx.report({ kind: 'pack-header-mismatch', message: `pack ${short}: its index entries have gaps or overlap (at offset ${b.offset})`, pack: id })
+      break
+    }
+    end = b.offset + b.length
+  }
+
+  await checkHeader(ctx, pack, bytes)
+
+  const damaged: PackedBlob[] = []
+  for (const b of sorted) {
+    const sealed = b.offset + b.length <= bytes.length ? bytes.subarray(b.offset, b.offset + b.length) : undefined
+    try {
+      if (sealed === undefined) throw new RangeError('past the end of the pack')
+      ctx.repo.decodeBlob(b, sealed, id)
+    } catch {
+      damaged.push(b)
+      ctx.badCopies.add(`${id}:${b.id}`)
+    }
+  }
+  if (actual !== id) {
+    const why = damaged.length > 0 ? `${damaged.length} of its blobs ${damaged.length === 1 ? "is" : "are"} damaged` : 'every blob in it is intact, so the damage is in its header'
+    ctx.report({ kind: 'pack-hash', message: `pack ${short}: its content does not match its name (it hashes to ${shortId(actual)}; ${why})`, pack: id })
+  }
+  if (damaged.length > 0) {
+    const n = damaged.length
+    const list = damaged.slice(0, 3).map((b) => `${b.type} ${shortId(b.id)}`).join(', ') + (n > 3 ? ', …' : '')
+    ctx.report({
+      kind: 'blob-damaged',
+      message: `pack ${short}: ${n} of its ${pack.blobs.length} blobs ${n === 1 ? 'is' : 'are'} damaged (${list})`,
+      pack: id,
+      blobs: damaged.map((b) => b.id),
+      dataBlobs: damaged.filter((b) => b.type === 'data').map((b) => b.id),
+      treeBlobs: damaged.filter((b) => b.type === 'tree').map((b) => b.id),
+    })
+  }
+  return bytes.length
+}
+
+/** Reads the header out of the downloaded bytes and compares it with the index entries. */
+async function checkHeader(ctx: ReadDataContext, pack: PackToRead, bytes: Buffer): Promise<void> {
+  const { id } = pack
+  const inMemory: Parameters<typeof readPackHeader>[0] = {
+    load: async (_h, offset = 0, length) => bytes.subarray(offset, length === undefined ? undefined : offset + length),
+    stat: async () => ({ name: id, size: bytes.length }),
+  }
+  let header: PackedBlob[]
+  try {
+    header = await readPackHeader(inMemory, ctx.repo.key, id, bytes.length)
+  } catch (err) {
+    ctx.report({ kind: 'pack-header-damaged', message: `pack ${shortId(id)}: its header cannot be read (${messageOf(err)})`, pack: id })
+    return
+  }
+  compare(ctx, pack, header)
+}
+
+function compare(ctx: ReadDataContext, pack: PackToRead, header: PackedBlob[]): void {
+  const problems: string[] = []
+  const inHeader = new Set<string>()
+  for (const h of header) {
+    inHeader.add(h.type + h.id)
+    const match = ctx.index
+      .lookupAll(h.type, h.id)
+      .some((l) => l.packId === pack.id && l.offset === h.offset && l.length === h.length && l.uncompressedLength === h.uncompressedLength)
+    if (!match) problems.push(`${h.type} blob ${shortId(h.id)} is not in the index at offset ${h.offset}`)
+  }
+  for (const b of pack.blobs) {
+    if (!inHeader.has(b.type + b.id)) problems.push(`the index lists ${b.type} blob ${shortId(b.id)} that the header does not`)
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 3).join('; ') + (problems.length > 3 ? `; and ${problems.length - 3} more` : '')
+    ctx.report({ kind: 'pack-header-mismatch', message: `pack ${shortId(pack.id)}: header and index disagree: ${shown}`, pack: pack.id })
+  }
+}

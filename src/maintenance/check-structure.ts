@@ -1,0 +1,225 @@
+import { AppError, createLimit, isAppError, messageOf, shortId, type Id } from '../base/index.js'
+import type { BlobLocation, BlobType, MasterIndex, Repository } from '../repository/index.js'
+import { decodeTree, type Node, type SnapshotEntry } from '../snapshots/index.js'
+import type { CheckProblem, CheckProgress } from './check-report.js'
+import type { PackCache } from './pack-cache.js'
+import type { TreeGraph, TreeRef } from './tree-graph.js'
+
+/** A problem before its affected snapshots are worked out: what it points at. */
+export interface PendingProblem extends CheckProblem {
+  /** Trees or file nodes that are damaged by this problem. */
+  refs?: TreeRef[]
+  /** Data blobs whose loss (if no good copy is left) damages the files using them. */
+  dataBlobs?: Id[]
+  /** Tree blobs whose loss damages the directories they list. */
+  treeBlobs?: Id[]
+}
+
+export type StructureRepo = Pick<Repository, 'backend' | 'decodeBlob'>
+
+/** What the tree walk shares with the rest of check. */
+export interface StructureContext {
+  repo: StructureRepo
+  /** check's own index, built from the index files that could be read. */
+  index: MasterIndex
+  missingPacks: ReadonlySet<Id>
+  /** Real pack sizes (from listing data/), to decide which tree packs to read whole. */
+  packSizes: ReadonlyMap<Id, number>
+  /** Whole tree packs, so that each is read once rather than once per tree. */
+  packCache: PackCache
+  graph: TreeGraph
+  /** Data blobs already known to be in trouble: the walk records which files use them. */
+  suspects: ReadonlySet<Id>
+  refs: Map<Id, TreeRef[]>
+  /** Trees that could not be loaded (reported already; skipped when walking again). */
+  failedTrees: Set<Id>
+  report(p: PendingProblem): void
+  concurrency: number
+  signal?: AbortSignal
+  progress?: CheckProgress
+}
+
+const NULL_ID = '0'.repeat(64)
+const OTHER_NODE_TYPES = new Set(['symlink', 'socket', 'chardev', 'dev', 'fifo'])
+
+/** Loads a blob from any of its copies using check's own index; classifies failures. */
+export async function loadCheckedBlob(
+  ctx: Pick<StructureContext, 'repo' | 'index' | 'missingPacks' | 'packSizes' | 'packCache'>,
+  type: BlobType,
+  id: Id,
+): Promise<Buffer | { missing: boolean; detail: string }> {
+  const locations = ctx.index.lookupAll(type, id)
+  if (locations.length === 0) return { missing: true, detail: 'not in the index' }
+  const details: string[] = []
+  let allGone = true
+  for (const loc of locations) {
+    if (ctx.missingPacks.has(loc.packId)) {
+      details.push(`its pack ${shortId(loc.packId)} is missing`)
+      continue
+    }
+    try {
+      const sealed = await loadSealed(ctx, type, loc)
+      allGone = false
+      return ctx.repo.decodeBlob(loc, sealed, loc.packId)
+    } catch (err) {
+      if (isAppError(err, 'NOT_FOUND')) {
+        details.push(`its pack ${shortId(loc.packId)} is missing`)
+        continue
+      }
+      allGone = false
+      const where = `the copy in pack ${shortId(loc.packId)}`
+      details.push(isAppError(err, 'INVALID_DATA') ? `${where} fails to decrypt or verify` : `${where} cannot be read: ${messageOf(err)}`)
+    }
+  }
+  return { missing: allGone, detail: details.join('; ') }
+}
+
+async function loadSealed(ctx: Pick<StructureContext, 'repo' | 'packSizes' | 'packCache'>, type: BlobType, loc: BlobLocation): Promise<Buffer> {
+  const h = { type: 'data' as const, name: loc.packId }
+  const size = ctx.packSizes.get(loc.packId)
+  if (type !== 'tree' || size === undefined || !ctx.packCache.fits(size)) return ctx.repo.backend.load(h, loc.offset, loc.length)
+  const pack = await ctx.packCache.get(loc.packId, () => ctx.repo.backend.load(h))
+  if (loc.offset + loc.length > pack.length) {
+    throw new AppError('INVALID_DATA', `Pack "${loc.packId}" is too short for the blob at offset ${loc.offset}: it has ${pack.length} bytes`)
+  }
+  return pack.subarray(loc.offset, loc.offset + loc.length)
+}
+
+/**
+ * Walks every tree reachable from the snapshots, each once, `concurrency` at a time, and checks
+ * each node as restic's checker does: files need a content list whose IDs are data blobs in
+ * the index; directories need a subtree; the type must be known; the name non-empty. Records
+ * the snapshot → tree → subtree links in the graph. Returns the number of trees checked.
+ */
+export async function walkTrees(ctx: StructureContext, snapshots: readonly SnapshotEntry[]): Promise<number> {
+  const limit = createLimit(ctx.concurrency)
+  let checked = 0
+  return new Promise<number>((resolve, reject) => {
+    let active = 0
+    let failed = false
+    const schedule = (tree: Id) => {
+      active++
+      limit(async () => {
+        if (failed) return
+        ctx.signal?.throwIfAborted()
+        await checkTree(ctx, tree, schedule)
+        checked++
+        ctx.progress?.advance?.('check-snapshots', 1, 0)
+      }).then(
+        () => {
+          if (--active === 0 && !failed) resolve(checked)
+        },
+        (err) => {
+          failed = true
+          reject(err)
+        },
+      )
+    }
+    const roots: Id[] = []
+    snapshots.forEach((s, i) => {
+      if (!ctx.graph.has(s.snapshot.tree)) roots.push(s.snapshot.tree)
+      ctx.graph.addRoot(s.snapshot.tree, i)
+    })
+    if (roots.length === 0) resolve(0)
+    for (const r of roots) schedule(r)
+  })
+}
+
+async function checkTree(ctx: StructureContext, tree: Id, schedule: (tree: Id) => void): Promise<void> {
+  const nodes = await loadTree(ctx, tree)
+  if (nodes === undefined) return
+  const invalid: string[] = []
+  for (const node of nodes) {
+    const name = node.name.toString('utf8')
+    const quoted = JSON.stringify(name)
+    if (name === '') invalid.push('a node has an empty name')
+    if (node.type === 'file') {
+      if (node.content === null) {
+        invalid.push(`file ${quoted} has no content list`)
+        continue
+      }
+      let missing: Id[] | undefined
+      for (const blob of node.content) {
+        if (blob === NULL_ID) {
+          invalid.push(`file ${quoted} refers to a null blob ID`)
+        } else if (!ctx.index.has('data', blob)) {
+          ;(missing ??= []).push(blob)
+        } else if (ctx.suspects.has(blob)) {
+          addRef(ctx.refs, blob, { tree, name })
+        }
+      }
+      if (missing !== undefined) {
+        const n = missing.length
+        ctx.report({
+          kind: 'blob-missing',
+          message: `file ${quoted} in tree ${shortId(tree)}: ${n} data blob${n === 1 ? '' : 's'} not in the index (${missing.slice(0, 3).map(shortId).join(', ')}${n > 3 ? ', …' : ''})`,
+          tree,
+          blobs: missing,
+          refs: [{ tree, name }],
+        })
+      }
+    } else if (node.type === 'dir') {
+      if (node.subtree === undefined) invalid.push(`directory ${quoted} has no subtree`)
+      else if (node.subtree === NULL_ID) invalid.push(`directory ${quoted} has a null subtree ID`)
+      else if (ctx.graph.addEdge(tree, name, node.subtree)) schedule(node.subtree)
+    } else if (!OTHER_NODE_TYPES.has(node.type)) {
+      invalid.push(`node ${quoted} has an invalid type ${JSON.stringify(node.type)}`)
+    }
+  }
+  if (invalid.length > 0) {
+    ctx.report({ kind: 'tree-invalid', message: `tree ${shortId(tree)}: ${invalid.join('; ')}`, tree, refs: [{ tree }] })
+  }
+}
+
+async function loadTree(ctx: StructureContext, tree: Id): Promise<Node[] | undefined> {
+  const loaded = await loadCheckedBlob(ctx, 'tree', tree)
+  if (!Buffer.isBuffer(loaded)) {
+    ctx.failedTrees.add(tree)
+    const kind = loaded.missing ? 'tree-missing' : 'tree-damaged'
+    ctx.report({ kind, message: `tree ${shortId(tree)}: ${loaded.missing ? 'missing' : 'damaged'} (${loaded.detail})`, tree, refs: [{ tree }] })
+    return undefined
+  }
+  try {
+    return decodeTree(loaded)
+  } catch (err) {
+    ctx.failedTrees.add(tree)
+    ctx.report({ kind: 'tree-damaged', message: `tree ${shortId(tree)}: damaged (${messageOf(err)})`, tree, refs: [{ tree }] })
+    return undefined
+  }
+}
+
+function addRef(refs: Map<Id, TreeRef[]>, blob: Id, ref: TreeRef): void {
+  const list = refs.get(blob)
+  if (list === undefined) refs.set(blob, [ref])
+  else list.push(ref)
+}
+
+/**
+ * Loads every tree the walk checked again and records which files use `blobs`: used when
+ * reading the data found damaged blobs the walk did not know to look for. Costs a second read
+ * of the trees, but only when something is damaged.
+ */
+export async function findFileRefs(ctx: StructureContext, blobs: ReadonlySet<Id>): Promise<void> {
+  const limit = createLimit(ctx.concurrency)
+  await Promise.all(
+    ctx.graph.trees().map((tree) =>
+      limit(async () => {
+        if (ctx.failedTrees.has(tree)) return
+        ctx.signal?.throwIfAborted()
+        const loaded = await loadCheckedBlob(ctx, 'tree', tree)
+        if (!Buffer.isBuffer(loaded)) return
+        let nodes: Node[]
+        try {
+          nodes = decodeTree(loaded)
+        } catch {
+          return
+        }
+        for (const node of nodes) {
+          if (node.type !== 'file' || node.content === null) continue
+          for (const blob of node.content) if (blobs.has(blob)) addRef(ctx.refs, blob, { tree, name: node.name.toString('utf8') })
+        }
+        ctx.progress?.advance?.('locate', 1, 0)
+      }),
+    ),
+  )
+}

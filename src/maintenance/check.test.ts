@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { Id } from '../base/index.js'
+import { Repository } from '../repository/index.js'
+import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
+import { decodeSnapshot } from '../snapshots/index.js'
+import { checkRepository } from './check.js'
+import type { CheckProblem, CheckReport } from './check-report.js'
+import { offsetOf, packOf, saveTestSnapshot, tamper, type TestSnapshot } from './testing.js'
+
+/**
+ * Two snapshots of a small home directory. The second changes b.bin, so its new blobs land in
+ * a second set of packs and a second index file; a.txt, docs/ and c.bin are shared.
+ */
+async function twoSnapshots(): Promise<{ repo: Repository; first: TestSnapshot; second: TestSnapshot }> {
+  const repo = await createTestRepository()
+  const files = {
+    '/home/me/a.txt': 'hello world',
+    '/home/me/b.bin': seededBytes(1, 5000),
+    '/home/me/docs/c.bin': seededBytes(2, 3000),
+  }
+  const first = await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 2500 })
+  const second = await saveTestSnapshot(repo, {
+    files: { ...files, '/home/me/b.bin': seededBytes(3, 4000) },
+    time: '2024-01-02T10:00:00Z',
+    packSize: 2500,
+  })
+  return { repo, first, second }
+}
+
+/** A fresh handle on the same storage, as a new process would open it. */
+async function reopen(repo: Repository): Promise<Repository> {
+  return Repository.open(repo.backend, TEST_PASSWORD)
+}
+
+function only(report: CheckReport, kind: CheckProblem['kind']): CheckProblem {
+  const found = report.errors.filter((e) => e.kind === kind)
+  assert.equal(found.length, 1, `expected one ${kind} error, got ${JSON.stringify(report.errors.map((e) => e.message))}`)
+  return found[0]
+}
+
+/** snapshot ID → sorted paths, from a problem's affected list. */
+function affected(p: CheckProblem): Record<Id, string[]> {
+  return Object.fromEntries((p.affected ?? []).map((s) => [s.id, s.paths]))
+}
+
+describe('checkRepository()', () => {
+  it('finds no errors in a sound repository, reading all data', async () => {
+    const { repo } = await twoSnapshots()
+    const report = await checkRepository(await reopen(repo), { readData: true })
+    assert.deepEqual(report.errors, [])
+    assert.deepEqual(report.hints, [])
+    assert.equal(report.stats.snapshots, 2)
+    assert.equal(report.stats.indexFiles, 2)
+    assert.ok(report.stats.packs >= 4)
+    assert.equal(report.stats.packsRead, report.stats.packs)
+    // root, home, me, docs for each snapshot; docs is shared, the others differ in b.bin
+    assert.equal(report.stats.trees, 7)
+  })
+
+  it('with readData finds one flipped byte in a data pack and names the snapshots and the file', async () => {
+    const { repo, first, second } = await twoSnapshots()
+    const blob = first.files.get('/home/me/docs/c.bin')![1]
+    const pack = packOf(repo, 'data', blob)
+    await tamper(repo.backend, { type: 'data', name: pack }, (b) => {
+      b[offsetOf(repo, 'data', blob) + 40] ^= 0x01
+    })
+    const structural = await checkRepository(await reopen(repo))
+    assert.deepEqual(structural.errors, [], 'a flipped byte inside a blob is invisible without reading the data')
+
+    const report = await checkRepository(await reopen(repo), { readData: true })
+    const damaged = only(report, 'blob-damaged')
+    assert.equal(damaged.pack, pack)
+    assert.deepEqual(damaged.blobs, [blob])
+    assert.deepEqual(affected(damaged), { [first.id]: ['/home/me/docs/c.bin'], [second.id]: ['/home/me/docs/c.bin'] })
+    assert.equal(only(report, 'pack-hash').pack, pack)
+    assert.deepEqual(report.brokenPacks, [pack])
+    assert.equal(report.errors.length, 2)
+  })
+
+  it('reports a deleted pack with the files whose data was in it', async () => {
+    const { repo, first, second } = await twoSnapshots()
+    const blob = second.files.get('/home/me/b.bin')![0]
+    const pack = packOf(repo, 'data', blob)
+    await repo.backend.remove({ type: 'data', name: pack })
+    const report = await checkRepository(await reopen(repo))
+    const missing = only(report, 'pack-missing')
+    assert.equal(missing.pack, pack)
+    assert.match(missing.message, /^pack [0-9a-f]{8}: missing/)
+    // b.bin of the second snapshot lives only in packs of the second backup
+    assert.deepEqual(affected(missing), { [second.id]: ['/home/me/b.bin'] })
+    assert.ok(!(first.id in affected(missing)))
+    assert.equal(report.suggestRepairIndex, true)
+  })
+
+  it('reports a deleted tree pack as missing trees at the paths of those directories', async () => {
+    const { repo, first, second } = await twoSnapshots()
+    const docs = first.dirs.get('/home/me/docs')!
+    const pack = packOf(repo, 'tree', docs)
+    await repo.backend.remove({ type: 'data', name: pack })
+    const report = await checkRepository(await reopen(repo))
+    const tree = report.errors.find((e) => e.kind === 'tree-missing' && e.tree === docs)
+    assert.ok(tree, JSON.stringify(report.errors))
+    assert.match(tree.message, /its pack [0-9a-f]{8} is missing/)
+    // every tree of the first backup shared that pack, so the first snapshot lost its root and
+    // docs/ is reachable only through the second one
+    assert.deepEqual(affected(tree), { [second.id]: ['/home/me/docs'] })
+    const root = report.errors.find((e) => e.kind === 'tree-missing' && e.tree === first.tree)
+    assert.ok(root)
+    assert.deepEqual(affected(root), { [first.id]: ['/'] })
+  })
+
+  it('reports the blobs of a deleted index file as missing, naming files, and suggests repair index', async () => {
+    const { repo, first, second } = await twoSnapshots()
+    const indexes = await repo.listIds('index')
+    // the second backup's index lists the packs holding second.tree
+    const reopened = await reopen(repo)
+    await reopened.loadIndex()
+    const packOfSecond = packOf(reopened, 'data', second.files.get('/home/me/b.bin')![0])
+    let victim: Id | undefined
+    for (const id of indexes) if ((await repo.loadUnpacked('index', id)).includes(packOfSecond)) victim = id
+    await repo.backend.remove({ type: 'index', name: victim! })
+
+    const report = await checkRepository(await reopen(repo))
+    assert.equal(report.stats.indexFiles, 1)
+    const root = report.errors.find((e) => e.kind === 'tree-missing' && e.tree === second.tree)
+    assert.ok(root, 'the second root tree was indexed only by the deleted file')
+    assert.deepEqual(affected(root), { [second.id]: ['/'] })
+    assert.ok(report.hints.some((h) => h.kind === 'pack-unreferenced' && h.pack === packOfSecond))
+    assert.equal(report.suggestRepairIndex, true)
+    assert.ok(!report.errors.some((e) => (e.affected ?? []).some((s) => s.id === first.id)), 'the first snapshot is whole')
+  })
+
+  it('names the file whose blobs are not in the index', async () => {
+    const repo = await createTestRepository()
+    const a = await saveTestSnapshot(repo, { files: { '/x/keep.txt': 'keep', '/x/lost.bin': seededBytes(5, 2500) }, packSize: 1200 })
+    await repo.loadIndex({ force: true })
+    // drop the index entries of the pack holding lost.bin's second blob: rewrite the index without it
+    const lostBlob = a.files.get('/x/lost.bin')!.at(-1)!
+    const pack = packOf(repo, 'data', lostBlob)
+    assert.notEqual(packOf(repo, 'data', a.files.get('/x/keep.txt')![0]), pack, 'setup: keep.txt is in another pack')
+    const { decodeIndex, encodeIndex } = await import('../repository/index.js')
+    for (const id of await repo.listIds('index')) {
+      const file = decodeIndex(await repo.loadUnpacked('index', id))
+      await repo.backend.remove({ type: 'index', name: id })
+      await repo.saveUnpacked('index', encodeIndex({ supersedes: [], packs: file.packs.filter((p) => p.id !== pack) }))
+    }
+    const report = await checkRepository(await reopen(repo))
+    const missing = only(report, 'blob-missing')
+    assert.ok(missing.blobs!.includes(lostBlob))
+    assert.match(missing.message, /^file "lost.bin" in tree [0-9a-f]{8}: \d data blobs? not in the index/)
+    assert.deepEqual(affected(missing), { [a.id]: ['/x/lost.bin'] })
+    assert.ok(report.hints.some((h) => h.kind === 'pack-unreferenced' && h.pack === pack))
+  })
+
+  it('reports a truncated snapshot file and goes on checking the others', async () => {
+    const { repo, first, second } = await twoSnapshots()
+    await tamper(repo.backend, { type: 'snapshots', name: first.id }, (b) => b.subarray(0, b.length - 10))
+    const report = await checkRepository(await reopen(repo))
+    const bad = only(report, 'snapshot-unreadable')
+    assert.equal(bad.snapshot, first.id)
+    assert.match(bad.message, /^snapshot [0-9a-f]{8}: cannot be read \(.*does not match its name/)
+    assert.deepEqual(report.brokenSnapshots, [first.id])
+    assert.equal(report.errors.length, 1)
+    assert.equal(report.stats.snapshots, 2)
+    assert.ok(decodeSnapshot(await repo.loadUnpacked('snapshots', second.id)))
+  })
+
+  it('finds a damaged tree blob while walking, without reading the data', async () => {
+    const { repo, first, second } = await twoSnapshots()
+    const docs = first.dirs.get('/home/me/docs')!
+    await tamper(repo.backend, { type: 'data', name: packOf(repo, 'tree', docs) }, (b) => {
+      b[offsetOf(repo, 'tree', docs) + 20] ^= 0xff
+    })
+    const report = await checkRepository(await reopen(repo))
+    const tree = only(report, 'tree-damaged')
+    assert.equal(tree.tree, docs)
+    assert.deepEqual(affected(tree), { [first.id]: ['/home/me/docs'], [second.id]: ['/home/me/docs'] })
+  })
+
+  it('reports a truncated pack and the blobs that lie past its end', async () => {
+    const { repo, second } = await twoSnapshots()
+    const blobs = second.files.get('/home/me/b.bin')!
+    const pack = packOf(repo, 'data', blobs[0])
+    await tamper(repo.backend, { type: 'data', name: pack }, (b) => b.subarray(0, offsetOf(repo, 'data', blobs[0]) + 10))
+    const report = await checkRepository(await reopen(repo))
+    const size = only(report, 'pack-size')
+    assert.match(size.message, /unexpected size \d+ bytes, the index expects \d+, \d+ of its blobs lie past the end/)
+    assert.deepEqual(affected(size), { [second.id]: ['/home/me/b.bin'] })
+  })
+
+  it('treats a pack no index refers to as a hint, not an error', async () => {
+    const { repo } = await twoSnapshots()
+    const stray = await createTestRepository()
+    await stray.withWriter((w) => w.saveBlob('data', Buffer.from('stray')))
+    for await (const f of stray.backend.list('data')) await repo.backend.save({ type: 'data', name: f.name }, await stray.backend.load({ type: 'data', name: f.name }))
+    const report = await checkRepository(await reopen(repo))
+    assert.deepEqual(report.errors, [])
+    assert.equal(report.hints.length, 1)
+    assert.equal(report.hints[0].kind, 'pack-unreferenced')
+    assert.equal(report.suggestPrune, true)
+  })
+
+  it('reports a pack listed in two index files as a hint', async () => {
+    const { repo } = await twoSnapshots()
+    const [one] = await repo.listIds('index')
+    // the same JSON saved again: a new file (fresh IV, so a new name) listing the same packs
+    await repo.saveUnpacked('index', await repo.loadUnpacked('index', one))
+    const report = await checkRepository(await reopen(repo), { readData: true })
+    assert.deepEqual(report.errors, [])
+    assert.ok(report.hints.length > 0)
+    assert.ok(report.hints.every((h) => h.kind === 'duplicate-pack'))
+    assert.equal(report.suggestRepairIndex, true)
+  })
+
+  it('reports an unreadable index file and checks the rest', async () => {
+    const { repo, first } = await twoSnapshots()
+    const [one] = await repo.listIds('index')
+    await tamper(repo.backend, { type: 'index', name: one }, (b) => {
+      b[b.length - 1] ^= 1
+    })
+    const report = await checkRepository(await reopen(repo))
+    const bad = report.errors.find((e) => e.kind === 'index-unreadable')
+    assert.ok(bad)
+    assert.equal(bad.index, one)
+    assert.ok(report.errors.length > 1, 'what that index described is now missing')
+    assert.equal(report.stats.snapshots, 2)
+    assert.ok(first.id)
+  })
+
+  it('reports malformed nodes as restic does', async () => {
+    const repo = await createTestRepository()
+    const { encodeTree } = await import('../snapshots/index.js')
+    const { testNode } = await import('../snapshots/testing.js')
+    const { hashId } = await import('../base/index.js')
+    const bytes = encodeTree([
+      testNode({ name: Buffer.from('nil-content'), content: null }),
+      testNode({ name: Buffer.from('no-subtree'), type: 'dir', content: null }),
+      testNode({ name: Buffer.from('odd'), type: 'whiteout' as 'file', content: null }),
+    ])
+    await repo.withWriter((w) => w.saveBlob('tree', bytes))
+    const { encodeSnapshot } = await import('../snapshots/index.js')
+    const snap = await repo.saveUnpacked('snapshots', encodeSnapshot({ time: '2024-01-01T00:00:00Z', tree: hashId(bytes), paths: ['/'] }))
+    const report = await checkRepository(await reopen(repo))
+    const invalid = only(report, 'tree-invalid')
+    assert.match(invalid.message, /file "nil-content" has no content list/)
+    assert.match(invalid.message, /directory "no-subtree" has no subtree/)
+    assert.match(invalid.message, /node "odd" has an invalid type "whiteout"/)
+    assert.deepEqual(affected(invalid), { [snap]: ['/'] })
+  })
+
+  it('reads only the chosen group of packs with a subset, and all groups together cover every pack', async () => {
+    const { repo } = await twoSnapshots()
+    const all = (await checkRepository(await reopen(repo))).stats.packs
+    let read = 0
+    for (let n = 1; n <= 3; n++) read += (await checkRepository(await reopen(repo), { readDataSubset: `${n}/3` })).stats.packsRead
+    assert.equal(read, all)
+    const some = await checkRepository(await reopen(repo), { readDataSubset: '1%' })
+    assert.equal(some.stats.packsRead, 1, 'a percentage reads at least one pack')
+  })
+
+  it('rejects --read-data together with --read-data-subset, and bad subsets', async () => {
+    const repo = await createTestRepository()
+    await assert.rejects(checkRepository(repo, { readData: true, readDataSubset: '1/2' }), /together/)
+    await assert.rejects(checkRepository(repo, { readDataSubset: '3/2' }), /n <= t/)
+  })
+
+  it('stops when the signal is aborted', async () => {
+    const { repo } = await twoSnapshots()
+    const ac = new AbortController()
+    ac.abort(new Error('stop here'))
+    await assert.rejects(checkRepository(await reopen(repo), { readData: true, signal: ac.signal }), /stop here/)
+  })
+
+  it('reports progress for every phase', async () => {
+    const { repo } = await twoSnapshots()
+    const phases: string[] = []
+    let trees = 0
+    let bytes = 0
+    await checkRepository(await reopen(repo), {
+      readData: true,
+      progress: {
+        phase: (p) => phases.push(p),
+        advance: (p, n, b) => {
+          if (p === 'check-snapshots') trees += n
+          bytes += b
+        },
+      },
+    })
+    assert.deepEqual(phases, ['load-index', 'check-packs', 'check-snapshots', 'read-data'])
+    assert.equal(trees, 7)
+    assert.ok(bytes > 12_000)
+  })
+})

@@ -1,0 +1,224 @@
+/**
+ * The steps that change the repository during prune, each safe to interrupt at any moment:
+ * copying kept blobs into new packs, writing a new index that covers every remaining pack, and
+ * deleting files. The caller runs them in that order, so until the new index is complete the old
+ * one still describes every pack, and packs are deleted only when no index needs them.
+ */
+import { AppError, createLimit, messageOf, type Id } from '../base/index.js'
+import {
+  BlobWriter,
+  createInlineEncoder,
+  createWorkerEncoder,
+  encodeIndex,
+  MasterIndex,
+  packSize,
+  type IndexPack,
+  type BlobEncoder,
+  type PackedBlob,
+  type Repository,
+  type WriterOptions,
+} from '../repository/index.js'
+import { blobKey, type BlobSet } from './used-blobs.js'
+
+export type RepackRepo = Pick<Repository, 'backend' | 'key' | 'version' | 'index' | 'saveUnpacked' | 'loadBlob' | 'decodeBlob'>
+
+export interface RepackResult {
+  /** The new packs with their blobs. */
+  packs: IndexPack[]
+  /** Index files the writer saved for the new packs (superseded by the final index). */
+  indexIds: Id[]
+  /** Bytes of the new packs. */
+  bytes: number
+}
+
+/** Blobs closer than this are read with one request. */
+const READ_GAP = 1 << 20
+
+/**
+ * Copies the blobs in `keep` out of `packs` into new packs: each blob is read, decrypted,
+ * decompressed and hash-checked, then stored again (compressed as a new blob would be). A blob
+ * kept in several of these packs is stored once. `keep` is emptied as blobs are stored. A damaged
+ * blob is taken from another copy when the index knows one; otherwise repacking stops with an
+ * error and nothing has been deleted.
+ */
+export async function repackPacks(
+  repo: RepackRepo,
+  packs: readonly Id[],
+  keep: BlobSet,
+  options: {
+    writer?: WriterOptions
+    /** Threads compressing and encrypting; 0 does it on this thread. Default: up to 4. */
+    threads?: number
+    /** Compress every blob, even where that saves nothing (--repack-uncompressed). */
+    compressAll?: boolean
+    signal?: AbortSignal
+    onPack?: (done: number, total: number) => void
+  } = {},
+): Promise<RepackResult> {
+  const selected = new Set(packs)
+  const blobsOf = new Map<Id, PackedBlob[]>()
+  for (const b of repo.index.blobs()) {
+    if (!selected.has(b.packId) || !keep.has(blobKey(b.type, b.id))) continue
+    const list = blobsOf.get(b.packId)
+    if (list) list.push(b)
+    else blobsOf.set(b.packId, [b])
+  }
+
+  // A writer of its own, with an empty index: the old copies of these blobs are still in the
+  // repository's index, and the point is to store them again.
+  const fresh = new MasterIndex()
+  const indexIds: Id[] = []
+  const pool = options.threads === 0 ? createInlineEncoder(repo.key) : createWorkerEncoder(repo.key, options.threads)
+  const encoder = options.compressAll ? compressingEverything(pool) : pool
+  const writer = new BlobWriter(
+    {
+      backend: repo.backend,
+      key: repo.key,
+      version: repo.version,
+      index: fresh,
+      saveUnpacked: async (type, json) => {
+        const id = await repo.saveUnpacked(type, json)
+        indexIds.push(id)
+        return id
+      },
+    },
+    { ...options.writer, encoder },
+  )
+  const limit = createLimit(Math.max(1, repo.backend.properties.connections))
+  let done = 0
+  try {
+    await Promise.all(
+      packs.map((packId) =>
+        limit(async () => {
+          options.signal?.throwIfAborted()
+          await copyPack(repo, writer, packId, blobsOf.get(packId) ?? [], keep)
+          options.onPack?.(++done, packs.length)
+        }),
+      ),
+    )
+    await writer.flush()
+  } catch (err) {
+    await writer.abort()
+    throw err
+  } finally {
+    await pool.close()
+  }
+  const newPacks = [...fresh.packs()].map((p) => ({ id: p.id, blobs: p.blobs }))
+  return { packs: newPacks, indexIds, bytes: newPacks.reduce((n, p) => n + packSize(p.blobs), 0) }
+}
+
+/**
+ * An encoder that compresses data blobs even when that saves nothing, as restic does: otherwise
+ * incompressible blobs would stay uncompressed and `--repack-uncompressed` would repack them on
+ * every run. Encoders always compress trees, and a blob's bytes do not depend on its type.
+ */
+function compressingEverything(inner: BlobEncoder): BlobEncoder {
+  return { encode: (_type, data, level) => inner.encode('tree', data, level), close: () => inner.close() }
+}
+
+async function copyPack(repo: RepackRepo, writer: BlobWriter, packId: Id, blobs: PackedBlob[], keep: BlobSet): Promise<void> {
+  blobs.sort((a, b) => a.offset - b.offset)
+  let i = 0
+  while (i < blobs.length) {
+    let j = i + 1
+    let end = blobs[i].offset + blobs[i].length
+    while (j < blobs.length && blobs[j].offset - end <= READ_GAP) {
+      end = Math.max(end, blobs[j].offset + blobs[j].length)
+      j++
+    }
+    const start = blobs[i].offset
+    let bytes: Buffer | undefined
+    try {
+      bytes = await repo.backend.load({ type: 'data', name: packId }, start, end - start)
+    } catch {
+      bytes = undefined // each blob below then looks for another copy
+    }
+    for (let k = i; k < j; k++) {
+      const b = blobs[k]
+      const key = blobKey(b.type, b.id)
+      if (!keep.has(key)) continue // stored already from another pack
+      let plain: Buffer
+      try {
+        if (bytes === undefined) throw new AppError('IO', `pack ${packId} cannot be read`)
+        plain = repo.decodeBlob(b, bytes.subarray(b.offset - start, b.offset - start + b.length), packId)
+      } catch (err) {
+        plain = await loadOtherCopy(repo, b, packId, err)
+      }
+      if (!keep.delete(key)) continue
+      await writer.saveBlob(b.type, plain, b.id)
+    }
+    i = j
+  }
+}
+
+async function loadOtherCopy(repo: RepackRepo, b: PackedBlob, packId: Id, original: unknown): Promise<Buffer> {
+  try {
+    return await repo.loadBlob(b.type, b.id)
+  } catch {
+    throw new AppError('INVALID_DATA', `Cannot repack pack ${packId}: ${messageOf(original)}; nothing was deleted`, {
+      hint: 'Run "cairn check --read-data" to see which snapshots are affected',
+      cause: original,
+    })
+  }
+}
+
+/**
+ * Writes index files listing `packs` (split as restic splits them: 150 000 blobs per file, 50 000
+ * in format v1); the first names `supersedes`. Returns the new index IDs.
+ */
+export async function writeIndexFiles(
+  repo: Pick<Repository, 'saveUnpacked' | 'version'>,
+  packs: Iterable<IndexPack>,
+  supersedes: readonly Id[],
+): Promise<Id[]> {
+  const limitPerFile = repo.version === 1 ? 50_000 : 150_000
+  const written: Id[] = []
+  let batch: IndexPack[] = []
+  let count = 0
+  const save = async () => {
+    const file = { supersedes: written.length === 0 ? [...supersedes] : [], packs: batch }
+    written.push(await repo.saveUnpacked('index', encodeIndex(file)))
+    batch = []
+    count = 0
+  }
+  for (const p of packs) {
+    batch.push(p)
+    count += p.blobs.length
+    if (count >= limitPerFile) await save()
+  }
+  if (batch.length > 0 || written.length === 0) await save()
+  return written
+}
+
+/** Deletes files of one type, a few at a time; stops at the first failure. */
+export async function deleteFiles(
+  repo: Pick<Repository, 'backend'>,
+  type: 'data' | 'index' | 'snapshots',
+  ids: readonly Id[],
+  options: { signal?: AbortSignal; onDeleted?: (done: number, total: number) => void } = {},
+): Promise<void> {
+  const limit = createLimit(Math.max(2, repo.backend.properties.connections * 2))
+  let done = 0
+  let failed: unknown
+  await Promise.all(
+    ids.map((name) =>
+      limit(async () => {
+        if (failed !== undefined) return
+        options.signal?.throwIfAborted()
+        try {
+          await repo.backend.remove({ type, name })
+        } catch (err) {
+          failed ??= err
+          return
+        }
+        options.onDeleted?.(++done, ids.length)
+      }),
+    ),
+  )
+  if (failed !== undefined) {
+    throw new AppError('IO', `Cannot delete ${type} file: ${messageOf(failed)}`, {
+      hint: 'The repository is consistent; run prune again to finish the clean-up',
+      cause: failed,
+    })
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * Prune: remove data that no snapshot uses, as restic 0.14 does it, planned first and then
+ * executed so that `--dry-run` is only the plan. Execution order keeps every moment safe to
+ * crash in: new packs, then a new index covering every remaining pack (superseding all old index
+ * files), then deleting old index files, and only then deleting packs.
+ */
+import { AppError, type Id } from '../base/index.js'
+import type { IndexPack, Repository, WriterOptions } from '../repository/index.js'
+import { loadSnapshots } from '../snapshots/index.js'
+import { deleteFiles, repackPacks, writeIndexFiles } from './prune-execute.js'
+import { type MaxUnused } from './prune-options.js'
+import { classifyBlobs, decidePacks, emptyPruneStats, type PruneStats } from './prune-plan.js'
+import { blobKey, findUsedBlobs, type BlobSet } from './used-blobs.js'
+
+export type PruneRepo = Pick<
+  Repository,
+  'backend' | 'key' | 'version' | 'index' | 'loadIndex' | 'listIds' | 'loadUnpacked' | 'saveUnpacked' | 'loadBlob' | 'decodeBlob'
+>
+
+export type PrunePhase =
+  | 'load-index'
+  | 'load-snapshots'
+  | 'find-used'
+  | 'plan'
+  | 'repack'
+  | 'write-index'
+  | 'delete-index'
+  | 'delete-packs'
+  | 'done'
+
+/** Progress callbacks; all optional. Counts are (done, total). */
+export interface PruneProgress {
+  phase?: (phase: PrunePhase, detail?: { snapshots?: number; packs?: number; files?: number }) => void
+  treeLoaded?: (count: number) => void
+  packRepacked?: (done: number, total: number) => void
+  fileDeleted?: (type: 'data' | 'index', done: number, total: number) => void
+}
+
+export interface PruneOptions {
+  /** Unused data tolerated after pruning; default 5 %. */
+  maxUnused?: MaxUnused
+  /** Stop repacking once this many bytes would be repacked; default no limit. */
+  maxRepackBytes?: number
+  repackUncompressed?: boolean
+  repackSmall?: boolean
+  repackCacheableOnly?: boolean
+  /** Target size of new packs in bytes (default 16 MiB); also sets the "small pack" threshold. */
+  packSize?: number
+  /** Threads compressing and encrypting repacked blobs; 0 does it on this thread. */
+  threads?: number
+  /** Snapshots to treat as already deleted (forget --dry-run --prune). */
+  ignoreSnapshots?: ReadonlySet<Id>
+  signal?: AbortSignal
+  progress?: PruneProgress
+}
+
+export interface PruneExecution {
+  packsRepacked: number
+  packsWritten: number
+  bytesWritten: number
+  indexFilesWritten: number
+  indexFilesDeleted: number
+  packsDeleted: number
+  bytesDeleted: number
+  /** Bytes deleted minus bytes written. */
+  bytesFreed: number
+}
+
+const DEFAULT_PACK_SIZE = 16 * 1024 * 1024
+
+/**
+ * Looks at the whole repository and decides what to delete and repack, changing nothing. Takes
+ * the repository's exclusive lock for granted. Throws, before any change, when data in use is
+ * missing (a tree cannot be loaded, a used blob is in no index, a needed pack is gone or has the
+ * wrong size).
+ *
+ * @example
+ * const plan = await planPrune(repo, { maxUnused: parseMaxUnused('5%') })
+ * console.log(plan.stats.size.unused)
+ * if (!dryRun) await plan.execute()
+ */
+export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Promise<PrunePlan> {
+  const { signal, progress } = options
+  if (options.repackUncompressed && repo.version < 2) {
+    throw new AppError('UNSUPPORTED', 'Compression requires repository format version 2', {
+      hint: 'Drop --repack-uncompressed, or upgrade the repository with "restic migrate upgrade_repo_v2"',
+    })
+  }
+  progress?.phase?.('load-index')
+  const indexIds: Id[] = []
+  await repo.loadIndex({ force: true, onFile: (id) => indexIds.push(id) })
+
+  signal?.throwIfAborted()
+  progress?.phase?.('load-snapshots')
+  const snapshots = (await loadSnapshots(repo)).filter((e) => !options.ignoreSnapshots?.has(e.id))
+  progress?.phase?.('find-used', { snapshots: snapshots.length })
+  const used = await findUsedBlobs(
+    repo,
+    snapshots.map((e) => e.snapshot.tree),
+    { signal, onTree: progress?.treeLoaded },
+  )
+
+  signal?.throwIfAborted()
+  progress?.phase?.('plan')
+  const stats = emptyPruneStats()
+  const { keepBlobs, packs } = classifyBlobs(repo.index, used, stats)
+  const stored = new Map<Id, number>()
+  for await (const f of repo.backend.list('data')) stored.set(f.name, f.size)
+  const size = options.packSize ?? DEFAULT_PACK_SIZE
+  const decisions = decidePacks(
+    packs,
+    stored,
+    {
+      maxUnused: options.maxUnused ?? { kind: 'percent', percent: 5 },
+      maxRepackBytes: options.maxRepackBytes ?? Number.POSITIVE_INFINITY,
+      repackUncompressed: options.repackUncompressed === true,
+      repackSmall: options.repackSmall === true,
+      repackCacheableOnly: options.repackCacheableOnly === true,
+      packSize: size,
+      version: repo.version,
+    },
+    stats,
+  )
+
+  // Blobs that stay in a kept pack need no new copy.
+  if (decisions.repack.size > 0) {
+    for (const b of repo.index.blobs()) {
+      if (decisions.repack.has(b.packId) || decisions.remove.has(b.packId) || decisions.ignore.has(b.packId)) continue
+      keepBlobs.delete(blobKey(b.type, b.id))
+    }
+  } else {
+    keepBlobs.clear()
+  }
+  return new PrunePlan(repo, {
+    ...decisions,
+    stats,
+    used,
+    keepBlobs,
+    indexIds,
+    writer: { packSize: size },
+    threads: options.threads,
+    compressAll: options.repackUncompressed === true,
+  })
+}
+
+interface PlanParts {
+  stats: PruneStats
+  unreferenced: Map<Id, number>
+  remove: Map<Id, number>
+  repack: Map<Id, number>
+  ignore: Set<Id>
+  used: BlobSet
+  keepBlobs: BlobSet
+  indexIds: Id[]
+  writer: WriterOptions
+  threads?: number
+  compressAll: boolean
+}
+
+/** What prune will do (see `stats`), and `execute()` to do it. */
+export class PrunePlan {
+  readonly stats: PruneStats
+  /** Packs deleted without repacking: unreferenced ones and those with nothing in use. */
+  readonly deletePacks: ReadonlyMap<Id, number>
+  readonly repackPacks: ReadonlyMap<Id, number>
+  /** Index files that the new index replaces. */
+  readonly indexIds: readonly Id[]
+  #repo: PruneRepo
+  #parts: PlanParts
+  #executed = false
+
+  constructor(repo: PruneRepo, parts: PlanParts) {
+    this.#repo = repo
+    this.#parts = parts
+    this.stats = parts.stats
+    this.deletePacks = new Map([...parts.unreferenced, ...parts.remove])
+    this.repackPacks = parts.repack
+    this.indexIds = parts.indexIds
+  }
+
+  /** True when pruning would change nothing. */
+  get empty(): boolean {
+    const p = this.#parts
+    return p.unreferenced.size + p.remove.size + p.repack.size + p.ignore.size === 0
+  }
+
+  /**
+   * Carries the plan out. Interrupting it (signal, crash, SIGKILL) at any point leaves a
+   * repository that restic and cairn accept with every snapshot intact; running prune again
+   * finishes the job. The repository's in-memory index is stale afterwards.
+   */
+  async execute(options: { signal?: AbortSignal; progress?: PruneProgress } = {}): Promise<PruneExecution> {
+    if (this.#executed) throw new AppError('INTERNAL', 'This prune plan was executed already')
+    this.#executed = true
+    const { signal, progress } = options
+    const repo = this.#repo
+    const p = this.#parts
+    const result: PruneExecution = {
+      packsRepacked: 0,
+      packsWritten: 0,
+      bytesWritten: 0,
+      indexFilesWritten: 0,
+      indexFilesDeleted: 0,
+      packsDeleted: 0,
+      bytesDeleted: 0,
+      bytesFreed: 0,
+    }
+    let newPacks: IndexPack[] = []
+    let writerIndexIds: Id[] = []
+    if (p.repack.size > 0) {
+      progress?.phase?.('repack', { packs: p.repack.size })
+      const keep = new Set(p.keepBlobs)
+      const repacked = await repackPacks(repo, [...p.repack.keys()], keep, {
+        writer: p.writer,
+        threads: p.threads,
+        compressAll: p.compressAll,
+        signal,
+        onPack: progress?.packRepacked,
+      })
+      if (keep.size > 0) {
+        throw new AppError('INTERNAL', `${keep.size} blobs were not repacked; nothing was deleted`, { hint: 'Please report this; the repository is unchanged apart from new packs' })
+      }
+      newPacks = repacked.packs
+      writerIndexIds = repacked.indexIds
+      result.packsRepacked = p.repack.size
+      result.packsWritten = newPacks.length
+      result.bytesWritten = repacked.bytes
+    }
+
+    const dropped = (id: Id) => p.remove.has(id) || p.repack.has(id) || p.ignore.has(id) || p.unreferenced.has(id)
+    if (p.remove.size + p.repack.size + p.ignore.size > 0) {
+      signal?.throwIfAborted()
+      progress?.phase?.('write-index')
+      const remaining: IndexPack[] = []
+      for (const pack of repo.index.packs()) if (!dropped(pack.id) && pack.blobs.length > 0) remaining.push(pack)
+      remaining.push(...newPacks)
+      assertCovers(remaining, p.used)
+      const written = await writeIndexFiles(repo, remaining, [...p.indexIds, ...writerIndexIds])
+      result.indexFilesWritten = written.length
+
+      signal?.throwIfAborted()
+      const obsolete = [...p.indexIds, ...writerIndexIds]
+      progress?.phase?.('delete-index', { files: obsolete.length })
+      await deleteFiles(repo, 'index', obsolete, { signal, onDeleted: (d, t) => progress?.fileDeleted?.('index', d, t) })
+      result.indexFilesDeleted = obsolete.length
+    }
+
+    const doomed = [...p.unreferenced, ...p.remove, ...p.repack]
+    if (doomed.length > 0) {
+      signal?.throwIfAborted()
+      progress?.phase?.('delete-packs', { packs: doomed.length })
+      await deleteFiles(
+        repo,
+        'data',
+        doomed.map(([id]) => id),
+        { signal, onDeleted: (d, t) => progress?.fileDeleted?.('data', d, t) },
+      )
+      result.packsDeleted = doomed.length
+      result.bytesDeleted = doomed.reduce((n, [, size]) => n + size, 0)
+    }
+    result.bytesFreed = result.bytesDeleted - result.bytesWritten
+    progress?.phase?.('done')
+    return result
+  }
+}
+
+/** Last line of defence before the old index goes: every blob in use must stay indexed. */
+function assertCovers(packs: readonly IndexPack[], used: BlobSet): void {
+  const missing = new Set(used)
+  for (const pack of packs) for (const b of pack.blobs) missing.delete(blobKey(b.type, b.id))
+  if (missing.size > 0) {
+    throw new AppError('INTERNAL', `Prune would lose ${missing.size} blobs in use; stopped before deleting anything`, {
+      hint: 'Please report this; the repository is unchanged apart from new packs',
+    })
+  }
+}
