@@ -2,6 +2,7 @@ import { AppError, messageOf, type Id } from '../base/index.js'
 import { planForget, removeSnapshots, type ForgetGroup } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
 import {
+  describePolicy,
   findSnapshot,
   isEmptyPolicy,
   loadSnapshots,
@@ -101,6 +102,8 @@ export interface ForgetRequest {
 
 export interface ForgetResult {
   policyEmpty: boolean
+  /** The policy in restic's words ("keep 7 daily snapshots"). */
+  policyText: string
   /** The groups and the policy's decisions (empty when IDs were given or the policy is empty). */
   groups: ForgetGroup[]
   /** Snapshots removed, or that would be on a dry run. */
@@ -117,7 +120,7 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
   const groupBy = parseGroupBy(req.groupBy ?? 'host,paths')
   const filter = req.filter ?? {}
   const policyEmpty = isEmptyPolicy(req.policy)
-  const result: ForgetResult = { policyEmpty, groups: [], removed: [] }
+  const result: ForgetResult = { policyEmpty, policyText: describePolicy(req.policy), groups: [], removed: [] }
 
   if (req.ids !== undefined && req.ids.length > 0) {
     const found = new Set<Id>()

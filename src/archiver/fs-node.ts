@@ -5,9 +5,7 @@ import { open, readlink, type FileHandle } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
 import { getAttribute, listAttributes } from '@napi-rs/xattr'
 import { messageOf } from '../base/index.js'
-import type { ExtendedAttribute, Node, NodeType } from '../snapshots/node.js'
-import { goFileMode } from '../snapshots/file-mode.js'
-import { formatGoTime } from '../snapshots/go-time.js'
+import { formatGoTime, goFileMode, goStringFromBytes, type ExtendedAttribute, type Node, type NodeType } from '../snapshots/index.js'
 import type { UserNames } from './user-names.js'
 
 export interface NodeFromStatOptions {
@@ -69,7 +67,7 @@ export async function nodeFromStat(
 
   if (type === 'symlink') {
     const target = await readlink(path, { encoding: 'buffer' })
-    if (target.length > 0) node.linktarget = goUtf8String(target)
+    if (target.length > 0) node.linktarget = goStringFromBytes(target)
   } else {
     if (type === 'dev' || type === 'chardev') node.device = st.rdev
     if (opts.readXattrs) {
@@ -101,50 +99,6 @@ function nodeTypeOf(stMode: number): NodeType | undefined {
   }
 }
 
-/**
- * Decodes bytes the way Go's JSON encoder stores a string: every byte that does not start a
- * valid UTF-8 sequence becomes one U+FFFD. (WHATWG decoding, Buffer#toString, merges a
- * truncated sequence into a single U+FFFD instead.)
- */
-function goUtf8String(bytes: Buffer): string {
-  if (isUtf8(bytes)) return bytes.toString('utf8')
-  let out = ''
-  let runStart = 0
-  let i = 0
-  while (i < bytes.length) {
-    const n = utf8SequenceLength(bytes, i)
-    if (n > 0) {
-      i += n
-      continue
-    }
-    out += bytes.toString('utf8', runStart, i) + '\ufffd'
-    runStart = ++i
-  }
-  return out + bytes.toString('utf8', runStart, i)
-}
-
-// Length of the valid UTF-8 sequence at b[i], or 0 when there is none (RFC 3629 ranges).
-function utf8SequenceLength(b: Buffer, i: number): number {
-  const c = b[i]
-  if (c < 0x80) return 1
-  let n: number
-  let lo = 0x80
-  let hi = 0xbf
-  if (c >= 0xc2 && c <= 0xdf) n = 2
-  else if (c >= 0xe0 && c <= 0xef) {
-    n = 3
-    if (c === 0xe0) lo = 0xa0
-    else if (c === 0xed) hi = 0x9f
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4
-    if (c === 0xf0) lo = 0x90
-    else if (c === 0xf4) hi = 0x8f
-  } else return 0
-  if (i + n > b.length) return 0
-  if (b[i + 1] < lo || b[i + 1] > hi) return 0
-  for (let k = 2; k < n; k++) if ((b[i + k] & 0xc0) !== 0x80) return 0
-  return n
-}
 
 // The xattr binding takes UTF-8 strings and never follows a final symlink, like restic's
 // LList/LGet. Paths it cannot spell are reached through a /proc/self/fd directory handle.

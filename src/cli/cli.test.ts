@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
-import type { Command } from 'commander'
-import { createLimit } from '../base/index.js'
+import { CommanderError, type Command } from 'commander'
 import { VERSION } from './commands/version.js'
 import { buildProgram } from './main.js'
 
@@ -47,7 +46,25 @@ function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
   return out
 }
 
-describe('cairn binary', () => {
+/** Runs `cairn <path> --help` through the program main() builds, capturing what each command prints. */
+async function helpOf(path: string[]): Promise<{ code: number; out: string }> {
+  const { program } = buildProgram()
+  let out = ''
+  const capture = (c: Command) => {
+    c.configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) })
+    c.commands.forEach(capture)
+  }
+  capture(program)
+  try {
+    await program.parseAsync(['node', 'cairn', ...path, '--help'])
+    return { code: 0, out }
+  } catch (err) {
+    if (err instanceof CommanderError) return { code: err.exitCode, out }
+    throw err
+  }
+}
+
+describe('cairn binary', { concurrency: true }, () => {
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'cairn-cli-'))
   })
@@ -55,19 +72,27 @@ describe('cairn binary', () => {
     await rm(home, { recursive: true, force: true })
   })
 
-  it('--help of every command exits 0 and shows usage and examples', async () => {
+  it('--help of every command and sub-command exits 0 and shows usage and examples', async () => {
+    // In-process (a process per command would take seconds): the program main() runs, with each
+    // command's output captured.
     const paths = commandPaths(buildProgram().program)
     assert.ok(paths.length >= 8, `found ${paths.length} commands`)
-    const limit = createLimit(4)
-    const results = await Promise.all(paths.map((p) => limit(async () => ({ p, r: await cairn([...p, '--help']) }))))
     const problems: string[] = []
-    for (const { p, r } of results) {
+    for (const p of paths) {
       const name = p.join(' ')
-      if (r.code !== 0) problems.push(`"${name} --help" exited ${r.code}: ${r.stderr.trim()}`)
-      else if (!r.stdout.includes(`Usage: cairn ${name}`)) problems.push(`"${name} --help" shows no usage line`)
-      else if (!r.stdout.includes('Examples')) problems.push(`"${name} --help" shows no examples`)
+      const { code, out } = await helpOf(p)
+      if (code !== 0) problems.push(`"${name} --help" exited ${code}`)
+      else if (!out.includes(`Usage: cairn ${name}`)) problems.push(`"${name} --help" shows no usage line`)
+      else if (!out.includes('Examples')) problems.push(`"${name} --help" shows no examples`)
     }
     assert.deepEqual(problems, [])
+  })
+
+  it('the binary prints help for a command and exits 0', async () => {
+    const r = await cairn(['backup', '--help'])
+    assert.equal(r.code, 0)
+    assert.match(r.stdout, /^Usage: cairn backup/)
+    assert.match(r.stdout, /Examples:\n {2}cairn /)
   })
 
   it('--help of the program lists the commands', async () => {

@@ -130,40 +130,41 @@ async function checkTree(ctx: StructureContext, tree: Id, schedule: (tree: Id) =
   if (nodes === undefined) return
   const invalid: string[] = []
   for (const node of nodes) {
-    const name = node.name.toString('utf8')
-    const quoted = JSON.stringify(name)
-    if (name === '') invalid.push('a node has an empty name')
+    // Names are decoded only when needed: most nodes are files that are fine.
+    const nameOf = () => node.name.toString('utf8')
+    const quoted = () => JSON.stringify(nameOf())
+    if (node.name.length === 0) invalid.push('a node has an empty name')
     if (node.type === 'file') {
       if (node.content === null) {
-        invalid.push(`file ${quoted} has no content list`)
+        invalid.push(`file ${quoted()} has no content list`)
         continue
       }
       let missing: Id[] | undefined
       for (const blob of node.content) {
         if (blob === NULL_ID) {
-          invalid.push(`file ${quoted} refers to a null blob ID`)
+          invalid.push(`file ${quoted()} refers to a null blob ID`)
         } else if (!ctx.index.has('data', blob)) {
           ;(missing ??= []).push(blob)
         } else if (ctx.suspects.has(blob)) {
-          addRef(ctx.refs, blob, { tree, name })
+          addRef(ctx.refs, blob, { tree, name: nameOf() })
         }
       }
       if (missing !== undefined) {
         const n = missing.length
         ctx.report({
           kind: 'blob-missing',
-          message: `file ${quoted} in tree ${shortId(tree)}: ${n} data blob${n === 1 ? '' : 's'} not in the index (${missing.slice(0, 3).map(shortId).join(', ')}${n > 3 ? ', …' : ''})`,
+          message: `file ${quoted()} in tree ${shortId(tree)}: ${n} data blob${n === 1 ? '' : 's'} not in the index (${missing.slice(0, 3).map(shortId).join(', ')}${n > 3 ? ', …' : ''})`,
           tree,
           blobs: missing,
-          refs: [{ tree, name }],
+          refs: [{ tree, name: nameOf() }],
         })
       }
     } else if (node.type === 'dir') {
-      if (node.subtree === undefined) invalid.push(`directory ${quoted} has no subtree`)
-      else if (node.subtree === NULL_ID) invalid.push(`directory ${quoted} has a null subtree ID`)
-      else if (ctx.graph.addEdge(tree, name, node.subtree)) schedule(node.subtree)
+      if (node.subtree === undefined) invalid.push(`directory ${quoted()} has no subtree`)
+      else if (node.subtree === NULL_ID) invalid.push(`directory ${quoted()} has a null subtree ID`)
+      else if (ctx.graph.addEdge(tree, nameOf(), node.subtree)) schedule(node.subtree)
     } else if (!OTHER_NODE_TYPES.has(node.type)) {
-      invalid.push(`node ${quoted} has an invalid type ${JSON.stringify(node.type)}`)
+      invalid.push(`node ${quoted()} has an invalid type ${JSON.stringify(node.type)}`)
     }
   }
   if (invalid.length > 0) {

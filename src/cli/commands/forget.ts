@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { AppError } from '../../base/index.js'
 import { interruptSignal, retentionPolicyFromFlags, runForget, withRepository, type ForgetGroup, type ForgetResult, type RetentionFlags } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { collect } from '../options.js'
 import { formatTime, table } from '../output/format.js'
 import { snapshotJson } from '../output/json.js'
 import type { Terminal } from '../output/terminal.js'
@@ -16,8 +17,6 @@ interface ForgetFlags extends RetentionFlags, PruneFlags {
   dryRun?: boolean
   prune?: boolean
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value]
 
 /** Sorted by UTF-8 bytes, as Go's sort.Strings. */
 const goSorted = (list: readonly string[]) => [...list].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
@@ -88,6 +87,7 @@ function printText(term: Terminal, result: ForgetResult, dryRun: boolean, compac
     term.info('no policy was specified, no snapshots will be removed')
     return
   }
+  if (!result.policyEmpty && result.groups.length > 0) term.info(`Applying Policy: ${result.policyText}`)
   for (const g of result.groups) {
     const header = groupHeader(g)
     if (header) term.info(header)

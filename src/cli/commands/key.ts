@@ -24,6 +24,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
   key
     .command('list')
     .description('List the keys; * marks the one in use')
+    .addHelpText('after', '\nExamples:\n  cairn key list\n  cairn key list --json')
     .action(async () => {
       await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
         const keys = await listKeys(repo, (m) => ctx.term.warn(m))
@@ -39,6 +40,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
   key
     .command('add')
     .description('Add a key for another password')
+    .addHelpText('after', '\nExamples:\n  cairn key add\n  cairn key add --new-password-file ~/second-pass --user backup --host nas')
     .option('--new-password-file <file>', 'file from which to read the new password')
     .option('--user <name>', 'the username for the new key')
     .option('--host <name>', 'the hostname for the new key')
@@ -53,6 +55,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
   key
     .command('remove')
     .description('Remove a key (not the one in use)')
+    .addHelpText('after', '\nExamples:\n  cairn key list\n  cairn key remove 1a2b3c4d')
     .argument('<id>', 'key ID or unique prefix')
     .action(async (id: string) => {
       await withRepository(ctx.repositoryOptions(), 'exclusive', async (repo) => {
@@ -64,6 +67,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
   key
     .command('passwd')
     .description('Change the password: add a key for the new one, remove the one in use')
+    .addHelpText('after', '\nExamples:\n  cairn key passwd\n  cairn key passwd --new-password-file ~/new-pass')
     .option('--new-password-file <file>', 'file from which to read the new password')
     .action(async (_opts: KeyFlags, cmd: Command) => {
       const f = flags(cmd)

@@ -14,7 +14,10 @@ const INDEX_PHASE_TEXT = {
 
 /** Registers `repair index`, `repair snapshots`, and `rebuild-index` (restic 0.14's name for `repair index`). */
 export function registerRepair(program: Command, ctx: CommandContext): void {
-  const repair = program.command('repair').description('Repair the index or snapshots of a damaged repository')
+  const repair = program
+    .command('repair')
+    .description('Repair the index or snapshots of a damaged repository')
+    .addHelpText('after', '\nExamples:\n  cairn repair index\n  cairn repair snapshots --dry-run')
   const indexAction = async (opts: { readAllPacks?: boolean }) => {
     const term = ctx.term
     const { signal, dispose } = interruptSignal()
