@@ -69,8 +69,8 @@ describe('diffSnapshots()', { skip }, () => {
 
   for (const flags of [[], ['--metadata']]) {
     it(`cairn --json diff ${flags.join(' ')} prints what restic prints, statistics included`.replace('  ', ' '), async () => {
-      const ours = await cairn(repo, ['--json', 'diff', ...flags, first, second.slice(0, 10)])
-      const theirs = await restic(repo, ['--json', 'diff', ...flags, first, second.slice(0, 10)])
+      const args = ['--json', 'diff', ...flags, first, second.slice(0, 10)]
+      const [ours, theirs] = await Promise.all([cairn(repo, args), restic(repo, args)])
       assert.equal(ours.code, 0, ours.stderr)
       assert.equal(theirs.code, 0, theirs.stderr)
       assert.equal(ours.stdout, theirs.stdout)
@@ -79,8 +79,8 @@ describe('diffSnapshots()', { skip }, () => {
   }
 
   it('cairn diff prints restic\'s text', async () => {
-    const ours = await cairn(repo, ['diff', '--metadata', first, second])
-    const theirs = await restic(repo, ['diff', '--metadata', first, second])
+    const args = ['diff', '--metadata', first, second]
+    const [ours, theirs] = await Promise.all([cairn(repo, args), restic(repo, args)])
     assert.equal(ours.stdout, theirs.stdout)
   })
 })

@@ -31,7 +31,7 @@ export interface DumpResult {
   summary?: DumpSummary
 }
 
-type DumpRepo = Pick<Repository, 'loadBlob' | 'blobSize' | 'listIds' | 'loadUnpacked' | 'loadIndex'>
+type DumpRepo = Pick<Repository, 'loadBlob' | 'blobSize' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'index' | 'readPackBlobs'>
 
 /**
  * restic's `dump`: a file's content, or a directory as a tar or zip archive, written to

@@ -1,10 +1,12 @@
+import type { BigIntStats } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
-import { AppError, createLimit, hashId, type Id } from '../base/index.js'
+import { AppError, createLimit, createSemaphore, hashId, type Id } from '../base/index.js'
 import type { BlobWriter, Repository } from '../repository/index.js'
 import { decodeTree, encodeTree, encodeSnapshot, formatGoTime, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
+import { BackupWorkers } from './backup-workers.js'
 import { FileSaver } from './file-saver.js'
 import { nodeFromStat } from './fs-node.js'
 import { UserNames } from './user-names.js'
@@ -58,7 +60,12 @@ export interface BackupResult {
   summary: BackupSummary
 }
 
-type ArchiverRepo = Pick<Repository, 'config' | 'loadBlob' | 'saveUnpacked' | 'withWriter' | 'index'>
+type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlob' | 'saveUnpacked' | 'withWriter' | 'index'>
+
+interface StatNode {
+  node: Node
+  st: BigIntStats
+}
 
 /** A part of the tree that leads to the backup targets: only the named children are saved. */
 interface Virtual {
@@ -81,10 +88,11 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
 class Archiver {
   #repo: ArchiverRepo
   #o: BackupOptions
-  #saver: FileSaver
+  #saver!: FileSaver
+  #workers: BackupWorkers | undefined
   #users = new UserNames()
   #statLimit = createLimit(STAT_CONCURRENCY)
-  #fileLimit = createLimit(FILE_CONCURRENCY)
+  #fileSlots = createSemaphore(FILE_CONCURRENCY)
   #writer!: BlobWriter
   #hardLinks = new Map<string, { node: Node; content: Id[] }>()
   #s: BackupSummary = {
@@ -95,7 +103,7 @@ class Archiver {
   constructor(repo: ArchiverRepo, options: BackupOptions) {
     this.#repo = repo
     this.#o = options
-    this.#saver = new FileSaver(repo.config.chunkerPolynomial)
+
   }
 
   async run(): Promise<BackupResult> {
@@ -120,7 +128,7 @@ class Archiver {
     const run = async (w: BlobWriter) => {
       this.#writer = w
       const tree = root.target
-        ? await this.#saveDir('/', parentRoot, (await lstat('/', { bigint: true })).dev)
+        ? await (await this.#walkDir('/', parentRoot, (await lstat('/', { bigint: true })).dev)).done
         : await this.#saveVirtual(root, '/', parentRoot)
       this.#s.dataBlobs = w.stats.dataBlobs
       this.#s.treeBlobs = w.stats.treeBlobs
@@ -128,7 +136,14 @@ class Archiver {
       this.#s.dataAddedPacked = w.stats.dataAddedPacked
       return tree
     }
-    const treeId = this.#o.dryRun ? await run(dryRunWriter(this.#repo)) : await this.#repo.withWriter(run)
+    let treeId: Id
+    this.#workers = this.#o.dryRun ? undefined : new BackupWorkers(this.#repo.key)
+    this.#saver = new FileSaver(this.#repo.config.chunkerPolynomial, this.#workers)
+    try {
+      treeId = this.#workers ? await this.#repo.withWriter(run, { encoder: this.#workers }) : await run(dryRunWriter(this.#repo))
+    } finally {
+      await this.#workers?.close()
+    }
     const user = currentUser()
     const snapshot: Snapshot = {
       time: formatGoTime(BigInt(time.getTime()) * 1_000_000n),
@@ -185,8 +200,11 @@ class Archiver {
       const nameBuf = Buffer.from(name)
       const parentNode = parent?.get(nameBuf.toString('latin1'))
       if (child.target) {
-        const node = await this.#saveEntry(nameBuf, childPath, parentNode)
-        if (node) nodes.push(node)
+        const node = await this.#statNode(nameBuf, childPath)
+        if (!node) continue
+        const walked = await this.#walkEntry(node, childPath, parentNode, undefined)
+        const done = await walked.done
+        if (done) nodes.push(done)
         continue
       }
       const st = await lstat(childPath, { bigint: true })
@@ -198,37 +216,55 @@ class Archiver {
     return this.#saveTree(nodes)
   }
 
-  /** Saves one path of any type; returns its node, or undefined when it is skipped. */
-  async #saveEntry(name: Buffer, path: string | Buffer, parentNode: Node | undefined, rootDevice?: bigint): Promise<Node | undefined> {
-    this.#checkAbort()
-    let st
+  /** lstat + node for one path; errors are reported and give undefined. */
+  async #statNode(name: Buffer, path: string | Buffer): Promise<StatNode | undefined> {
     try {
-      st = await this.#statLimit(() => lstat(path, { bigint: true }))
+      const st = await lstat(path, { bigint: true })
+      const node = await nodeFromStat(name, path, st, this.#nodeOptions(path))
+      return node ? { node, st } : undefined
     } catch (err) {
       this.#error(pathText(path), err)
       return undefined
     }
-    const node = await nodeFromStat(name, path, st, this.#nodeOptions(path))
-    if (!node) return undefined
-    if (node.type === 'dir') {
-      if (this.#o.oneFileSystem && rootDevice !== undefined && st.dev !== rootDevice) return undefined
-      node.subtree = await this.#saveDir(path, parentNode?.type === 'dir' ? parentNode.subtree : undefined, rootDevice ?? st.dev)
-      const status = parentNode === undefined ? 'new' : parentNode.subtree === node.subtree ? 'unmodified' : 'changed'
-      if (status === 'new') this.#s.dirsNew++
-      else if (status === 'changed') this.#s.dirsChanged++
-      else this.#s.dirsUnmodified++
-      this.#o.progress?.onItem?.(pathText(path), 'dir', status, 0)
-      return node
-    }
-    if (node.type === 'file') {
-      if (this.#o.excludes.excludedBySize(node.size)) return undefined
-      const ok = await this.#fileLimit(() => this.#saveFileContent(node, path, st, parentNode))
-      return ok ? node : undefined
-    }
-    return node
   }
 
-  async #saveDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint): Promise<Id> {
+  /**
+   * Walks one entry. Resolves once everything below it has been handed to the savers (waiting
+   * for a free file slot when all are busy, so memory stays bounded); `done` then gives the
+   * finished node, or undefined when the entry is skipped.
+   */
+  async #walkEntry(sn: StatNode, path: string | Buffer, parentNode: Node | undefined, rootDevice: bigint | undefined): Promise<{ done: Promise<Node | undefined> }> {
+    this.#checkAbort()
+    const { node, st } = sn
+    if (node.type === 'dir') {
+      if (this.#o.oneFileSystem && rootDevice !== undefined && st.dev !== rootDevice) return { done: Promise.resolve(undefined) }
+      const sub = await this.#walkDir(path, parentNode?.type === 'dir' ? parentNode.subtree : undefined, rootDevice ?? st.dev)
+      const done = sub.done.then((id) => {
+        node.subtree = id
+        const status = parentNode === undefined ? 'new' : parentNode.subtree === id ? 'unmodified' : 'changed'
+        if (status === 'new') this.#s.dirsNew++
+        else if (status === 'changed') this.#s.dirsChanged++
+        else this.#s.dirsUnmodified++
+        this.#o.progress?.onItem?.(pathText(path), 'dir', status, 0)
+        return node
+      })
+      return { done }
+    }
+    if (node.type === 'file') {
+      if (this.#o.excludes.excludedBySize(node.size)) return { done: Promise.resolve(undefined) }
+      if (this.#reuseParentContent(node, path, parentNode)) return { done: Promise.resolve(node) }
+      await this.#fileSlots.acquire()
+      const done = this.#saveFileContent(node, path, st, parentNode)
+        .finally(() => this.#fileSlots.release())
+        .then((ok) => (ok ? node : undefined))
+      done.catch(() => {}) // handled by whoever awaits the directory; avoids an early unhandled rejection
+      return { done }
+    }
+    return { done: Promise.resolve(node) }
+  }
+
+  /** Walks a directory: entries are stat'ed concurrently, then handed on in order. */
+  async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint): Promise<{ done: Promise<Id> }> {
     let names: Buffer[]
     const parentP = this.#loadParentTree(parentTree)
     try {
@@ -243,14 +279,35 @@ class Archiver {
       const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map((n) => n.toString('utf8'))))
       if (keep) names = names.filter((n) => keep.has(n.toString('utf8')))
     }
-    const nodes = await Promise.all(
+    const entries = await Promise.all(
       names.map(async (name) => {
         const childPath = joinPath(path, name)
         if (this.#o.excludes.excludedByPattern(pathText(childPath))) return undefined
-        return this.#saveEntry(name, childPath, parent?.get(name.toString('latin1')), rootDevice)
+        const sn = await this.#statLimit(() => this.#statNode(name, childPath))
+        return sn ? { name, childPath, sn } : undefined
       }),
     )
-    return this.#saveTree(nodes.filter((n): n is Node => n !== undefined))
+    const dones: Array<Promise<Node | undefined>> = []
+    for (const e of entries) {
+      if (!e) continue
+      const walked = await this.#walkEntry(e.sn, e.childPath, parent?.get(e.name.toString('latin1')), rootDevice)
+      dones.push(walked.done)
+    }
+    const done = Promise.all(dones).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== undefined)))
+    done.catch(() => {})
+    return { done }
+  }
+
+  /** restic's change detection: an unchanged file takes its content from the parent snapshot. */
+  #reuseParentContent(node: Node, path: string | Buffer, parentNode: Node | undefined): boolean {
+    if (this.#o.force || !parentNode || !unchanged(parentNode, node) || !this.#allKnown(parentNode.content)) return false
+    node.content = parentNode.content
+    this.#s.totalFilesProcessed++
+    this.#s.totalBytesProcessed += node.size
+    this.#s.filesUnmodified++
+    this.#o.progress?.onItem?.(pathText(path), 'file', 'unmodified', node.size)
+    this.#o.progress?.onBytes?.(node.size)
+    return true
   }
 
   async #saveFileContent(node: Node, path: string | Buffer, st: { mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint; nlink: bigint }, parentNode: Node | undefined): Promise<boolean> {
@@ -258,13 +315,6 @@ class Archiver {
     const text = pathText(path)
     this.#s.totalFilesProcessed++
     this.#s.totalBytesProcessed += node.size
-    if (!this.#o.force && parentNode && unchanged(parentNode, node) && this.#allKnown(parentNode.content)) {
-      node.content = parentNode.content
-      this.#s.filesUnmodified++
-      this.#o.progress?.onItem?.(text, 'file', 'unmodified', node.size)
-      this.#o.progress?.onBytes?.(node.size)
-      return true
-    }
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
     const seen = linkKey ? this.#hardLinks.get(linkKey) : undefined
     if (seen && seen.node.mtime === node.mtime && seen.node.size === node.size && seen.node.ctime === node.ctime) {

@@ -1,12 +1,14 @@
-import { open } from 'node:fs/promises'
-import { constants } from 'node:fs'
+import { close, constants, open, read } from 'node:fs'
 import { createLimit, hashId, type Id } from '../base/index.js'
 import { createChunker, MAX_SIZE, MIN_SIZE } from '../chunker/index.js'
-import type { SaveResult } from '../repository/index.js'
+import type { EncodedBlob, SaveResult } from '../repository/index.js'
+import type { BackupWorkers } from './backup-workers.js'
 
 /** What the file saver needs of a blob writer. */
 export interface DataSink {
   saveBlob(type: 'data', data: Uint8Array, id?: Id): Promise<SaveResult>
+  saveEncodedBlob?(type: 'data', id: Id, plainSize: number, enc: EncodedBlob): Promise<SaveResult>
+  readonly compressionLevel?: number
 }
 
 export interface SavedFile {
@@ -31,11 +33,25 @@ export class FileSaver {
   // Each large file holds a 16 MiB buffer while it is read; two at a time keep both cores busy.
   #largeLimit = createLimit(2)
 
-  constructor(polynomial: bigint) {
+  #workers: BackupWorkers | undefined
+
+  constructor(polynomial: bigint, workers?: BackupWorkers) {
     this.#polynomial = polynomial
+    this.#workers = workers
   }
 
   async save(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void): Promise<SavedFile> {
+    if (expectedSize <= MIN_SIZE && this.#workers && sink.saveEncodedBlob) {
+      // A small file is one chunk: a worker reads, hashes and encodes it in one go.
+      const r = await this.#workers.readSmallFile(path, expectedSize, MIN_SIZE, sink.compressionLevel ?? 0)
+      if (r.kind === 'empty') return { content: [], size: 0, added: 0 }
+      if (r.kind === 'blob') {
+        const saved = await sink.saveEncodedBlob('data', r.id, r.size, r.blob)
+        onBytes?.(r.size)
+        return { content: [r.id], size: r.size, added: saved.known ? 0 : r.size }
+      }
+      // it grew past one chunk while read: chunk it as a large file
+    }
     const fh = await openForReading(path)
     try {
       if (expectedSize <= MIN_SIZE) return await this.#saveSmall(fh, expectedSize, sink, onBytes)
@@ -114,15 +130,33 @@ export class FileSaver {
   }
 }
 
-type FileHandleLike = Awaited<ReturnType<typeof open>>
+/**
+ * A file opened for reading, on a raw descriptor: the callback API costs less per file than
+ * FileHandle objects, which matters with tens of thousands of small files.
+ */
+interface FileHandleLike {
+  read(buf: Buffer, offset: number, length: number, position: null): Promise<{ bytesRead: number }>
+  close(): Promise<void>
+}
+
+function openFd(path: string | Buffer, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd))))
+}
 
 async function openForReading(path: string | Buffer): Promise<FileHandleLike> {
+  let fd: number | undefined
   if (O_NOATIME !== 0) {
     try {
-      return await open(path, constants.O_RDONLY | O_NOATIME)
+      fd = await openFd(path, constants.O_RDONLY | O_NOATIME)
     } catch {
       // O_NOATIME needs ownership of the file; fall through
     }
   }
-  return open(path, constants.O_RDONLY)
+  fd ??= await openFd(path, constants.O_RDONLY)
+  const handle = fd
+  return {
+    read: (buf, offset, length) =>
+      new Promise((resolve, reject) => read(handle, buf, offset, length, null, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead })))),
+    close: () => new Promise((resolve, reject) => close(handle, (err) => (err ? reject(err) : resolve()))),
+  }
 }

@@ -5,3 +5,4 @@
 export * from './errors.js'
 export * from './id.js'
 export * from './limit.js'
+export * from './worker-pool.js'

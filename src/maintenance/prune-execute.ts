@@ -18,7 +18,7 @@ import {
   type Repository,
   type WriterOptions,
 } from '../repository/index.js'
-import { blobKey, type BlobSet } from './used-blobs.js'
+import type { BlobSet } from './used-blobs.js'
 
 export type RepackRepo = Pick<Repository, 'backend' | 'key' | 'version' | 'index' | 'saveUnpacked' | 'loadBlob' | 'decodeBlob'>
 
@@ -35,15 +35,16 @@ export interface RepackResult {
 const READ_GAP = 1 << 20
 
 /**
- * Copies the blobs in `keep` out of `packs` into new packs: each blob is read, decrypted,
- * decompressed and hash-checked, then stored again (compressed as a new blob would be). A blob
- * kept in several of these packs is stored once. `keep` is emptied as blobs are stored. A damaged
+ * Copies blobs out of `packs` into new packs (`toCopy`: the blobs to copy per pack; `keep`: their
+ * keys, emptied as they are stored, so each is stored once). Each blob is read, decrypted,
+ * decompressed and hash-checked, then stored again (compressed as a new blob would be). A damaged
  * blob is taken from another copy when the index knows one; otherwise repacking stops with an
  * error and nothing has been deleted.
  */
 export async function repackPacks(
   repo: RepackRepo,
   packs: readonly Id[],
+  toCopy: ReadonlyMap<Id, readonly PackedBlob[]>,
   keep: BlobSet,
   options: {
     writer?: WriterOptions
@@ -55,15 +56,6 @@ export async function repackPacks(
     onPack?: (done: number, total: number) => void
   } = {},
 ): Promise<RepackResult> {
-  const selected = new Set(packs)
-  const blobsOf = new Map<Id, PackedBlob[]>()
-  for (const b of repo.index.blobs()) {
-    if (!selected.has(b.packId) || !keep.has(blobKey(b.type, b.id))) continue
-    const list = blobsOf.get(b.packId)
-    if (list) list.push(b)
-    else blobsOf.set(b.packId, [b])
-  }
-
   // A writer of its own, with an empty index: the old copies of these blobs are still in the
   // repository's index, and the point is to store them again.
   const fresh = new MasterIndex()
@@ -91,7 +83,7 @@ export async function repackPacks(
       packs.map((packId) =>
         limit(async () => {
           options.signal?.throwIfAborted()
-          await copyPack(repo, writer, packId, blobsOf.get(packId) ?? [], keep)
+          await copyPack(repo, writer, packId, [...(toCopy.get(packId) ?? [])], keep)
           options.onPack?.(++done, packs.length)
         }),
       ),
@@ -135,8 +127,7 @@ async function copyPack(repo: RepackRepo, writer: BlobWriter, packId: Id, blobs:
     }
     for (let k = i; k < j; k++) {
       const b = blobs[k]
-      const key = blobKey(b.type, b.id)
-      if (!keep.has(key)) continue // stored already from another pack
+      if (!keep.has(b.type, b.id)) continue // stored already from another pack
       let plain: Buffer
       try {
         if (bytes === undefined) throw new AppError('IO', `pack ${packId} cannot be read`)
@@ -144,7 +135,7 @@ async function copyPack(repo: RepackRepo, writer: BlobWriter, packId: Id, blobs:
       } catch (err) {
         plain = await loadOtherCopy(repo, b, packId, err)
       }
-      if (!keep.delete(key)) continue
+      if (!keep.delete(b.type, b.id)) continue
       await writer.saveBlob(b.type, plain, b.id)
     }
     i = j

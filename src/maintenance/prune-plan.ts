@@ -4,9 +4,9 @@
  * free the most space first until the unused data left is below `--max-unused`.
  */
 import { AppError, type Id } from '../base/index.js'
-import type { MasterIndex } from '../repository/index.js'
+import type { BlobType, MasterIndex } from '../repository/index.js'
 import { maxUnusedBytes, type MaxUnused } from './prune-options.js'
-import { blobKey, type BlobSet } from './used-blobs.js'
+import { BlobSet } from './used-blobs.js'
 
 /** Counts and sizes (bytes as stored in packs) of what prune found and will do. */
 export interface PruneStats {
@@ -41,31 +41,78 @@ const ENTRY_COMPRESSED = 41
 const HEADER_OVERHEAD = 32 + 4
 
 /**
- * Sorts every index entry into used, duplicate (a second copy of a used blob) or unused, and
- * sums up each pack. Of the copies of a used blob exactly one is counted as used, preferring a
- * pack that has other used blobs. Throws when a used blob is in no pack at all.
+ * Sorts every index entry into used, duplicate (a further copy of a used blob) or unused, and
+ * sums up each pack, in one pass over the index. Of the copies of a used blob exactly one is
+ * counted as used, preferring a pack that has other used blobs (restic's rule). Throws when a
+ * used blob is in no pack at all. Returns the packs and the keys of the duplicated blobs.
  */
-export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneStats): { keepBlobs: BlobSet; packs: Map<Id, PackInfo> } {
-  const keepBlobs: BlobSet = new Set()
-  const duplicates = new Map<string, number>()
+export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneStats): { packs: Map<Id, PackInfo>; duplicated: BlobSet } {
+  const packNumbers = new Map<Id, number>()
+  const packIds: Id[] = []
+  const infos: PackInfo[] = []
+  const entryPack = new Uint32Array(index.size)
+  const entryLength = new Uint32Array(index.size)
+  /** For each used blob, the entry first counted as its used copy. */
+  const firstCopy: Record<BlobType, Map<Id, number>> = { data: new Map(), tree: new Map() }
+  /** How many copies each duplicated blob has (restic saturates the count at 255). */
+  const copies: Record<BlobType, Map<Id, number>> = { data: new Map(), tree: new Map() }
+  const dupEntries: number[] = []
+  const dupBlobs: Array<{ type: BlobType; id: Id }> = []
+  let e = 0
+  let lastPack: Id | undefined
+  let pn = 0
   for (const b of index.blobs()) {
-    const key = blobKey(b.type, b.id)
-    if (keepBlobs.has(key)) {
-      duplicates.set(key, Math.min(255, (duplicates.get(key) ?? 1) + 1))
+    // Entries come grouped by pack, so the pack lookup is mostly skipped.
+    if (b.packId !== lastPack) {
+      lastPack = b.packId
+      let n = packNumbers.get(b.packId)
+      if (n === undefined) {
+        n = infos.length
+        packNumbers.set(b.packId, n)
+        packIds.push(b.packId)
+        infos.push({ usedBlobs: 0, unusedBlobs: 0, usedSize: HEADER_OVERHEAD, unusedSize: 0, type: b.type, uncompressed: false })
+      }
+      pn = n
+    }
+    const p = infos[pn]
+    entryPack[e] = pn
+    entryLength[e] = b.length
+    p.usedSize += b.uncompressedLength !== 0 ? ENTRY_COMPRESSED : ENTRY_PLAIN
+    if (p.type !== b.type) p.type = 'mixed'
+    if (b.uncompressedLength === 0) p.uncompressed = true
+    const first = firstCopy[b.type].get(b.id)
+    if (first !== undefined) {
+      const n = copies[b.type].get(b.id)
+      if (n === undefined) {
+        // The copy counted as used so far becomes one of the duplicates, decided below.
+        const q = infos[entryPack[first]]
+        q.usedSize -= entryLength[first]
+        q.usedBlobs--
+        dupEntries.push(first)
+        dupBlobs.push(b)
+      }
+      copies[b.type].set(b.id, Math.min(255, (n ?? 1) + 1))
+      dupEntries.push(e)
+      dupBlobs.push(b)
       stats.size.duplicate += b.length
       stats.blobs.duplicate++
-    } else if (used.has(key)) {
-      keepBlobs.add(key)
+    } else if (used.has(b.type, b.id)) {
+      firstCopy[b.type].set(b.id, e)
+      p.usedSize += b.length
+      p.usedBlobs++
       stats.size.used += b.length
       stats.blobs.used++
     } else {
+      p.unusedSize += b.length
+      p.unusedBlobs++
       stats.size.unused += b.length
       stats.blobs.unused++
     }
+    e++
   }
-  if (keepBlobs.size !== used.size) {
-    const missing = [...used].filter((k) => !keepBlobs.has(k))
-    const shown = missing.slice(0, 5).map((k) => `${k[0] === 't' ? 'tree' : 'data'} ${k.slice(1)}`)
+  if (firstCopy.data.size + firstCopy.tree.size !== used.size) {
+    const missing = [...used].filter((b) => !firstCopy[b.type].has(b.id))
+    const shown = missing.slice(0, 5).map((b) => `${b.type} ${b.id}`)
     throw new AppError(
       'INVALID_DATA',
       `Data seems to be missing: ${missing.length} blobs in use are not in the index (${shown.join(', ')}${missing.length > 5 ? ', …' : ''}); nothing was deleted`,
@@ -73,47 +120,27 @@ export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneSta
     )
   }
 
-  const packs = new Map<Id, PackInfo>()
-  for (const b of index.blobs()) {
-    let p = packs.get(b.packId)
-    if (p === undefined) {
-      p = { usedBlobs: 0, unusedBlobs: 0, usedSize: HEADER_OVERHEAD, unusedSize: 0, type: b.type, uncompressed: false }
-      packs.set(b.packId, p)
-    }
-    p.usedSize += b.uncompressedLength !== 0 ? ENTRY_COMPRESSED : ENTRY_PLAIN
-    if (p.type !== b.type) p.type = 'mixed'
-    const key = blobKey(b.type, b.id)
-    if (duplicates.has(key)) {
-      // decided below, once every pack's used blobs are known
-    } else if (keepBlobs.has(key)) {
-      p.usedSize += b.length
-      p.usedBlobs++
+  // Every copy of a duplicated blob, in index order: the first in a pack that has other used
+  // blobs (or the last one left) counts as used, the others as unused.
+  const order = dupEntries.map((_, i) => i).sort((a, b) => dupEntries[a] - dupEntries[b])
+  for (const i of order) {
+    const entry = dupEntries[i]
+    const { type, id } = dupBlobs[i]
+    const count = copies[type].get(id)!
+    const q = infos[entryPack[entry]]
+    if (count !== 0 && (q.usedBlobs > 0 || count === 1)) {
+      q.usedSize += entryLength[entry]
+      q.usedBlobs++
+      copies[type].set(id, 0)
     } else {
-      p.unusedSize += b.length
-      p.unusedBlobs++
-    }
-    if (b.uncompressedLength === 0) p.uncompressed = true
-  }
-
-  if (duplicates.size > 0) {
-    for (const b of index.blobs()) {
-      const key = blobKey(b.type, b.id)
-      const count = duplicates.get(key)
-      if (count === undefined) continue
-      const p = packs.get(b.packId)!
-      if (count !== 0 && (p.usedBlobs > 0 || count === 1)) {
-        // the copy kept: in a pack with other used blobs, or the last copy left
-        p.usedSize += b.length
-        p.usedBlobs++
-        duplicates.set(key, 0)
-      } else {
-        p.unusedSize += b.length
-        p.unusedBlobs++
-        if (count !== 0) duplicates.set(key, count - 1)
-      }
+      q.unusedSize += entryLength[entry]
+      q.unusedBlobs++
+      if (count !== 0) copies[type].set(id, count - 1)
     }
   }
-  return { keepBlobs, packs }
+  const duplicated = new BlobSet()
+  for (const type of ['data', 'tree'] as const) for (const id of copies[type].keys()) duplicated.add(type, id)
+  return { packs: new Map(packIds.map((id, i) => [id, infos[i]])), duplicated }
 }
 
 export interface DecideOptions {

@@ -5,12 +5,12 @@
  * files), then deleting old index files, and only then deleting packs.
  */
 import { AppError, type Id } from '../base/index.js'
-import type { IndexPack, Repository, WriterOptions } from '../repository/index.js'
+import type { IndexPack, PackedBlob, Repository, WriterOptions } from '../repository/index.js'
 import { loadSnapshots } from '../snapshots/index.js'
 import { deleteFiles, repackPacks, writeIndexFiles } from './prune-execute.js'
 import { type MaxUnused } from './prune-options.js'
 import { classifyBlobs, decidePacks, emptyPruneStats, type PruneStats } from './prune-plan.js'
-import { blobKey, findUsedBlobs, type BlobSet } from './used-blobs.js'
+import { BlobSet, findUsedBlobs } from './used-blobs.js'
 
 export type PruneRepo = Pick<
   Repository,
@@ -103,7 +103,7 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
   signal?.throwIfAborted()
   progress?.phase?.('plan')
   const stats = emptyPruneStats()
-  const { keepBlobs, packs } = classifyBlobs(repo.index, used, stats)
+  const { packs, duplicated } = classifyBlobs(repo.index, used, stats)
   const stored = new Map<Id, number>()
   for await (const f of repo.backend.list('data')) stored.set(f.name, f.size)
   const size = options.packSize ?? DEFAULT_PACK_SIZE
@@ -122,20 +122,28 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
     stats,
   )
 
-  // Blobs that stay in a kept pack need no new copy.
+  // The used blobs to copy out of the packs being repacked: one copy each, and none when
+  // another copy stays in a pack that is kept.
+  const toCopy = new Map<Id, PackedBlob[]>()
+  const keepBlobs = new BlobSet()
   if (decisions.repack.size > 0) {
+    const survives = (pack: Id) => !decisions.repack.has(pack) && !decisions.remove.has(pack) && !decisions.ignore.has(pack)
     for (const b of repo.index.blobs()) {
-      if (decisions.repack.has(b.packId) || decisions.remove.has(b.packId) || decisions.ignore.has(b.packId)) continue
-      keepBlobs.delete(blobKey(b.type, b.id))
+      if (!decisions.repack.has(b.packId)) continue
+      if (!used.has(b.type, b.id) || keepBlobs.has(b.type, b.id)) continue
+      if (duplicated.has(b.type, b.id) && repo.index.lookupAll(b.type, b.id).some((loc) => survives(loc.packId))) continue
+      keepBlobs.add(b.type, b.id)
+      const list = toCopy.get(b.packId)
+      if (list) list.push(b)
+      else toCopy.set(b.packId, [b])
     }
-  } else {
-    keepBlobs.clear()
   }
   return new PrunePlan(repo, {
     ...decisions,
     stats,
     used,
     keepBlobs,
+    toCopy,
     indexIds,
     writer: { packSize: size },
     threads: options.threads,
@@ -151,6 +159,7 @@ interface PlanParts {
   ignore: Set<Id>
   used: BlobSet
   keepBlobs: BlobSet
+  toCopy: Map<Id, PackedBlob[]>
   indexIds: Id[]
   writer: WriterOptions
   threads?: number
@@ -209,8 +218,8 @@ export class PrunePlan {
     let writerIndexIds: Id[] = []
     if (p.repack.size > 0) {
       progress?.phase?.('repack', { packs: p.repack.size })
-      const keep = new Set(p.keepBlobs)
-      const repacked = await repackPacks(repo, [...p.repack.keys()], keep, {
+      const keep = p.keepBlobs.clone()
+      const repacked = await repackPacks(repo, [...p.repack.keys()], p.toCopy, keep, {
         writer: p.writer,
         threads: p.threads,
         compressAll: p.compressAll,
@@ -266,8 +275,8 @@ export class PrunePlan {
 
 /** Last line of defence before the old index goes: every blob in use must stay indexed. */
 function assertCovers(packs: readonly IndexPack[], used: BlobSet): void {
-  const missing = new Set(used)
-  for (const pack of packs) for (const b of pack.blobs) missing.delete(blobKey(b.type, b.id))
+  const missing = used.clone()
+  for (const pack of packs) for (const b of pack.blobs) missing.delete(b.type, b.id)
   if (missing.size > 0) {
     throw new AppError('INTERNAL', `Prune would lose ${missing.size} blobs in use; stopped before deleting anything`, {
       hint: 'Please report this; the repository is unchanged apart from new packs',

@@ -1,18 +1,14 @@
 // Worker thread body for createWorkerEncoder: compress and seal blobs with the master key.
-import { parentPort, workerData } from 'node:worker_threads'
-import { masterKeyFromJSON } from '../crypto/index.js'
+import { ownBuffer, serveWorker } from '../base/index.js'
+import { masterKeyFromJSON, type MasterKey } from '../crypto/index.js'
 import { encodeBlob } from './blob-encoder.js'
 import type { BlobType } from './blob.js'
 
-const key = masterKeyFromJSON((workerData as { key: string }).key)
+let key: MasterKey | undefined
 
-parentPort!.on('message', (m: { id: number; type: BlobType; data: Uint8Array; level: number }) => {
-  try {
-    const { sealed, uncompressedLength } = encodeBlob(key, m.type, m.data, m.level)
-    // Transfer the result; copy first when the buffer is a slice of a larger (pooled) one.
-    const out = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength ? sealed : new Uint8Array(sealed)
-    parentPort!.postMessage({ id: m.id, sealed: out, uncompressedLength, size: m.data.length }, [out.buffer as ArrayBuffer])
-  } catch (err) {
-    parentPort!.postMessage({ id: m.id, error: (err as Error).message, size: m.data.length })
-  }
+serveWorker<{ type: BlobType; data: Uint8Array; level: number }>((m, data) => {
+  key ??= masterKeyFromJSON((data as { key: string }).key)
+  const { sealed, uncompressedLength } = encodeBlob(key, m.type, m.data, m.level)
+  const out = ownBuffer(sealed)
+  return { result: { sealed: out, uncompressedLength }, transfer: [out.buffer as ArrayBuffer] }
 })

@@ -4,8 +4,7 @@
  * chunking and hashing on the main thread overlap with it.
  */
 import { availableParallelism } from 'node:os'
-import { Worker } from 'node:worker_threads'
-import { AppError } from '../base/index.js'
+import { WorkerPool } from '../base/index.js'
 import { masterKeyToJSON, seal, type MasterKey } from '../crypto/index.js'
 import type { BlobType } from './blob.js'
 import { zstdCompress } from './compression.js'
@@ -43,54 +42,18 @@ export function createInlineEncoder(key: MasterKey): BlobEncoder {
   }
 }
 
-interface Job {
-  resolve: (b: EncodedBlob) => void
-  reject: (e: unknown) => void
-}
-
 /**
  * A pool of worker threads encoding blobs. Data is copied once into a buffer that is
  * transferred (not cloned) to the worker; the sealed result comes back the same way.
  */
 export function createWorkerEncoder(key: MasterKey, threads = Math.max(1, Math.min(4, availableParallelism()))): BlobEncoder {
-  const workers: Array<{ w: Worker; jobs: Map<number, Job>; load: number }> = []
-  let seq = 0
-  let failed: unknown
-  for (let i = 0; i < threads; i++) {
-    const w = new Worker(new URL('./blob-encoder-worker.js', import.meta.url), { workerData: { key: masterKeyToJSON(key) } })
-    const slot = { w, jobs: new Map<number, Job>(), load: 0 }
-    w.on('message', (m: { id: number; sealed?: Uint8Array; uncompressedLength?: number; error?: string; size: number }) => {
-      const job = slot.jobs.get(m.id)
-      if (!job) return
-      slot.jobs.delete(m.id)
-      slot.load -= m.size
-      if (m.error !== undefined) job.reject(new AppError('INTERNAL', `Encoding a blob failed: ${m.error}`))
-      else job.resolve({ sealed: Buffer.from(m.sealed!.buffer, m.sealed!.byteOffset, m.sealed!.byteLength), uncompressedLength: m.uncompressedLength! })
-    })
-    w.on('error', (err) => {
-      failed = err
-      for (const j of slot.jobs.values()) j.reject(err)
-      slot.jobs.clear()
-    })
-    workers.push(slot)
-  }
+  const pool = new WorkerPool(new URL('./blob-encoder-worker.js', import.meta.url), threads, { key: masterKeyToJSON(key) })
   return {
-    encode(type, data, level) {
-      if (failed !== undefined) return Promise.reject(failed)
-      // Least-loaded worker by bytes queued.
-      let slot = workers[0]
-      for (const s of workers) if (s.load < slot.load) slot = s
-      const copy = new Uint8Array(data.length)
-      copy.set(data)
-      const id = seq++
-      slot.load += data.length
-      return new Promise<EncodedBlob>((resolve, reject) => {
-        slot.jobs.set(id, { resolve, reject })
-        slot.w.postMessage({ id, type, data: copy, level }, [copy.buffer])
-      })
+    async encode(type, data, level) {
+      const copy = new Uint8Array(data)
+      const r = await pool.call<{ sealed: Uint8Array; uncompressedLength: number }>({ type, data: copy, level }, data.length, [copy.buffer])
+      return { sealed: Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength), uncompressedLength: r.uncompressedLength }
     },
-    async close() {
-      await Promise.all(workers.map((s) => s.w.terminate()))
-    },
+    close: () => pool.close(),
   }
 }

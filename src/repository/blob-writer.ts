@@ -80,7 +80,12 @@ export class BlobWriter {
     this.#level = mode === 'off' ? 0 : mode === 'max' ? 19 : DEFAULT_LEVEL
     this.#concurrency = options.uploadConcurrency ?? Math.max(1, target.backend.properties.connections)
     this.#encoder = options.encoder ?? createInlineEncoder(target.key)
-    this.#maxQueued = Math.max(options.maxQueuedBytes ?? 4 * this.#packSize, 2 * this.#packSize)
+    this.#maxQueued = Math.max(options.maxQueuedBytes ?? 2 * this.#packSize, 2 * this.#packSize)
+  }
+
+  /** The zstd level blobs are compressed with (0: none), for encoders working outside the writer. */
+  get compressionLevel(): number {
+    return this.#level
   }
 
   /** True when the repository or this writer already holds the blob. */
@@ -118,12 +123,43 @@ export class BlobWriter {
         this.#release(0)
       })
     this.#encoding.add(p)
+    await this.#waitForRoom()
+    return { id, known: false }
+  }
+
+  /**
+   * Stores a blob that was already compressed and sealed elsewhere (e.g. by a worker that read
+   * the file itself), unless it is known. `plainSize` is its plaintext length.
+   */
+  async saveEncodedBlob(type: BlobType, id: Id, plainSize: number, enc: EncodedBlob): Promise<SaveResult> {
+    this.#throwIfFailed()
+    if (this.has(type, id)) return { id, known: true }
+    this.#pending.add(type + id)
+    if (type === 'data') {
+      this.stats.dataBlobs++
+      this.stats.dataAdded += plainSize
+    } else this.stats.treeBlobs++
+    this.#queued += enc.sealed.length
+    const p: Promise<void> = this.#add(type, id, enc)
+      .catch((err) => {
+        this.#failure ??= err
+        this.#release(Infinity)
+      })
+      .finally(() => {
+        this.#encoding.delete(p)
+        this.#release(0)
+      })
+    this.#encoding.add(p)
+    await this.#waitForRoom()
+    return { id, known: false }
+  }
+
+  async #waitForRoom(): Promise<void> {
     // Wait while too much is queued, but only while something is under way that will release it.
     while (this.#queued > this.#maxQueued && this.#failure === undefined && (this.#encoding.size > 0 || this.#inFlight.size > 0)) {
       await new Promise<void>((r) => this.#waiters.push(r))
     }
     this.#throwIfFailed()
-    return { id, known: false }
   }
 
   /** Finishes open packs, waits for every upload, and writes the index for them. */

@@ -13,13 +13,13 @@ import { ZipWriter, type ZipEntry, type ZipMethod } from './zip-writer.js'
 
 export type ArchiveFormat = 'tar' | 'zip'
 
-type DumpRepo = Pick<Repository, 'loadBlob' | 'blobSize'>
+type DumpRepo = Pick<Repository, 'loadBlob' | 'blobSize' | 'index' | 'readPackBlobs'>
 
 export interface DumpOptions {
   format: ArchiveFormat
   /** For zip: store (default, as restic) or deflate. */
   zipMethod?: ZipMethod
-  /** Data blobs loaded ahead of the writer (default 16). */
+  /** Most data blobs loaded ahead of the writer (default: BlobQueue's). */
   readAhead?: number
   signal?: AbortSignal
 }
@@ -47,7 +47,7 @@ interface Item {
 }
 
 const SLASH = Buffer.from('/')
-const ENTRIES_AHEAD = 256
+const ENTRIES_AHEAD = 512
 
 /**
  * Writes `nodes` (the entries of a directory) and everything below them as an archive. `root`
@@ -60,7 +60,7 @@ const ENTRIES_AHEAD = 256
 export async function dumpArchive(repo: DumpRepo, nodes: readonly Node[], root: string, sink: ByteSink, options: DumpOptions): Promise<DumpSummary> {
   const summary: DumpSummary = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, others: 0, skipped: 0, bytes: 0 }
   const prefix = Buffer.from(root.split('/').filter((p) => p !== '' && p !== '.').join('/'))
-  const blobs = new BlobQueue(repo, { readAhead: options.readAhead ?? 16, cache: new BlobCache() })
+  const blobs = new BlobQueue(repo, { readAhead: options.readAhead, cache: new BlobCache() })
   const tar = options.format === 'tar' ? new TarWriter(sink) : undefined
   const zip = options.format === 'zip' ? new ZipWriter(sink, { method: options.zipMethod }) : undefined
   const linked = new Map<string, Buffer>()
@@ -72,7 +72,7 @@ export async function dumpArchive(repo: DumpRepo, nodes: readonly Node[], root: 
   const ahead: Item[] = []
   let done = false
   const refill = async () => {
-    while (!done && ahead.length < ENTRIES_AHEAD && blobs.queued < 64) {
+    while (!done && ahead.length < ENTRIES_AHEAD && blobs.queued < 1024) {
       const r = await walk.next()
       if (r.done) {
         done = true
@@ -123,7 +123,7 @@ export async function dumpArchive(repo: DumpRepo, nodes: readonly Node[], root: 
 /** Writes a file node's content, blob by blob, loading ahead. Returns the bytes written. */
 export async function dumpFile(repo: DumpRepo, node: Node, sink: ByteSink, options: Pick<DumpOptions, 'readAhead' | 'signal'> = {}): Promise<number> {
   const ids = node.content ?? []
-  const q = new BlobQueue(repo, { readAhead: options.readAhead ?? 16, cache: new BlobCache() })
+  const q = new BlobQueue(repo, { readAhead: options.readAhead, cache: new BlobCache() })
   q.push(ids)
   let bytes = 0
   for (let i = 0; i < ids.length; i++) {
