@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { resolve } from 'node:path'
 import { AppError, messageOf } from '../base/index.js'
-import { backup, ExcludeMatcher, type BackupProgress, type BackupResult } from '../archiver/index.js'
+import { backup, ExcludeMatcher, scanTotals, type BackupProgress, type BackupResult, type ScanTotals } from '../archiver/index.js'
 import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
 import type { Repository } from '../repository/index.js'
 
@@ -23,6 +23,8 @@ export interface BackupRequest {
   dryRun?: boolean
   signal?: AbortSignal
   progress?: BackupProgress
+  /** Count files and bytes beside the backup, for a percentage and an ETA (costs extra stat calls). */
+  onTotals?: (t: ScanTotals) => void
 }
 
 /** Reads pattern or path list files: one entry per line, `#` comments and blank lines skipped. */
@@ -71,6 +73,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   if (!req.force) {
     parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, paths.map((p) => resolve(p)))
   }
+  if (req.onTotals) void scanTotals(paths, excludes, req.onTotals, req.signal).catch(() => {})
   return backup(repo, {
     paths,
     excludes,

@@ -10,3 +10,4 @@
  */
 export { backup, type BackupOptions, type BackupProgress, type BackupResult, type BackupSummary } from './archiver.js'
 export { ExcludeMatcher, parseSize, type ExcludeOptions } from './exclude.js'
+export { scanTotals, type ScanTotals } from './scanner.js'

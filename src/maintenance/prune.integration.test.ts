@@ -259,6 +259,7 @@ describe('cairn forget and prune with restic', { skip }, () => {
     await Promise.all([worker(), worker(), worker()])
 
     const killed = [...phases.values()].reduce((a, b) => a + b, 0)
+    t.diagnostic(`uninterrupted prune: ${full.lines.map((l) => `${l.at} ms ${l.text}`).join(', ')}, exit at ${full.ms} ms`)
     t.diagnostic(`killed ${killed} of ${iterations} runs; last line before the kill: ${JSON.stringify(Object.fromEntries(phases))}`)
     assert.ok(killed >= iterations / 2, `only ${killed} of ${iterations} runs were killed before they finished`)
     assert.ok(phases.size >= 2, 'kills landed in more than one phase')

@@ -191,6 +191,25 @@ describe('PrunePlan.execute()', () => {
     assert.equal((await planPrune(await reopen(backend), { repackUncompressed: true })).empty, true)
   })
 
+  it('stops before changing anything but new packs when a blob to copy is damaged', async () => {
+    const { backend, forget } = await prunableRepository()
+    const repo = await reopen(backend)
+    await removeSnapshots(repo, forget)
+    const plan = await planPrune(repo)
+    const [efPack] = [...plan.repackPacks.keys()]
+    const eChunk = repo.index.lookup('data', hashId(seededBytes(3, 128 * KiB).subarray(0, 64 * KiB)))!
+    assert.equal(eChunk.packId, efPack)
+    const bytes = await backend.load({ type: 'data', name: efPack })
+    bytes[eChunk.offset + 40] ^= 1
+    await backend.remove({ type: 'data', name: efPack })
+    await backend.save({ type: 'data', name: efPack }, bytes)
+    const before = { data: await repo.listIds('data'), index: await repo.listIds('index') }
+    await assert.rejects(plan.execute(), new RegExp(`Cannot repack pack ${efPack}: .*nothing was deleted`))
+    const after = { data: await repo.listIds('data'), index: await repo.listIds('index') }
+    assert.ok(before.data.every((id) => after.data.includes(id)), 'no pack was deleted')
+    assert.deepEqual(after.index.sort(), before.index.sort(), 'the index is unchanged')
+  })
+
   it('honours --max-unused unlimited and --max-repack-size', async () => {
     const { backend, forget } = await prunableRepository()
     await removeSnapshots(await reopen(backend), forget)

@@ -67,6 +67,7 @@ export interface PruneExecution {
 }
 
 const DEFAULT_PACK_SIZE = 16 * 1024 * 1024
+const SMALL_REPACK = 8 * 1024 * 1024
 
 /**
  * Looks at the whole repository and decides what to delete and repack, changing nothing. Takes
@@ -221,7 +222,8 @@ export class PrunePlan {
       const keep = p.keepBlobs.clone()
       const repacked = await repackPacks(repo, [...p.repack.keys()], p.toCopy, keep, {
         writer: p.writer,
-        threads: p.threads,
+        // Starting worker threads costs more than it saves when there is little to copy.
+        threads: p.threads ?? (p.stats.size.repack - p.stats.size.repackrm < SMALL_REPACK ? 0 : undefined),
         compressAll: p.compressAll,
         signal,
         onPack: progress?.packRepacked,

@@ -51,9 +51,17 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       let files = 0
       let bytes = 0
       let errors = 0
+      let totals: { files: number; bytes: number } | undefined
       const timer = setInterval(() => {
         const secs = (Date.now() - start) / 1000
-        term.status(`[${formatDuration(secs)}] ${files} files ${formatBytes(bytes)}, ${formatBytes(bytes / Math.max(secs, 0.001))}/s, ${errors} errors`)
+        const rate = bytes / Math.max(secs, 0.001)
+        let line = `[${formatDuration(secs)}] `
+        if (totals && totals.bytes > 0) {
+          const pct = Math.min(100, (100 * bytes) / totals.bytes)
+          const eta = rate > 0 ? Math.max(0, (totals.bytes - bytes) / rate) : 0
+          line += `${pct.toFixed(2)}%  ${files} / ${totals.files} files  ${formatBytes(bytes)} / ${formatBytes(totals.bytes)}  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`
+        } else line += `${files} files ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
+        term.status(`${line}  ${errors} errors`)
       }, 250)
       timer.unref()
       try {
@@ -77,6 +85,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               force: opts.force,
               dryRun: opts.dryRun,
               signal,
+              onTotals: term.interactive ? (t) => (totals = t) : undefined,
               progress: {
                 onItem: (_p, kind) => {
                   if (kind === 'file') files++
