@@ -1,8 +1,10 @@
-import type { BigIntStats } from 'node:fs'
+import { lstatSync, type BigIntStats } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
-import { AppError, createLimit, createSemaphore, hashId, type Id } from '../base/index.js'
+import { AppError, createLimit, hashId, type Id } from '../base/index.js'
+import { MAX_SIZE } from '../chunker/index.js'
+import { ByteBudget } from './byte-budget.js'
 import type { BlobWriter, Repository } from '../repository/index.js'
 import { decodeTree, encodeTree, encodeSnapshot, formatGoTime, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
@@ -74,7 +76,9 @@ interface Virtual {
 }
 
 const STAT_CONCURRENCY = 32
-const FILE_CONCURRENCY = 8
+/** Files being read at once: up to this many, holding up to FILE_BYTES bytes between them. */
+const FILE_COUNT = 256
+const FILE_BYTES = 64 * 1024 * 1024
 
 /**
  * Backs up `paths` into a new snapshot. The root tree mirrors the absolute paths, as restic's
@@ -92,7 +96,7 @@ class Archiver {
   #workers: BackupWorkers | undefined
   #users = new UserNames()
   #statLimit = createLimit(STAT_CONCURRENCY)
-  #fileSlots = createSemaphore(FILE_CONCURRENCY)
+  #fileBudget = new ByteBudget(FILE_BYTES, FILE_COUNT)
   #writer!: BlobWriter
   #hardLinks = new Map<string, { node: Node; content: Id[] }>()
   #s: BackupSummary = {
@@ -219,7 +223,9 @@ class Archiver {
   /** lstat + node for one path; errors are reported and give undefined. */
   async #statNode(name: Buffer, path: string | Buffer): Promise<StatNode | undefined> {
     try {
-      const st = await lstat(path, { bigint: true })
+      // lstat on this thread: about five times cheaper than through the thread pool, and the
+      // walk waits for each directory's entries anyway.
+      const st = lstatSync(path, { bigint: true })
       const node = await nodeFromStat(name, path, st, this.#nodeOptions(path))
       return node ? { node, st } : undefined
     } catch (err) {
@@ -253,9 +259,10 @@ class Archiver {
     if (node.type === 'file') {
       if (this.#o.excludes.excludedBySize(node.size)) return { done: Promise.resolve(undefined) }
       if (this.#reuseParentContent(node, path, parentNode)) return { done: Promise.resolve(node) }
-      await this.#fileSlots.acquire()
+      const weight = Math.min(node.size, MAX_SIZE)
+      await this.#fileBudget.acquire(weight)
       const done = this.#saveFileContent(node, path, st, parentNode)
-        .finally(() => this.#fileSlots.release())
+        .finally(() => this.#fileBudget.release(weight))
         .then((ok) => (ok ? node : undefined))
       done.catch(() => {}) // handled by whoever awaits the directory; avoids an early unhandled rejection
       return { done }

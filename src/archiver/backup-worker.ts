@@ -31,6 +31,12 @@ serveWorker<WorkerRequest>((m, data) => {
     const out = ownBuffer(sealed)
     return { result: { sealed: out, uncompressedLength }, transfer: [out.buffer as ArrayBuffer] }
   }
+  if (m.kind === 'chunk') {
+    const id = hashId(m.data)
+    const { sealed, uncompressedLength } = encodeBlob(key, 'data', m.data, m.level)
+    const out = ownBuffer(sealed)
+    return { result: { id, sealed: out, uncompressedLength }, transfer: [out.buffer as ArrayBuffer] }
+  }
   // A whole small file: read one byte more than expected to notice growth.
   const fd = openRead(m.path)
   if (readBuffer.length < m.size + 1) readBuffer = Buffer.allocUnsafeSlow(Math.max(m.size + 1, m.maxSize + 1))

@@ -5,6 +5,7 @@ import type { BlobEncoder, EncodedBlob } from '../repository/index.js'
 
 export type WorkerRequest =
   | { kind: 'blob'; type: string; data: Uint8Array; level: number }
+  | { kind: 'chunk'; data: Uint8Array; level: number }
   | { kind: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number }
 
 /** What a worker made of a small file. */
@@ -30,6 +31,13 @@ export class BackupWorkers implements BlobEncoder {
     const copy = new Uint8Array(data)
     const r = await this.#pool.call<{ sealed: Uint8Array; uncompressedLength: number }>({ kind: 'blob', type, data: copy, level }, data.length, [copy.buffer])
     return { sealed: toBuffer(r.sealed), uncompressedLength: r.uncompressedLength }
+  }
+
+  /** Hashes, compresses and seals one chunk on a worker (the data is copied before this returns). */
+  async encodeChunk(data: Uint8Array, level: number): Promise<{ id: Id; blob: EncodedBlob }> {
+    const copy = new Uint8Array(data)
+    const r = await this.#pool.call<{ id: Id; sealed: Uint8Array; uncompressedLength: number }>({ kind: 'chunk', data: copy, level }, data.length, [copy.buffer])
+    return { id: r.id, blob: { sealed: toBuffer(r.sealed), uncompressedLength: r.uncompressedLength } }
   }
 
   /** Reads, hashes and encodes a file of at most `maxSize` bytes (one chunk) on a worker. */

@@ -20,6 +20,8 @@ export interface SavedFile {
 }
 
 const BUFFER_SIZE = 2 * MAX_SIZE
+/** Chunk bytes of one file handed to workers and not yet stored. */
+const MAX_IN_FLIGHT = 3 * MAX_SIZE
 const O_NOATIME = constants.O_NOATIME ?? 0
 
 /**
@@ -92,13 +94,39 @@ export class FileSaver {
       prefix.copy(buf, 0)
       end = prefix.length
     }
+    // With workers, chunks are hashed, compressed and sealed there while this thread goes on
+    // chunking; results are awaited in order, with at most MAX_IN_FLIGHT bytes outstanding.
+    const workers = sink.saveEncodedBlob ? this.#workers : undefined
+    const inFlight: Array<{ size: number; done: Promise<void> }> = []
+    let inFlightBytes = 0
+    const record = (id: Id, known: boolean, size: number) => {
+      if (!known) added += size
+      total += size
+      onBytes?.(size)
+      return id
+    }
     const emit = async (from: number, to: number) => {
       const data = buf.subarray(from, to)
-      const r = await sink.saveBlob('data', data, hashId(data))
-      content.push(r.id)
-      if (!r.known) added += data.length
-      total += data.length
-      onBytes?.(data.length)
+      if (!workers) {
+        const r = await sink.saveBlob('data', data, hashId(data))
+        content.push(record(r.id, r.known, data.length))
+        return
+      }
+      const slot = content.length
+      content.push('')
+      const size = data.length
+      const done = workers.encodeChunk(data, sink.compressionLevel ?? 0).then(async (c) => {
+        const r = await sink.saveEncodedBlob!('data', c.id, size, c.blob)
+        content[slot] = record(r.id, r.known, size)
+      })
+      done.catch(() => {})
+      inFlight.push({ size, done })
+      inFlightBytes += size
+      while (inFlightBytes > MAX_IN_FLIGHT) {
+        const first = inFlight.shift()!
+        inFlightBytes -= first.size
+        await first.done
+      }
     }
     try {
       for (;;) {
@@ -123,7 +151,9 @@ export class FileSaver {
         end += bytesRead
       }
       if (end > start) await emit(start, end)
+      await Promise.all(inFlight.map((f) => f.done))
     } finally {
+      // Chunks still in flight hold copies, not views of the buffer: it can be reused now.
       this.#buffers.push(buf)
     }
     return { content, size: total, added }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { constants, type BigIntStats } from 'node:fs'
 import { open, readlink, type FileHandle } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
-import { getAttribute, listAttributes } from '@napi-rs/xattr'
+import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr'
 import { messageOf } from '../base/index.js'
 import { formatGoTime, goFileMode, goStringFromBytes, type ExtendedAttribute, type Node, type NodeType } from '../snapshots/index.js'
 import type { UserNames } from './user-names.js'
@@ -112,8 +112,10 @@ async function readXattrs(
   try {
     target = await openXattrTarget(path, type === 'dir')
     if (target === undefined) return await readXattrsWithTool(path as Buffer, type, warn)
-    const names = await listAttributes(target.path)
-    const values = await Promise.all(names.map((n) => getAttribute(target!.path, n)))
+    // Synchronous calls: on a warm cache they take a few microseconds, far less than a round
+    // trip through the thread pool.
+    const names = listAttributesSync(target.path)
+    const values = names.map((n) => getAttributeSync(target!.path, n))
     const xattrs: ExtendedAttribute[] = []
     for (let i = 0; i < names.length; i++) {
       const value = values[i]
