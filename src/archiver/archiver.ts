@@ -78,7 +78,7 @@ interface Virtual {
 const STAT_CONCURRENCY = 32
 /** Files being read at once: up to this many, holding up to FILE_BYTES bytes between them. */
 const FILE_COUNT = 256
-const FILE_BYTES = 64 * 1024 * 1024
+const FILE_BYTES = 16 * 1024 * 1024
 
 /**
  * Backs up `paths` into a new snapshot. The root tree mirrors the absolute paths, as restic's

@@ -19,7 +19,7 @@ export interface SavedFile {
   added: number
 }
 
-const BUFFER_SIZE = 2 * MAX_SIZE
+const BUFFER_SIZE = MAX_SIZE + 4 * 1024 * 1024
 /** Chunk bytes of one file handed to workers and not yet stored. */
 const MAX_IN_FLIGHT = 3 * MAX_SIZE
 const O_NOATIME = constants.O_NOATIME ?? 0

@@ -37,7 +37,8 @@ export class WorkerPool {
 
   constructor(script: URL, threads: number, data?: unknown) {
     for (let i = 0; i < Math.max(1, threads); i++) {
-      const worker = new Worker(script, { workerData: data })
+      // Small heaps: workers hold little JS state, and a large young generation only costs memory.
+      const worker = new Worker(script, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } })
       const slot: Slot = { worker, pending: new Map(), load: 0, batch: [], transfer: [], batchWeight: 0 }
       worker.on('message', (replies: Array<{ id: number; result?: unknown; error?: { message: string; code?: string } }>) => {
         for (const r of replies) {

@@ -188,7 +188,8 @@ export class BlobWriter {
   async #add(type: BlobType, id: Id, enc: EncodedBlob): Promise<void> {
     if (this.#failure !== undefined) return
     let packer = this.#packers[type]
-    if (packer === undefined) packer = this.#packers[type] = new Packer(type)
+    // Room for a full pack plus one maximal blob; pages are only touched as the pack fills.
+    if (packer === undefined) packer = this.#packers[type] = new Packer(type, this.#packSize + 9 * 1024 * 1024)
     packer.add(id, enc.sealed, enc.uncompressedLength)
     this.stats.dataAddedPacked += enc.sealed.length
     if (packer.size >= this.#packSize) await this.#finishPack(type)

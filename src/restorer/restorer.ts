@@ -1,4 +1,5 @@
-import { link, mkdir, open, symlink, rm, type FileHandle } from 'node:fs/promises'
+import { closeSync, constants, ftruncateSync, open as openCb, writeSync } from 'node:fs'
+import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
 import { AppError, createLimit, hashId, messageOf, type Id } from '../base/index.js'
 import { plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
@@ -44,7 +45,8 @@ interface FileJob {
   path: Buffer
   node: Node
   remaining: number
-  handle?: Promise<FileHandle>
+  fd?: number
+  opening?: Promise<number>
 }
 
 interface Placement {
@@ -91,7 +93,7 @@ class Restorer {
     await this.#writeContents()
     for (const l of this.#pendingLinks) {
       try {
-        await link(l.target, l.path)
+        await replacing(l.path, () => link(l.target, l.path))
         this.#s.files++
       } catch (err) {
         this.#error(l.path, err)
@@ -116,6 +118,9 @@ class Restorer {
   async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, ensureDir: () => Promise<void>): Promise<void> {
     this.#checkAbort()
     const nodes = decodeTree(await this.#repo.loadBlob('tree', treeId))
+    // Sibling directories are walked concurrently: creating directories and files is
+    // latency-bound, and each directory's tree is a separate read.
+    const subwalks: Array<Promise<void>> = []
     for (const node of nodes) {
       const nameText = node.name.toString('utf8')
       if (node.name.length === 0 || nameText === '.' || nameText === '..' || node.name.includes(0x2f)) {
@@ -132,7 +137,9 @@ class Restorer {
         const ensure = () =>
           (made ??= (async () => {
             await ensureDir()
-            await mkdir(path, { recursive: true, mode: 0o700 })
+            await mkdir(path, { mode: 0o700 }).catch((err: { code?: string }) => {
+              if (err.code !== 'EEXIST') throw err
+            })
             this.#dirs.push({ path, node, depth })
           })())
         try {
@@ -144,7 +151,7 @@ class Restorer {
           this.#error(path, err)
           continue
         }
-        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1, ensure)
+        if (node.subtree) subwalks.push(this.#walk(node.subtree, path, sp, depth + 1, ensure))
         continue
       }
       if (decision === 'descend') continue
@@ -155,10 +162,10 @@ class Restorer {
         this.#error(path, err)
       }
     }
+    await Promise.all(subwalks)
   }
 
   async #createEntry(path: Buffer, node: Node): Promise<void> {
-    await rm(path, { force: true }).catch(() => {})
     switch (node.type) {
       case 'file': {
         const key = node.links > 1 && node.inode !== 0n ? `${node.deviceId}:${node.inode}` : undefined
@@ -173,13 +180,13 @@ class Restorer {
         return
       }
       case 'symlink':
-        await symlink(node.linktarget ?? '', path)
+        await replacing(path, () => symlink(node.linktarget ?? '', path))
         await this.#meta(path, node)
         return
       case 'fifo':
       case 'dev':
       case 'chardev':
-        await createSpecialFile(path, node)
+        await replacing(path, () => createSpecialFile(path, node))
         await this.#meta(path, node)
         return
       default:
@@ -219,24 +226,29 @@ class Restorer {
     for (const f of this.#files) {
       if (f.remaining === 0) {
         try {
-          await (await open(f.path, 'w', 0o600)).close()
+          closeSync(await openForWriting(f.path))
           await this.#finishFile(f)
         } catch (err) {
           this.#error(f.path, err)
         }
       }
     }
-    const limit = createLimit(4)
+    // Two packs at a time: each holds its plaintext until its writes are done.
+    const limit = createLimit(2)
     await Promise.all(
       [...this.#byPack].map(([packId, blobs]) =>
         limit(async () => {
           this.#checkAbort()
           const list = [...blobs.values()]
           try {
-            await this.#repo.readPackBlobs(packId, list.map((e) => e.blob), async (blob, plain) => {
+            // Writes of one pack run concurrently (file creation is latency-bound); the pack's
+            // plaintext is held until they are done.
+            const writes: Array<Promise<void>> = []
+            await this.#repo.readPackBlobs(packId, list.map((e) => e.blob), (blob, plain) => {
               const entry = blobs.get(blob.id)!
-              await Promise.all(entry.places.map((p) => this.#writeBlob(p, plain)))
+              for (const p of entry.places) writes.push(this.#writeBlob(p, plain))
             })
+            await Promise.all(writes)
           } catch (err) {
             if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
             for (const e of list) for (const p of e.places) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
@@ -249,23 +261,30 @@ class Restorer {
   async #writeBlob(p: Placement, plain: Buffer): Promise<void> {
     const f = p.file
     try {
-      f.handle ??= open(f.path, 'w', 0o600).then(async (h) => {
-        await h.truncate(f.node.size)
-        return h
-      })
-      const h = await f.handle
+      // Synchronous writes into the page cache cost microseconds; a thread-pool round trip per
+      // open, write and close costs more than the write itself for small files.
+      if (f.fd === undefined) {
+        // Creating a file is the slow part on most file systems (a journal entry): it goes
+        // through the thread pool, so many files are created at once.
+        f.opening ??= openForWriting(f.path)
+        const fd = await f.opening
+        if (f.fd !== undefined) return this.#writeBlob(p, plain)
+        f.fd = fd
+        // Files of several blobs are sized first, so blobs may land in any order and zero
+        // blobs can be left as holes.
+        if (f.node.size > plain.length) ftruncateSync(f.fd, f.node.size)
+      }
+      const fd = f.fd
       // An all-zero blob is left as a hole: the file was truncated to its size (sparse restore).
-      if (plain.length > ZERO.length || plain.compare(ZERO, 0, plain.length) !== 0) {
+      if (f.node.size === plain.length || plain.length > ZERO.length || plain.compare(ZERO, 0, plain.length) !== 0) {
         let done = 0
-        while (done < plain.length) {
-          const { bytesWritten } = await h.write(plain, done, plain.length - done, p.offset + done)
-          done += bytesWritten
-        }
+        while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, p.offset + done)
       }
       this.#s.bytes += plain.length
       this.#o.progress?.onBytes?.(plain.length)
       if (--f.remaining === 0) {
-        await h.close()
+        closeSync(fd)
+        f.fd = undefined
         await this.#finishFile(f)
       }
     } catch (err) {
@@ -318,3 +337,35 @@ class Restorer {
   }
 }
 
+
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW
+
+/**
+ * Opens a file for restoring into it. Whatever is in the way (a symlink, which is never followed,
+ * a directory, a special file) is removed first; an existing regular file is truncated.
+ */
+async function openForWriting(path: Buffer): Promise<number> {
+  try {
+    return await openFd(path, WRITE_FLAGS)
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENXIO' && code !== 'ETXTBSY') throw err
+    await rm(path, { recursive: true, force: true })
+    return openFd(path, WRITE_FLAGS)
+  }
+}
+
+function openFd(path: Buffer, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => openCb(path, flags, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))))
+}
+
+/** Runs `create`; when something already exists at `path`, removes it and tries once more. */
+async function replacing(path: Buffer, create: () => Promise<void>): Promise<void> {
+  try {
+    await create()
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EEXIST') throw err
+    await rm(path, { recursive: true, force: true })
+    await create()
+  }
+}

@@ -12,17 +12,21 @@ export interface FinishedPack {
 
 /**
  * Collects sealed blobs of one type into a pack. Blobs are added already sealed (the caller
- * compresses and encrypts, possibly on other threads); the packer only lays them out and writes
- * the encrypted header and trailer.
+ * compresses and encrypts, possibly on other threads); the packer copies them into one growing
+ * buffer, so each small sealed buffer can be freed at once and finishing needs no second copy
+ * of the whole pack. It also writes the encrypted header and trailer.
  */
 export class Packer {
   readonly type: BlobType
-  #parts: Buffer[] = []
+  #buf: Buffer
   #blobs: PackedBlob[] = []
   #size = 0
+  /** Bytes the writer counts against its memory budget for this pack. */
+  queuedBytes = 0
 
-  constructor(type: BlobType) {
+  constructor(type: BlobType, expectedSize = 1 << 20) {
     this.type = type
+    this.#buf = Buffer.allocUnsafe(expectedSize)
   }
 
   get size(): number {
@@ -34,19 +38,31 @@ export class Packer {
   }
 
   /** Appends a sealed blob (IV‖ciphertext‖MAC). `uncompressedLength` is 0 when not compressed. */
-  add(id: Id, sealed: Buffer, uncompressedLength: number): void {
+  add(id: Id, sealed: Uint8Array, uncompressedLength: number): void {
     this.#blobs.push({ type: this.type, id, offset: this.#size, length: sealed.length, uncompressedLength })
-    this.#parts.push(sealed)
+    this.#reserve(sealed.length)
+    this.#buf.set(sealed, this.#size)
     this.#size += sealed.length
   }
 
   /** Seals the header and returns the complete pack. The packer must not be used afterwards. */
   finish(key: MasterKey): FinishedPack {
     const header = seal(key, encodeHeader(this.#blobs))
-    const trailer = Buffer.allocUnsafe(4)
-    trailer.writeUInt32LE(header.length, 0)
-    const bytes = Buffer.concat([...this.#parts, header, trailer], this.#size + header.length + 4)
-    this.#parts = []
+    this.#reserve(header.length + 4)
+    this.#buf.set(header, this.#size)
+    this.#buf.writeUInt32LE(header.length, this.#size + header.length)
+    const bytes = this.#buf.subarray(0, this.#size + header.length + 4)
+    this.#buf = Buffer.alloc(0)
     return { id: hashId(bytes), bytes, blobs: this.#blobs }
+  }
+
+  #reserve(n: number): void {
+    const need = this.#size + n
+    if (need <= this.#buf.length) return
+    let cap = Math.max(this.#buf.length, 1 << 16)
+    while (cap < need) cap *= 2
+    const grown = Buffer.allocUnsafe(cap)
+    this.#buf.copy(grown, 0, 0, this.#size)
+    this.#buf = grown
   }
 }
