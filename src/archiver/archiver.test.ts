@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs'
 import assert from 'node:assert/strict'
 import { appendFile, link, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -114,7 +115,27 @@ describe('backup()', () => {
     const { snapshot } = await run(repo, [join(src, 'sub/deeper'), join(src, 'a.txt')])
     assert.deepEqual(names(await nodesAt(repo, snapshot.tree, src)), ['a.txt', 'sub'])
     assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${src}/sub`)), ['deeper'])
-    assert.deepEqual(snapshot.paths, [join(src, 'sub/deeper'), join(src, 'a.txt')])
+    // restic sorts the snapshot's paths
+    assert.deepEqual(snapshot.paths, [join(src, 'a.txt'), join(src, 'sub/deeper')])
+  })
+
+  it('mirrors relative targets as restic does: "." stands for its entries, "sub/deeper" stays relative', async () => {
+    const repo = await createTestRepository()
+    const cwd = process.cwd()
+    process.chdir(src)
+    try {
+      const dot = await run(repo, ['.'])
+      // the root tree holds the entries of "." itself, not /path/to/src
+      const expected = readdirSync(src).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      assert.deepEqual(names(await nodesAt(repo, dot.snapshot.tree, '/')), expected)
+      assert.deepEqual(dot.snapshot.paths, [src])
+      const rel = await run(repo, ['sub/deeper'])
+      assert.deepEqual(names(await nodesAt(repo, rel.snapshot.tree, '/')), ['sub'])
+      assert.deepEqual(names(await nodesAt(repo, rel.snapshot.tree, '/sub')), ['deeper'])
+      assert.deepEqual(rel.snapshot.paths, [join(src, 'sub/deeper')])
+    } finally {
+      process.chdir(cwd)
+    }
   })
 
   it('honours exclude patterns, exclude-caches and exclude-larger-than', async () => {

@@ -1,7 +1,7 @@
 import { lstatSync, type BigIntStats } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
-import { resolve as resolvePath } from 'node:path'
+import { posix, resolve as resolvePath } from 'node:path'
 import { AppError, createLimit, hashId, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
@@ -73,6 +73,8 @@ interface StatNode {
 interface Virtual {
   children: Map<string, Virtual>
   target: boolean
+  /** Where this part of the tree is on the file system (absolute). */
+  fsPath: string
 }
 
 const STAT_CONCURRENCY = 32
@@ -111,12 +113,15 @@ class Archiver {
   }
 
   async run(): Promise<BackupResult> {
-    const abs = this.#o.paths.map((p) => resolvePath(p))
+    // Targets as restic takes them: "." (or "..") stands for its entries, and the tree mirrors
+    // each path as given (relative paths stay relative), so both tools build the same trees.
+    const given: string[] = []
     const existing: string[] = []
-    for (const p of abs) {
+    for (const p of this.#o.paths) {
       try {
         await lstat(p)
-        existing.push(p)
+        existing.push(resolvePath(p))
+        given.push(...(await expandDotTarget(p)))
       } catch (err) {
         this.#error(p, err)
       }
@@ -126,14 +131,15 @@ class Archiver {
         hint: 'Check the paths given to "backup"',
       })
     }
-    const root = buildVirtual(existing)
+    existing.sort()
+    const root = buildVirtual(given)
     const time = this.#o.time ?? new Date()
     const parentRoot = this.#o.parent?.snapshot.tree
     const run = async (w: BlobWriter) => {
       this.#writer = w
       const tree = root.target
         ? await (await this.#walkDir('/', parentRoot, (await lstat('/', { bigint: true })).dev)).done
-        : await this.#saveVirtual(root, '/', parentRoot)
+        : await this.#saveVirtual(root, parentRoot)
       this.#s.dataBlobs = w.stats.dataBlobs
       this.#s.treeBlobs = w.stats.treeBlobs
       this.#s.dataAdded = w.stats.dataAdded
@@ -196,11 +202,11 @@ class Archiver {
   }
 
   /** Saves the directories on the way to the targets, each holding only the relevant children. */
-  async #saveVirtual(v: Virtual, path: string, parentTree: Id | undefined): Promise<Id> {
+  async #saveVirtual(v: Virtual, parentTree: Id | undefined): Promise<Id> {
     const parent = await this.#loadParentTree(parentTree)
     const nodes: Node[] = []
     for (const [name, child] of v.children) {
-      const childPath = path === '/' ? `/${name}` : `${path}/${name}`
+      const childPath = child.fsPath
       const nameBuf = Buffer.from(name)
       const parentNode = parent?.get(nameBuf.toString('latin1'))
       if (child.target) {
@@ -214,7 +220,7 @@ class Archiver {
       const st = await lstat(childPath, { bigint: true })
       const node = await nodeFromStat(nameBuf, childPath, st, this.#nodeOptions(childPath))
       if (!node) continue
-      node.subtree = await this.#saveVirtual(child, childPath, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
+      node.subtree = await this.#saveVirtual(child, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
       nodes.push(node)
     }
     return this.#saveTree(nodes)
@@ -360,20 +366,22 @@ function unchanged(old: Node, cur: Node): boolean {
   return old.type === 'file' && old.size === cur.size && old.mtime === cur.mtime && old.ctime === cur.ctime && old.inode === cur.inode
 }
 
-function buildVirtual(paths: string[]): Virtual {
-  const root: Virtual = { children: new Map(), target: false }
-  for (const p of paths) {
-    const parts = p.split('/').filter((s) => s !== '')
+function buildVirtual(targets: string[]): Virtual {
+  const root: Virtual = { children: new Map(), target: false, fsPath: '/' }
+  for (const t of targets) {
+    const parts = pathComponents(t)
     if (parts.length === 0) {
       root.target = true
       continue
     }
     let v = root
+    let fsPath = rootDirectory(t)
     for (const part of parts) {
       if (v.target) break
+      fsPath = fsPath === '/' ? `/${part}` : `${fsPath}/${part}`
       let c = v.children.get(part)
       if (!c) {
-        c = { children: new Map(), target: false }
+        c = { children: new Map(), target: false, fsPath }
         v.children.set(part, c)
       }
       v = c
@@ -382,6 +390,28 @@ function buildVirtual(paths: string[]): Virtual {
     v.children.clear()
   }
   return root
+}
+
+/**
+ * restic's path components of a target: a relative path counts from an imagined root, so
+ * leading ".." parts vanish ("../x" → ["x"], "a/b" → ["a", "b"], "/home/me" → ["home", "me"]).
+ */
+function pathComponents(target: string): string[] {
+  return posix.normalize(posix.isAbsolute(target) ? target : `/${target}`).split('/').filter((s) => s !== '')
+}
+
+/** The absolute directory holding a target's first component ("/" for absolute targets). */
+function rootDirectory(target: string): string {
+  if (posix.isAbsolute(target)) return '/'
+  const ups = posix.normalize(target).split('/').filter((s) => s === '..')
+  return resolvePath(ups.length > 0 ? ups.join('/') : '.')
+}
+
+/** "." and other all-dots targets stand for their entries, sorted, as restic does. */
+async function expandDotTarget(target: string): Promise<string[]> {
+  if (pathComponents(target).length > 0 || posix.isAbsolute(target)) return [target]
+  const names = (await readdir(target)).sort()
+  return names.map((n) => posix.join(target, n))
 }
 
 function joinPath(dir: string | Buffer, name: Buffer): string | Buffer {

@@ -2,7 +2,7 @@ import { AppError, createLimit, isAppError, messageOf, shortId, type Id } from '
 import type { BlobLocation, BlobType, MasterIndex, Repository } from '../repository/index.js'
 import { decodeTree, type Node, type SnapshotEntry } from '../snapshots/index.js'
 import type { CheckProblem, CheckProgress } from './check-report.js'
-import type { PackCache } from './pack-cache.js'
+import type { PackCache } from '../repository/index.js'
 import type { TreeGraph, TreeRef } from './tree-graph.js'
 
 /** A problem before its affected snapshots are worked out: what it points at. */

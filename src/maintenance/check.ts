@@ -6,7 +6,7 @@ import { readPacks, type PackToRead } from './check-read-data.js'
 import { findFileRefs, walkTrees, type PendingProblem, type StructureContext } from './check-structure.js'
 import { forEachIndexFile } from './index-files.js'
 import { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
-import { PackCache } from './pack-cache.js'
+import { PackCache } from '../repository/index.js'
 import { TreeGraph, type TreeRef } from './tree-graph.js'
 
 export interface CheckOptions {

@@ -98,33 +98,14 @@ export class BlobWriter {
    * The data is consumed before this returns; it waits only when too much is queued.
    */
   async saveBlob(type: BlobType, data: Uint8Array, id: Id = hashId(data)): Promise<SaveResult> {
-    this.#throwIfFailed()
-    if (this.has(type, id)) return { id, known: true }
-    this.#pending.add(type + id)
+    if (!this.#accept(type, id, data.length, data.length)) return { id, known: true }
     const size = data.length
-    if (type === 'data') {
-      this.stats.dataBlobs++
-      this.stats.dataAdded += size
-    } else this.stats.treeBlobs++
-    this.#queued += size
-    const p: Promise<void> = this.#encoder
-      .encode(type, data, this.#level)
-      .then((enc) => {
-        // From here on the blob costs its sealed size, until its pack is uploaded.
-        this.#release(Math.max(0, size - enc.sealed.length))
-        return this.#add(type, id, enc)
-      })
-      .catch((err) => {
-        this.#failure ??= err
-        this.#release(Infinity)
-      })
-      .finally(() => {
-        this.#encoding.delete(p)
-        this.#release(0)
-      })
-    this.#encoding.add(p)
-    await this.#waitForRoom()
-    return { id, known: false }
+    const work = this.#encoder.encode(type, data, this.#level).then((enc) => {
+      // From here on the blob costs its sealed size, until its pack is uploaded.
+      this.#release(Math.max(0, size - enc.sealed.length))
+      return this.#add(type, id, enc)
+    })
+    return this.#track(work, id)
   }
 
   /**
@@ -132,15 +113,26 @@ export class BlobWriter {
    * the file itself), unless it is known. `plainSize` is its plaintext length.
    */
   async saveEncodedBlob(type: BlobType, id: Id, plainSize: number, enc: EncodedBlob): Promise<SaveResult> {
+    if (!this.#accept(type, id, plainSize, enc.sealed.length)) return { id, known: true }
+    return this.#track(this.#add(type, id, enc), id)
+  }
+
+  /** Registers a new blob (false when it is known): stats and the bytes it will hold. */
+  #accept(type: BlobType, id: Id, plainSize: number, queuedBytes: number): boolean {
     this.#throwIfFailed()
-    if (this.has(type, id)) return { id, known: true }
+    if (this.has(type, id)) return false
     this.#pending.add(type + id)
     if (type === 'data') {
       this.stats.dataBlobs++
       this.stats.dataAdded += plainSize
     } else this.stats.treeBlobs++
-    this.#queued += enc.sealed.length
-    const p: Promise<void> = this.#add(type, id, enc)
+    this.#queued += queuedBytes
+    return true
+  }
+
+  /** Follows a blob's encoding and packing; returns once there is room for more. */
+  async #track(work: Promise<void>, id: Id): Promise<SaveResult> {
+    const p: Promise<void> = work
       .catch((err) => {
         this.#failure ??= err
         this.#release(Infinity)

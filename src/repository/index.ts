@@ -25,3 +25,4 @@ export { Lock, isStale, listLocks, releaseAllLocks, type LockInfo } from './lock
 export type { RepoConfig } from './repo-config.js'
 export { zstdCompress, zstdDecompress } from './compression.js'
 export { createInlineEncoder, createWorkerEncoder, encodeBlob, type BlobEncoder, type EncodedBlob } from './blob-encoder.js'
+export { PackCache } from './pack/pack-cache.js'

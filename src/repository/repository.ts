@@ -9,6 +9,7 @@ import { createWorkerEncoder } from './blob-encoder.js'
 import { zstdDecompress } from './compression.js'
 import { decodeIndex } from './index/index-file.js'
 import { MasterIndex } from './index/master-index.js'
+import { PackCache } from './pack/pack-cache.js'
 import { addKeyFile, openMasterKey } from './keys.js'
 import { decodeRepoConfig, encodeRepoConfig, type RepoConfig } from './repo-config.js'
 import { frameUnpacked, unframeUnpacked } from './unpacked.js'
@@ -39,6 +40,8 @@ export class Repository {
   readonly config: RepoConfig
   readonly index = new MasterIndex()
   #indexLoaded = false
+  /** Whole tree packs, least recently used dropped first. */
+  #treePacks = new PackCache(64 * 1024 * 1024)
 
   private constructor(backend: Backend, key: MasterKey, keyId: Id, config: RepoConfig) {
     this.backend = backend
@@ -151,7 +154,15 @@ export class Repository {
     let lastError: unknown
     for (const loc of locations) {
       try {
-        const sealed = await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length)
+        let sealed: Buffer
+        if (type === 'tree') {
+          // Trees are read by the thousand from a few packs: read each tree pack once.
+          const pack = await this.#treePacks.get(loc.packId, () => this.backend.load({ type: 'data', name: loc.packId }))
+          if (loc.offset + loc.length > pack.length) throw new AppError('INVALID_DATA', `Pack ${loc.packId} is shorter than its index says`)
+          sealed = pack.subarray(loc.offset, loc.offset + loc.length)
+        } else {
+          sealed = await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length)
+        }
         return this.decodeBlob(loc, sealed, loc.packId)
       } catch (err) {
         lastError = err

@@ -1,4 +1,4 @@
-import type { Id } from '../base/index.js'
+import type { Id } from '../../base/index.js'
 
 /**
  * Whole packs kept in memory while they fit in `limit` bytes, least recently used dropped
