@@ -334,7 +334,7 @@ class Archiver {
       node.content = seen.content
     } else {
       try {
-        const saved = await this.#saver.save(path, node.size, this.#writer, (n) => this.#o.progress?.onBytes?.(n))
+        const saved = await this.#saver.save(path, node.size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), parentNode?.type === 'file')
         node.content = saved.content
         if (saved.size !== node.size) {
           this.#error(text, new Error(`file changed while it was read (size ${node.size} → ${saved.size})`))

@@ -42,7 +42,12 @@ export class FileSaver {
     this.#workers = workers
   }
 
-  async save(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void): Promise<SavedFile> {
+  /**
+   * `mostlyKnown` says the file had an earlier version (it changed since the parent snapshot):
+   * its chunks are then hashed here first and only new ones are compressed, instead of
+   * compressing every chunk speculatively on a worker.
+   */
+  async save(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void, mostlyKnown = false): Promise<SavedFile> {
     if (expectedSize <= MIN_SIZE && this.#workers && sink.saveEncodedBlob) {
       // A small file is one chunk: a worker reads, hashes and encodes it in one go.
       const r = await this.#workers.readSmallFile(path, expectedSize, MIN_SIZE, sink.compressionLevel ?? 0)
@@ -57,7 +62,7 @@ export class FileSaver {
     const fh = await openForReading(path)
     try {
       if (expectedSize <= MIN_SIZE) return await this.#saveSmall(fh, expectedSize, sink, onBytes)
-      return await this.#largeLimit(() => this.#saveLarge(fh, sink, onBytes))
+      return await this.#largeLimit(() => this.#saveLarge(fh, sink, onBytes, undefined, mostlyKnown))
     } finally {
       await fh.close()
     }
@@ -80,7 +85,7 @@ export class FileSaver {
     return { content: [r.id], size: n, added: r.known ? 0 : n }
   }
 
-  async #saveLarge(fh: FileHandleLike, sink: DataSink, onBytes?: (n: number) => void, prefix?: Buffer): Promise<SavedFile> {
+  async #saveLarge(fh: FileHandleLike, sink: DataSink, onBytes?: (n: number) => void, prefix?: Buffer, mostlyKnown = false): Promise<SavedFile> {
     const buf = this.#buffers.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE)
     // One chunker per file: files are saved concurrently and a chunker carries state.
     const chunker = createChunker(this.#polynomial)
@@ -96,7 +101,7 @@ export class FileSaver {
     }
     // With workers, chunks are hashed, compressed and sealed there while this thread goes on
     // chunking; results are awaited in order, with at most MAX_IN_FLIGHT bytes outstanding.
-    const workers = sink.saveEncodedBlob ? this.#workers : undefined
+    const workers = sink.saveEncodedBlob && !mostlyKnown ? this.#workers : undefined
     const inFlight: Array<{ size: number; done: Promise<void> }> = []
     let inFlightBytes = 0
     const record = (id: Id, known: boolean, size: number) => {

@@ -35,10 +35,21 @@ export class WorkerPool {
   #failed: unknown
   #flushScheduled = false
 
+  #script: URL
+  #threads: number
+  #data: unknown
+
+  /** Workers start on the first request, so a run that needs none (nothing changed) pays nothing. */
   constructor(script: URL, threads: number, data?: unknown) {
-    for (let i = 0; i < Math.max(1, threads); i++) {
+    this.#script = script
+    this.#threads = Math.max(1, threads)
+    this.#data = data
+  }
+
+  #start(): void {
+    for (let i = 0; i < this.#threads; i++) {
       // Small heaps: workers hold little JS state, and a large young generation only costs memory.
-      const worker = new Worker(script, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } })
+      const worker = new Worker(this.#script, { workerData: this.#data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } })
       const slot: Slot = { worker, pending: new Map(), load: 0, batch: [], transfer: [], batchWeight: 0 }
       worker.on('message', (replies: Array<{ id: number; result?: unknown; error?: { message: string; code?: string } }>) => {
         for (const r of replies) {
@@ -62,6 +73,7 @@ export class WorkerPool {
   /** Sends one request; `weight` (bytes of work) balances the workers; `transfer` moves buffers. */
   call<R>(request: unknown, weight: number, transfer: ArrayBuffer[] = []): Promise<R> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed)
+    if (this.#slots.length === 0) this.#start()
     let slot = this.#slots[0]
     for (const s of this.#slots) if (s.load < slot.load) slot = s
     const id = this.#seq++

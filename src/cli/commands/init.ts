@@ -17,7 +17,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       const { url } = repositoryLocation(o)
       if (ctx.term.json) ctx.term.jsonLine({ message_type: 'initialized', id: repo.config.id, repository: url })
       else
-        ctx.term.out(
+        ctx.term.info(
           `created restic repository ${repo.config.id.slice(0, 10)} at ${repo.location}\n\n` +
             'Please note that knowledge of your password is required to access\n' +
             'the repository. Losing your password means that your data is\n' +
