@@ -1,4 +1,5 @@
-import { createLimit, hashId, messageOf, shortId, type Id } from '../base/index.js'
+import { createLimit, hashId, messageOf, ownBuffer, shortId, type Id, type WorkerPool } from '../base/index.js'
+import type { VerifyRequest, VerifyResult } from './verify-pack-worker.js'
 import { readPackHeader, type MasterIndex, type PackedBlob, type Repository } from '../repository/index.js'
 import type { CheckProgress } from './check-report.js'
 import type { PendingProblem } from './check-structure.js'
@@ -16,6 +17,8 @@ export interface ReadDataContext {
   badCopies: Set<string>
   report(p: PendingProblem): void
   concurrency: number
+  /** Worker threads that hash packs and verify their blobs; without it this thread does. */
+  verifier?: WorkerPool
   signal?: AbortSignal
   progress?: CheckProgress
 }
@@ -54,8 +57,7 @@ async function checkPack(ctx: ReadDataContext, pack: PackToRead): Promise<number
     ctx.report({ kind: 'pack-unreadable', message: `pack ${short}: cannot be downloaded (${messageOf(err)})`, pack: id })
     return 0
   }
-  const actual = hashId(bytes)
-
+  const size = bytes.length // before its buffer may move to a worker
   const sorted = [...pack.blobs].sort((a, b) => a.offset - b.offset)
   let end = 0
   for (const b of sorted) {
@@ -69,16 +71,26 @@ async function checkPack(ctx: ReadDataContext, pack: PackToRead): Promise<number
   await checkHeader(ctx, pack, bytes)
 
   const damaged: PackedBlob[] = []
-  for (const b of sorted) {
-    const sealed = b.offset + b.length <= bytes.length ? bytes.subarray(b.offset, b.offset + b.length) : undefined
-    try {
-      if (sealed === undefined) throw new RangeError('past the end of the pack')
-      ctx.repo.decodeBlob(b, sealed, id)
-    } catch {
-      damaged.push(b)
-      ctx.badCopies.add(`${id}:${b.id}`)
+  let actual: string
+  if (ctx.verifier) {
+    const own = ownBuffer(bytes)
+    const request: VerifyRequest = { bytes: own, blobs: sorted.map((b) => ({ id: b.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength })) }
+    const r = await ctx.verifier.call<VerifyResult>(request, own.length, [own.buffer as ArrayBuffer])
+    actual = r.hash
+    for (const i of r.damaged) damaged.push(sorted[i])
+  } else {
+    actual = hashId(bytes)
+    for (const b of sorted) {
+      const sealed = b.offset + b.length <= bytes.length ? bytes.subarray(b.offset, b.offset + b.length) : undefined
+      try {
+        if (sealed === undefined) throw new RangeError('past the end of the pack')
+        ctx.repo.decodeBlob(b, sealed, id)
+      } catch {
+        damaged.push(b)
+      }
     }
   }
+  for (const b of damaged) ctx.badCopies.add(`${id}:${b.id}`)
   if (actual !== id) {
     const why = damaged.length > 0 ? `${damaged.length} of its blobs ${damaged.length === 1 ? "is" : "are"} damaged` : 'every blob in it is intact, so the damage is in its header'
     ctx.report({ kind: 'pack-hash', message: `pack ${short}: its content does not match its name (it hashes to ${shortId(actual)}; ${why})`, pack: id })
@@ -95,7 +107,7 @@ async function checkPack(ctx: ReadDataContext, pack: PackToRead): Promise<number
       treeBlobs: damaged.filter((b) => b.type === 'tree').map((b) => b.id),
     })
   }
-  return bytes.length
+  return size
 }
 
 /** Reads the header out of the downloaded bytes and compares it with the index entries. */

@@ -1,12 +1,13 @@
-import { AppError, messageOf, shortId, type Id } from '../base/index.js'
-import { MasterIndex, packSize, type PackedBlob, type Repository } from '../repository/index.js'
+import { availableParallelism } from 'node:os'
+import { AppError, messageOf, shortId, WorkerPool, type Id } from '../base/index.js'
+import { masterKeyToJSON } from '../crypto/index.js'
+import { MasterIndex, PackCache, packSize, type PackedBlob, type Repository } from '../repository/index.js'
 import { loadSnapshots, type SnapshotEntry } from '../snapshots/index.js'
 import type { AffectedSnapshot, CheckProblem, CheckProgress, CheckReport } from './check-report.js'
 import { readPacks, type PackToRead } from './check-read-data.js'
 import { findFileRefs, walkTrees, type PendingProblem, type StructureContext } from './check-structure.js'
 import { forEachIndexFile } from './index-files.js'
 import { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
-import { PackCache } from '../repository/index.js'
 import { TreeGraph, type TreeRef } from './tree-graph.js'
 
 export interface CheckOptions {
@@ -172,7 +173,13 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
   if (toRead.size > 0) {
     signal?.throwIfAborted()
     for (const b of index.blobs()) toRead.get(b.packId)?.blobs.push(b)
-    bytesRead = await readPacks({ repo, index, badCopies, report, concurrency: Math.max(2, repo.backend.properties.connections), signal, progress }, [...toRead.values()])
+    const verifier = new WorkerPool(new URL('./verify-pack-worker.js', import.meta.url), Math.min(4, availableParallelism()), { key: masterKeyToJSON(repo.key) })
+    try {
+      const concurrency = Math.max(4, repo.backend.properties.connections * 2)
+      bytesRead = await readPacks({ repo, index, badCopies, report, concurrency, verifier, signal, progress }, [...toRead.values()])
+    } finally {
+      await verifier.close()
+    }
     packsRead = toRead.size
     toRead.clear()
   }

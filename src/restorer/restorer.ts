@@ -55,6 +55,8 @@ interface Placement {
 }
 
 const ZERO = Buffer.alloc(8 * 1024 * 1024)
+/** Decoded plaintext of one pack that may wait for its writes. */
+const WRITE_BYTES = 16 * 1024 * 1024
 
 /**
  * Restores a tree into a directory. Each pack is read once, with blobs written at their offsets
@@ -74,6 +76,8 @@ class Restorer {
   #byPack = new Map<Id, Map<string, { blob: PackedBlob; places: Placement[] }>>()
   #links = new Map<string, Buffer>()
   #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
+  /** Files being created and written at once: enough to hide file-creation latency. */
+  #writeLimit = createLimit(64)
   #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 }
   #owner: boolean
 
@@ -243,12 +247,21 @@ class Restorer {
           try {
             // Writes of one pack run concurrently (file creation is latency-bound); the pack's
             // plaintext is held until they are done.
-            const writes: Array<Promise<void>> = []
-            await this.#repo.readPackBlobs(packId, list.map((e) => e.blob), (blob, plain) => {
+            // At most WRITE_BYTES of decoded plaintext waits for its writes; decoding pauses beyond.
+            const writes: Array<{ size: number; done: Promise<void> }> = []
+            let waiting = 0
+            await this.#repo.readPackBlobs(packId, list.map((e) => e.blob), async (blob, plain) => {
               const entry = blobs.get(blob.id)!
-              for (const p of entry.places) writes.push(this.#writeBlob(p, plain))
+              const done = Promise.all(entry.places.map((p) => this.#writeLimit(() => this.#writeBlob(p, plain)))).then(() => {})
+              writes.push({ size: plain.length, done })
+              waiting += plain.length
+              while (waiting > WRITE_BYTES) {
+                const first = writes.shift()!
+                waiting -= first.size
+                await first.done
+              }
             })
-            await Promise.all(writes)
+            await Promise.all(writes.map((w) => w.done))
           } catch (err) {
             if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
             for (const e of list) for (const p of e.places) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))

@@ -1,0 +1,132 @@
+// cairn against restic on the same generated data, in one run: wall time and peak memory of
+// each step, and the ratio cairn ÷ restic (below 1 is better). Not a test: nothing is asserted.
+//
+//   npm run bench                      # about 300 MiB of data, a few minutes
+//   BENCH_SCALE=4 npm run bench        # four times the data
+//   BENCH_DIR=/mnt/fast npm run bench  # where data, repositories and restores go
+//
+// Data: a tree of small files (text-like, compressible) and a few large files (random,
+// compressible, zeros, and a shifted copy that only content-defined chunking deduplicates).
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const root = new URL('..', import.meta.url).pathname
+const scale = Number(process.env.BENCH_SCALE ?? 1)
+const work = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'cairn-bench-'))
+const password = 'bench'
+const env = { ...process.env, CAIRN_PASSWORD: password, RESTIC_PASSWORD: password }
+
+function stream(seed, n) {
+  // Deterministic bytes: SHA-256 in counter mode (incompressible).
+  const out = Buffer.allocUnsafe(n)
+  for (let i = 0, off = 0; off < n; i++, off += 32) {
+    createHash('sha256').update(`${seed}-${i}`).digest().copy(out, off, 0, Math.min(32, n - off))
+  }
+  return out
+}
+
+function text(seed, n) {
+  const words = ['backup', 'restore', 'chunk', 'index', 'snapshot', 'tree', 'pack', 'blob', 'key', 'lock', 'cairn', 'restic']
+  const r = stream(seed, Math.ceil(n / 6) + 16)
+  let s = ''
+  for (let i = 0; s.length < n; i++) s += words[r[i % r.length] % words.length] + (r[(i + 7) % r.length] % 9 === 0 ? '\n' : ' ')
+  return Buffer.from(s.slice(0, n))
+}
+
+function makeData(dir) {
+  const small = join(dir, 'small')
+  let files = 0
+  const dirs = Math.round(40 * scale)
+  for (let d = 0; d < dirs; d++) {
+    const sub = join(small, `dir-${d}`, `nested-${d % 7}`)
+    mkdirSync(sub, { recursive: true })
+    for (let f = 0; f < 250; f++) {
+      const size = 200 + ((d * 251 + f * 97) % 24000)
+      writeFileSync(join(sub, `file-${f}.txt`), text(`${d}-${f}`, size))
+      files++
+    }
+  }
+  const large = join(dir, 'large')
+  mkdirSync(large, { recursive: true })
+  const mib = 1024 * 1024
+  const random = stream('random', Math.round(64 * scale) * mib)
+  writeFileSync(join(large, 'random.bin'), random)
+  writeFileSync(join(large, 'shifted.bin'), Buffer.concat([Buffer.from('header'), random.subarray(0, Math.round(32 * scale) * mib)]))
+  writeFileSync(join(large, 'text.log'), text('log', Math.round(48 * scale) * mib))
+  writeFileSync(join(large, 'zeros.img'), Buffer.alloc(Math.round(32 * scale) * mib))
+  return { files: files + 4 }
+}
+
+function mutate(dir) {
+  appendFileSync(join(dir, 'large', 'text.log'), 'one more line\n')
+  writeFileSync(join(dir, 'small', 'dir-0', 'nested-0', 'file-0.txt'), text('changed', 5000))
+  writeFileSync(join(dir, 'small', 'new-file.txt'), text('new', 9000))
+}
+
+function run(tool, args, cwd) {
+  const cmd = tool === 'cairn' ? [process.execPath, join(root, 'bin/cairn.js')] : ['restic', '--no-cache']
+  const t = process.hrtime.bigint()
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd, ...args], { cwd, env, encoding: 'utf8', maxBuffer: 1 << 26 })
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9
+  if (r.status !== 0) throw new Error(`${tool} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-500)}`)
+  const rssKiB = Number(r.stderr.trim().split('\n').at(-1))
+  return { seconds, rssMiB: rssKiB / 1024 }
+}
+
+function du(path) {
+  const r = spawnSync('du', ['-sb', path], { encoding: 'utf8' })
+  return Number(r.stdout.split('\t')[0]) / 1024 / 1024
+}
+
+const hasRestic = spawnSync('restic', ['version']).status === 0
+if (!hasRestic) {
+  console.error('restic is not installed: the benchmark compares against it (apt-get install restic)')
+  process.exit(1)
+}
+const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' })
+if (build.status !== 0) process.exit(1)
+
+try {
+  console.error(`generating data in ${work} (scale ${scale}) …`)
+  const data = join(work, 'data')
+  const info = makeData(data)
+  const steps = ['init', 'backup', 'no-change', 'incremental', 'restore', 'check --read-data']
+  const results = {}
+  for (const tool of ['restic', 'cairn']) {
+    // Same starting point for both tools: regenerate the mutated files.
+    rmSync(data, { recursive: true, force: true })
+    makeData(data)
+    spawnSync('sh', ['-c', `cat $(find ${data} -type f) > /dev/null`]) // warm the page cache
+    const repo = join(work, `repo-${tool}`)
+    const target = join(work, `restore-${tool}`)
+    const r = {}
+    r.init = run(tool, ['-r', repo, 'init'])
+    r.backup = run(tool, ['-r', repo, 'backup', '.'], data)
+    r['no-change'] = run(tool, ['-r', repo, 'backup', '.'], data)
+    mutate(data)
+    r.incremental = run(tool, ['-r', repo, 'backup', '.'], data)
+    r.restore = run(tool, ['-r', repo, 'restore', 'latest', '--target', target])
+    r['check --read-data'] = run(tool, ['-r', repo, 'check', '--read-data'])
+    r.size = du(repo)
+    results[tool] = r
+    rmSync(target, { recursive: true, force: true })
+    console.error(`${tool} done`)
+  }
+  const row = (name, f) => `| ${name} | ${f('restic')} | ${f('cairn')} | ${(Number(f('cairn')) / Number(f('restic'))).toFixed(2)} |`
+  const lines = [
+    `cairn vs restic on ${info.files} files (${du(data).toFixed(0)} MiB), ${new Date().toISOString()}`,
+    '',
+    '| step | restic | cairn | cairn ÷ restic |',
+    '|---|---:|---:|---:|',
+    ...steps.map((s) => row(`${s} (s)`, (t) => results[t][s].seconds.toFixed(2))),
+    row('backup peak RSS (MiB)', (t) => results[t].backup.rssMiB.toFixed(0)),
+    row('restore peak RSS (MiB)', (t) => results[t].restore.rssMiB.toFixed(0)),
+    row('repository size (MiB)', (t) => results[t].size.toFixed(1)),
+  ]
+  console.log(lines.join('\n'))
+} finally {
+  rmSync(work, { recursive: true, force: true })
+}
