@@ -1,12 +1,12 @@
-import { isUtf8 } from 'node:buffer'
 import { spawn } from 'node:child_process'
 import { constants, type BigIntStats } from 'node:fs'
-import { open, readlink, type FileHandle } from 'node:fs/promises'
+import { open, readlink } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
 import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr'
 import { messageOf } from '../base/index.js'
 import { formatGoTime, goFileMode, goStringFromBytes, type ExtendedAttribute, type Node, type NodeType } from '../snapshots/index.js'
 import type { UserNames } from './user-names.js'
+import { openXattrTarget, type XattrTarget } from '../localfs/index.js'
 
 export interface NodeFromStatOptions {
   /** Read extended attributes (one listxattr per entry, plus one getxattr per attribute). */
@@ -133,33 +133,6 @@ async function readXattrs(
   } finally {
     await target?.handle?.close()
   }
-}
-
-interface XattrTarget {
-  path: string
-  handle?: FileHandle
-}
-
-/**
- * A string path naming `path` for the binding, or undefined when only an open file can name it
- * (a non-directory whose own name is not UTF-8). The caller closes `handle`.
- */
-async function openXattrTarget(path: string | Buffer, isDir: boolean): Promise<XattrTarget | undefined> {
-  if (typeof path === 'string') return { path }
-  if (isUtf8(path)) return { path: path.toString('utf8') }
-  const slash = path.lastIndexOf(0x2f)
-  const base = path.subarray(slash + 1)
-  if (base.length > 0 && isUtf8(base)) {
-    const dir = slash < 0 ? '.' : slash === 0 ? '/' : path.subarray(0, slash)
-    const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY)
-    return { path: `/proc/self/fd/${handle.fd}/${base.toString('utf8')}`, handle }
-  }
-  if (isDir) {
-    const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
-    // The trailing "." makes the kernel resolve the fd link instead of acting on the link itself.
-    return { path: `/proc/self/fd/${handle.fd}/.`, handle }
-  }
-  return undefined
 }
 
 /**

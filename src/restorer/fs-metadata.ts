@@ -1,12 +1,12 @@
-import { isUtf8 } from 'node:buffer'
 import { chmodSync, constants, lchownSync, lutimesSync } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import { setAttribute } from '@napi-rs/xattr'
 import { AppError, errnoCode, messageOf } from '../base/index.js'
 import type { ExtendedAttribute, Node } from '../snapshots/node.js'
 import { unixModeFromGo } from '../snapshots/file-mode.js'
 import { parseGoTime } from '../snapshots/go-time.js'
 import { runTool } from './special-files.js'
+import { openXattrTarget, type XattrTarget } from '../localfs/index.js'
 
 export interface ApplyMetadataOptions {
   /** Set uid and gid (lchown); only root may give files away, so pass true when running as root. */
@@ -93,7 +93,7 @@ function floorDiv(a: bigint, b: bigint): bigint {
 async function writeXattrs(path: string | Buffer, node: Node, warnings: string[]): Promise<void> {
   const xattrs = node.xattrs as ExtendedAttribute[]
   const shown = String(path)
-  let target: { path: string; handle?: FileHandle } | undefined
+  let target: XattrTarget | undefined
   try {
     target = await openXattrTarget(path, node.type === 'dir')
     if (target === undefined) {
@@ -112,30 +112,6 @@ async function writeXattrs(path: string | Buffer, node: Node, warnings: string[]
   } finally {
     await target?.handle?.close()
   }
-}
-
-// The xattr binding takes UTF-8 strings and acts on a final symlink itself, so a path it cannot
-// spell is named through a /proc/self/fd directory handle; undefined means only an open file
-// can name it (a non-directory whose own name is not UTF-8).
-async function openXattrTarget(
-  path: string | Buffer,
-  isDir: boolean,
-): Promise<{ path: string; handle?: FileHandle } | undefined> {
-  if (typeof path === 'string') return { path }
-  if (isUtf8(path)) return { path: path.toString('utf8') }
-  const slash = path.lastIndexOf(0x2f)
-  const base = path.subarray(slash + 1)
-  if (base.length > 0 && isUtf8(base)) {
-    const dir = slash < 0 ? '.' : slash === 0 ? '/' : path.subarray(0, slash)
-    const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY)
-    return { path: `/proc/self/fd/${handle.fd}/${base.toString('utf8')}`, handle }
-  }
-  if (isDir) {
-    const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
-    // The trailing "." makes the kernel resolve the fd link instead of acting on the link itself.
-    return { path: `/proc/self/fd/${handle.fd}/.`, handle }
-  }
-  return undefined
 }
 
 // setfattr (attr package) on an inherited descriptor; device nodes are not opened because
