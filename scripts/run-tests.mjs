@@ -8,6 +8,8 @@ import { join, relative } from 'node:path'
 const root = new URL('..', import.meta.url).pathname
 const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' })
 if (build.status !== 0) process.exit(build.status ?? 1)
+const layers = spawnSync(process.execPath, ['scripts/check-layers.mjs'], { cwd: root, stdio: 'inherit' })
+if (layers.status !== 0) process.exit(layers.status ?? 1)
 
 function find(dir, out = []) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {

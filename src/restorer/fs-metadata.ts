@@ -2,11 +2,9 @@ import { chmodSync, constants, lchownSync, lutimesSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { setAttribute } from '@napi-rs/xattr'
 import { AppError, errnoCode, messageOf } from '../base/index.js'
-import type { ExtendedAttribute, Node } from '../snapshots/node.js'
-import { unixModeFromGo } from '../snapshots/file-mode.js'
-import { parseGoTime } from '../snapshots/go-time.js'
 import { runTool } from './special-files.js'
 import { openXattrTarget, type XattrTarget } from '../localfs/index.js'
+import { type ExtendedAttribute, type Node, unixModeFromGo, parseGoTime } from '../snapshots/index.js'
 
 export interface ApplyMetadataOptions {
   /** Set uid and gid (lchown); only root may give files away, so pass true when running as root. */

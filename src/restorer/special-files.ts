@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { open, rename } from 'node:fs/promises'
 import { AppError, errnoCode, messageOf } from '../base/index.js'
-import type { Node } from '../snapshots/node.js'
+import { type Node } from '../snapshots/index.js'
 
 /**
  * Creates a fifo, block device or character device node at `path` for a tree node of type
