@@ -31,6 +31,27 @@ describe('runBackup()', () => {
     assert.equal(await subtree(second.snapshot.tree), await subtree(snapshot.tree))
   })
 
+  it('leaves out the default repository and its password file when backing up the home folder', async () => {
+    const home = join(dir, 'default-home')
+    await writeFiles(home, { 'notes.txt': 'n', '.config/cairn/repository.password': 'secret', '.config/app.conf': 'c' })
+    const saved = { HOME: process.env.HOME, XDG_DATA_HOME: process.env.XDG_DATA_HOME, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME }
+    process.env.HOME = home
+    delete process.env.XDG_DATA_HOME
+    delete process.env.XDG_CONFIG_HOME
+    try {
+      const repo = await createTestRepository({ backend: new LocalBackend(join(home, '.local/share/cairn/repository')) })
+      const { snapshot } = await runBackup(repo, { paths: [home] })
+      assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${home}/.config`)), ['app.conf', 'cairn'])
+      assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${home}/.config/cairn`)), [])
+      assert.deepEqual(names(await nodesAt(repo, snapshot.tree, `${home}/.local/share/cairn`)), [])
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k]
+        else process.env[k] = v
+      }
+    }
+  })
+
   it('takes the newest snapshot of the same host and paths as parent', async () => {
     const root = join(dir, 'parent')
     await writeFiles(root, { 'a.txt': 'a', 'b.txt': 'b' })

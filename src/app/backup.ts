@@ -5,6 +5,7 @@ import { AppError, messageOf } from '../base/index.js'
 import { backup, ExcludeMatcher, scanTotals, type BackupProgress, type BackupResult, type ScanTotals } from '../archiver/index.js'
 import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
 import type { Repository } from '../repository/index.js'
+import { defaultRepository } from './default-repository.js'
 
 export interface BackupRequest {
   paths: string[]
@@ -51,6 +52,18 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(parts).toString('utf8')
 }
 
+/**
+ * cairn's own files never go into a backup: a local repository (it may sit inside a backed-up
+ * folder) and, for the default repository, the file holding its password.
+ */
+function ownFiles(repo: Repository): string[] {
+  if (!repo.backend.properties.local) return []
+  const own = [resolve(repo.location)]
+  const def = defaultRepository()
+  if (resolve(def.repository) === own[0]) own.push(resolve(def.passwordFile))
+  return own
+}
+
 /** Runs one backup: resolves paths, excludes and the parent snapshot, then archives. */
 export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupResult> {
   const paths = [...req.paths, ...(await readListFiles(req.filesFrom, 'files-from list'))]
@@ -65,7 +78,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     excludeIfPresent: req.excludeIfPresent,
     excludeLargerThan: req.excludeLargerThan,
     // Never back a local repository up into itself (it may sit inside a backed-up folder).
-    excludePaths: repo.backend.properties.local ? [resolve(repo.location)] : [],
+    excludePaths: ownFiles(repo),
   })
   const host = req.host ?? osHostname()
   await repo.loadIndex()
