@@ -1,7 +1,7 @@
 import { lstatSync, type BigIntStats } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
-import { posix, resolve as resolvePath } from 'node:path'
+import { resolve as resolvePath } from 'node:path'
 import { AppError, createLimit, hashId, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
@@ -10,6 +10,7 @@ import { decodeTree, encodeTree, encodeSnapshot, formatGoTime, type Node, type S
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
 import { FileSaver } from './file-saver.js'
+import { buildVirtual, expandDotTarget, type Virtual } from './targets.js'
 import { nodeFromStat } from './fs-node.js'
 import { UserNames } from './user-names.js'
 
@@ -69,13 +70,6 @@ interface StatNode {
   st: BigIntStats
 }
 
-/** A part of the tree that leads to the backup targets: only the named children are saved. */
-interface Virtual {
-  children: Map<string, Virtual>
-  target: boolean
-  /** Where this part of the tree is on the file system (absolute). */
-  fsPath: string
-}
 
 const STAT_CONCURRENCY = 32
 /** Files being read at once: up to this many, holding up to FILE_BYTES bytes between them. */
@@ -364,54 +358,6 @@ class Archiver {
 /** restic's change detection: same type, size, mtime, ctime and inode means unchanged. */
 function unchanged(old: Node, cur: Node): boolean {
   return old.type === 'file' && old.size === cur.size && old.mtime === cur.mtime && old.ctime === cur.ctime && old.inode === cur.inode
-}
-
-function buildVirtual(targets: string[]): Virtual {
-  const root: Virtual = { children: new Map(), target: false, fsPath: '/' }
-  for (const t of targets) {
-    const parts = pathComponents(t)
-    if (parts.length === 0) {
-      root.target = true
-      continue
-    }
-    let v = root
-    let fsPath = rootDirectory(t)
-    for (const part of parts) {
-      if (v.target) break
-      fsPath = fsPath === '/' ? `/${part}` : `${fsPath}/${part}`
-      let c = v.children.get(part)
-      if (!c) {
-        c = { children: new Map(), target: false, fsPath }
-        v.children.set(part, c)
-      }
-      v = c
-    }
-    v.target = true
-    v.children.clear()
-  }
-  return root
-}
-
-/**
- * restic's path components of a target: a relative path counts from an imagined root, so
- * leading ".." parts vanish ("../x" → ["x"], "a/b" → ["a", "b"], "/home/me" → ["home", "me"]).
- */
-function pathComponents(target: string): string[] {
-  return posix.normalize(posix.isAbsolute(target) ? target : `/${target}`).split('/').filter((s) => s !== '')
-}
-
-/** The absolute directory holding a target's first component ("/" for absolute targets). */
-function rootDirectory(target: string): string {
-  if (posix.isAbsolute(target)) return '/'
-  const ups = posix.normalize(target).split('/').filter((s) => s === '..')
-  return resolvePath(ups.length > 0 ? ups.join('/') : '.')
-}
-
-/** "." and other all-dots targets stand for their entries, sorted, as restic does. */
-async function expandDotTarget(target: string): Promise<string[]> {
-  if (pathComponents(target).length > 0 || posix.isAbsolute(target)) return [target]
-  const names = (await readdir(target)).sort()
-  return names.map((n) => posix.join(target, n))
 }
 
 function joinPath(dir: string | Buffer, name: Buffer): string | Buffer {

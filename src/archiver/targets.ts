@@ -1,0 +1,64 @@
+/**
+ * Backup targets as restic takes them. The snapshot's root tree mirrors each target path as it
+ * was given: `/home/me` gives a root holding `home` holding `me`; a relative `docs/x` gives `docs`
+ * holding `x`; `.` stands for its own entries. Using the same shape as restic gives the same tree
+ * IDs, and restores land where restic's would.
+ */
+import { readdir } from 'node:fs/promises'
+import { posix, resolve as resolvePath } from 'node:path'
+
+/** A part of the tree that leads to the backup targets: only the named children are saved. */
+export interface Virtual {
+  children: Map<string, Virtual>
+  target: boolean
+  /** Where this part of the tree is on the file system (absolute). */
+  fsPath: string
+}
+
+export function buildVirtual(targets: string[]): Virtual {
+  const root: Virtual = { children: new Map(), target: false, fsPath: '/' }
+  for (const t of targets) {
+    const parts = pathComponents(t)
+    if (parts.length === 0) {
+      root.target = true
+      continue
+    }
+    let v = root
+    let fsPath = rootDirectory(t)
+    for (const part of parts) {
+      if (v.target) break
+      fsPath = fsPath === '/' ? `/${part}` : `${fsPath}/${part}`
+      let c = v.children.get(part)
+      if (!c) {
+        c = { children: new Map(), target: false, fsPath }
+        v.children.set(part, c)
+      }
+      v = c
+    }
+    v.target = true
+    v.children.clear()
+  }
+  return root
+}
+
+/**
+ * restic's path components of a target: a relative path counts from an imagined root, so
+ * leading ".." parts vanish ("../x" → ["x"], "a/b" → ["a", "b"], "/home/me" → ["home", "me"]).
+ */
+function pathComponents(target: string): string[] {
+  return posix.normalize(posix.isAbsolute(target) ? target : `/${target}`).split('/').filter((s) => s !== '')
+}
+
+/** The absolute directory holding a target's first component ("/" for absolute targets). */
+function rootDirectory(target: string): string {
+  if (posix.isAbsolute(target)) return '/'
+  const ups = posix.normalize(target).split('/').filter((s) => s === '..')
+  return resolvePath(ups.length > 0 ? ups.join('/') : '.')
+}
+
+/** "." and other all-dots targets stand for their entries, sorted, as restic does. */
+export async function expandDotTarget(target: string): Promise<string[]> {
+  if (pathComponents(target).length > 0 || posix.isAbsolute(target)) return [target]
+  const names = (await readdir(target)).sort()
+  return names.map((n) => posix.join(target, n))
+}
