@@ -1,24 +1,14 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
-import { writeFiles } from '../archiver/testing.js'
+import { listTree, writeFiles } from '../archiver/testing.js'
 import type { Repository } from '../repository/index.js'
 import { createTestRepository } from '../repository/testing.js'
 import { runBackup } from './backup.js'
 import { runRestore, type RestoreRequest } from './restore.js'
-
-async function listTree(root: string, rel = ''): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
-    const p = rel ? `${rel}/${e.name}` : e.name
-    if (e.isDirectory()) out.push(`${p}/`, ...(await listTree(root, p)))
-    else out.push(p)
-  }
-  return out.sort()
-}
 
 describe('runRestore()', () => {
   let dir: string

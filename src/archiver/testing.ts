@@ -1,7 +1,7 @@
 /**
  * Test helpers for backups: read back what the archiver stored. Imported by tests only.
  */
-import { mkdir, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
@@ -61,4 +61,15 @@ export async function writeFiles(root: string, files: Record<string, FileSpec>):
     if (typeof spec === 'object' && 'symlink' in spec) await symlink(spec.symlink, path)
     else await writeFile(path, spec)
   }
+}
+
+/** Every path below `root` (directories with a trailing "/"), sorted: a quick picture of a tree. */
+export async function listTree(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+    const p = rel ? `${rel}/${e.name}` : e.name
+    if (e.isDirectory()) out.push(`${p}/`, ...(await listTree(root, p)))
+    else out.push(p)
+  }
+  return out.sort()
 }

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Id } from '../base/index.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
-import { writeFiles } from '../archiver/testing.js'
+import { listTree, writeFiles } from '../archiver/testing.js'
 import type { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import type { Node } from '../snapshots/index.js'
@@ -16,16 +16,6 @@ import { restore, type RestoreOptions } from './restorer.js'
 const MiB = 1024 * 1024
 
 /** Walks a directory and lists every entry as "relative/path" (dirs with a trailing slash). */
-async function listTree(root: string, rel = ''): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
-    const p = rel ? `${rel}/${e.name}` : e.name
-    if (e.isDirectory()) out.push(`${p}/`, ...(await listTree(root, p)))
-    else out.push(p)
-  }
-  return out.sort()
-}
-
 describe('restore()', () => {
   let dir: string
   let src: string
