@@ -12,6 +12,7 @@ import { parseGoTime } from '../snapshots/go-time.js'
 import type { Node } from '../snapshots/node.js'
 import { nodeFromStat, type NodeFromStatOptions } from './fs-node.js'
 import { UserNames } from './user-names.js'
+import { supportsUserXattrs } from '../localfs/testing.js'
 
 const run = promisify(execFile)
 const isRoot = process.getuid?.() === 0
@@ -23,12 +24,7 @@ let userXattrs = true
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cairn-fs-node-'))
-  await writeFile(join(dir, 'probe'), '')
-  try {
-    await setAttribute(join(dir, 'probe'), 'user.probe', Buffer.from('1'))
-  } catch {
-    userXattrs = false
-  }
+  userXattrs = await supportsUserXattrs(dir)
 })
 after(() => rm(dir, { recursive: true, force: true }))
 

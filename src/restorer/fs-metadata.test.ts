@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
-import { getAttribute, setAttribute } from '@napi-rs/xattr'
+import { getAttribute } from '@napi-rs/xattr'
 import { isAppError } from '../base/index.js'
 import { formatGoTime, parseGoTime } from '../snapshots/go-time.js'
 import type { Node, NodeType } from '../snapshots/node.js'
 import { applyMetadata } from './fs-metadata.js'
 import { createSpecialFile, splitDevice } from './special-files.js'
+import { supportsUserXattrs } from '../localfs/testing.js'
 
 const run = promisify(execFile)
 const isRoot = process.getuid?.() === 0
@@ -28,12 +29,7 @@ let userXattrs = true
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cairn-fs-metadata-'))
-  await writeFile(join(dir, 'probe'), '')
-  try {
-    await setAttribute(join(dir, 'probe'), 'user.probe', Buffer.from('1'))
-  } catch {
-    userXattrs = false
-  }
+  userXattrs = await supportsUserXattrs(dir)
 })
 after(() => rm(dir, { recursive: true, force: true }))
 
