@@ -1,5 +1,5 @@
 import { AppError, isAppError } from '../base/index.js'
-import { openBackend, type Backend } from '../backends/index.js'
+import { openBackend, type Backend, type BackendOptions } from '../backends/index.js'
 import { Lock, releaseAllLocks, Repository } from '../repository/index.js'
 import { defaultRepository, ensureDefaultPassword } from './default-repository.js'
 import { resolvePassword, type PasswordSource } from './password.js'
@@ -9,6 +9,12 @@ export interface RepositoryOptions extends PasswordSource {
   repo?: string
   keyHint?: string
   noLock?: boolean
+  /** How to reach the backend: `-o` options, TLS, bandwidth limits. */
+  backend?: BackendOptions
+  /** `--no-cache`: do not use or fill the local cache of metadata. */
+  noCache?: boolean
+  /** `--cache-dir`: where the local cache lives (default: the user's cache directory, `cairn/`). */
+  cacheDir?: string
   /** Told when the embedded default repository is used or created. */
   onNotice?: (message: string) => void
 }
@@ -40,7 +46,7 @@ async function passwordFor(o: RepositoryOptions, isDefault: boolean, create: boo
 /** Creates a repository (the default one or the one named in the options). */
 export async function initRepository(o: RepositoryOptions, init: Parameters<typeof Repository.init>[2] = {}): Promise<Repository> {
   const { url, isDefault } = repositoryLocation(o)
-  const backend = openBackend(url)
+  const backend = openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, true)
   return Repository.init(backend, password, init)
 }
@@ -51,14 +57,14 @@ export async function initRepository(o: RepositoryOptions, init: Parameters<type
  */
 export async function openRepository(o: RepositoryOptions, createDefault = false): Promise<Repository> {
   const { url, isDefault } = repositoryLocation(o)
-  const backend: Backend = openBackend(url)
+  const backend: Backend = openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, createDefault)
   try {
     return await Repository.open(backend, password, { keyHint: o.keyHint })
   } catch (err) {
     if (isDefault && createDefault && isAppError(err, 'NO_REPOSITORY')) {
       o.onNotice?.(`Creating the default repository in "${url}"`)
-      return Repository.init(openBackend(url), password)
+      return Repository.init(openBackend(url, o.backend), password)
     }
     if (isDefault && isAppError(err, 'NO_REPOSITORY')) {
       throw new AppError('NO_REPOSITORY', `No repository given and the default repository "${url}" does not exist yet`, {

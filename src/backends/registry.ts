@@ -99,7 +99,29 @@ export function stripPassword(url: string): string {
   return `${url.slice(0, passwordStart + 1)}***${url.slice(at)}`
 }
 
-type Factory<S extends BackendScheme> = (loc: Extract<RepositoryLocation, { scheme: S }>) => Backend
+/**
+ * How to reach a backend, beyond its location: restic's `-o key=value` extended options,
+ * TLS settings, bandwidth limits and the environment to read credentials from. Every field is
+ * optional; each backend reads the ones it understands.
+ */
+export interface BackendOptions {
+  /** `-o key=value` pairs, keys as restic spells them (`sftp.command`, `s3.storage-class`, `rest.connections`). */
+  extended?: Readonly<Record<string, string>>
+  /** `--cacert`: PEM files of extra CAs to trust for TLS (rest, s3). */
+  caCertFiles?: readonly string[]
+  /** `--tls-client-cert`: a PEM file with a client certificate and its key. */
+  tlsClientCertFile?: string
+  /** `--limit-upload` in KiB/s (0 or undefined: unlimited). */
+  limitUploadKiB?: number
+  /** `--limit-download` in KiB/s (0 or undefined: unlimited). */
+  limitDownloadKiB?: number
+  /** Environment for credentials (AWS_*, RESTIC_REST_*, …); defaults to process.env. */
+  env?: NodeJS.ProcessEnv
+  /** Lines a backend wants the user to see (rclone's stderr, retry notices); never contains secrets. */
+  onMessage?: (message: string) => void
+}
+
+type Factory<S extends BackendScheme> = (loc: Extract<RepositoryLocation, { scheme: S }>, options: BackendOptions) => Backend
 
 /** One entry per implemented kind; a new backend adds its factory here. */
 const FACTORIES: { [S in BackendScheme]?: Factory<S> } = {
@@ -114,7 +136,7 @@ const FACTORIES: { [S in BackendScheme]?: Factory<S> } = {
  * @example
  * const be = openBackend('../backups/repo') // LocalBackend at an absolute path
  */
-export function openBackend(url: string): Backend {
+export function openBackend(url: string, options: BackendOptions = {}): Backend {
   const loc = parseRepositoryUrl(url)
   const factory = FACTORIES[loc.scheme] as Factory<typeof loc.scheme> | undefined
   if (factory === undefined) {
@@ -122,7 +144,7 @@ export function openBackend(url: string): Backend {
       hint: 'Use a local directory for now (a remote file system mounted locally works too)',
     })
   }
-  return factory(loc)
+  return factory(loc, options)
 }
 
 const memoryBackends = new Map<string, MemoryBackend>()

@@ -13,6 +13,9 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NO_PASSWORD'
   | 'IO'
+  | 'NETWORK' // a connection failed, timed out or was cut; worth retrying
+  | 'PERMISSION_DENIED' // a server refused our credentials or the operation
+  | 'CONFIG' // the configuration file is malformed or names something that does not exist
   | 'INTERRUPTED' // exit 130
   | 'PARTIAL' // exit 3: snapshot written, some sources unreadable
   | 'INTERNAL'

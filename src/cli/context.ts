@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { RepositoryOptions } from '../app/index.js'
 import { Terminal } from './output/terminal.js'
 import { promptPassword } from './output/prompt.js'
+import { parseExtendedOptions } from './options.js'
 
 export interface GlobalOptions {
   repo?: string
@@ -12,6 +13,13 @@ export interface GlobalOptions {
   quiet?: boolean
   verbose?: number
   lock?: boolean
+  option?: string[]
+  cacert?: string[]
+  tlsClientCert?: string
+  limitUpload?: number
+  limitDownload?: number
+  cache?: boolean
+  cacheDir?: string
 }
 
 /** What every command gets: the parsed global flags, the terminal, and a way to set the exit code. */
@@ -42,6 +50,16 @@ export class CommandContext {
       passwordCommand: g.passwordCommand,
       keyHint: g.keyHint,
       noLock: g.lock === false,
+      backend: {
+        extended: parseExtendedOptions(g.option ?? []),
+        ...(g.cacert === undefined ? {} : { caCertFiles: g.cacert }),
+        ...(g.tlsClientCert === undefined ? {} : { tlsClientCertFile: g.tlsClientCert }),
+        ...(g.limitUpload === undefined ? {} : { limitUploadKiB: g.limitUpload }),
+        ...(g.limitDownload === undefined ? {} : { limitDownloadKiB: g.limitDownload }),
+        onMessage: (m) => this.term.warn(m),
+      },
+      noCache: g.cache === false,
+      ...(g.cacheDir === undefined ? {} : { cacheDir: g.cacheDir }),
       prompt: process.stdin.isTTY ? promptPassword : undefined,
       onNotice: (m) => this.term.warn(m),
     }

@@ -26,6 +26,7 @@ import { registerDiff } from './commands/diff.js'
 import { registerDump } from './commands/dump.js'
 import { registerStats } from './commands/stats.js'
 import { CommandContext } from './context.js'
+import { collect, nonNegativeInt } from './options.js'
 
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   NO_REPOSITORY: 10,
@@ -49,8 +50,13 @@ export function buildProgram(): { program: Command; ctx: CommandContext } {
     .option('-q, --quiet', 'print only results and errors')
     .option('-v, --verbose', 'print more (repeat for even more)', (_v: string, prev: number) => prev + 1, 0)
     .option('--no-lock', 'do not lock the repository (read-only commands only)')
-    .option('--no-cache', 'accepted for restic compatibility')
-    .option('--cache-dir <dir>', 'accepted for restic compatibility')
+    .option('-o, --option <key=value>', 'set a backend option, as restic does (repeat for more)', collect)
+    .option('--cacert <file>', 'trust this PEM CA certificate for TLS (repeat for more)', collect)
+    .option('--tls-client-cert <file>', 'present this PEM client certificate (with its key) over TLS')
+    .option('--limit-upload <KiB/s>', 'limit uploads to this many KiB/s', nonNegativeInt('--limit-upload'))
+    .option('--limit-download <KiB/s>', 'limit downloads to this many KiB/s', nonNegativeInt('--limit-download'))
+    .option('--no-cache', 'do not use the local cache of repository metadata')
+    .option('--cache-dir <dir>', 'where the local cache lives (default: ~/.cache/cairn)')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
