@@ -15,8 +15,11 @@ const ALLOWED = {
   archiver: ['base', 'crypto', 'chunker', 'localfs', 'repository', 'snapshots'],
   restorer: ['base', 'localfs', 'repository', 'snapshots'],
   maintenance: ['base', 'crypto', 'repository', 'snapshots'],
-  app: ['base', 'crypto', 'chunker', 'backends', 'repository', 'snapshots', 'archiver', 'restorer', 'maintenance'],
-  cli: ['base', 'app', 'repository', 'snapshots', 'archiver'],
+  config: ['base'],
+  app: ['base', 'crypto', 'chunker', 'backends', 'repository', 'snapshots', 'archiver', 'restorer', 'maintenance', 'config'],
+  daemon: ['base', 'config', 'app'],
+  server: ['base', 'backends', 'config', 'app', 'daemon'],
+  cli: ['base', 'app', 'repository', 'snapshots', 'archiver', 'config', 'daemon', 'server'],
 }
 
 const src = resolve(new URL('..', import.meta.url).pathname, 'src')

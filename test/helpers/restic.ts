@@ -12,8 +12,12 @@ import { fileURLToPath } from 'node:url'
 
 /** The project root (this file is compiled to dist/test/helpers/). */
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-export const cairnBin = join(projectRoot, 'bin', 'cairn.js')
-const cairnMain = join(projectRoot, 'dist', 'src', 'cli', 'main.js')
+/**
+ * The CLI compiled beside these helpers (dist/src/cli/main.js), run as bin/cairn.js runs it
+ * (with UV_THREADPOOL_SIZE=16). A build into another outDir tests its own CLI.
+ */
+export const cairnBin = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js')
+const cairnMain = cairnBin
 export const resticBin = process.env.RESTIC_BIN ?? 'restic'
 /** True when running as root (owners can be set, permission checks do not apply). */
 export const isRoot = process.getuid?.() === 0
@@ -62,7 +66,7 @@ const DROP_READ_OVERRIDE = ['--bounding-set', '-dac_override,-dac_read_search', 
 function spawnWith(command: string, args: string[], opts: RunOptions, env: Record<string, string | undefined>): ChildProcess {
   const options: SpawnOptions = {
     cwd: opts.cwd,
-    env: cleanEnv({ ...env, ...opts.env }),
+    env: cleanEnv({ UV_THREADPOOL_SIZE: '16', ...env, ...opts.env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   }
   if (opts.obeyPermissions && isRoot) {
@@ -108,7 +112,7 @@ export function resticSpawn(args: string[], opts: RunOptions): ChildProcess {
   return spawnWith(resticBin, ['--no-cache', '-r', opts.repo, ...args], opts, { RESTIC_PASSWORD: opts.password })
 }
 
-/** Runs `node bin/cairn.js -r <repo> ...args` with the password in CAIRN_PASSWORD. */
+/** Runs the cairn CLI (`cairn -r <repo> ...args`) with the password in CAIRN_PASSWORD. */
 export function cairn(args: string[], opts: RunOptions): Promise<RunResult> {
   return collect(cairnSpawn(args, opts), opts)
 }
@@ -181,7 +185,7 @@ export async function resticAvailable(): Promise<boolean> {
   return (await resticVersion()) !== undefined
 }
 
-/** True when the cairn CLI has been built (bin/cairn.js imports dist/src/cli/main.js). */
+/** True when the cairn CLI has been built (dist/src/cli/main.js). */
 export function cairnAvailable(): boolean {
   return existsSync(cairnMain)
 }
