@@ -25,3 +25,4 @@ export { findInSnapshots, type FindKind, type FindMatch, type FindRequest, type 
 export { diffSnapshots, nodesEqual, type DiffChange, type DiffRequest, type DiffResult, type DiffStat, type DiffVisitor } from './diff.js'
 export { ARCHIVE_FORMATS, runDump, type DumpRequest, type DumpResult } from './dump.js'
 export { collectStats, STATS_MODES, type StatsMode, type StatsRequest, type StatsResult } from './stats.js'
+export { copySnapshots, fromRepositoryOptions, namesFromRepository, openFromRepository, similarSnapshots, withFromRepository, type CopiedSnapshot, type CopyProgress, type CopyRequest, type CopyResult, type CopyTotals, type FromRepositoryFlags, type SkippedSnapshot } from './copy.js'

@@ -25,6 +25,7 @@ import { registerFind } from './commands/find.js'
 import { registerDiff } from './commands/diff.js'
 import { registerDump } from './commands/dump.js'
 import { registerStats } from './commands/stats.js'
+import { registerCopy } from './commands/copy.js'
 import { CommandContext } from './context.js'
 import { collect, nonNegativeInt } from './options.js'
 
@@ -77,6 +78,7 @@ export function buildProgram(): { program: Command; ctx: CommandContext } {
   registerDiff(program, ctx)
   registerDump(program, ctx)
   registerStats(program, ctx)
+  registerCopy(program, ctx)
   registerVersion(program, ctx)
   for (const c of program.commands) c.exitOverride()
   return { program, ctx }
