@@ -3,6 +3,8 @@ import { AppError } from '../base/index.js'
 import type { Backend } from './backend.js'
 import { LocalBackend } from './local/local-backend.js'
 import { MemoryBackend } from './memory/memory-backend.js'
+import { openRcloneBackend } from './rclone/rclone-backend.js'
+import { openRestBackend } from './rest/open-rest-backend.js'
 
 /**
  * A parsed repository location, one variant per kind of backend, following restic's syntax so
@@ -127,6 +129,8 @@ type Factory<S extends BackendScheme> = (loc: Extract<RepositoryLocation, { sche
 const FACTORIES: { [S in BackendScheme]?: Factory<S> } = {
   local: (loc) => new LocalBackend(resolve(loc.path)),
   memory: (loc) => memoryBackend(loc.name),
+  rest: openRestBackend,
+  rclone: openRcloneBackend,
 }
 
 /**
