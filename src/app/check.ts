@@ -21,7 +21,8 @@ export async function runCheck(o: RepositoryOptions, req: CheckRequest): Promise
     throw new AppError('INVALID_ARGUMENT', 'Cannot use --read-data and --read-data-subset together', { hint: 'Give one of them' })
   }
   const subset = req.readDataSubset === undefined ? undefined : parseReadDataSubset(req.readDataSubset)
-  return withRepository(o, 'exclusive', (repo) =>
+  // Never from the local cache: check must see what the backend holds now, as restic's does.
+  return withRepository({ ...o, noCache: true }, 'exclusive', (repo) =>
     checkRepository(repo, { readData: req.readData, readDataSubset: subset, signal: req.signal, progress: req.progress }),
   )
 }

@@ -26,3 +26,4 @@ export { diffSnapshots, nodesEqual, type DiffChange, type DiffRequest, type Diff
 export { ARCHIVE_FORMATS, runDump, type DumpRequest, type DumpResult } from './dump.js'
 export { collectStats, STATS_MODES, type StatsMode, type StatsRequest, type StatsResult } from './stats.js'
 export { copySnapshots, fromRepositoryOptions, namesFromRepository, openFromRepository, similarSnapshots, withFromRepository, type CopiedSnapshot, type CopyProgress, type CopyRequest, type CopyResult, type CopyTotals, type FromRepositoryFlags, type SkippedSnapshot } from './copy.js'
+export { cacheBaseDir, cleanupCaches, listCaches, type CacheCleanup, type CacheEntry, type CacheListing, type CacheSettings } from './cache.js'

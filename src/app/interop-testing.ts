@@ -29,7 +29,7 @@ export interface Run {
 export function run(command: string, args: string[], env: Record<string, string> = {}, input?: Buffer): Promise<Run> {
   return new Promise((done, fail) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RESTIC|CAIRN)_/.test(k)))
-    const child = spawn(command, args, { env: { ...clean, CAIRN_PASSWORD: PASSWORD, RESTIC_PASSWORD: PASSWORD, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(command, args, { env: { ...clean, CAIRN_CACHE_DIR: join(tmpdir(), 'cairn-test-cache'), CAIRN_PASSWORD: PASSWORD, RESTIC_PASSWORD: PASSWORD, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (b: Buffer) => out.push(b))

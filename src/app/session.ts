@@ -1,6 +1,7 @@
 import { AppError, isAppError } from '../base/index.js'
 import { openBackend, type Backend, type BackendOptions } from '../backends/index.js'
 import { Lock, releaseAllLocks, Repository } from '../repository/index.js'
+import { repositoryCache } from './cache.js'
 import { defaultRepository, ensureDefaultPassword } from './default-repository.js'
 import { resolvePassword, type PasswordSource } from './password.js'
 
@@ -13,7 +14,10 @@ export interface RepositoryOptions extends PasswordSource {
   backend?: BackendOptions
   /** `--no-cache`: do not use or fill the local cache of metadata. */
   noCache?: boolean
-  /** `--cache-dir`: where the local cache lives (default: the user's cache directory, `cairn/`). */
+  /**
+   * `--cache-dir`: where the local cache lives. Default: $CAIRN_CACHE_DIR, $RESTIC_CACHE_DIR,
+   * $XDG_CACHE_HOME/cairn, then ~/.cache/cairn (see cacheBaseDir()).
+   */
   cacheDir?: string
   /** Told when the embedded default repository is used or created. */
   onNotice?: (message: string) => void
@@ -48,7 +52,12 @@ export async function initRepository(o: RepositoryOptions, init: Parameters<type
   const { url, isDefault } = repositoryLocation(o)
   const backend = openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, true)
-  return Repository.init(backend, password, init)
+  return Repository.init(backend, password, { cache: cacheFor(o, url), ...init })
+}
+
+/** The repository's cache option from --no-cache, --cache-dir and the environment. */
+function cacheFor(o: RepositoryOptions, url: string) {
+  return repositoryCache(url, { noCache: o.noCache, cacheDir: o.cacheDir, env: o.env, onWarning: o.onNotice })
 }
 
 /**
@@ -60,11 +69,11 @@ export async function openRepository(o: RepositoryOptions, createDefault = false
   const backend: Backend = openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, createDefault)
   try {
-    return await Repository.open(backend, password, { keyHint: o.keyHint })
+    return await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) })
   } catch (err) {
     if (isDefault && createDefault && isAppError(err, 'NO_REPOSITORY')) {
       o.onNotice?.(`Creating the default repository in "${url}"`)
-      return Repository.init(openBackend(url, o.backend), password)
+      return Repository.init(openBackend(url, o.backend), password, { cache: cacheFor(o, url) })
     }
     if (isDefault && isAppError(err, 'NO_REPOSITORY')) {
       throw new AppError('NO_REPOSITORY', `No repository given and the default repository "${url}" does not exist yet`, {

@@ -13,6 +13,11 @@ export const FILE_TYPES: readonly FileType[] = ['config', 'keys', 'data', 'index
 export interface Handle {
   type: FileType
   name: string
+  /**
+   * A hint from the repository layer (restic's IsMetadata): this `data` pack holds trees, so
+   * the local cache keeps a copy. Backends ignore it.
+   */
+  isMetadata?: boolean
 }
 
 export interface FileInfo {

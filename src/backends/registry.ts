@@ -5,6 +5,7 @@ import { LocalBackend } from './local/local-backend.js'
 import { MemoryBackend } from './memory/memory-backend.js'
 import { openRcloneBackend } from './rclone/rclone-backend.js'
 import { openRestBackend } from './rest/open-rest-backend.js'
+import { wrapBackend } from './wrap/compose.js'
 
 /**
  * A parsed repository location, one variant per kind of backend, following restic's syntax so
@@ -148,7 +149,7 @@ export function openBackend(url: string, options: BackendOptions = {}): Backend 
       hint: 'Use a local directory for now (a remote file system mounted locally works too)',
     })
   }
-  return factory(loc, options)
+  return wrapBackend(loc.scheme, url, options, (o) => factory(loc, o))
 }
 
 const memoryBackends = new Map<string, MemoryBackend>()

@@ -25,6 +25,7 @@ import { registerFind } from './commands/find.js'
 import { registerDiff } from './commands/diff.js'
 import { registerDump } from './commands/dump.js'
 import { registerStats } from './commands/stats.js'
+import { registerCache } from './commands/cache.js'
 import { registerCopy } from './commands/copy.js'
 import { CommandContext } from './context.js'
 import { collect, nonNegativeInt } from './options.js'
@@ -78,6 +79,7 @@ export function buildProgram(): { program: Command; ctx: CommandContext } {
   registerDiff(program, ctx)
   registerDump(program, ctx)
   registerStats(program, ctx)
+  registerCache(program, ctx)
   registerCopy(program, ctx)
   registerVersion(program, ctx)
   for (const c of program.commands) c.exitOverride()

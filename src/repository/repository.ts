@@ -1,5 +1,5 @@
 import { AppError, hashId, messageOf, randomId, type Id } from '../base/index.js'
-import { NotFoundError, type Backend, type FileType } from '../backends/index.js'
+import { cachedBackend, NotFoundError, type Backend, type FileType } from '../backends/index.js'
 import { randomPolynomial } from '../chunker/index.js'
 import { calibrateScrypt, newMasterKey, open, seal, type MasterKey, type ScryptParams } from '../crypto/index.js'
 import { createLimit } from '../base/index.js'
@@ -16,7 +16,19 @@ import { frameUnpacked, unframeUnpacked } from './unpacked.js'
 
 export type UnpackedType = 'index' | 'snapshots' | 'locks'
 
+/**
+ * The local cache of metadata (index, snapshots, tree packs), kept in `<dir>/<repository ID>/`.
+ * The caller picks the directory; a cache that cannot be opened is reported through
+ * `onWarning` and left out.
+ */
+export interface RepositoryCacheOptions {
+  dir: string
+  onWarning?: (message: string) => void
+}
+
 export interface InitOptions {
+  /** Cache metadata locally (see RepositoryCacheOptions); no cache when omitted. */
+  cache?: RepositoryCacheOptions
   version?: 1 | 2
   polynomial?: bigint
   /** scrypt parameters for the first key; calibrated on this machine when omitted. */
@@ -24,6 +36,8 @@ export interface InitOptions {
 }
 
 export interface OpenOptions {
+  /** Cache metadata locally (see RepositoryCacheOptions); no cache when omitted. */
+  cache?: RepositoryCacheOptions
   keyHint?: string
   maxKeys?: number
 }
@@ -67,7 +81,7 @@ export class Repository {
     const keyId = await addKeyFile(backend, key, password, params)
     const config: RepoConfig = { version: options.version ?? 2, id: randomId(), chunkerPolynomial: options.polynomial ?? randomPolynomial() }
     await backend.save({ type: 'config', name: '' }, seal(key, encodeRepoConfig(config)))
-    const repo = new Repository(backend, key, keyId, config)
+    const repo = new Repository(await withCacheOption(backend, config, options.cache), key, keyId, config)
     repo.#indexLoaded = true
     return repo
   }
@@ -92,7 +106,8 @@ export class Repository {
     } catch (err) {
       throw new AppError('INVALID_DATA', `Config file of repository "${backend.location}" is damaged: ${messageOf(err)}`)
     }
-    return new Repository(backend, key, keyId, decodeRepoConfig(plain, backend.location))
+    const config = decodeRepoConfig(plain, backend.location)
+    return new Repository(await withCacheOption(backend, config, options.cache), key, keyId, config)
   }
 
   /** Lists the IDs of all files of a type. */
@@ -157,7 +172,7 @@ export class Repository {
         let sealed: Buffer
         if (type === 'tree') {
           // Trees are read by the thousand from a few packs: read each tree pack once.
-          const pack = await this.#treePacks.get(loc.packId, () => this.backend.load({ type: 'data', name: loc.packId }))
+          const pack = await this.#treePacks.get(loc.packId, () => this.backend.load({ type: 'data', name: loc.packId, isMetadata: true }))
           if (loc.offset + loc.length > pack.length) throw new AppError('INVALID_DATA', `Pack ${loc.packId} is shorter than its index says`)
           sealed = pack.subarray(loc.offset, loc.offset + loc.length)
         } else {
@@ -252,4 +267,9 @@ export class Repository {
   async close(): Promise<void> {
     await this.backend.close()
   }
+}
+
+/** The backend behind the repository's cache once the repository ID is known, or `be` itself. */
+function withCacheOption(be: Backend, config: RepoConfig, cache: RepositoryCacheOptions | undefined): Promise<Backend> | Backend {
+  return cache === undefined ? be : cachedBackend(be, { dir: cache.dir, repositoryId: config.id, ...(cache.onWarning ? { onWarning: cache.onWarning } : {}) })
 }

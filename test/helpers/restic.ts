@@ -19,6 +19,8 @@ export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 export const cairnBin = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js')
 const cairnMain = cairnBin
 export const resticBin = process.env.RESTIC_BIN ?? 'restic'
+/** The metadata cache of CLI runs in tests: never the user's own ~/.cache. */
+export const TEST_CACHE_DIR = join(tmpdir(), 'cairn-test-cache')
 /** True when running as root (owners can be set, permission checks do not apply). */
 export const isRoot = process.getuid?.() === 0
 
@@ -66,7 +68,7 @@ const DROP_READ_OVERRIDE = ['--bounding-set', '-dac_override,-dac_read_search', 
 function spawnWith(command: string, args: string[], opts: RunOptions, env: Record<string, string | undefined>): ChildProcess {
   const options: SpawnOptions = {
     cwd: opts.cwd,
-    env: cleanEnv({ UV_THREADPOOL_SIZE: '16', ...env, ...opts.env }),
+    env: cleanEnv({ UV_THREADPOOL_SIZE: '16', CAIRN_CACHE_DIR: TEST_CACHE_DIR, ...env, ...opts.env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   }
   if (opts.obeyPermissions && isRoot) {

@@ -29,7 +29,7 @@ interface Run {
 function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((done, fail) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RESTIC|CAIRN)_/.test(k)))
-    const child = spawn(command, args, { env: { ...clean, CAIRN_PASSWORD: password, RESTIC_PASSWORD: password, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(command, args, { env: { ...clean, CAIRN_CACHE_DIR: join(tmpdir(), 'cairn-test-cache'), CAIRN_PASSWORD: password, RESTIC_PASSWORD: password, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (b: Buffer) => out.push(b))

@@ -1,0 +1,67 @@
+import { AppError } from '../../base/index.js'
+import type { Backend } from '../backend.js'
+import type { BackendOptions, BackendScheme } from '../registry.js'
+import { withConnectionLimit } from './connection-limit.js'
+import { withRateLimit } from './rate-limit.js'
+import { withRetry, type RetryOptions } from './retry.js'
+import { createScrubber, scrubError, withScrubbedErrors } from './scrub.js'
+import { secretsOf } from './secrets.js'
+
+/**
+ * Opens a backend with the wrappers every backend gets, outermost first:
+ * scrubbed errors → retry → rate limit → connection limit → the backend. Retries wait outside
+ * the connection limit, so a backing-off call holds no connection; the rate limit charges each
+ * attempt, as each sends its bytes again.
+ *
+ * - `memory:` gets nothing; `local:` gets only a connection limit, and only when
+ *   `-o local.connections=N` asks for one.
+ * - Every other scheme gets all four. The connection limit is `-o <scheme>.connections`, else the
+ *   backend's own `properties.connections`. Rate limits come from `limitUploadKiB` and
+ *   `limitDownloadKiB`. Retry notices go to `options.onMessage`.
+ * - `open` receives the options with `onMessage` scrubbed, so lines a backend reports itself
+ *   (rclone's stderr) are clean too; an error thrown by `open` is scrubbed as well.
+ *
+ * @example
+ * const be = wrapBackend('rest', url, options, (o) => new RestBackend(loc, o))
+ */
+export function wrapBackend(
+  scheme: BackendScheme,
+  url: string,
+  options: BackendOptions,
+  open: (options: BackendOptions) => Backend,
+  retry: Omit<RetryOptions, 'onMessage'> = {},
+): Backend {
+  if (scheme === 'memory') return open(options)
+  const connections = connectionsOption(scheme, options)
+  if (scheme === 'local') {
+    const be = open(options)
+    return connections === undefined ? be : withConnectionLimit(be, connections)
+  }
+  const scrub = createScrubber(secretsOf(url, options.env ?? process.env))
+  const report = options.onMessage
+  const onMessage = report === undefined ? undefined : (m: string) => report(scrub(m))
+  let be: Backend
+  try {
+    be = open(onMessage === undefined ? options : { ...options, onMessage })
+  } catch (err) {
+    throw scrubError(err, scrub)
+  }
+  be = withConnectionLimit(be, connections ?? Math.max(1, be.properties.connections))
+  be = withRateLimit(be, { uploadKiB: options.limitUploadKiB, downloadKiB: options.limitDownloadKiB })
+  be = withRetry(be, { ...retry, ...(onMessage === undefined ? {} : { onMessage }) })
+  return withScrubbedErrors(be, scrub)
+}
+
+/** `-o <scheme>.connections=N`, checked; undefined when not given. */
+function connectionsOption(scheme: BackendScheme, options: BackendOptions): number | undefined {
+  const key = `${scheme}.connections`
+  const raw = options.extended?.[key]
+  if (raw === undefined) return undefined
+  const n = Number(raw)
+  if (raw.trim() === '' || !Number.isInteger(n) || n < 1) {
+    throw new AppError('INVALID_ARGUMENT', `Invalid option "-o ${key}=${raw}": expected a whole number, 1 or more`, {
+      hint: `Write for example -o ${key}=5`,
+    })
+  }
+  return n
+}

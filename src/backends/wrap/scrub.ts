@@ -1,0 +1,77 @@
+import type { Backend, FileInfo } from '../backend.js'
+
+/** Replaces every secret in a text with `***`. */
+export type Scrubber = (text: string) => string
+
+/**
+ * A function that replaces each of `secrets` in a text by `***`, longest first (so a secret that
+ * contains another is replaced whole). Empty strings are ignored.
+ *
+ * @example
+ * createScrubber(['s3cret'])('login with s3cret failed') // → 'login with *** failed'
+ */
+export function createScrubber(secrets: Iterable<string>): Scrubber {
+  const list = [...new Set(secrets)].filter((s) => s !== '').sort((a, b) => b.length - a.length)
+  if (list.length === 0) return (text) => text
+  return (text) => {
+    let out = text
+    for (const s of list) if (out.includes(s)) out = out.split(s).join('***')
+    return out
+  }
+}
+
+/**
+ * Scrubs an error in place (message, hint, stack, and the same for its causes), so it keeps its
+ * class and code: callers still recognise a NotFoundError. Returns the error.
+ */
+export function scrubError(err: unknown, scrub: Scrubber, depth = 0): unknown {
+  if (!(err instanceof Error) || depth > 8) return err
+  const e = err as Error & { hint?: unknown }
+  try {
+    e.message = scrub(e.message)
+    if (typeof e.stack === 'string') e.stack = scrub(e.stack)
+    if (typeof e.hint === 'string') e.hint = scrub(e.hint)
+  } catch {
+    // a frozen error cannot be changed; there is nothing better to do than pass it on
+  }
+  if (e.cause !== undefined && e.cause !== err) scrubError(e.cause, scrub, depth + 1)
+  return err
+}
+
+/**
+ * A Backend → Backend wrapper whose errors (from every method, and from list iteration) never
+ * contain a secret: each is scrubbed in place before it is rethrown. The location is scrubbed too.
+ *
+ * @example
+ * const be = withScrubbedErrors(restBackend, createScrubber(secretsOf(url, process.env)))
+ */
+export function withScrubbedErrors(be: Backend, scrub: Scrubber): Backend {
+  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn()
+    } catch (err) {
+      throw scrubError(err, scrub)
+    }
+  }
+  const location = scrub(be.location)
+  return {
+    location,
+    get properties() {
+      return be.properties
+    },
+    create: () => guard(() => be.create()),
+    save: (h, data) => guard(() => be.save(h, data)),
+    load: (h, offset, length) => guard(() => be.load(h, offset, length)),
+    stat: (h) => guard(() => be.stat(h)),
+    remove: (h) => guard(() => be.remove(h)),
+    list: (type) =>
+      (async function* (): AsyncGenerator<FileInfo> {
+        try {
+          yield* be.list(type)
+        } catch (err) {
+          throw scrubError(err, scrub)
+        }
+      })(),
+    close: () => guard(() => be.close()),
+  }
+}
