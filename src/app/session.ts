@@ -52,7 +52,20 @@ export async function initRepository(o: RepositoryOptions, init: Parameters<type
   const { url, isDefault } = repositoryLocation(o)
   const backend = openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, true)
-  return Repository.init(backend, password, { cache: cacheFor(o, url), ...init })
+  return closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url), ...init }))
+}
+
+/**
+ * Runs `fn` and closes `backend` when it throws: a remote backend holds a connection or a child
+ * process that would otherwise keep the process alive after the error is reported.
+ */
+async function closingOnError<T>(backend: Backend, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    await backend.close().catch(() => {})
+    throw err
+  }
 }
 
 /** The repository's cache option from --no-cache, --cache-dir and the environment. */
@@ -73,8 +86,9 @@ export async function openRepository(o: RepositoryOptions, createDefault = false
   } catch (err) {
     if (isDefault && createDefault && isAppError(err, 'NO_REPOSITORY')) {
       o.onNotice?.(`Creating the default repository in "${url}"`)
-      return Repository.init(openBackend(url, o.backend), password, { cache: cacheFor(o, url) })
+      return closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url) }))
     }
+    await backend.close().catch(() => {})
     if (isDefault && isAppError(err, 'NO_REPOSITORY')) {
       throw new AppError('NO_REPOSITORY', `No repository given and the default repository "${url}" does not exist yet`, {
         hint: 'Give one with -r/--repo or CAIRN_REPOSITORY, or run "cairn backup PATH" once to create the default',

@@ -5,6 +5,7 @@ import { LocalBackend } from './local/local-backend.js'
 import { MemoryBackend } from './memory/memory-backend.js'
 import { openRcloneBackend } from './rclone/rclone-backend.js'
 import { openRestBackend } from './rest/open-rest-backend.js'
+import { SftpBackend } from './sftp/sftp-backend.js'
 import { wrapBackend } from './wrap/compose.js'
 
 /**
@@ -132,6 +133,7 @@ const FACTORIES: { [S in BackendScheme]?: Factory<S> } = {
   memory: (loc) => memoryBackend(loc.name),
   rest: openRestBackend,
   rclone: openRcloneBackend,
+  sftp: (loc, options) => new SftpBackend(loc, options),
 }
 
 /**

@@ -1,0 +1,113 @@
+import { homedir, userInfo } from 'node:os'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { AppError } from '../../base/index.js'
+import type { BackendOptions, RepositoryLocation } from '../registry.js'
+import { splitShellWords } from './shell-split.js'
+
+export type SftpLocation = Extract<RepositoryLocation, { scheme: 'sftp' }>
+
+/** restic's `-o sftp.*` options (`command`, `args`, `connections`) plus cairn's `key` and `known-hosts`. */
+const SFTP_OPTIONS = z.strictObject({
+  command: z.string().trim().min(1, 'the command is empty').optional(),
+  args: z.string().optional(),
+  connections: z.coerce.number().int('expected a whole number').min(1, 'expected at least 1').max(128, 'expected at most 128').optional(),
+  key: z.string().min(1, 'the path is empty').optional(),
+  'known-hosts': z.string().min(1, 'the path is empty').optional(),
+})
+
+const KNOWN_OPTIONS = Object.keys(SFTP_OPTIONS.shape).map((k) => `sftp.${k}`)
+
+/** Everything the sftp backend needs to connect, resolved from the location, `-o` options and environment. */
+export interface SftpSettings {
+  /** Login name: from the location, else $USER, else the current user. */
+  user: string
+  host: string
+  port: number
+  /** The repository directory on the server; relative paths start at the login directory. */
+  path: string
+  /** `-o sftp.connections`, default 5 as in restic. */
+  connections: number
+  /** The argv of an ssh child to speak SFTP over (sftp.command, or ssh with sftp.args); undefined: ssh2. */
+  command?: string[]
+  /** `-o sftp.key`: the one private key to log in with (the agent is still asked). */
+  keyFile?: string
+  /** `-o sftp.known-hosts`, else ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts. */
+  knownHostsFiles: string[]
+  /** The directory holding `.ssh/`. */
+  home: string
+  /** $SSH_AUTH_SOCK. */
+  agentSocket?: string
+}
+
+/**
+ * Resolves the settings for an sftp location. Throws AppError INVALID_ARGUMENT for an unknown
+ * `sftp.*` option, a bad value, or an sftp.command that cannot be split into words.
+ */
+export function sftpSettings(loc: SftpLocation, options: BackendOptions): SftpSettings {
+  const env = options.env ?? process.env
+  const raw: Record<string, string> = {}
+  for (const [k, v] of Object.entries(options.extended ?? {})) if (k.startsWith('sftp.')) raw[k.slice(5)] = v
+  const parsed = SFTP_OPTIONS.safeParse(raw)
+  if (!parsed.success) throw optionError(parsed.error.issues[0], raw)
+  const o = parsed.data
+  if (o.command !== undefined && o.args !== undefined) {
+    throw new AppError('INVALID_ARGUMENT', 'Invalid options: "-o sftp.command" and "-o sftp.args" cannot be used together', {
+      hint: 'Put the extra ssh arguments into sftp.command',
+    })
+  }
+  const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir()
+  const port = loc.port ?? 22
+  let command: string[] | undefined
+  if (o.command !== undefined) command = words('sftp.command', o.command)
+  else if (o.args !== undefined) {
+    command = ['ssh', loc.host]
+    if (loc.port !== undefined) command.push('-p', String(port))
+    if (loc.user !== undefined) command.push('-l', loc.user)
+    command.push(...words('sftp.args', o.args), '-s', 'sftp')
+  }
+  return {
+    user: loc.user ?? env.USER ?? userInfo().username,
+    host: loc.host.replace(/^\[(.*)\]$/, '$1'), // URL syntax brackets IPv6 addresses
+    port,
+    path: loc.path,
+    connections: o.connections ?? 5,
+    ...(command === undefined ? {} : { command }),
+    ...(o.key === undefined ? {} : { keyFile: o.key }),
+    knownHostsFiles: o['known-hosts'] !== undefined ? [o['known-hosts']] : [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'],
+    home,
+    ...(env.SSH_AUTH_SOCK === undefined || env.SSH_AUTH_SOCK === '' ? {} : { agentSocket: env.SSH_AUTH_SOCK }),
+  }
+}
+
+/** `sftp:user@host:/path`, or `sftp://user@host:port//path` when a port was given: for messages. */
+export function formatSftpLocation(loc: SftpLocation): string {
+  const user = loc.user === undefined ? '' : `${loc.user}@`
+  if (loc.port === undefined) return `sftp:${user}${loc.host}:${loc.path}`
+  const host = loc.host.includes(':') && !loc.host.startsWith('[') ? `[${loc.host}]` : loc.host
+  return `sftp://${user}${host}:${loc.port}/${loc.path}`
+}
+
+function words(option: string, value: string): string[] {
+  let out: string[]
+  try {
+    out = splitShellWords(value)
+  } catch (err) {
+    throw new AppError('INVALID_ARGUMENT', `Invalid option "-o ${option}": ${(err as Error).message}`, {
+      hint: 'Close the quote, or quote the whole option for your shell only',
+    })
+  }
+  if (out.length === 0) throw new AppError('INVALID_ARGUMENT', `Invalid option "-o ${option}": no command given`)
+  return out
+}
+
+function optionError(issue: z.core.$ZodIssue | undefined, raw: Record<string, string>): AppError {
+  if (issue?.code === 'unrecognized_keys') {
+    return new AppError('INVALID_ARGUMENT', `Unknown option "-o sftp.${issue.keys[0]}"`, {
+      hint: `The sftp backend understands ${KNOWN_OPTIONS.join(', ')}`,
+    })
+  }
+  const key = String(issue?.path[0] ?? '')
+  const why = issue?.code === 'invalid_type' ? 'expected a whole number' : (issue?.message ?? 'invalid value')
+  return new AppError('INVALID_ARGUMENT', `Invalid option "-o sftp.${key}=${raw[key] ?? ''}": ${why}`)
+}
