@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { backupSummary, cairn, compareTrees, jsonLines, makeFixtureTree, makeTempRoot, needs, restic } from '../helpers/index.js'
 import type { FixtureInfo, RunResult, TempRoot } from '../helpers/index.js'
+import { sshdMissing, startSshd } from '../../src/backends/sftp/testing.js'
 
 /** One repository of the chain and how restic and cairn reach it. */
 interface Leg {
@@ -43,11 +44,24 @@ function localLeg(name: string): LegFactory {
 }
 
 /**
- * The chain: the first leg is made by restic, each next one by cairn copying from the one
- * before. To run the SFTP and S3 legs, put their factories here, e.g.
- * `[localLeg('origin'), sftpLeg('sftp'), s3Leg('s3')]`.
+ * A repository on a throwaway OpenSSH server, reached by both programs through
+ * `-o sftp.command` (restic's way; the `sftp:user@host:/path` form has no port).
  */
-const CHAIN: LegFactory[] = [localLeg('origin'), localLeg('second'), localLeg('third')]
+function sftpLeg(name: string): LegFactory {
+  return async (tmp, index) => {
+    const sshd = await startSshd()
+    return {
+      name,
+      url: `sftp:${sshd.user}@${sshd.host}:${join(sshd.dir, `repo-${name}`)}`,
+      password: `copy chain password ${index}`,
+      args: ['-o', `sftp.command=${sshd.sftpCommand}`],
+      close: () => sshd.stop(),
+    }
+  }
+}
+
+/** The chain: the first leg is made by restic, each next one by cairn copying from the one before. */
+const CHAIN: LegFactory[] = [localLeg('origin'), sftpLeg('sftp'), localLeg('third')]
 
 interface ResticSnapshot {
   id: string
@@ -69,7 +83,7 @@ interface CopySummary {
   packs_read: number
 }
 
-const skip = await needs('restic', 'cairn')
+const skip = (await needs('restic', 'cairn')) || (await sshdMissing())
 
 describe('cairn copy along a chain of repositories', { skip }, () => {
   let tmp: TempRoot
