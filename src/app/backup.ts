@@ -16,6 +16,8 @@ export interface BackupRequest {
   excludeCaches?: boolean
   excludeIfPresent?: string[]
   excludeLargerThan?: number
+  /** Per-directory ignore files in gitignore syntax (e.g. `.cairnignore`), honoured where found. */
+  ignoreFiles?: string[]
   oneFileSystem?: boolean
   tags?: string[]
   host?: string
@@ -77,6 +79,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     excludeCaches: req.excludeCaches,
     excludeIfPresent: req.excludeIfPresent,
     excludeLargerThan: req.excludeLargerThan,
+    ignoreFiles: req.ignoreFiles,
     // Never back a local repository up into itself (it may sit inside a backed-up folder).
     excludePaths: ownFiles(repo),
   })

@@ -3,7 +3,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { ExcludeMatcher, matchComponent, parseSize } from './exclude.js'
+import { createTestRepository } from '../repository/testing.js'
+import { backup } from './archiver.js'
+import { compileIgnoreLine, ExcludeMatcher, matchComponent, parseSize } from './exclude.js'
+import { nodesAt, writeFiles } from './testing.js'
 
 /** Asserts which of `paths` the patterns exclude. */
 function check(options: ConstructorParameters<typeof ExcludeMatcher>[0], excluded: string[], kept: string[]): void {
@@ -175,5 +178,69 @@ describe('parseSize()', () => {
     for (const bad of ['', 'M', '-5', '5X', '5 MB extra', 'ten']) {
       assert.throws(() => parseSize(bad), (err) => err instanceof RangeError && err.message.includes(`"${bad}"`), bad)
     }
+  })
+})
+
+describe('ExcludeMatcher ignore files (.cairnignore, gitignore syntax)', () => {
+  let dir: string
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-ignore-'))
+  })
+  after(() => rm(dir, { recursive: true, force: true }))
+
+  it('compileIgnoreLine() skips comments and blanks and reads the gitignore forms', () => {
+    assert.equal(compileIgnoreLine('# note'), undefined)
+    assert.equal(compileIgnoreLine('   '), undefined)
+    assert.deepEqual(compileIgnoreLine('\\#hash'), { parts: ['**', '#hash'], negate: false, dirOnly: false })
+    assert.deepEqual(compileIgnoreLine('!keep.log  '), { parts: ['**', 'keep.log'], negate: true, dirOnly: false })
+    assert.deepEqual(compileIgnoreLine('build/'), { parts: ['**', 'build'], negate: false, dirOnly: true })
+    assert.deepEqual(compileIgnoreLine('/top.txt'), { parts: ['top.txt'], negate: false, dirOnly: false })
+    assert.deepEqual(compileIgnoreLine('docs/**'), { parts: ['docs', '*', '**'], negate: false, dirOnly: false })
+    assert.deepEqual(compileIgnoreLine('[!a]*.o'), { parts: ['**', '[^a]*.o'], negate: false, dirOnly: false })
+  })
+
+  it('a backup leaves out what the ignore files name, below the directory holding each', async () => {
+    const root = join(dir, 'tree')
+    await writeFiles(root, {
+      '.cairnignore': '*.log\n!keep.log\n/top.txt\nbuild/\ncache/**\n',
+      'top.txt': 'root only',
+      'a.log': 'x',
+      'keep.log': 'x',
+      'build/out': 'x',
+      'cache/deep/x': 'x',
+      'sub/top.txt': 'anchored rules do not reach here',
+      'sub/b.log': 'x',
+      'sub/build': 'a file named build is not a directory',
+      'sub/.cairnignore': '!b.log\nsecret/\nnotes.txt\n',
+      'sub/secret/s': 'x',
+      'sub/notes.txt': 'x',
+      'other/notes.txt': 'only ignored below sub',
+    })
+    const repo = await createTestRepository()
+    const m = new ExcludeMatcher({ ignoreFiles: ['.cairnignore'] })
+    assert.equal(m.isEmpty, false)
+    const r = await backup(repo, { paths: [root], excludes: m, hostname: 'h' })
+    const kept: string[] = []
+    const walk = async (abs: string, rel: string): Promise<void> => {
+      for (const n of await nodesAt(repo, r.snapshot.tree, abs)) {
+        const name = n.name.toString()
+        const p = rel === '' ? name : `${rel}/${name}`
+        kept.push(n.type === 'dir' ? `${p}/` : p)
+        if (n.type === 'dir') await walk(`${abs}/${name}`, p)
+      }
+    }
+    await walk(root, '')
+    assert.deepEqual(kept.sort(), [
+      '.cairnignore',
+      'cache/',
+      'keep.log',
+      'other/',
+      'other/notes.txt',
+      'sub/',
+      'sub/.cairnignore',
+      'sub/b.log',
+      'sub/build',
+      'sub/top.txt',
+    ])
   })
 })

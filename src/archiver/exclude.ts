@@ -2,10 +2,12 @@
  * Exclude rules with restic's semantics: `--exclude` / `--iexclude` patterns (filepath.Match
  * globs per path component, `**` for any number of components, a pattern without a leading `/`
  * matches at any depth), `--exclude-caches`, `--exclude-if-present FILE[:HEADER]`,
- * `--exclude-larger-than SIZE`.
+ * `--exclude-larger-than SIZE`; and per-directory ignore files (`.cairnignore`) in gitignore
+ * syntax, read as the walk enters each directory.
  */
-import { open } from 'node:fs/promises'
-import { join } from 'node:path'
+import { lstatSync } from 'node:fs'
+import { open, readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 
 export interface ExcludeOptions {
   exclude?: string[]
@@ -15,6 +17,11 @@ export interface ExcludeOptions {
   excludeLargerThan?: number
   /** Absolute paths excluded exactly (not patterns), e.g. the repository itself. */
   excludePaths?: string[]
+  /**
+   * Names of per-directory ignore files (e.g. `.cairnignore`) in gitignore syntax: the rules of
+   * one apply below the directory holding it, deeper files' rules after their ancestors'.
+   */
+  ignoreFiles?: string[]
 }
 
 const CACHEDIR_TAG = 'CACHEDIR.TAG'
@@ -114,6 +121,34 @@ function matchList(patterns: Pattern[], parts: string[]): boolean {
   return excluded
 }
 
+/** One line of an ignore file. */
+type IgnoreRule = { parts: string[]; negate: boolean; dirOnly: boolean }
+
+/**
+ * Compiles one gitignore line: blank lines and `#` comments are skipped, `\#` and `\!` escape
+ * a leading character, `!` re-includes, a trailing `/` matches directories only, a pattern with a
+ * `/` before its end is anchored at the ignore file's directory (a leading `/` only anchors),
+ * others match a name at any depth; `**` spans any number of directories, a trailing `/**`
+ * everything inside. Trailing unescaped spaces are dropped.
+ */
+export function compileIgnoreLine(line: string): IgnoreRule | undefined {
+  let p = line.replace(/\r$/, '').replace(/(?<!\\)\s+$/, '')
+  if (p === '' || p.startsWith('#')) return undefined
+  let negate = false
+  if (p.startsWith('!')) {
+    negate = true
+    p = p.slice(1)
+  } else if (p.startsWith('\\#') || p.startsWith('\\!')) p = p.slice(1)
+  const dirOnly = p.endsWith('/')
+  if (dirOnly) p = p.replace(/\/+$/, '')
+  if (p === '') return undefined
+  const anchored = p.includes('/')
+  // gitignore negates a class with `!` as well as `^`; matchComponent knows only `^`
+  const parts = p.split('/').filter((x) => x !== '').map((x) => x.replace(/\[!/g, '[^'))
+  if (parts.at(-1) === '**') parts.splice(parts.length - 1, 1, '*', '**')
+  return { parts: anchored ? parts : ['**', ...parts], negate, dirOnly }
+}
+
 export class ExcludeMatcher {
   #patterns: Pattern[]
   #foldPatterns: Pattern[]
@@ -121,6 +156,9 @@ export class ExcludeMatcher {
   #ifPresent: Array<{ file: string; header?: string }>
   #largerThan: number | undefined
   #paths: Set<string>
+  #ignoreFiles: string[]
+  /** Rules of the ignore files read so far, by the directory holding them. */
+  #ignoreRules = new Map<string, IgnoreRule[]>()
 
   constructor(options: ExcludeOptions = {}) {
     this.#paths = new Set(options.excludePaths ?? [])
@@ -134,19 +172,67 @@ export class ExcludeMatcher {
     })
     if (this.#caches) this.#ifPresent.push({ file: CACHEDIR_TAG, header: CACHEDIR_SIGNATURE })
     this.#largerThan = options.excludeLargerThan
+    this.#ignoreFiles = (options.ignoreFiles ?? []).filter((f) => f !== '')
   }
 
   get isEmpty(): boolean {
-    return this.#patterns.length === 0 && this.#foldPatterns.length === 0 && this.#ifPresent.length === 0 && this.#largerThan === undefined && this.#paths.size === 0
+    return (
+      this.#patterns.length === 0 &&
+      this.#foldPatterns.length === 0 &&
+      this.#ifPresent.length === 0 &&
+      this.#largerThan === undefined &&
+      this.#paths.size === 0 &&
+      this.#ignoreFiles.length === 0
+    )
   }
 
   /** True when the absolute path (as a string) is excluded by a pattern. The last matching pattern wins. */
   excludedByPattern(absPath: string): boolean {
     if (this.#paths.has(absPath)) return true
+    if (this.#ignoreRules.size > 0 && this.#ignoredByFiles(absPath)) return true
     if (this.#patterns.length === 0 && this.#foldPatterns.length === 0) return false
     const parts = absPath.split('/').filter((s) => s !== '')
     if (matchList(this.#patterns, parts)) return true
     return this.#foldPatterns.length > 0 && matchList(this.#foldPatterns, parts.map((s) => s.toLowerCase()))
+  }
+
+  /**
+   * The rules of the ignore files in the ancestors of `absPath`, the root's first; the last
+   * matching rule decides. Directory-only rules stat the path, and only when their name matches.
+   */
+  #ignoredByFiles(path: string): boolean {
+    const absPath = resolve(path)
+    const parts = absPath.split('/').filter((s) => s !== '')
+    let ignored = false
+    let isDir: boolean | undefined
+    for (let depth = 0; depth < parts.length; depth++) {
+      const rules = this.#ignoreRules.get(depth === 0 ? '/' : `/${parts.slice(0, depth).join('/')}`)
+      if (rules === undefined) continue
+      const rel = parts.slice(depth)
+      for (const r of rules) {
+        if (r.negate !== ignored || !matchParts(r.parts, 0, rel, 0)) continue
+        if (r.dirOnly) {
+          isDir ??= isDirectory(absPath)
+          if (!isDir) continue
+        }
+        ignored = !r.negate
+      }
+    }
+    return ignored
+  }
+
+  /** Reads the ignore files among a directory's entries, so their rules apply below it. */
+  async #readIgnoreFiles(dirPath: string, entryNames: ReadonlySet<string>): Promise<void> {
+    const rules: IgnoreRule[] = []
+    for (const name of this.#ignoreFiles) {
+      if (!entryNames.has(name)) continue
+      const text = await readFile(join(dirPath, name), 'utf8').catch(() => '')
+      for (const line of text.split('\n')) {
+        const r = compileIgnoreLine(line)
+        if (r) rules.push(r)
+      }
+    }
+    if (rules.length > 0) this.#ignoreRules.set(resolve(dirPath), rules)
   }
 
   excludedBySize(size: number): boolean {
@@ -156,9 +242,11 @@ export class ExcludeMatcher {
   /**
    * The entries of a directory that survive marker rules (CACHEDIR.TAG with its signature,
    * --exclude-if-present): undefined when no marker is present, else only the marker file
-   * itself, which restic keeps so the snapshot shows why the directory is empty.
+   * itself, which restic keeps so the snapshot shows why the directory is empty. Also reads the
+   * directory's ignore files, so call it before asking about its entries.
    */
   async markerSurvivors(dirPath: string, entryNames: ReadonlySet<string>): Promise<Set<string> | undefined> {
+    if (this.#ignoreFiles.length > 0) await this.#readIgnoreFiles(dirPath, entryNames)
     let keep: Set<string> | undefined
     for (const m of this.#ifPresent) {
       if (!entryNames.has(m.file)) continue
@@ -167,6 +255,14 @@ export class ExcludeMatcher {
       keep = keep === undefined || keep.has(m.file) ? new Set([m.file]) : new Set()
     }
     return keep
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory()
+  } catch {
+    return false
   }
 }
 

@@ -2,6 +2,7 @@
  * @module base
  * Vocabulary with no I/O: the AppError base with codes, Id helpers, a concurrency limit.
  */
+export * from './clock.js'
 export * from './errors.js'
 export * from './id.js'
 export * from './limit.js'

@@ -19,6 +19,8 @@ import { registerRestore } from './commands/restore.js'
 import { registerSnapshots } from './commands/snapshots.js'
 import { registerUnlock } from './commands/unlock.js'
 import { registerVersion, VERSION } from './commands/version.js'
+import { registerConfig } from './commands/config.js'
+import { registerRun } from './commands/run.js'
 import { registerKey } from './commands/key.js'
 import { registerTag } from './commands/tag.js'
 import { registerFind } from './commands/find.js'
@@ -27,6 +29,10 @@ import { registerDump } from './commands/dump.js'
 import { registerStats } from './commands/stats.js'
 import { registerCache } from './commands/cache.js'
 import { registerCopy } from './commands/copy.js'
+import { registerDaemon } from './commands/daemon.js'
+import { registerRuns } from './commands/runs.js'
+import { registerSchedule } from './commands/schedule.js'
+import { registerStatus } from './commands/status.js'
 import { CommandContext } from './context.js'
 import { collect, nonNegativeInt } from './options.js'
 
@@ -81,6 +87,12 @@ export function buildProgram(): { program: Command; ctx: CommandContext } {
   registerStats(program, ctx)
   registerCache(program, ctx)
   registerCopy(program, ctx)
+  registerConfig(program, ctx)
+  registerRun(program, ctx)
+  registerDaemon(program, ctx)
+  registerSchedule(program, ctx)
+  registerStatus(program, ctx)
+  registerRuns(program, ctx)
   registerVersion(program, ctx)
   for (const c of program.commands) c.exitOverride()
   return { program, ctx }

@@ -12,6 +12,7 @@ interface BackupFlags {
   excludeFile?: string[]
   excludeCaches?: boolean
   excludeIfPresent?: string[]
+  ignoreFile?: string[]
   excludeLargerThan?: string
   oneFileSystem?: boolean
   filesFrom?: string[]
@@ -32,6 +33,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .option('--exclude-file <file>', 'read exclude patterns from a file', collect)
     .option('--exclude-caches', 'exclude directories holding a CACHEDIR.TAG')
     .option('--exclude-if-present <file[:header]>', 'exclude directories holding this file', collect)
+    .option('--ignore-file <name>', 'honour ignore files of this name (gitignore syntax, e.g. .cairnignore) in every directory', collect)
     .option('--exclude-larger-than <size>', 'skip files larger than SIZE (k, M, G, T)')
     .option('-x, --one-file-system', 'do not cross file system boundaries')
     .option('--files-from <file>', 'read paths to back up from a file ("-" for stdin)', collect)
@@ -77,6 +79,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               excludeFile: opts.excludeFile,
               excludeCaches: opts.excludeCaches,
               excludeIfPresent: opts.excludeIfPresent,
+              ignoreFiles: opts.ignoreFile,
               excludeLargerThan: opts.excludeLargerThan === undefined ? undefined : parseSize(opts.excludeLargerThan),
               oneFileSystem: opts.oneFileSystem,
               tags: opts.tag?.flatMap((t) => t.split(',')).filter((t) => t !== ''),

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { runHook, runHooks, type HookContext } from './hooks.js'
+
+const cmd = (command: string, timeoutMs = 10_000, continueOnError = false) => ({ command, timeoutMs, continueOnError })
+
+describe('runHooks()', () => {
+  let dir: string
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-hooks-'))
+  })
+  after(() => rm(dir, { recursive: true, force: true }))
+  const ctx = (extra: Partial<HookContext> = {}): HookContext => ({ env: { ...process.env, CAIRN_SET: 'data' }, cwd: dir, ...extra })
+
+  test('runs commands in order with sh -c, in the config directory, with the environment, and passes output on', async () => {
+    const lines: string[] = []
+    const { runs, failed } = await runHooks('after', [cmd('echo one "$CAIRN_SET" >> log; echo out'), cmd('pwd >> log; echo err >&2')], ctx({ onOutput: (h, _c, s, l) => lines.push(`${h} ${s} ${l}`) }))
+    assert.equal(failed, undefined)
+    assert.deepEqual(runs.map((r) => r.ok), [true, true])
+    assert.equal(await readFile(join(dir, 'log'), 'utf8'), `one data\n${dir}\n`)
+    assert.deepEqual(lines, ['after stdout out', 'after stderr err'])
+  })
+
+  test('a failing before hook stops the list; continue-on-error does not', async () => {
+    const r = await runHooks('before', [cmd('exit 0'), cmd('exit 4', 10_000, true), cmd('exit 2'), cmd('touch never')], ctx())
+    assert.deepEqual(r.runs.map((x) => x.exitCode), [0, 4, 2])
+    assert.equal(r.failed?.exitCode, 2)
+    assert.equal(r.failed?.error, 'before hook "exit 2" failed: exit code 2')
+    assert.equal(existsSync(join(dir, 'never')), false)
+  })
+
+  test('finally hooks all run even after one fails', async () => {
+    const r = await runHooks('finally', [cmd('exit 3'), cmd('touch ran')], ctx())
+    assert.equal(r.runs.length, 2)
+    assert.equal(r.failed?.exitCode, 3)
+    assert.ok(existsSync(join(dir, 'ran')))
+  })
+
+  test('a timeout ends the whole process group', async () => {
+    const started = Date.now()
+    const run = await runHook('before', cmd(`(sleep 30; touch ${join(dir, 'orphan')}) & sleep 30`, 300), ctx({ killGraceMs: 200 }))
+    assert.equal(run.ok, false)
+    assert.equal(run.timedOut, true)
+    assert.match(run.error ?? '', /timed out after 0\.3s/)
+    assert.ok(Date.now() - started < 5000, 'the hook was not stopped')
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(existsSync(join(dir, 'orphan')), false)
+  })
+
+  test('an abort stops a running hook, and later hooks other than finally do not start', async () => {
+    const ac = new AbortController()
+    setTimeout(() => ac.abort(), 200)
+    const r = await runHooks('after', [cmd('sleep 30'), cmd('touch after-abort')], ctx({ signal: ac.signal, killGraceMs: 200 }))
+    assert.equal(r.runs.length, 1)
+    assert.equal(r.runs[0].aborted, true)
+    assert.equal(existsSync(join(dir, 'after-abort')), false)
+  })
+})

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { isAppError } from '../base/index.js'
+import { ConfigError, formatIssue, inspectConfig, loadConfig, parseConfig, starterConfig } from './index.js'
+import { formatKeyPath } from './locate.js'
+import { BAD_EXAMPLE, BAD_EXAMPLE_MISTAKES, ISSUE_EXAMPLE } from './testing.js'
+
+describe('inspectConfig()', () => {
+  test('accepts the example of issue #7 as written', () => {
+    const r = inspectConfig(ISSUE_EXAMPLE, '/etc/cairn.yaml')
+    assert.deepEqual(r.issues.map(formatIssue), [])
+    assert.ok(r.config)
+    assert.deepEqual(Object.keys(r.config.repositories ?? {}), ['nas', 'usb', 'cloud'])
+    assert.deepEqual(r.config.sets?.data?.destinations, ['nas', 'usb', 'cloud'])
+    assert.deepEqual(r.config.repositories?.cloud?.env, { AWS_ACCESS_KEY_ID: '...', AWS_SECRET_ACCESS_KEY: '...' })
+    assert.deepEqual(r.config.sets?.data?.retention, { usb: { 'keep-last': 5 } })
+  })
+
+  test('accepts the starter file of "config init" without a warning', () => {
+    const r = inspectConfig(starterConfig(), '/home/me/.config/cairn/cairn.yaml')
+    assert.deepEqual(r.issues.map(formatIssue), [])
+    assert.deepEqual(Object.keys(r.config?.sets ?? {}), ['home', 'config'])
+  })
+
+  test('reports every mistake of a malformed file with its line, key path and a fix', () => {
+    const r = inspectConfig(BAD_EXAMPLE, 'bad.yaml')
+    assert.equal(r.config, undefined)
+    const errors = r.issues.filter((i) => i.severity === 'error')
+    for (const [line, key, pattern] of BAD_EXAMPLE_MISTAKES) {
+      const found = errors.find((i) => i.position?.line === line && formatKeyPath(i.path) === key)
+      assert.ok(found, `no error for ${key} on line ${line}; got:\n${errors.map(formatIssue).join('\n')}`)
+      assert.match(formatIssue(found), pattern)
+      assert.match(formatIssue(found), new RegExp(`^bad\\.yaml:${line}:\\d+: `))
+    }
+    assert.equal(errors.length, BAD_EXAMPLE_MISTAKES.length, errors.map(formatIssue).join('\n'))
+  })
+
+  test('reads JSON, with lines', () => {
+    const json = '{\n  "repositories": { "a": { "url": "/r", "password-env": "PW" } },\n  "sets": {\n    "s": { "sources": ["/x"], "destinations": ["b"] }\n  }\n}\n'
+    const r = inspectConfig(json, 'c.json')
+    assert.deepEqual(
+      r.issues.map((i) => [i.position?.line, formatKeyPath(i.path)]),
+      [[4, 'sets.s.destinations[0]']],
+    )
+    assert.ok(inspectConfig(json.replace('"b"', '"a"'), 'c.json').config)
+  })
+
+  test('reports YAML syntax errors with their line', () => {
+    const r = inspectConfig('sets:\n  a:\n    sources: [/x\n  b: 1\n', 'broken.yaml')
+    assert.equal(r.config, undefined)
+    assert.ok(r.issues.length > 0)
+    assert.match(formatIssue(r.issues[0]), /^broken\.yaml:\d+:\d+: not valid YAML: /)
+    const dup = inspectConfig('sets: {}\nsets: {}\n', 'dup.yaml')
+    assert.match(formatIssue(dup.issues[0]), /^dup\.yaml:2:1: not valid YAML: Map keys must be unique/)
+  })
+
+  test('names the missing key and where it belongs', () => {
+    const r = inspectConfig('repositories:\n  a:\n    password-env: X\n', 'm.yaml')
+    assert.deepEqual(r.issues.map(formatIssue), [
+      'm.yaml:1:1: warning: no backup sets are defined\n    Add a "sets:" section; see "cairn config init" for a starting point',
+      'm.yaml:2:3: repositories.a.url: "url" is required\n    Add "url:" with text',
+    ])
+  })
+
+  test('suggests sources belong in sets when found in defaults, and refuses bad names', () => {
+    const r = inspectConfig('defaults:\n  sources: [/x]\nrepositories:\n  "my nas": { url: /r, password-env: P }\n', 'n.yaml')
+    const text = r.issues.map(formatIssue).join('\n')
+    assert.match(text, /n\.yaml:2:3: defaults\.sources: unknown key "sources"\n {4}Sources belong in each set/)
+    assert.match(text, /n\.yaml:4:3: repositories\.my nas: invalid name "my nas"/)
+  })
+})
+
+describe('parseConfig() and loadConfig()', () => {
+  test('throws ConfigError (code CONFIG) listing each error', () => {
+    assert.throws(
+      () => parseConfig(BAD_EXAMPLE, '/x/bad.yaml'),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.equal(err.code, 'CONFIG')
+        assert.match(err.message, /^Invalid configuration "\/x\/bad\.yaml": 16 problems\n\/x\/bad\.yaml:5:5: /)
+        return true
+      },
+    )
+  })
+
+  test('loadConfig() names a missing file and how to create one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-config-'))
+    try {
+      await assert.rejects(loadConfig(undefined, { HOME: dir, XDG_CONFIG_HOME: join(dir, 'xdg') }), (err: unknown) => {
+        assert.ok(isAppError(err, 'CONFIG'))
+        assert.equal(err.message, `No config file "${join(dir, 'xdg', 'cairn', 'cairn.yaml')}"`)
+        assert.match(err.hint ?? '', /cairn config init/)
+        return true
+      })
+      await writeFile(join(dir, 'c.yaml'), ISSUE_EXAMPLE)
+      const loaded = await loadConfig(join(dir, 'c.yaml'))
+      assert.equal(loaded.dir, dir)
+      assert.deepEqual(loaded.issueAt(['sets', 'config', 'mode'], 'm', 'warning').position, { line: 31, column: 5 })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,0 +1,61 @@
+/**
+ * Where the config file lives and how `~` in paths is expanded.
+ */
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+
+/** The user's home directory: HOME when set, else the system's idea of it. */
+export function homeDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir()
+}
+
+/**
+ * The config file to use when none is given: CAIRN_CONFIG, else `cairn.yaml` in
+ * `$XDG_CONFIG_HOME/cairn` (default `~/.config/cairn`); a `cairn.yml` or `cairn.json` there is
+ * used when `cairn.yaml` does not exist.
+ *
+ * @example
+ * defaultConfigPath({ HOME: '/home/me' }) // '/home/me/.config/cairn/cairn.yaml'
+ */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CAIRN_CONFIG !== undefined && env.CAIRN_CONFIG !== '') return resolve(expandHome(env.CAIRN_CONFIG, env))
+  const xdg = env.XDG_CONFIG_HOME
+  const base = xdg !== undefined && xdg !== '' && isAbsolute(xdg) ? xdg : join(homeDirectory(env), '.config')
+  const dir = join(base, 'cairn')
+  const yaml = join(dir, 'cairn.yaml')
+  if (existsSync(yaml)) return yaml
+  for (const other of ['cairn.yml', 'cairn.json']) if (existsSync(join(dir, other))) return join(dir, other)
+  return yaml
+}
+
+/**
+ * `~` and `~/…` become the home directory; other paths are returned unchanged (`~user` is not
+ * expanded).
+ *
+ * @example
+ * expandHome('~/.config', { HOME: '/home/me' }) // '/home/me/.config'
+ */
+export function expandHome(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (path === '~') return homeDirectory(env)
+  if (path.startsWith('~/')) return join(homeDirectory(env), path.slice(2))
+  return path
+}
+
+/** `~` expanded, then made absolute against `base` (the config file's directory). */
+export function resolveConfigPath(path: string, base: string, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(base, expandHome(path, env))
+}
+
+/**
+ * A repository URL with a local path made absolute (`~` expanded, relative paths against
+ * `base`); URLs of other backends (`sftp:`, `s3:`, `rest:`, `rclone:`, …) are returned unchanged.
+ *
+ * @example
+ * resolveRepositoryUrl('~/backups/repo', '/etc', { HOME: '/home/me' }) // '/home/me/backups/repo'
+ */
+export function resolveRepositoryUrl(url: string, base: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (url.startsWith('local:')) return `local:${resolveConfigPath(url.slice(6), base, env)}`
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) && !url.startsWith('~')) return url
+  return resolveConfigPath(url, base, env)
+}

@@ -1,0 +1,58 @@
+/**
+ * A command as a notification target: run with /bin/sh -c, the message on stdin, the event in
+ * CAIRN_* variables. Killed when it outlives its timeout.
+ */
+import { spawn } from 'node:child_process'
+import type { NotifyEvent } from './event.js'
+
+/** The CAIRN_* variables a notification command sees. */
+export function commandEnv(e: NotifyEvent): Record<string, string> {
+  return {
+    CAIRN_EVENT: e.event,
+    CAIRN_JOB: e.job,
+    CAIRN_SET: e.set ?? '',
+    CAIRN_KIND: e.kind,
+    CAIRN_HOST: e.host,
+    CAIRN_RESULT: e.result ?? '',
+    CAIRN_TRIGGER: e.trigger ?? '',
+    CAIRN_RUN_ID: e.runId === undefined ? '' : String(e.runId),
+    CAIRN_TITLE: e.title,
+    CAIRN_MESSAGE: e.message,
+    CAIRN_FILES: e.files === undefined ? '' : String(e.files),
+    CAIRN_BYTES: e.bytes === undefined ? '' : String(e.bytes),
+    CAIRN_DURATION_SECONDS: e.durationMs === undefined ? '' : String(e.durationMs / 1000),
+    CAIRN_DESTINATIONS: e.destinations.map((d) => d.name).join(' '),
+    CAIRN_SNAPSHOT_IDS: e.snapshotIds.join(' '),
+    CAIRN_ERRORS: e.errors.join('\n'),
+  }
+}
+
+/** Runs the command; rejects when it exits non-zero, is killed, or outlives `timeoutMs`. */
+export function runCommand(what: string, command: string, e: NotifyEvent, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...commandEnv(e) }, stdio: ['pipe', 'ignore', 'pipe'] })
+    let stderr = ''
+    let timedOut = false
+    child.stderr.on('data', (b: Buffer) => {
+      if (stderr.length < 2000) stderr += b.toString()
+    })
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGTERM')
+      setTimeout(() => child.kill('SIGKILL'), 2000).unref()
+    }, timeoutMs)
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(new Error(`${what}: cannot run "${command}": ${err.message}`))
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) return resolve()
+      const tail = stderr.trim().split('\n').slice(-3).join(' / ')
+      const how = timedOut ? `did not finish within ${timeoutMs / 1000}s` : signal ? `was killed by ${signal}` : `exited with status ${code}`
+      reject(new Error(`${what}: command "${command}" ${how}${tail ? `: ${tail}` : ''}`))
+    })
+    child.stdin.on('error', () => {})
+    child.stdin.end(`${e.title}\n\n${e.message}\n`)
+  })
+}

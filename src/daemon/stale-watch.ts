@@ -1,0 +1,81 @@
+/**
+ * The "no successful backup for N days" warning. Every hour (and at start) it compares each
+ * set's last successful run with the `stale-after` of the targets that want `stale`; a set that
+ * never succeeded counts from when the daemon first saw it. One warning per `stale-after` while
+ * the set stays stale, remembered across restarts in the history database.
+ */
+import type { CancelTimer, Clock } from '../base/index.js'
+import type { RunHistory } from './history.js'
+import { describeStale } from './notify/event.js'
+import type { Notifier } from './notify/notifier.js'
+import type { DestinationPlan, SetPlan } from './plan.js'
+
+/** Options of {@link StaleWatch}. */
+export interface StaleWatchOptions {
+  clock: Clock
+  history: RunHistory
+  notifier: Notifier
+  sets: readonly SetPlan[]
+  destinations: readonly DestinationPlan[]
+  host: string
+  log(level: 'info' | 'warn', message: string): void
+  /** How often to look (default 1 h). */
+  intervalMs?: number
+}
+
+/** See the module comment. */
+export class StaleWatch {
+  readonly #o: StaleWatchOptions
+  #cancel: CancelTimer | undefined
+  #running = false
+
+  constructor(options: StaleWatchOptions) {
+    this.#o = options
+  }
+
+  start(): void {
+    if (this.#running) return
+    this.#running = true
+    void this.#loop()
+  }
+
+  stop(): void {
+    this.#running = false
+    this.#cancel?.()
+  }
+
+  /** Looks at every set once; resolves when the warnings due are sent. */
+  async check(): Promise<void> {
+    const { clock, history, notifier } = this.#o
+    const now = clock.now()
+    for (const set of this.#o.sets) {
+      const firstKey = `first-seen:${set.name}`
+      let firstSeen = Number(history.getMeta(firstKey))
+      if (!Number.isFinite(firstSeen) || firstSeen <= 0) {
+        firstSeen = now
+        history.setMeta(firstKey, String(now))
+      }
+      const after = notifier.staleAfter(set.name)
+      if (after === undefined) continue
+      const lastSuccess = history.lastSuccess(set.name)?.startedAt
+      const since = lastSuccess ?? firstSeen
+      const sentKey = `stale-sent:${set.name}`
+      if (now - since < after) continue
+      const sent = Number(history.getMeta(sentKey))
+      if (Number.isFinite(sent) && sent >= since && now - sent < after) continue
+      history.setMeta(sentKey, String(now))
+      this.#o.log('warn', `No successful backup of "${set.name}" since ${new Date(since).toISOString()}`)
+      await notifier.notify(describeStale(set.name, this.#o.host, now, lastSuccess, firstSeen, history.lastRun(set.name), this.#o.destinations))
+    }
+  }
+
+  async #loop(): Promise<void> {
+    if (!this.#running) return
+    try {
+      await this.check()
+    } catch (err) {
+      this.#o.log('warn', `Stale check failed: ${(err as Error).message}`)
+    }
+    if (this.#running) this.#cancel = this.#o.clock.setTimer(this.#o.intervalMs ?? 3_600_000, () => void this.#loop())
+  }
+}
