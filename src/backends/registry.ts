@@ -5,6 +5,7 @@ import { LocalBackend } from './local/local-backend.js'
 import { MemoryBackend } from './memory/memory-backend.js'
 import { openRcloneBackend } from './rclone/rclone-backend.js'
 import { openRestBackend } from './rest/open-rest-backend.js'
+import { S3Backend } from './s3/s3-backend.js'
 import { SftpBackend } from './sftp/sftp-backend.js'
 import { wrapBackend } from './wrap/compose.js'
 
@@ -128,12 +129,13 @@ export interface BackendOptions {
 type Factory<S extends BackendScheme> = (loc: Extract<RepositoryLocation, { scheme: S }>, options: BackendOptions) => Backend
 
 /** One entry per implemented kind; a new backend adds its factory here. */
-const FACTORIES: { [S in BackendScheme]?: Factory<S> } = {
+const FACTORIES: { [S in BackendScheme]: Factory<S> } = {
   local: (loc) => new LocalBackend(resolve(loc.path)),
   memory: (loc) => memoryBackend(loc.name),
   rest: openRestBackend,
   rclone: openRcloneBackend,
   sftp: (loc, options) => new SftpBackend(loc, options),
+  s3: (loc, options) => new S3Backend(loc, options),
 }
 
 /**
@@ -145,12 +147,7 @@ const FACTORIES: { [S in BackendScheme]?: Factory<S> } = {
  */
 export function openBackend(url: string, options: BackendOptions = {}): Backend {
   const loc = parseRepositoryUrl(url)
-  const factory = FACTORIES[loc.scheme] as Factory<typeof loc.scheme> | undefined
-  if (factory === undefined) {
-    throw new AppError('UNSUPPORTED', `Backend "${loc.scheme}" is not supported yet`, {
-      hint: 'Use a local directory for now (a remote file system mounted locally works too)',
-    })
-  }
+  const factory = FACTORIES[loc.scheme] as Factory<typeof loc.scheme>
   return wrapBackend(loc.scheme, url, options, (o) => factory(loc, o))
 }
 

@@ -1,0 +1,56 @@
+/**
+ * s3Error() for replies the Swift test server cannot be made to give (5xx, throttling, expired
+ * tokens); the ones it can give are tested against it in s3-backend.test.ts. The errors here have
+ * the shape the SDK gives them: `name` is the S3 code, `$metadata.httpStatusCode` the status.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { AppError } from '../../base/index.js'
+import { isMissingKey, s3Error } from './s3-errors.js'
+
+const ctx = { location: 's3:https://s3.example.net/bkt/repo', endpointUrl: 'https://s3.example.net', bucket: 'bkt', secret: 'sup3r-secret-key' }
+
+function sdkError(name: string, status: number, message = name): Error {
+  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status }, $fault: status >= 500 ? 'server' : 'client' })
+}
+
+describe('s3Error()', () => {
+  it('maps server trouble and throttling to NETWORK, so a retry wrapper retries it', () => {
+    for (const err of [sdkError('InternalError', 500), sdkError('ServiceUnavailable', 503), sdkError('SlowDown', 503), sdkError('Unknown', 502), sdkError('TooManyRequestsException', 429)]) {
+      const e = s3Error(err, 'save "data/ab"', ctx)
+      assert.equal(e.code, 'NETWORK', err.name)
+      assert.match(e.message, /^Cannot save "data\/ab" in "s3:https:\/\/s3\.example\.net\/bkt\/repo": the server failed \(HTTP 5?\d+/)
+    }
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })
+    assert.equal(s3Error(reset, 'list "keys"', ctx).code, 'NETWORK')
+  })
+
+  it('maps expired or invalid tokens to PERMISSION_DENIED, and scrubs the secret if a server echoes it', () => {
+    const e = s3Error(sdkError('ExpiredToken', 400, 'token for sup3r-secret-key expired'), 'read "config"', ctx)
+    assert.equal(e.code, 'PERMISSION_DENIED')
+    assert.ok(!e.message.includes('sup3r-secret-key'), e.message)
+    assert.match(e.message, /\*\*\*/)
+    assert.match(e.message, /bucket "bkt" at "https:\/\/s3\.example\.net"/)
+  })
+
+  it('tells a policy refusal (AccessDenied) from bad credentials', () => {
+    const e = s3Error(sdkError('AccessDenied', 403, 'Access Denied'), 'remove "locks/ab"', ctx)
+    assert.equal(e.code, 'PERMISSION_DENIED')
+    assert.match(e.message, /was denied/)
+    assert.match(e.hint ?? '', /policy/)
+  })
+
+  it('passes an AppError through and keeps the SDK error as the cause otherwise', () => {
+    const app = new AppError('INVALID_DATA', 'x')
+    assert.equal(s3Error(app, 'read "config"', ctx), app)
+    const err = sdkError('NoSuchBucket', 404)
+    assert.equal(s3Error(err, 'read "config"', ctx).cause, err)
+  })
+
+  it('isMissingKey() is true for NoSuchKey and a bodiless 404, false for a missing bucket', () => {
+    assert.equal(isMissingKey(sdkError('NoSuchKey', 404)), true)
+    assert.equal(isMissingKey(sdkError('NotFound', 404)), true)
+    assert.equal(isMissingKey(sdkError('NoSuchBucket', 404)), false)
+    assert.equal(isMissingKey(sdkError('AccessDenied', 403)), false)
+  })
+})
