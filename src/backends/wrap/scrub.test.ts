@@ -41,6 +41,13 @@ describe('secretsOf()', () => {
 })
 
 describe('createScrubber()', () => {
+  it('replaces a short secret only where it stands alone, so messages stay readable', () => {
+    const scrub = createScrubber(['x', 'a.b'])
+    assert.equal(scrub('File "data/1" does not exist'), 'File "data/1" does not exist')
+    assert.equal(scrub('password x was refused (x)'), 'password *** was refused (***)')
+    assert.equal(scrub('user:a.b@host, not a.bc'), 'user:***@host, not a.bc')
+  })
+
   it('replaces every occurrence, longest secret first', () => {
     const scrub = createScrubber(['abc', 'abcdef', ''])
     assert.equal(scrub('x abcdef y abc z abcdefabc'), 'x *** y *** z ******')

@@ -3,9 +3,13 @@ import type { Backend, FileInfo } from '../backend.js'
 /** Replaces every secret in a text with `***`. */
 export type Scrubber = (text: string) => string
 
+/** Secrets shorter than this are replaced only where they stand alone, not inside words. */
+const SHORT_SECRET = 6
+
 /**
  * A function that replaces each of `secrets` in a text by `***`, longest first (so a secret that
- * contains another is replaced whole). Empty strings are ignored.
+ * contains another is replaced whole). Empty strings are ignored. A short secret (`x`, `abc`) is
+ * replaced only where it is not part of a longer word, so "does not exist" stays readable.
  *
  * @example
  * createScrubber(['s3cret'])('login with s3cret failed') // → 'login with *** failed'
@@ -13,11 +17,12 @@ export type Scrubber = (text: string) => string
 export function createScrubber(secrets: Iterable<string>): Scrubber {
   const list = [...new Set(secrets)].filter((s) => s !== '').sort((a, b) => b.length - a.length)
   if (list.length === 0) return (text) => text
-  return (text) => {
-    let out = text
-    for (const s of list) if (out.includes(s)) out = out.split(s).join('***')
-    return out
-  }
+  const steps = list.map((secret): Scrubber => {
+    if (secret.length >= SHORT_SECRET) return (text) => (text.includes(secret) ? text.split(secret).join('***') : text)
+    const alone = new RegExp(`(?<![\\p{L}\\p{N}])${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'gu')
+    return (text) => (text.includes(secret) ? text.replace(alone, '***') : text)
+  })
+  return (text) => steps.reduce((out, step) => step(out), text)
 }
 
 /**
