@@ -6,7 +6,7 @@
  * origin's snapshots, copy nothing on a second run, and agree with `restic copy` on what is
  * already copied (both ways).
  *
- * The chain is a list of leg factories (CHAIN below): local → local → local here. A leg is just a
+ * The chain is a list of leg factories (CHAIN below): local → SFTP (OpenSSH) → S3 (Swift). A leg is just a
  * repository URL plus how both programs reach it (password, environment, extra global flags), so
  * an SFTP or S3 leg is one more factory that starts its server in the test's temp root and
  * returns its URL; nothing else in the file changes. The tests run in order and build on each
@@ -19,6 +19,7 @@ import { after, before, describe, test } from 'node:test'
 import { backupSummary, cairn, compareTrees, jsonLines, makeFixtureTree, makeTempRoot, needs, restic } from '../helpers/index.js'
 import type { FixtureInfo, RunResult, TempRoot } from '../helpers/index.js'
 import { sshdMissing, startSshd } from '../../src/backends/sftp/testing.js'
+import { startSwiftS3Server, swiftS3SkipReason } from '../../src/backends/s3/testing.js'
 
 /** One repository of the chain and how restic and cairn reach it. */
 interface Leg {
@@ -60,8 +61,26 @@ function sftpLeg(name: string): LegFactory {
   }
 }
 
+/**
+ * A repository on a real S3 server (Swift's s3api) over https: restic 0.14 needs https there
+ * (see s3-test-server facts), so both programs get `--cacert`.
+ */
+function s3Leg(name: string): LegFactory {
+  return async (_tmp, index) => {
+    const server = await startSwiftS3Server()
+    return {
+      name,
+      url: server.url('https', server.bucket, `repo-${name}`),
+      password: `copy chain password ${index}`,
+      env: server.credentialsEnv,
+      args: ['--cacert', server.caFile!],
+      close: () => server.stop(),
+    }
+  }
+}
+
 /** The chain: the first leg is made by restic, each next one by cairn copying from the one before. */
-const CHAIN: LegFactory[] = [localLeg('origin'), sftpLeg('sftp'), localLeg('third')]
+const CHAIN: LegFactory[] = [localLeg('origin'), sftpLeg('sftp'), s3Leg('s3')]
 
 interface ResticSnapshot {
   id: string
@@ -83,7 +102,7 @@ interface CopySummary {
   packs_read: number
 }
 
-const skip = (await needs('restic', 'cairn')) || (await sshdMissing())
+const skip = (await needs('restic', 'cairn')) || (await sshdMissing()) || (await swiftS3SkipReason())
 
 describe('cairn copy along a chain of repositories', { skip }, () => {
   let tmp: TempRoot
