@@ -28,6 +28,7 @@ import { registerDiff } from './commands/diff.js'
 import { registerDump } from './commands/dump.js'
 import { registerStats } from './commands/stats.js'
 import { registerCache } from './commands/cache.js'
+import { registerServe } from './commands/serve.js'
 import { registerCopy } from './commands/copy.js'
 import { registerDaemon } from './commands/daemon.js'
 import { registerRuns } from './commands/runs.js'
@@ -86,6 +87,7 @@ export function buildProgram(): { program: Command; ctx: CommandContext } {
   registerDump(program, ctx)
   registerStats(program, ctx)
   registerCache(program, ctx)
+  registerServe(program, ctx)
   registerCopy(program, ctx)
   registerConfig(program, ctx)
   registerRun(program, ctx)

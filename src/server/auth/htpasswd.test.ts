@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { makeTempRoot } from '../../../test/helpers/index.js'
+import { quickHash, shaHash } from '../testing.js'
+import { parseHtpasswd, removeHtpasswdUser, setHtpasswdUser } from './htpasswd.js'
+import { verifyPassword } from './password-hash.js'
+
+const tmp = await makeTempRoot('server-htpasswd')
+after(() => tmp.cleanup())
+
+test('parseHtpasswd() reads bcrypt and {SHA} lines and skips comments, bad names and unsupported hashes', () => {
+  const text = [
+    '# users',
+    '',
+    `alice:${quickHash('a')}`,
+    `  bob:${shaHash('b')}`,
+    `carol:$apr1$abc$defghijklmnopqrstuvwx`,
+    `dave:plaintext`,
+    `bad name:${shaHash('x')}`,
+    'no-colon-here',
+    `jürgen@example.org:${quickHash('j', '$2y$')}`,
+  ].join('\n')
+  const { users, skipped } = parseHtpasswd(text)
+  assert.deepEqual([...users.keys()].sort(), ['alice', 'bob', 'jürgen@example.org'])
+  assert.equal(skipped.length, 4)
+  assert.ok(skipped.every((s) => !s.includes('$apr1$abc')), 'messages never quote a hash')
+})
+
+test('verifyPassword() checks $2a$, $2b$, $2y$ and {SHA} and never matches unsupported formats', async () => {
+  for (const prefix of ['$2a$', '$2b$', '$2y$'] as const) {
+    const h = quickHash('secret', prefix)
+    assert.equal(await verifyPassword(h, 'secret'), true, prefix)
+    assert.equal(await verifyPassword(h, 'Secret'), false, prefix)
+  }
+  assert.equal(await verifyPassword(shaHash('secret'), 'secret'), true)
+  assert.equal(await verifyPassword(shaHash('secret'), 'secret2'), false)
+  assert.equal(await verifyPassword('$apr1$abc$defghijklmnopqrstuvwx', 'secret'), false)
+  assert.equal(await verifyPassword('secret', 'secret'), false)
+})
+
+test('setHtpasswdUser() and removeHtpasswdUser() edit one line, keep the others, and write mode 0600', async () => {
+  const file = join(tmp.path, 'htpasswd')
+  assert.equal(await setHtpasswdUser(file, 'alice', shaHash('a')), 'added')
+  assert.equal(await setHtpasswdUser(file, 'bob', shaHash('b')), 'added')
+  assert.equal(await setHtpasswdUser(file, 'alice', shaHash('a2')), 'replaced')
+  assert.equal((await stat(file)).mode & 0o777, 0o600)
+  const users = parseHtpasswd(await readFile(file, 'utf8')).users
+  assert.equal(users.get('alice'), shaHash('a2'))
+  assert.equal(users.get('bob'), shaHash('b'))
+  assert.equal(await removeHtpasswdUser(file, 'alice'), true)
+  assert.equal(await removeHtpasswdUser(file, 'alice'), false)
+  assert.deepEqual([...parseHtpasswd(await readFile(file, 'utf8')).users.keys()], ['bob'])
+  await assert.rejects(setHtpasswdUser(file, '../x', shaHash('x')), /Invalid user name/)
+})

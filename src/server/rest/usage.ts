@@ -1,0 +1,117 @@
+import type { RepositoryProvider } from './repository-provider.js'
+
+/** A size limit on everything stored at or below a repository path. */
+export interface UsageLimit {
+  prefix: readonly string[]
+  bytes: number
+  /** For the 507 message: `the server's --max-size`, `the quota of user "alice"`. */
+  label: string
+}
+
+/** Room held for an upload (release it when the upload ends), or the reason there is none. */
+export type Reservation =
+  | { ok: true; release(): void }
+  | { ok: false; reason: string }
+
+/**
+ * Bytes stored per repository path, for --max-size and per-user quotas. A path's usage is
+ * counted by the provider the first time a limit on it is checked, then kept up to date as
+ * files are saved and removed through the server. Uploads reserve their size before the body is
+ * read, so concurrent uploads cannot overshoot a limit together.
+ */
+export class UsageTracker {
+  readonly #provider: RepositoryProvider
+  readonly #used = new Map<string, number>()
+  readonly #counting = new Map<string, Promise<void>>()
+  readonly #reserved = new Map<string, number>()
+
+  constructor(provider: RepositoryProvider) {
+    this.#provider = provider
+  }
+
+  /** Counts a path now (rest-server tallies --max-size at startup). */
+  async prime(prefix: readonly string[]): Promise<void> {
+    await this.#count(key(prefix), prefix)
+  }
+
+  /** Bytes known to be stored at or below a path (undefined when not counted yet). */
+  used(prefix: readonly string[]): number | undefined {
+    return this.#used.get(key(prefix))
+  }
+
+  /**
+   * Reserves `bytes` under every limit, or says which limit it would break. Release the
+   * reservation when the upload ends, whether or not it was stored (then call added()).
+   */
+  async reserve(limits: readonly UsageLimit[], bytes: number): Promise<Reservation> {
+    await Promise.all(limits.map((l) => this.#count(key(l.prefix), l.prefix)))
+    for (const l of limits) {
+      const k = key(l.prefix)
+      const used = (this.#used.get(k) ?? 0) + (this.#reserved.get(k) ?? 0)
+      if (used + bytes > l.bytes) {
+        return { ok: false, reason: `storing ${bytes} more bytes would exceed ${l.label} (${l.bytes} bytes; ${used} in use)` }
+      }
+    }
+    const keys = [...new Set(limits.map((l) => key(l.prefix)))]
+    for (const k of keys) this.#reserved.set(k, (this.#reserved.get(k) ?? 0) + bytes)
+    let released = false
+    return {
+      ok: true,
+      release: () => {
+        if (released) return
+        released = true
+        for (const k of keys) this.#reserved.set(k, (this.#reserved.get(k) ?? 0) - bytes)
+      },
+    }
+  }
+
+  /** A file of `bytes` was stored in `repo`. */
+  added(repo: readonly string[], bytes: number): void {
+    this.#adjust(repo, bytes)
+  }
+
+  /** A file of `bytes` was removed from `repo`. */
+  removed(repo: readonly string[], bytes: number): void {
+    this.#adjust(repo, -bytes)
+  }
+
+  /** True when some counted path lies at or above `repo` (deletes then need the file's size). */
+  tracks(repo: readonly string[]): boolean {
+    const r = key(repo)
+    for (const k of this.#used.keys()) if (covers(k, r)) return true
+    return false
+  }
+
+  #adjust(repo: readonly string[], delta: number): void {
+    const r = key(repo)
+    for (const [k, v] of this.#used) if (covers(k, r)) this.#used.set(k, Math.max(0, v + delta))
+  }
+
+  #count(k: string, prefix: readonly string[]): Promise<void> {
+    if (this.#used.has(k)) return Promise.resolve()
+    let p = this.#counting.get(k)
+    if (p === undefined) {
+      p = this.#provider.usage(prefix).then(
+        (n) => {
+          this.#used.set(k, n)
+          this.#counting.delete(k)
+        },
+        (err: unknown) => {
+          this.#counting.delete(k)
+          throw err
+        },
+      )
+      this.#counting.set(k, p)
+    }
+    return p
+  }
+}
+
+function key(prefix: readonly string[]): string {
+  return prefix.join('/')
+}
+
+/** True when the path `k` is `r` or lies above it. */
+function covers(k: string, r: string): boolean {
+  return k === '' || k === r || r.startsWith(`${k}/`)
+}
