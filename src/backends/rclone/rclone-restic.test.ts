@@ -1,6 +1,7 @@
 /**
  * restic and cairn share a repository through rclone as a child process: what restic backs up to
- * `rclone:/path`, cairn restores identically from the same location; and a Ctrl-C during a
+ * `rclone:/path`, cairn restores identically from the same location, and the other way round;
+ * and a Ctrl-C during a
  * cairn backup still removes the lock through rclone. Runs the real CLIs.
  */
 import assert from 'node:assert/strict'
@@ -52,6 +53,21 @@ describe('restic writes, cairn reads, over rclone:', { skip }, () => {
     assert.equal(restore.code, 0, restore.stderr)
     assert.deepEqual(await compareTrees(src, join(target, src)), [])
     assert.doesNotMatch(restore.stderr, /error|failed/i, restore.stderr)
+  })
+
+  test('cairn init and backup to rclone:/dir, then restic restore latest gives an identical tree and check --read-data passes', async () => {
+    const own = `rclone:${join(tmp.path, 'cairn-repo')}`
+    const init = await cairn(['init'], { repo: own, password })
+    assert.equal(init.code, 0, init.stderr)
+    const backup = await cairn(['backup', src], { repo: own, password })
+    assert.equal(backup.code, 0, backup.stderr)
+
+    const target = await tmp.dir('restored-by-restic')
+    const restore = await restic(['restore', 'latest', '--target', target], { repo: own, password })
+    assert.equal(restore.code, 0, restore.stderr)
+    assert.deepEqual(await compareTrees(src, join(target, src), { mtimeToleranceNs: 0 }), [])
+    const check = await restic(['check', '--read-data'], { repo: own, password })
+    assert.equal(check.code, 0, `restic check failed:\n${check.stdout}\n${check.stderr}`)
   })
 })
 

@@ -1,6 +1,6 @@
 /**
  * cairn and restic share a repository behind `rclone serve restic` over HTTP: what cairn backs up
- * there, restic restores identically and checks clean. Runs the real CLIs (test/helpers).
+ * there, restic restores identically and checks clean, and the other way round. Runs the real CLIs (test/helpers).
  */
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
@@ -43,5 +43,38 @@ describe('cairn writes, restic reads, over rest: (rclone serve restic)', { skip 
     const check = await resticCheck(repo, password, true)
     assert.equal(check.code, 0, `restic check failed:\n${check.stdout}\n${check.stderr}`)
     assert.match(check.stdout, /no errors were found/)
+  })
+})
+
+describe('restic writes, cairn reads, over rest: (rclone serve restic)', { skip }, () => {
+  let tmp: TempRoot
+  let server: RcloneServer
+  let src = ''
+  let repo = ''
+
+  before(async () => {
+    tmp = await makeTempRoot('rest-restic-reverse')
+    server = await startRcloneServe(await tmp.dir('served'))
+    repo = `rest:${server.url}repo/`
+    src = join(tmp.path, 'src')
+    await makeFixtureTree(src)
+  })
+  after(async () => {
+    await server?.stop()
+    await tmp?.cleanup()
+  })
+
+  test('restic init and backup to rest:, then cairn restore latest gives an identical tree and cairn check --read-data passes', async () => {
+    const init = await restic(['init'], { repo, password })
+    assert.equal(init.code, 0, init.stderr)
+    const backup = await restic(['backup', src], { repo, password })
+    assert.equal(backup.code, 0, backup.stderr)
+
+    const target = await tmp.dir('restored')
+    const restore = await cairn(['restore', 'latest', '--target', target], { repo, password })
+    assert.equal(restore.code, 0, restore.stderr)
+    assert.deepEqual(await compareTrees(src, join(target, src)), [])
+    const check = await cairn(['check', '--read-data'], { repo, password })
+    assert.equal(check.code, 0, `cairn check failed:\n${check.stdout}\n${check.stderr}`)
   })
 })
