@@ -2,14 +2,15 @@ import { lstatSync, type BigIntStats } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
-import { AppError, createLimit, hashId, type Id } from '../base/index.js'
+import { AppError, createLimit, hashId, messageOf, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
 import type { BlobWriter, Repository } from '../repository/index.js'
 import { decodeTree, encodeTree, encodeSnapshot, formatGoTime, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
-import { FileSaver } from './file-saver.js'
+import { FileSaver, type SavedFile } from './file-saver.js'
+import { checkAfterRead } from './read-check.js'
 import { buildVirtual, expandDotTarget, type Virtual } from './targets.js'
 import { nodeFromStat } from './fs-node.js'
 import { UserNames } from './user-names.js'
@@ -55,6 +56,14 @@ export interface BackupSummary {
   totalFilesProcessed: number
   totalBytesProcessed: number
   errors: number
+  /** Files read a second time because they changed while read the first time. */
+  filesReread: number
+  /**
+   * Files reported through onWarning as changed while read: still changing during the second
+   * read (stored as read then), or gone, replaced by a non-file or unreadable when about to be
+   * read again (stored as read the first time). Warnings, not errors: not counted in `errors`.
+   */
+  filesChangedWhileRead: number
 }
 
 export interface BackupResult {
@@ -76,18 +85,31 @@ const STAT_CONCURRENCY = 32
 const FILE_COUNT = 256
 const FILE_BYTES = 16 * 1024 * 1024
 
+/** Seams for tests: let them act at a known moment of a backup. */
+export interface BackupHooks {
+  /**
+   * Runs (and is awaited) after a file's content was read and stored, before the archiver
+   * checks whether the file changed meanwhile. `attempt` is 2 for the re-read of a file that did.
+   */
+  afterRead?(path: string, attempt: 1 | 2): void | Promise<void>
+}
+
 /**
  * Backs up `paths` into a new snapshot. The root tree mirrors the absolute paths, as restic's
  * does: backing up /home/me gives a root tree with `home`, holding `me`.
+ *
+ * A file that changes while it is read is read once more, and reported through
+ * `progress.onWarning` when it changed during that read too (see Archiver.#readConsistent).
  */
-export async function backup(repo: ArchiverRepo, options: BackupOptions): Promise<BackupResult> {
-  const a = new Archiver(repo, options)
+export async function backup(repo: ArchiverRepo, options: BackupOptions, hooks: BackupHooks = {}): Promise<BackupResult> {
+  const a = new Archiver(repo, options, hooks)
   return a.run()
 }
 
 class Archiver {
   #repo: ArchiverRepo
   #o: BackupOptions
+  #hooks: BackupHooks
   #saver!: FileSaver
   #workers: BackupWorkers | undefined
   #users = new UserNames()
@@ -98,11 +120,13 @@ class Archiver {
   #s: BackupSummary = {
     filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
     dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, totalFilesProcessed: 0, totalBytesProcessed: 0, errors: 0,
+    filesReread: 0, filesChangedWhileRead: 0,
   }
 
-  constructor(repo: ArchiverRepo, options: BackupOptions) {
+  constructor(repo: ArchiverRepo, options: BackupOptions, hooks: BackupHooks) {
     this.#repo = repo
     this.#o = options
+    this.#hooks = hooks
 
   }
 
@@ -261,9 +285,7 @@ class Archiver {
       if (this.#reuseParentContent(node, path, parentNode)) return { done: Promise.resolve(node) }
       const weight = Math.min(node.size, MAX_SIZE)
       await this.#fileBudget.acquire(weight)
-      const done = this.#saveFileContent(node, path, st, parentNode)
-        .finally(() => this.#fileBudget.release(weight))
-        .then((ok) => (ok ? node : undefined))
+      const done = this.#saveFileContent(node, path, st, parentNode).finally(() => this.#fileBudget.release(weight))
       done.catch(() => {}) // handled by whoever awaits the directory; avoids an early unhandled rejection
       return { done }
     }
@@ -317,7 +339,8 @@ class Archiver {
     return true
   }
 
-  async #saveFileContent(node: Node, path: string | Buffer, st: { mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint; nlink: bigint }, parentNode: Node | undefined): Promise<boolean> {
+  /** Stores a file's content; resolves to the node describing what was stored, or undefined when it could not be read. */
+  async #saveFileContent(node: Node, path: string | Buffer, st: BigIntStats, parentNode: Node | undefined): Promise<Node | undefined> {
     this.#checkAbort()
     const text = pathText(path)
     this.#s.totalFilesProcessed++
@@ -327,25 +350,93 @@ class Archiver {
     if (seen && seen.node.mtime === node.mtime && seen.node.size === node.size && seen.node.ctime === node.ctime) {
       node.content = seen.content
     } else {
+      let stored: Node
       try {
-        const saved = await this.#saver.save(path, node.size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), parentNode?.type === 'file')
-        node.content = saved.content
-        if (saved.size !== node.size) {
-          this.#error(text, new Error(`file changed while it was read (size ${node.size} → ${saved.size})`))
-          node.size = saved.size
-        }
+        stored = await this.#readConsistent(node, path, st, parentNode)
       } catch (err) {
         if (isAbort(err)) throw err
         this.#error(text, err)
-        return false
+        return undefined
       }
-      if (linkKey) this.#hardLinks.set(linkKey, { node, content: node.content })
+      this.#s.totalBytesProcessed += stored.size - node.size
+      node = stored
+      if (linkKey) this.#hardLinks.set(linkKey, { node, content: node.content ?? [] })
     }
     const status = parentNode === undefined ? 'new' : 'changed'
     if (status === 'new') this.#s.filesNew++
     else this.#s.filesChanged++
     this.#o.progress?.onItem?.(text, 'file', status, node.size)
-    return true
+    return node
+  }
+
+  /**
+   * Reads and stores a file's content, then checks with one lstat (read-check.ts) that it did
+   * not change between the stat `node` was built from and the end of the read. Files unchanged
+   * since the parent snapshot never get here, so they cost nothing.
+   *
+   * A file that changed is read once more, with its node built from the fresh lstat. If it
+   * changed during that read too, the second read is kept, its node's size set to the bytes
+   * stored, and it is reported through `progress.onWarning` as "file changed while it was read".
+   * Its mtime/ctime stay those of the stat the read started from, so the next backup sees that
+   * the file differs and reads it again.
+   *
+   * That report is a warning, not an error (errors make `backup` exit with code 3, "snapshot
+   * incomplete"): the file is in the snapshot, whole as far as one read goes, and its node
+   * describes exactly the bytes stored; only their consistency is in doubt, as with any live
+   * file system. restic's code 3 means "some source files could not be read", which is not the
+   * case; Kopia records such problems as warnings and exits 0; and log files or mailboxes that
+   * are always being written would otherwise turn every scheduled backup into a failed one,
+   * teaching people to ignore the code. Consistency for those needs a file system snapshot.
+   */
+  async #readConsistent(node: Node, path: string | Buffer, st: BigIntStats, parentNode: Node | undefined): Promise<Node> {
+    const first = await this.#readOnce(path, node.size, parentNode, 1)
+    node.content = first.content
+    const check = checkAfterRead(path, st, first.size)
+    if (check.kind === 'same') return node
+    // From here the node describes the bytes stored, whatever happens next.
+    const expected = node.size
+    node.size = first.size
+    const text = pathText(path)
+    if (check.kind === 'gone') {
+      // Removed or renamed away after it was read: there is nothing to read again.
+      if (first.size !== expected) this.#warnChanged(text, `file changed while it was read and then disappeared (${expected} → ${first.size} bytes); stored what was read`)
+      return node
+    }
+    if (!check.st.isFile()) {
+      this.#warnChanged(text, 'file changed while it was read and is no longer a regular file; stored what was read')
+      return node
+    }
+    this.#s.filesReread++
+    let again: Node | null
+    let second: SavedFile
+    try {
+      again = await nodeFromStat(node.name, path, check.st, this.#nodeOptions(path))
+      if (!again) return node
+      second = await this.#readOnce(path, again.size, parentNode, 2)
+    } catch (err) {
+      if (isAbort(err)) throw err
+      this.#warnChanged(text, `file changed while it was read, and reading it again failed (${messageOf(err)}); stored the first read`)
+      return node
+    }
+    again.content = second.content
+    const recheck = checkAfterRead(path, check.st, second.size)
+    if (recheck.kind === 'same') return again
+    again.size = second.size
+    this.#warnChanged(text, `file changed while it was read, twice; stored the ${second.size} bytes of the second read, which may mix old and new content (back up from a file system snapshot to avoid this)`)
+    return again
+  }
+
+  /** One read of a file into the repository. A re-read (attempt 2) mostly finds known chunks. */
+  async #readOnce(path: string | Buffer, size: number, parentNode: Node | undefined, attempt: 1 | 2): Promise<SavedFile> {
+    const mostlyKnown = attempt === 2 || parentNode?.type === 'file'
+    const saved = await this.#saver.save(path, size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), mostlyKnown)
+    await this.#hooks.afterRead?.(pathText(path), attempt)
+    return saved
+  }
+
+  #warnChanged(path: string, message: string): void {
+    this.#s.filesChangedWhileRead++
+    this.#o.progress?.onWarning?.(path, message)
   }
 
   #allKnown(content: Id[] | null): boolean {

@@ -97,7 +97,9 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
                   bytes += n
                 },
                 onWarning: (p, m) => {
-                  if (!term.json) term.warn(`warning: ${p}: ${m}`)
+                  // restic has no JSON warning message; ours mirrors its error message's shape
+                  if (term.json) term.jsonLine({ message_type: 'warning', warning: { message: m }, during: 'archival', item: p })
+                  else term.warn(`warning: ${p}: ${m}`)
                 },
                 onError: (p, err) => {
                   errors++
@@ -142,6 +144,8 @@ function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: b
       total_files_processed: s.totalFilesProcessed,
       total_bytes_processed: s.totalBytesProcessed,
       total_duration: seconds,
+      files_reread: s.filesReread,
+      files_changed_while_read: s.filesChangedWhileRead,
       ...(r.snapshotId ? { snapshot_id: r.snapshotId } : {}),
       dry_run: dryRun || undefined,
     })
@@ -155,6 +159,9 @@ function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: b
     `Dirs:         ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
     `${dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(s.dataAdded)} (${formatBytes(s.dataAddedPacked)} stored)`,
     '',
+    ...(s.filesReread > 0
+      ? [`${s.filesReread} files changed while read and were read again; ${s.filesChangedWhileRead} kept changing (see the warnings above)`]
+      : []),
     `processed ${s.totalFilesProcessed} files, ${formatBytes(s.totalBytesProcessed)} in ${formatDuration(seconds)}`,
     r.snapshotId ? `snapshot ${r.snapshotId.slice(0, 8)} saved` : 'dry run: no snapshot saved',
   ]
