@@ -248,6 +248,31 @@ for (const s of servers) {
     summary[s.name][ph] = Object.fromEntries(['requests', 'seconds', 'reqPerSec', 'mibPerSec', 'p50', 'p95', 'p99'].map((k) => [k, mean(runs, k)]))
   }
 }
+// wrk (Debian's package), when installed: an independent load generator for the read path, 64 KiB
+// ranged GETs of one pack with 8 connections for 8 s against each server.
+async function runWrk(server, pack) {
+  const args = ['-t2', `-c${CONC}`, '-d8s', '--latency', '-H', `Accept: ${V2}`, '-H', 'Range: bytes=65536-131071', new URL(`shared/data/${pack.id}`, server.url).href]
+  const out = await new Promise((res) => {
+    const c = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'ignore'] })
+    let o = ''
+    c.stdout.on('data', (d) => (o += d))
+    c.on('error', () => res(''))
+    c.on('exit', () => res(o))
+  })
+  const ms = (re) => {
+    const m = re.exec(out)
+    if (!m) return NaN
+    return Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'us' ? 0.001 : 1)
+  }
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
+  return rps ? { reqPerSec: Number(rps[1]), p50: ms(/50%\s+([\d.]+)(us|ms|s)/), p99: ms(/99%\s+([\d.]+)(us|ms|s)/) } : undefined
+}
+const wrk = {}
+for (const s of servers) {
+  const r = await runWrk(s, packs[0])
+  if (r) wrk[s.name] = r
+}
+
 const rcloneVersion = await new Promise((res) => {
   const c = spawn('rclone', ['version'], { stdio: ['ignore', 'pipe', 'ignore'] })
   let o = ''
@@ -267,7 +292,7 @@ const ratios = Object.fromEntries(
 )
 const meta = { dir: opt.dir, loadAverage: [loadBefore, loadavg()[0]].map((l) => Number(l.toFixed(2))), cpus: cpus().length, node: process.version, rclone: rcloneVersion, concurrency: CONC, rounds: ROUNDS, uploads: `${UPLOADS} × 4 MiB`, reads: `${READS} ranged GETs of 16–512 KiB from ${SHARED_PACKS} packs`, heads: HEADS, lists: `${LISTS} v2 lists (${SHARED_PACKS} and ${SHARED_SMALL} entries)` }
 if (opt.json) {
-  console.log(JSON.stringify({ meta, summary, ratios }, null, 2))
+  console.log(JSON.stringify({ meta, summary, ratios, wrk }, null, 2))
 } else {
   console.log(`REST server load test: ${meta.cpus} CPUs (load average ${meta.loadAverage.join(' → ')}), node ${meta.node}, ${meta.rclone}; ${CONC} connections, ${ROUNDS} rounds after a warm-up (order alternated), driver in this process; served directory in ${meta.dir}`)
   console.log(`workload: ${meta.uploads} uploads; ${meta.reads}; ${meta.heads} HEADs; ${meta.lists}\n`)
@@ -281,5 +306,12 @@ if (opt.json) {
   }
   console.log('\ncairn / rclone (throughput > 1 and latency < 1 favour cairn):')
   for (const ph of phases) console.log(`  ${ph.padEnd(10)} throughput ×${ratios[ph].throughput.toFixed(2)}   p50 latency ×${ratios[ph].p50.toFixed(2)}   p95 latency ×${ratios[ph].p95.toFixed(2)}`)
+  const w = Object.entries(wrk)
+  if (w.length === 2) {
+    console.log(`\nwrk, ${CONC} connections, 8 s of 64 KiB ranged GETs:`)
+    for (const [name, r] of w) console.log(`  ${name.padEnd(22)}${f(r.reqPerSec)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms`)
+    const [a, b] = w.map(([, r]) => r)
+    console.log(`  cairn / rclone: throughput ×${(a.reqPerSec / b.reqPerSec).toFixed(2)}   p50 latency ×${(a.p50 / b.p50).toFixed(2)}`)
+  } else console.log('\n(wrk not installed: apt-get install wrk adds an independent read-path measurement)')
 }
 process.exit(0)
