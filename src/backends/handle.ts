@@ -16,6 +16,12 @@ export function checkType(type: FileType): void {
   if (!FILE_TYPES.includes(type)) throw new TypeError(`Invalid file type "${type}": expected one of ${FILE_TYPES.join(', ')}`)
 }
 
+/** The check at the top of every list(): a known type, and not `config` (a single file). */
+export function checkListType(type: FileType): void {
+  checkType(type)
+  if (type === 'config') throw new TypeError('Cannot list "config": it is a single file; use stat() instead')
+}
+
 /** `length` undefined means "to the end of the file". */
 export function checkRange(offset: number, length: number | undefined): void {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`Invalid offset ${offset}: expected an integer >= 0`)

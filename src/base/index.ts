@@ -4,6 +4,7 @@
  */
 export * from './clock.js'
 export * from './errors.js'
+export * from './format.js'
 export * from './id.js'
 export * from './limit.js'
 export * from './worker-pool.js'

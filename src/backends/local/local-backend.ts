@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { AppError, errnoCode } from '../../base/index.js'
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
-import { checkHandle, checkRange, checkType } from '../handle.js'
+import { checkHandle, checkListType, checkRange } from '../handle.js'
 import { ioError } from './io-error.js'
 import { nodeFs, type LocalFs } from './local-fs.js'
 import { listLocal } from './local-list.js'
@@ -169,8 +169,7 @@ export class LocalBackend implements Backend {
   }
 
   list(type: FileType): AsyncIterable<FileInfo> {
-    checkType(type)
-    if (type === 'config') throw new TypeError('Cannot list "config": it is a single file; use stat() instead')
+    checkListType(type)
     return listLocal(this.#fs, this.#root, type)
   }
 

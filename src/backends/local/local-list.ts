@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs'
 import { join } from 'node:path'
-import { errnoCode, isId } from '../../base/index.js'
+import { errnoCode, isId, settle, type Settled } from '../../base/index.js'
 import type { FileInfo, FileType } from '../backend.js'
 import { ioError } from './io-error.js'
 import type { LocalFs } from './local-fs.js'
@@ -11,16 +11,6 @@ import type { LocalFs } from './local-fs.js'
  */
 const STATS_IN_FLIGHT = 16
 const DATA_SUBDIR = /^[0-9a-f]{2}$/
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
-
-/** A promise that never rejects, so work started ahead of the consumer cannot go unhandled. */
-function settle<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  )
-}
 
 /**
  * Lists the files of one type under a repository in restic's default layout. For `data` it

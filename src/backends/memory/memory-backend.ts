@@ -1,7 +1,7 @@
 import { AppError } from '../../base/index.js'
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
-import { checkHandle, checkRange, checkType } from '../handle.js'
+import { checkHandle, checkListType, checkRange } from '../handle.js'
 
 /**
  * A repository held in a Map: a real backend with the same contract as the others (immutable
@@ -57,8 +57,7 @@ export class MemoryBackend implements Backend {
 
   /** Iterates over a snapshot taken at the call, so saves and removes during the walk are safe. */
   list(type: FileType): AsyncIterable<FileInfo> {
-    checkType(type)
-    if (type === 'config') throw new TypeError('Cannot list "config": it is a single file; use stat() instead')
+    checkListType(type)
     const entries = [...(this.#files.get(type) ?? [])].map(([name, data]) => ({ name, size: data.length }))
     return (async function* () {
       yield* entries

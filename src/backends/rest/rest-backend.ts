@@ -1,7 +1,7 @@
 import { AppError, createLimit, isId } from '../../base/index.js'
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
 import { FileExistsError, NotFoundError, handleToString, shortReadError } from '../errors.js'
-import { checkHandle, checkRange, checkType } from '../handle.js'
+import { checkHandle, checkListType, checkRange } from '../handle.js'
 import { V2_TYPE, parseListing } from './list-format.js'
 import { BodyLengthError, contentLength, drain, parseContentRange, readBody, readErrorText, readExactly } from './response-body.js'
 import { failurePrefix, statusError, type RestOperation } from './status-error.js'
@@ -147,8 +147,7 @@ export class RestBackend implements Backend {
   }
 
   list(type: FileType): AsyncIterable<FileInfo> {
-    checkType(type)
-    if (type === 'config') throw new TypeError('Cannot list "config": it is a single file; use stat() instead')
+    checkListType(type)
     return this.#list(type)
   }
 

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { AppError } from '../../base/index.js'
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
 import { FileExistsError, NotFoundError, handleToString, shortReadError } from '../errors.js'
-import { checkHandle, checkRange, checkType } from '../handle.js'
+import { checkHandle, checkListType, checkRange } from '../handle.js'
 import type { BackendOptions } from '../registry.js'
 import { connectS3, type S3Connection } from './s3-client.js'
 import { isMissingKey, s3Code, s3Error, s3Status, type S3ErrorContext } from './s3-errors.js'
@@ -155,8 +155,7 @@ export class S3Backend implements Backend {
    * level deep), yielding only keys that are files of this layout. Stopping early stops paging.
    */
   list(type: FileType): AsyncIterable<FileInfo> {
-    checkType(type)
-    if (type === 'config') throw new TypeError('Cannot list "config": it is a single file; use stat() instead')
+    checkListType(type)
     return this.#list(type)
   }
 

@@ -3,7 +3,7 @@ import { posix } from 'node:path'
 import { AppError } from '../../base/index.js'
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
-import { checkHandle, checkRange, checkType } from '../handle.js'
+import { checkHandle, checkListType, checkRange } from '../handle.js'
 import type { BackendOptions } from '../registry.js'
 import { startCommand } from './command-transport.js'
 import { formatSftpLocation, sftpSettings, type SftpLocation, type SftpSettings } from './config.js'
@@ -146,8 +146,7 @@ export class SftpBackend implements Backend {
   }
 
   list(type: FileType): AsyncIterable<FileInfo> {
-    checkType(type)
-    if (type === 'config') throw new TypeError('Cannot list "config": it is a single file; use stat() instead')
+    checkListType(type)
     const fail = (path: string, err: unknown) => sftpError('list', path, this.location, this.#settings.user, err)
     const session = () => this.#session()
     const root = this.#root

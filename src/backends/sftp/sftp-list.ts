@@ -1,5 +1,5 @@
 import { posix } from 'node:path'
-import { isId, type AppError } from '../../base/index.js'
+import { isId, settle, type AppError, type Settled } from '../../base/index.js'
 import type { FileInfo, FileType } from '../backend.js'
 import { FX, kindOf, type Attrs } from './sftp-packets.js'
 import { isStatus } from './sftp-errors.js'
@@ -8,15 +8,6 @@ import type { DirEntry, SftpSession } from './sftp-session.js'
 /** Subdirectories of data/ read ahead while the consumer works through the current one. */
 const SUBDIRS_AHEAD = 8
 const DATA_SUBDIR = /^[0-9a-f]{2}$/
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
-
-function settle<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  )
-}
 
 /**
  * Lists the files of one type under a repository in restic's layout over SFTP. READDIR

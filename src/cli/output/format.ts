@@ -1,14 +1,5 @@
 /** Human-readable sizes and durations, as restic prints them. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let v = n
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(3)} ${units[i]}`
-}
+export { formatBytes } from '../../base/index.js'
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds))

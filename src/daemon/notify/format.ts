@@ -1,15 +1,9 @@
 /** Sizes, durations and times in notification messages. */
+import { formatBytes as formatSize } from '../../base/index.js'
 
-/** "1.5 GiB", "512 B". */
+/** "1.50 GiB", "512 B". */
 export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
-  let v = n
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`
+  return formatSize(n, 'short')
 }
 
 /** "2h 05m", "3m 07s", "12s", "0.4s". */
