@@ -1,12 +1,13 @@
-// Worker thread body for BackupWorkers: encodes blobs, and reads, hashes and encodes whole small
-// files, so the main thread does not pay an open/read/close round trip per small file.
+// Worker extension for BackupWorkers (loaded by the repository's encoder worker): hashes and
+// encodes chunks the main thread cut (read from shared memory, no copy), and reads, hashes and
+// encodes whole small files, so the main thread does not pay an open/read/close round trip per
+// small file. It imports no repository code at run time (the encoder comes through the API),
+// which keeps each worker small and quick to start.
 import { closeSync, constants, openSync, readSync } from 'node:fs'
-import { hashId, ownBuffer, serveWorker } from '../base/index.js'
-import { masterKeyFromJSON, type MasterKey } from '../crypto/index.js'
-import { encodeBlob, type BlobType } from '../repository/index.js'
+import { hashId, type HandlerAnswer, type ReplyOutput } from '../base/index.js'
+import type { EncoderWorkerApi } from '../repository/index.js'
 import type { WorkerRequest } from './backup-workers.js'
 
-let key: MasterKey | undefined
 // One read buffer per worker, reused: a fresh one per small file leaves the garbage collector
 // with many external buffers to find, and the process with their memory meanwhile.
 let readBuffer = Buffer.allocUnsafeSlow(64 * 1024)
@@ -24,38 +25,32 @@ function openRead(path: string | Uint8Array): number {
   return openSync(p, constants.O_RDONLY)
 }
 
-serveWorker<WorkerRequest>((m, data) => {
-  key ??= masterKeyFromJSON((data as { key: string }).key)
-  if (m.kind === 'blob') {
-    const { sealed, uncompressedLength } = encodeBlob(key, m.type as BlobType, m.data, m.level)
-    const out = ownBuffer(sealed)
-    return { result: { sealed: out, uncompressedLength }, transfer: [out.buffer as ArrayBuffer] }
-  }
-  if (m.kind === 'chunk') {
-    const id = hashId(m.data)
-    const { sealed, uncompressedLength } = encodeBlob(key, 'data', m.data, m.level)
-    const out = ownBuffer(sealed)
-    return { result: { id, sealed: out, uncompressedLength }, transfer: [out.buffer as ArrayBuffer] }
-  }
-  // A whole small file: read one byte more than expected to notice growth.
-  const fd = openRead(m.path)
-  if (readBuffer.length < m.size + 1) readBuffer = Buffer.allocUnsafeSlow(Math.max(m.size + 1, m.maxSize + 1))
-  const buf = readBuffer.subarray(0, m.size + 1)
-  let n = 0
-  try {
-    while (n < buf.length) {
-      const r = readSync(fd, buf, n, buf.length - n, null)
-      if (r === 0) break
-      n += r
+export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, out: ReplyOutput) => HandlerAnswer {
+  return (m, out) => {
+    if (m.op === 'chunk') {
+      const id = hashId(m.data)
+      const { output, uncompressedLength } = api.encode('data', m.data, m.level, out)
+      return { result: { id, uncompressedLength }, output }
     }
-  } finally {
-    closeSync(fd)
+    // A whole small file: read one byte more than expected to notice growth.
+    const fd = openRead(m.path)
+    if (readBuffer.length < m.size + 1) readBuffer = Buffer.allocUnsafeSlow(Math.max(m.size + 1, m.maxSize + 1))
+    const buf = readBuffer.subarray(0, m.size + 1)
+    let n = 0
+    try {
+      while (n < buf.length) {
+        const r = readSync(fd, buf, n, buf.length - n, null)
+        if (r === 0) break
+        n += r
+      }
+    } finally {
+      closeSync(fd)
+    }
+    if (n > m.maxSize) return { result: { grew: true, size: n } }
+    if (n === 0) return { result: { size: 0 } }
+    const plain = buf.subarray(0, n)
+    const id = hashId(plain)
+    const { output, uncompressedLength } = api.encode('data', plain, m.level, out)
+    return { result: { id, size: n, uncompressedLength }, output }
   }
-  if (n > m.maxSize) return { result: { grew: true, size: n } }
-  if (n === 0) return { result: { size: 0 } }
-  const plain = buf.subarray(0, n)
-  const id = hashId(plain)
-  const { sealed, uncompressedLength } = encodeBlob(key, 'data', plain, m.level)
-  const out = ownBuffer(sealed)
-  return { result: { id, size: n, sealed: out, uncompressedLength }, transfer: [out.buffer as ArrayBuffer] }
-})
+}

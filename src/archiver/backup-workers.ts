@@ -1,12 +1,11 @@
 import { availableParallelism } from 'node:os'
-import { WorkerPool, type Id } from '../base/index.js'
-import { masterKeyToJSON, type MasterKey } from '../crypto/index.js'
-import type { BlobEncoder, EncodedBlob } from '../repository/index.js'
+import type { Id, Reply } from '../base/index.js'
+import type { MasterKey } from '../crypto/index.js'
+import { createWorkerEncoder, type BlobEncoder, type EncodedBlob, type WorkerEncoder } from '../repository/index.js'
 
 export type WorkerRequest =
-  | { kind: 'blob'; type: string; data: Uint8Array; level: number }
-  | { kind: 'chunk'; data: Uint8Array; level: number }
-  | { kind: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number }
+  | { op: 'chunk'; data: Uint8Array; level: number }
+  | { op: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number }
 
 /** What a worker made of a small file. */
 export type SmallFileResult =
@@ -18,44 +17,47 @@ export type SmallFileResult =
 /**
  * The worker threads of a backup: they compress and encrypt chunks (as the writer's encoder)
  * and read whole small files (open, read, hash, compress, encrypt), leaving the main thread
- * to walk the tree, chunk large files and assemble packs.
+ * to walk the tree, chunk large files and assemble packs. Sealed blobs come back in reply
+ * buffers that the blob writer gives back (EncodedBlob.release) once they are in a pack.
  */
 export class BackupWorkers implements BlobEncoder {
-  #pool: WorkerPool
+  #enc: WorkerEncoder
 
   constructor(key: MasterKey, threads = Number(process.env.CAIRN_THREADS) || Math.max(1, Math.min(4, availableParallelism()))) {
-    this.#pool = new WorkerPool(new URL('./backup-worker.js', import.meta.url), threads, { key: masterKeyToJSON(key) })
+    this.#enc = createWorkerEncoder(key, { threads, extension: new URL('./backup-worker.js', import.meta.url) })
   }
 
-  async encode(type: 'data' | 'tree', data: Uint8Array, level: number): Promise<EncodedBlob> {
-    const copy = new Uint8Array(data)
-    const r = await this.#pool.call<{ sealed: Uint8Array; uncompressedLength: number }>({ kind: 'blob', type, data: copy, level }, data.length, [copy.buffer])
-    return { sealed: toBuffer(r.sealed), uncompressedLength: r.uncompressedLength }
+  encode(type: 'data' | 'tree', data: Uint8Array, level: number): Promise<EncodedBlob> {
+    return this.#enc.encode(type, data, level)
   }
 
-  /** Hashes, compresses and seals one chunk on a worker (the data is copied before this returns). */
+  /**
+   * Hashes, compresses and seals one chunk on a worker. A chunk in shared memory
+   * (SharedArrayBuffer) is read there in place, and must stay unchanged until this settles;
+   * any other is copied before this returns.
+   */
   async encodeChunk(data: Uint8Array, level: number): Promise<{ id: Id; blob: EncodedBlob }> {
-    const copy = new Uint8Array(data)
-    const r = await this.#pool.call<{ id: Id; sealed: Uint8Array; uncompressedLength: number }>({ kind: 'chunk', data: copy, level }, data.length, [copy.buffer])
-    return { id: r.id, blob: { sealed: toBuffer(r.sealed), uncompressedLength: r.uncompressedLength } }
+    const shared = data.buffer instanceof SharedArrayBuffer
+    const sent = shared ? data : new Uint8Array(data)
+    const r = await this.#enc.call<{ id: Id; uncompressedLength: number }>({ op: 'chunk', data: sent, level }, data.length, shared ? [] : [sent.buffer as ArrayBuffer])
+    return { id: r.result.id, blob: { sealed: r.output!, uncompressedLength: r.result.uncompressedLength, release: r.release } }
   }
 
   /** Reads, hashes and encodes a file of at most `maxSize` bytes (one chunk) on a worker. */
-  async readSmallFile(path: string | Buffer, size: number, maxSize: number, level: number): Promise<SmallFileResult> {
-    const r = await this.#pool.call<{ grew?: boolean; size: number; id?: Id; sealed?: Uint8Array; uncompressedLength?: number }>(
-      { kind: 'file', path, size, maxSize, level },
-      size + 4096,
-    )
-    if (r.grew) return { kind: 'grew' }
-    if (r.size === 0 || r.id === undefined) return { kind: 'empty' }
-    return { kind: 'blob', id: r.id, size: r.size, blob: { sealed: toBuffer(r.sealed!), uncompressedLength: r.uncompressedLength! } }
+  readSmallFile(path: string | Buffer, size: number, maxSize: number, level: number): Promise<SmallFileResult> {
+    return this.#enc.call<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>({ op: 'file', path, size, maxSize, level }, size + 4096).then(toSmallFileResult)
   }
 
   close(): Promise<void> {
-    return this.#pool.close()
+    return this.#enc.close()
   }
 }
 
-function toBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+function toSmallFileResult(r: Reply<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>): SmallFileResult {
+  if (r.result.grew) return { kind: 'grew' }
+  if (r.result.size === 0 || r.result.id === undefined || r.output === undefined) {
+    r.release()
+    return { kind: 'empty' }
+  }
+  return { kind: 'blob', id: r.result.id, size: r.result.size, blob: { sealed: r.output, uncompressedLength: r.result.uncompressedLength!, release: r.release } }
 }

@@ -3,11 +3,22 @@
  * message, since postMessage costs about as much as compressing a small file. Requests go to the
  * worker with the fewest bytes queued.
  *
+ * Results with many bytes (sealed blobs) can come back through a reply ring: shared memory per
+ * worker that the worker writes results into and the caller gives back (Reply.release) once it
+ * has used them. So results cost no allocation, no transfer and no garbage: a backup would
+ * otherwise leave a trail of megabyte-sized buffers for the garbage collector to find late and
+ * for the allocator to fragment. A result that does not fit (the caller holds on to too much)
+ * comes in a buffer of its own instead; nothing ever waits for ring space.
+ *
  * @example
- * const pool = new WorkerPool(new URL('./my-worker.js', import.meta.url), 2, { key })
+ * const pool = new WorkerPool(new URL('./my-worker.js', import.meta.url), 2, { key }, { replyRing: 16 << 20 })
  * const result = await pool.call({ kind: 'x', data }, data.byteLength, [data.buffer])
+ * const { result: r, output, release } = await pool.callWithOutput({ kind: 'y', data }, data.byteLength)
+ * use(output); release()
  * await pool.close()
  */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Worker, parentPort, workerData } from 'node:worker_threads'
 import { AppError } from './errors.js'
 
@@ -15,6 +26,16 @@ interface Pending {
   resolve: (r: unknown) => void
   reject: (e: unknown) => void
   weight: number
+  withOutput: boolean
+}
+
+/** The caller's side of a worker's reply ring. */
+interface RingState {
+  buf: Buffer
+  /** [0]: bytes released so far, counted from the start (the worker reads it). */
+  ctl: BigInt64Array
+  /** Results not yet released, in the order the worker wrote them. */
+  held: Array<{ end: number; released: boolean }>
 }
 
 interface Slot {
@@ -24,10 +45,44 @@ interface Slot {
   batch: Array<{ id: number; request: unknown }>
   transfer: ArrayBuffer[]
   batchWeight: number
+  ring: RingState | undefined
+}
+
+/** A reply: the worker's result and, when the worker wrote bytes for it, a view of them. */
+export interface Reply<R> {
+  result: R
+  /** The bytes the worker wrote for this request (see ReplyOutput), valid until release(). */
+  output: Buffer | undefined
+  /** Gives the output's memory back for reuse; call once, after the last use of `output`. */
+  release(): void
+}
+
+/**
+ * Where a worker's reply says its bytes are: in the ring at [start, start + length) counted
+ * from the ring's first byte ever written (kind 0), or in reply buffer `index` (kind 1).
+ */
+export type OutputRef = [kind: 0, start: number, length: number] | [kind: 1, index: number, length: number]
+
+interface WireReply {
+  id: number
+  result?: unknown
+  output?: OutputRef
+  error?: { message: string; code?: string }
+}
+
+interface Setup {
+  data: unknown
+  ring?: { buf: SharedArrayBuffer; ctl: SharedArrayBuffer }
+}
+
+export interface WorkerPoolOptions {
+  /** Bytes of reply ring per worker (see the class comment); 0 (default) for none. */
+  replyRing?: number
 }
 
 const BATCH_WEIGHT = 1 << 20
 const BATCH_COUNT = 128
+const NOOP = (): void => {}
 
 export class WorkerPool {
   #slots: Slot[] = []
@@ -38,29 +93,30 @@ export class WorkerPool {
   #script: URL
   #threads: number
   #data: unknown
+  #ringSize: number
 
   /** Workers start on the first request, so a run that needs none (nothing changed) pays nothing. */
-  constructor(script: URL, threads: number, data?: unknown) {
+  constructor(script: URL, threads: number, data?: unknown, options: WorkerPoolOptions = {}) {
     this.#script = script
     this.#threads = Math.max(1, threads)
     this.#data = data
+    this.#ringSize = Math.max(0, Math.floor(options.replyRing ?? 0))
   }
 
   #start(): void {
     for (let i = 0; i < this.#threads; i++) {
+      let ring: RingState | undefined
+      const setup: Setup = { data: this.#data }
+      if (this.#ringSize > 0) {
+        const buf = new SharedArrayBuffer(this.#ringSize)
+        const ctl = new SharedArrayBuffer(8)
+        ring = { buf: Buffer.from(buf), ctl: new BigInt64Array(ctl), held: [] }
+        setup.ring = { buf, ctl }
+      }
       // Small heaps: workers hold little JS state, and a large young generation only costs memory.
-      const worker = new Worker(this.#script, { workerData: this.#data, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } })
-      const slot: Slot = { worker, pending: new Map(), load: 0, batch: [], transfer: [], batchWeight: 0 }
-      worker.on('message', (replies: Array<{ id: number; result?: unknown; error?: { message: string; code?: string } }>) => {
-        for (const r of replies) {
-          const p = slot.pending.get(r.id)
-          if (!p) continue
-          slot.pending.delete(r.id)
-          slot.load -= p.weight
-          if (r.error) p.reject(Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {}))
-          else p.resolve(r.result)
-        }
-      })
+      const worker = new Worker(this.#script, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } })
+      const slot: Slot = { worker, pending: new Map(), load: 0, batch: [], transfer: [], batchWeight: 0, ring }
+      worker.on('message', (m: { replies: WireReply[]; buffers: ArrayBuffer[] }) => this.#onReplies(slot, m.replies, m.buffers))
       worker.on('error', (err) => {
         this.#failed = new AppError('INTERNAL', `A worker thread failed: ${err.message}`, { cause: err })
         for (const p of slot.pending.values()) p.reject(this.#failed)
@@ -70,17 +126,66 @@ export class WorkerPool {
     }
   }
 
+  #onReplies(slot: Slot, replies: WireReply[], buffers: ArrayBuffer[]): void {
+    for (const r of replies) {
+      let output: Buffer | undefined
+      let release = NOOP
+      const ref = r.output
+      if (ref !== undefined && ref[0] === 0 && slot.ring !== undefined) {
+        // Every ring result is held until released, in the order written, even one nobody awaits.
+        const ring = slot.ring
+        const at = ref[1] % ring.buf.length
+        output = ring.buf.subarray(at, at + ref[2])
+        const entry = { end: ref[1] + ref[2], released: false }
+        ring.held.push(entry)
+        release = () => {
+          if (entry.released) return
+          entry.released = true
+          releaseRing(ring)
+        }
+      } else if (ref !== undefined && ref[0] === 1) {
+        output = Buffer.from(buffers[ref[1]], 0, ref[2])
+      }
+      const p = slot.pending.get(r.id)
+      if (!p || r.error) release()
+      if (!p) continue
+      slot.pending.delete(r.id)
+      slot.load -= p.weight
+      if (r.error) {
+        p.reject(Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {}))
+        continue
+      }
+      if (p.withOutput) p.resolve({ result: r.result, output, release } satisfies Reply<unknown>)
+      else {
+        release()
+        p.resolve(r.result)
+      }
+    }
+  }
+
   /** Sends one request; `weight` (bytes of work) balances the workers; `transfer` moves buffers. */
   call<R>(request: unknown, weight: number, transfer: ArrayBuffer[] = []): Promise<R> {
+    return this.#send<R>(request, weight, transfer, false)
+  }
+
+  /**
+   * Like call(), for requests whose answer includes bytes the worker wrote (ReplyOutput): the
+   * reply holds a view of them, to be released once used so the memory can serve again.
+   */
+  callWithOutput<R>(request: unknown, weight: number, transfer: ArrayBuffer[] = []): Promise<Reply<R>> {
+    return this.#send<Reply<R>>(request, weight, transfer, true)
+  }
+
+  #send<R>(request: unknown, weight: number, transfer: ArrayBuffer[], withOutput: boolean): Promise<R> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed)
     if (this.#slots.length === 0) this.#start()
     let slot = this.#slots[0]
     for (const s of this.#slots) if (s.load < slot.load) slot = s
     const id = this.#seq++
     slot.load += weight
-    const promise = new Promise<R>((resolve, reject) => slot.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, weight }))
+    const promise = new Promise<R>((resolve, reject) => slot.pending.set(id, { resolve: resolve as (r: unknown) => void, reject, weight, withOutput }))
     slot.batch.push({ id, request })
-    slot.transfer.push(...transfer)
+    for (const t of transfer) slot.transfer.push(t)
     slot.batchWeight += Math.max(weight, 4096)
     if (slot.batchWeight >= BATCH_WEIGHT || slot.batch.length >= BATCH_COUNT) this.#flush(slot)
     else if (!this.#flushScheduled) {
@@ -109,27 +214,159 @@ export class WorkerPool {
   }
 }
 
+/** Gives the worker back the ring bytes up to the first result still held. */
+function releaseRing(ring: RingState): void {
+  let end = -1
+  let n = 0
+  while (n < ring.held.length && ring.held[n].released) end = ring.held[n++].end
+  if (n === 0) return
+  ring.held.splice(0, n)
+  Atomics.store(ring.ctl, 0, BigInt(end))
+}
+
+/**
+ * The worker side of reply bytes: a handler asks for room, writes its bytes there and commits
+ * them; the bytes reach the caller as Reply.output. Room comes from the reply ring when it has
+ * enough free (contiguous) space, else from a buffer of its own, transferred with the replies.
+ */
+export class ReplyOutput {
+  #ring: Buffer | undefined
+  #released: BigInt64Array | undefined
+  /** Ring bytes written so far (including the skipped ends where a result would not fit). */
+  #written = 0
+  #own: ArrayBuffer[] = []
+  #cur: { buf: Buffer; offset: number; max: number; inRing: boolean } | undefined
+  /** Bytes committed so far (see serveWorker's young-generation collections). */
+  committed = 0
+
+  constructor(ring?: { buf: SharedArrayBuffer; ctl: SharedArrayBuffer }) {
+    if (ring) {
+      this.#ring = Buffer.from(ring.buf)
+      this.#released = new BigInt64Array(ring.ctl)
+    }
+  }
+
+  /** A buffer with at least `max` bytes free from `offset` on, for the request being handled. */
+  room(max: number): { buf: Buffer; offset: number } {
+    const ring = this.#ring
+    if (ring !== undefined && max <= ring.length) {
+      const size = ring.length
+      const released = this.#released!
+      // Bytes [released, written) are held by the caller; the rest of the ring is free.
+      let held = Number(Atomics.load(released, 0))
+      const front = Math.ceil(this.#written / size) * size
+      if (held === this.#written && front !== held) {
+        // Nothing is held: start again at the front, so that only as much of the ring is ever
+        // touched as is in use at once. (The caller moves `released` only while it holds
+        // something, so it cannot move it meanwhile.)
+        if (Atomics.compareExchange(released, 0, BigInt(held), BigInt(front)) === BigInt(held)) held = this.#written = front
+      }
+      const pos = this.#written % size
+      const heldFrom = held % size
+      // Skip to the front when the rest of the ring is too short, or when the front is free
+      // (the bytes skipped count as held until the caller has released what precedes them).
+      if (pos !== 0 && (pos + max > size || (held < this.#written && heldFrom < pos && heldFrom >= max))) this.#written = front
+      if (this.#written + max - held <= size) {
+        this.#cur = { buf: ring, offset: this.#written % size, max, inRing: true }
+        return { buf: ring, offset: this.#cur.offset }
+      }
+    }
+    const buf = Buffer.from(new ArrayBuffer(max))
+    this.#cur = { buf, offset: 0, max, inRing: false }
+    return { buf, offset: 0 }
+  }
+
+  /** Keeps the `n` bytes written at the offset room() gave; put the returned ref in the handler's answer. */
+  commit(n: number): OutputRef {
+    const cur = this.#cur
+    if (cur === undefined || !(n >= 0 && n <= cur.max)) throw new RangeError(`Cannot commit ${n} bytes: room() gave ${cur?.max ?? 0}`)
+    this.#cur = undefined
+    this.committed += n
+    if (cur.inRing) {
+      const start = this.#written
+      this.#written += n
+      return [0, start, n]
+    }
+    this.#own.push(cur.buf.buffer as ArrayBuffer)
+    return [1, this.#own.length - 1, n]
+  }
+
+  /** Buffers of this batch's results that are not in the ring, to be transferred with the replies. */
+  takeBatch(): ArrayBuffer[] {
+    const own = this.#own
+    this.#own = []
+    return own
+  }
+}
+
+/** What a worker handler answers: its result, bytes it committed to `out`, buffers to transfer. */
+export interface HandlerAnswer {
+  result: unknown
+  output?: OutputRef
+  transfer?: ArrayBuffer[]
+}
+
+/** Inside a worker of a WorkerPool: the `data` the pool was created with. */
+export function workerSetup<T>(): T {
+  return (workerData as Setup).data as T
+}
+
+/**
+ * A worker collects its young generation after producing this many output bytes. Producing
+ * them (compressing, encrypting) leaves about as many bytes of short-lived native buffers
+ * (OpenSSL's cipher output) but allocates little on the JS heap, so V8 would only collect once
+ * 64 MiB of such garbage piled up, per worker. A young collection here costs well under a
+ * millisecond (a worker keeps little alive) and frees them.
+ */
+const COLLECT_EVERY = 8 * 1024 * 1024
+
+/** A function running a young-generation (minor) collection, or undefined where V8 offers none. */
+function youngCollector(): (() => void) | undefined {
+  const given = (globalThis as { gc?: (o?: object) => void }).gc
+  if (typeof given === 'function') return () => given({ type: 'minor' })
+  try {
+    // gc() is only installed in contexts made while the flag is set: make one, then unset it.
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as unknown
+    return typeof gc === 'function' ? () => (gc as (o?: object) => void)({ type: 'minor' }) : undefined
+  } catch {
+    return undefined
+  } finally {
+    setFlagsFromString('--no-expose-gc')
+  }
+}
+
 /**
  * The worker side: answers each request of a batch with `handle`, which returns the result and
- * the buffers to transfer back. Errors become rejections of that one request.
+ * the buffers to transfer back, and may write bytes into `out` (see ReplyOutput). Errors become
+ * rejections of that one request.
  */
-export function serveWorker<Q>(handle: (request: Q, data: unknown) => { result: unknown; transfer?: ArrayBuffer[] }): void {
+export function serveWorker<Q>(handle: (request: Q, data: unknown, out: ReplyOutput) => HandlerAnswer): void {
   const port = parentPort
   if (!port) throw new Error('serveWorker() must run in a worker thread')
+  const setup = workerData as Setup
+  const out = new ReplyOutput(setup.ring)
+  const collect = youngCollector()
+  let collectedAt = 0
   port.on('message', (batch: Array<{ id: number; request: Q }>) => {
-    const replies: unknown[] = []
+    const replies: WireReply[] = []
     const transfer: ArrayBuffer[] = []
     for (const { id, request } of batch) {
       try {
-        const r = handle(request, workerData)
-        replies.push({ id, result: r.result })
-        if (r.transfer) transfer.push(...r.transfer)
+        const r = handle(request, setup.data, out)
+        replies.push(r.output ? { id, result: r.result, output: r.output } : { id, result: r.result })
+        if (r.transfer) for (const t of r.transfer) transfer.push(t)
       } catch (err) {
         const e = err as { message?: string; code?: string }
         replies.push({ id, error: { message: e.message ?? String(err), code: e.code } })
       }
     }
-    port.postMessage(replies, transfer)
+    const buffers = out.takeBatch()
+    port.postMessage({ replies, buffers }, [...transfer, ...buffers])
+    if (collect !== undefined && out.committed - collectedAt >= COLLECT_EVERY) {
+      collectedAt = out.committed
+      collect()
+    }
   })
 }
 

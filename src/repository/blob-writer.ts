@@ -14,16 +14,68 @@ export interface WriterOptions {
   /** Target pack size in bytes; a pack is finished once it reaches it. Default 16 MiB. */
   packSize?: number
   compression?: CompressionMode
-  /** Packs uploaded at once. */
+  /** Packs uploaded at once; default 1 for a local backend, else the backend's connections. */
   uploadConcurrency?: number
   /** Compresses and encrypts blobs; defaults to doing it inline on this thread. */
   encoder?: BlobEncoder
   /**
    * Bytes accepted but not yet uploaded before saveBlob waits (bounds memory): plaintext until a
-   * blob is encoded, sealed bytes after. Default 4 packs; never less than 2 (one open pack per
+   * blob is encoded, sealed bytes after. Default 2 packs; never less than 2 (one open pack per
    * blob type must fit, or the writer would wait for a pack that never fills).
    */
   maxQueuedBytes?: number
+}
+
+/** Tree packs start this small and grow: most backups write far less tree data than a pack. */
+const TREE_PACK_START = 256 * 1024
+/** Room above the pack size in a data pack buffer: one maximal sealed blob plus a header. */
+const PACK_HEADROOM = 9 * 1024 * 1024
+
+/**
+ * Buffers for data packs, reused pack after pack: a fresh 25 MiB buffer per pack leaves the
+ * allocator with big holes to fill. At most `max` exist; acquire() waits for one to come back.
+ */
+class PackBuffers {
+  #size: number
+  #max: number
+  #count = 0
+  #free: Buffer[] = []
+  #waiters: Array<() => void> = []
+
+  constructor(size: number, max: number) {
+    this.#size = size
+    this.#max = max
+  }
+
+  /** A buffer at once, or undefined when all are in use (then wait() and try again). */
+  tryAcquire(): Buffer | undefined {
+    const b = this.#free.pop()
+    if (b !== undefined) return b
+    if (this.#count >= this.#max) return undefined
+    this.#count++
+    // allocUnsafeSlow: the buffer's own memory, touched only as packs fill it.
+    return Buffer.allocUnsafeSlow(this.#size)
+  }
+
+  /** Resolves when a buffer was given back. */
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve))
+  }
+
+  /** Gives a buffer back (one that outgrew the pool's size replaces the original). */
+  release(b: Buffer): void {
+    if (b.length >= this.#size && this.#free.length < this.#max) this.#free.push(b)
+    else this.#count--
+    const ws = this.#waiters
+    this.#waiters = []
+    for (const w of ws) w()
+  }
+
+  /** Forgets the free buffers (after the last pack). */
+  clear(): void {
+    this.#count -= this.#free.length
+    this.#free = []
+  }
 }
 
 /** What a BlobWriter needs from the repository: narrow on purpose. */
@@ -49,9 +101,11 @@ const INDEX_BLOB_LIMIT = 150_000
  *
  * saveBlob() returns as soon as the blob is accepted (its bytes are copied or consumed before it
  * returns), so callers may reuse their buffers; encoding, packing and uploading go on behind it,
- * bounded by `maxQueuedBytes`. Order on storage is always packs → index, so a crash leaves at
- * worst unreferenced packs, never an index entry without its pack. Used inside
- * Repository.withWriter, which calls flush().
+ * bounded by `maxQueuedBytes` and by the data pack buffers (one filling, one per upload under
+ * way), which are reused pack after pack. A blob encoded elsewhere (saveEncodedBlob) is copied
+ * into its pack at once and given back to its encoder (EncodedBlob.release). Order on storage
+ * is always packs → index, so a crash leaves at worst unreferenced packs, never an index entry
+ * without its pack. Used inside Repository.withWriter, which calls flush().
  */
 export class BlobWriter {
   #target: WriterTarget
@@ -63,6 +117,7 @@ export class BlobWriter {
   #queued = 0
   #waiters: Array<() => void> = []
   #packers: Record<BlobType, Packer | undefined> = { data: undefined, tree: undefined }
+  #packBuffers: PackBuffers
   #pending = new Set<string>()
   #encoding = new Set<Promise<void>>()
   #inFlight = new Set<Promise<void>>()
@@ -78,9 +133,13 @@ export class BlobWriter {
     this.#packSize = options.packSize ?? 16 * 1024 * 1024
     const mode = target.version === 1 ? 'off' : (options.compression ?? 'auto')
     this.#level = mode === 'off' ? 0 : mode === 'max' ? 19 : DEFAULT_LEVEL
-    this.#concurrency = options.uploadConcurrency ?? Math.max(1, target.backend.properties.connections)
+    // A local upload (write and fsync) takes a fraction of the time a pack takes to fill: one
+    // at a time keeps up, and holds one pack buffer less.
+    this.#concurrency = options.uploadConcurrency ?? (target.backend.properties.local ? 1 : Math.max(1, target.backend.properties.connections))
     this.#encoder = options.encoder ?? createInlineEncoder(target.key)
     this.#maxQueued = Math.max(options.maxQueuedBytes ?? 2 * this.#packSize, 2 * this.#packSize)
+    // One pack filling while the others upload.
+    this.#packBuffers = new PackBuffers(this.#packSize + PACK_HEADROOM, this.#concurrency + 1)
   }
 
   /** The zstd level blobs are compressed with (0: none), for encoders working outside the writer. */
@@ -110,11 +169,33 @@ export class BlobWriter {
 
   /**
    * Stores a blob that was already compressed and sealed elsewhere (e.g. by a worker that read
-   * the file itself), unless it is known. `plainSize` is its plaintext length.
+   * the file itself), unless it is known. `plainSize` is its plaintext length. `enc` is released
+   * once its bytes are in a pack (or at once when the blob is known); it waits only when too much
+   * is queued.
    */
   async saveEncodedBlob(type: BlobType, id: Id, plainSize: number, enc: EncodedBlob): Promise<SaveResult> {
-    if (!this.#accept(type, id, plainSize, enc.sealed.length)) return { id, known: true }
-    return this.#track(this.#add(type, id, enc), id)
+    let accepted: boolean
+    try {
+      accepted = this.#accept(type, id, plainSize, enc.sealed.length)
+    } catch (err) {
+      enc.release?.()
+      throw err
+    }
+    if (!accepted) {
+      enc.release?.()
+      return { id, known: true }
+    }
+    // Usually the blob goes into the open pack right away: nothing to follow then.
+    let work: Promise<void> | undefined
+    try {
+      work = this.#add(type, id, enc)
+    } catch (err) {
+      this.#failure ??= err
+      this.#release(Infinity)
+    }
+    if (work !== undefined) this.#follow(work)
+    if (this.#queued > this.#maxQueued || this.#failure !== undefined) await this.#waitForRoom()
+    return { id, known: false }
   }
 
   /** Registers a new blob (false when it is known): stats and the bytes it will hold. */
@@ -132,6 +213,13 @@ export class BlobWriter {
 
   /** Follows a blob's encoding and packing; returns once there is room for more. */
   async #track(work: Promise<void>, id: Id): Promise<SaveResult> {
+    this.#follow(work)
+    await this.#waitForRoom()
+    return { id, known: false }
+  }
+
+  /** Keeps `work` among the blobs under way (flush waits for them); its failure fails the writer. */
+  #follow(work: Promise<void>): void {
     const p: Promise<void> = work
       .catch((err) => {
         this.#failure ??= err
@@ -142,8 +230,6 @@ export class BlobWriter {
         this.#release(0)
       })
     this.#encoding.add(p)
-    await this.#waitForRoom()
-    return { id, known: false }
   }
 
   async #waitForRoom(): Promise<void> {
@@ -164,6 +250,7 @@ export class BlobWriter {
     this.#throwIfFailed()
     if (this.#indexPacks.length > 0) this.#writeIndex()
     await this.#indexWrites
+    this.#packBuffers.clear()
     this.#throwIfFailed()
   }
 
@@ -175,16 +262,41 @@ export class BlobWriter {
     this.#packers = { data: undefined, tree: undefined }
     await this.#drain().catch(() => {})
     await this.#indexWrites.catch(() => {})
+    this.#packBuffers.clear()
   }
 
-  async #add(type: BlobType, id: Id, enc: EncodedBlob): Promise<void> {
-    if (this.#failure !== undefined) return
-    let packer = this.#packers[type]
-    // Room for a full pack plus one maximal blob; pages are only touched as the pack fills.
-    if (packer === undefined) packer = this.#packers[type] = new Packer(type, this.#packSize + 9 * 1024 * 1024)
-    packer.add(id, enc.sealed, enc.uncompressedLength)
+  /**
+   * Copies a sealed blob into the open pack of its type, and finishes the pack when it is full.
+   * Returns a promise only when it has to wait (for a pack buffer, or to start an upload).
+   */
+  #add(type: BlobType, id: Id, enc: EncodedBlob): Promise<void> | undefined {
+    let packer: Packer | undefined
+    try {
+      if (this.#failure !== undefined) return undefined
+      // Taken and filled in one synchronous step: after an await, the packer seen before may
+      // have been finished by another blob.
+      packer = this.#openPacker(type)
+      if (packer === undefined) {
+        const blob = enc
+        enc = { ...blob, release: undefined } // the retry releases it
+        return this.#packBuffers.wait().then(() => this.#add(type, id, blob))
+      }
+      packer.add(id, enc.sealed, enc.uncompressedLength)
+    } finally {
+      enc.release?.()
+    }
     this.stats.dataAddedPacked += enc.sealed.length
-    if (packer.size >= this.#packSize) await this.#finishPack(type)
+    return packer.size >= this.#packSize ? this.#finishPack(type) : undefined
+  }
+
+  /** The open packer of a type, started when there is none; undefined while no pack buffer is free. */
+  #openPacker(type: BlobType): Packer | undefined {
+    const open = this.#packers[type]
+    if (open !== undefined) return open
+    if (type === 'tree') return (this.#packers.tree = new Packer('tree', TREE_PACK_START))
+    // Room for a full pack plus one maximal blob; pages are only touched as the pack fills.
+    const buf = this.#packBuffers.tryAcquire()
+    return buf === undefined ? undefined : (this.#packers.data = new Packer('data', buf))
   }
 
   async #finishPack(type: BlobType): Promise<void> {
@@ -197,6 +309,7 @@ export class BlobWriter {
     const p: Promise<void> = this.#upload(pack)
       .finally(() => {
         this.#inFlight.delete(p)
+        if (type === 'data') this.#packBuffers.release(pack.buffer)
         this.#release(queued)
       })
     this.#inFlight.add(p)

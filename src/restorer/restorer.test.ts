@@ -8,7 +8,7 @@ import type { Id } from '../base/index.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
 import { listTree, writeFiles } from '../archiver/testing.js'
-import type { Repository } from '../repository/index.js'
+import type { PackedBlob, Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import type { Node } from '../snapshots/index.js'
 import { restore, type RestoreOptions } from './restorer.js'
@@ -248,6 +248,62 @@ describe('restore()', () => {
     const open: string[] = []
     for (const fd of fds) open.push(await readlink(`/proc/self/fd/${fd}`).catch(() => ''))
     assert.ok(!open.some((p) => p.includes('missing-middle')), 'no descriptor left open on the restored file')
+  })
+
+  /** The repository, with readPackBlobs() recorded (and failing for the blob lists `fail` picks). */
+  function packReader(fail: (blobs: readonly PackedBlob[]) => boolean = () => false) {
+    const calls: PackedBlob[][] = []
+    const view: Pick<Repository, 'loadBlob' | 'index' | 'readPackBlobs'> = {
+      loadBlob: repo.loadBlob.bind(repo),
+      index: repo.index,
+      readPackBlobs: async (packId, blobs, visit, gap) => {
+        calls.push([...blobs])
+        if (fail(blobs)) throw new Error('unreadable on purpose')
+        return repo.readPackBlobs(packId, blobs, visit, gap)
+      },
+    }
+    return { view, calls }
+  }
+
+  it('reads packs in pieces of at most 4 MiB (or one blob), each blob once', async () => {
+    const { view, calls } = packReader()
+    const target = join(dir, 'pieces')
+    const summary = await restore(view, { tree, target })
+    assert.equal(summary.errors, 0)
+    assert.deepEqual(await readFile(join(target, src, 'big.bin')), big)
+    for (const c of calls) {
+      const span = c[c.length - 1].offset + c[c.length - 1].length - c[0].offset
+      assert.ok(c.length === 1 || span <= 4 * MiB, `a read of ${c.length} blobs spans ${span} bytes`)
+    }
+    const ids = calls.flat().map((b) => b.id)
+    assert.equal(new Set(ids).size, ids.length, 'no blob is read twice')
+    assert.ok(calls.length > new Set(calls.flat().map((b) => repo.index.lookup('data', b.id)!.packId)).size, 'a pack was read in several pieces')
+  })
+
+  it('a piece of a pack that cannot be read fails only the files with blobs in it, and leaves no file open', async () => {
+    const { nodeAt } = await import('../archiver/testing.js')
+    const files = ['a.txt', 'big.bin', 'script.sh', 'secret.txt', 'zeros.img', 'sub/b.txt', 'sub/deep/c.txt', 'sub/deep/d.log']
+    const content = new Map<string, Id[]>()
+    for (const f of files) content.set(f, (await nodeAt(repo, tree, `${src}/${f}`)).content!)
+    const first = content.get('big.bin')![0]
+    const { view, calls } = packReader((blobs) => blobs.some((b) => b.id === first))
+    const target = join(dir, 'unreadable-piece')
+    const errors: string[] = []
+    const summary = await restore(view, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    const failed = new Set(calls.find((c) => c.some((b) => b.id === first))!.map((b) => b.id))
+    assert.ok(failed.size < content.get('big.bin')!.length, 'the rest of big.bin was in other pieces')
+    const hit = files.filter((f) => content.get(f)!.some((id) => failed.has(id)))
+    const reported = new Set(errors.map((e) => /^(.*): cannot read pack .*unreadable on purpose$/.exec(e)?.[1] ?? e))
+    // hard.txt is a hard link to a.txt, made after the contents: it fails with a.txt.
+    const expected = hit.map((f) => join(target, src, f))
+    for (const e of reported) if (e.startsWith(join(target, src, 'hard.txt'))) expected.push(e)
+    assert.deepEqual([...reported].sort(), expected.sort())
+    assert.equal(expected.length - hit.length, hit.includes('a.txt') ? 1 : 0)
+    assert.equal(summary.errors, errors.length)
+    for (const f of files.filter((f) => !hit.includes(f))) assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
+    const open: string[] = []
+    for (const fd of await readdir('/proc/self/fd')) open.push(await readlink(`/proc/self/fd/${fd}`).catch(() => ''))
+    assert.ok(!open.some((p) => p.includes('unreadable-piece')), 'no descriptor left open on an incomplete file')
   })
 
   it('stops with INTERRUPTED when the signal is aborted', async () => {

@@ -41,12 +41,49 @@ export interface RestoreSummary {
 
 type RestoreRepo = Pick<Repository, 'loadBlob' | 'index' | 'readPackBlobs'>
 
-interface FileJob {
-  path: Buffer
-  node: Node
-  remaining: number
-  fd?: number
-  opening?: Promise<number>
+/**
+ * A file to restore. The plan holds every file of the restore at once, so a job keeps only
+ * what writing and metadata need of its node (the node itself costs several times more).
+ */
+class FileJob {
+  fd: number | undefined = undefined
+  opening: Promise<number> | undefined = undefined
+  readonly type: Node['type']
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly atime: string
+  readonly mtime: string
+  readonly size: number
+  readonly xattrs: Node['xattrs']
+  /** Data blob IDs, kept only for --verify. */
+  readonly content: Id[] | null
+
+  constructor(
+    readonly path: Buffer,
+    node: Node,
+    /** Blobs still to be written; -1 when the file cannot be restored. */
+    public remaining: number,
+    keepContent: boolean,
+  ) {
+    this.type = node.type
+    this.mode = node.mode
+    this.uid = node.uid
+    this.gid = node.gid
+    this.atime = node.atime
+    this.mtime = node.mtime
+    this.size = node.size
+    this.xattrs = node.xattrs
+    this.content = keepContent ? node.content : null
+  }
+
+  /** A node for applyMetadata(), with what the job kept. */
+  node(): Node {
+    return {
+      name: NO_NAME, type: this.type, mode: this.mode, mtime: this.mtime, atime: this.atime, ctime: '', uid: this.uid, gid: this.gid,
+      inode: 0n, deviceId: 0n, size: this.size, links: 0, content: this.content, ...(this.xattrs ? { xattrs: this.xattrs } : {}),
+    }
+  }
 }
 
 interface Placement {
@@ -54,9 +91,24 @@ interface Placement {
   offset: number
 }
 
+/** A blob of a pack and where it goes: most blobs go to one place, so that one needs no array. */
+interface PlannedBlob {
+  blob: PackedBlob
+  first: Placement
+  more?: Placement[]
+  delivered?: boolean
+}
+
 const ZERO = Buffer.alloc(8 * 1024 * 1024)
 /** Decoded plaintext of one pack that may wait for its writes. */
-const WRITE_BYTES = 16 * 1024 * 1024
+const WRITE_BYTES = 8 * 1024 * 1024
+/**
+ * A pack is read in pieces of about this many bytes (a piece holds at least one blob): the
+ * piece being decoded is held in memory, not the whole pack.
+ */
+const READ_SPAN = 4 * 1024 * 1024
+/** Stands in for the names of planned files: the path has it, and the node needs it no more. */
+const NO_NAME = Buffer.alloc(0)
 
 /**
  * Restores a tree into a directory. Each pack is read once, with blobs written at their offsets
@@ -71,10 +123,15 @@ export async function restore(repo: RestoreRepo, options: RestoreOptions): Promi
 class Restorer {
   #repo: RestoreRepo
   #o: RestoreOptions
+  /** Planned files; only kept for the end (--verify) and for empty files, written first. */
   #files: FileJob[] = []
+  #fileCount = 0
+  #totalBytes = 0
   #dirs: Array<{ path: Buffer; node: Node; depth: number }> = []
-  #byPack = new Map<Id, Map<string, { blob: PackedBlob; places: Placement[] }>>()
+  #byPack = new Map<Id, Map<string, PlannedBlob>>()
   #links = new Map<string, Buffer>()
+  /** Files with an open descriptor, until their last blob is written. */
+  #open = new Set<FileJob>()
   #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
   /** Files being created and written at once: enough to hide file-creation latency. */
   #writeLimit = createLimit(64)
@@ -91,9 +148,7 @@ class Restorer {
     const target = Buffer.from(this.#o.target)
     await mkdir(this.#o.target, { recursive: true })
     await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, async () => {})
-    let total = 0
-    for (const f of this.#files) total += f.node.size
-    this.#o.progress?.onPlan?.(this.#files.length, total)
+    this.#o.progress?.onPlan?.(this.#fileCount, this.#totalBytes)
     await this.#writeContents()
     for (const l of this.#pendingLinks) {
       try {
@@ -200,6 +255,8 @@ class Restorer {
 
   #planFile(path: Buffer, node: Node): void {
     const content = node.content ?? []
+    this.#fileCount++
+    this.#totalBytes += node.size
     // Every blob is looked up before any is planned: a file with a missing blob gets nothing
     // written, rather than a handle that is opened for its first blobs and never finished.
     const locations: BlobLocation[] = []
@@ -207,20 +264,21 @@ class Restorer {
       const loc = this.#repo.index.lookup('data', id)
       if (!loc) {
         this.#error(path, new AppError('NOT_FOUND', `data blob ${id} is missing from the repository`))
-        this.#files.push({ path, node, remaining: -1 })
+        this.#files.push(new FileJob(path, node, -1, false))
         return
       }
       locations.push(loc)
     }
-    const job: FileJob = { path, node, remaining: content.length }
-    this.#files.push(job)
+    const job = new FileJob(path, node, content.length, this.#o.verify === true)
+    if (this.#o.verify || content.length === 0) this.#files.push(job)
     let offset = 0
     for (const loc of locations) {
       let pack = this.#byPack.get(loc.packId)
       if (!pack) this.#byPack.set(loc.packId, (pack = new Map()))
       let entry = pack.get(loc.id)
-      if (!entry) pack.set(loc.id, (entry = { blob: loc, places: [] }))
-      entry.places.push({ file: job, offset })
+      const place = { file: job, offset }
+      if (!entry) pack.set(loc.id, { blob: loc, first: place })
+      else (entry.more ??= []).push(place)
       offset += plaintextLength(loc)
     }
   }
@@ -237,38 +295,55 @@ class Restorer {
         }
       }
     }
-    // Two packs at a time: each holds its plaintext until its writes are done.
+    // Two packs at a time: each holds the piece being read and plaintext waiting for writes.
     const limit = createLimit(2)
     await Promise.all(
-      [...this.#byPack].map(([packId, blobs]) =>
+      [...this.#byPack.keys()].map((packId) =>
         limit(async () => {
           this.#checkAbort()
-          const list = [...blobs.values()]
-          try {
-            // Writes of one pack run concurrently (file creation is latency-bound); the pack's
-            // plaintext is held until they are done.
-            // At most WRITE_BYTES of decoded plaintext waits for its writes; decoding pauses beyond.
-            const writes: Array<{ size: number; done: Promise<void> }> = []
-            let waiting = 0
-            await this.#repo.readPackBlobs(packId, list.map((e) => e.blob), async (blob, plain) => {
-              const entry = blobs.get(blob.id)!
-              const done = Promise.all(entry.places.map((p) => this.#writeLimit(() => this.#writeBlob(p, plain)))).then(() => {})
-              writes.push({ size: plain.length, done })
-              waiting += plain.length
-              while (waiting > WRITE_BYTES) {
-                const first = writes.shift()!
-                waiting -= first.size
-                await first.done
-              }
-            })
-            await Promise.all(writes.map((w) => w.done))
-          } catch (err) {
-            if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
-            for (const e of list) for (const p of e.places) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
+          const blobs = this.#byPack.get(packId)!
+          // The plan of a pack is dropped once it is done: memory shrinks as the restore goes on.
+          this.#byPack.delete(packId)
+          const list = [...blobs.values()].sort((a, b) => a.blob.offset - b.blob.offset)
+          // Writes of one pack run concurrently (file creation is latency-bound); at most
+          // WRITE_BYTES of decoded plaintext waits for its writes, decoding pauses beyond.
+          const writes: Array<{ size: number; done: Promise<void> }> = []
+          let waiting = 0
+          const visit = async (blob: PackedBlob, plain: Buffer) => {
+            const entry = blobs.get(blob.id)!
+            entry.delivered = true
+            const write = (p: Placement) => this.#writeLimit(() => this.#writeBlob(p, plain))
+            const done = entry.more ? Promise.all([entry.first, ...entry.more].map(write)).then(() => {}) : write(entry.first)
+            writes.push({ size: plain.length, done })
+            waiting += plain.length
+            while (waiting > WRITE_BYTES) {
+              const first = writes.shift()!
+              waiting -= first.size
+              await first.done
+            }
           }
+          for (let i = 0; i < list.length; ) {
+            // One ranged read per piece of about READ_SPAN bytes (at least one blob).
+            let j = i + 1
+            while (j < list.length && list[j].blob.offset + list[j].blob.length - list[i].blob.offset <= READ_SPAN) j++
+            const piece = list.slice(i, j)
+            i = j
+            try {
+              await this.#repo.readPackBlobs(packId, piece.map((e) => e.blob), visit)
+            } catch (err) {
+              if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
+              for (const e of piece) {
+                if (!e.delivered) for (const p of [e.first, ...(e.more ?? [])]) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
+              }
+            }
+          }
+          await Promise.all(writes.map((w) => w.done))
         }),
       ),
     )
+    // Files some of whose blobs could not be read (reported above) are left incomplete: close them.
+    for (const f of this.#open) closeSync(f.fd!)
+    this.#open.clear()
   }
 
   async #writeBlob(p: Placement, plain: Buffer): Promise<void> {
@@ -283,13 +358,14 @@ class Restorer {
         const fd = await f.opening
         if (f.fd !== undefined) return this.#writeBlob(p, plain)
         f.fd = fd
+        this.#open.add(f)
         // Files of several blobs are sized first, so blobs may land in any order and zero
         // blobs can be left as holes.
-        if (f.node.size > plain.length) ftruncateSync(f.fd, f.node.size)
+        if (f.size > plain.length) ftruncateSync(f.fd, f.size)
       }
       const fd = f.fd
       // An all-zero blob is left as a hole: the file was truncated to its size (sparse restore).
-      if (f.node.size === plain.length || plain.length > ZERO.length || plain.compare(ZERO, 0, plain.length) !== 0) {
+      if (f.size === plain.length || plain.length > ZERO.length || plain.compare(ZERO, 0, plain.length) !== 0) {
         let done = 0
         while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, p.offset + done)
       }
@@ -298,6 +374,7 @@ class Restorer {
       if (--f.remaining === 0) {
         closeSync(fd)
         f.fd = undefined
+        this.#open.delete(f)
         await this.#finishFile(f)
       }
     } catch (err) {
@@ -308,7 +385,7 @@ class Restorer {
   async #finishFile(f: FileJob): Promise<void> {
     this.#s.files++
     this.#o.progress?.onFile?.(f.path.toString())
-    await this.#meta(f.path, f.node)
+    await this.#meta(f.path, f.node())
   }
 
   async #meta(path: Buffer, node: Node): Promise<void> {
@@ -328,7 +405,7 @@ class Restorer {
         const h = await open(f.path, 'r')
         try {
           let offset = 0
-          for (const id of f.node.content ?? []) {
+          for (const id of f.content ?? []) {
             const loc = this.#repo.index.lookup('data', id)!
             const len = plaintextLength(loc)
             const buf = Buffer.allocUnsafe(len)

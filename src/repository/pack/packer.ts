@@ -1,4 +1,5 @@
-import { hashId, type Id } from '../../base/index.js'
+import { createHash, type Hash } from 'node:crypto'
+import type { Id } from '../../base/index.js'
 import { seal, type MasterKey } from '../../crypto/index.js'
 import type { BlobType, PackedBlob } from '../blob.js'
 import { encodeHeader } from './pack-format.js'
@@ -8,25 +9,28 @@ export interface FinishedPack {
   id: Id
   bytes: Buffer
   blobs: PackedBlob[]
+  /** The whole buffer `bytes` lies in, to be reused for another pack once `bytes` is stored. */
+  buffer: Buffer
 }
 
 /**
  * Collects sealed blobs of one type into a pack. Blobs are added already sealed (the caller
- * compresses and encrypts, possibly on other threads); the packer copies them into one growing
- * buffer, so each small sealed buffer can be freed at once and finishing needs no second copy
- * of the whole pack. It also writes the encrypted header and trailer.
+ * compresses and encrypts, possibly on other threads); the packer copies them into one buffer
+ * (given by the caller, so it can be reused pack after pack) and hashes them on the way, so
+ * finishing needs neither a second copy nor a second pass over the pack. It also writes the
+ * encrypted header and trailer. The buffer grows when a pack outgrows it.
  */
 export class Packer {
   readonly type: BlobType
   #buf: Buffer
   #blobs: PackedBlob[] = []
   #size = 0
-  /** Bytes the writer counts against its memory budget for this pack. */
-  queuedBytes = 0
+  #hash: Hash = createHash('sha256')
 
-  constructor(type: BlobType, expectedSize = 1 << 20) {
+  /** `buffer` (or a new one of `buffer` bytes) is where the pack is assembled; its contents are overwritten. */
+  constructor(type: BlobType, buffer: Buffer | number = 1 << 20) {
     this.type = type
-    this.#buf = Buffer.allocUnsafe(expectedSize)
+    this.#buf = typeof buffer === 'number' ? Buffer.allocUnsafeSlow(buffer) : buffer
   }
 
   get size(): number {
@@ -40,20 +44,26 @@ export class Packer {
   /** Appends a sealed blob (IV‖ciphertext‖MAC). `uncompressedLength` is 0 when not compressed. */
   add(id: Id, sealed: Uint8Array, uncompressedLength: number): void {
     this.#blobs.push({ type: this.type, id, offset: this.#size, length: sealed.length, uncompressedLength })
-    this.#reserve(sealed.length)
-    this.#buf.set(sealed, this.#size)
-    this.#size += sealed.length
+    this.#append(sealed)
   }
 
   /** Seals the header and returns the complete pack. The packer must not be used afterwards. */
   finish(key: MasterKey): FinishedPack {
     const header = seal(key, encodeHeader(this.#blobs))
-    this.#reserve(header.length + 4)
-    this.#buf.set(header, this.#size)
-    this.#buf.writeUInt32LE(header.length, this.#size + header.length)
-    const bytes = this.#buf.subarray(0, this.#size + header.length + 4)
+    const trailer = Buffer.allocUnsafe(4)
+    trailer.writeUInt32LE(header.length)
+    this.#append(header)
+    this.#append(trailer)
+    const buffer = this.#buf
     this.#buf = Buffer.alloc(0)
-    return { id: hashId(bytes), bytes, blobs: this.#blobs }
+    return { id: this.#hash.digest('hex'), bytes: buffer.subarray(0, this.#size), blobs: this.#blobs, buffer }
+  }
+
+  #append(bytes: Uint8Array): void {
+    this.#reserve(bytes.length)
+    this.#buf.set(bytes, this.#size)
+    this.#size += bytes.length
+    this.#hash.update(bytes)
   }
 
   #reserve(n: number): void {
@@ -61,7 +71,7 @@ export class Packer {
     if (need <= this.#buf.length) return
     let cap = Math.max(this.#buf.length, 1 << 16)
     while (cap < need) cap *= 2
-    const grown = Buffer.allocUnsafe(cap)
+    const grown = Buffer.allocUnsafeSlow(cap)
     this.#buf.copy(grown, 0, 0, this.#size)
     this.#buf = grown
   }

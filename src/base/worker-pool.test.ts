@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { after, before, describe, it } from 'node:test'
+import { WorkerPool, type Reply } from './worker-pool.js'
+
+const KiB = 1024
+const RING = 64 * KiB
+
+/**
+ * A worker answering { n, fill } with n bytes of `fill` written into its reply output, and
+ * { fail } with an error after writing (but not committing) some bytes.
+ */
+const WORKER = (base: string) => `
+import { serveWorker } from ${JSON.stringify(base)}
+serveWorker((m, data, out) => {
+  const { buf, offset } = out.room(m.n)
+  buf.fill(m.fill, offset, offset + m.n)
+  if (m.fail) throw new Error('failed on purpose')
+  return { result: { n: m.n, data }, output: out.commit(m.n) }
+})
+`
+
+describe('WorkerPool reply ring', () => {
+  let dir: string
+  let script: URL
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-worker-pool-'))
+    const file = join(dir, 'worker.mjs')
+    await writeFile(file, WORKER(new URL('./index.js', import.meta.url).href))
+    script = pathToFileURL(file)
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  type R = Reply<{ n: number; data: unknown }>
+  const ask = (pool: WorkerPool, n: number, fill: number) => pool.callWithOutput<{ n: number; data: unknown }>({ n, fill }, n)
+  const inRing = (r: R) => r.output!.buffer instanceof SharedArrayBuffer
+
+  it('returns each output intact and reuses the ring from its front once outputs are released', async () => {
+    const pool = new WorkerPool(script, 1, { tag: 'x' }, { replyRing: RING })
+    try {
+      for (let round = 0; round < 20; round++) {
+        const replies = await Promise.all([ask(pool, 10 * KiB, round), ask(pool, 20 * KiB, round + 1)])
+        assert.deepEqual(replies[0].result, { n: 10 * KiB, data: { tag: 'x' } })
+        for (const [i, r] of replies.entries()) {
+          assert.ok(inRing(r), 'the output is in the ring')
+          assert.equal(r.output!.length, [10, 20][i] * KiB)
+          assert.ok(r.output!.every((b) => b === (round + i) % 256))
+        }
+        // Everything was released before this round: it starts at the front again.
+        assert.equal(replies[0].output!.byteOffset, 0)
+        for (const r of replies) r.release()
+      }
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('hands out buffers of their own while the caller holds the ring, and the ring again after', async () => {
+    const pool = new WorkerPool(script, 1, undefined, { replyRing: RING })
+    try {
+      const held: R[] = []
+      for (let i = 0; i < 6; i++) held.push(await ask(pool, 16 * KiB, i))
+      // 4 × 16 KiB fill the 64 KiB ring; the rest cannot wait for room, so they come apart.
+      assert.deepEqual(held.map(inRing), [true, true, true, true, false, false])
+      held.forEach((r, i) => assert.ok(r.output!.every((b) => b === i)))
+      // Releasing out of order frees nothing until the first one goes.
+      held[2].release()
+      held[3].release()
+      assert.equal(inRing(await ask(pool, 16 * KiB, 9)), false)
+      held[0].release()
+      held[1].release()
+      held[1].release() // twice is harmless
+      const again = await ask(pool, 16 * KiB, 7)
+      assert.ok(inRing(again))
+      assert.ok(again.output!.every((b) => b === 7))
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('frees ring room written for a failed request and for call(), which takes no output', async () => {
+    const pool = new WorkerPool(script, 1, undefined, { replyRing: RING })
+    try {
+      await assert.rejects(pool.call({ n: 40 * KiB, fill: 1, fail: true }, 1), /failed on purpose/)
+      // call() releases at once: twenty of them pass through a ring that holds four.
+      for (let i = 0; i < 20; i++) assert.deepEqual(await pool.call({ n: 16 * KiB, fill: i }, 1), { n: 16 * KiB, data: undefined })
+      const r = await ask(pool, RING, 3)
+      assert.ok(inRing(r), 'the whole ring is free')
+      assert.equal(r.output!.length, RING)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('works without a ring: every output in a buffer of its own', async () => {
+    const pool = new WorkerPool(script, 2)
+    try {
+      const replies = await Promise.all([1, 2, 3].map((i) => ask(pool, i * KiB, i)))
+      for (const [i, r] of replies.entries()) {
+        assert.equal(inRing(r), false)
+        assert.equal(r.output!.length, (i + 1) * KiB)
+        r.release()
+      }
+    } finally {
+      await pool.close()
+    }
+  })
+})
