@@ -27,6 +27,7 @@ function openRead(path: string | Uint8Array): number {
 
 export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, out: ReplyOutput) => HandlerAnswer {
   return (m, out) => {
+    if (m.op === 'hash') return { result: hashId(m.data) }
     if (m.op === 'chunk') {
       const id = hashId(m.data)
       const { output, uncompressedLength } = api.encode('data', m.data, m.level, out)

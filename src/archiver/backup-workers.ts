@@ -4,6 +4,7 @@ import type { MasterKey } from '../crypto/index.js'
 import { createWorkerEncoder, type BlobEncoder, type EncodedBlob, type WorkerEncoder } from '../repository/index.js'
 
 export type WorkerRequest =
+  | { op: 'hash'; data: Uint8Array }
   | { op: 'chunk'; data: Uint8Array; level: number }
   | { op: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number }
 
@@ -41,6 +42,16 @@ export class BackupWorkers implements BlobEncoder {
     const sent = shared ? data : new Uint8Array(data)
     const r = await this.#enc.call<{ id: Id; uncompressedLength: number }>({ op: 'chunk', data: sent, level }, data.length, shared ? [] : [sent.buffer as ArrayBuffer])
     return { id: r.result.id, blob: { sealed: r.output!, uncompressedLength: r.result.uncompressedLength, release: r.release } }
+  }
+
+  /** Hashes one chunk on a worker; like encodeChunk(), in place when the chunk is in shared memory. */
+  hashChunk(data: Uint8Array): Promise<Id> {
+    const shared = data.buffer instanceof SharedArrayBuffer
+    const sent = shared ? data : new Uint8Array(data)
+    return this.#enc.call<Id>({ op: 'hash', data: sent }, data.length, shared ? [] : [sent.buffer as ArrayBuffer]).then((r) => {
+      r.release()
+      return r.result
+    })
   }
 
   /** Reads, hashes and encodes a file of at most `maxSize` bytes (one chunk) on a worker. */

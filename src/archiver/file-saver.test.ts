@@ -26,6 +26,7 @@ function recordingSink(level: number) {
   }
   const sink: DataSink = {
     compressionLevel: level,
+    has: (_type, id) => stored.has(id),
     async saveBlob(_type, data, id) {
       assert.equal(id ?? hashId(data), hashId(data))
       return keep(hashId(data), data.length)
@@ -65,6 +66,8 @@ describe('FileSaver', () => {
     'zeros': Buffer.alloc(3 * MAX_SIZE + 12345),
     'mixed': Buffer.concat([Buffer.alloc(9 * MiB), seededBytes(6, 3 * MiB), Buffer.alloc(MAX_SIZE + 1), seededBytes(7, 5 * MiB + 3)]),
     'random': seededBytes(8, 23 * MiB + 777),
+    // Several turns of the 24 MiB read ring, each wrap moving a partial chunk to the front.
+    'laps': seededBytes(10, 70 * MiB + 4321),
   }
 
   before(async () => {
@@ -99,6 +102,28 @@ describe('FileSaver', () => {
       if (!withWorkers) assert.equal(encoded, 0)
     })
   }
+
+  it('encodes only the new chunks of a changed file, hashing the known ones on a worker', async () => {
+    const saver = new FileSaver(TEST_POLYNOMIAL, workers)
+    const { sink, stored, counts } = recordingSink(3)
+    const old = seededBytes(11, 40 * MiB)
+    await writeFile(join(dir, 'changing'), old)
+    const first = await saver.save(join(dir, 'changing'), old.length, sink)
+    const before = counts().encoded
+    assert.equal(before, first.content.length)
+    // 1 MiB overwritten in the middle: only the chunks around it are new.
+    const changed = Buffer.from(old)
+    seededBytes(12, MiB).copy(changed, 20 * MiB)
+    await writeFile(join(dir, 'changing'), changed)
+    const second = await saver.save(join(dir, 'changing'), changed.length, sink, undefined, true)
+    const expected = expectedContent(changed)
+    assert.deepEqual(second.content, expected)
+    const fresh = expected.filter((id) => !first.content.includes(id))
+    assert.ok(fresh.length > 0 && fresh.length < 6, `a few new chunks, got ${fresh.length}`)
+    assert.equal(counts().encoded - before, fresh.length, 'known chunks were not encoded again')
+    assert.equal(second.added, fresh.reduce((n, id) => n + stored.get(id)!, 0))
+    assert.equal(counts().released, counts().encoded)
+  })
 
   it('reads a file that grew past one chunk since it was listed as a large file', async () => {
     const saver = new FileSaver(TEST_POLYNOMIAL, workers)

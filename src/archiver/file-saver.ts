@@ -8,6 +8,8 @@ import type { BackupWorkers } from './backup-workers.js'
 export interface DataSink {
   saveBlob(type: 'data', data: Uint8Array, id?: Id): Promise<SaveResult>
   saveEncodedBlob?(type: 'data', id: Id, plainSize: number, enc: EncodedBlob): Promise<SaveResult>
+  /** Whether the blob is stored or on its way (lets a changed file skip encoding known chunks). */
+  has?(type: 'data', id: Id): boolean
   readonly compressionLevel?: number
 }
 
@@ -21,33 +23,88 @@ export interface SavedFile {
 
 /** Bytes read from a large file at once. */
 const READ_SIZE = 2 * 1024 * 1024
-/** Where a block is read to in a read buffer; before it goes the unchunked end of the previous block. */
-const HEAD = MAX_SIZE
-const BUFFER_SIZE = HEAD + READ_SIZE
+/**
+ * The read ring of a large file: blocks are read one after another into it, chunks are cut
+ * where they lie and encoded there by workers. Its size bounds the chunks in flight: enough
+ * for both workers to stay busy while this thread chunks on.
+ */
+const RING_SIZE = 3 * MAX_SIZE
 const O_NOATIME = constants.O_NOATIME ?? 0
+
+/** A chunk cut from a read ring and not yet stored: its bytes [from, to) must stay as they are. */
+interface InFlight {
+  from: number
+  to: number
+  done: Promise<void>
+  settled: boolean
+  error?: unknown
+}
 
 /**
  * A buffer a large file is read into, in shared memory: workers hash and encode chunks right
- * there, so no chunk is copied. `pending` are the chunks cut from it that are not stored yet;
- * the buffer is overwritten only once they are.
+ * there, so no chunk is copied. Blocks go in one after another; when the next would not fit,
+ * the unchunked end moves to the front (at most one chunk's bytes, once per turn of the ring).
+ * A region is read into only once the chunks cut from it are stored.
  */
-interface ReadBuffer {
-  buf: Buffer
-  pending: Array<Promise<void>>
+class ReadRing {
+  readonly buf = Buffer.from(new SharedArrayBuffer(RING_SIZE))
+  #inFlight: InFlight[] = []
+
+  track(from: number, to: number, done: Promise<void>): void {
+    const f: InFlight = { from, to, done, settled: false }
+    f.done = done.then(
+      () => {
+        f.settled = true
+      },
+      (err: unknown) => {
+        f.settled = true
+        f.error = err
+      },
+    )
+    this.#inFlight.push(f)
+  }
+
+  /** Waits until no chunk in flight lies in [from, to); throws the first failure seen. */
+  async free(from: number, to: number): Promise<void> {
+    for (const f of this.#inFlight) if (!f.settled && f.from < to && f.to > from) await f.done
+    this.#prune()
+  }
+
+  /** Waits for every chunk in flight; throws the first failure. */
+  async drain(): Promise<void> {
+    for (const f of this.#inFlight) await f.done
+    this.#prune()
+  }
+
+  /** A promise that settles once nothing is in flight (never rejects). */
+  idle(): Promise<unknown> {
+    return Promise.all(this.#inFlight.map((f) => f.done))
+  }
+
+  #prune(): void {
+    const failed = this.#inFlight.find((f) => f.error !== undefined)
+    if (failed) throw failed.error
+    this.#inFlight = this.#inFlight.filter((f) => !f.settled)
+  }
+
+  reset(): void {
+    this.#inFlight = []
+  }
 }
 
 /**
  * Reads a file once, cuts it into content-defined chunks and saves each as a data blob.
  * Small files (at most MIN_SIZE, always one chunk) skip the chunker and go to a worker whole.
- * Large files stream through two reusable read buffers in shared memory, so memory does not
- * grow with file size and no chunk is copied on its way to a worker.
+ * Large files stream through a reusable read ring in shared memory, so memory does not grow
+ * with file size and no chunk is copied on its way to a worker.
  */
 export class FileSaver {
   #polynomial: bigint
-  #buffers: ReadBuffer[] = []
+  #rings: ReadRing[] = []
   // One large file at a time: its next block is read while the current one is chunked (so
   // this thread does not wait for the disk), and the chunks go to every worker. A second file
-  // at once cost two more read buffers and measured no faster. Small files go on meanwhile.
+  // at once would cost another ring, and this thread, which chunks, would not go faster.
+  // Small files go on meanwhile.
   #largeLimit = createLimit(1)
 
   #workers: BackupWorkers | undefined
@@ -59,8 +116,8 @@ export class FileSaver {
 
   /**
    * `mostlyKnown` says the file had an earlier version (it changed since the parent snapshot):
-   * its chunks are then hashed here first and only new ones are compressed, instead of
-   * compressing every chunk speculatively on a worker.
+   * its chunks are then hashed first and only new ones are compressed, instead of compressing
+   * every chunk speculatively.
    */
   save(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void, mostlyKnown = false): Promise<SavedFile> {
     if (expectedSize <= MIN_SIZE && this.#workers && sink.saveEncodedBlob) return this.#saveOnWorker(path, expectedSize, sink, onBytes, mostlyKnown)
@@ -112,119 +169,105 @@ export class FileSaver {
     const content: Id[] = []
     let added = 0
     let total = 0
-    // Two buffers take turns: while one is chunked, the next block of the file is read into the
-    // other (once the chunks cut from it are stored). The unchunked end of one buffer moves in
-    // front of the next block in the other, so every chunk lies in one piece in one buffer.
-    let cur = this.#takeBuffer()
-    let other: ReadBuffer | undefined
-    let start = HEAD
-    if (prefix) {
-      prefix.copy(cur.buf, HEAD - prefix.length)
-      start = HEAD - prefix.length
-    }
-    let scan = start
-    let end = HEAD
-    const workers = sink.saveEncodedBlob && !mostlyKnown ? this.#workers : undefined
+    const ring = this.#rings.pop() ?? new ReadRing()
+    const buf = ring.buf
+    // [start, end) is read and not yet cut into chunks; the chunker has looked at [start, scan).
+    let start = 0
+    let scan = 0
+    let end = 0
+    if (prefix) end = prefix.copy(buf, 0)
     const record = (id: Id, known: boolean, size: number) => {
       if (!known) added += size
       total += size
       onBytes?.(size)
       return id
     }
+    const workers = sink.saveEncodedBlob ? this.#workers : undefined
+    const level = sink.compressionLevel ?? 0
     const emit = async (from: number, to: number) => {
-      const data = cur.buf.subarray(from, to)
+      const data = buf.subarray(from, to)
       if (!workers) {
         const r = await sink.saveBlob('data', data, hashId(data))
         content.push(record(r.id, r.known, data.length))
         return
       }
-      // Hashed, compressed and sealed on a worker, in place in the shared read buffer.
+      // Hashed (and, if new, compressed and sealed) on a worker, in place in the shared ring.
       const slot = content.length
       content.push('')
       const size = data.length
-      const done = workers.encodeChunk(data, sink.compressionLevel ?? 0).then(async (c) => {
-        const r = await sink.saveEncodedBlob!('data', c.id, size, c.blob)
-        content[slot] = record(r.id, r.known, size)
-      })
-      done.catch(() => {})
-      cur.pending.push(done)
+      const done =
+        mostlyKnown && sink.has
+          ? workers.hashChunk(data).then(async (id) => {
+              if (sink.has!('data', id)) {
+                content[slot] = record(id, true, size)
+                return
+              }
+              const e = await workers.encodeChunk(data, level)
+              const r = await sink.saveEncodedBlob!('data', e.id, size, e.blob)
+              content[slot] = record(r.id, r.known, size)
+            })
+          : workers.encodeChunk(data, level).then(async (e) => {
+              const r = await sink.saveEncodedBlob!('data', e.id, size, e.blob)
+              content[slot] = record(r.id, r.known, size)
+            })
+      ring.track(from, to, done)
     }
-    let reading: Promise<number> | undefined = readBlock(fh, cur)
+    const readAt = async (at: number): Promise<number> => {
+      await ring.free(at, at + READ_SIZE)
+      let n = 0
+      while (n < READ_SIZE) {
+        const { bytesRead } = await fh.read(buf, at + n, READ_SIZE - n, null)
+        if (bytesRead === 0) break
+        n += bytesRead
+      }
+      return n
+    }
+    let reading: Promise<number> | undefined
+    let ok = false
     try {
+      reading = end + READ_SIZE <= RING_SIZE ? readAt(end) : undefined
       for (;;) {
+        if (reading === undefined) {
+          // The next block does not fit behind the data: move the unchunked end to the front.
+          const tail = end - start
+          await ring.free(0, tail)
+          buf.copyWithin(0, start, end)
+          scan -= start
+          start = 0
+          end = tail
+          reading = readAt(end)
+        }
         const n = await reading
         reading = undefined
         end += n
         const eof = n < READ_SIZE
-        if (!eof) {
-          other ??= this.#takeBuffer()
-          reading = readBlock(fh, other)
-        }
+        // Read ahead while this block is chunked, where there is room behind it.
+        if (!eof && end + READ_SIZE <= RING_SIZE) reading = readAt(end)
         for (;;) {
-          const p = scan < end ? chunker.nextSplitPoint(cur.buf, scan, end) : -1
+          const p = scan < end ? chunker.nextSplitPoint(buf, scan, end) : -1
           if (p < 0) break
           await emit(start, p)
           start = scan = p
         }
+        scan = end
         if (eof) break
-        // The next block is in `other` at HEAD (its old chunks are stored): the rest goes before it.
-        const next = other!
-        const nextBytes = await reading!
-        reading = Promise.resolve(nextBytes)
-        const tail = end - start
-        cur.buf.copy(next.buf, HEAD - tail, start, end)
-        other = cur
-        cur = next
-        start = HEAD - tail
-        scan = HEAD
-        end = HEAD
       }
       if (end > start) await emit(start, end)
-      await settle(cur)
-      if (other) await settle(other)
+      await ring.drain()
+      ok = true
     } finally {
-      // Reuse the buffers only once nothing reads or writes them any more.
-      const bufs = other ? [cur, other] : [cur]
-      const busy: Array<Promise<unknown>> = bufs.flatMap((b) => b.pending)
-      if (reading) busy.push(reading)
+      // Reuse the ring only once nothing reads or writes it any more.
+      const busy: Array<Promise<unknown>> = [ring.idle()]
+      if (reading) busy.push(reading.catch(() => 0))
       const reuse = () => {
-        for (const b of bufs) {
-          b.pending = []
-          this.#buffers.push(b)
-        }
+        ring.reset()
+        this.#rings.push(ring)
       }
-      // At once when all went well, so that the next file takes these and no new ones.
-      if (busy.length === 0) reuse()
-      else void Promise.allSettled(busy).then(reuse)
+      if (ok && !reading) reuse()
+      else void Promise.all(busy).then(reuse)
     }
     return { content, size: total, added }
   }
-
-  #takeBuffer(): ReadBuffer {
-    return this.#buffers.pop() ?? { buf: Buffer.from(new SharedArrayBuffer(BUFFER_SIZE)), pending: [] }
-  }
-}
-
-/**
- * Reads the next block of the file into `rb` at HEAD, once the chunks cut from `rb` before are
- * stored; returns the bytes read (less than READ_SIZE only at the end of the file).
- */
-async function readBlock(fh: FileHandleLike, rb: ReadBuffer): Promise<number> {
-  await settle(rb)
-  let n = 0
-  while (n < READ_SIZE) {
-    const { bytesRead } = await fh.read(rb.buf, HEAD + n, READ_SIZE - n, null)
-    if (bytesRead === 0) break
-    n += bytesRead
-  }
-  return n
-}
-
-/** Waits until every chunk cut from `rb` is stored or failed, then throws the first failure. */
-async function settle(rb: ReadBuffer): Promise<void> {
-  const results = await Promise.allSettled(rb.pending)
-  rb.pending = []
-  for (const r of results) if (r.status === 'rejected') throw r.reason
 }
 
 /**

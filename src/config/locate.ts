@@ -3,7 +3,10 @@
  * document API (JSON files too: JSON is YAML), keeping a LineCounter so that a path such as
  * `sets.data.destinations[1]` maps back to a line and column for messages.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
+import type { Document, Node } from 'yaml'
+import { lazyRequire } from '../base/index.js'
+
+const yaml = lazyRequire<typeof import('yaml')>('yaml')
 
 /** A key path into the config: map keys and list indexes, as zod reports them. */
 export type KeyPath = ReadonlyArray<string | number>
@@ -40,11 +43,11 @@ export class ConfigText {
   readonly value: unknown
   readonly problems: SyntaxProblem[]
   #doc: Document.Parsed
-  #lines: LineCounter
+  #lines: InstanceType<ReturnType<typeof yaml>['LineCounter']>
 
   constructor(text: string) {
-    this.#lines = new LineCounter()
-    this.#doc = parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true })
+    this.#lines = new (yaml().LineCounter)()
+    this.#doc = yaml().parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true })
     this.problems = this.#doc.errors.map((e) => ({ message: e.message.split('\n')[0], position: this.#at(e.pos[0]) }))
     this.value = this.problems.length === 0 ? this.#doc.toJS({ maxAliasCount: 1000 }) : undefined
   }
@@ -59,12 +62,12 @@ export class ConfigText {
     let node: unknown = this.#doc.contents
     let best: Position | undefined = this.#rangeStart(node)
     for (const seg of path) {
-      if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg))
+      if (yaml().isMap(node)) {
+        const pair = node.items.find((p) => yaml().isPair(p) && yaml().isScalar(p.key) && String(p.key.value) === String(seg))
         if (!pair) return best
         best = this.#rangeStart(pair.key) ?? best
         node = pair.value
-      } else if (isSeq(node) && typeof seg === 'number') {
+      } else if (yaml().isSeq(node) && typeof seg === 'number') {
         const item = node.items[seg]
         if (item === undefined) return best
         best = this.#rangeStart(item) ?? best

@@ -5,10 +5,12 @@
  * The status API, `cairn runs`, catch-up after downtime and the stale check all read it.
  */
 import { chmodSync } from 'node:fs'
-import Database from 'better-sqlite3'
-import { AppError, messageOf } from '../base/index.js'
+import type BetterSqlite3 from 'better-sqlite3'
+import { AppError, lazyRequire, messageOf } from '../base/index.js'
 import type { DestinationOutcome, RunResult, RunTrigger } from './run-contract.js'
 
+
+const sqlite = lazyRequire<typeof BetterSqlite3>('better-sqlite3')
 /** What kind of job a run was. */
 export type JobKind = 'backup' | 'prune' | 'check'
 
@@ -112,15 +114,15 @@ const COLUMNS = 'id, job, kind, trigger, destinations, started_at, ended_at, res
 
 /** The run history database; see the module comment. Synchronous, one connection. */
 export class RunHistory {
-  readonly #db: Database.Database
-  readonly #statements = new Map<string, Database.Statement>()
+  readonly #db: BetterSqlite3.Database
+  readonly #statements = new Map<string, BetterSqlite3.Statement>()
 
-  private constructor(db: Database.Database) {
+  private constructor(db: BetterSqlite3.Database) {
     this.#db = db
   }
 
   /** A prepared statement, prepared once. */
-  #sql(source: string): Database.Statement {
+  #sql(source: string): BetterSqlite3.Statement {
     let st = this.#statements.get(source)
     if (st === undefined) {
       st = this.#db.prepare(source)
@@ -134,9 +136,9 @@ export class RunHistory {
    * ":memory:". Runs left "running" by a daemon that died are closed as failures.
    */
   static open(path: string, now: number = Date.now()): RunHistory {
-    let db: Database.Database
+    let db: BetterSqlite3.Database
     try {
-      db = new Database(path)
+      db = new (sqlite())(path)
       if (path !== ':memory:') chmodSync(path, 0o600)
       db.pragma('journal_mode = WAL')
       db.pragma('busy_timeout = 5000')

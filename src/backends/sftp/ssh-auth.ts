@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import type { ParsedKey } from 'ssh2'
-import { AppError, errnoCode } from '../../base/index.js'
+import { AppError, errnoCode, lazyRequire } from '../../base/index.js'
 import type { SftpSettings } from './config.js'
 
+
+const ssh2 = lazyRequire<typeof import('ssh2')>('ssh2')
 /** One way to log in, tried in order. */
 export type AuthCandidate = { kind: 'agent'; socket: string; label: string } | { kind: 'key'; key: ParsedKey; label: string }
 
@@ -71,7 +72,7 @@ async function loadKey(file: string): Promise<ParsedKey | Error | undefined> {
     if (errnoCode(err) === 'ENOENT') return undefined
     return err instanceof Error ? err : new Error(String(err))
   }
-  const parsed = ssh2.utils.parseKey(data)
+  const parsed = ssh2().utils.parseKey(data)
   const key = Array.isArray(parsed) ? parsed[0] : parsed
   if (key instanceof Error) return key
   if (key === undefined || !key.isPrivateKey()) return new Error('not a private key')

@@ -1,7 +1,6 @@
 import { Socket } from 'node:net'
-import ssh2 from 'ssh2'
 import type { AnyAuthMethod, Algorithms, ClientChannel } from 'ssh2'
-import { AppError, errnoCode } from '../../base/index.js'
+import { AppError, errnoCode, lazyRequire } from '../../base/index.js'
 import type { SftpSettings } from './config.js'
 import type { SftpConnection } from './connection.js'
 import { checkHostKey, keyFingerprint, keyTypeOf, knownHostsName, preferredHostKeyAlgorithms, readKnownHosts, type HostKeyVerdict } from './known-hosts.js'
@@ -9,6 +8,7 @@ import { authCandidates, type AuthCandidate } from './ssh-auth.js'
 import { networkError } from './sftp-errors.js'
 import { SftpClosedError, SftpSession } from './sftp-session.js'
 
+const ssh2 = lazyRequire<typeof import('ssh2')>('ssh2')
 const READY_TIMEOUT_MS = 20_000
 const KEEPALIVE_MS = 15_000
 const CLOSE_WAIT_MS = 2_000
@@ -27,7 +27,7 @@ export async function connectSsh(s: SftpSettings, onMessage?: (m: string) => voi
       hint: 'Start ssh-agent and add a key (ssh-add), name a key with -o sftp.key=PATH, or let ssh connect with -o sftp.command="ssh … -s sftp"',
     })
   }
-  const client = new ssh2.Client()
+  const client = new (ssh2().Client)()
   let hostProblem: AppError | undefined
   let lastError: Error | undefined
   let clientClosed = false

@@ -3,16 +3,19 @@
  * server offers it (required with `require-tls`), optional login with a password read from a
  * file at send time.
  */
-import nodemailer from 'nodemailer'
+import type Nodemailer from 'nodemailer'
+import { lazyRequire } from '../../base/index.js'
 import type { EmailTarget } from '../../config/index.js'
 import type { NotifyEvent } from './event.js'
 import { renderTemplate } from './template.js'
+
+const nodemailer = lazyRequire<typeof Nodemailer>('nodemailer')
 
 /** Sends one message; rejects with a message naming the server when it fails. */
 export async function sendEmail(what: string, t: EmailTarget, e: NotifyEvent, password: string | undefined, timeoutMs: number): Promise<void> {
   const secure = t.secure ?? false
   const port = t.port ?? (secure ? 465 : 587)
-  const transport = nodemailer.createTransport({
+  const transport = nodemailer().createTransport({
     host: t.host,
     port,
     secure,

@@ -1,10 +1,11 @@
-import { parseDocument } from 'yaml'
 import { z } from 'zod'
-import { AppError } from '../../base/index.js'
+import { AppError, lazyRequire } from '../../base/index.js'
 import { parseByteSize } from '../size.js'
 import { ACCESS_LEVELS, isValidSegment, isValidUserName, type Access } from './account.js'
 import { isSupportedHash } from './password-hash.js'
 import { readOptionalFile, writeSecretFile } from './secret-file.js'
+
+const yaml = lazyRequire<typeof import('yaml')>('yaml')
 
 /**
  * The users file (YAML): per user a password hash, an access level, an optional quota and an
@@ -48,7 +49,7 @@ export interface UserRecord {
 export function parseUsersFile(text: string, path: string): Map<string, UserRecord> {
   let data: unknown
   try {
-    const doc = parseDocument(text)
+    const doc = yaml().parseDocument(text)
     if (doc.errors.length > 0) throw doc.errors[0]
     data = doc.toJS() ?? {}
   } catch (err) {
@@ -132,7 +133,7 @@ export async function setUsersFileUser(path: string, name: string, update: UserU
   }
   const text = (await readOptionalFile(path)) ?? ''
   if (text.trim() !== '') parseUsersFile(text, path) // refuse to edit a broken file
-  const doc = parseDocument(text.trim() === '' ? 'users: {}\n' : text)
+  const doc = yaml().parseDocument(text.trim() === '' ? 'users: {}\n' : text)
   if (doc.get('users') == null) doc.set('users', doc.createNode({}))
   const existed = doc.hasIn(['users', name])
   const entry: Record<string, unknown> = { password: update.passwordHash }
@@ -152,7 +153,7 @@ export async function removeUsersFileUser(path: string, name: string): Promise<b
   const text = await readOptionalFile(path)
   if (text === undefined) return false
   parseUsersFile(text, path)
-  const doc = parseDocument(text)
+  const doc = yaml().parseDocument(text)
   if (!doc.hasIn(['users', name])) return false
   doc.deleteIn(['users', name])
   await writeSecretFile(path, doc.toString())
