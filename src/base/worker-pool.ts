@@ -304,6 +304,11 @@ export interface HandlerAnswer {
   result: unknown
   output?: OutputRef
   transfer?: ArrayBuffer[]
+  /**
+   * Bytes of native buffers the handler let go of (a pack it was sent, blobs it decrypted): they
+   * count towards the next young-generation collection like output bytes do.
+   */
+  garbage?: number
 }
 
 /** Inside a worker of a WorkerPool: the `data` the pool was created with. */
@@ -312,23 +317,24 @@ export function workerSetup<T>(): T {
 }
 
 /**
- * A worker collects its young generation after producing this many output bytes. Producing
- * them (compressing, encrypting) leaves about as many bytes of short-lived native buffers
- * (OpenSSL's cipher output) but allocates little on the JS heap, so V8 would only collect once
- * 64 MiB of such garbage piled up, per worker. A young collection here costs well under a
+ * A worker collects its young generation after producing this many output bytes, or after
+ * handlers reported this many bytes of garbage. Producing them (compressing, encrypting) leaves
+ * about as many bytes of short-lived native buffers (OpenSSL's cipher output), and buffers sent
+ * in (a pack to verify) die with the request, but little is allocated on the JS heap, so V8
+ * would only collect once hundreds of MiB of such garbage piled up, per worker. A young collection here costs well under a
  * millisecond (a worker keeps little alive) and frees them.
  */
 const COLLECT_EVERY = 8 * 1024 * 1024
 
 /** A function running a young-generation (minor) collection, or undefined where V8 offers none. */
-function youngCollector(): (() => void) | undefined {
+function youngCollector(): ((full: boolean) => void) | undefined {
   const given = (globalThis as { gc?: (o?: object) => void }).gc
-  if (typeof given === 'function') return () => given({ type: 'minor' })
+  if (typeof given === 'function') return (full) => given({ type: full ? 'major' : 'minor' })
   try {
     // gc() is only installed in contexts made while the flag is set: make one, then unset it.
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as unknown
-    return typeof gc === 'function' ? () => (gc as (o?: object) => void)({ type: 'minor' }) : undefined
+    return typeof gc === 'function' ? (full) => (gc as (o?: object) => void)({ type: full ? 'major' : 'minor' }) : undefined
   } catch {
     return undefined
   } finally {
@@ -348,6 +354,7 @@ export function serveWorker<Q>(handle: (request: Q, data: unknown, out: ReplyOut
   const out = new ReplyOutput(setup.ring)
   const collect = youngCollector()
   let collectedAt = 0
+  let garbage = 0
   port.on('message', (batch: Array<{ id: number; request: Q }>) => {
     const replies: WireReply[] = []
     const transfer: ArrayBuffer[] = []
@@ -356,6 +363,7 @@ export function serveWorker<Q>(handle: (request: Q, data: unknown, out: ReplyOut
         const r = handle(request, setup.data, out)
         replies.push(r.output ? { id, result: r.result, output: r.output } : { id, result: r.result })
         if (r.transfer) for (const t of r.transfer) transfer.push(t)
+        if (r.garbage !== undefined) garbage += r.garbage
       } catch (err) {
         const e = err as { message?: string; code?: string }
         replies.push({ id, error: { message: e.message ?? String(err), code: e.code } })
@@ -363,9 +371,9 @@ export function serveWorker<Q>(handle: (request: Q, data: unknown, out: ReplyOut
     }
     const buffers = out.takeBatch()
     port.postMessage({ replies, buffers }, [...transfer, ...buffers])
-    if (collect !== undefined && out.committed - collectedAt >= COLLECT_EVERY) {
-      collectedAt = out.committed
-      collect()
+    if (collect !== undefined && out.committed + garbage - collectedAt >= COLLECT_EVERY) {
+      collectedAt = out.committed + garbage
+      collect(garbage > 0)
     }
   })
 }

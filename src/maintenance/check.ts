@@ -173,9 +173,13 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
   if (toRead.size > 0) {
     signal?.throwIfAborted()
     for (const b of index.blobs()) toRead.get(b.packId)?.blobs.push(b)
-    const verifier = new WorkerPool(new URL('./verify-pack-worker.js', import.meta.url), Math.min(4, availableParallelism()), { key: masterKeyToJSON(repo.key) })
+    const threads = Math.min(4, availableParallelism())
+    const verifier = new WorkerPool(new URL('./verify-pack-worker.js', import.meta.url), threads, { key: masterKeyToJSON(repo.key) })
     try {
-      const concurrency = Math.max(4, repo.backend.properties.connections * 2)
+      // Each pack is held whole while verified: from a local disk, one more than the workers
+      // verify keeps them busy; a remote backend needs more downloads under way to keep up.
+      const { local, connections } = repo.backend.properties
+      const concurrency = local ? threads + 1 : Math.max(threads + 1, connections * 2)
       bytesRead = await readPacks({ repo, index, badCopies, report, concurrency, verifier, signal, progress }, [...toRead.values()])
     } finally {
       await verifier.close()

@@ -49,6 +49,25 @@ export function zstdDecompress(data: Uint8Array, expectedLength?: number): Buffe
   return out
 }
 
+/**
+ * zstdDecompress() into a caller's buffer, for callers that only look at the plaintext
+ * (hashing it) and would otherwise leave a blob-sized buffer behind for each blob. Returns the
+ * view of `scratch` holding the `expectedLength` bytes; `scratch` must have room for them.
+ */
+export function zstdDecompressInto(data: Uint8Array, expectedLength: number, scratch: Buffer): Buffer {
+  if (scratch.length < expectedLength) throw new RangeError(`Cannot decompress ${expectedLength} bytes into a ${scratch.length}-byte buffer`)
+  dctx ??= new zstd.DCtx()
+  const out = scratch.subarray(0, expectedLength)
+  let n: number
+  try {
+    n = dctx.decompress(out, data)
+  } catch (err) {
+    throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
+  }
+  if (n !== expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has ${n} bytes, expected ${expectedLength}`)
+  return out
+}
+
 function safeFrameContentSize(data: Uint8Array): number | null {
   try {
     return zstd.getFrameContentSize(data)
