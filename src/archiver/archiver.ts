@@ -79,8 +79,20 @@ interface StatNode {
   st: BigIntStats
 }
 
+/** A directory's listing and its parent tree, asked for before the walk gets to it. */
+interface DirPrefetch {
+  names: Promise<Buffer[] | { error: unknown }>
+  parent: Promise<Map<string, Node> | undefined>
+}
+
 
 const STAT_CONCURRENCY = 32
+/**
+ * Subdirectories whose listing and parent tree are read ahead while the walk is still busy
+ * before them: the walk visits directories one by one, and would otherwise stop at each for a
+ * readdir and a tree load (a quarter of an unchanged backup's time).
+ */
+const DIR_PREFETCH = 8
 /** Files being read at once: up to this many, holding up to FILE_BYTES bytes between them. */
 const FILE_COUNT = 256
 const FILE_BYTES = 16 * 1024 * 1024
@@ -263,12 +275,12 @@ class Archiver {
    * for a free file slot when all are busy, so memory stays bounded); `done` then gives the
    * finished node, or undefined when the entry is skipped.
    */
-  async #walkEntry(sn: StatNode, path: string | Buffer, parentNode: Node | undefined, rootDevice: bigint | undefined): Promise<{ done: Promise<Node | undefined> }> {
+  async #walkEntry(sn: StatNode, path: string | Buffer, parentNode: Node | undefined, rootDevice: bigint | undefined, prefetched?: DirPrefetch): Promise<{ done: Promise<Node | undefined> }> {
     this.#checkAbort()
     const { node, st } = sn
     if (node.type === 'dir') {
       if (this.#o.oneFileSystem && rootDevice !== undefined && st.dev !== rootDevice) return { done: Promise.resolve(undefined) }
-      const sub = await this.#walkDir(path, parentNode?.type === 'dir' ? parentNode.subtree : undefined, rootDevice ?? st.dev)
+      const sub = await this.#walkDir(path, parentNode?.type === 'dir' ? parentNode.subtree : undefined, rootDevice ?? st.dev, prefetched)
       const done = sub.done.then((id) => {
         node.subtree = id
         const status = parentNode === undefined ? 'new' : parentNode.subtree === id ? 'unmodified' : 'changed'
@@ -293,13 +305,13 @@ class Archiver {
   }
 
   /** Walks a directory: entries are stat'ed concurrently, then handed on in order. */
-  async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint): Promise<{ done: Promise<Id> }> {
+  async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint, prefetched?: DirPrefetch): Promise<{ done: Promise<Id> }> {
+    const { names: listed, parent: parentP } = prefetched ?? this.#prefetchDir(path, parentTree)
     let names: Buffer[]
-    const parentP = this.#loadParentTree(parentTree)
-    try {
-      names = await readdir(path, { encoding: 'buffer' })
-    } catch (err) {
-      this.#error(pathText(path), err)
+    const got = await listed
+    if (Array.isArray(got)) names = got
+    else {
+      this.#error(pathText(path), got.error)
       names = []
     }
     const parent = await parentP
@@ -317,14 +329,40 @@ class Archiver {
       }),
     )
     const dones: Array<Promise<Node | undefined>> = []
-    for (const e of entries) {
+    const ahead: Array<DirPrefetch | undefined> = []
+    let scanned = 0
+    let inFlight = 0
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]
       if (!e) continue
-      const walked = await this.#walkEntry(e.sn, e.childPath, parent?.get(e.name.toString('latin1')), rootDevice)
+      // Keep the listings of the next few subdirectories on their way.
+      if (scanned <= i) scanned = i
+      for (; scanned < entries.length && inFlight < DIR_PREFETCH; scanned++) {
+        const d = entries[scanned]
+        if (d === undefined || d.sn.node.type !== 'dir') continue
+        const p = parent?.get(d.name.toString('latin1'))
+        ahead[scanned] = this.#prefetchDir(d.childPath, p?.type === 'dir' ? p.subtree : undefined)
+        inFlight++
+      }
+      const prefetched = ahead[i]
+      if (prefetched !== undefined) {
+        ahead[i] = undefined
+        inFlight--
+      }
+      const walked = await this.#walkEntry(e.sn, e.childPath, parent?.get(e.name.toString('latin1')), rootDevice, prefetched)
       dones.push(walked.done)
     }
     const done = Promise.all(dones).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== undefined)))
     done.catch(() => {})
     return { done }
+  }
+
+  /** Starts reading a directory's listing and its parent tree; errors are kept for #walkDir to report. */
+  #prefetchDir(path: string | Buffer, parentTree: Id | undefined): DirPrefetch {
+    return {
+      names: readdir(path, { encoding: 'buffer' }).catch((error: unknown) => ({ error })),
+      parent: this.#loadParentTree(parentTree),
+    }
   }
 
   /** restic's change detection: an unchanged file takes its content from the parent snapshot. */
