@@ -6,6 +6,7 @@ import { createLimit } from '../base/index.js'
 import { plaintextLength, type BlobType, type PackedBlob } from './blob.js'
 import { BlobWriter, type WriterOptions } from './blob-writer.js'
 import { createWorkerEncoder } from './blob-encoder.js'
+import { decodeSealedBlob } from './blob-decoder.js'
 import { zstdDecompress } from './compression.js'
 import { decodeIndex } from './index/index-file.js'
 import { MasterIndex } from './index/master-index.js'
@@ -188,17 +189,7 @@ export class Repository {
 
   /** Decrypts, decompresses and verifies a sealed blob read from a pack. */
   decodeBlob(b: PackedBlob, sealed: Uint8Array, packId: Id): Buffer {
-    let plain: Buffer
-    try {
-      plain = open(this.key, sealed)
-    } catch (err) {
-      throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${messageOf(err)}`)
-    }
-    if (b.uncompressedLength !== 0) plain = zstdDecompress(plain, b.uncompressedLength)
-    if (hashId(plain) !== b.id) {
-      throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
-    }
-    return plain
+    return decodeSealedBlob(this.key, b, sealed, packId)
   }
 
   /**

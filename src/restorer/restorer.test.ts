@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Id } from '../base/index.js'
+import type { Backend, Handle } from '../backends/index.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
 import { listTree, writeFiles } from '../archiver/testing.js'
@@ -215,7 +216,7 @@ describe('restore()', () => {
     const { MasterIndex } = await import('../repository/index.js')
     const index = new MasterIndex()
     for (const p of other.index.packs()) index.addPack(p.id, p.blobs.filter((b) => b.id !== xId))
-    const view = { loadBlob: other.loadBlob.bind(other), readPackBlobs: other.readPackBlobs.bind(other), index }
+    const view = { loadBlob: other.loadBlob.bind(other), backend: other.backend, key: other.key, index }
     const target = join(dir, 'missing')
     const errors: string[] = []
     // trees must still load: loadBlob goes through the full index
@@ -237,7 +238,7 @@ describe('restore()', () => {
     const { MasterIndex } = await import('../repository/index.js')
     const index = new MasterIndex()
     for (const p of other.index.packs()) index.addPack(p.id, p.blobs.filter((b) => b.id !== content[1]))
-    const view = { loadBlob: other.loadBlob.bind(other), readPackBlobs: other.readPackBlobs.bind(other), index }
+    const view = { loadBlob: other.loadBlob.bind(other), backend: other.backend, key: other.key, index }
     const target = join(dir, 'missing-middle')
     const errors: string[] = []
     const summary = await restore(view, { tree: snapshot.tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
@@ -250,18 +251,27 @@ describe('restore()', () => {
     assert.ok(!open.some((p) => p.includes('missing-middle')), 'no descriptor left open on the restored file')
   })
 
-  /** The repository, with readPackBlobs() recorded (and failing for the blob lists `fail` picks). */
+  /** The repository, with reads of data packs recorded as the blobs they span (and failing for the ones `fail` picks). */
   function packReader(fail: (blobs: readonly PackedBlob[]) => boolean = () => false) {
     const calls: PackedBlob[][] = []
-    const view: Pick<Repository, 'loadBlob' | 'index' | 'readPackBlobs'> = {
-      loadBlob: repo.loadBlob.bind(repo),
-      index: repo.index,
-      readPackBlobs: async (packId, blobs, visit, gap) => {
-        calls.push([...blobs])
-        if (fail(blobs)) throw new Error('unreadable on purpose')
-        return repo.readPackBlobs(packId, blobs, visit, gap)
+    const be = repo.backend
+    const load = async (h: Handle, offset = 0, length?: number) => {
+        if (h.type === 'data') {
+          const end = length === undefined ? Infinity : offset + length
+          const blobs = [...repo.index.blobs()].filter((b) => b.packId === h.name && b.offset >= offset && b.offset + b.length <= end).sort((a, b) => a.offset - b.offset)
+          calls.push(blobs)
+          if (fail(blobs)) throw new Error('unreadable on purpose')
+        }
+        return be.load(h, offset, length)
+      }
+    const backend = new Proxy(be, {
+      get: (t, prop) => {
+        if (prop === 'load') return load
+        const v = Reflect.get(t, prop) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v
       },
-    }
+    }) as Backend
+    const view: Pick<Repository, 'loadBlob' | 'index' | 'backend' | 'key'> = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
     return { view, calls }
   }
 
@@ -304,6 +314,28 @@ describe('restore()', () => {
     const open: string[] = []
     for (const fd of await readdir('/proc/self/fd')) open.push(await readlink(`/proc/self/fd/${fd}`).catch(() => ''))
     assert.ok(!open.some((p) => p.includes('unreadable-piece')), 'no descriptor left open on an incomplete file')
+  })
+
+  it('a damaged blob fails only the files that hold it; the rest of its piece is restored', async () => {
+    const { nodeAt } = await import('../archiver/testing.js')
+    const bad = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]
+    const loc = repo.index.lookup('data', bad)!
+    const be = repo.backend
+    // One byte of the blob's ciphertext flipped on its way from storage.
+    const load = async (h: Handle, offset = 0, length?: number) => {
+      const bytes = await be.load(h, offset, length)
+      const at = loc.offset + 20 - offset
+      if (h.type === 'data' && h.name === loc.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
+      return bytes
+    }
+    const backend = new Proxy(be, { get: (t, prop) => (prop === 'load' ? load : (Reflect.get(t, prop) as (...a: unknown[]) => unknown).bind(t)) }) as Backend
+    const target = join(dir, 'damaged-blob')
+    const errors: string[] = []
+    const summary = await restore({ loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    assert.equal(errors.length, 1, errors.join('\n'))
+    assert.match(errors[0], /sub\/b\.txt: The data blob [0-9a-f]{64} in pack [0-9a-f]{64} is damaged/)
+    assert.equal(summary.errors, 1)
+    for (const f of ['a.txt', 'big.bin', 'sub/deep/c.txt']) assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
   })
 
   it('stops with INTERRUPTED when the signal is aborted', async () => {

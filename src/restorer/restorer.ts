@@ -1,7 +1,9 @@
-import { closeSync, constants, ftruncateSync, open as openCb, writeSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { closeSync, constants, ftruncateSync, open as openCb } from 'node:fs'
 import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
-import { AppError, createLimit, hashId, messageOf, type Id } from '../base/index.js'
-import { plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
+import { AppError, createLimit, hashId, messageOf, WorkerPool, type Id } from '../base/index.js'
+import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
+import type { RestorePiece, RestorePieceResult, WriteTarget } from './restore-worker.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
 import { applyMetadata } from './fs-metadata.js'
 import { createSpecialFile } from './special-files.js'
@@ -39,15 +41,17 @@ export interface RestoreSummary {
   verified?: number
 }
 
-type RestoreRepo = Pick<Repository, 'loadBlob' | 'index' | 'readPackBlobs'>
+type RestoreRepo = Pick<Repository, 'loadBlob' | 'index' | 'backend' | 'key'>
 
 /**
  * A file to restore. The plan holds every file of the restore at once, so a job keeps only
  * what writing and metadata need of its node (the node itself costs several times more).
  */
 class FileJob {
-  fd: number | undefined = undefined
-  opening: Promise<number> | undefined = undefined
+  /** A file of several blobs is created (and sized) before any is written: this says when it was. */
+  created: Promise<void> | undefined = undefined
+  /** Blobs planned for it, to tell a file a worker may create with its one blob. */
+  readonly blobs: number
   readonly type: Node['type']
   readonly mode: number
   readonly uid: number
@@ -66,6 +70,7 @@ class FileJob {
     public remaining: number,
     keepContent: boolean,
   ) {
+    this.blobs = remaining
     this.type = node.type
     this.mode = node.mode
     this.uid = node.uid
@@ -99,14 +104,15 @@ interface PlannedBlob {
   delivered?: boolean
 }
 
-const ZERO = Buffer.alloc(8 * 1024 * 1024)
-/** Decoded plaintext of one pack that may wait for its writes. */
-const WRITE_BYTES = 8 * 1024 * 1024
 /**
- * A pack is read in pieces of about this many bytes (a piece holds at least one blob): the
- * piece being decoded is held in memory, not the whole pack.
+ * A pack is read in pieces of about this many bytes (a piece holds at least one blob), each
+ * decoded and written by a worker: pieces, not packs, are held in memory.
  */
 const READ_SPAN = 4 * 1024 * 1024
+/** Blobs of a piece at most: a piece of tiny files is a batch of work, not a burst of thousands. */
+const PIECE_BLOBS = 256
+/** Files of several blobs created at once (creating a file waits for the file system's journal). */
+const CREATE_CONCURRENCY = 32
 /** Stands in for the names of planned files: the path has it, and the node needs it no more. */
 const NO_NAME = Buffer.alloc(0)
 
@@ -130,11 +136,8 @@ class Restorer {
   #dirs: Array<{ path: Buffer; node: Node; depth: number }> = []
   #byPack = new Map<Id, Map<string, PlannedBlob>>()
   #links = new Map<string, Buffer>()
-  /** Files with an open descriptor, until their last blob is written. */
-  #open = new Set<FileJob>()
   #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
-  /** Files being created and written at once: enough to hide file-creation latency. */
-  #writeLimit = createLimit(64)
+  #createLimit = createLimit(CREATE_CONCURRENCY)
   #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 }
   #owner: boolean
 
@@ -295,91 +298,118 @@ class Restorer {
         }
       }
     }
-    // Two packs at a time: each holds the piece being read and plaintext waiting for writes.
-    const limit = createLimit(2)
-    await Promise.all(
-      [...this.#byPack.keys()].map((packId) =>
-        limit(async () => {
-          this.#checkAbort()
-          const blobs = this.#byPack.get(packId)!
-          // The plan of a pack is dropped once it is done: memory shrinks as the restore goes on.
-          this.#byPack.delete(packId)
-          const list = [...blobs.values()].sort((a, b) => a.blob.offset - b.blob.offset)
-          // Writes of one pack run concurrently (file creation is latency-bound); at most
-          // WRITE_BYTES of decoded plaintext waits for its writes, decoding pauses beyond.
-          const writes: Array<{ size: number; done: Promise<void> }> = []
-          let waiting = 0
-          const visit = async (blob: PackedBlob, plain: Buffer) => {
-            const entry = blobs.get(blob.id)!
-            entry.delivered = true
-            const write = (p: Placement) => this.#writeLimit(() => this.#writeBlob(p, plain))
-            const done = entry.more ? Promise.all([entry.first, ...entry.more].map(write)).then(() => {}) : write(entry.first)
-            writes.push({ size: plain.length, done })
-            waiting += plain.length
-            while (waiting > WRITE_BYTES) {
-              const first = writes.shift()!
-              waiting -= first.size
-              await first.done
+    if (this.#byPack.size === 0) return
+    // Workers decode and write; this thread reads pieces, creates multi-blob files and finishes
+    // files (metadata). Two pieces per worker keep them busy while the next is read.
+    const threads = Math.max(1, Math.min(4, availableParallelism()))
+    const pool = new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key) })
+    const pieceLimit = createLimit(2 * threads)
+    // Packs are taken two at a time, so that the reads of each stay together on disk.
+    const packLimit = createLimit(2)
+    try {
+      await Promise.all(
+        [...this.#byPack.keys()].map((packId) =>
+          packLimit(async () => {
+            this.#checkAbort()
+            const blobs = this.#byPack.get(packId)!
+            // The plan of a pack is dropped once it is done: memory shrinks as the restore goes on.
+            this.#byPack.delete(packId)
+            const list = [...blobs.values()].sort((a, b) => a.blob.offset - b.blob.offset)
+            const pieces: Array<Promise<void>> = []
+            for (let i = 0; i < list.length; ) {
+              // One ranged read per piece of about READ_SPAN bytes (at least one blob).
+              let j = i + 1
+              while (j < list.length && j - i < PIECE_BLOBS && list[j].blob.offset + list[j].blob.length - list[i].blob.offset <= READ_SPAN) j++
+              const piece = list.slice(i, j)
+              i = j
+              pieces.push(pieceLimit(() => this.#restorePiece(pool, packId, piece)))
             }
-          }
-          for (let i = 0; i < list.length; ) {
-            // One ranged read per piece of about READ_SPAN bytes (at least one blob).
-            let j = i + 1
-            while (j < list.length && list[j].blob.offset + list[j].blob.length - list[i].blob.offset <= READ_SPAN) j++
-            const piece = list.slice(i, j)
-            i = j
-            try {
-              await this.#repo.readPackBlobs(packId, piece.map((e) => e.blob), visit)
-            } catch (err) {
-              if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
-              for (const e of piece) {
-                if (!e.delivered) for (const p of [e.first, ...(e.more ?? [])]) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
-              }
-            }
-          }
-          await Promise.all(writes.map((w) => w.done))
-        }),
-      ),
-    )
-    // Files some of whose blobs could not be read (reported above) are left incomplete: close them.
-    for (const f of this.#open) closeSync(f.fd!)
-    this.#open.clear()
+            await Promise.all(pieces)
+          }),
+        ),
+      )
+    } finally {
+      await pool.close()
+    }
   }
 
-  async #writeBlob(p: Placement, plain: Buffer): Promise<void> {
-    const f = p.file
+  /** Reads one piece of a pack and has a worker decode and write its blobs; then counts them and finishes files. */
+  async #restorePiece(pool: WorkerPool, packId: Id, piece: PlannedBlob[]): Promise<void> {
+    this.#checkAbort()
+    const start = piece[0].blob.offset
+    const last = piece[piece.length - 1].blob
+    const placesOf = (e: PlannedBlob) => (e.more ? [e.first, ...e.more] : [e.first])
+    let sealed: Buffer
     try {
-      // Synchronous writes into the page cache cost microseconds; a thread-pool round trip per
-      // open, write and close costs more than the write itself for small files.
-      if (f.fd === undefined) {
-        // Creating a file is the slow part on most file systems (a journal entry): it goes
-        // through the thread pool, so many files are created at once.
-        f.opening ??= openForWriting(f.path)
-        const fd = await f.opening
-        if (f.fd !== undefined) return this.#writeBlob(p, plain)
-        f.fd = fd
-        this.#open.add(f)
-        // Files of several blobs are sized first, so blobs may land in any order and zero
-        // blobs can be left as holes.
-        if (f.size > plain.length) ftruncateSync(f.fd, f.size)
-      }
-      const fd = f.fd
-      // An all-zero blob is left as a hole: the file was truncated to its size (sparse restore).
-      if (f.size === plain.length || plain.length > ZERO.length || plain.compare(ZERO, 0, plain.length) !== 0) {
-        let done = 0
-        while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, p.offset + done)
-      }
-      this.#s.bytes += plain.length
-      this.#o.progress?.onBytes?.(plain.length)
-      if (--f.remaining === 0) {
-        closeSync(fd)
-        f.fd = undefined
-        this.#open.delete(f)
-        await this.#finishFile(f)
-      }
+      sealed = await this.#repo.backend.load({ type: 'data', name: packId }, start, last.offset + last.length - start)
     } catch (err) {
-      this.#error(f.path, err)
+      if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
+      for (const e of piece) for (const p of placesOf(e)) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
+      return
     }
+    // Files of several blobs are created and sized here first, so their blobs may be written in
+    // any order, by any worker, and zero blobs left as holes.
+    const creating: Array<Promise<void>> = []
+    for (const e of piece) for (const p of placesOf(e)) if (p.file.blobs > 1) creating.push(this.#created(p.file))
+    await Promise.all(creating)
+    const request: RestorePiece = {
+      packId,
+      sealed,
+      blobs: piece.map((e) => ({
+        type: 'data',
+        id: e.blob.id,
+        uncompressedLength: e.blob.uncompressedLength,
+        offset: e.blob.offset - start,
+        length: e.blob.length,
+        targets: placesOf(e).map(
+          (p): WriteTarget => ({ path: p.file.path, offset: p.offset, create: p.file.blobs === 1, sparse: p.file.blobs > 1 && p.file.size > plaintextLength(e.blob) }),
+        ),
+      })),
+    }
+    const own = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength ? sealed : Buffer.from(sealed)
+    request.sealed = own
+    let r: RestorePieceResult
+    try {
+      r = await pool.call<RestorePieceResult>(request, own.length, [own.buffer as ArrayBuffer])
+    } catch (err) {
+      for (const e of piece) for (const p of placesOf(e)) this.#error(p.file.path, err)
+      return
+    }
+    const damaged = new Map(r.damaged)
+    const failed = new Map(r.failed.map(([i, k, m]) => [`${i}:${k}`, m]))
+    const finished: FileJob[] = []
+    piece.forEach((e, i) => {
+      const why = damaged.get(i)
+      placesOf(e).forEach((p, k) => {
+        const f = p.file
+        if (f.remaining < 0) return
+        const message = why ?? failed.get(`${i}:${k}`)
+        if (message !== undefined) {
+          // The file stays incomplete: it is reported once and never finished.
+          f.remaining = -1
+          this.#error(f.path, new Error(message))
+          return
+        }
+        const size = plaintextLength(e.blob)
+        this.#s.bytes += size
+        this.#o.progress?.onBytes?.(size)
+        if (--f.remaining === 0) finished.push(f)
+      })
+    })
+    for (const f of finished) await this.#finishFile(f)
+  }
+
+  /** Creates a multi-blob file once, at its final size (blobs then go in at their offsets). */
+  #created(f: FileJob): Promise<void> {
+    f.created ??= this.#createLimit(async () => {
+      const fd = await openForWriting(f.path)
+      try {
+        ftruncateSync(fd, f.size)
+      } finally {
+        closeSync(fd)
+      }
+    })
+    return f.created
   }
 
   async #finishFile(f: FileJob): Promise<void> {

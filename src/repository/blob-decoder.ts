@@ -1,0 +1,52 @@
+/**
+ * Decrypting, decompressing and verifying blobs, in one place for the repository and for worker
+ * threads (restore decodes on workers): a blob is good only when its plaintext hashes to its ID.
+ */
+import { AppError, hashId, messageOf, type Id } from '../base/index.js'
+import { masterKeyFromJSON, masterKeyToJSON, open, type MasterKey } from '../crypto/index.js'
+import type { BlobType } from './blob.js'
+import { zstdDecompress, zstdDecompressInto } from './compression.js'
+
+/** What decoding needs to know of a blob: its index entry's fields. */
+export interface BlobToDecode {
+  type: BlobType
+  id: Id
+  /** 0 when stored uncompressed. */
+  uncompressedLength: number
+}
+
+/**
+ * Decodes one sealed blob; throws INVALID_DATA naming the blob (and its pack) when it does not
+ * decrypt, decompress or match its ID. With `scratch`, a compressed blob's plaintext is a view
+ * of it (grown when too small), valid until the next use of the scratch.
+ */
+export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8Array, packId: Id, scratch?: Scratch): Buffer {
+  let plain: Buffer
+  try {
+    plain = open(key, sealed)
+  } catch (err) {
+    throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${messageOf(err)}`)
+  }
+  if (b.uncompressedLength !== 0) plain = scratch ? zstdDecompressInto(plain, b.uncompressedLength, scratch.get(b.uncompressedLength)) : zstdDecompress(plain, b.uncompressedLength)
+  if (hashId(plain) !== b.id) throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
+  return plain
+}
+
+/** A buffer reused for plaintext that is only looked at briefly (hashed, written out). */
+export class Scratch {
+  #buf = Buffer.alloc(0)
+
+  get(size: number): Buffer {
+    if (this.#buf.length < size) this.#buf = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20))
+    return this.#buf
+  }
+}
+
+/** A master key as data for a worker thread (workerData), and back. */
+export function keyForWorker(key: MasterKey): string {
+  return masterKeyToJSON(key)
+}
+
+export function keyFromWorkerData(data: string): MasterKey {
+  return masterKeyFromJSON(data)
+}
