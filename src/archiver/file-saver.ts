@@ -1,6 +1,6 @@
 import { close, constants, open, read } from 'node:fs'
 import { createLimit, hashId, type Id } from '../base/index.js'
-import { createChunker, MAX_SIZE, MIN_SIZE } from '../chunker/index.js'
+import { createChunker, createScanBuffer, MAX_SIZE, MIN_SIZE } from '../chunker/index.js'
 import type { EncodedBlob, SaveResult } from '../repository/index.js'
 import type { BackupWorkers } from './backup-workers.js'
 
@@ -47,7 +47,8 @@ interface InFlight {
  * A region is read into only once the chunks cut from it are stored.
  */
 class ReadRing {
-  readonly buf = Buffer.from(new SharedArrayBuffer(RING_SIZE))
+  // In the chunker's own shared memory where possible: scanned where it lies, not copied there.
+  readonly buf = createScanBuffer(RING_SIZE) ?? Buffer.from(new SharedArrayBuffer(RING_SIZE))
   #inFlight: InFlight[] = []
 
   track(from: number, to: number, done: Promise<void>): void {

@@ -191,3 +191,50 @@ test('nextSplitPoint() rejects a range outside the buffer', () => {
   assert.throws(() => c.nextSplitPoint(buf, -1, 5), RangeError)
   assert.throws(() => c.nextSplitPoint(buf, 0.5, 5), RangeError)
 })
+
+test('a scan buffer is chunked where it lies, with the same cuts as anywhere else', async () => {
+  const { createScanBuffer } = await import('./wasm-scanner.js')
+  const data = Buffer.concat([seededBytes(9 * MiB + 3, 21), new Uint8Array(MAX_SIZE + 5), seededBytes(2 * MiB, 22)])
+  const expected = [...chunkBuffer(P, data)].map((c) => c.offset + c.length)
+  const ring = createScanBuffer(data.length)
+  assert.ok(ring !== undefined && ring.buffer instanceof SharedArrayBuffer, 'a buffer in shared memory')
+  ring.set(data)
+  // Fed in blocks as a reader fills it: each call sees a little more of the buffer.
+  const c = createChunker(P)
+  const cuts: number[] = []
+  let scan = 0
+  for (let end = Math.min(data.length, 700 * KiB); ; end = Math.min(data.length, end + 700 * KiB)) {
+    for (;;) {
+      const p = scan < end ? c.nextSplitPoint(ring, scan, end) : -1
+      if (p < 0) break
+      cuts.push(p)
+      scan = p
+    }
+    scan = end
+    if (end === data.length) break
+  }
+  cuts.push(data.length)
+  assert.deepEqual(cuts, expected)
+})
+
+test('a scan buffer whose bytes before the range are not the chunk so far is still chunked right', async () => {
+  const { createScanBuffer } = await import('./wasm-scanner.js')
+  const data = seededBytes(5 * MiB, 23)
+  const expected = [...chunkBuffer(P, data)].map((c) => c.offset + c.length)
+  // Every block is written at the same place, so what lies before it is not its history.
+  const block = 256 * KiB
+  const ring = createScanBuffer(block + 64 * KiB)!
+  const c = createChunker(P)
+  const cuts: number[] = []
+  for (let off = 0; off < data.length; off += block) {
+    ring.set(data.subarray(off, off + block), 64 * KiB)
+    for (let scan = 64 * KiB; ; ) {
+      const p = c.nextSplitPoint(ring, scan, 64 * KiB + block)
+      if (p < 0) break
+      cuts.push(off + p - 64 * KiB)
+      scan = p
+    }
+  }
+  cuts.push(data.length)
+  assert.deepEqual(cuts, expected)
+})

@@ -19,7 +19,7 @@
  */
 import { polyMod, polyMulMod } from './polynomial.js'
 import { joinDigest, tablesFor, WINDOW_SIZE } from './tables.js'
-import { DATA, HISTORY, SLICE, wasmScanner, type WasmScanner } from './wasm-scanner.js'
+import { DATA, HISTORY, scannerOf, SLICE, wasmScanner, type WasmScanner } from './wasm-scanner.js'
 
 export const MIN_SIZE = 512 * 1024
 export const MAX_SIZE = 8 * 1024 * 1024
@@ -154,7 +154,11 @@ class RabinChunker implements Chunker {
 
     // Processing buf[stop - 1] brings the chunk to MaxSize, if the range reaches that far.
     const stop = Math.min(end, i + (MAX_SIZE - n))
-    if (this.#wasm !== null && stop - i >= WASM_MIN_RANGE) return this.#scanWasm(this.#wasm, buf, i, stop, n, hi, lo)
+    if (stop - i >= WASM_MIN_RANGE) {
+      const own = scannerOf(buf)
+      if (own !== undefined && this.#historyInPlace(buf, i, n)) return this.#scanInPlace(own, buf, i, stop, n, hi, lo)
+      if (this.#wasm !== null) return this.#scanWasm(this.#wasm, buf, i, stop, n, hi, lo)
+    }
     return this.#scanJs(buf, start, i, stop, n, hi, lo)
   }
 
@@ -200,6 +204,32 @@ class RabinChunker implements Chunker {
       // The second loop did not maintain the window: copy in the last 64 bytes, slot = position & 63.
       for (let k = i - WINDOW_SIZE, q = n - WINDOW_SIZE; k < i; k++, q++) window[q & 63] = buf[k]
     }
+    return this.#save(n, hi, lo)
+  }
+
+  /** Whether the 64 bytes before buf[i] are the window (as when a chunk's bytes lie together in one buffer). */
+  #historyInPlace(buf: Uint8Array, i: number, n: number): boolean {
+    if (i < WINDOW_SIZE) return false
+    const window = this.#window
+    for (let k = i - WINDOW_SIZE, q = n - WINDOW_SIZE; k < i; k++, q++) if (window[q & 63] !== buf[k]) return false
+    return true
+  }
+
+  /** Steady state in wasm on a scan buffer (createScanBuffer): buf lies in the scanner's memory, nothing is copied. */
+  #scanInPlace(w: WasmScanner, buf: Uint8Array, i: number, stop: number, n: number, hi: number, lo: number): number {
+    w.usePolynomial(this.#pol)
+    w.setDigest(hi, lo)
+    // Addresses in the scanner's memory: p is the byte leaving the window, p + 64 the one entering.
+    const p0 = buf.byteOffset + i - WINDOW_SIZE
+    const r = w.scan(p0, buf.byteOffset + stop - WINDOW_SIZE)
+    if (r < 0) return this.#cut(i + (-r - p0), w.digestHi(), w.digestLo())
+    n += stop - i
+    i = stop
+    hi = w.digestHi()
+    lo = w.digestLo()
+    if (n >= MAX_SIZE) return this.#cut(i, hi, lo)
+    const window = this.#window
+    for (let k = i - WINDOW_SIZE, q = n - WINDOW_SIZE; k < i; k++, q++) window[q & 63] = buf[k]
     return this.#save(n, hi, lo)
   }
 

@@ -170,8 +170,12 @@ function name(s: string): number[] {
   return vector([...s].map((ch) => [ch.charCodeAt(0)]))
 }
 
-/** The module's bytes: exports `scan(p: i32, stop: i32) → i32` and `memory`. */
-export function scanModuleBytes(): Uint8Array {
+/**
+ * The module's bytes: exports `scan(p: i32, stop: i32) → i32` and `memory`. With `sharedPages`
+ * the memory is not its own but imported (`env.memory`, shared, of that many pages), so that
+ * data read into it can be scanned where it lies and handed to worker threads as it is.
+ */
+export function scanModuleBytes(sharedPages?: number): Uint8Array {
   const locals = vector([
     [2, I64], // D, D1
     [3, I32], // A, C, O
@@ -180,8 +184,11 @@ export function scanModuleBytes(): Uint8Array {
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // magic, version 1
     ...section(1, vector([[0x60, ...vector([[I32], [I32]]), ...vector([[I32]])]])), // type 0: (i32, i32) → i32
+    ...(sharedPages === undefined
+      ? []
+      : section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(sharedPages), ...uleb(sharedPages)]]))), // import: shared memory
     ...section(3, vector([[0]])), // function 0 has type 0
-    ...section(5, vector([[0x01, ...uleb(PAGES), ...uleb(PAGES)]])), // memory, fixed size
+    ...(sharedPages === undefined ? section(5, vector([[0x01, ...uleb(PAGES), ...uleb(PAGES)]])) : []), // memory, fixed size
     ...section(7, vector([[...name('scan'), 0x00, 0], [...name('memory'), 0x02, 0]])),
     ...section(10, vector([[...uleb(code.length), ...code]])),
   ])

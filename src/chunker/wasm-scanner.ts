@@ -35,8 +35,40 @@ export function wasmScanner(): WasmScanner | null {
 // The project's type libraries leave out WebAssembly (it comes with the DOM lib); this is the part used.
 interface WebAssemblyApi {
   Module: new (bytes: Uint8Array) => object
-  Instance: new (module: object) => { exports: Record<string, unknown> }
+  Instance: new (module: object, imports?: object) => { exports: Record<string, unknown> }
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => { buffer: ArrayBufferLike }
 }
+
+/**
+ * A buffer to read data into that the chunker scans where it lies: `SCAN_BUFFER_OFFSET` bytes
+ * into the shared memory of a scanner of its own (whose tables and digest come first). The
+ * chunker recognises it (see scannerOf) and skips copying each slice into its memory, which
+ * for a backup of large files is a copy of every byte read. Undefined where shared WebAssembly
+ * memory is unavailable.
+ */
+export function createScanBuffer(size: number): Buffer | undefined {
+  const api = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly
+  if (api === undefined) return undefined
+  const pages = Math.ceil((DATA + size) / 65536)
+  try {
+    const memory = new api.Memory({ initial: pages, maximum: pages, shared: true })
+    const module = (sharedModules.get(pages) ?? sharedModules.set(pages, new api.Module(scanModuleBytes(pages))).get(pages))!
+    const exports = new api.Instance(module, { env: { memory } }).exports
+    const scanner = scannerOver(exports, memory.buffer)
+    ringScanners.set(memory.buffer, scanner)
+    return Buffer.from(memory.buffer, DATA, size)
+  } catch {
+    return undefined
+  }
+}
+
+/** The scanner whose memory `buf` lies in (a buffer from createScanBuffer), if any. */
+export function scannerOf(buf: Uint8Array): WasmScanner | undefined {
+  return ringScanners.get(buf.buffer)
+}
+
+const ringScanners = new WeakMap<ArrayBufferLike, WasmScanner>()
+const sharedModules = new Map<number, object>()
 
 function instantiate(): WasmScanner | null {
   const api = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly
@@ -47,7 +79,11 @@ function instantiate(): WasmScanner | null {
   } catch {
     return null
   }
-  const memory = new Uint8Array((exports.memory as { buffer: ArrayBuffer }).buffer)
+  return scannerOver(exports, (exports.memory as { buffer: ArrayBuffer }).buffer)
+}
+
+function scannerOver(exports: Record<string, unknown>, buffer: ArrayBufferLike): WasmScanner {
+  const memory = new Uint8Array(buffer)
   const view = new DataView(memory.buffer)
   const scan = exports.scan as (p: number, stop: number) => number
   let current: bigint | undefined
