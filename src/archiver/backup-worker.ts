@@ -5,6 +5,7 @@
 // which keeps each worker small and quick to start.
 import { closeSync, constants, openSync, readSync } from 'node:fs'
 import { hashId, type HandlerAnswer, type ReplyOutput } from '../base/index.js'
+import { createChunker, type Chunker } from '../chunker/index.js'
 import type { EncoderWorkerApi } from '../repository/index.js'
 import type { WorkerRequest } from './backup-workers.js'
 
@@ -12,6 +13,8 @@ import type { WorkerRequest } from './backup-workers.js'
 // with many external buffers to find, and the process with their memory meanwhile.
 let readBuffer = Buffer.allocUnsafeSlow(64 * 1024)
 const O_NOATIME = constants.O_NOATIME ?? 0
+/** One chunker per polynomial, its state brought by each request. */
+const chunkers = new Map<bigint, Chunker>()
 
 function openRead(path: string | Uint8Array): number {
   const p = typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength)
@@ -28,6 +31,20 @@ function openRead(path: string | Uint8Array): number {
 export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, out: ReplyOutput) => HandlerAnswer {
   return (m, out) => {
     if (m.op === 'hash') return { result: hashId(m.data) }
+    if (m.op === 'scan') {
+      // A block of a large file, chunked here so that the main thread does not have to.
+      const c = (chunkers.get(m.polynomial) ?? chunkers.set(m.polynomial, createChunker(m.polynomial)).get(m.polynomial))!
+      if (m.state === null) c.reset()
+      else c.restoreState(m.state)
+      const cuts: number[] = []
+      for (let s = 0; ; ) {
+        const p = c.nextSplitPoint(m.data, s, m.data.length)
+        if (p < 0) break
+        cuts.push(p)
+        s = p
+      }
+      return { result: { cuts, state: c.saveState() } }
+    }
     if (m.op === 'chunk') {
       const id = hashId(m.data)
       const { output, uncompressedLength } = api.encode('data', m.data, m.level, out)

@@ -1,10 +1,12 @@
 import { availableParallelism } from 'node:os'
 import type { Id, Reply } from '../base/index.js'
+import type { ChunkerState } from '../chunker/index.js'
 import type { MasterKey } from '../crypto/index.js'
 import { createWorkerEncoder, type BlobEncoder, type EncodedBlob, type WorkerEncoder } from '../repository/index.js'
 
 export type WorkerRequest =
   | { op: 'hash'; data: Uint8Array }
+  | { op: 'scan'; data: Uint8Array; state: ChunkerState | null; polynomial: bigint }
   | { op: 'chunk'; data: Uint8Array; level: number }
   | { op: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number }
 
@@ -42,6 +44,19 @@ export class BackupWorkers implements BlobEncoder {
     const sent = shared ? data : new Uint8Array(data)
     const r = await this.#enc.call<{ id: Id; uncompressedLength: number }>({ op: 'chunk', data: sent, level }, data.length, shared ? [] : [sent.buffer as ArrayBuffer])
     return { id: r.result.id, blob: { sealed: r.output!, uncompressedLength: r.result.uncompressedLength, release: r.release } }
+  }
+
+  /**
+   * Chunks a block of a file on a worker, continuing from `state` (null: the file's start).
+   * Returns the cut points (offsets in `data` just after each chunk that ends in it) and the
+   * state to continue from. `data` must be in shared memory and stay unchanged until this settles.
+   */
+  scanChunks(data: Uint8Array, state: ChunkerState | null, polynomial: bigint): Promise<{ cuts: number[]; state: ChunkerState }> {
+    if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('scanChunks() needs data in shared memory')
+    return this.#enc.call<{ cuts: number[]; state: ChunkerState }>({ op: 'scan', data, state, polynomial }, data.length).then((r) => {
+      r.release()
+      return r.result
+    })
   }
 
   /** Hashes one chunk on a worker; like encodeChunk(), in place when the chunk is in shared memory. */

@@ -1,6 +1,6 @@
 import { close, constants, open, read } from 'node:fs'
 import { createLimit, hashId, type Id } from '../base/index.js'
-import { createChunker, createScanBuffer, MAX_SIZE, MIN_SIZE } from '../chunker/index.js'
+import { createChunker, createScanBuffer, MAX_SIZE, MIN_SIZE, type ChunkerState } from '../chunker/index.js'
 import type { EncodedBlob, SaveResult } from '../repository/index.js'
 import type { BackupWorkers } from './backup-workers.js'
 
@@ -102,17 +102,21 @@ class ReadRing {
 export class FileSaver {
   #polynomial: bigint
   #rings: ReadRing[] = []
-  // One large file at a time: its next block is read while the current one is chunked (so
-  // this thread does not wait for the disk), and the chunks go to every worker. A second file
-  // at once would cost another ring, and this thread, which chunks, would not go faster.
-  // Small files go on meanwhile.
-  #largeLimit = createLimit(1)
+  // With workers, two large files at a time: one chunked here (in place, the fastest way), the
+  // other on workers block by block (the chunker's state goes with each block), so that two
+  // files are chunked at once when compressing leaves the workers time. Each file's next block
+  // is read while the current one is chunked. Without workers, one at a time. Small files go
+  // on meanwhile.
+  #largeLimit: ReturnType<typeof createLimit>
+  /** A large file is being chunked on this thread. */
+  #chunkingHere = false
 
   #workers: BackupWorkers | undefined
 
   constructor(polynomial: bigint, workers?: BackupWorkers) {
     this.#polynomial = polynomial
     this.#workers = workers
+    this.#largeLimit = createLimit(workers ? 2 : 1)
   }
 
   /**
@@ -184,7 +188,12 @@ export class FileSaver {
       return id
     }
     const workers = sink.saveEncodedBlob ? this.#workers : undefined
+    const scanner = workers && this.#chunkingHere ? workers : undefined
+    const here = scanner === undefined
+    if (here) this.#chunkingHere = true
     const level = sink.compressionLevel ?? 0
+    // The chunker's state between blocks chunked on workers (null: at the file's start).
+    let state: ChunkerState | null = null
     const emit = async (from: number, to: number) => {
       const data = buf.subarray(from, to)
       if (!workers) {
@@ -244,11 +253,21 @@ export class FileSaver {
         const eof = n < READ_SIZE
         // Read ahead while this block is chunked, where there is room behind it.
         if (!eof && end + READ_SIZE <= RING_SIZE) reading = readAt(end)
-        for (;;) {
-          const p = scan < end ? chunker.nextSplitPoint(buf, scan, end) : -1
-          if (p < 0) break
-          await emit(start, p)
-          start = scan = p
+        if (scanner && scan < end) {
+          const r = await scanner.scanChunks(buf.subarray(scan, end), state, this.#polynomial)
+          state = r.state
+          const base = scan
+          for (const cut of r.cuts) {
+            await emit(start, base + cut)
+            start = base + cut
+          }
+        } else {
+          for (;;) {
+            const p = scan < end ? chunker.nextSplitPoint(buf, scan, end) : -1
+            if (p < 0) break
+            await emit(start, p)
+            start = scan = p
+          }
         }
         scan = end
         if (eof) break
@@ -257,6 +276,7 @@ export class FileSaver {
       await ring.drain()
       ok = true
     } finally {
+      if (here) this.#chunkingHere = false
       // Reuse the ring only once nothing reads or writes it any more.
       const busy: Array<Promise<unknown>> = [ring.idle()]
       if (reading) busy.push(reading.catch(() => 0))

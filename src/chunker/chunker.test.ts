@@ -238,3 +238,26 @@ test('a scan buffer whose bytes before the range are not the chunk so far is sti
   cuts.push(data.length)
   assert.deepEqual(cuts, expected)
 })
+
+test('a chunker state carried to another chunker gives the same cuts, at any block boundary', () => {
+  const data = Buffer.concat([seededBytes(4 * MiB, 31), new Uint8Array(MAX_SIZE + 9), seededBytes(MiB, 32)])
+  const expected = [...chunkBuffer(P, data)].map((c) => c.offset + c.length)
+  for (const block of [1000, 64 * KiB + 3, 700 * KiB, 3 * MiB]) {
+    let state = createChunker(P).saveState()
+    const cuts: number[] = []
+    for (let off = 0; off < data.length; off += block) {
+      // A fresh chunker for every block, as a worker thread that gets each block with the state.
+      const c = createChunker(P)
+      c.restoreState(state)
+      for (let s = off; ; ) {
+        const p = c.nextSplitPoint(data, s, Math.min(data.length, off + block))
+        if (p < 0) break
+        cuts.push(p)
+        s = p
+      }
+      state = c.saveState()
+    }
+    cuts.push(data.length)
+    assert.deepEqual(cuts, expected, `blocks of ${block} bytes`)
+  }
+})

@@ -47,6 +47,19 @@ export interface Chunker {
    * of a last chunk that ends at EOF (1 while the chunk is within its unhashed first bytes).
    */
   currentFingerprint(): bigint
+  /** Where the chunker is inside the current chunk, to carry on elsewhere (another thread, say). */
+  saveState(): ChunkerState
+  /** Continues from a state saveState() gave (of a chunker for the same polynomial). */
+  restoreState(state: ChunkerState): void
+}
+
+/** A chunker's position inside a chunk: plain data, so it can be posted to a worker and back. */
+export interface ChunkerState {
+  n: number
+  hi: number
+  lo: number
+  /** The last 64 bytes hashed, byte at chunk position q at q & 63. */
+  window: Uint8Array
 }
 
 /** A chunker for `pol` (degree 53). Its lookup tables are built once per polynomial and cached. */
@@ -95,6 +108,18 @@ class RabinChunker implements Chunker {
     this.#outLo = t.outLo
     this.#modHi = t.modHi
     this.#modLo = t.modLo
+  }
+
+  saveState(): ChunkerState {
+    return { n: this.#n, hi: this.#hi, lo: this.#lo, window: this.#window.slice() }
+  }
+
+  restoreState(state: ChunkerState): void {
+    if (state.window.length !== WINDOW_SIZE) throw new RangeError(`A chunker state has a ${WINDOW_SIZE}-byte window, not ${state.window.length}`)
+    this.#n = state.n
+    this.#hi = state.hi
+    this.#lo = state.lo
+    this.#window.set(state.window)
   }
 
   reset(): void {

@@ -29,5 +29,5 @@
  */
 export { MIN_SIZE, MAX_SIZE, createChunker, chunkBuffer } from './chunker.js'
 export { createScanBuffer } from './wasm-scanner.js'
-export type { Chunker } from './chunker.js'
+export type { Chunker, ChunkerState } from './chunker.js'
 export { randomPolynomial, isIrreducible, parsePolynomial, formatPolynomial, POLYNOMIAL_DEGREE } from './polynomial.js'
