@@ -287,4 +287,29 @@ describe('backup()', () => {
     assert.equal(await subtreeOf(repo, second.snapshot.tree, src), await subtreeOf(repo, first.snapshot.tree, src))
     assert.equal([...repo.index.blobs('data')].length, ids.size)
   })
+
+  it('reads the files given as separate targets together, not one after another', async () => {
+    const repo = await createTestRepository()
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-targets-'))
+    try {
+      const a = join(dir, 'a.bin')
+      const b = join(dir, 'b.bin')
+      await writeFiles(dir, { 'a.bin': seededBytes(41, 3 * 1024 * 1024), 'b.bin': seededBytes(42, 3 * 1024 * 1024) })
+      // a's read finishes only once b's has: with targets saved one at a time, b would never start.
+      let bRead!: () => void
+      const bDone = new Promise<void>((resolve) => (bRead = resolve))
+      const hooks = {
+        afterRead: async (path: string) => {
+          if (path === b) bRead()
+          if (path === a) await Promise.race([bDone, new Promise((_, reject) => setTimeout(() => reject(new Error('b was not read while a was')), 10_000))])
+        },
+      }
+      const result = await backup(repo, { paths: [a, b], excludes: new ExcludeMatcher(), hostname: 'h' }, hooks)
+      assert.equal(result.summary.filesNew, 2)
+      assert.equal(result.summary.errors, 0)
+      assert.deepEqual(names(await nodesAt(repo, result.snapshot.tree, dir)), ['a.bin', 'b.bin'])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

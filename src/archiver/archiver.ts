@@ -234,7 +234,10 @@ class Archiver {
   /** Saves the directories on the way to the targets, each holding only the relevant children. */
   async #saveVirtual(v: Virtual, parentTree: Id | undefined): Promise<Id> {
     const parent = await this.#loadParentTree(parentTree)
-    const nodes: Node[] = []
+    // Targets are handed on one after another but finish together, as a directory's entries do:
+    // waiting for each before the next would drain the pipeline at every target ("backup ."
+    // of a folder of large files would read them one at a time).
+    const nodes: Array<Promise<Node | undefined>> = []
     for (const [name, child] of v.children) {
       const childPath = child.fsPath
       const nameBuf = Buffer.from(name)
@@ -243,17 +246,17 @@ class Archiver {
         const node = await this.#statNode(nameBuf, childPath)
         if (!node) continue
         const walked = await this.#walkEntry(node, childPath, parentNode, undefined)
-        const done = await walked.done
-        if (done) nodes.push(done)
+        nodes.push(walked.done)
         continue
       }
       const st = await lstat(childPath, { bigint: true })
       const node = await nodeFromStat(nameBuf, childPath, st, this.#nodeOptions(childPath))
       if (!node) continue
-      node.subtree = await this.#saveVirtual(child, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
-      nodes.push(node)
+      const subtree = this.#saveVirtual(child, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
+      nodes.push(subtree.then((id) => Object.assign(node, { subtree: id })))
     }
-    return this.#saveTree(nodes)
+    const done = await Promise.all(nodes)
+    return this.#saveTree(done.filter((n): n is Node => n !== undefined))
   }
 
   /** lstat + node for one path; errors are reported and give undefined. */

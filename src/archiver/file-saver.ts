@@ -188,8 +188,9 @@ export class FileSaver {
       return id
     }
     const workers = sink.saveEncodedBlob ? this.#workers : undefined
-    const scanner = workers && this.#chunkingHere ? workers : undefined
-    const here = scanner === undefined
+    // Chunked here unless another file is; a file chunked on workers moves here once this
+    // thread is free (its chunker state comes along), since here is faster.
+    let here = !workers || !this.#chunkingHere
     if (here) this.#chunkingHere = true
     const level = sink.compressionLevel ?? 0
     // The chunker's state between blocks chunked on workers (null: at the file's start).
@@ -253,8 +254,12 @@ export class FileSaver {
         const eof = n < READ_SIZE
         // Read ahead while this block is chunked, where there is room behind it.
         if (!eof && end + READ_SIZE <= RING_SIZE) reading = readAt(end)
-        if (scanner && scan < end) {
-          const r = await scanner.scanChunks(buf.subarray(scan, end), state, this.#polynomial)
+        if (!here && !this.#chunkingHere) {
+          here = this.#chunkingHere = true
+          if (state !== null) chunker.restoreState(state)
+        }
+        if (!here && workers && scan < end) {
+          const r = await workers.scanChunks(buf.subarray(scan, end), state, this.#polynomial)
           state = r.state
           const base = scan
           for (const cut of r.cuts) {
