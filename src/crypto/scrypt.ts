@@ -1,4 +1,4 @@
-import { randomBytes, scrypt } from 'node:crypto'
+import { createHash, randomBytes, scrypt } from 'node:crypto'
 import { AppError } from '../base/index.js'
 import type { MasterKey } from './master-key.js'
 
@@ -41,12 +41,44 @@ function maxmemFor({ N, r, p }: ScryptParams): number {
   return 128 * r * (N + 2 + p) + (1 << 20)
 }
 
+/**
+ * Derivations started ahead of time (startEarlyDerivation), by a digest of their inputs: the
+ * program's entry starts the one it will need before loading the rest of the program, so the
+ * 0.4 s of scrypt on the thread pool overlaps loading instead of following it.
+ */
+const early = new Map<string, Promise<Buffer>>()
+
+function earlyKey(password: Buffer, salt: Uint8Array, { N, r, p }: ScryptParams): string {
+  return createHash('sha256').update(password).update(salt).update(`${N}:${r}:${p}`).digest('hex')
+}
+
+/**
+ * Starts deriving the user key of a key file now; a later deriveUserKey() with the same inputs
+ * takes the result instead of deriving again. Inputs deriveUserKey() would refuse are ignored.
+ */
+export function startEarlyDerivation(password: string, salt: Uint8Array, params: ScryptParams): void {
+  if (scryptParamsProblem(params) !== undefined || salt.length !== SALT_SIZE) return
+  const pw = Buffer.from(password, 'utf8')
+  const derived = runScrypt(pw, salt, params)
+  derived.catch(() => {})
+  early.set(earlyKey(pw, salt, params), derived)
+}
+
+/** How many derivations started ahead of time are still waiting to be taken (for tests). */
+export function earlyDerivations(): number {
+  return early.size
+}
+
 /** Derives the user key of a key file from `password` (UTF-8) and a 64-byte salt. */
 export async function deriveUserKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<MasterKey> {
   const problem = scryptParamsProblem(params)
   if (problem !== undefined) throw new RangeError(`Invalid scrypt parameters: ${problem}`)
   if (salt.length !== SALT_SIZE) throw new RangeError(`Scrypt salt must be ${SALT_SIZE} bytes, got ${salt.length}`)
-  const derived = await runScrypt(Buffer.from(password, 'utf8'), salt, params)
+  const pw = Buffer.from(password, 'utf8')
+  const id = early.size > 0 ? earlyKey(pw, salt, params) : ''
+  const started = early.get(id)
+  early.delete(id)
+  const derived = await (started ?? runScrypt(pw, salt, params))
   return {
     encrypt: derived.subarray(0, 32),
     macK: derived.subarray(32, 48),

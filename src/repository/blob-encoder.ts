@@ -4,11 +4,10 @@
  * chunking and hashing on the main thread overlap with it.
  */
 import { availableParallelism } from 'node:os'
-import { createRequire } from 'node:module'
 import { WorkerPool, type HandlerAnswer, type OutputRef, type Reply, type ReplyOutput } from '../base/index.js'
 import { CRYPTO_OVERHEAD, masterKeyToJSON, seal, sealInto, type MasterKey } from '../crypto/index.js'
 import type { BlobType } from './blob.js'
-import { zstdCompress } from './compression.js'
+import { zstdBound, zstdCompress, zstdCompressInto } from './compression.js'
 
 export interface EncodedBlob {
   sealed: Buffer
@@ -41,26 +40,9 @@ export function encodeBlob(key: MasterKey, type: BlobType, data: Uint8Array, lev
   return { sealed: seal(key, data), uncompressedLength: 0 }
 }
 
-// zstd-napi's low-level binding, for compressing straight into a caller's buffer (zstdCompress
-// allocates its output). Same parameters as compression.ts, so the bytes are the same.
-const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js')
-let cctx: InstanceType<typeof zstd.CCtx> | undefined
-let cLevel = -1
-
-function compressInto(out: Buffer, data: Uint8Array, level: number): number {
-  if (cctx === undefined || cLevel !== level) {
-    cctx = new zstd.CCtx()
-    cctx.setParameter(zstd.CParameter.compressionLevel, level)
-    cctx.setParameter(zstd.CParameter.checksumFlag, 0)
-    cctx.setParameter(zstd.CParameter.contentSizeFlag, 1)
-    cLevel = level
-  }
-  return cctx.compress2(out, data)
-}
-
 /** The most bytes encodeBlobInto() may need for a blob of `length` bytes. */
 export function maxEncodedLength(length: number, level: CompressionLevel): number {
-  return (level > 0 && length > 0 ? Math.max(length, zstd.compressBound(length)) : length) + CRYPTO_OVERHEAD
+  return (level > 0 && length > 0 ? Math.max(length, zstdBound(length)) : length) + CRYPTO_OVERHEAD
 }
 
 /**
@@ -73,7 +55,7 @@ export function encodeBlobInto(key: MasterKey, type: BlobType, data: Uint8Array,
   if (offset < 0 || offset + room > out.length) throw new RangeError(`Cannot encode ${data.length} bytes into a ${out.length}-byte buffer at offset ${offset}`)
   if (level > 0 && data.length > 0) {
     const start = offset + CRYPTO_OVERHEAD / 2
-    const n = compressInto(out.subarray(start, offset + room - CRYPTO_OVERHEAD / 2), data, level)
+    const n = zstdCompressInto(out.subarray(start, offset + room - CRYPTO_OVERHEAD / 2), data, level)
     if (type === 'tree' || n < data.length) {
       // sealInto allows the plaintext exactly at offset + 16: the nonce goes in front of it.
       return { length: sealInto(key, out.subarray(start, start + n), out, offset), uncompressedLength: data.length }

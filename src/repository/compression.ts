@@ -14,6 +14,12 @@ let cLevel = -1
 
 /** Compresses `data` as one zstd frame (content size recorded, no checksum, as restic writes). */
 export function zstdCompress(data: Uint8Array, level = DEFAULT_LEVEL): Buffer {
+  const out = Buffer.allocUnsafe(zstd.compressBound(data.length))
+  return out.subarray(0, zstdCompressInto(out, data, level))
+}
+
+/** zstdCompress() into a caller's buffer, which must have zstdBound(data.length) bytes; returns the length. */
+export function zstdCompressInto(out: Uint8Array, data: Uint8Array, level = DEFAULT_LEVEL): number {
   if (cctx === undefined || cLevel !== level) {
     cctx = new zstd.CCtx()
     cctx.setParameter(zstd.CParameter.compressionLevel, level)
@@ -21,9 +27,12 @@ export function zstdCompress(data: Uint8Array, level = DEFAULT_LEVEL): Buffer {
     cctx.setParameter(zstd.CParameter.contentSizeFlag, 1)
     cLevel = level
   }
-  const out = Buffer.allocUnsafe(zstd.compressBound(data.length))
-  const n = cctx.compress2(out, data)
-  return out.subarray(0, n)
+  return cctx.compress2(out, data)
+}
+
+/** The most bytes zstd may need to compress `length` bytes. */
+export function zstdBound(length: number): number {
+  return zstd.compressBound(length)
 }
 
 /**
@@ -38,15 +47,7 @@ export function zstdDecompress(data: Uint8Array, expectedLength?: number): Buffe
     if (fcs === null) return decompressUnknownSize(data)
     size = fcs
   }
-  const out = Buffer.allocUnsafe(size)
-  let n: number
-  try {
-    n = dctx.decompress(out, data)
-  } catch (err) {
-    throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
-  }
-  if (n !== size) throw new AppError('INVALID_DATA', `Decompressed data has ${n} bytes, expected ${size}`)
-  return out
+  return decompressExact(dctx, data, Buffer.allocUnsafe(size))
 }
 
 /**
@@ -57,14 +58,18 @@ export function zstdDecompress(data: Uint8Array, expectedLength?: number): Buffe
 export function zstdDecompressInto(data: Uint8Array, expectedLength: number, scratch: Buffer): Buffer {
   if (scratch.length < expectedLength) throw new RangeError(`Cannot decompress ${expectedLength} bytes into a ${scratch.length}-byte buffer`)
   dctx ??= new zstd.DCtx()
-  const out = scratch.subarray(0, expectedLength)
+  return decompressExact(dctx, data, scratch.subarray(0, expectedLength))
+}
+
+/** Decompresses one frame into `out`, which it must fill exactly. */
+function decompressExact(d: InstanceType<typeof zstd.DCtx>, data: Uint8Array, out: Buffer): Buffer {
   let n: number
   try {
-    n = dctx.decompress(out, data)
+    n = d.decompress(out, data)
   } catch (err) {
     throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
   }
-  if (n !== expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has ${n} bytes, expected ${expectedLength}`)
+  if (n !== out.length) throw new AppError('INVALID_DATA', `Decompressed data has ${n} bytes, expected ${out.length}`)
   return out
 }
 
