@@ -40,6 +40,15 @@ describe('startKeyDerivationEarly', () => {
     await r.close?.()
   })
 
+  it('leaves a password file that is a pipe for the command to read', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const fifo = join(dir, 'password.fifo')
+    execFileSync('mkfifo', [fifo])
+    // Opening a FIFO for reading would block until a writer comes: nothing must touch it.
+    assert.equal(startKeyDerivationEarly(['-r', repo, '--password-file', fifo, 'snapshots'], {}), 0)
+    assert.equal(earlyDerivations(), 0)
+  })
+
   it('a wrong password is still refused', async () => {
     const wrong = { CAIRN_PASSWORD: 'not it' }
     assert.equal(startKeyDerivationEarly(['-r', repo, 'snapshots'], wrong), 1)
