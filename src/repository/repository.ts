@@ -158,6 +158,7 @@ export class Repository {
         }),
       ),
     )
+    this.index.compact()
     this.#indexLoaded = true
   }
 
