@@ -14,6 +14,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { prepareKeyFile } from '../crypto/index.js'
 import { defaultRepository } from './default-repository.js'
+import { firstLine } from './password.js'
 
 /**
  * Key files derived ahead, in the order the repository tries them: the first (or the one
@@ -89,16 +90,16 @@ function localPath(url: string): string | undefined {
 /** The password the command will use, as resolvePassword() and the default repository pick it. */
 function passwordOf(f: EarlyFlags, env: NodeJS.ProcessEnv, isDefault: boolean): string | undefined {
   const direct = env.CAIRN_PASSWORD ?? env.RESTIC_PASSWORD
-  if (f.passwordFile !== undefined) return firstLine(f.passwordFile)
+  if (f.passwordFile !== undefined) return firstLineOf(f.passwordFile)
   if (direct !== undefined && direct !== '') return direct
-  if (isDefault) return firstLine(defaultRepository(env).passwordFile)
+  if (isDefault) return firstLineOf(defaultRepository(env).passwordFile)
   const file = env.CAIRN_PASSWORD_FILE ?? env.RESTIC_PASSWORD_FILE
-  if (file !== undefined && file !== '') return firstLine(file)
+  if (file !== undefined && file !== '') return firstLineOf(file)
   return undefined
 }
 
 /** The first line of a regular file. Anything else (a pipe such as `<(pass show x)`, /dev/stdin) is left for the command to read: reading it here would use it up. */
-function firstLine(file: string): string {
+function firstLineOf(file: string): string {
   if (!statSync(file).isFile()) throw new Error(`${file} is not a regular file`)
-  return readFileSync(file, 'utf8').split(/\r?\n/)[0]
+  return firstLine(readFileSync(file, 'utf8'))
 }

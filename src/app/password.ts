@@ -55,7 +55,8 @@ async function runPasswordCommand(command: string): Promise<string> {
   }
 }
 
-function firstLine(text: string): string {
+/** The password in a file's or command's output: its first line. */
+export function firstLine(text: string): string {
   const line = text.split(/\r?\n/)[0]
   return line
 }

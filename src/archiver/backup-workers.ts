@@ -40,9 +40,7 @@ export class BackupWorkers implements BlobEncoder {
    * any other is copied before this returns.
    */
   async encodeChunk(data: Uint8Array, level: number): Promise<{ id: Id; blob: EncodedBlob }> {
-    const shared = data.buffer instanceof SharedArrayBuffer
-    const sent = shared ? data : new Uint8Array(data)
-    const r = await this.#enc.call<{ id: Id; uncompressedLength: number }>({ op: 'chunk', data: sent, level }, data.length, shared ? [] : [sent.buffer as ArrayBuffer])
+    const r = await this.#sendChunk<{ id: Id; uncompressedLength: number }>({ op: 'chunk', level }, data)
     return { id: r.result.id, blob: { sealed: r.output!, uncompressedLength: r.result.uncompressedLength, release: r.release } }
   }
 
@@ -53,20 +51,12 @@ export class BackupWorkers implements BlobEncoder {
    */
   scanChunks(data: Uint8Array, state: ChunkerState | null, polynomial: bigint): Promise<{ cuts: number[]; state: ChunkerState }> {
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('scanChunks() needs data in shared memory')
-    return this.#enc.call<{ cuts: number[]; state: ChunkerState }>({ op: 'scan', data, state, polynomial }, data.length).then((r) => {
-      r.release()
-      return r.result
-    })
+    return this.#sendChunk<{ cuts: number[]; state: ChunkerState }>({ op: 'scan', state, polynomial }, data).then(resultOnly)
   }
 
   /** Hashes one chunk on a worker; like encodeChunk(), in place when the chunk is in shared memory. */
   hashChunk(data: Uint8Array): Promise<Id> {
-    const shared = data.buffer instanceof SharedArrayBuffer
-    const sent = shared ? data : new Uint8Array(data)
-    return this.#enc.call<Id>({ op: 'hash', data: sent }, data.length, shared ? [] : [sent.buffer as ArrayBuffer]).then((r) => {
-      r.release()
-      return r.result
-    })
+    return this.#sendChunk<Id>({ op: 'hash' }, data).then(resultOnly)
   }
 
   /** Reads, hashes and encodes a file of at most `maxSize` bytes (one chunk) on a worker. */
@@ -77,6 +67,19 @@ export class BackupWorkers implements BlobEncoder {
   close(): Promise<void> {
     return this.#enc.close()
   }
+
+  /** Sends a request about `data`: read in place when in shared memory, else copied and transferred. */
+  #sendChunk<R>(request: object, data: Uint8Array): Promise<Reply<R>> {
+    const shared = data.buffer instanceof SharedArrayBuffer
+    const sent = shared ? data : new Uint8Array(data)
+    return this.#enc.call<R>({ ...request, data: sent }, data.length, shared ? [] : [sent.buffer as ArrayBuffer])
+  }
+}
+
+/** The result of a reply that carries no bytes. */
+function resultOnly<R>(r: Reply<R>): R {
+  r.release()
+  return r.result
 }
 
 function toSmallFileResult(r: Reply<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>): SmallFileResult {

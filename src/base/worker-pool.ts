@@ -373,6 +373,8 @@ export function serveWorker<Q>(handle: (request: Q, data: unknown, out: ReplyOut
     port.postMessage({ replies, buffers }, [...transfer, ...buffers])
     if (collect !== undefined && out.committed + garbage - collectedAt >= COLLECT_EVERY) {
       collectedAt = out.committed + garbage
+      // Buffers that were sent in live long enough to reach the old generation: a worker whose
+      // handlers report garbage collects it all; one that only writes output, the young one.
       collect(garbage > 0)
     }
   })

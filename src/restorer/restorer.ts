@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { closeSync, constants, ftruncateSync, open as openCb } from 'node:fs'
 import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
-import { AppError, createLimit, hashId, messageOf, WorkerPool, type Id } from '../base/index.js'
+import { AppError, createLimit, hashId, messageOf, ownBuffer, WorkerPool, type Id } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, WriteTarget } from './restore-worker.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
@@ -352,9 +352,11 @@ class Restorer {
     const creating: Array<Promise<void>> = []
     for (const e of piece) for (const p of placesOf(e)) if (p.file.blobs > 1) creating.push(this.#created(p.file))
     await Promise.all(creating)
+    // Transferred to the worker, not cloned: a view into a larger buffer is copied first.
+    const own = ownBuffer(sealed)
     const request: RestorePiece = {
       packId,
-      sealed,
+      sealed: own,
       blobs: piece.map((e) => ({
         type: 'data',
         id: e.blob.id,
@@ -366,8 +368,6 @@ class Restorer {
         ),
       })),
     }
-    const own = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength ? sealed : Buffer.from(sealed)
-    request.sealed = own
     let r: RestorePieceResult
     try {
       r = await pool.call<RestorePieceResult>(request, own.length, [own.buffer as ArrayBuffer])
