@@ -111,8 +111,14 @@ export async function withRepository<T>(
   const repo = await openRepository(o, createDefault)
   let lock: Lock | undefined
   try {
-    if (mode !== 'none' && !o.noLock) lock = await Lock.acquire(repo, { exclusive: mode === 'exclusive' })
-    return await fn(repo)
+    if (mode !== 'none' && !o.noLock) {
+      lock = await Lock.acquire(repo, { exclusive: mode === 'exclusive' })
+      repo.commitAfter(lock.confirmed)
+    }
+    const result = await fn(repo)
+    // A conflict found after the pause is an error even when nothing was committed.
+    await lock?.confirmed
+    return result
   } finally {
     await lock?.release().catch(() => {})
     await repo.close().catch(() => {})

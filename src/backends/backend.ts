@@ -30,6 +30,11 @@ export interface BackendProperties {
   connections: number
   /** The backend has a fast local path (no network); used to size read-ahead. */
   local: boolean
+  /**
+   * A file is listed as soon as its save() returns (a file system behind it). Object stores and
+   * rclone remotes may list late; locks then look again after a pause to see a concurrent lock.
+   */
+  listsAfterWrite: boolean
 }
 
 export interface Backend {

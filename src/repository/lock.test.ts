@@ -57,6 +57,42 @@ describe('Lock', () => {
     await excl.release()
   })
 
+  it('a shared lock returns before its pause and confirms itself afterwards', async () => {
+    const repo = await createTestRepository()
+    const started = Date.now()
+    const lock = await Lock.acquire(repo, { exclusive: false, settleMs: 300 })
+    assert.ok(Date.now() - started < 250, 'acquire() did not wait out the pause')
+    await lock.confirmed
+    assert.ok(Date.now() - started >= 300)
+    assert.deepEqual(await lockIds(repo), [lock.id])
+    await lock.release()
+  })
+
+  it('a conflict that appears during the pause rejects confirmed, releases the lock and holds back commits', async () => {
+    const repo = await createTestRepository()
+    const lock = await Lock.acquire(repo, { exclusive: false, settleMs: 150 })
+    repo.commitAfter(lock.confirmed)
+    // Another host's exclusive lock, written at the same moment as ours.
+    const other = await foreignLock(repo, { exclusive: true, hostname: 'elsewhere' })
+    const snapshot = repo.saveUnpacked('snapshots', Buffer.from('{}'))
+    await assert.rejects(lock.confirmed, (err) => isAppError(err, 'LOCKED') && err.message.includes(shortId(other)))
+    await assert.rejects(snapshot, (err) => isAppError(err, 'LOCKED'))
+    assert.deepEqual(await repo.listIds('snapshots'), [])
+    assert.deepEqual(await lockIds(repo), [other])
+  })
+
+  it('an exclusive lock waits out its pause and fails when a lock appeared meanwhile', async () => {
+    const repo = await createTestRepository()
+    const started = Date.now()
+    const attempt = Lock.acquire(repo, { exclusive: true, settleMs: 200 })
+    // Give acquire() time to write its lock file, then write a shared one of another host.
+    while ((await lockIds(repo)).length === 0) await new Promise((r) => setTimeout(r, 5))
+    const other = await foreignLock(repo, { hostname: 'elsewhere' })
+    await assert.rejects(attempt, (err) => isAppError(err, 'LOCKED'))
+    assert.ok(Date.now() - started >= 200)
+    assert.deepEqual(await lockIds(repo), [other])
+  })
+
   it('an exclusive lock of another host with a live time blocks', async () => {
     const repo = await createTestRepository()
     await foreignLock(repo, { exclusive: true, hostname: 'elsewhere.example', pid: 4242 })

@@ -23,7 +23,7 @@ export interface LockTarget {
   listIds(type: 'locks'): Promise<Id[]>
   loadUnpacked(type: UnpackedType, id: Id): Promise<Buffer>
   saveUnpacked(type: UnpackedType, json: Uint8Array): Promise<Id>
-  readonly backend: { remove(h: { type: 'locks'; name: string }): Promise<void> }
+  readonly backend: { remove(h: { type: 'locks'; name: string }): Promise<void>; readonly properties: { listsAfterWrite: boolean } }
 }
 
 export const STALE_AFTER_MS = 30 * 60 * 1000
@@ -39,6 +39,8 @@ export class Lock {
   #timer: NodeJS.Timeout | undefined
   #refreshing: Promise<void> = Promise.resolve()
   #released = false
+  /** Settles once no conflicting lock turned up after the pause (see acquire()). */
+  confirmed: Promise<void> = Promise.resolve()
 
   private constructor(repo: LockTarget, id: Id, exclusive: boolean) {
     this.#repo = repo
@@ -53,19 +55,35 @@ export class Lock {
   /**
    * Takes a lock or throws LOCKED naming the conflicting lock. Stale locks do not block (they
    * are left for `unlock` to remove).
+   *
+   * Another process may write its lock at the same moment, so the locks are listed again: when
+   * both write first and list after, one of the two sees the other. Where listings lag behind
+   * writes (object stores, rclone remotes) that second look waits a pause first. An exclusive lock does that before
+   * it returns: it is about to delete. A shared lock returns at once and looks again in the
+   * background; `confirmed` settles when that is done, and rejects with LOCKED when a conflict
+   * turned up (the lock is released then). Whoever commits with a shared lock (index files,
+   * snapshots) waits for `confirmed` first.
    */
   static async acquire(repo: LockTarget, options: { exclusive: boolean; settleMs?: number }): Promise<Lock> {
     await throwOnConflict(repo, options.exclusive, undefined)
     const id = await repo.saveUnpacked('locks', encodeLock(newLockInfo(options.exclusive)))
     const lock = new Lock(repo, id, options.exclusive)
     held.add(lock)
-    try {
-      // Another process may have written its lock at the same moment: look again after a pause.
-      await new Promise((r) => setTimeout(r, options.settleMs ?? SETTLE_MS))
-      await throwOnConflict(repo, options.exclusive, id)
-    } catch (err) {
-      await lock.release()
-      throw err
+    const recheck = async () => {
+      try {
+        const pause = options.settleMs ?? (repo.backend.properties.listsAfterWrite ? 0 : SETTLE_MS)
+        if (pause > 0) await new Promise((r) => setTimeout(r, pause))
+        await throwOnConflict(repo, options.exclusive, id)
+      } catch (err) {
+        await lock.release()
+        throw err
+      }
+    }
+    if (options.exclusive) await recheck()
+    else {
+      lock.confirmed = recheck()
+      // Seen by whoever waits for it; never an unhandled rejection on its own.
+      lock.confirmed.catch(() => {})
     }
     lock.#timer = setInterval(() => void lock.refresh().catch(() => {}), REFRESH_EVERY_MS)
     lock.#timer.unref()

@@ -58,6 +58,8 @@ export class Repository {
   /** Whole tree packs, least recently used dropped first. */
   #treePacks = new PackCache(64 * 1024 * 1024)
 
+  #commitGate: Promise<void> = Promise.resolve()
+
   private constructor(backend: Backend, key: MasterKey, keyId: Id, config: RepoConfig) {
     this.backend = backend
     this.key = key
@@ -118,8 +120,17 @@ export class Repository {
     return ids
   }
 
+  /**
+   * Makes index and snapshot writes wait for `gate` (and fail with its error): a shared lock
+   * confirms itself in the background (Lock.confirmed), and nothing is committed before that.
+   */
+  commitAfter(gate: Promise<void>): void {
+    this.#commitGate = gate
+  }
+
   /** Encrypts and stores a JSON document as an index, snapshot or lock file; returns its ID. */
   async saveUnpacked(type: UnpackedType, json: Uint8Array): Promise<Id> {
+    if (type !== 'locks') await this.#commitGate
     const bytes = seal(this.key, frameUnpacked(json, this.version))
     const id = hashId(bytes)
     await this.backend.save({ type, name: id }, bytes)

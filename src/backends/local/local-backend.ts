@@ -42,7 +42,7 @@ export interface LocalBackendOptions {
  */
 export class LocalBackend implements Backend {
   readonly location: string
-  readonly properties: BackendProperties = { connections: 2, local: true }
+  readonly properties: BackendProperties = { connections: 2, local: true, listsAfterWrite: true }
   readonly #root: string
   readonly #fs: LocalFs
   #modes: Promise<Modes> | undefined

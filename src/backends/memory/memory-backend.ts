@@ -14,7 +14,7 @@ import { checkHandle, checkListType, checkRange } from '../handle.js'
  */
 export class MemoryBackend implements Backend {
   readonly location: string
-  readonly properties: BackendProperties = { connections: 8, local: true }
+  readonly properties: BackendProperties = { connections: 8, local: true, listsAfterWrite: true }
   /** One map per type, so list() does not scan other types. The config file lives under `config` with name ''. */
   readonly #files = new Map<FileType, Map<string, Buffer>>()
 

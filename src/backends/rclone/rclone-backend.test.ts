@@ -51,7 +51,7 @@ describe('RcloneBackend', { skip }, () => {
       onMessage: (m) => messages.push(m),
     })
     assert.equal(be.location, `rclone:${join(root, 'lifecycle')}`)
-    assert.deepEqual(be.properties, { connections: 5, local: false })
+    assert.deepEqual(be.properties, { connections: 5, local: false, listsAfterWrite: false })
     assert.equal(await be.pid(), undefined, 'nothing runs before the first request')
     await be.create()
     const pid = await be.pid()

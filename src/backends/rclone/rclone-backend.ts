@@ -18,7 +18,7 @@ export class RcloneBackend extends RestBackend {
   readonly #transport: RcloneTransport
 
   private constructor(transport: RcloneTransport, remote: string, connections: number) {
-    super(transport, { location: `rclone:${remote}`, connections })
+    super(transport, { location: `rclone:${remote}`, connections, listsAfterWrite: false })
     this.#transport = transport
   }
 

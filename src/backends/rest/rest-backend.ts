@@ -15,6 +15,8 @@ export interface RestBackendOptions {
   location: string
   /** Requests in flight at once (restic's `rest.connections` / `rclone.connections`). */
   connections: number
+  /** Whether a saved file is listed at once (BackendProperties.listsAfterWrite); default true. */
+  listsAfterWrite?: boolean
 }
 
 /** What a response handler may ask for after the connection slot is given back. */
@@ -45,7 +47,8 @@ export class RestBackend implements Backend {
   constructor(transport: RestTransport, options: RestBackendOptions) {
     this.#t = transport
     this.location = options.location
-    this.properties = { connections: options.connections, local: false }
+    // rest-server keeps files in a file system; an rclone remote may be an object store.
+    this.properties = { connections: options.connections, local: false, listsAfterWrite: options.listsAfterWrite ?? true }
     this.#limit = createLimit(options.connections)
   }
 

@@ -47,7 +47,7 @@ export class S3Backend implements Backend {
     this.#options = options
     const s = this.#settings
     this.location = `s3:${s.endpointUrl}/${s.bucket}${s.prefix === '' ? '' : `/${s.prefix}`}`
-    this.properties = { connections: s.connections, local: false }
+    this.properties = { connections: s.connections, local: false, listsAfterWrite: false }
     this.#ctx = { location: this.location, endpointUrl: s.endpointUrl, bucket: s.bucket }
   }
 

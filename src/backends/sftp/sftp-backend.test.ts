@@ -147,8 +147,8 @@ describe('SftpBackend', { skip }, () => {
 
   describe('options and location', () => {
     it('properties: 5 connections by default, -o sftp.connections sets them, never local', () => {
-      assert.deepEqual(backend('ssh2').be.properties, { connections: 5, local: false })
-      assert.deepEqual(backend('ssh2', { 'sftp.connections': '12' }).be.properties, { connections: 12, local: false })
+      assert.deepEqual(backend('ssh2').be.properties, { connections: 5, local: false, listsAfterWrite: true })
+      assert.deepEqual(backend('ssh2', { 'sftp.connections': '12' }).be.properties, { connections: 12, local: false, listsAfterWrite: true })
     })
 
     it('openBackend() opens both location forms, and location names the server', async () => {
@@ -156,7 +156,7 @@ describe('SftpBackend', { skip }, () => {
       const path = join(s.dir, `repo-${++counter}`)
       const opts = { extended: s.extended, env: { HOME: s.dir } }
       const viaUrl = openBackend(`sftp://${s.user}@127.0.0.1:${s.port}/${path}`, opts)
-      assert.deepEqual(viaUrl.properties, { connections: 5, local: false })
+      assert.deepEqual(viaUrl.properties, { connections: 5, local: false, listsAfterWrite: true })
       assert.equal(viaUrl.location, `sftp://${s.user}@127.0.0.1:${s.port}/${path}`)
       // The short form has no port: it reaches the test server through restic's sftp.command.
       const short = openBackend(`sftp:${s.user}@127.0.0.1:${path}`, { extended: { 'sftp.command': s.sftpCommand } })

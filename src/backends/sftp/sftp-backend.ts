@@ -53,7 +53,7 @@ export class SftpBackend implements Backend {
     this.#root = this.#settings.path
     this.#onMessage = options.onMessage
     this.location = formatSftpLocation(loc)
-    this.properties = { connections: this.#settings.connections, local: false }
+    this.properties = { connections: this.#settings.connections, local: false, listsAfterWrite: true }
   }
 
   async create(): Promise<void> {
