@@ -2,7 +2,9 @@
  * @module app
  * One function per user-visible operation, shared by the CLI, the daemon and the server:
  * opening repositories (with passwords, locks and the embedded default), backup, restore,
- * listing, unlock.
+ * listing, unlock. The backup sets of the config file (running them, their hooks, destinations and
+ * maintenance, checking the file) are in `sets.ts`, a second entry: only what reads the config
+ * file loads its schema.
  */
 export { initRepository, interruptSignal, openRepository, repositoryLocation, withRepository, type LockMode, type RepositoryOptions } from './session.js'
 export { defaultRepository } from './default-repository.js'
@@ -27,9 +29,3 @@ export { ARCHIVE_FORMATS, runDump, type DumpRequest, type DumpResult } from './d
 export { collectStats, STATS_MODES, type StatsMode, type StatsRequest, type StatsResult } from './stats.js'
 export { copySnapshots, fromRepositoryOptions, namesFromRepository, openFromRepository, similarSnapshots, withFromRepository, type CopiedSnapshot, type CopyProgress, type CopyRequest, type CopyResult, type CopyTotals, type FromRepositoryFlags, type SkippedSnapshot } from './copy.js'
 export { cacheBaseDir, cleanupCaches, listCaches, type CacheCleanup, type CacheEntry, type CacheListing, type CacheSettings } from './cache.js'
-export { runBackupSet, runSets, type RunSetOptions, type RunSetsRequest } from './run-set.js'
-export { exitCodeOf, setStatusOf, type DestinationResult, type DestinationStatus, type RunEvent, type RunResult, type SetRunResult, type SetStatus, type SkipReason } from './run-set-result.js'
-export { runHook, runHooks, type HookContext, type HookKind, type HookRun } from './hooks.js'
-export { localPath, probeDestination, repositoryOptionsFor, type Availability, type SharedRepositoryOptions } from './set-destination.js'
-export { maintainDestination, pruneRequestOf, retentionFlags, SET_TAG_PREFIX, setTag, type MaintenanceOptions, type MaintenanceOutcome } from './set-maintenance.js'
-export { checkConfig, commandProgram, describeBackupSet, programExists, writeStarterConfig, type ConfigCheck, type SetDescription } from './config-ops.js'

@@ -51,7 +51,7 @@ function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
  * the one main() gives for the outcome (commander's own errors become 1).
  */
 async function runInProcess(args: string[]): Promise<{ code: number; out: string }> {
-  const { program } = buildProgram()
+  const { program } = await buildProgram()
   let out = ''
   const capture = (c: Command) => {
     c.configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) })
@@ -78,7 +78,7 @@ describe('cairn binary', { concurrency: true }, () => {
   it('--help of every command and sub-command exits 0 and shows usage and examples', async () => {
     // In-process (a process per command would take seconds): the program main() runs, with each
     // command's output captured.
-    const paths = commandPaths(buildProgram().program)
+    const paths = commandPaths((await buildProgram()).program)
     assert.ok(paths.length >= 8, `found ${paths.length} commands`)
     const problems: string[] = []
     for (const p of paths) {

@@ -7,35 +7,42 @@ import { setFlagsFromString } from 'node:v8'
 import { Command, CommanderError } from 'commander'
 import { AppError, type ErrorCode } from '../base/index.js'
 import { releaseAllLocks } from '../repository/index.js'
-import { registerBackup } from './commands/backup.js'
-import { registerCat } from './commands/cat.js'
-import { registerCheck } from './commands/check.js'
-import { registerForget } from './commands/forget.js'
-import { registerInit } from './commands/init.js'
-import { registerLs } from './commands/ls.js'
-import { registerPrune } from './commands/prune.js'
-import { registerRepair } from './commands/repair.js'
-import { registerRestore } from './commands/restore.js'
-import { registerSnapshots } from './commands/snapshots.js'
-import { registerUnlock } from './commands/unlock.js'
-import { registerVersion, VERSION } from './commands/version.js'
-import { registerConfig } from './commands/config.js'
-import { registerRun } from './commands/run.js'
-import { registerKey } from './commands/key.js'
-import { registerTag } from './commands/tag.js'
-import { registerFind } from './commands/find.js'
-import { registerDiff } from './commands/diff.js'
-import { registerDump } from './commands/dump.js'
-import { registerStats } from './commands/stats.js'
-import { registerCache } from './commands/cache.js'
-import { registerServe } from './commands/serve.js'
-import { registerCopy } from './commands/copy.js'
-import { registerDaemon } from './commands/daemon.js'
-import { registerRuns } from './commands/runs.js'
-import { registerSchedule } from './commands/schedule.js'
-import { registerStatus } from './commands/status.js'
+import { VERSION } from './commands/version.js'
 import { CommandContext } from './context.js'
 import { collect, nonNegativeInt } from './options.js'
+
+type Register = (program: Command, ctx: CommandContext) => void
+
+/** The commands in the order help lists them, each with the loader of its module. */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
+  ['init', async () => (await import('./commands/init.js')).registerInit],
+  ['backup', async () => (await import('./commands/backup.js')).registerBackup],
+  ['snapshots', async () => (await import('./commands/snapshots.js')).registerSnapshots],
+  ['ls', async () => (await import('./commands/ls.js')).registerLs],
+  ['restore', async () => (await import('./commands/restore.js')).registerRestore],
+  ['cat', async () => (await import('./commands/cat.js')).registerCat],
+  ['unlock', async () => (await import('./commands/unlock.js')).registerUnlock],
+  ['check', async () => (await import('./commands/check.js')).registerCheck],
+  ['repair', async () => (await import('./commands/repair.js')).registerRepair],
+  ['forget', async () => (await import('./commands/forget.js')).registerForget],
+  ['prune', async () => (await import('./commands/prune.js')).registerPrune],
+  ['key', async () => (await import('./commands/key.js')).registerKey],
+  ['tag', async () => (await import('./commands/tag.js')).registerTag],
+  ['find', async () => (await import('./commands/find.js')).registerFind],
+  ['diff', async () => (await import('./commands/diff.js')).registerDiff],
+  ['dump', async () => (await import('./commands/dump.js')).registerDump],
+  ['stats', async () => (await import('./commands/stats.js')).registerStats],
+  ['cache', async () => (await import('./commands/cache.js')).registerCache],
+  ['serve', async () => (await import('./commands/serve.js')).registerServe],
+  ['copy', async () => (await import('./commands/copy.js')).registerCopy],
+  ['config', async () => (await import('./commands/config.js')).registerConfig],
+  ['run', async () => (await import('./commands/run.js')).registerRun],
+  ['daemon', async () => (await import('./commands/daemon.js')).registerDaemon],
+  ['schedule', async () => (await import('./commands/schedule.js')).registerSchedule],
+  ['status', async () => (await import('./commands/status.js')).registerStatus],
+  ['runs', async () => (await import('./commands/runs.js')).registerRuns],
+  ['version', async () => (await import('./commands/version.js')).registerVersion],
+]
 
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   NO_REPOSITORY: 10,
@@ -45,7 +52,14 @@ const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   PARTIAL: 3,
 }
 
-export function buildProgram(): { program: Command; ctx: CommandContext } {
+/**
+ * Builds the program with the commands named in `argv` (every command when it names none, as
+ * for help or a typo). Each command's module is loaded only then: a backup does not load the
+ * daemon, the server or the config file's schema.
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<{ program: Command; ctx: CommandContext }> {
+  const named = COMMANDS.filter(([name]) => argv.includes(name))
+  const registers = await Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()))
   const program = new Command('cairn')
   const ctx = new CommandContext(program)
   program
@@ -69,33 +83,7 @@ export function buildProgram(): { program: Command; ctx: CommandContext } {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  registerInit(program, ctx)
-  registerBackup(program, ctx)
-  registerSnapshots(program, ctx)
-  registerLs(program, ctx)
-  registerRestore(program, ctx)
-  registerCat(program, ctx)
-  registerUnlock(program, ctx)
-  registerCheck(program, ctx)
-  registerRepair(program, ctx)
-  registerForget(program, ctx)
-  registerPrune(program, ctx)
-  registerKey(program, ctx)
-  registerTag(program, ctx)
-  registerFind(program, ctx)
-  registerDiff(program, ctx)
-  registerDump(program, ctx)
-  registerStats(program, ctx)
-  registerCache(program, ctx)
-  registerServe(program, ctx)
-  registerCopy(program, ctx)
-  registerConfig(program, ctx)
-  registerRun(program, ctx)
-  registerDaemon(program, ctx)
-  registerSchedule(program, ctx)
-  registerStatus(program, ctx)
-  registerRuns(program, ctx)
-  registerVersion(program, ctx)
+  for (const register of registers) register(program, ctx)
   for (const c of program.commands) c.exitOverride()
   return { program, ctx }
 }
@@ -106,7 +94,7 @@ setFlagsFromString('--max-semi-space-size=2')
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const { program, ctx } = buildProgram()
+  const { program, ctx } = await buildProgram(argv.slice(2))
   try {
     await program.parseAsync(argv)
     return ctx.exitCode

@@ -4,7 +4,7 @@
  * scheduled prune or check through maintainDestination. App events become the run's log lines
  * and progress; app results become the daemon's RunSetResult.
  */
-import { maintainDestination, probeDestination, repositoryOptionsFor, runBackupSet, type RunEvent, type SetRunResult, type SharedRepositoryOptions } from '../app/index.js'
+import { maintainDestination, probeDestination, repositoryOptionsFor, runBackupSet, type RunEvent, type SetRunResult, type SharedRepositoryOptions } from '../app/sets.js'
 import { messageOf } from '../base/index.js'
 import { resolveBackupSet, resolveRepository, type LoadedConfig } from '../config/index.js'
 import type { DestinationOutcome, MaintenanceFn, RunProgress, RunResult, RunSetFn, RunSetResult } from './run-contract.js'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { SetRunResult } from '../app/index.js'
+import type { SetRunResult } from '../app/sets.js'
 import { parseConfig } from '../config/index.js'
 import { toRunSetResult } from './app-runner.js'
 import { planFromConfig } from './plan-from-config.js'

@@ -17,7 +17,7 @@ import {
   type LoadedConfig,
   type NotificationTarget,
 } from '../config/index.js'
-import { describeBackupSet, localPath } from '../app/index.js'
+import { describeBackupSet, localPath } from '../app/sets.js'
 import type { DaemonPlan, DestinationPlan, MaintenancePlan, SetPlan } from './plan.js'
 
 /** See the module comment. Throws AppError CONFIG for a bad `prune.when` schedule. */

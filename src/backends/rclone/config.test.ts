@@ -30,7 +30,7 @@ describe('rcloneConfig()', () => {
       [{ 'rclone.timeout': '0' }, /^Invalid option "-o rclone.timeout=0"/],
       [{ 'rclone.connections': '-1' }, /^Invalid option "-o rclone.connections=-1": expected a whole number/],
       [{ 'rclone.program': '' }, /^Invalid option "-o rclone.program="/],
-      [{ 'rclone.program': '   ' }, /^Invalid option "-o rclone.program=": expected a program/],
+      [{ 'rclone.program': '   ' }, /^Invalid option "-o rclone.program=   ": expected a program/],
       [{ 'rclone.args': 'serve "restic' }, /^Invalid option "-o rclone.args=serve "restic": a double-quoted string is not closed/],
       [{ 'rclone.arg': 'x' }, /^Unknown option "-o rclone.arg"/],
     ]

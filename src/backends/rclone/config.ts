@@ -1,32 +1,25 @@
-import { z } from 'zod'
 import { AppError } from '../../base/index.js'
-import { parseExtendedOptions, positiveInt } from '../rest/extended-options.js'
+import { anyText, nonBlank, OptionValueError, parseBackendOptions, wholeNumber } from '../options.js'
 
 /** restic's defaults (restic-format.md §7.4). */
 export const DEFAULT_PROGRAM = 'rclone'
 export const DEFAULT_ARGS = 'serve restic --stdio --b2-hard-delete'
 
 /** `-o rclone.*` options, as restic names them. */
-export const RcloneOptionsSchema = z.strictObject({
+export const RCLONE_OPTIONS = {
   /** The program, split like a shell word list (`rclone.program="ssh host rclone"` works). */
-  program: z.string().min(1, 'expected a program').default(DEFAULT_PROGRAM),
+  program: nonBlank('expected a program'),
   /** Arguments before the remote; they replace the defaults. */
-  args: z.string().default(DEFAULT_ARGS),
+  args: anyText,
   /** How long rclone may take to answer its first request, as a Go duration (`1m`, `30s`). */
-  timeout: z
-    .string()
-    .default('1m')
-    .transform((s, ctx) => {
-      const ms = parseGoDuration(s)
-      if (ms === undefined || ms <= 0) {
-        ctx.addIssue({ code: 'custom', message: 'expected a duration such as "1m", "30s" or "1m30s"' })
-        return z.NEVER
-      }
-      return ms
-    }),
+  timeout: (text: string): number => {
+    const ms = parseGoDuration(text)
+    if (ms === undefined || ms <= 0) throw new OptionValueError('expected a duration such as "1m", "30s" or "1m30s"')
+    return ms
+  },
   /** Requests in flight at once; restic's default is 5. */
-  connections: positiveInt(5),
-})
+  connections: wholeNumber(1, 1000),
+}
 
 /** The command to run and how to talk to it. */
 export interface RcloneConfig {
@@ -47,14 +40,14 @@ export interface RcloneConfig {
  * // → { program: 'rclone', args: ['serve', 'restic', '--stdio', '-v', 'b2:bucket/repo'], timeoutMs: 60000, connections: 5 }
  */
 export function rcloneConfig(remote: string, extended: Readonly<Record<string, string>> | undefined): RcloneConfig {
-  const o = parseExtendedOptions('rclone', RcloneOptionsSchema, extended)
-  const program = splitWords(o.program, 'rclone.program')
+  const o = parseBackendOptions('rclone', RCLONE_OPTIONS, extended)
+  const program = splitWords(o.program ?? DEFAULT_PROGRAM, 'rclone.program')
   if (program.length === 0) throw new AppError('INVALID_ARGUMENT', 'Invalid option "-o rclone.program=": expected a program')
   return {
     program: program[0],
-    args: [...program.slice(1), ...splitWords(o.args, 'rclone.args'), remote],
-    timeoutMs: o.timeout,
-    connections: o.connections,
+    args: [...program.slice(1), ...splitWords(o.args ?? DEFAULT_ARGS, 'rclone.args'), remote],
+    timeoutMs: o.timeout ?? 60_000,
+    connections: o.connections ?? 5,
   }
 }
 

@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs'
-import { z } from 'zod'
 import { AppError, errnoCode, messageOf } from '../../base/index.js'
 import type { BackendOptions, RepositoryLocation } from '../registry.js'
-import { parseExtendedOptions, positiveInt } from './extended-options.js'
+import { parseBackendOptions, wholeNumber } from '../options.js'
 
 /** `-o rest.*` options, as restic names them. */
-export const RestOptionsSchema = z.strictObject({
+export const REST_OPTIONS = {
   /** Requests in flight at once; restic's default is 5. */
-  connections: positiveInt(5),
-})
+  connections: wholeNumber(1, 1000),
+}
 
 /** Everything needed to reach a REST server. */
 export interface RestConfig {
@@ -30,7 +29,7 @@ export interface RestConfig {
  * `--cacert` and `--tls-client-cert` files, read now so a wrong path fails early.
  */
 export function restConfig(loc: Extract<RepositoryLocation, { scheme: 'rest' }>, options: BackendOptions): RestConfig {
-  const { connections } = parseExtendedOptions('rest', RestOptionsSchema, options.extended)
+  const { connections = 5 } = parseBackendOptions('rest', REST_OPTIONS, options.extended)
   const env = options.env ?? process.env
   const fromUrl = loc.username !== undefined
   const username = fromUrl ? loc.username : (nonEmpty(env.CAIRN_REST_USERNAME) ?? nonEmpty(env.RESTIC_REST_USERNAME))

@@ -47,9 +47,11 @@ describe('sftpSettings()', () => {
     const rejects = (extended: Record<string, string>, message: RegExp) =>
       assert.throws(() => sftpSettings(loc, { env, extended }), (err: unknown) => isAppError(err, 'INVALID_ARGUMENT') && message.test(err.message))
     rejects({ 'sftp.comand': 'ssh' }, /^Unknown option "-o sftp\.comand"$/)
-    rejects({ 'sftp.connections': 'many' }, /^Invalid option "-o sftp\.connections=many": expected a whole number$/)
-    rejects({ 'sftp.connections': '0' }, /sftp\.connections=0": expected at least 1/)
+    rejects({ 'sftp.connections': 'many' }, /^Invalid option "-o sftp\.connections=many": expected a whole number from 1 to 128$/)
+    rejects({ 'sftp.connections': '0' }, /sftp\.connections=0": expected a whole number from 1 to 128/)
+    rejects({ 'sftp.connections': '129' }, /sftp\.connections=129": expected a whole number from 1 to 128/)
     rejects({ 'sftp.connections': '2.5' }, /expected a whole number/)
+    rejects({ 'sftp.key': ' ' }, /sftp\.key= ": the path is empty/)
     rejects({ 'sftp.command': `ssh "host` }, /Unclosed double quote/)
     rejects({ 'sftp.command': '   ' }, /the command is empty/)
     rejects({ 'sftp.command': 'ssh', 'sftp.args': '-v' }, /cannot be used together/)

@@ -1,22 +1,20 @@
 import { homedir, userInfo } from 'node:os'
 import { join } from 'node:path'
-import { z } from 'zod'
 import { AppError } from '../../base/index.js'
+import { anyText, nonBlank, parseBackendOptions, wholeNumber } from '../options.js'
 import type { BackendOptions, RepositoryLocation } from '../registry.js'
 import { splitShellWords } from './shell-split.js'
 
 export type SftpLocation = Extract<RepositoryLocation, { scheme: 'sftp' }>
 
 /** restic's `-o sftp.*` options (`command`, `args`, `connections`) plus cairn's `key` and `known-hosts`. */
-const SFTP_OPTIONS = z.strictObject({
-  command: z.string().trim().min(1, 'the command is empty').optional(),
-  args: z.string().optional(),
-  connections: z.coerce.number().int('expected a whole number').min(1, 'expected at least 1').max(128, 'expected at most 128').optional(),
-  key: z.string().min(1, 'the path is empty').optional(),
-  'known-hosts': z.string().min(1, 'the path is empty').optional(),
-})
-
-const KNOWN_OPTIONS = Object.keys(SFTP_OPTIONS.shape).map((k) => `sftp.${k}`)
+const SFTP_OPTIONS = {
+  command: (text: string) => nonBlank('the command is empty')(text).trim(),
+  args: anyText,
+  connections: wholeNumber(1, 128),
+  key: nonBlank('the path is empty'),
+  'known-hosts': nonBlank('the path is empty'),
+}
 
 /** Everything the sftp backend needs to connect, resolved from the location, `-o` options and environment. */
 export interface SftpSettings {
@@ -46,11 +44,7 @@ export interface SftpSettings {
  */
 export function sftpSettings(loc: SftpLocation, options: BackendOptions): SftpSettings {
   const env = options.env ?? process.env
-  const raw: Record<string, string> = {}
-  for (const [k, v] of Object.entries(options.extended ?? {})) if (k.startsWith('sftp.')) raw[k.slice(5)] = v
-  const parsed = SFTP_OPTIONS.safeParse(raw)
-  if (!parsed.success) throw optionError(parsed.error.issues[0], raw)
-  const o = parsed.data
+  const o = parseBackendOptions('sftp', SFTP_OPTIONS, options.extended)
   if (o.command !== undefined && o.args !== undefined) {
     throw new AppError('INVALID_ARGUMENT', 'Invalid options: "-o sftp.command" and "-o sftp.args" cannot be used together', {
       hint: 'Put the extra ssh arguments into sftp.command',
@@ -99,15 +93,4 @@ function words(option: string, value: string): string[] {
   }
   if (out.length === 0) throw new AppError('INVALID_ARGUMENT', `Invalid option "-o ${option}": no command given`)
   return out
-}
-
-function optionError(issue: z.core.$ZodIssue | undefined, raw: Record<string, string>): AppError {
-  if (issue?.code === 'unrecognized_keys') {
-    return new AppError('INVALID_ARGUMENT', `Unknown option "-o sftp.${issue.keys[0]}"`, {
-      hint: `The sftp backend understands ${KNOWN_OPTIONS.join(', ')}`,
-    })
-  }
-  const key = String(issue?.path[0] ?? '')
-  const why = issue?.code === 'invalid_type' ? 'expected a whole number' : (issue?.message ?? 'invalid value')
-  return new AppError('INVALID_ARGUMENT', `Invalid option "-o sftp.${key}=${raw[key] ?? ''}": ${why}`)
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { checkConfig, describeBackupSet, writeStarterConfig, type SetDescription } from '../../app/index.js'
+import { checkConfig, describeBackupSet, writeStarterConfig, type SetDescription } from '../../app/sets.js'
 import { defaultConfigPath, formatIssue, formatKeyPath, loadConfig, type ConfigIssue, type Origin } from '../../config/index.js'
 import type { CommandContext } from '../context.js'
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { interruptSignal, runSets, type DestinationResult, type RunEvent, type RunResult, type SetRunResult } from '../../app/index.js'
+import { interruptSignal } from '../../app/index.js'
+import { runSets, type DestinationResult, type RunEvent, type RunResult, type SetRunResult } from '../../app/sets.js'
 import { AppError } from '../../base/index.js'
 import { formatIssue, loadConfig } from '../../config/index.js'
 import type { CommandContext } from '../context.js'
