@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -97,6 +97,32 @@ describe('cairn binary', { concurrency: true }, () => {
     for (const c of ['init', 'backup', 'snapshots', 'restore', 'ls', 'cat', 'unlock', 'version']) {
       assert.match(r.stdout, new RegExp(`^\\s+${c}\\b`, 'm'), c)
     }
+  })
+
+  it('a backup loads neither the config schema nor the daemon, server or other commands', async () => {
+    // A module hook records every module the real binary loads for "backup --help".
+    const hooks = join(home, 'record-loads.mjs')
+    await writeFile(hooks, `
+      import { register } from 'node:module'
+      import { appendFileSync } from 'node:fs'
+      register('data:text/javascript,' + encodeURIComponent(\`
+        import { appendFileSync } from 'node:fs'
+        export async function load(url, context, next) {
+          appendFileSync(\${JSON.stringify(process.env.LOADS_FILE)}, url + '\\\\n')
+          return next(url, context)
+        }\`))
+    `)
+    const loads = join(home, 'loads.txt')
+    const r = await new Promise<Run>((resolve) => {
+      execFile(process.execPath, ['--import', hooks, BIN, 'backup', '--help'], { env: { PATH: process.env.PATH ?? '', HOME: home, LOADS_FILE: loads } }, (err, stdout, stderr) =>
+        resolve({ code: err ? 1 : 0, stdout, stderr }),
+      )
+    })
+    assert.equal(r.code, 0, r.stderr)
+    const urls = (await readFile(loads, 'utf8')).split('\n').filter(Boolean)
+    assert.ok(urls.some((u) => u.endsWith('/cli/commands/backup.js')), 'the hook saw the backup command load')
+    const unwanted = urls.filter((u) => /\/node_modules\/zod\/|\/src\/(config|daemon|server)\/|\/cli\/commands\/(restore|serve|daemon|run)\.js$/.test(u))
+    assert.deepEqual(unwanted, [])
   })
 
   it('an unknown command exits 1 with a message', async () => {
