@@ -259,13 +259,13 @@ class Archiver {
     return this.#saveTree(done.filter((n): n is Node => n !== undefined))
   }
 
-  /** lstat + node for one path; errors are reported and give undefined. */
-  async #statNode(name: Buffer, path: string | Buffer): Promise<StatNode | undefined> {
+  /** lstat + node for one path (`previous`: its node in the parent snapshot); errors are reported and give undefined. */
+  async #statNode(name: Buffer, path: string | Buffer, previous?: Node): Promise<StatNode | undefined> {
     try {
       // lstat on this thread: about five times cheaper than through the thread pool, and the
       // walk waits for each directory's entries anyway.
       const st = lstatSync(path, { bigint: true })
-      const node = await nodeFromStat(name, path, st, this.#nodeOptions(path))
+      const node = await nodeFromStat(name, path, st, { ...this.#nodeOptions(path), previous })
       return node ? { node, st } : undefined
     } catch (err) {
       this.#error(pathText(path), err)
@@ -327,7 +327,7 @@ class Archiver {
       names.map(async (name) => {
         const childPath = joinPath(path, name)
         if (this.#o.excludes.excludedByPattern(pathText(childPath))) return undefined
-        const sn = await this.#statLimit(() => this.#statNode(name, childPath))
+        const sn = await this.#statLimit(() => this.#statNode(name, childPath, parent?.get(name.toString('latin1'))))
         return sn ? { name, childPath, sn } : undefined
       }),
     )

@@ -174,6 +174,27 @@ describe('nodeFromStat()', () => {
     assert.equal(off.xattrs, undefined)
   })
 
+  test('takes the parent node\'s extended attributes while inode, ctime and mtime are unchanged, and reads them again after a change', async (t) => {
+    if (!userXattrs) return t.skip('the temp file system refuses user.* extended attributes')
+    const file = join(dir, 'kept')
+    await writeFile(file, 'x')
+    await setAttribute(file, 'user.a', Buffer.from('1'))
+    const first = mustNode(await nodeOf('kept'))
+    assert.deepEqual(first.xattrs, [{ name: 'user.a', value: Buffer.from('1') }])
+    // Same ctime: the previous node's attributes are used as they are (a marker proves it).
+    const marked: Node = { ...first, xattrs: [{ name: 'user.marker', value: Buffer.from('from parent') }] }
+    assert.deepEqual(mustNode(await nodeOf('kept', { ...opts, previous: marked })).xattrs, marked.xattrs)
+    assert.equal(mustNode(await nodeOf('kept', { ...opts, previous: { ...first, xattrs: undefined } })).xattrs, undefined)
+    // Another inode with the same times: read.
+    assert.deepEqual(mustNode(await nodeOf('kept', { ...opts, previous: { ...marked, inode: first.inode + 1n } })).xattrs, first.xattrs)
+    // Changing an attribute changes the ctime: read again.
+    await new Promise((r) => setTimeout(r, 10))
+    await setAttribute(file, 'user.a', Buffer.from('2'))
+    const after = mustNode(await nodeOf('kept', { ...opts, previous: marked }))
+    assert.notEqual(after.ctime, first.ctime)
+    assert.deepEqual(after.xattrs, [{ name: 'user.a', value: Buffer.from('2') }])
+  })
+
   test('handles non-UTF-8 names given as Buffer paths, xattrs included', async (t) => {
     const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]) // "café" in Latin-1
     const filePath = Buffer.concat([Buffer.from(dir + '/'), latin1])

@@ -14,6 +14,12 @@ export interface NodeFromStatOptions {
   users: Pick<UserNames, 'user' | 'group'>
   /** Receives problems that leave the node usable, such as an extended attribute we may not read. */
   warn?: (message: string) => void
+  /**
+   * The entry's node in the parent snapshot. When it is the same inode with the same ctime and
+   * mtime, its extended attributes are taken instead of read again: setting or removing one
+   * changes the ctime.
+   */
+  previous?: Node
 }
 
 /**
@@ -71,7 +77,10 @@ export async function nodeFromStat(
   } else {
     if (type === 'dev' || type === 'chardev') node.device = st.rdev
     if (opts.readXattrs) {
-      const xattrs = await readXattrs(path, type, opts.warn)
+      const prev = opts.previous
+      const xattrs = prev !== undefined && prev.type === type && prev.inode === node.inode && prev.ctime === node.ctime && prev.mtime === node.mtime
+        ? (prev.xattrs ?? [])
+        : await readXattrs(path, type, opts.warn)
       if (xattrs.length > 0) node.xattrs = xattrs
     }
   }
