@@ -3,16 +3,17 @@
  * find the repository and password that the command line and environment name, read the key
  * files and start their key derivations (scrypt, about 0.4 s on the thread pool), so that the
  * two overlap instead of following each other. The command later derives the same keys as
- * always and finds them done (crypto's prepareKeyFile).
+ * always and finds them done (crypto/early-scrypt.ts).
  *
  * Only plain cases are handled: a local repository (from -r/--repo, CAIRN_REPOSITORY or
  * RESTIC_REPOSITORY, or the embedded default), and a password from the environment, a password
  * file or the default's file. Anything else (a remote repository, a password command, a prompt,
- * an error) starts nothing. Imports only crypto and base, so that it loads quickly.
+ * an error) starts nothing. Imports only crypto's early-scrypt entry and base, so that it loads
+ * quickly.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { prepareKeyFile } from '../crypto/index.js'
+import { startEarlyDerivation } from '../crypto/early-scrypt.js'
 import { defaultRepository } from './default-repository.js'
 import { firstLine } from './password.js'
 
@@ -43,7 +44,7 @@ export function startKeyDerivationEarly(argv: readonly string[], env: NodeJS.Pro
     }
     let started = 0
     for (const name of names.slice(0, EARLY_KEYS)) {
-      prepareKeyFile(readFileSync(join(dir, 'keys', name)), password)
+      startEarlyDerivation(readFileSync(join(dir, 'keys', name)), password)
       started++
     }
     return started

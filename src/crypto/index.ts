@@ -21,4 +21,4 @@
 export { type MasterKey, newMasterKey, masterKeyToJSON, masterKeyFromJSON } from './master-key.js'
 export { CRYPTO_OVERHEAD, seal, sealInto, open } from './seal.js'
 export { type ScryptParams, calibrateScrypt } from './scrypt.js'
-export { type KeyFileInfo, type CreateKeyFileOptions, createKeyFile, openKeyFile, parseKeyFile, prepareKeyFile } from './key-file.js'
+export { type KeyFileInfo, type CreateKeyFileOptions, createKeyFile, openKeyFile, parseKeyFile } from './key-file.js'

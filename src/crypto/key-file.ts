@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { masterKeyFromJSON, masterKeyToJSON, type MasterKey } from './master-key.js'
-import { deriveUserKey, SALT_SIZE, scryptParamsProblem, startEarlyDerivation, type ScryptParams } from './scrypt.js'
+import { deriveUserKey, SALT_SIZE, scryptParamsProblem, type ScryptParams } from './scrypt.js'
 import { CRYPTO_OVERHEAD, seal, tryOpen } from './seal.js'
 import { decodeStdBase64, formatRFC3339Nano, goJSONString, isRFC3339 } from './go-encoding.js'
 import { invalidKeyFile, wrongPassword } from './errors.js'
@@ -122,21 +122,6 @@ export function parseKeyFile(bytes: Uint8Array): KeyFileInfo {
  * @example
  * const master = await openKeyFile(await backend.load(handle), password)
  */
-/**
- * Starts the key derivation openKeyFile() will need for this key file and password, so that
- * it runs while the caller does other work; a key file that does not parse is left alone.
- */
-export function prepareKeyFile(bytes: Uint8Array, password: string): void {
-  let info: KeyFileInfo
-  try {
-    info = parseKeyFile(bytes)
-  } catch {
-    return
-  }
-  const salt = decodeStdBase64(info.salt)
-  if (salt !== undefined) startEarlyDerivation(password, salt, info)
-}
-
 export async function openKeyFile(bytes: Uint8Array, password: string): Promise<MasterKey> {
   const info = parseKeyFile(bytes)
   const salt = decodeStdBase64(info.salt) as Buffer

@@ -1,5 +1,6 @@
-import { createHash, randomBytes, scrypt } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { AppError } from '../base/index.js'
+import { runScrypt as scryptRaw, takeEarlyDerivation, type ScryptParams } from './early-scrypt.js'
 import type { MasterKey } from './master-key.js'
 
 /**
@@ -7,14 +8,9 @@ import type { MasterKey } from './master-key.js'
  * split into a user key with the same shape as a master key.
  */
 
-export interface ScryptParams {
-  N: number
-  r: number
-  p: number
-}
+export type { ScryptParams }
 
 export const SALT_SIZE = 64
-const DERIVED_SIZE = 64
 const MAX_INT32 = 2 ** 31 - 1
 
 /**
@@ -35,50 +31,13 @@ export function scryptParamsProblem({ N, r, p }: ScryptParams): string | undefin
   return undefined
 }
 
-// OpenSSL refuses to run unless maxmem covers its V array (128·r·(N+2)) plus B (128·r·p); Node's
-// default of 32 MiB is too small for restic's usual N=32768, r=8.
-function maxmemFor({ N, r, p }: ScryptParams): number {
-  return 128 * r * (N + 2 + p) + (1 << 20)
-}
-
-/**
- * Derivations started ahead of time (startEarlyDerivation), by a digest of their inputs: the
- * program's entry starts the one it will need before loading the rest of the program, so the
- * 0.4 s of scrypt on the thread pool overlaps loading instead of following it.
- */
-const early = new Map<string, Promise<Buffer>>()
-
-function earlyKey(password: Buffer, salt: Uint8Array, { N, r, p }: ScryptParams): string {
-  return createHash('sha256').update(password).update(salt).update(`${N}:${r}:${p}`).digest('hex')
-}
-
-/**
- * Starts deriving the user key of a key file now; a later deriveUserKey() with the same inputs
- * takes the result instead of deriving again. Inputs deriveUserKey() would refuse are ignored.
- */
-export function startEarlyDerivation(password: string, salt: Uint8Array, params: ScryptParams): void {
-  if (scryptParamsProblem(params) !== undefined || salt.length !== SALT_SIZE) return
-  const pw = Buffer.from(password, 'utf8')
-  const derived = runScrypt(pw, salt, params)
-  derived.catch(() => {})
-  early.set(earlyKey(pw, salt, params), derived)
-}
-
-/** How many derivations started ahead of time are still waiting to be taken (for tests). */
-export function earlyDerivations(): number {
-  return early.size
-}
-
 /** Derives the user key of a key file from `password` (UTF-8) and a 64-byte salt. */
 export async function deriveUserKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<MasterKey> {
   const problem = scryptParamsProblem(params)
   if (problem !== undefined) throw new RangeError(`Invalid scrypt parameters: ${problem}`)
   if (salt.length !== SALT_SIZE) throw new RangeError(`Scrypt salt must be ${SALT_SIZE} bytes, got ${salt.length}`)
   const pw = Buffer.from(password, 'utf8')
-  const id = early.size > 0 ? earlyKey(pw, salt, params) : ''
-  const started = early.get(id)
-  early.delete(id)
-  const derived = await (started ?? runScrypt(pw, salt, params))
+  const derived = await (takeEarlyDerivation(pw, salt, params) ?? runScrypt(pw, salt, params))
   return {
     encrypt: derived.subarray(0, 32),
     macK: derived.subarray(32, 48),
@@ -87,14 +46,10 @@ export async function deriveUserKey(password: string, salt: Uint8Array, params: 
 }
 
 function runScrypt(password: Buffer, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
-  const { N, r, p } = params
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, DERIVED_SIZE, { N, r, p, maxmem: maxmemFor(params) }, (err, key) => {
-      if (err) {
-        // Valid for restic but refused by OpenSSL (e.g. r=1 with a large N), or out of memory.
-        reject(new AppError('UNSUPPORTED', `Cannot derive key with scrypt N=${N} r=${r} p=${p}: ${err.message}`, { cause: err }))
-      } else resolve(key)
-    })
+  return scryptRaw(password, salt, params).catch((err: Error) => {
+    // Valid for restic but refused by OpenSSL (e.g. r=1 with a large N), or out of memory.
+    const { N, r, p } = params
+    throw new AppError('UNSUPPORTED', `Cannot derive key with scrypt N=${N} r=${r} p=${p}: ${err.message}`, { cause: err })
   })
 }
 
