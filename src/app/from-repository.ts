@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { AppError, errnoCode, isAppError, messageOf } from '../base/index.js'
 import { stripPassword } from '../backends/index.js'
-import { Lock, type Repository } from '../repository/index.js'
-import { openRepository, type LockMode, type RepositoryOptions } from './session.js'
+import type { Repository } from '../repository/index.js'
+import { openRepository, usingRepository, type LockMode, type RepositoryOptions } from './session.js'
 
 /**
  * restic's `--from-*` flags: a second repository beside the main one, the source of `copy` and
@@ -137,19 +137,5 @@ export async function withFromRepository<T>(
   mode: LockMode,
   fn: (repo: Repository) => Promise<T>,
 ): Promise<T> {
-  const repo = await openFromRepository(base, flags)
-  let lock: Lock | undefined
-  try {
-    if (mode !== 'none' && !base.noLock) {
-      lock = await Lock.acquire(repo, { exclusive: mode === 'exclusive' })
-      repo.commitAfter(lock.confirmed)
-    }
-    const result = await fn(repo)
-    // A conflict found after the pause is an error even when nothing was committed.
-    await lock?.confirmed
-    return result
-  } finally {
-    await lock?.release().catch(() => {})
-    await repo.close().catch(() => {})
-  }
+  return usingRepository(await openFromRepository(base, flags), mode, base.noLock, fn)
 }

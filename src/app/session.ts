@@ -108,15 +108,22 @@ export async function withRepository<T>(
   fn: (repo: Repository) => Promise<T>,
   createDefault = false,
 ): Promise<T> {
-  const repo = await openRepository(o, createDefault)
+  return usingRepository(await openRepository(o, createDefault), mode, o.noLock, fn)
+}
+
+/**
+ * Runs `fn` with an open repository locked as `mode` asks (unless `noLock`); the lock is released
+ * and the repository closed whatever happens. Commits wait for the lock's confirmation
+ * (Lock.confirmed), and a conflict found after the pause fails the run.
+ */
+export async function usingRepository<T>(repo: Repository, mode: LockMode, noLock: boolean | undefined, fn: (repo: Repository) => Promise<T>): Promise<T> {
   let lock: Lock | undefined
   try {
-    if (mode !== 'none' && !o.noLock) {
+    if (mode !== 'none' && !noLock) {
       lock = await Lock.acquire(repo, { exclusive: mode === 'exclusive' })
       repo.commitAfter(lock.confirmed)
     }
     const result = await fn(repo)
-    // A conflict found after the pause is an error even when nothing was committed.
     await lock?.confirmed
     return result
   } finally {
