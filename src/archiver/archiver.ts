@@ -243,7 +243,7 @@ class Archiver {
       const nameBuf = Buffer.from(name)
       const parentNode = parent?.get(nameBuf.toString('latin1'))
       if (child.target) {
-        const node = await this.#statNode(nameBuf, childPath)
+        const node = await this.#statNode(nameBuf, childPath, parentNode)
         if (!node) continue
         const walked = await this.#walkEntry(node, childPath, parentNode, undefined)
         nodes.push(walked.done)
@@ -327,8 +327,9 @@ class Archiver {
       names.map(async (name) => {
         const childPath = joinPath(path, name)
         if (this.#o.excludes.excludedByPattern(pathText(childPath))) return undefined
-        const sn = await this.#statLimit(() => this.#statNode(name, childPath, parent?.get(name.toString('latin1'))))
-        return sn ? { name, childPath, sn } : undefined
+        const previous = parent?.get(name.toString('latin1'))
+        const sn = await this.#statLimit(() => this.#statNode(name, childPath, previous))
+        return sn ? { childPath, sn, previous } : undefined
       }),
     )
     const dones: Array<Promise<Node | undefined>> = []
@@ -343,8 +344,7 @@ class Archiver {
       for (; scanned < entries.length && inFlight < DIR_PREFETCH; scanned++) {
         const d = entries[scanned]
         if (d === undefined || d.sn.node.type !== 'dir') continue
-        const p = parent?.get(d.name.toString('latin1'))
-        ahead[scanned] = this.#prefetchDir(d.childPath, p?.type === 'dir' ? p.subtree : undefined)
+        ahead[scanned] = this.#prefetchDir(d.childPath, d.previous?.type === 'dir' ? d.previous.subtree : undefined)
         inFlight++
       }
       const prefetched = ahead[i]
@@ -352,7 +352,7 @@ class Archiver {
         ahead[i] = undefined
         inFlight--
       }
-      const walked = await this.#walkEntry(e.sn, e.childPath, parent?.get(e.name.toString('latin1')), rootDevice, prefetched)
+      const walked = await this.#walkEntry(e.sn, e.childPath, e.previous, rootDevice, prefetched)
       dones.push(walked.done)
     }
     const done = Promise.all(dones).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== undefined)))

@@ -39,13 +39,17 @@ export class Lock {
   #timer: NodeJS.Timeout | undefined
   #refreshing: Promise<void> = Promise.resolve()
   #released = false
-  /** Settles once no conflicting lock turned up after the pause (see acquire()). */
-  confirmed: Promise<void> = Promise.resolve()
+  #confirmed: Promise<void> = Promise.resolve()
 
   private constructor(repo: LockTarget, id: Id, exclusive: boolean) {
     this.#repo = repo
     this.#id = id
     this.exclusive = exclusive
+  }
+
+  /** Settles once no conflicting lock turned up on the second look (see acquire()). */
+  get confirmed(): Promise<void> {
+    return this.#confirmed
   }
 
   get id(): Id {
@@ -81,9 +85,9 @@ export class Lock {
     }
     if (options.exclusive) await recheck()
     else {
-      lock.confirmed = recheck()
+      lock.#confirmed = recheck()
       // Seen by whoever waits for it; never an unhandled rejection on its own.
-      lock.confirmed.catch(() => {})
+      lock.#confirmed.catch(() => {})
     }
     lock.#timer = setInterval(() => void lock.refresh().catch(() => {}), REFRESH_EVERY_MS)
     lock.#timer.unref()

@@ -4,6 +4,7 @@ import { anyText, nonBlank, OptionValueError, parseBackendOptions, wholeNumber }
 /** restic's defaults (restic-format.md §7.4). */
 export const DEFAULT_PROGRAM = 'rclone'
 export const DEFAULT_ARGS = 'serve restic --stdio --b2-hard-delete'
+export const DEFAULT_TIMEOUT_MS = 60_000
 
 /** `-o rclone.*` options, as restic names them. */
 export const RCLONE_OPTIONS = {
@@ -46,7 +47,7 @@ export function rcloneConfig(remote: string, extended: Readonly<Record<string, s
   return {
     program: program[0],
     args: [...program.slice(1), ...splitWords(o.args ?? DEFAULT_ARGS, 'rclone.args'), remote],
-    timeoutMs: o.timeout ?? 60_000,
+    timeoutMs: o.timeout ?? DEFAULT_TIMEOUT_MS,
     connections: o.connections ?? 5,
   }
 }
