@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs'
 import assert from 'node:assert/strict'
-import { appendFile, link, mkdtemp, rm, stat } from 'node:fs/promises'
+import { appendFile, link, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -214,6 +214,33 @@ describe('backup()', () => {
     )
   })
 
+
+  it('keeps names that are not UTF-8 as their bytes, and matches every name with its parent node', async () => {
+    // Directories whose names are all UTF-8 are listed as strings; one bad name switches a
+    // directory to bytes. A real U+FFFD must not be confused with a bad byte.
+    const root = join(dir, 'names')
+    await writeFiles(root, { 'plain/a.txt': 'a', 'plain/b.txt': 'b', 'mixed/ok.txt': 'ok', 'mixed/\ufffd-real.txt': 'real' })
+    const bytesDir = Buffer.from(join(root, 'mixed'))
+    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]) // "café" in Latin-1
+    const lone = Buffer.from([0x78, 0xff])
+    await writeFile(Buffer.concat([bytesDir, Buffer.from('/'), latin1]), 'latin1')
+    await writeFile(Buffer.concat([bytesDir, Buffer.from('/'), lone]), 'lone byte')
+    const repo = await createTestRepository()
+    const first = await run(repo, [root])
+    assert.equal(first.summary.errors, 0)
+    const mixed = await nodesAt(repo, first.snapshot.tree, `${root}/mixed`)
+    const stored = mixed.map((n) => n.name.toString('hex')).sort()
+    const want = [latin1, lone, Buffer.from('ok.txt'), Buffer.from('\ufffd-real.txt')].map((b) => b.toString('hex')).sort()
+    assert.deepEqual(stored, want)
+    const node = mixed.find((n) => n.name.equals(latin1))!
+    assert.equal((await fileContent(repo, node)).toString(), 'latin1')
+
+    const r = recorder()
+    const second = await run(repo, [root], { parent: { id: first.snapshotId!, snapshot: first.snapshot }, progress: r.progress })
+    assert.equal(second.summary.filesUnmodified, 6, 'every file, whatever its name, found its parent node')
+    assert.equal(second.summary.filesNew + second.summary.filesChanged, 0)
+    assert.equal(await subtreeOf(repo, second.snapshot.tree, `${root}/mixed`), await subtreeOf(repo, first.snapshot.tree, `${root}/mixed`))
+  })
   it('force reads every file even with a parent', async () => {
     const repo = await createTestRepository()
     const first = await run(repo, [src])

@@ -79,9 +79,15 @@ interface StatNode {
   st: BigIntStats
 }
 
+/**
+ * A directory entry's name: a string when every name in its directory is valid UTF-8 (nearly
+ * always: strings are far cheaper to list, join and look up), else the raw bytes.
+ */
+type EntryName = string | Buffer
+
 /** A directory's listing and its parent tree, asked for before the walk gets to it. */
 interface DirPrefetch {
-  names: Promise<Buffer[] | { error: unknown }>
+  names: Promise<EntryName[] | { error: unknown }>
   parent: Promise<Map<string, Node> | undefined>
 }
 
@@ -220,7 +226,7 @@ class Archiver {
     if (id === undefined) return undefined
     try {
       const nodes = decodeTree(await this.#repo.loadBlob('tree', id))
-      return new Map(nodes.map((n) => [n.name.toString('latin1'), n]))
+      return new Map(nodes.map((n) => [keyOfBytes(n.name), n]))
     } catch {
       return undefined // a damaged parent only costs speed
     }
@@ -241,7 +247,7 @@ class Archiver {
     for (const [name, child] of v.children) {
       const childPath = child.fsPath
       const nameBuf = Buffer.from(name)
-      const parentNode = parent?.get(nameBuf.toString('latin1'))
+      const parentNode = parent?.get(keyOfBytes(nameBuf))
       if (child.target) {
         const node = await this.#statNode(nameBuf, childPath, parentNode)
         if (!node) continue
@@ -260,12 +266,12 @@ class Archiver {
   }
 
   /** lstat + node for one path (`previous`: its node in the parent snapshot); errors are reported and give undefined. */
-  async #statNode(name: Buffer, path: string | Buffer, previous?: Node): Promise<StatNode | undefined> {
+  async #statNode(name: EntryName, path: string | Buffer, previous?: Node): Promise<StatNode | undefined> {
     try {
       // lstat on this thread: about five times cheaper than through the thread pool, and the
       // walk waits for each directory's entries anyway.
       const st = lstatSync(path, { bigint: true })
-      const node = await nodeFromStat(name, path, st, { ...this.#nodeOptions(path), previous })
+      const node = await nodeFromStat(typeof name === 'string' ? Buffer.from(name) : name, path, st, { ...this.#nodeOptions(path), previous })
       return node ? { node, st } : undefined
     } catch (err) {
       this.#error(pathText(path), err)
@@ -310,7 +316,7 @@ class Archiver {
   /** Walks a directory: entries are stat'ed concurrently, then handed on in order. */
   async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint, prefetched?: DirPrefetch): Promise<{ done: Promise<Id> }> {
     const { names: listed, parent: parentP } = prefetched ?? this.#prefetchDir(path, parentTree)
-    let names: Buffer[]
+    let names: EntryName[]
     const got = await listed
     if (Array.isArray(got)) names = got
     else {
@@ -320,14 +326,14 @@ class Archiver {
     const parent = await parentP
     const dirText = pathText(path)
     if (!this.#o.excludes.isEmpty) {
-      const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map((n) => n.toString('utf8'))))
-      if (keep) names = names.filter((n) => keep.has(n.toString('utf8')))
+      const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(nameText)))
+      if (keep) names = names.filter((n) => keep.has(nameText(n)))
     }
     const entries = await Promise.all(
       names.map(async (name) => {
         const childPath = joinPath(path, name)
         if (this.#o.excludes.excludedByPattern(pathText(childPath))) return undefined
-        const previous = parent?.get(name.toString('latin1'))
+        const previous = parent?.get(typeof name === 'string' ? name : keyOfBytes(name))
         const sn = await this.#statLimit(() => this.#statNode(name, childPath, previous))
         return sn ? { childPath, sn, previous } : undefined
       }),
@@ -363,7 +369,7 @@ class Archiver {
   /** Starts reading a directory's listing and its parent tree; errors are kept for #walkDir to report. */
   #prefetchDir(path: string | Buffer, parentTree: Id | undefined): DirPrefetch {
     return {
-      names: readdir(path, { encoding: 'buffer' }).catch((error: unknown) => ({ error })),
+      names: listNames(path).catch((error: unknown) => ({ error })),
       parent: this.#loadParentTree(parentTree),
     }
   }
@@ -492,12 +498,37 @@ function unchanged(old: Node, cur: Node): boolean {
   return old.type === 'file' && old.size === cur.size && old.mtime === cur.mtime && old.ctime === cur.ctime && old.inode === cur.inode
 }
 
-function joinPath(dir: string | Buffer, name: Buffer): string | Buffer {
+function joinPath(dir: string | Buffer, name: EntryName): string | Buffer {
+  if (typeof dir === 'string' && typeof name === 'string') return dir.endsWith('/') ? dir + name : dir + '/' + name
   const d = typeof dir === 'string' ? Buffer.from(dir) : dir
-  const path = d.length > 0 && d[d.length - 1] === 0x2f ? Buffer.concat([d, name]) : Buffer.concat([d, Buffer.from('/'), name])
+  const n = typeof name === 'string' ? Buffer.from(name) : name
+  const path = d.length > 0 && d[d.length - 1] === 0x2f ? Buffer.concat([d, n]) : Buffer.concat([d, Buffer.from('/'), n])
   // Keep plain strings where the bytes are valid UTF-8: cheaper and easier to print.
   const s = path.toString('utf8')
   return Buffer.from(s).equals(path) ? s : path
+}
+
+/**
+ * A directory's entry names: strings, or raw bytes for every name when one is not valid UTF-8
+ * (decoding turned its bad bytes into U+FFFD; a name with a real U+FFFD takes that path too).
+ */
+async function listNames(path: string | Buffer): Promise<EntryName[]> {
+  const names = await readdir(path)
+  for (const n of names) if (n.includes('\uFFFD')) return readdir(path, { encoding: 'buffer' })
+  return names
+}
+
+/**
+ * The key of a name in a parent-tree lookup: the name itself when it is valid UTF-8 (what
+ * listNames gives as a string), else its bytes as latin1 behind a NUL, which no name holds.
+ */
+function keyOfBytes(name: Buffer): string {
+  const s = name.toString('utf8')
+  return s.includes('\uFFFD') ? '\0' + name.toString('latin1') : s
+}
+
+function nameText(name: EntryName): string {
+  return typeof name === 'string' ? name : name.toString('utf8')
 }
 
 function pathText(p: string | Buffer): string {

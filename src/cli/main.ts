@@ -3,7 +3,6 @@
  * become messages and exit codes (restic's: 0 ok, 1 fatal, 3 partial backup, 10 no repository,
  * 11 locked, 12 wrong password, 130 interrupted).
  */
-import { setFlagsFromString } from 'node:v8'
 import { Command, CommanderError } from 'commander'
 import { AppError, type ErrorCode } from '../base/index.js'
 import { releaseAllLocks } from '../repository/index.js'
@@ -87,10 +86,6 @@ export async function buildProgram(argv: readonly string[] = []): Promise<{ prog
   for (const c of program.commands) c.exitOverride()
   return { program, ctx }
 }
-
-// A small young generation: cairn's short-lived objects are small, and the default semi-spaces
-// only add resident memory.
-setFlagsFromString('--max-semi-space-size=2')
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
