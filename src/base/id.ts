@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto'
 import { createHash, randomBytes } from 'node:crypto'
 
 /** An ID is a SHA-256 digest: 32 bytes, written as 64 lowercase hex characters. */
@@ -6,14 +7,20 @@ export type Id = string
 export const ID_SIZE = 32
 const HEX64 = /^[0-9a-f]{64}$/
 
+/**
+ * Node's one-shot hash (20.12 and later): no hash object, so nothing native waits for the
+ * garbage collector, and a little faster for the small blobs that dominate a backup.
+ */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex' | 'buffer') => string | Buffer }).hash
+
 /** SHA-256 of `data` as an Id. */
 export function hashId(data: Uint8Array): Id {
-  return createHash('sha256').update(data).digest('hex')
+  return oneShot !== undefined ? (oneShot('sha256', data, 'hex') as string) : createHash('sha256').update(data).digest('hex')
 }
 
 /** SHA-256 of `data` as raw bytes. */
 export function hashBytes(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest()
+  return oneShot !== undefined ? (oneShot('sha256', data, 'buffer') as Buffer) : createHash('sha256').update(data).digest()
 }
 
 export function isId(s: string): boolean {

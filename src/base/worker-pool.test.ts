@@ -66,7 +66,8 @@ describe('WorkerPool reply ring', () => {
     try {
       const held: R[] = []
       for (let i = 0; i < 6; i++) held.push(await ask(pool, 16 * KiB, i))
-      // 4 × 16 KiB fill the 64 KiB ring; the rest cannot wait for room, so they come apart.
+      // 4 × 16 KiB fill the 64 KiB ring; the caller holds on through a short wait, so the rest
+      // come apart (and the sixth and the ninth do not wait again: nothing was released since).
       assert.deepEqual(held.map(inRing), [true, true, true, true, false, false])
       held.forEach((r, i) => assert.ok(r.output!.every((b) => b === i)))
       // Releasing out of order frees nothing until the first one goes.
@@ -79,6 +80,23 @@ describe('WorkerPool reply ring', () => {
       const again = await ask(pool, 16 * KiB, 7)
       assert.ok(inRing(again))
       assert.ok(again.output!.every((b) => b === 7))
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it('waits for a caller that is only behind: sends the replies made so far, then writes into the room they free', async () => {
+    const pool = new WorkerPool(script, 1, undefined, { replyRing: RING })
+    try {
+      // One batch of three 40 KiB outputs for a 64 KiB ring: each fits only once the one before
+      // it was released, which the caller does as soon as it has it.
+      const useAndRelease = (r: R, fill: number) => {
+        const ok = inRing(r) && r.output!.every((b) => b === fill)
+        r.release()
+        return ok
+      }
+      const got = await Promise.all([1, 2, 3].map((fill) => ask(pool, 40 * KiB, fill).then((r) => useAndRelease(r, fill))))
+      assert.deepEqual(got, [true, true, true], 'every output came through the ring, intact')
     } finally {
       await pool.close()
     }

@@ -100,7 +100,9 @@ export function sealInto(key: MasterKey, plaintext: Uint8Array, out: Buffer, off
   const tag = out.subarray(ctEnd, ctEnd + MAC_SIZE)
   const cipher = createCipheriv('aes-256-ctr', state.ctrKey, out.subarray(offset, ctStart))
   // Node has no in-place cipher API, so each ciphertext byte is copied once. CTR never holds data
-  // back, so update() returns every byte and final() is not needed.
+  // back, so update() returns every byte; final() only frees the OpenSSL context (about 600
+  // bytes) now instead of whenever the garbage collector gets to the cipher object, which in a
+  // worker may be thousands of blobs later.
   if (plaintext.length <= PIECE_SIZE) {
     const ciphertext = cipher.update(plaintext)
     state.mac.tagWithMask(ciphertext, state.masks, maskOffset, tag)
@@ -115,6 +117,7 @@ export function sealInto(key: MasterKey, plaintext: Uint8Array, out: Buffer, off
     }
     state.mac.finish(tag)
   }
+  cipher.final()
   return total
 }
 
@@ -141,5 +144,8 @@ export function tryOpen(key: MasterKey, sealed: Uint8Array): Buffer | undefined 
   const macStart = buf.length - MAC_SIZE
   const ciphertext = buf.subarray(NONCE_SIZE, macStart)
   if (!state.mac.verify(ciphertext, nonce, buf.subarray(macStart))) return undefined
-  return createDecipheriv('aes-256-ctr', state.ctrKey, nonce).update(ciphertext)
+  const decipher = createDecipheriv('aes-256-ctr', state.ctrKey, nonce)
+  const plaintext = decipher.update(ciphertext)
+  decipher.final() // frees the OpenSSL context now (see sealInto)
+  return plaintext
 }
