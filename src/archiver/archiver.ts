@@ -326,8 +326,8 @@ class Archiver {
     const parent = await parentP
     const dirText = pathText(path)
     if (!this.#o.excludes.isEmpty) {
-      const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(nameText)))
-      if (keep) names = names.filter((n) => keep.has(nameText(n)))
+      const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(pathText)))
+      if (keep) names = names.filter((n) => keep.has(pathText(n)))
     }
     const entries = await Promise.all(
       names.map(async (name) => {
@@ -525,10 +525,6 @@ async function listNames(path: string | Buffer): Promise<EntryName[]> {
 function keyOfBytes(name: Buffer): string {
   const s = name.toString('utf8')
   return s.includes('\uFFFD') ? '\0' + name.toString('latin1') : s
-}
-
-function nameText(name: EntryName): string {
-  return typeof name === 'string' ? name : name.toString('utf8')
 }
 
 function pathText(p: string | Buffer): string {

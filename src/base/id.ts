@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto'
-import { createHash, randomBytes } from 'node:crypto'
 
 /** An ID is a SHA-256 digest: 32 bytes, written as 64 lowercase hex characters. */
 export type Id = string
@@ -15,12 +14,12 @@ const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encodi
 
 /** SHA-256 of `data` as an Id. */
 export function hashId(data: Uint8Array): Id {
-  return oneShot !== undefined ? (oneShot('sha256', data, 'hex') as string) : createHash('sha256').update(data).digest('hex')
+  return oneShot !== undefined ? (oneShot('sha256', data, 'hex') as string) : crypto.createHash('sha256').update(data).digest('hex')
 }
 
 /** SHA-256 of `data` as raw bytes. */
 export function hashBytes(data: Uint8Array): Buffer {
-  return oneShot !== undefined ? (oneShot('sha256', data, 'buffer') as Buffer) : createHash('sha256').update(data).digest()
+  return oneShot !== undefined ? (oneShot('sha256', data, 'buffer') as Buffer) : crypto.createHash('sha256').update(data).digest()
 }
 
 export function isId(s: string): boolean {
@@ -38,7 +37,7 @@ export function idFromBytes(b: Uint8Array, offset = 0): Id {
 
 /** A random Id (used for the repository ID). */
 export function randomId(): Id {
-  return randomBytes(ID_SIZE).toString('hex')
+  return crypto.randomBytes(ID_SIZE).toString('hex')
 }
 
 /** The first 8 hex characters, as restic prints IDs. */

@@ -253,7 +253,7 @@ export class ReplyOutput {
   /** #written when the last replies were sent: the caller can release up to there. */
   #sentUpTo = 0
   /** Called before waiting for ring room: sends the replies made so far (see serveWorker). */
-  beforeWait: () => boolean = () => false
+  beforeWait: () => void = () => {}
   /** Bytes committed so far (see serveWorker's young-generation collections). */
   committed = 0
 
@@ -264,7 +264,11 @@ export class ReplyOutput {
     }
   }
 
-  /** A buffer with at least `max` bytes free from `offset` on, for the request being handled. */
+  /**
+   * A buffer with at least `max` bytes free from `offset` on, for the request being handled.
+   * When the ring is full this may first send the replies of the requests handled before (see
+   * beforeWait), so a handler asks for room once, before it commits.
+   */
   room(max: number): { buf: Buffer; offset: number } {
     const ring = this.#ring
     if (ring !== undefined && max <= ring.length) {
@@ -406,14 +410,13 @@ export function serveWorker<Q>(handle: (request: Q, data: unknown, out: ReplyOut
   let garbage = 0
   let replies: WireReply[] = []
   let transfer: ArrayBuffer[] = []
-  /** Posts the replies made so far; false when there were none. */
-  const send = (): boolean => {
-    if (replies.length === 0) return false
+  /** Posts the replies made so far, if any. */
+  const send = (): void => {
+    if (replies.length === 0) return
     const buffers = out.takeBatch()
     port.postMessage({ replies, buffers }, [...transfer, ...buffers])
     replies = []
     transfer = []
-    return true
   }
   // A worker that finds its ring full first sends what it has: the caller can only release
   // results it has received.
