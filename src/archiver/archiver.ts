@@ -1,16 +1,17 @@
-import { lstatSync, type BigIntStats } from 'node:fs'
-import { lstat, readdir } from 'node:fs/promises'
+import { lstatSync } from 'node:fs'
+import { lstat } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
-import { AppError, createLimit, hashId, messageOf, type Id } from '../base/index.js'
+import { AppError, hashId, messageOf, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
 import type { BlobWriter, Repository } from '../repository/index.js'
-import { decodeTree, encodeTree, encodeSnapshot, formatGoTime, type Node, type Snapshot } from '../snapshots/index.js'
+import { decodeNodeJson, decodeTree, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
+import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
 import { FileSaver, type SavedFile } from './file-saver.js'
-import { checkAfterRead } from './read-check.js'
+import { checkAfterRead, sameContentMark } from './read-check.js'
 import { buildVirtual, expandDotTarget, type Virtual } from './targets.js'
 import { nodeFromStat } from './fs-node.js'
 import { UserNames } from './user-names.js'
@@ -74,29 +75,25 @@ export interface BackupResult {
 
 type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlob' | 'saveUnpacked' | 'withWriter' | 'index'>
 
-interface StatNode {
-  node: Node
-  st: BigIntStats
-}
-
-/**
- * A directory entry's name: a string when every name in its directory is valid UTF-8 (nearly
- * always: strings are far cheaper to list, join and look up), else the raw bytes.
- */
-type EntryName = string | Buffer
-
 /** A directory's listing and its parent tree, asked for before the walk gets to it. */
 interface DirPrefetch {
   names: Promise<EntryName[] | { error: unknown }>
-  parent: Promise<Map<string, Node> | undefined>
+  parent: Promise<ParentNodes | undefined>
 }
 
+/** A file's content as stored, and its node's JSON. */
+interface StoredFile {
+  json: string
+  size: number
+  content: Id[]
+  /** False when the file changed while it was read (see #readConsistent). */
+  consistent: boolean
+}
 
-const STAT_CONCURRENCY = 32
 /**
  * Subdirectories whose listing and parent tree are read ahead while the walk is still busy
  * before them: the walk visits directories one by one, and would otherwise stop at each for a
- * readdir and a tree load (a quarter of an unchanged backup's time).
+ * readdir and a tree load.
  */
 const DIR_PREFETCH = 8
 /** Files being read at once: up to this many, holding up to FILE_BYTES bytes between them. */
@@ -131,10 +128,10 @@ class Archiver {
   #saver!: FileSaver
   #workers: BackupWorkers | undefined
   #users = new UserNames()
-  #statLimit = createLimit(STAT_CONCURRENCY)
   #fileBudget = new ByteBudget(FILE_BYTES, FILE_COUNT)
   #writer!: BlobWriter
-  #hardLinks = new Map<string, { node: Node; content: Id[] }>()
+  /** Content stored for files with more than one link, by device and inode. */
+  #hardLinks = new Map<string, { stat: EntryStat; content: Id[] }>()
   #s: BackupSummary = {
     filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
     dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, totalFilesProcessed: 0, totalBytesProcessed: 0, errors: 0,
@@ -222,57 +219,70 @@ class Archiver {
     this.#o.progress?.onError?.(path, e)
   }
 
-  async #loadParentTree(id: Id | undefined): Promise<Map<string, Node> | undefined> {
+  async #loadParentTree(id: Id | undefined): Promise<Node[] | undefined> {
     if (id === undefined) return undefined
     try {
-      const nodes = decodeTree(await this.#repo.loadBlob('tree', id))
-      return new Map(nodes.map((n) => [keyOfBytes(n.name), n]))
+      return decodeTree(await this.#repo.loadBlob('tree', id))
     } catch {
       return undefined // a damaged parent only costs speed
     }
   }
 
-  async #saveTree(nodes: Node[]): Promise<Id> {
-    const r = await this.#writer.saveBlob('tree', encodeTree(nodes))
+  /** A directory's tree in the parent snapshot, as the scan matches it (see ParentNodes). */
+  async #loadParentNodes(id: Id | undefined): Promise<ParentNodes | undefined> {
+    if (id === undefined) return undefined
+    try {
+      return parentNodes(await this.#repo.loadBlob('tree', id))
+    } catch {
+      return undefined // a damaged parent only costs speed
+    }
+  }
+
+  async #saveTree(nodes: readonly string[]): Promise<Id> {
+    const r = await this.#writer.saveBlob('tree', encodeTreeJson(nodes))
     return r.id
   }
 
   /** Saves the directories on the way to the targets, each holding only the relevant children. */
   async #saveVirtual(v: Virtual, parentTree: Id | undefined): Promise<Id> {
-    const parent = await this.#loadParentTree(parentTree)
+    const parentNodes = await this.#loadParentTree(parentTree)
+    const parent = parentNodes && new Map(parentNodes.map((n) => [keyOfBytes(n.name), n]))
     // Targets are handed on one after another but finish together, as a directory's entries do:
     // waiting for each before the next would drain the pipeline at every target ("backup ."
     // of a folder of large files would read them one at a time).
-    const nodes: Array<Promise<Node | undefined>> = []
+    const nodes: Array<Promise<{ name: Buffer; json: string } | undefined>> = []
     for (const [name, child] of v.children) {
       const childPath = child.fsPath
       const nameBuf = Buffer.from(name)
       const parentNode = parent?.get(keyOfBytes(nameBuf))
       if (child.target) {
-        const node = await this.#statNode(nameBuf, childPath, parentNode)
-        if (!node) continue
-        const walked = await this.#walkEntry(node, childPath, parentNode, undefined)
-        nodes.push(walked.done)
+        const entry = await this.#statEntry(nameBuf, childPath, parentNode)
+        if (!entry) continue
+        const walked = await this.#walkEntry(entry, childPath, undefined)
+        nodes.push(walked.done.then((json) => (json === undefined ? undefined : { name: nameBuf, json })))
         continue
       }
       const st = await lstat(childPath, { bigint: true })
       const node = await nodeFromStat(nameBuf, childPath, st, this.#nodeOptions(childPath))
       if (!node) continue
       const subtree = this.#saveVirtual(child, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
-      nodes.push(subtree.then((id) => Object.assign(node, { subtree: id })))
+      nodes.push(subtree.then((id) => ({ name: nameBuf, json: encodeNode(Object.assign(node, { subtree: id })) })))
     }
-    const done = await Promise.all(nodes)
-    return this.#saveTree(done.filter((n): n is Node => n !== undefined))
+    const done = (await Promise.all(nodes)).filter((n) => n !== undefined)
+    done.sort((a, b) => Buffer.compare(a.name, b.name))
+    return this.#saveTree(done.map((n) => n.json))
   }
 
-  /** lstat + node for one path (`previous`: its node in the parent snapshot); errors are reported and give undefined. */
-  async #statNode(name: EntryName, path: string | Buffer, previous?: Node): Promise<StatNode | undefined> {
+  /**
+   * The scan entry of one path, built here (targets, and entries a worker left to this thread);
+   * `previous` is its node in the parent snapshot. Errors are reported and give undefined.
+   */
+  async #statEntry(name: EntryName, path: string | Buffer, previous: Node | undefined): Promise<ScanEntry | undefined> {
+    const warnings: string[] = []
     try {
-      // lstat on this thread: about five times cheaper than through the thread pool, and the
-      // walk waits for each directory's entries anyway.
       const st = lstatSync(path, { bigint: true })
-      const node = await nodeFromStat(typeof name === 'string' ? Buffer.from(name) : name, path, st, { ...this.#nodeOptions(path), previous })
-      return node ? { node, st } : undefined
+      const node = await nodeFromStat(nameBytes(name), path, st, { readXattrs: true, users: this.#users, previous, warn: (m) => warnings.push(m) })
+      return node ? scanEntry(name, node, st, previous, warnings) : undefined
     } catch (err) {
       this.#error(pathText(path), err)
       return undefined
@@ -282,86 +292,87 @@ class Archiver {
   /**
    * Walks one entry. Resolves once everything below it has been handed to the savers (waiting
    * for a free file slot when all are busy, so memory stays bounded); `done` then gives the
-   * finished node, or undefined when the entry is skipped.
+   * finished node's JSON, or undefined when the entry is skipped.
    */
-  async #walkEntry(sn: StatNode, path: string | Buffer, parentNode: Node | undefined, rootDevice: bigint | undefined, prefetched?: DirPrefetch): Promise<{ done: Promise<Node | undefined> }> {
+  async #walkEntry(entry: ScanEntry, path: string | Buffer, rootDevice: bigint | undefined, prefetched?: DirPrefetch): Promise<{ done: Promise<string | undefined> }> {
     this.#checkAbort()
-    const { node, st } = sn
-    if (node.type === 'dir') {
-      if (this.#o.oneFileSystem && rootDevice !== undefined && st.dev !== rootDevice) return { done: Promise.resolve(undefined) }
-      const sub = await this.#walkDir(path, parentNode?.type === 'dir' ? parentNode.subtree : undefined, rootDevice ?? st.dev, prefetched)
+    if (entry.warnings !== undefined) for (const m of entry.warnings) this.#o.progress?.onWarning?.(pathText(path), m)
+    if (entry.kind === 'dir') {
+      if (this.#o.oneFileSystem && rootDevice !== undefined && entry.stat.dev !== rootDevice) return { done: Promise.resolve(undefined) }
+      const previous = entry.previous
+      const sub = await this.#walkDir(path, previous?.subtree, rootDevice ?? entry.stat.dev, prefetched)
       const done = sub.done.then((id) => {
-        node.subtree = id
-        const status = parentNode === undefined ? 'new' : parentNode.subtree === id ? 'unmodified' : 'changed'
+        const status = previous === undefined ? 'new' : previous.subtree === id ? 'unmodified' : 'changed'
         if (status === 'new') this.#s.dirsNew++
         else if (status === 'changed') this.#s.dirsChanged++
         else this.#s.dirsUnmodified++
         this.#o.progress?.onItem?.(pathText(path), 'dir', status, 0)
-        return node
+        return entry.head + nodeJsonTail(null, id)
       })
       return { done }
     }
-    if (node.type === 'file') {
-      if (this.#o.excludes.excludedBySize(node.size)) return { done: Promise.resolve(undefined) }
-      if (this.#reuseParentContent(node, path, parentNode)) return { done: Promise.resolve(node) }
-      const weight = Math.min(node.size, MAX_SIZE)
+    if (entry.kind === 'file') {
+      if (this.#o.excludes.excludedBySize(entry.size)) return { done: Promise.resolve(undefined) }
+      const reused = this.#reuseParentContent(entry, path)
+      if (reused !== undefined) return { done: Promise.resolve(reused) }
+      const weight = Math.min(entry.size, MAX_SIZE)
       await this.#fileBudget.acquire(weight)
-      const done = this.#saveFileContent(node, path, st, parentNode).finally(() => this.#fileBudget.release(weight))
+      const done = this.#saveFileContent(entry, path).finally(() => this.#fileBudget.release(weight))
       done.catch(() => {}) // handled by whoever awaits the directory; avoids an early unhandled rejection
       return { done }
     }
-    return { done: Promise.resolve(node) }
+    return { done: Promise.resolve(entry.head + nodeJsonTail(null)) }
   }
 
-  /** Walks a directory: entries are stat'ed concurrently, then handed on in order. */
+  /** Walks a directory: its entries, filtered by the excludes, are handed on in order. */
   async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint, prefetched?: DirPrefetch): Promise<{ done: Promise<Id> }> {
     const { names: listed, parent: parentP } = prefetched ?? this.#prefetchDir(path, parentTree)
+    const dirText = pathText(path)
     let names: EntryName[]
     const got = await listed
     if (Array.isArray(got)) names = got
     else {
-      this.#error(pathText(path), got.error)
+      this.#error(dirText, got.error)
       names = []
     }
     const parent = await parentP
-    const dirText = pathText(path)
     if (!this.#o.excludes.isEmpty) {
       const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(pathText)))
       if (keep) names = names.filter((n) => keep.has(pathText(n)))
+      names = names.filter((n) => !this.#o.excludes.excludedByPattern(pathText(joinPath(path, n))))
     }
-    const entries = await Promise.all(
-      names.map(async (name) => {
-        const childPath = joinPath(path, name)
-        if (this.#o.excludes.excludedByPattern(pathText(childPath))) return undefined
-        const previous = parent?.get(typeof name === 'string' ? name : keyOfBytes(name))
-        const sn = await this.#statLimit(() => this.#statNode(name, childPath, previous))
-        return sn ? { childPath, sn, previous } : undefined
-      }),
-    )
-    const dones: Array<Promise<Node | undefined>> = []
+    const entries: Array<{ entry: ScanEntry; path: string | Buffer }> = []
+    for (const it of scanEntries(path, names, parent, this.#users)) {
+      const childPath = joinPath(path, it.name)
+      let entry: ScanEntry | undefined
+      if (it.kind === 'error') this.#error(pathText(childPath), it.error)
+      else if (it.kind === 'defer') entry = await this.#statEntry(it.name, childPath, it.previous)
+      else entry = it
+      if (entry !== undefined) entries.push({ entry, path: childPath })
+    }
+    const dones: Array<Promise<string | undefined>> = []
     const ahead: Array<DirPrefetch | undefined> = []
     let scanned = 0
     let inFlight = 0
     for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]
-      if (!e) continue
-      // Keep the listings of the next few subdirectories on their way.
+      const { entry, path: childPath } = entries[i]
+      // Keep the listings and parent trees of the next few subdirectories on their way.
       if (scanned <= i) scanned = i
       for (; scanned < entries.length && inFlight < DIR_PREFETCH; scanned++) {
-        const d = entries[scanned]
-        if (d === undefined || d.sn.node.type !== 'dir') continue
-        ahead[scanned] = this.#prefetchDir(d.childPath, d.previous?.type === 'dir' ? d.previous.subtree : undefined)
+        const d = entries[scanned].entry
+        if (d.kind !== 'dir' || (this.#o.oneFileSystem && d.stat.dev !== rootDevice)) continue
+        ahead[scanned] = this.#prefetchDir(entries[scanned].path, d.previous?.subtree)
         inFlight++
       }
-      const prefetched = ahead[i]
-      if (prefetched !== undefined) {
+      const prefetchedDir = ahead[i]
+      if (prefetchedDir !== undefined) {
         ahead[i] = undefined
         inFlight--
       }
-      const walked = await this.#walkEntry(e.sn, e.childPath, e.previous, rootDevice, prefetched)
+      const walked = await this.#walkEntry(entry, childPath, rootDevice, prefetchedDir)
       dones.push(walked.done)
     }
-    const done = Promise.all(dones).then((nodes) => this.#saveTree(nodes.filter((n): n is Node => n !== undefined)))
+    const done = Promise.all(dones).then((nodes) => this.#saveTree(nodes.filter((n) => n !== undefined)))
     done.catch(() => {})
     return { done }
   }
@@ -370,50 +381,54 @@ class Archiver {
   #prefetchDir(path: string | Buffer, parentTree: Id | undefined): DirPrefetch {
     return {
       names: listNames(path).catch((error: unknown) => ({ error })),
-      parent: this.#loadParentTree(parentTree),
+      parent: this.#loadParentNodes(parentTree),
     }
   }
 
-  /** restic's change detection: an unchanged file takes its content from the parent snapshot. */
-  #reuseParentContent(node: Node, path: string | Buffer, parentNode: Node | undefined): boolean {
-    if (this.#o.force || !parentNode || !unchanged(parentNode, node) || !this.#allKnown(parentNode.content)) return false
-    node.content = parentNode.content
+  /**
+   * restic's change detection: a file unchanged since the parent snapshot takes its content
+   * from there. Gives its node's JSON then, else undefined.
+   */
+  #reuseParentContent(entry: ScanEntry, path: string | Buffer): string | undefined {
+    const content = entry.previous?.content
+    if (this.#o.force || content === undefined || !this.#allKnown(content)) return undefined
     this.#s.totalFilesProcessed++
-    this.#s.totalBytesProcessed += node.size
+    this.#s.totalBytesProcessed += entry.size
     this.#s.filesUnmodified++
-    this.#o.progress?.onItem?.(pathText(path), 'file', 'unmodified', node.size)
-    this.#o.progress?.onBytes?.(node.size)
-    return true
+    this.#o.progress?.onItem?.(pathText(path), 'file', 'unmodified', entry.size)
+    this.#o.progress?.onBytes?.(entry.size)
+    return entry.head + nodeJsonTail(content)
   }
 
-  /** Stores a file's content; resolves to the node describing what was stored, or undefined when it could not be read. */
-  async #saveFileContent(node: Node, path: string | Buffer, st: BigIntStats, parentNode: Node | undefined): Promise<Node | undefined> {
+  /** Stores a file's content; resolves to its node's JSON, or undefined when it could not be read. */
+  async #saveFileContent(entry: ScanEntry, path: string | Buffer): Promise<string | undefined> {
     this.#checkAbort()
     const text = pathText(path)
     this.#s.totalFilesProcessed++
-    this.#s.totalBytesProcessed += node.size
+    this.#s.totalBytesProcessed += entry.size
+    const st = entry.stat
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
     const seen = linkKey ? this.#hardLinks.get(linkKey) : undefined
-    if (seen && seen.node.mtime === node.mtime && seen.node.size === node.size && seen.node.ctime === node.ctime) {
-      node.content = seen.content
+    let stored: StoredFile
+    if (seen && sameContentMark(seen.stat, st)) {
+      stored = { json: entry.head + nodeJsonTail(seen.content), size: entry.size, content: seen.content, consistent: true }
     } else {
-      let stored: Node
       try {
-        stored = await this.#readConsistent(node, path, st, parentNode)
+        stored = await this.#readConsistent(entry, path)
       } catch (err) {
         if (isAbort(err)) throw err
         this.#error(text, err)
         return undefined
       }
-      this.#s.totalBytesProcessed += stored.size - node.size
-      node = stored
-      if (linkKey) this.#hardLinks.set(linkKey, { node, content: node.content ?? [] })
+      this.#s.totalBytesProcessed += stored.size - entry.size
+      // A file that changed while read is not shared: its other links are read on their own.
+      if (linkKey && stored.consistent) this.#hardLinks.set(linkKey, { stat: st, content: stored.content })
     }
-    const status = parentNode === undefined ? 'new' : 'changed'
+    const status = entry.previous === undefined ? 'new' : 'changed'
     if (status === 'new') this.#s.filesNew++
     else this.#s.filesChanged++
-    this.#o.progress?.onItem?.(text, 'file', status, node.size)
-    return node
+    this.#o.progress?.onItem?.(text, 'file', status, stored.size)
+    return stored.json
   }
 
   /**
@@ -435,47 +450,48 @@ class Archiver {
    * are always being written would otherwise turn every scheduled backup into a failed one,
    * teaching people to ignore the code. Consistency for those needs a file system snapshot.
    */
-  async #readConsistent(node: Node, path: string | Buffer, st: BigIntStats, parentNode: Node | undefined): Promise<Node> {
-    const first = await this.#readOnce(path, node.size, parentNode, 1)
-    node.content = first.content
-    const check = checkAfterRead(path, st, first.size)
-    if (check.kind === 'same') return node
+  async #readConsistent(entry: ScanEntry, path: string | Buffer): Promise<StoredFile> {
+    const mostlyKnown = entry.previous?.wasFile === true
+    const first = await this.#readOnce(path, entry.size, mostlyKnown, 1)
+    const check = checkAfterRead(path, entry.stat, first.size)
+    if (check.kind === 'same') return { json: entry.head + nodeJsonTail(first.content), size: first.size, content: first.content, consistent: true }
     // From here the node describes the bytes stored, whatever happens next.
+    const node = decodeNodeJson(entry.head + nodeJsonTail(first.content))
     const expected = node.size
     node.size = first.size
     const text = pathText(path)
+    const keep = (n: Node): StoredFile => ({ json: encodeNode(n), size: n.size, content: n.content ?? [], consistent: false })
     if (check.kind === 'gone') {
       // Removed or renamed away after it was read: there is nothing to read again.
       if (first.size !== expected) this.#warnChanged(text, `file changed while it was read and then disappeared (${expected} → ${first.size} bytes); stored what was read`)
-      return node
+      return keep(node)
     }
     if (!check.st.isFile()) {
       this.#warnChanged(text, 'file changed while it was read and is no longer a regular file; stored what was read')
-      return node
+      return keep(node)
     }
     this.#s.filesReread++
     let again: Node | null
     let second: SavedFile
     try {
       again = await nodeFromStat(node.name, path, check.st, this.#nodeOptions(path))
-      if (!again) return node
-      second = await this.#readOnce(path, again.size, parentNode, 2)
+      if (!again) return keep(node)
+      second = await this.#readOnce(path, again.size, true, 2)
     } catch (err) {
       if (isAbort(err)) throw err
       this.#warnChanged(text, `file changed while it was read, and reading it again failed (${messageOf(err)}); stored the first read`)
-      return node
+      return keep(node)
     }
     again.content = second.content
     const recheck = checkAfterRead(path, check.st, second.size)
-    if (recheck.kind === 'same') return again
+    if (recheck.kind === 'same') return keep(again)
     again.size = second.size
     this.#warnChanged(text, `file changed while it was read, twice; stored the ${second.size} bytes of the second read, which may mix old and new content (back up from a file system snapshot to avoid this)`)
-    return again
+    return keep(again)
   }
 
   /** One read of a file into the repository. A re-read (attempt 2) mostly finds known chunks. */
-  async #readOnce(path: string | Buffer, size: number, parentNode: Node | undefined, attempt: 1 | 2): Promise<SavedFile> {
-    const mostlyKnown = attempt === 2 || parentNode?.type === 'file'
+  async #readOnce(path: string | Buffer, size: number, mostlyKnown: boolean, attempt: 1 | 2): Promise<SavedFile> {
     const saved = await this.#saver.save(path, size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), mostlyKnown)
     await this.#hooks.afterRead?.(pathText(path), attempt)
     return saved
@@ -491,44 +507,6 @@ class Archiver {
     for (const id of content) if (!this.#writer.has('data', id)) return false
     return true
   }
-}
-
-/** restic's change detection: same type, size, mtime, ctime and inode means unchanged. */
-function unchanged(old: Node, cur: Node): boolean {
-  return old.type === 'file' && old.size === cur.size && old.mtime === cur.mtime && old.ctime === cur.ctime && old.inode === cur.inode
-}
-
-function joinPath(dir: string | Buffer, name: EntryName): string | Buffer {
-  if (typeof dir === 'string' && typeof name === 'string') return dir.endsWith('/') ? dir + name : dir + '/' + name
-  const d = typeof dir === 'string' ? Buffer.from(dir) : dir
-  const n = typeof name === 'string' ? Buffer.from(name) : name
-  const path = d.length > 0 && d[d.length - 1] === 0x2f ? Buffer.concat([d, n]) : Buffer.concat([d, Buffer.from('/'), n])
-  // Keep plain strings where the bytes are valid UTF-8: cheaper and easier to print.
-  const s = path.toString('utf8')
-  return Buffer.from(s).equals(path) ? s : path
-}
-
-/**
- * A directory's entry names: strings, or raw bytes for every name when one is not valid UTF-8
- * (decoding turned its bad bytes into U+FFFD; a name with a real U+FFFD takes that path too).
- */
-async function listNames(path: string | Buffer): Promise<EntryName[]> {
-  const names = await readdir(path)
-  for (const n of names) if (n.includes('\uFFFD')) return readdir(path, { encoding: 'buffer' })
-  return names
-}
-
-/**
- * The key of a name in a parent-tree lookup: the name itself when it is valid UTF-8 (what
- * listNames gives as a string), else its bytes as latin1 behind a NUL, which no name holds.
- */
-function keyOfBytes(name: Buffer): string {
-  const s = name.toString('utf8')
-  return s.includes('\uFFFD') ? '\0' + name.toString('latin1') : s
-}
-
-function pathText(p: string | Buffer): string {
-  return typeof p === 'string' ? p : p.toString('utf8')
 }
 
 function isAbort(err: unknown): boolean {

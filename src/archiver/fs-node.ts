@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process'
-import { constants, type BigIntStats } from 'node:fs'
-import { open, readlink } from 'node:fs/promises'
+import { closeSync, constants, readlinkSync, type BigIntStats } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
 import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr'
 import { messageOf } from '../base/index.js'
 import { formatGoTime, goFileMode, goStringFromBytes, type ExtendedAttribute, type Node, type NodeType } from '../snapshots/index.js'
 import type { UserNames } from './user-names.js'
-import { openXattrTarget, type XattrTarget } from '../localfs/index.js'
+import { openXattrTargetSync, type XattrTargetSync } from '../localfs/index.js'
 
 export interface NodeFromStatOptions {
   /** Read extended attributes (one listxattr per entry, plus one getxattr per attribute). */
@@ -43,6 +43,36 @@ export async function nodeFromStat(
   st: BigIntStats,
   opts: NodeFromStatOptions,
 ): Promise<Node | null> {
+  const built = nodeFromStatSync(name, path, st, opts)
+  if (built === XATTRS_BY_TOOL) {
+    const node = nodeFromStatSync(name, path, st, { ...opts, readXattrs: false }) as Node
+    const xattrs = await readXattrsWithTool(path as Buffer, node.type, opts.warn)
+    if (xattrs.length > 0) node.xattrs = xattrs
+    return node
+  }
+  return built
+}
+
+/**
+ * What nodeFromStatSync answers for a file or fifo whose own name is not UTF-8 when its
+ * extended attributes are to be read: only a helper program can read them (asynchronously),
+ * so nodeFromStat has to.
+ */
+export const XATTRS_BY_TOOL = Symbol('xattrs by tool')
+
+/**
+ * nodeFromStat without waiting: every system call is synchronous (a few microseconds each on a
+ * warm cache, far less than a round trip through the thread pool), for worker threads that
+ * scan whole directories. Answers XATTRS_BY_TOOL where nodeFromStat would run a program.
+ *
+ * @throws the fs error when a symlink cannot be read
+ */
+export function nodeFromStatSync(
+  name: Buffer,
+  path: string | Buffer,
+  st: BigIntStats,
+  opts: NodeFromStatOptions,
+): Node | null | typeof XATTRS_BY_TOOL {
   const stMode = Number(st.mode)
   const type = nodeTypeOf(stMode)
   if (type === undefined || type === 'socket') return null
@@ -72,19 +102,27 @@ export async function nodeFromStat(
   if (group) node.group = group
 
   if (type === 'symlink') {
-    const target = await readlink(path, { encoding: 'buffer' })
+    const target = readlinkSync(path, { encoding: 'buffer' })
     if (target.length > 0) node.linktarget = goStringFromBytes(target)
-  } else {
-    if (type === 'dev' || type === 'chardev') node.device = st.rdev
-    if (opts.readXattrs) {
-      const prev = opts.previous
-      const xattrs = prev !== undefined && prev.type === type && prev.inode === node.inode && prev.ctime === node.ctime && prev.mtime === node.mtime
-        ? (prev.xattrs ?? [])
-        : await readXattrs(path, type, opts.warn)
-      if (xattrs.length > 0) node.xattrs = xattrs
-    }
+    return node
   }
+  if (type === 'dev' || type === 'chardev') node.device = st.rdev
+  if (opts.readXattrs && addXattrsSync(node, path, opts.previous, opts.warn) === XATTRS_BY_TOOL) return XATTRS_BY_TOOL
   return node
+}
+
+/**
+ * Reads the extended attributes of a node built without them (readXattrs: false), or takes
+ * those of `previous`, its node in the parent snapshot, when that is the same inode with the
+ * same ctime and mtime: setting or removing one changes the ctime. Symlinks get none.
+ */
+export function addXattrsSync(node: Node, path: string | Buffer, previous: Node | undefined, warn?: (message: string) => void): void | typeof XATTRS_BY_TOOL {
+  if (node.type === 'symlink') return
+  const xattrs = previous !== undefined && previous.type === node.type && previous.inode === node.inode && previous.ctime === node.ctime && previous.mtime === node.mtime
+    ? (previous.xattrs ?? [])
+    : readXattrs(path, node.type, warn)
+  if (xattrs === XATTRS_BY_TOOL) return XATTRS_BY_TOOL
+  if (xattrs.length > 0) node.xattrs = xattrs
 }
 
 function nodeTypeOf(stMode: number): NodeType | undefined {
@@ -111,18 +149,18 @@ function nodeTypeOf(stMode: number): NodeType | undefined {
 
 // The xattr binding takes UTF-8 strings and never follows a final symlink, like restic's
 // LList/LGet. Paths it cannot spell are reached through a /proc/self/fd directory handle.
-async function readXattrs(
+// Synchronous calls: on a warm cache they take a few microseconds, far less than a round trip
+// through the thread pool.
+function readXattrs(
   path: string | Buffer,
   type: NodeType,
   warn: ((message: string) => void) | undefined,
-): Promise<ExtendedAttribute[]> {
+): ExtendedAttribute[] | typeof XATTRS_BY_TOOL {
   const shown = String(path)
-  let target: XattrTarget | undefined
+  let target: XattrTargetSync | undefined
   try {
-    target = await openXattrTarget(path, type === 'dir')
-    if (target === undefined) return await readXattrsWithTool(path as Buffer, type, warn)
-    // Synchronous calls: on a warm cache they take a few microseconds, far less than a round
-    // trip through the thread pool.
+    target = openXattrTargetSync(path, type === 'dir')
+    if (target === undefined) return XATTRS_BY_TOOL
     const names = listAttributesSync(target.path)
     const values = names.map((n) => getAttributeSync(target!.path, n))
     const xattrs: ExtendedAttribute[] = []
@@ -140,7 +178,7 @@ async function readXattrs(
     }
     return []
   } finally {
-    await target?.handle?.close()
+    if (target?.fd !== undefined) closeSync(target.fd)
   }
 }
 

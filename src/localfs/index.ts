@@ -6,4 +6,4 @@
  * @example
  * const target = await openXattrTarget(Buffer.from([0x62, 0xff]), false)
  */
-export { openXattrTarget, type XattrTarget } from './xattr-target.js'
+export { openXattrTarget, openXattrTargetSync, type XattrTarget, type XattrTargetSync } from './xattr-target.js'

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { hashId, isAppError } from '../base/index.js'
 import type { Node } from './node.js'
 import { testNode } from './testing.js'
-import { decodeTree, encodeTree } from './tree.js'
+import { compareNames, decodeNodeJson, decodeTree, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, splitTreeJson } from './tree.js'
 
 /**
  * A tree restic 0.14 wrote (TZ=Asia/Kolkata) for a directory holding every node type: block and
@@ -260,5 +260,49 @@ describe('decodeTree()', () => {
     for (const text of bad) {
       assert.throws(() => decodeTree(Buffer.from(text)), (err) => isAppError(err, 'INVALID_DATA'), text)
     }
+  })
+})
+
+describe('node JSON in parts (nodeJsonHead, nodeJsonTail, encodeTreeJson, splitTreeJson)', () => {
+  it('head plus tail is encodeNode, and encodeTreeJson of the nodes is encodeTree', () => {
+    const nodes = decodeTree(RESTIC_TREE)
+    for (const n of nodes) {
+      assert.equal(nodeJsonHead(n) + nodeJsonTail(n.content, n.subtree, n.error), encodeNode(n))
+      assert.ok(!nodeJsonHead(n).includes('"content"'))
+    }
+    assert.ok(encodeTreeJson(nodes.map(encodeNode)).equals(RESTIC_TREE))
+  })
+
+  it('splits a tree restic wrote into its nodes as written, and decodeNodeJson reads each', () => {
+    assert.deepEqual(splitTreeJson(RESTIC_TREE), RESTIC_NODES)
+    const nodes = decodeTree(RESTIC_TREE)
+    RESTIC_NODES.forEach((json, i) => assert.deepEqual(decodeNodeJson(json), nodes[i]))
+    assert.deepEqual(splitTreeJson(Buffer.from('{"nodes":[]}\n')), [])
+  })
+
+  it('keeps braces, brackets, quotes and backslashes inside strings within their node', () => {
+    const tricky = [
+      testNode({ name: Buffer.from('a}{"]['), type: 'symlink', linktarget: 'x\\"}]', content: null }),
+      testNode({ name: Buffer.from('b\\'), xattrs: [{ name: 'user.}\\', value: Buffer.from('{[') }], content: [ID_A, ID_B] }),
+    ]
+    const texts = tricky.map(encodeNode)
+    assert.deepEqual(splitTreeJson(encodeTreeJson(texts)), texts)
+  })
+
+  it('gives undefined for a tree of another shape (whitespace, other key order), which decodeTree still reads', () => {
+    const spaced = Buffer.from('{ "nodes": [' + RESTIC_NODES[2] + '] }')
+    assert.equal(splitTreeJson(spaced), undefined)
+    assert.equal(decodeTree(spaced).length, 1)
+    assert.equal(splitTreeJson(Buffer.from('{"nodes":[' + RESTIC_NODES[2] + ']}\nx')), undefined)
+    assert.equal(splitTreeJson(Buffer.from('{"nodes":[{"name":"x"')), undefined)
+  })
+
+  it('compareNames orders by UTF-8 bytes, also where UTF-16 order differs', () => {
+    // U+FF5E is one UTF-16 unit above the surrogates of U+1F600, but its UTF-8 bytes come first.
+    const names = ['\u{1F600}', '\uFF5E', 'b', 'a', 'ab']
+    const byBytes = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+    assert.deepEqual([...names].sort(compareNames), byBytes)
+    assert.deepEqual(byBytes, ['a', 'ab', 'b', '\uFF5E', '\u{1F600}'])
+    assert.equal(compareNames(Buffer.from([0xff]), 'z'), 1)
   })
 })

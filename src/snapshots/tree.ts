@@ -69,7 +69,16 @@ const HAS_DEVICE = new Set(['dev', 'chardev'])
  * nodes restic never fills them in, so a node built straight from lstat() (a directory's
  * st_size and st_nlink included) encodes as restic's would.
  */
-function nodeJson(n: Node): string {
+export function encodeNode(n: Node): string {
+  return nodeJsonHead(n) + nodeJsonTail(n.content, n.subtree, n.error)
+}
+
+/**
+ * The JSON of a node up to its `content` field, which restic's struct order puts after every
+ * field read from the file system: a backup can encode an entry as soon as it is stat'ed and
+ * add what it stores (nodeJsonTail) later. encodeNode(n) is head plus tail.
+ */
+export function nodeJsonHead(n: Node): string {
   let s = '{"name":' + nameJson(n.name) + ',"type":' + (TYPE_JSON[n.type] ?? goJsonString(n.type))
   if (n.mode !== 0) s += ',"mode":' + (n.mode >>> 0)
   const mtime = goJsonString(n.mtime)
@@ -86,11 +95,39 @@ function nodeJson(n: Node): string {
   if (n.linktarget) s += ',"linktarget":' + goJsonString(n.linktarget)
   if (n.xattrs !== undefined && n.xattrs.length > 0) s += ',"extended_attributes":' + xattrsJson(n.xattrs)
   if (n.device !== undefined && n.device !== 0n && HAS_DEVICE.has(n.type)) s += ',"device":' + n.device
-  s += ',"content":' + (n.content === null ? 'null' : idsJson(n.content))
-  if (n.subtree !== undefined) s += ',"subtree":"' + n.subtree + '"'
-  if (n.error) s += ',"error":' + goJsonString(n.error)
+  return s
+}
+
+/** The rest of a node's JSON after nodeJsonHead: content, subtree and error, and the closing brace. */
+export function nodeJsonTail(content: readonly Id[] | null, subtree?: Id, error?: string): string {
+  let s = ',"content":' + (content === null ? 'null' : idsJson(content))
+  if (subtree !== undefined) s += ',"subtree":"' + subtree + '"'
+  if (error) s += ',"error":' + goJsonString(error)
   return s + '}'
 }
+
+/**
+ * A tree blob from nodes already encoded (encodeNode, or nodeJsonHead plus nodeJsonTail) and
+ * already in tree order, by raw name bytes (compareNames): what encodeTree(nodes) gives for
+ * the nodes they encode.
+ */
+export function encodeTreeJson(nodes: readonly string[]): Buffer {
+  return Buffer.from('{"nodes":[' + nodes.join(',') + ']}\n', 'utf8')
+}
+
+/**
+ * Orders names as trees do, by their UTF-8 bytes. For strings that is code point order, which
+ * plain string comparison (UTF-16 units) only breaks for characters beyond U+FFFF against
+ * U+E000–U+FFFF.
+ */
+export function compareNames(a: string | Buffer, b: string | Buffer): number {
+  if (typeof a === 'string' && typeof b === 'string') {
+    if (a === b) return 0
+    if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : 1
+  }
+  return Buffer.compare(typeof a === 'string' ? Buffer.from(a) : a, typeof b === 'string' ? Buffer.from(b) : b)
+}
+const SURROGATE = /[\ud800-\udfff]/
 
 function byName(a: Node, b: Node): number {
   return Buffer.compare(a.name, b.name)
@@ -128,7 +165,7 @@ export function encodeTree(nodes: readonly Node[]): Buffer {
   let s = '{"nodes":['
   for (let i = 0; i < sorted.length; i++) {
     if (i > 0) s += ','
-    s += nodeJson(sorted[i])
+    s += encodeNode(sorted[i])
   }
   return Buffer.from(s + ']}\n', 'utf8')
 }
@@ -290,4 +327,56 @@ export function decodeTree(bytes: Uint8Array): Node[] {
   if (nodes === undefined || nodes === null) return []
   if (!Array.isArray(nodes)) throw decodeError('field "nodes" is not a list')
   return nodes.map(nodeFromJson)
+}
+
+/** Decodes one node's JSON (as encodeNode writes it) the way decodeTree decodes a tree's nodes. */
+export function decodeNodeJson(json: string): Node {
+  const nodes = decodeTree(Buffer.from('{"nodes":[' + json + ']}'))
+  if (nodes.length !== 1) throw decodeError('not one node')
+  return nodes[0]
+}
+
+/**
+ * The JSON text of each node of a tree blob, without parsing it, when the blob has the shape
+ * encodeTree writes (`{"nodes":[…]}`, no whitespace); undefined otherwise. Lets a backup compare
+ * a fresh node's encoding with its parent's as text. The blob's ID vouches for its bytes, not
+ * for their shape: callers fall back to decodeTree on undefined.
+ */
+export function splitTreeJson(bytes: Uint8Array): string[] | undefined {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+  const OPEN = '{"nodes":['
+  if (!text.startsWith(OPEN)) return undefined
+  const nodes: string[] = []
+  let i = OPEN.length
+  while (text.charCodeAt(i) === 0x7b /* { */) {
+    const end = endOfValue(text, i)
+    if (end < 0) return undefined
+    nodes.push(text.slice(i, end))
+    i = end
+    if (text.charCodeAt(i) === 0x2c /* , */) i++
+  }
+  const rest = text.slice(i)
+  return rest === ']}\n' || rest === ']}' ? nodes : undefined
+}
+
+/** The index just past the JSON object or array starting at `start`, or -1. */
+function endOfValue(text: string, start: number): number {
+  let depth = 0
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22 /* " */) {
+      // Skip the string: to the next quote not escaped by an odd run of backslashes.
+      for (;;) {
+        i = text.indexOf('"', i + 1)
+        if (i < 0) return -1
+        let k = i - 1
+        while (text.charCodeAt(k) === 0x5c /* \ */) k--
+        if ((i - 1 - k) % 2 === 0) break
+      }
+    } else if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) return i + 1
+    }
+  }
+  return -1
 }
