@@ -75,11 +75,8 @@ export interface BackupResult {
 
 type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlob' | 'saveUnpacked' | 'withWriter' | 'index'>
 
-/** A directory's listing and its parent tree, asked for before the walk gets to it. */
-interface DirPrefetch {
-  names: Promise<EntryName[] | { error: unknown }>
-  parent: Promise<ParentNodes | undefined>
-}
+/** A directory's tree in the parent snapshot, asked for before the walk gets to it. */
+type DirPrefetch = Promise<ParentNodes | undefined>
 
 /** A file's content as stored, and its node's JSON. */
 interface StoredFile {
@@ -91,9 +88,8 @@ interface StoredFile {
 }
 
 /**
- * Subdirectories whose listing and parent tree are read ahead while the walk is still busy
- * before them: the walk visits directories one by one, and would otherwise stop at each for a
- * readdir and a tree load.
+ * Subdirectories whose parent trees are loaded ahead while the walk is still busy before them:
+ * the walk visits directories one by one, and would otherwise stop at each for a tree load.
  */
 const DIR_PREFETCH = 8
 /** Files being read at once: up to this many, holding up to FILE_BYTES bytes between them. */
@@ -326,16 +322,15 @@ class Archiver {
 
   /** Walks a directory: its entries, filtered by the excludes, are handed on in order. */
   async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint, prefetched?: DirPrefetch): Promise<{ done: Promise<Id> }> {
-    const { names: listed, parent: parentP } = prefetched ?? this.#prefetchDir(path, parentTree)
+    const parent = await (prefetched ?? this.#loadParentNodes(parentTree))
     const dirText = pathText(path)
     let names: EntryName[]
-    const got = await listed
-    if (Array.isArray(got)) names = got
-    else {
-      this.#error(dirText, got.error)
+    try {
+      names = listNames(path)
+    } catch (err) {
+      this.#error(dirText, err)
       names = []
     }
-    const parent = await parentP
     if (!this.#o.excludes.isEmpty) {
       const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(pathText)))
       if (keep) names = names.filter((n) => keep.has(pathText(n)))
@@ -356,12 +351,12 @@ class Archiver {
     let inFlight = 0
     for (let i = 0; i < entries.length; i++) {
       const { entry, path: childPath } = entries[i]
-      // Keep the listings and parent trees of the next few subdirectories on their way.
+      // Keep the parent trees of the next few subdirectories on their way.
       if (scanned <= i) scanned = i
       for (; scanned < entries.length && inFlight < DIR_PREFETCH; scanned++) {
         const d = entries[scanned].entry
         if (d.kind !== 'dir' || (this.#o.oneFileSystem && d.stat.dev !== rootDevice)) continue
-        ahead[scanned] = this.#prefetchDir(entries[scanned].path, d.previous?.subtree)
+        ahead[scanned] = this.#loadParentNodes(d.previous?.subtree)
         inFlight++
       }
       const prefetchedDir = ahead[i]
@@ -375,14 +370,6 @@ class Archiver {
     const done = Promise.all(dones).then((nodes) => this.#saveTree(nodes.filter((n) => n !== undefined)))
     done.catch(() => {})
     return { done }
-  }
-
-  /** Starts reading a directory's listing and its parent tree; errors are kept for #walkDir to report. */
-  #prefetchDir(path: string | Buffer, parentTree: Id | undefined): DirPrefetch {
-    return {
-      names: listNames(path).catch((error: unknown) => ({ error })),
-      parent: this.#loadParentNodes(parentTree),
-    }
   }
 
   /**
