@@ -5,8 +5,8 @@
  * encoding starts its parent node's JSON takes the rest from there, with no JSON decoding and
  * no getxattr, which is what a backup of a tree that barely changed spends its time on.
  *
- * Excludes are not applied here: the walk filters the entries it gets (an excluded entry costs
- * one lstat, and its errors and warnings are never reported).
+ * Excludes are the walk's: it lists a directory (listNames), drops the names its patterns and
+ * markers exclude, and scans the rest (scanEntries).
  */
 import { lstatSync, readdirSync } from 'node:fs'
 import { isId, type Id } from '../base/index.js'
