@@ -215,20 +215,14 @@ class Archiver {
     this.#o.progress?.onError?.(path, e)
   }
 
-  async #loadParentTree(id: Id | undefined): Promise<Node[] | undefined> {
+  /**
+   * A directory's tree in the parent snapshot, decoded by `decode` (decodeTree, or parentNodes
+   * for the scan's matching); undefined when there is none or it cannot be read.
+   */
+  async #loadParentTree<T>(id: Id | undefined, decode: (plaintext: Buffer) => T): Promise<T | undefined> {
     if (id === undefined) return undefined
     try {
-      return decodeTree(await this.#repo.loadBlob('tree', id))
-    } catch {
-      return undefined // a damaged parent only costs speed
-    }
-  }
-
-  /** A directory's tree in the parent snapshot, as the scan matches it (see ParentNodes). */
-  async #loadParentNodes(id: Id | undefined): Promise<ParentNodes | undefined> {
-    if (id === undefined) return undefined
-    try {
-      return parentNodes(await this.#repo.loadBlob('tree', id))
+      return decode(await this.#repo.loadBlob('tree', id))
     } catch {
       return undefined // a damaged parent only costs speed
     }
@@ -241,8 +235,8 @@ class Archiver {
 
   /** Saves the directories on the way to the targets, each holding only the relevant children. */
   async #saveVirtual(v: Virtual, parentTree: Id | undefined): Promise<Id> {
-    const parentNodes = await this.#loadParentTree(parentTree)
-    const parent = parentNodes && new Map(parentNodes.map((n) => [keyOfBytes(n.name), n]))
+    const previousNodes = await this.#loadParentTree(parentTree, decodeTree)
+    const parent = previousNodes && new Map(previousNodes.map((n) => [keyOfBytes(n.name), n]))
     // Targets are handed on one after another but finish together, as a directory's entries do:
     // waiting for each before the next would drain the pipeline at every target ("backup ."
     // of a folder of large files would read them one at a time).
@@ -322,7 +316,7 @@ class Archiver {
 
   /** Walks a directory: its entries, filtered by the excludes, are handed on in order. */
   async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint, prefetched?: DirPrefetch): Promise<{ done: Promise<Id> }> {
-    const parent = await (prefetched ?? this.#loadParentNodes(parentTree))
+    const parent = await (prefetched ?? this.#loadParentTree(parentTree, parentNodes))
     const dirText = pathText(path)
     let names: EntryName[]
     try {
@@ -356,7 +350,7 @@ class Archiver {
       for (; scanned < entries.length && inFlight < DIR_PREFETCH; scanned++) {
         const d = entries[scanned].entry
         if (d.kind !== 'dir' || (this.#o.oneFileSystem && d.stat.dev !== rootDevice)) continue
-        ahead[scanned] = this.#loadParentNodes(d.previous?.subtree)
+        ahead[scanned] = this.#loadParentTree(d.previous?.subtree, parentNodes)
         inFlight++
       }
       const prefetchedDir = ahead[i]

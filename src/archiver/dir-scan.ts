@@ -61,7 +61,7 @@ export type ScanItem =
   | { kind: 'defer'; name: EntryName; previous?: Node }
 
 /** restic's change detection: same type, size, mtime, ctime and inode means unchanged. */
-export function unchanged(old: Node, cur: Node): boolean {
+function unchanged(old: Node, cur: Node): boolean {
   return old.type === 'file' && old.size === cur.size && old.mtime === cur.mtime && old.ctime === cur.ctime && old.inode === cur.inode
 }
 

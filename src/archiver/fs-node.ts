@@ -43,14 +43,13 @@ export async function nodeFromStat(
   st: BigIntStats,
   opts: NodeFromStatOptions,
 ): Promise<Node | null> {
-  const built = nodeFromStatSync(name, path, st, opts)
-  if (built === XATTRS_BY_TOOL) {
-    const node = nodeFromStatSync(name, path, st, { ...opts, readXattrs: false }) as Node
+  const node = nodeFromStatSync(name, path, st, { ...opts, readXattrs: false }) as Node | null
+  if (node === null || !opts.readXattrs) return node
+  if (addXattrsSync(node, path, opts.previous, opts.warn) === XATTRS_BY_TOOL) {
     const xattrs = await readXattrsWithTool(path as Buffer, node.type, opts.warn)
     if (xattrs.length > 0) node.xattrs = xattrs
-    return node
   }
-  return built
+  return node
 }
 
 /**
@@ -62,8 +61,8 @@ export const XATTRS_BY_TOOL = Symbol('xattrs by tool')
 
 /**
  * nodeFromStat without waiting: every system call is synchronous (a few microseconds each on a
- * warm cache, far less than a round trip through the thread pool), for worker threads that
- * scan whole directories. Answers XATTRS_BY_TOOL where nodeFromStat would run a program.
+ * warm cache, far less than a round trip through the thread pool), for the backup walk's
+ * directory scans. Answers XATTRS_BY_TOOL where nodeFromStat would run a program.
  *
  * @throws the fs error when a symlink cannot be read
  */

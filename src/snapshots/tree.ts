@@ -162,12 +162,7 @@ export function encodeTree(nodes: readonly Node[]): Buffer {
       break
     }
   }
-  let s = '{"nodes":['
-  for (let i = 0; i < sorted.length; i++) {
-    if (i > 0) s += ','
-    s += encodeNode(sorted[i])
-  }
-  return Buffer.from(s + ']}\n', 'utf8')
+  return encodeTreeJson(sorted.map(encodeNode))
 }
 
 // ---- decoding ----
