@@ -9,7 +9,7 @@ import {
   BlobWriter,
   createInlineEncoder,
   createWorkerEncoder,
-  encodeIndex,
+  IndexFileBuilder,
   MasterIndex,
   packSize,
   type IndexPack,
@@ -20,7 +20,7 @@ import {
 } from '../repository/index.js'
 import type { BlobSet } from './used-blobs.js'
 
-export type RepackRepo = Pick<Repository, 'backend' | 'key' | 'version' | 'index' | 'saveUnpacked' | 'loadBlob' | 'decodeBlob'>
+export type RepackRepo = Pick<Repository, 'backend' | 'key' | 'version' | 'index' | 'saveUnpacked' | 'saveFramedUnpacked' | 'loadBlob' | 'decodeBlob'>
 
 export interface RepackResult {
   /** The new packs with their blobs. */
@@ -68,8 +68,8 @@ export async function repackPacks(
       key: repo.key,
       version: repo.version,
       index: fresh,
-      saveUnpacked: async (type, json) => {
-        const id = await repo.saveUnpacked(type, json)
+      saveFramedUnpacked: async (type, framed) => {
+        const id = await repo.saveFramedUnpacked(type, framed)
         indexIds.push(id)
         return id
       },
@@ -158,26 +158,22 @@ async function loadOtherCopy(repo: RepackRepo, b: PackedBlob, packId: Id, origin
  * in format v1); the first names `supersedes`. Returns the new index IDs.
  */
 export async function writeIndexFiles(
-  repo: Pick<Repository, 'saveUnpacked' | 'version'>,
+  repo: Pick<Repository, 'saveFramedUnpacked' | 'version'>,
   packs: Iterable<IndexPack>,
   supersedes: readonly Id[],
 ): Promise<Id[]> {
   const limitPerFile = repo.version === 1 ? 50_000 : 150_000
   const written: Id[] = []
-  let batch: IndexPack[] = []
-  let count = 0
+  let file = new IndexFileBuilder(repo.version, supersedes)
   const save = async () => {
-    const file = { supersedes: written.length === 0 ? [...supersedes] : [], packs: batch }
-    written.push(await repo.saveUnpacked('index', encodeIndex(file)))
-    batch = []
-    count = 0
+    written.push(await repo.saveFramedUnpacked('index', file.finish()))
+    file = new IndexFileBuilder(repo.version)
   }
   for (const p of packs) {
-    batch.push(p)
-    count += p.blobs.length
-    if (count >= limitPerFile) await save()
+    file.add(p)
+    if (file.blobCount >= limitPerFile) await save()
   }
-  if (batch.length > 0 || written.length === 0) await save()
+  if (file.packCount > 0 || written.length === 0) await save()
   return written
 }
 

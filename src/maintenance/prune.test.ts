@@ -134,7 +134,7 @@ describe('PrunePlan.execute()', () => {
     const { backend, forget } = await prunableRepository()
     const repo = await reopen(backend)
     // A pack whose index was never written (as after a crash during backup).
-    const orphan = new BlobWriter({ backend, key: repo.key, version: 2, index: new MasterIndex(), saveUnpacked: async () => hashId(Buffer.from('none')) })
+    const orphan = new BlobWriter({ backend, key: repo.key, version: 2, index: new MasterIndex(), saveFramedUnpacked: async () => hashId(Buffer.from('none')) })
     await orphan.saveBlob('data', seededBytes(9, 50 * KiB))
     await orphan.flush()
     await removeSnapshots(repo, forget)
@@ -155,7 +155,7 @@ describe('PrunePlan.execute()', () => {
     await repo.loadIndex()
     const aChunk = seededBytes(1, 256 * KiB).subarray(0, 64 * KiB)
     // Store a used blob a second time, in a pack of its own with its own index file.
-        const fresh = new BlobWriter({ backend, key: repo.key, version: 2, index: new MasterIndex(), saveUnpacked: (t, j) => repo.saveUnpacked(t, j) })
+        const fresh = new BlobWriter({ backend, key: repo.key, version: 2, index: new MasterIndex(), saveFramedUnpacked: (t, f) => repo.saveFramedUnpacked(t, f) })
     await fresh.saveBlob('data', aChunk)
     await fresh.flush()
     const plan = await planPrune(await reopen(backend))

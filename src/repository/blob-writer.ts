@@ -5,7 +5,7 @@ import type { BlobType } from './blob.js'
 import { createInlineEncoder, type BlobEncoder, type EncodedBlob } from './blob-encoder.js'
 import { DEFAULT_LEVEL } from './compression.js'
 import type { MasterIndex } from './index/master-index.js'
-import { encodeIndex, type IndexPack } from './index/index-file.js'
+import { IndexFileBuilder } from './index/index-file.js'
 import { Packer, type FinishedPack } from './pack/packer.js'
 
 export type CompressionMode = 'auto' | 'off' | 'max'
@@ -84,7 +84,7 @@ export interface WriterTarget {
   readonly key: MasterKey
   readonly index: MasterIndex
   readonly version: 1 | 2
-  saveUnpacked(type: 'index', json: Uint8Array): Promise<Id>
+  saveFramedUnpacked(type: 'index', framed: Uint8Array): Promise<Id>
 }
 
 export interface SaveResult {
@@ -122,8 +122,8 @@ export class BlobWriter {
   #encoding = new Set<Promise<void>>()
   #inFlight = new Set<Promise<void>>()
   #failure: unknown
-  #indexPacks: IndexPack[] = []
-  #indexBlobs = 0
+  /** Stored packs not yet in an index file. */
+  #indexFile: IndexFileBuilder
   #indexWrites: Promise<void> = Promise.resolve()
   /** Totals for the summary: blobs and bytes added by this writer. */
   readonly stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0 }
@@ -140,6 +140,7 @@ export class BlobWriter {
     this.#maxQueued = Math.max(options.maxQueuedBytes ?? 2 * this.#packSize, 2 * this.#packSize)
     // One pack filling while the others upload.
     this.#packBuffers = new PackBuffers(this.#packSize + PACK_HEADROOM, this.#concurrency + 1)
+    this.#indexFile = new IndexFileBuilder(target.version)
   }
 
   /** The zstd level blobs are compressed with (0: none), for encoders working outside the writer. */
@@ -248,7 +249,7 @@ export class BlobWriter {
     await this.#finishPack('tree')
     await this.#drain()
     this.#throwIfFailed()
-    if (this.#indexPacks.length > 0) this.#writeIndex()
+    if (this.#indexFile.packCount > 0) this.#writeIndex()
     await this.#indexWrites
     this.#packBuffers.clear()
     this.#throwIfFailed()
@@ -334,18 +335,16 @@ export class BlobWriter {
     this.stats.packs++
     this.#target.index.addPack(pack.id, pack.blobs)
     for (const b of pack.blobs) this.#pending.delete(b.type + b.id)
-    this.#indexPacks.push({ id: pack.id, blobs: pack.blobs })
-    this.#indexBlobs += pack.blobs.length
-    if (this.#indexBlobs >= INDEX_BLOB_LIMIT) this.#writeIndex()
+    this.#indexFile.add({ id: pack.id, blobs: pack.blobs })
+    if (this.#indexFile.blobCount >= INDEX_BLOB_LIMIT) this.#writeIndex()
   }
 
   #writeIndex(): void {
-    const packs = this.#indexPacks
-    this.#indexPacks = []
-    this.#indexBlobs = 0
+    const file = this.#indexFile
+    this.#indexFile = new IndexFileBuilder(this.#target.version)
     this.#indexWrites = this.#indexWrites.then(async () => {
       try {
-        await this.#target.saveUnpacked('index', encodeIndex({ supersedes: [], packs }))
+        await this.#target.saveFramedUnpacked('index', file.finish())
       } catch (err) {
         this.#failure ??= err
       }

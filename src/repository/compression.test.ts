@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AppError } from '../base/index.js'
-import { zstdCompress, zstdDecompress, zstdDecompressInto } from './compression.js'
+import { ZstdFrameWriter, zstdCompress, zstdDecompress, zstdDecompressInto } from './compression.js'
 import { seededBytes } from './testing.js'
 
 describe('zstd', () => {
@@ -26,5 +26,20 @@ describe('zstd', () => {
       assert.throws(() => zstdDecompressInto(z, wrong, scratch), (e: unknown) => e instanceof AppError && e.code === 'INVALID_DATA')
     }
     assert.throws(() => zstdDecompressInto(z, text.length, Buffer.alloc(10)), RangeError)
+  })
+
+  it('ZstdFrameWriter writes one frame from many pieces, put behind its head bytes', () => {
+    const w = new ZstdFrameWriter(3, Uint8Array.of(7, 8))
+    const pieces = [text, random, Buffer.alloc(0), text.subarray(5, 9), seededBytes(4, 300_000)]
+    for (const p of pieces) w.write(p)
+    const out = w.end()
+    assert.deepEqual([...out.subarray(0, 2)], [7, 8])
+    const frame = out.subarray(2)
+    assert.ok(frame.length > 2 * random.length, 'the random bytes stay about their size, across several output pieces')
+    // No content size in the frame: it is read by streaming, with or without an expected length.
+    const whole = Buffer.concat(pieces)
+    assert.deepEqual(zstdDecompress(frame), whole)
+    assert.deepEqual(zstdDecompress(frame, whole.length), whole)
+    assert.deepEqual(zstdDecompress(new ZstdFrameWriter(3).end()), Buffer.alloc(0))
   })
 })

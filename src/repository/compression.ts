@@ -30,6 +30,57 @@ export function zstdCompressInto(out: Uint8Array, data: Uint8Array, level = DEFA
   return cctx.compress2(out, data)
 }
 
+/**
+ * One zstd frame compressed piece by piece, for a document built gradually (an index file pack
+ * by pack): only the compressed bytes are held, never the whole plaintext. The frame records no
+ * content size (it is not known when the frame starts); readers then stream it, as restic does.
+ */
+export class ZstdFrameWriter {
+  #cctx = new zstd.CCtx()
+  #pieces: Buffer[] = []
+  #out: Buffer
+  #pos = 0
+  #head: Uint8Array
+
+  /** `head`: bytes to put before the frame in end()'s result (an encoding byte, say). */
+  constructor(level = DEFAULT_LEVEL, head: Uint8Array = new Uint8Array(0)) {
+    this.#cctx.setParameter(zstd.CParameter.compressionLevel, level)
+    this.#cctx.setParameter(zstd.CParameter.checksumFlag, 0)
+    this.#out = Buffer.allocUnsafe(zstd.cStreamOutSize())
+    this.#head = head
+  }
+
+  write(data: Uint8Array): void {
+    for (let src = data; src.length > 0; ) {
+      const [, produced, consumed] = this.#cctx.compressStream2(this.#out.subarray(this.#pos), src, zstd.EndDirective.continue)
+      this.#advance(produced)
+      src = src.subarray(consumed)
+    }
+  }
+
+  /** Ends the frame; returns `head` followed by it. The writer must not be used afterwards. */
+  end(): Buffer {
+    for (;;) {
+      const [left, produced] = this.#cctx.compressStream2(this.#out.subarray(this.#pos), EMPTY, zstd.EndDirective.end)
+      this.#advance(produced)
+      if (left === 0) break
+    }
+    const result = Buffer.concat([this.#head, ...this.#pieces, this.#out.subarray(0, this.#pos)])
+    this.#pieces = []
+    return result
+  }
+
+  #advance(produced: number): void {
+    this.#pos += produced
+    if (this.#pos < this.#out.length) return
+    this.#pieces.push(this.#out)
+    this.#out = Buffer.allocUnsafe(this.#out.length)
+    this.#pos = 0
+  }
+}
+
+const EMPTY = new Uint8Array(0)
+
 /** The most bytes zstd may need to compress `length` bytes. */
 export function zstdBound(length: number): number {
   return zstd.compressBound(length)

@@ -130,8 +130,13 @@ export class Repository {
 
   /** Encrypts and stores a JSON document as an index, snapshot or lock file; returns its ID. */
   async saveUnpacked(type: UnpackedType, json: Uint8Array): Promise<Id> {
+    return this.saveFramedUnpacked(type, frameUnpacked(json, this.version))
+  }
+
+  /** saveUnpacked() for a plaintext already framed for this repository's version (framedWriter, IndexFileBuilder). */
+  async saveFramedUnpacked(type: UnpackedType, framed: Uint8Array): Promise<Id> {
     if (type !== 'locks') await this.#commitGate
-    const bytes = seal(this.key, frameUnpacked(json, this.version))
+    const bytes = seal(this.key, framed)
     const id = hashId(bytes)
     await this.backend.save({ type, name: id }, bytes)
     return id

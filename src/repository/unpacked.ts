@@ -4,7 +4,7 @@
  * follows; `{` or `[` = the whole plaintext is raw JSON.
  */
 import { AppError } from '../base/index.js'
-import { zstdCompress, zstdDecompress } from './compression.js'
+import { DEFAULT_LEVEL, ZstdFrameWriter, zstdCompress, zstdDecompress } from './compression.js'
 
 export function frameUnpacked(json: Uint8Array, version: 1 | 2): Buffer {
   if (version === 1) return Buffer.from(json)
@@ -13,6 +13,23 @@ export function frameUnpacked(json: Uint8Array, version: 1 | 2): Buffer {
   out[0] = 2
   z.copy(out, 1)
   return out
+}
+
+/** An unpacked file's plaintext built piece by piece: JSON in, framed bytes (as frameUnpacked gives) out. */
+export interface FramedWriter {
+  write(json: Uint8Array): void
+  /** The framed plaintext; the writer must not be used afterwards. */
+  end(): Buffer
+}
+
+/** A FramedWriter for the repository version: in v2 it compresses as it goes, holding only compressed bytes. */
+export function framedWriter(version: 1 | 2): FramedWriter {
+  if (version === 2) return new ZstdFrameWriter(DEFAULT_LEVEL, Uint8Array.of(2))
+  const parts: Buffer[] = []
+  return {
+    write: (json) => void parts.push(Buffer.from(json)),
+    end: () => Buffer.concat(parts),
+  }
 }
 
 export function unframeUnpacked(plain: Buffer, version: 1 | 2, what: string): Buffer {

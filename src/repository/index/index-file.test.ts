@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { hashId, isAppError } from '../../base/index.js'
-import { decodeIndex, encodeIndex, type IndexFile } from './index-file.js'
+import { unframeUnpacked } from '../unpacked.js'
+import { decodeIndex, encodeIndex, IndexFileBuilder, type IndexFile } from './index-file.js'
 
 const P1 = 'c83470a77329c330ef847acf9df069dee29ba2e4ea9434f711d34327b0934221'
 const B1 = '174606c0bb15c0446277ef778a283211b8b3436fb1be48ef44e54a6272bd9696'
@@ -59,6 +60,37 @@ describe('index file', () => {
       ],
     }
     assert.equal(encodeIndex(file).toString(), JSON.stringify(doc) + '\n')
+  })
+
+  it('IndexFileBuilder gives encodeIndex() bytes, framed for the version (compressed as it goes in v2)', () => {
+    // Enough packs that the v2 frame spans several of the compressor's output pieces.
+    const packs = Array.from({ length: 400 }, (_, i) => ({
+      id: hashId(Buffer.from(`pack ${i}`)),
+      blobs: Array.from({ length: 20 }, (_, j) => ({
+        type: (j % 5 === 0 ? 'tree' : 'data') as 'tree' | 'data',
+        id: hashId(Buffer.from(`blob ${i} ${j}`)),
+        offset: j * 1000,
+        length: 1000,
+        uncompressedLength: j % 3 === 0 ? 0 : 2000 + i,
+      })),
+    }))
+    for (const supersedes of [[], [P1, P2]]) {
+      const expected = encodeIndex({ supersedes, packs })
+      const v2 = new IndexFileBuilder(2, supersedes)
+      const v1 = new IndexFileBuilder(1, supersedes)
+      for (const p of packs) {
+        v2.add(p)
+        v1.add(p)
+      }
+      assert.equal(v2.packCount, 400)
+      assert.equal(v2.blobCount, 8000)
+      const framed = v2.finish()
+      assert.equal(framed[0], 2, 'encoding byte 2: a zstd frame follows')
+      assert.ok(framed.length < expected.length / 3, `compressed: ${framed.length} of ${expected.length} bytes`)
+      assert.deepEqual(unframeUnpacked(framed, 2, 'index'), expected)
+      assert.deepEqual(v1.finish(), expected, 'v1: the JSON itself')
+    }
+    assert.deepEqual(unframeUnpacked(new IndexFileBuilder(2).finish(), 2, 'index').toString(), '{"packs":[]}\n')
   })
 
   it('decodeIndex() reads restic 0.14 output', () => {
