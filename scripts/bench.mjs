@@ -4,11 +4,12 @@
 //   npm run bench                      # about 300 MiB of data, a few minutes
 //   BENCH_SCALE=4 npm run bench        # four times the data
 //   BENCH_DIR=/mnt/fast npm run bench  # where data, repositories and restores go
+//   BENCH_INDEX_BLOBS=0 npm run bench  # skip the in-memory index measurement (default 2 million blobs)
 //
 // Data: a tree of small files (text-like, compressible) and a few large files (random,
 // compressible, zeros, and a shifted copy that only content-defined chunking deduplicates).
 import { spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -81,6 +82,59 @@ function du(path) {
   return Number(r.stdout.split('\t')[0]) / 1024 / 1024
 }
 
+/** Blobs in the synthetic index of the index-memory measurement (0 skips it). */
+const indexBlobs = Number(process.env.BENCH_INDEX_BLOBS ?? 2_000_000)
+
+/**
+ * Memory of the in-memory index, in bytes per indexed blob, for both tools. A repository gets
+ * index files listing `n` blobs (random IDs, in packs that do not exist: loading an index never
+ * opens packs). `stats` loads the whole index and, with no snapshots, does nothing else; its peak
+ * RSS on that repository minus its peak RSS on an empty one, divided by `n`, is what each blob
+ * costs.
+ */
+async function indexMemory(n) {
+  const { Repository, IndexFileBuilder } = await import(join(root, 'dist/src/repository/index.js'))
+  const { LocalBackend } = await import(join(root, 'dist/src/backends/index.js'))
+  const empty = join(work, 'index-empty')
+  const full = join(work, 'index-full')
+  for (const repo of [empty, full]) run('cairn', ['-r', repo, 'init'])
+  const repo = await Repository.open(new LocalBackend(full), password)
+  const perPack = 1000
+  const perFile = 150_000
+  const started = process.hrtime.bigint()
+  for (let done = 0; done < n; ) {
+    const file = new IndexFileBuilder(repo.version)
+    while (file.blobCount < perFile && done < n) {
+      const count = Math.min(perPack, n - done)
+      const blobs = []
+      for (let i = 0, offset = 0; i < count; i++, offset += 4000) {
+        blobs.push({ type: i % 50 === 0 ? 'tree' : 'data', id: randomBytes(32).toString('hex'), offset, length: 4000, uncompressedLength: 9000 })
+      }
+      file.add({ id: randomBytes(32).toString('hex'), blobs })
+      done += count
+    }
+    await repo.saveFramedUnpacked('index', file.finish())
+  }
+  await repo.close()
+  const made = Number(process.hrtime.bigint() - started) / 1e9
+  const peak = (tool, path) => run(tool, ['-r', path, ...(tool === 'cairn' ? ['--no-cache'] : []), 'stats']).rssMiB
+  const lines = [
+    `In-memory index: ${n.toLocaleString('en')} blobs in ${Math.ceil(n / perFile)} index files (written in ${made.toFixed(1)} s); peak RSS of \`stats\` (loads the index, no snapshots)`,
+    '',
+    '| tool | empty repository (MiB) | with the index (MiB) | bytes per blob |',
+    '|---|---:|---:|---:|',
+  ]
+  const per = {}
+  for (const tool of ['restic', 'cairn']) {
+    const base = peak(tool, empty)
+    const loaded = peak(tool, full)
+    per[tool] = ((loaded - base) * 1024 * 1024) / n
+    lines.push(`| ${tool} | ${base.toFixed(0)} | ${loaded.toFixed(0)} | ${per[tool].toFixed(0)} |`)
+  }
+  lines.push('', `cairn ÷ restic, bytes per indexed blob: ${(per.cairn / per.restic).toFixed(2)}`)
+  return lines.join('\n')
+}
+
 const hasRestic = spawnSync('restic', ['version']).status === 0
 if (!hasRestic) {
   console.error('restic is not installed: the benchmark compares against it (apt-get install restic)')
@@ -127,6 +181,7 @@ try {
     row('repository size (MiB)', (t) => results[t].size.toFixed(1)),
   ]
   console.log(lines.join('\n'))
+  if (indexBlobs > 0) console.log('\n' + (await indexMemory(indexBlobs)))
 } finally {
   rmSync(work, { recursive: true, force: true })
 }
