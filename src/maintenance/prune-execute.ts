@@ -164,16 +164,17 @@ export async function writeIndexFiles(
 ): Promise<Id[]> {
   const limitPerFile = repo.version === 1 ? 50_000 : 150_000
   const written: Id[] = []
-  let file = new IndexFileBuilder(repo.version, supersedes)
-  const save = async () => {
-    written.push(await repo.saveFramedUnpacked('index', file.finish()))
-    file = new IndexFileBuilder(repo.version)
-  }
+  // The first file names `supersedes`; the next one is started only when a pack needs it.
+  let file: IndexFileBuilder | undefined = new IndexFileBuilder(repo.version, supersedes)
   for (const p of packs) {
+    file ??= new IndexFileBuilder(repo.version)
     file.add(p)
-    if (file.blobCount >= limitPerFile) await save()
+    if (file.blobCount >= limitPerFile) {
+      written.push(await repo.saveFramedUnpacked('index', file.finish()))
+      file = undefined
+    }
   }
-  if (file.packCount > 0 || written.length === 0) await save()
+  if (file !== undefined && (file.packCount > 0 || written.length === 0)) written.push(await repo.saveFramedUnpacked('index', file.finish()))
   return written
 }
 

@@ -122,8 +122,8 @@ export class BlobWriter {
   #encoding = new Set<Promise<void>>()
   #inFlight = new Set<Promise<void>>()
   #failure: unknown
-  /** Stored packs not yet in an index file. */
-  #indexFile: IndexFileBuilder
+  /** Stored packs not yet in an index file (started with the first of them). */
+  #indexFile: IndexFileBuilder | undefined
   #indexWrites: Promise<void> = Promise.resolve()
   /** Totals for the summary: blobs and bytes added by this writer. */
   readonly stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0 }
@@ -140,7 +140,6 @@ export class BlobWriter {
     this.#maxQueued = Math.max(options.maxQueuedBytes ?? 2 * this.#packSize, 2 * this.#packSize)
     // One pack filling while the others upload.
     this.#packBuffers = new PackBuffers(this.#packSize + PACK_HEADROOM, this.#concurrency + 1)
-    this.#indexFile = new IndexFileBuilder(target.version)
   }
 
   /** The zstd level blobs are compressed with (0: none), for encoders working outside the writer. */
@@ -249,7 +248,7 @@ export class BlobWriter {
     await this.#finishPack('tree')
     await this.#drain()
     this.#throwIfFailed()
-    if (this.#indexFile.packCount > 0) this.#writeIndex()
+    if (this.#indexFile !== undefined) this.#writeIndex()
     await this.#indexWrites
     this.#packBuffers.clear()
     this.#throwIfFailed()
@@ -335,13 +334,15 @@ export class BlobWriter {
     this.stats.packs++
     this.#target.index.addPack(pack.id, pack.blobs)
     for (const b of pack.blobs) this.#pending.delete(b.type + b.id)
+    this.#indexFile ??= new IndexFileBuilder(this.#target.version)
     this.#indexFile.add({ id: pack.id, blobs: pack.blobs })
     if (this.#indexFile.blobCount >= INDEX_BLOB_LIMIT) this.#writeIndex()
   }
 
   #writeIndex(): void {
     const file = this.#indexFile
-    this.#indexFile = new IndexFileBuilder(this.#target.version)
+    if (file === undefined) return
+    this.#indexFile = undefined
     this.#indexWrites = this.#indexWrites.then(async () => {
       try {
         await this.#target.saveFramedUnpacked('index', file.finish())
