@@ -1,6 +1,7 @@
 /**
  * @module base
- * Vocabulary with no I/O: the AppError base with codes, Id helpers, a concurrency limit.
+ * Vocabulary with no I/O: the AppError base with codes, Id helpers, a concurrency limit and a
+ * handoff of work from one producer to one consumer.
  */
 export * from './clock.js'
 export * from './errors.js'
@@ -8,4 +9,5 @@ export * from './format.js'
 export * from './id.js'
 export * from './lazy-require.js'
 export * from './limit.js'
+export * from './handoff.js'
 export * from './worker-pool.js'

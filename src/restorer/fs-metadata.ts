@@ -39,34 +39,44 @@ export interface ApplyMetadataOptions {
  * const warnings = await applyMetadata(target, node, { owner: process.getuid?.() === 0, xattrs: true })
  */
 export async function applyMetadata(path: string | Buffer, node: Node, opts: ApplyMetadataOptions): Promise<string[]> {
-  const warnings: string[] = []
-  const shown = String(path)
-  const isSymlink = node.type === 'symlink'
-
   // The calls are synchronous on purpose: each takes microseconds on a local file system, while
-  // a round trip through the thread pool costs several times that, per file, per call.
-  const step = async (what: string, fn: () => void | Promise<void>): Promise<void> => {
+  // a round trip through the thread pool costs several times that, per file, per call. Messages
+  // are only made when a step fails: a restore calls this for every file.
+  const warnings: string[] = []
+  const isSymlink = node.type === 'symlink'
+  if (opts.owner) {
     try {
-      await fn()
+      lchownSync(path, node.uid, node.gid)
     } catch (err) {
-      const code = errnoCode(err)
-      if (code === 'ENOENT' || code === 'ENOTDIR') {
-        throw new AppError('IO', `Cannot ${what} of "${shown}": it does not exist`, { cause: err })
-      }
-      warnings.push(`Cannot ${what} of "${shown}": ${messageOf(err)}`)
+      stepFailed(`set owner ${node.uid}:${node.gid}`, path, err, warnings)
     }
   }
-
-  if (opts.owner) await step(`set owner ${node.uid}:${node.gid}`, () => lchownSync(path, node.uid, node.gid))
   if (opts.xattrs && !isSymlink && node.xattrs !== undefined && node.xattrs.length > 0) {
     await writeXattrs(path, node, warnings)
   }
   if (!isSymlink) {
     const mode = unixModeFromGo(node.mode).perm
-    await step(`set mode ${mode.toString(8).padStart(4, '0')}`, () => chmodSync(path, mode))
+    try {
+      chmodSync(path, mode)
+    } catch (err) {
+      stepFailed(`set mode ${mode.toString(8).padStart(4, '0')}`, path, err, warnings)
+    }
   }
-  await step('set times', () => lutimesSync(path, utimesArg(parseGoTime(node.atime)), utimesArg(parseGoTime(node.mtime))))
+  try {
+    lutimesSync(path, utimesArg(parseGoTime(node.atime)), utimesArg(parseGoTime(node.mtime)))
+  } catch (err) {
+    stepFailed('set times', path, err, warnings)
+  }
   return warnings
+}
+
+/** A step of applyMetadata() failed: a warning, or an IO error when the entry does not exist. */
+function stepFailed(what: string, path: string | Buffer, err: unknown, warnings: string[]): void {
+  const code = errnoCode(err)
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    throw new AppError('IO', `Cannot ${what} of "${String(path)}": it does not exist`, { cause: err })
+  }
+  warnings.push(`Cannot ${what} of "${String(path)}": ${messageOf(err)}`)
 }
 
 /**

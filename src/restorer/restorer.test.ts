@@ -12,7 +12,7 @@ import { listTree, writeFiles } from '../archiver/testing.js'
 import type { PackedBlob, Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import type { Node } from '../snapshots/index.js'
-import { restore, type RestoreOptions } from './restorer.js'
+import { restore, restoreInBatches, type RestoreOptions } from './restorer.js'
 
 const MiB = 1024 * 1024
 
@@ -140,6 +140,52 @@ describe('restore()', () => {
     assert.ok(files.includes(join(root, 'sub/deep/c.txt')))
     assert.deepEqual(planned, [9, big.length + zeros.length + 6 + 18 + 11 + 4 + 4 + 4])
     assert.equal(bytes, planned![1])
+  })
+
+  it('writes while it still reads the tree: the plan goes to the writer in batches, and a blob of two batches is read for each', async () => {
+    const plans: Array<[number, number, boolean]> = []
+    const events: string[] = []
+    const errors: string[] = []
+    const target = join(dir, 'batched')
+    const summary = await restoreInBatches(
+      repo,
+      {
+        tree,
+        target,
+        progress: {
+          onPlan: (n, b, complete) => {
+            plans.push([n, b, complete])
+            events.push(complete ? 'plan complete' : 'plan')
+          },
+          onFile: () => events.push('file'),
+          onError: (p, e) => errors.push(`${p}: ${e.message}`),
+        },
+      },
+      { files: 2, blobs: 3 },
+    )
+    assert.deepEqual(errors, [])
+    assert.equal(summary.files, 10)
+    for (const f of ['a.txt', 'big.bin', 'empty.txt', 'hard.txt', 'script.sh', 'secret.txt', 'zeros.img', 'sub/b.txt', 'sub/deep/c.txt', 'sub/deep/d.log']) {
+      assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
+    }
+    assert.ok(plans.length >= 4, `the plan was handed over ${plans.length} times`)
+    assert.deepEqual(plans.at(-1), [9, big.length + zeros.length + 6 + 18 + 11 + 4 + 4 + 4, true])
+    assert.ok(plans.slice(0, -1).every(([, , complete]) => !complete), 'only the last report is complete')
+    for (let i = 1; i < plans.length; i++) assert.ok(plans[i][0] >= plans[i - 1][0] && plans[i][1] >= plans[i - 1][1], 'totals only grow')
+    assert.ok(events.indexOf('file') < events.indexOf('plan complete'), 'files were finished before the whole tree was read')
+  })
+
+  it('restores a blob shared by files of different batches into each of them', async () => {
+    const shared = seededBytes(7, 300_000)
+    const from = join(dir, 'shared-src')
+    await writeFiles(from, { 'a/one.bin': shared, 'b/filler1.txt': 'x\n', 'b/filler2.txt': 'y\n', 'b/filler3.txt': 'z\n', 'c/two.bin': shared })
+    const r = await backup(repo, { paths: [from], excludes: new ExcludeMatcher(), hostname: 'h' })
+    const target = join(dir, 'shared-restored')
+    const summary = await restoreInBatches(repo, { tree: r.snapshot.tree, target }, { files: 1, blobs: 1 })
+    assert.equal(summary.errors, 0)
+    assert.deepEqual(await readFile(join(target, from, 'a/one.bin')), shared)
+    assert.deepEqual(await readFile(join(target, from, 'c/two.bin')), shared)
+    assert.equal(summary.files, 5)
   })
 
   it('follows the filter: excluded entries are skipped, descended directories only hold what is included', async () => {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { closeSync, constants, ftruncateSync, open as openCb } from 'node:fs'
 import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
-import { AppError, createLimit, hashId, messageOf, ownBuffer, WorkerPool, type Id } from '../base/index.js'
+import { AppError, createLimit, createSemaphore, Handoff, hashId, messageOf, ownBuffer, WorkerPool, type Id } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, WriteTarget } from './restore-worker.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
@@ -9,8 +9,11 @@ import { applyMetadata } from './fs-metadata.js'
 import { createSpecialFile } from './special-files.js'
 
 export interface RestoreProgress {
-  /** Total files and bytes to restore, known once the trees were read. */
-  onPlan?(files: number, bytes: number): void
+  /**
+   * Files and bytes planned so far. Writing starts while the trees are still being read, so
+   * this grows during a restore; `complete` says the whole tree was read and the totals are final.
+   */
+  onPlan?(files: number, bytes: number, complete: boolean): void
   onBytes?(n: number): void
   onFile?(path: string): void
   onError?(path: string, error: Error): void
@@ -44,8 +47,8 @@ export interface RestoreSummary {
 type RestoreRepo = Pick<Repository, 'loadBlob' | 'index' | 'backend' | 'key'>
 
 /**
- * A file to restore. The plan holds every file of the restore at once, so a job keeps only
- * what writing and metadata need of its node (the node itself costs several times more).
+ * A file to restore. A batch of the plan holds thousands of them, so a job keeps only what
+ * writing and metadata need of its node (the node itself costs several times more).
  */
 class FileJob {
   /** A file of several blobs is created (and sized) before any is written: this says when it was. */
@@ -115,44 +118,93 @@ const PIECE_BLOBS = 256
 const CREATE_CONCURRENCY = 32
 /** Stands in for the names of planned files: the path has it, and the node needs it no more. */
 const NO_NAME = Buffer.alloc(0)
+const SLASH = Buffer.from('/')
+/** Trees read ahead of the walk (loading or loaded, not yet walked). */
+const TREES_AHEAD = 32
+
+/**
+ * How much of the restore is planned ahead of writing. The plan is handed to the writer in
+ * batches of this many files or blobs; the walk waits while one batch is being written and the
+ * next is full. So memory follows the batch, not the snapshot, and writing starts at once.
+ */
+export interface RestoreBatching {
+  files: number
+  blobs: number
+}
+
+const BATCHING: RestoreBatching = { files: 8192, blobs: 32768 }
 
 /**
  * Restores a tree into a directory. Each pack is read once, with blobs written at their offsets
  * in every file that uses them (zero blobs are skipped, leaving holes: sparse files); metadata is
  * applied after contents, directories last and deepest first.
+ *
+ * The tree is walked depth first, in snapshot order, while the blobs of what it found so far are
+ * written: the plan is handed over in batches (RestoreBatching), so a blob used by files of two
+ * batches is read once for each.
  */
 export async function restore(repo: RestoreRepo, options: RestoreOptions): Promise<RestoreSummary> {
-  const r = new Restorer(repo, options)
+  return restoreInBatches(repo, options, BATCHING)
+}
+
+/** restore() with other batch sizes (tests make them small). */
+export async function restoreInBatches(repo: RestoreRepo, options: RestoreOptions, batching: RestoreBatching): Promise<RestoreSummary> {
+  const r = new Restorer(repo, options, batching)
   return r.run()
 }
+
+/** Planned blobs by pack, in the order their packs were first met. */
+interface Batch {
+  byPack: Map<Id, Map<string, PlannedBlob>>
+  files: number
+  blobs: number
+}
+
+const newBatch = (): Batch => ({ byPack: new Map(), files: 0, blobs: 0 })
 
 class Restorer {
   #repo: RestoreRepo
   #o: RestoreOptions
-  /** Planned files; only kept for the end (--verify) and for empty files, written first. */
+  #batching: RestoreBatching
+  /** Planned files, kept to the end for --verify only. */
   #files: FileJob[] = []
   #fileCount = 0
   #totalBytes = 0
   #dirs: Array<{ path: Buffer; node: Node; depth: number }> = []
-  #byPack = new Map<Id, Map<string, PlannedBlob>>()
+  #batch = newBatch()
+  #handoff = new Handoff<Batch>()
+  #trees: TreesAhead
   #links = new Map<string, Buffer>()
   #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
   #createLimit = createLimit(CREATE_CONCURRENCY)
   #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 }
   #owner: boolean
 
-  constructor(repo: RestoreRepo, options: RestoreOptions) {
+  constructor(repo: RestoreRepo, options: RestoreOptions, batching: RestoreBatching) {
     this.#repo = repo
     this.#o = options
+    this.#batching = batching
     this.#owner = options.owner ?? process.getuid?.() === 0
+    this.#trees = new TreesAhead(async (id) => decodeTree(await repo.loadBlob('tree', id)), TREES_AHEAD)
   }
 
   async run(): Promise<RestoreSummary> {
     const target = Buffer.from(this.#o.target)
     await mkdir(this.#o.target, { recursive: true })
-    await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, async () => {})
-    this.#o.progress?.onPlan?.(this.#fileCount, this.#totalBytes)
-    await this.#writeContents()
+    const writing = this.#writeBatches()
+    try {
+      await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, async () => {})
+      await this.#handOff(true)
+      this.#handoff.close()
+    } catch (err) {
+      // The writer stops taking batches, finishes the pieces it started and closes its workers.
+      this.#handoff.fail(err)
+      await writing.catch(() => {})
+      throw err
+    } finally {
+      this.#trees.clear()
+    }
+    await writing
     for (const l of this.#pendingLinks) {
       try {
         await replacing(l.path, () => link(l.target, l.path))
@@ -179,20 +231,23 @@ class Restorer {
 
   async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, ensureDir: () => Promise<void>): Promise<void> {
     this.#checkAbort()
-    const nodes = decodeTree(await this.#repo.loadBlob('tree', treeId))
-    // Sibling directories are walked concurrently: creating directories and files is
-    // latency-bound, and each directory's tree is a separate read.
-    const subwalks: Array<Promise<void>> = []
-    for (const node of nodes) {
+    const nodes = await this.#trees.take(treeId)
+    const entries: Array<{ node: Node; sp: string; decision: 'include' | 'descend' } | undefined> = nodes.map((node) => {
       const nameText = node.name.toString('utf8')
       if (node.name.length === 0 || nameText === '.' || nameText === '..' || node.name.includes(0x2f)) {
         this.#error(`${snapPath}/${nameText}`, new Error('invalid file name in snapshot'))
-        continue
+        return undefined
       }
-      const path = Buffer.concat([dir, Buffer.from('/'), node.name])
       const sp = `${snapPath}/${nameText}`
       const decision = this.#o.filter?.(sp, node) ?? 'include'
-      if (decision === 'exclude') continue
+      return decision === 'exclude' ? undefined : { node, sp, decision }
+    })
+    // Subdirectories are read ahead while this one is walked: reading a tree is latency-bound.
+    for (const e of entries) if (e?.node.type === 'dir' && e.node.subtree) this.#trees.want(e.node.subtree)
+    for (const e of entries) {
+      if (!e) continue
+      const { node, sp, decision } = e
+      const path = Buffer.concat([dir, SLASH, node.name])
       if (node.type === 'dir') {
         // Directories that are only passed through are created when something inside them is.
         let made: Promise<void> | undefined
@@ -211,9 +266,10 @@ class Restorer {
           }
         } catch (err) {
           this.#error(path, err)
+          if (node.subtree) this.#trees.forget(node.subtree)
           continue
         }
-        if (node.subtree) subwalks.push(this.#walk(node.subtree, path, sp, depth + 1, ensure))
+        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1, ensure)
         continue
       }
       if (decision === 'descend') continue
@@ -224,7 +280,6 @@ class Restorer {
         this.#error(path, err)
       }
     }
-    await Promise.all(subwalks)
   }
 
   async #createEntry(path: Buffer, node: Node): Promise<void> {
@@ -238,7 +293,13 @@ class Restorer {
           return
         }
         if (key) this.#links.set(key, path)
-        this.#planFile(path, node)
+        const job = this.#planFile(path, node)
+        if (job?.remaining === 0) {
+          // An empty file is made right away.
+          closeSync(await openForWriting(path))
+          await this.#finishFile(job)
+        }
+        if (this.#batch.files >= this.#batching.files || this.#batch.blobs >= this.#batching.blobs) await this.#handOff(false)
         return
       }
       case 'symlink':
@@ -256,7 +317,8 @@ class Restorer {
     }
   }
 
-  #planFile(path: Buffer, node: Node): void {
+  /** Plans the blobs of a file into the current batch; undefined when a blob is missing (reported). */
+  #planFile(path: Buffer, node: Node): FileJob | undefined {
     const content = node.content ?? []
     this.#fileCount++
     this.#totalBytes += node.size
@@ -267,69 +329,87 @@ class Restorer {
       const loc = this.#repo.index.lookup('data', id)
       if (!loc) {
         this.#error(path, new AppError('NOT_FOUND', `data blob ${id} is missing from the repository`))
-        this.#files.push(new FileJob(path, node, -1, false))
-        return
+        return undefined
       }
       locations.push(loc)
     }
     const job = new FileJob(path, node, content.length, this.#o.verify === true)
-    if (this.#o.verify || content.length === 0) this.#files.push(job)
+    if (this.#o.verify) this.#files.push(job)
+    const batch = this.#batch
+    batch.files++
+    batch.blobs += locations.length
     let offset = 0
     for (const loc of locations) {
-      let pack = this.#byPack.get(loc.packId)
-      if (!pack) this.#byPack.set(loc.packId, (pack = new Map()))
+      let pack = batch.byPack.get(loc.packId)
+      if (!pack) batch.byPack.set(loc.packId, (pack = new Map()))
       let entry = pack.get(loc.id)
       const place = { file: job, offset }
       if (!entry) pack.set(loc.id, { blob: loc, first: place })
       else (entry.more ??= []).push(place)
       offset += plaintextLength(loc)
     }
+    return job
   }
 
-  async #writeContents(): Promise<void> {
-    // Empty files (and files whose blobs are missing) are created right away.
-    for (const f of this.#files) {
-      if (f.remaining === 0) {
-        try {
-          closeSync(await openForWriting(f.path))
-          await this.#finishFile(f)
-        } catch (err) {
-          this.#error(f.path, err)
+  /** Gives the current batch to the writer (waiting while it still has one to start) and tells the plan so far. */
+  async #handOff(complete: boolean): Promise<void> {
+    const batch = this.#batch
+    this.#batch = newBatch()
+    this.#o.progress?.onPlan?.(this.#fileCount, this.#totalBytes, complete)
+    if (batch.byPack.size > 0) await this.#handoff.put(batch)
+  }
+
+  /**
+   * Reads the packs of each batch in pieces and has workers decode and write them, with a few
+   * pieces in flight across packs and batches. Workers decode and write; this thread reads
+   * pieces, creates multi-blob files and finishes files (metadata). Two pieces per worker keep
+   * them busy while the next is read.
+   */
+  async #writeBatches(): Promise<void> {
+    const threads = Math.max(1, Math.min(4, availableParallelism()))
+    let pool: WorkerPool | undefined
+    const slots = createSemaphore(2 * threads)
+    const inFlight = new Set<Promise<void>>()
+    let failure: { error: unknown } | undefined
+    try {
+      for (let batch = await this.#handoff.take(); batch; batch = await this.#handoff.take()) {
+        for (const [packId, blobs] of batch.byPack) {
+          // The plan of a pack is dropped once its pieces are under way.
+          batch.byPack.delete(packId)
+          const list = [...blobs.values()].sort((a, b) => a.blob.offset - b.blob.offset)
+          for (let i = 0; i < list.length; ) {
+            // One ranged read per piece of about READ_SPAN bytes (at least one blob).
+            let j = i + 1
+            while (j < list.length && j - i < PIECE_BLOBS && list[j].blob.offset + list[j].blob.length - list[i].blob.offset <= READ_SPAN) j++
+            const piece = list.slice(i, j)
+            i = j
+            await slots.acquire()
+            if (failure) {
+              slots.release()
+              throw failure.error
+            }
+            this.#checkAbort()
+            pool ??= new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key) })
+            const p: Promise<void> = this.#restorePiece(pool, packId, piece)
+              .catch((error: unknown) => {
+                failure ??= { error }
+              })
+              .finally(() => {
+                slots.release()
+                inFlight.delete(p)
+              })
+            inFlight.add(p)
+          }
         }
       }
-    }
-    if (this.#byPack.size === 0) return
-    // Workers decode and write; this thread reads pieces, creates multi-blob files and finishes
-    // files (metadata). Two pieces per worker keep them busy while the next is read.
-    const threads = Math.max(1, Math.min(4, availableParallelism()))
-    const pool = new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key) })
-    const pieceLimit = createLimit(2 * threads)
-    // Packs are taken two at a time, so that the reads of each stay together on disk.
-    const packLimit = createLimit(2)
-    try {
-      await Promise.all(
-        [...this.#byPack.keys()].map((packId) =>
-          packLimit(async () => {
-            this.#checkAbort()
-            const blobs = this.#byPack.get(packId)!
-            // The plan of a pack is dropped once it is done: memory shrinks as the restore goes on.
-            this.#byPack.delete(packId)
-            const list = [...blobs.values()].sort((a, b) => a.blob.offset - b.blob.offset)
-            const pieces: Array<Promise<void>> = []
-            for (let i = 0; i < list.length; ) {
-              // One ranged read per piece of about READ_SPAN bytes (at least one blob).
-              let j = i + 1
-              while (j < list.length && j - i < PIECE_BLOBS && list[j].blob.offset + list[j].blob.length - list[i].blob.offset <= READ_SPAN) j++
-              const piece = list.slice(i, j)
-              i = j
-              pieces.push(pieceLimit(() => this.#restorePiece(pool, packId, piece)))
-            }
-            await Promise.all(pieces)
-          }),
-        ),
-      )
+      await Promise.all(inFlight)
+      if (failure) throw failure.error
+    } catch (err) {
+      this.#handoff.fail(err)
+      await Promise.all(inFlight)
+      throw err
     } finally {
-      await pool.close()
+      await pool?.close()
     }
   }
 
@@ -457,6 +537,42 @@ class Restorer {
   }
 }
 
+/**
+ * Trees read ahead of a depth-first walk: want() starts reading one while fewer than `ahead`
+ * are being read or wait to be walked; take() gives a tree that was read ahead, or reads it now.
+ */
+class TreesAhead {
+  #ahead = new Map<Id, Promise<Node[]>>()
+
+  constructor(
+    private readonly load: (id: Id) => Promise<Node[]>,
+    private readonly limit: number,
+  ) {}
+
+  want(id: Id): void {
+    if (this.#ahead.size >= this.limit || this.#ahead.has(id)) return
+    const p = this.load(id)
+    // A tree read ahead and never taken (the walk stopped) must not fail the process.
+    p.catch(() => {})
+    this.#ahead.set(id, p)
+  }
+
+  take(id: Id): Promise<Node[]> {
+    const p = this.#ahead.get(id)
+    if (p === undefined) return this.load(id)
+    this.#ahead.delete(id)
+    return p
+  }
+
+  /** A tree that was wanted will not be walked after all. */
+  forget(id: Id): void {
+    this.#ahead.delete(id)
+  }
+
+  clear(): void {
+    this.#ahead.clear()
+  }
+}
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW
 

@@ -36,12 +36,14 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       const { signal, dispose } = interruptSignal()
       const start = Date.now()
       let total = 0
+      let planned = false
       let done = 0
       let errors = 0
       const timer = setInterval(() => {
         const secs = (Date.now() - start) / 1000
-        const pct = total > 0 ? ((100 * done) / total).toFixed(1) + '%  ' : ''
-        term.status(`[${formatDuration(secs)}] ${pct}${formatBytes(done)} / ${formatBytes(total)}`)
+        // Until the whole tree was read, the total is what was found so far.
+        const pct = planned && total > 0 ? ((100 * done) / total).toFixed(1) + '%  ' : ''
+        term.status(`[${formatDuration(secs)}] ${pct}${formatBytes(done)} / ${planned ? '' : 'at least '}${formatBytes(total)}`)
       }, 250)
       timer.unref()
       try {
@@ -57,8 +59,9 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
             verify: opts.verify,
             signal,
             progress: {
-              onPlan: (_f, bytes) => {
+              onPlan: (_f, bytes, complete) => {
                 total = bytes
+                planned = complete
               },
               onBytes: (n) => {
                 done += n
