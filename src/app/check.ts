@@ -1,5 +1,6 @@
 import { AppError } from '../base/index.js'
-import { checkRepository, parseReadDataSubset, type CheckProgress, type CheckReport } from '../maintenance/index.js'
+import type { CheckProgress, CheckReport } from '../maintenance/index.js'
+import { maintenance } from './lazy-layers.js'
 import { withRepository, type RepositoryOptions } from './session.js'
 
 export type { AffectedSnapshot, CheckPhase, CheckProblem, CheckReport } from '../maintenance/index.js'
@@ -20,6 +21,7 @@ export async function runCheck(o: RepositoryOptions, req: CheckRequest): Promise
   if (req.readData && req.readDataSubset !== undefined) {
     throw new AppError('INVALID_ARGUMENT', 'Cannot use --read-data and --read-data-subset together', { hint: 'Give one of them' })
   }
+  const { checkRepository, parseReadDataSubset } = await maintenance()
   const subset = req.readDataSubset === undefined ? undefined : parseReadDataSubset(req.readDataSubset)
   // Never from the local cache: check must see what the backend holds now, as restic's does.
   return withRepository({ ...o, noCache: true }, 'exclusive', (repo) =>

@@ -182,7 +182,7 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     for (const key of ['max-unused', 'max-repack-size'] as const) {
       if (prune[key] === undefined) continue
       try {
-        resolvePruneOptions(key === 'max-unused' ? { maxUnused: String(prune[key]) } : { maxRepackSize: String(prune[key]) })
+        await resolvePruneOptions(key === 'max-unused' ? { maxUnused: String(prune[key]) } : { maxRepackSize: String(prune[key]) })
       } catch (err) {
         at([...base, 'prune', key], messageOf(err), 'error', err instanceof AppError ? err.hint : undefined)
       }

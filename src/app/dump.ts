@@ -3,8 +3,9 @@ import { finished } from 'node:stream/promises'
 import type { Writable } from 'node:stream'
 import { AppError, errnoCode, messageOf, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
-import { dumpArchive, dumpFile, streamSink, type ArchiveFormat, type DumpSummary, type ZipMethod } from '../restorer/index.js'
+import type { ArchiveFormat, DumpSummary, ZipMethod } from '../restorer/index.js'
 import { decodeTree, findSnapshot, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
+import { restorer } from './lazy-layers.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['tar', 'zip']
@@ -72,6 +73,7 @@ export async function runDump(repo: DumpRepo, req: DumpRequest, output: Writable
   }
 
   const out = req.target !== undefined ? await openTarget(req.target) : output
+  const { dumpArchive, dumpFile, streamSink } = await restorer()
   const sink = streamSink(out)
   try {
     let result: DumpResult

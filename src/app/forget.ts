@@ -1,5 +1,5 @@
 import { AppError, messageOf, type Id } from '../base/index.js'
-import { planForget, removeSnapshots, type ForgetGroup } from '../maintenance/index.js'
+import type { ForgetGroup } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
 import {
   describePolicy,
@@ -12,6 +12,7 @@ import {
   type RetentionPolicy,
   type SnapshotFilter,
 } from '../snapshots/index.js'
+import { maintenance } from './lazy-layers.js'
 import { resolvePruneOptions, runPrune, type PruneRequest, type PruneResult } from './prune.js'
 
 /** The `--keep-*` flags as typed on the command line. */
@@ -116,7 +117,8 @@ export interface ForgetResult {
  * deleted; packs are left to prune, which runs afterwards when `prune` is set.
  */
 export async function runForget(repo: Repository, req: ForgetRequest): Promise<ForgetResult> {
-  if (req.prune) resolvePruneOptions(req.prune) // reject bad prune flags before deleting anything
+  if (req.prune) await resolvePruneOptions(req.prune) // reject bad prune flags before deleting anything
+  const { planForget, removeSnapshots } = await maintenance()
   const groupBy = parseGroupBy(req.groupBy ?? 'host,paths')
   const filter = req.filter ?? {}
   const policyEmpty = isEmptyPolicy(req.policy)

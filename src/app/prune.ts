@@ -1,15 +1,7 @@
 import { AppError, type Id } from '../base/index.js'
-import {
-  parseByteSize,
-  parseMaxUnused,
-  planPrune,
-  type PruneExecution,
-  type PruneOptions,
-  type PrunePlan,
-  type PruneProgress,
-  type PruneStats,
-} from '../maintenance/index.js'
+import type { PruneExecution, PruneOptions, PrunePlan, PruneProgress, PruneStats } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
+import { maintenance } from './lazy-layers.js'
 
 export interface PruneRequest {
   /** "5%" (default), a size such as "1G", or "unlimited". */
@@ -58,7 +50,8 @@ function packSizeBytes(req: PruneRequest): number {
  * Checks and converts the request's flags into prune options; throws INVALID_ARGUMENT naming the
  * bad flag. Run it before changing anything (forget --prune checks first, deletes later).
  */
-export function resolvePruneOptions(req: PruneRequest): PruneOptions {
+export async function resolvePruneOptions(req: PruneRequest): Promise<PruneOptions> {
+  const { parseByteSize, parseMaxUnused } = await maintenance()
   return {
     maxUnused: parseMaxUnused(req.maxUnused ?? '5%'),
     maxRepackBytes: req.maxRepackSize === undefined || req.maxRepackSize === '' ? undefined : parseByteSize(req.maxRepackSize, '--max-repack-size'),
@@ -78,8 +71,8 @@ export function resolvePruneOptions(req: PruneRequest): PruneOptions {
  * it is a dry run executes the plan.
  */
 export async function runPrune(repo: Repository, req: PruneRequest = {}): Promise<PruneResult> {
-  const options = resolvePruneOptions(req)
-  const plan = await planPrune(repo, options)
+  const options = await resolvePruneOptions(req)
+  const plan = await (await maintenance()).planPrune(repo, options)
   req.onPlan?.(plan)
   const result: PruneResult = { stats: plan.stats, dryRun: req.dryRun === true, nothingToDo: plan.empty }
   if (req.dryRun) return result

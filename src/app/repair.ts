@@ -1,12 +1,11 @@
-import {
-  repairIndex,
-  repairSnapshots,
-  type RepairIndexProgress,
-  type RepairIndexResult,
-  type RepairSnapshotsOptions,
-  type RepairSnapshotsResult,
+import type {
+  RepairIndexProgress,
+  RepairIndexResult,
+  RepairSnapshotsOptions,
+  RepairSnapshotsResult,
 } from '../maintenance/index.js'
 import { findSnapshot } from '../snapshots/index.js'
+import { maintenance } from './lazy-layers.js'
 import { withRepository, type RepositoryOptions } from './session.js'
 
 export type { RepairIndexResult, RepairSnapshotsResult } from '../maintenance/index.js'
@@ -19,6 +18,7 @@ export interface RepairIndexRequest {
 
 /** `repair index` (restic 0.14: `rebuild-index`): always under an exclusive lock, even with --no-lock. */
 export async function runRepairIndex(o: RepositoryOptions, req: RepairIndexRequest = {}): Promise<RepairIndexResult> {
+  const { repairIndex } = await maintenance()
   return withRepository({ ...o, noLock: false }, 'exclusive', (repo) => repairIndex(repo, req))
 }
 
@@ -36,6 +36,7 @@ export interface RepairSnapshotsRequest {
  * as restic does.
  */
 export async function runRepairSnapshots(o: RepositoryOptions, req: RepairSnapshotsRequest = {}): Promise<RepairSnapshotsResult> {
+  const { repairSnapshots } = await maintenance()
   const mode = req.dryRun ? 'none' : 'exclusive'
   return withRepository({ ...o, noLock: req.dryRun === true }, mode, async (repo) => {
     await repo.loadIndex()

@@ -1,8 +1,9 @@
 import { AppError } from '../base/index.js'
 import { ExcludeMatcher } from '../archiver/index.js'
 import type { Repository } from '../repository/index.js'
-import { restore, type RestoreProgress, type RestoreSummary } from '../restorer/index.js'
+import type { RestoreProgress, RestoreSummary } from '../restorer/index.js'
 import { findSnapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
+import { restorer } from './lazy-layers.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 export interface RestoreRequest {
@@ -40,7 +41,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   const excl = new ExcludeMatcher({ exclude: req.exclude, iexclude: req.iexclude })
   const incl = new ExcludeMatcher({ exclude: req.include, iexclude: req.iinclude })
   const hasInclude = (req.include?.length ?? 0) + (req.iinclude?.length ?? 0) > 0
-  const summary = await restore(repo, {
+  const summary = await (await restorer()).restore(repo, {
     tree,
     basePath,
     target: req.target,

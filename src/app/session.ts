@@ -50,7 +50,7 @@ async function passwordFor(o: RepositoryOptions, isDefault: boolean, create: boo
 /** Creates a repository (the default one or the one named in the options). */
 export async function initRepository(o: RepositoryOptions, init: Parameters<typeof Repository.init>[2] = {}): Promise<Repository> {
   const { url, isDefault } = repositoryLocation(o)
-  const backend = openBackend(url, o.backend)
+  const backend = await openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, true)
   return closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url), ...init }))
 }
@@ -79,7 +79,7 @@ function cacheFor(o: RepositoryOptions, url: string) {
  */
 export async function openRepository(o: RepositoryOptions, createDefault = false): Promise<Repository> {
   const { url, isDefault } = repositoryLocation(o)
-  const backend: Backend = openBackend(url, o.backend)
+  const backend: Backend = await openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, createDefault)
   try {
     return await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) })

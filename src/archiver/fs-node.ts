@@ -2,11 +2,12 @@ import { spawn } from 'node:child_process'
 import { closeSync, constants, readlinkSync, type BigIntStats } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
-import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr'
-import { messageOf } from '../base/index.js'
+import { lazyRequire, messageOf } from '../base/index.js'
 import { formatGoTime, goFileMode, goStringFromBytes, type ExtendedAttribute, type Node, type NodeType } from '../snapshots/index.js'
 import type { UserNames } from './user-names.js'
 import { openXattrTargetSync, type XattrTargetSync } from '../localfs/index.js'
+
+const xattr = lazyRequire<typeof import('@napi-rs/xattr')>('@napi-rs/xattr')
 
 export interface NodeFromStatOptions {
   /** Read extended attributes (one listxattr per entry, plus one getxattr per attribute). */
@@ -160,8 +161,8 @@ function readXattrs(
   try {
     target = openXattrTargetSync(path, type === 'dir')
     if (target === undefined) return XATTRS_BY_TOOL
-    const names = listAttributesSync(target.path)
-    const values = names.map((n) => getAttributeSync(target!.path, n))
+    const names = xattr().listAttributesSync(target.path)
+    const values = names.map((n) => xattr().getAttributeSync(target!.path, n))
     const xattrs: ExtendedAttribute[] = []
     for (let i = 0; i < names.length; i++) {
       const value = values[i]

@@ -111,20 +111,20 @@ describe('stripPassword()', () => {
 })
 
 describe('openBackend()', () => {
-  it('opens a local path as a LocalBackend at the absolute path', () => {
-    const be = openBackend('some/relative/repo')
+  it('opens a local path as a LocalBackend at the absolute path', async () => {
+    const be = await openBackend('some/relative/repo')
     assert.ok(be instanceof LocalBackend)
     assert.equal(be.location, resolve('some/relative/repo'))
-    assert.equal(openBackend('local:/srv/x').location, '/srv/x')
+    assert.equal((await openBackend('local:/srv/x')).location, '/srv/x')
   })
 
   it('opens the same memory repository for the same name', async () => {
-    const a = openBackend('memory:registry-test')
+    const a = await openBackend('memory:registry-test')
     assert.ok(a instanceof MemoryBackend)
     await a.save({ type: 'config', name: '' }, Buffer.from('cfg'))
-    const b = openBackend('memory:registry-test')
+    const b = await openBackend('memory:registry-test')
     assert.deepEqual(await b.load({ type: 'config', name: '' }), Buffer.from('cfg'))
-    assert.notEqual(openBackend('memory:registry-other'), a)
+    assert.notEqual(await openBackend('memory:registry-other'), a)
   })
 
   it('opens every scheme without connecting, and never shows the password in the location', async () => {
@@ -134,7 +134,7 @@ describe('openBackend()', () => {
       'rest:https://bob:hunter2@host:8000/repo/',
       'rclone:remote:path',
     ]) {
-      const be = openBackend(url)
+      const be = await openBackend(url)
       assert.equal(typeof be.save, 'function', url)
       assert.ok(!be.location.includes('hunter2'), `${url} → ${be.location}`)
       await be.close()

@@ -3,10 +3,6 @@ import { AppError } from '../base/index.js'
 import type { Backend } from './backend.js'
 import { LocalBackend } from './local/local-backend.js'
 import { MemoryBackend } from './memory/memory-backend.js'
-import { openRcloneBackend } from './rclone/rclone-backend.js'
-import { openRestBackend } from './rest/open-rest-backend.js'
-import { S3Backend } from './s3/s3-backend.js'
-import { SftpBackend } from './sftp/sftp-backend.js'
 import { wrapBackend } from './wrap/compose.js'
 
 /**
@@ -128,14 +124,24 @@ export interface BackendOptions {
 
 type Factory<S extends BackendScheme> = (loc: Extract<RepositoryLocation, { scheme: S }>, options: BackendOptions) => Backend
 
-/** One entry per implemented kind; a new backend adds its factory here. */
-const FACTORIES: { [S in BackendScheme]: Factory<S> } = {
-  local: (loc) => new LocalBackend(resolve(loc.path)),
-  memory: (loc) => memoryBackend(loc.name),
-  rest: openRestBackend,
-  rclone: openRcloneBackend,
-  sftp: (loc, options) => new SftpBackend(loc, options),
-  s3: (loc, options) => new S3Backend(loc, options),
+/**
+ * One entry per implemented kind; a new backend adds its factory here. Remote backends are
+ * loaded when first opened: each brings dozens of modules (and a client library) that every
+ * command on a local repository would otherwise load at its start.
+ */
+const FACTORIES: { [S in BackendScheme]: () => Promise<Factory<S>> } = {
+  local: async () => (loc) => new LocalBackend(resolve(loc.path)),
+  memory: async () => (loc) => memoryBackend(loc.name),
+  rest: async () => (await import('./rest/open-rest-backend.js')).openRestBackend,
+  rclone: async () => (await import('./rclone/rclone-backend.js')).openRcloneBackend,
+  sftp: async () => {
+    const { SftpBackend } = await import('./sftp/sftp-backend.js')
+    return (loc, options) => new SftpBackend(loc, options)
+  },
+  s3: async () => {
+    const { S3Backend } = await import('./s3/s3-backend.js')
+    return (loc, options) => new S3Backend(loc, options)
+  },
 }
 
 /**
@@ -145,9 +151,9 @@ const FACTORIES: { [S in BackendScheme]: Factory<S> } = {
  * @example
  * const be = openBackend('../backups/repo') // LocalBackend at an absolute path
  */
-export function openBackend(url: string, options: BackendOptions = {}): Backend {
+export async function openBackend(url: string, options: BackendOptions = {}): Promise<Backend> {
   const loc = parseRepositoryUrl(url)
-  const factory = FACTORIES[loc.scheme] as Factory<typeof loc.scheme>
+  const factory = (await FACTORIES[loc.scheme]()) as Factory<typeof loc.scheme>
   return wrapBackend(loc.scheme, url, options, (o) => factory(loc, o))
 }
 

@@ -1,10 +1,11 @@
 import { chmodSync, constants, lchownSync, lutimesSync } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { setAttribute } from '@napi-rs/xattr'
-import { AppError, errnoCode, messageOf } from '../base/index.js'
+import { AppError, errnoCode, lazyRequire, messageOf } from '../base/index.js'
 import { runTool } from './special-files.js'
 import { openXattrTarget, type XattrTarget } from '../localfs/index.js'
 import { type ExtendedAttribute, type Node, unixModeFromGo, parseGoTime } from '../snapshots/index.js'
+
+const xattr = lazyRequire<typeof import('@napi-rs/xattr')>('@napi-rs/xattr')
 
 export interface ApplyMetadataOptions {
   /** Set uid and gid (lchown); only root may give files away, so pass true when running as root. */
@@ -110,7 +111,7 @@ async function writeXattrs(path: string | Buffer, node: Node, warnings: string[]
     }
     for (const { name, value } of xattrs) {
       try {
-        await setAttribute(target.path, name, value)
+        await xattr().setAttribute(target.path, name, value)
       } catch (err) {
         warnings.push(`Cannot set extended attribute "${name}" of "${shown}": ${messageOf(err)}`)
       }

@@ -51,7 +51,7 @@ describe('restic → cairn serve rest --backend s3:… → S3', { skip }, () => 
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(await compareTrees(info.root, join(target, info.root), { mtimeToleranceNs: 0 }), [])
     // The bucket holds the repository under <prefix>/ann/laptop/, as cairn's S3 backend lays it out.
-    const direct = openBackend(s3.url('http', s3.bucket, 'served/ann/laptop'), { env: { ...process.env, ...s3.credentialsEnv } })
+    const direct = await openBackend(s3.url('http', s3.bucket, 'served/ann/laptop'), { env: { ...process.env, ...s3.credentialsEnv } })
     const listed: string[] = []
     for await (const f of direct.list('snapshots')) listed.push(f.name)
     await direct.close()

@@ -131,14 +131,14 @@ describe('S3 object keys (restic\'s default layout)', () => {
 })
 
 describe('openBackend("s3:…")', () => {
-  it('opens an S3Backend without any I/O, with the location in https form and no secret in it', () => {
-    const be = openBackend('s3:s3.amazonaws.com/bucket/some/prefix', { env: { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'hunter2-secret' } })
+  it('opens an S3Backend without any I/O, with the location in https form and no secret in it', async () => {
+    const be = await openBackend('s3:s3.amazonaws.com/bucket/some/prefix', { env: { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'hunter2-secret' } })
     assert.equal(be.location, 's3:https://s3.amazonaws.com/bucket/some/prefix')
     assert.deepEqual(be.properties, { connections: 5, local: false, listsAfterWrite: false })
-    assert.equal(openBackend('s3:http://127.0.0.1:9000/b', {}).location, 's3:http://127.0.0.1:9000/b')
+    assert.equal((await openBackend('s3:http://127.0.0.1:9000/b', {})).location, 's3:http://127.0.0.1:9000/b')
   })
 
-  it('reports a bad -o s3 option when opening', () => {
-    assert.throws(() => openBackend('s3:http://127.0.0.1:9000/b', { extended: { 's3.connections': '-1' } }), (err) => isAppError(err, 'INVALID_ARGUMENT'))
+  it('reports a bad -o s3 option when opening', async () => {
+    await assert.rejects(openBackend('s3:http://127.0.0.1:9000/b', { extended: { 's3.connections': '-1' } }), (err) => isAppError(err, 'INVALID_ARGUMENT'))
   })
 })

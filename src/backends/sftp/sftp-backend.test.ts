@@ -155,11 +155,11 @@ describe('SftpBackend', { skip }, () => {
       const s = server()
       const path = join(s.dir, `repo-${++counter}`)
       const opts = { extended: s.extended, env: { HOME: s.dir } }
-      const viaUrl = openBackend(`sftp://${s.user}@127.0.0.1:${s.port}/${path}`, opts)
+      const viaUrl = await openBackend(`sftp://${s.user}@127.0.0.1:${s.port}/${path}`, opts)
       assert.deepEqual(viaUrl.properties, { connections: 5, local: false, listsAfterWrite: true })
       assert.equal(viaUrl.location, `sftp://${s.user}@127.0.0.1:${s.port}/${path}`)
       // The short form has no port: it reaches the test server through restic's sftp.command.
-      const short = openBackend(`sftp:${s.user}@127.0.0.1:${path}`, { extended: { 'sftp.command': s.sftpCommand } })
+      const short = await openBackend(`sftp:${s.user}@127.0.0.1:${path}`, { extended: { 'sftp.command': s.sftpCommand } })
       assert.equal(short.location, `sftp:${s.user}@127.0.0.1:${path}`)
       try {
         await viaUrl.create()

@@ -90,7 +90,7 @@ describe('openBackend() wrappers on a REST server', { skip }, () => {
     server = await startRcloneServe(dir, ['--user', USER, '--pass', SECRET])
     proxy = await startProxy(new URL(server.url))
     url = `rest:http://${USER}:${SECRET}@127.0.0.1:${proxy.port}/`
-    const be = openBackend(url)
+    const be = await openBackend(url)
     await be.create()
     await be.close()
   })
@@ -101,12 +101,12 @@ describe('openBackend() wrappers on a REST server', { skip }, () => {
     await fs.rm(dir, { recursive: true, force: true })
   })
 
-  const open = (messages: string[], extra: Parameters<typeof openBackend>[1] = {}): Backend =>
+  const open = (messages: string[], extra: Parameters<typeof openBackend>[1] = {}): Promise<Backend> =>
     openBackend(url, { ...extra, onMessage: (m) => messages.push(m) })
 
   it('retries server failures and reports them without the password', async () => {
     const messages: string[] = []
-    const be = open(messages)
+    const be = await open(messages)
     const { h, data } = file()
     await be.save(h, data)
     proxy.requests.length = 0
@@ -123,7 +123,7 @@ describe('openBackend() wrappers on a REST server', { skip }, () => {
 
   it('does not retry a refused login, and its error carries no secret', async () => {
     const messages: string[] = []
-    const be = open(messages)
+    const be = await open(messages)
     const { h } = file()
     proxy.requests.length = 0
     proxy.fail(/^GET \/snapshots\//, 1, 401)
@@ -138,7 +138,7 @@ describe('openBackend() wrappers on a REST server', { skip }, () => {
   })
 
   it('holds concurrent requests to -o rest.connections', async () => {
-    const be = open([], { extended: { 'rest.connections': '2' } })
+    const be = await open([], { extended: { 'rest.connections': '2' } })
     assert.equal(be.properties.connections, 2)
     const files = Array.from({ length: 10 }, () => file())
     await Promise.all(files.map((f) => be.save(f.h, f.data)))
@@ -155,7 +155,7 @@ describe('openBackend() wrappers on a REST server', { skip }, () => {
   })
 
   it('keeps uploads to --limit-upload', async () => {
-    const be = open([], { limitUploadKiB: 256 })
+    const be = await open([], { limitUploadKiB: 256 })
     const data = randomBytes(256 * 1024)
     const started = performance.now()
     await be.save({ type: 'data', name: hashId(data) }, data)

@@ -14,7 +14,7 @@ export interface RepositoryProvider {
   /** Where the repositories live, safe to print. */
   readonly location: string
   /** The backend for one repository. Called often: implementations cache. */
-  backend(repo: readonly string[]): Backend
+  backend(repo: readonly string[]): Promise<Backend>
   /**
    * Bytes stored at or below a repository path (all files of all repositories there), for
    * quotas. Providers that cannot see below a path count the repository at that path only.
@@ -28,9 +28,10 @@ const CACHE_SIZE = 256
 
 abstract class CachingProvider implements RepositoryProvider {
   abstract readonly location: string
-  readonly #cache = new Map<string, Backend>()
+  /** Backends being opened or open, so that concurrent requests for a repository share one. */
+  readonly #cache = new Map<string, Promise<Backend>>()
 
-  backend(repo: readonly string[]): Backend {
+  backend(repo: readonly string[]): Promise<Backend> {
     checkRepo(repo)
     const key = repo.join('/')
     let be = this.#cache.get(key)
@@ -40,22 +41,24 @@ abstract class CachingProvider implements RepositoryProvider {
       return be
     }
     be = this.open(repo)
+    // A backend that fails to open is not kept: the next request tries again.
+    be.catch(() => this.#cache.get(key) === be && this.#cache.delete(key))
     this.#cache.set(key, be)
     if (this.#cache.size > CACHE_SIZE) {
-      const [oldKey, old] = this.#cache.entries().next().value as [string, Backend]
+      const [oldKey, old] = this.#cache.entries().next().value as [string, Promise<Backend>]
       this.#cache.delete(oldKey)
-      void old.close().catch(() => {})
+      void old.then((b) => b.close()).catch(() => {})
     }
     return be
   }
 
-  protected abstract open(repo: readonly string[]): Backend
+  protected abstract open(repo: readonly string[]): Promise<Backend>
   abstract usage(prefix: readonly string[]): Promise<number>
 
   async close(): Promise<void> {
     const all = [...this.#cache.values()]
     this.#cache.clear()
-    await Promise.all(all.map((b) => b.close().catch(() => {})))
+    await Promise.all(all.map((b) => b.then((be) => be.close()).catch(() => {})))
   }
 }
 
@@ -66,7 +69,7 @@ abstract class CachingProvider implements RepositoryProvider {
  *
  * @example
  * const provider = new LocalRepositoryProvider('/srv/restic')
- * provider.backend(['alice']) // LocalBackend at /srv/restic/alice
+ * await provider.backend(['alice']) // LocalBackend at /srv/restic/alice
  */
 export class LocalRepositoryProvider extends CachingProvider {
   readonly location: string
@@ -79,7 +82,7 @@ export class LocalRepositoryProvider extends CachingProvider {
     this.location = root
   }
 
-  protected open(repo: readonly string[]): Backend {
+  protected async open(repo: readonly string[]): Promise<Backend> {
     return new LocalBackend(join(this.#root, ...repo))
   }
 
@@ -106,14 +109,14 @@ export class BackendUrlProvider extends CachingProvider {
     this.#options = options
   }
 
-  protected open(repo: readonly string[]): Backend {
+  protected open(repo: readonly string[]): Promise<Backend> {
     const url = repo.length === 0 ? this.#base : `${this.#base}/${repo.join('/')}`
     return openBackend(url.startsWith('rest:') ? `${url}/` : url, this.#options)
   }
 
   /** Counts the repository at the path only: a generic backend cannot list what lies below it. */
   async usage(prefix: readonly string[]): Promise<number> {
-    const be = this.backend(prefix)
+    const be = await this.backend(prefix)
     let total = 0
     for (const type of ['keys', 'locks', 'snapshots', 'index', 'data'] as const) {
       for await (const f of be.list(type)) total += f.size

@@ -163,7 +163,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
     if (denied !== undefined) return x.fail(denied.status, denied.reason)
 
     const deps: RouteDeps = {
-      be: options.provider.backend(route.repo),
+      be: await options.provider.backend(route.repo),
       metrics,
       usage,
       limits: op === 'write' ? limitsFor(account, route.repo) : [],
