@@ -215,6 +215,26 @@ describe('backup()', () => {
   })
 
 
+  it('a large file changed in place gets the chunks a full read gives, and only the changed chunks are new', async () => {
+    const root = join(dir, 'image')
+    const image = seededBytes(77, 14 * 1024 * 1024 + 3)
+    await writeFiles(root, { 'disk.img': image })
+    const repo = await createTestRepository()
+    const first = await run(repo, [root])
+    const changed = Buffer.from(image)
+    seededBytes(78, 4096).copy(changed, 7 * 1024 * 1024)
+    await writeFile(join(root, 'disk.img'), Buffer.concat([changed, Buffer.from('appended')]))
+    const parent = { id: first.snapshotId!, snapshot: first.snapshot }
+    const second = await run(repo, [root], { parent })
+    // Without a parent, the file is chunked from end to end.
+    const whole = await run(repo, [root])
+    assert.equal(second.summary.filesChanged, 1)
+    const node = await nodeAt(repo, second.snapshot.tree, `${root}/disk.img`)
+    assert.deepEqual(node.content, (await nodeAt(repo, whole.snapshot.tree, `${root}/disk.img`)).content)
+    assert.ok(second.summary.dataBlobs >= 1 && second.summary.dataBlobs <= 4, `${second.summary.dataBlobs} new chunks`)
+    assert.deepEqual(await fileContent(repo, node), Buffer.concat([changed, Buffer.from('appended')]))
+  })
+
   it('keeps names that are not UTF-8 as their bytes, and matches every name with its parent node', async () => {
     // Directories whose names are all UTF-8 are listed as strings; one bad name switches a
     // directory to bytes. A real U+FFFD must not be confused with a bad byte.

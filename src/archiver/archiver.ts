@@ -5,12 +5,12 @@ import { resolve as resolvePath } from 'node:path'
 import { AppError, hashId, messageOf, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
-import type { BlobWriter, Repository } from '../repository/index.js'
+import { plaintextLength, type BlobWriter, type Repository } from '../repository/index.js'
 import { decodeNodeJson, decodeTree, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
 import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
-import { FileSaver, type SavedFile } from './file-saver.js'
+import { FileSaver, type EarlierVersion, type SavedFile } from './file-saver.js'
 import { checkAfterRead, sameContentMark } from './read-check.js'
 import { buildVirtual, expandDotTarget, type Virtual } from './targets.js'
 import { nodeFromStat } from './fs-node.js'
@@ -432,8 +432,9 @@ class Archiver {
    * teaching people to ignore the code. Consistency for those needs a file system snapshot.
    */
   async #readConsistent(entry: ScanEntry, path: string | Buffer): Promise<StoredFile> {
-    const mostlyKnown = entry.previous?.wasFile === true
-    const first = await this.#readOnce(path, entry.size, mostlyKnown, 1)
+    // A file that was a file before is read against its earlier chunks.
+    const earlier = entry.previous?.wasFile === true ? { chunks: this.#earlierChunks(entry.previous.earlier) } : undefined
+    const first = await this.#readOnce(path, entry.size, earlier, 1)
     const check = checkAfterRead(path, entry.stat, first.size)
     if (check.kind === 'same') return { json: entry.head + nodeJsonTail(first.content), size: first.size, content: first.content, consistent: true }
     // From here the node describes the bytes stored, whatever happens next.
@@ -457,7 +458,7 @@ class Archiver {
     try {
       again = await nodeFromStat(node.name, path, check.st, this.#nodeOptions(path))
       if (!again) return keep(node)
-      second = await this.#readOnce(path, again.size, true, 2)
+      second = await this.#readOnce(path, again.size, { chunks: this.#earlierChunks(first.content) }, 2)
     } catch (err) {
       if (isAbort(err)) throw err
       this.#warnChanged(text, `file changed while it was read, and reading it again failed (${messageOf(err)}); stored the first read`)
@@ -472,8 +473,8 @@ class Archiver {
   }
 
   /** One read of a file into the repository. A re-read (attempt 2) mostly finds known chunks. */
-  async #readOnce(path: string | Buffer, size: number, mostlyKnown: boolean, attempt: 1 | 2): Promise<SavedFile> {
-    const saved = await this.#saver.save(path, size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), mostlyKnown)
+  async #readOnce(path: string | Buffer, size: number, earlier: EarlierVersion | undefined, attempt: 1 | 2): Promise<SavedFile> {
+    const saved = await this.#saver.save(path, size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), earlier)
     await this.#hooks.afterRead?.(pathText(path), attempt)
     return saved
   }
@@ -481,6 +482,21 @@ class Archiver {
   #warnChanged(path: string, message: string): void {
     this.#s.filesChangedWhileRead++
     this.#o.progress?.onWarning?.(path, message)
+  }
+
+  /**
+   * The chunks of a file's earlier version for the file saver to follow (see EarlierVersion):
+   * all but the last, with their sizes from the index; none when one is not in the index.
+   */
+  #earlierChunks(content: readonly Id[] | undefined): Array<{ id: Id; size: number }> | undefined {
+    if (content === undefined || content.length < 2) return undefined
+    const chunks: Array<{ id: Id; size: number }> = []
+    for (const id of content.slice(0, -1)) {
+      const loc = this.#repo.index.lookup('data', id)
+      if (loc === undefined) return undefined
+      chunks.push({ id, size: plaintextLength(loc) })
+    }
+    return chunks
   }
 
   #allKnown(content: Id[] | null): boolean {

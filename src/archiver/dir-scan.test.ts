@@ -64,7 +64,7 @@ describe('scanEntries()', () => {
     assert.equal(byName(scan, 'a.txt').size, 5)
   })
 
-  test('matches the parent tree: unchanged files keep their content, changed and new ones do not, directories their subtree', async () => {
+  test('matches the parent tree: unchanged files keep their content, changed ones get it as their earlier content, new ones nothing, directories their subtree', async () => {
     const dir = join(root, 'parent')
     await mkdir(join(dir, 'sub'), { recursive: true })
     await writeFile(join(dir, 'same.txt'), 'same')
@@ -77,7 +77,7 @@ describe('scanEntries()', () => {
     const second = await scanDirectory(dir, parent)
     assert.deepEqual(byName(second, 'same.txt').previous, { wasFile: true, content: [ID_A, ID_B] })
     assert.equal(byName(second, 'same.txt').head, byName(first, 'same.txt').head)
-    assert.deepEqual(byName(second, 'touched.txt').previous, { wasFile: true })
+    assert.deepEqual(byName(second, 'touched.txt').previous, { wasFile: true, earlier: [ID_B] })
     assert.equal(byName(second, 'new.txt').previous, undefined)
     assert.equal(byName(second, 'sub').previous?.subtree, ID_T)
   })
@@ -114,7 +114,7 @@ describe('scanEntries()', () => {
     assert.match(byName(second, 'kept.txt').head, /"user.recorded"/)
     assert.deepEqual(byName(second, 'kept.txt').previous, { wasFile: true, content: [ID_A] })
     assert.match(byName(second, 'changed.txt').head, /"user.on-disk","value":"Mg=="/)
-    assert.deepEqual(byName(second, 'changed.txt').previous, { wasFile: true })
+    assert.deepEqual(byName(second, 'changed.txt').previous, { wasFile: true, earlier: [ID_A] })
   })
 
   test('reports an entry it cannot stat as an error item, and goes on', async () => {

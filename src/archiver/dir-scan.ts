@@ -37,6 +37,8 @@ export interface PreviousEntry {
   subtree?: Id
   /** Its content, when it is a file that restic's change detection calls unchanged. */
   content?: Id[]
+  /** Its content, when both are files but this one changed: the file saver follows its chunks. */
+  earlier?: Id[]
 }
 
 export interface ScanEntry {
@@ -75,7 +77,10 @@ export function scanEntry(name: EntryName, node: Node, st: EntryStat, previous: 
   if (previous !== undefined) {
     const p: PreviousEntry = { wasFile: previous.type === 'file' }
     if (kind === 'dir' && previous.type === 'dir' && previous.subtree !== undefined) p.subtree = previous.subtree
-    if (kind === 'file' && previous.content !== null && unchanged(previous, node)) p.content = previous.content
+    if (kind === 'file' && previous.type === 'file' && previous.content !== null) {
+      if (unchanged(previous, node)) p.content = previous.content
+      else p.earlier = previous.content
+    }
     e.previous = p
   }
   if (warnings !== undefined && warnings.length > 0) e.warnings = warnings

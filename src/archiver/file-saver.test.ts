@@ -90,7 +90,7 @@ describe('FileSaver', () => {
       const saver = new FileSaver(TEST_POLYNOMIAL, withWorkers ? workers : undefined)
       const { sink, stored, counts } = recordingSink(3)
       // All at once, as the archiver does: large files take turns, small ones go in between.
-      const results = await Promise.all(Object.entries(files).map(([name, data]) => saver.save(join(dir, name), data.length, sink, undefined, mostlyKnown)))
+      const results = await Promise.all(Object.entries(files).map(([name, data]) => saver.save(join(dir, name), data.length, sink, undefined, mostlyKnown ? {} : undefined)))
       Object.values(files).forEach((data, i) => {
         const content = expectedContent(data)
         assert.deepEqual(results[i].content, content)
@@ -115,7 +115,7 @@ describe('FileSaver', () => {
     const changed = Buffer.from(old)
     seededBytes(12, MiB).copy(changed, 20 * MiB)
     await writeFile(join(dir, 'changing'), changed)
-    const second = await saver.save(join(dir, 'changing'), changed.length, sink, undefined, true)
+    const second = await saver.save(join(dir, 'changing'), changed.length, sink, undefined, {})
     const expected = expectedContent(changed)
     assert.deepEqual(second.content, expected)
     const fresh = expected.filter((id) => !first.content.includes(id))
@@ -123,6 +123,61 @@ describe('FileSaver', () => {
     assert.equal(counts().encoded - before, fresh.length, 'known chunks were not encoded again')
     assert.equal(second.added, fresh.reduce((n, id) => n + stored.get(id)!, 0))
     assert.equal(counts().released, counts().encoded)
+  })
+
+  /** Saves `old`, then `changed` (a later version of the same file) against old's chunks; both must give restic's chunks. */
+  async function saveTwice(name: string, old: Buffer, changed: Buffer, earlierChunks?: (first: Id[]) => Array<{ id: Id; size: number }>) {
+    const saver = new FileSaver(TEST_POLYNOMIAL, workers)
+    const { sink, counts } = recordingSink(3)
+    await writeFile(join(dir, name), old)
+    const first = await saver.save(join(dir, name), old.length, sink)
+    assert.deepEqual(first.content, expectedContent(old))
+    const sizes = new Map(first.content.map((id, i) => [id, chunkSizes(old)[i]]))
+    const chunks = earlierChunks ? earlierChunks(first.content) : first.content.slice(0, -1).map((id) => ({ id, size: sizes.get(id)! }))
+    await writeFile(join(dir, name), changed)
+    const encodedBefore = counts().encoded
+    const second = await saver.save(join(dir, name), changed.length, sink, undefined, { chunks })
+    assert.deepEqual(second.content, expectedContent(changed), 'the same chunks as chunking the whole file')
+    assert.equal(second.size, changed.length)
+    return { first, second, encoded: counts().encoded - encodedBefore }
+  }
+
+  function chunkSizes(data: Buffer): number[] {
+    return [...chunkBuffer(TEST_POLYNOMIAL, data)].map((c) => c.length)
+  }
+
+  it('follows the earlier chunks of a file changed in place, chunking only around the changes', async () => {
+    const old = seededBytes(21, 48 * MiB + 5)
+    const changed = Buffer.from(old)
+    for (const at of [3 * MiB + 17, 20 * MiB, 41 * MiB + 999]) seededBytes(at, 4096).copy(changed, at)
+    const { second, encoded } = await saveTwice('in-place', old, changed)
+    assert.ok(second.followed! > 30 * MiB, `followed ${second.followed} bytes`)
+    assert.ok(encoded > 0 && encoded <= 9, `only chunks around the three changes are new (${encoded})`)
+  })
+
+  it('follows the earlier chunks of a file that grew at its end, and of one cut short', async () => {
+    const old = seededBytes(22, 30 * MiB + 123)
+    const grown = await saveTwice('grown-log', old, Buffer.concat([old, seededBytes(23, 5 * MiB)]))
+    assert.ok(grown.second.followed! >= 30 * MiB + 123 - MAX_SIZE - 1, `followed ${grown.second.followed} bytes`)
+    const cut = await saveTwice('cut-short', old, old.subarray(0, 17 * MiB))
+    assert.ok(cut.second.followed! > 0)
+  })
+
+  it('finds the chunks of a file with bytes inserted or removed, where no earlier chunk lines up', async () => {
+    const old = seededBytes(24, 26 * MiB)
+    await saveTwice('inserted', old, Buffer.concat([old.subarray(0, 9 * MiB), seededBytes(25, 777), old.subarray(9 * MiB)]))
+    await saveTwice('removed', old, Buffer.concat([old.subarray(0, 9 * MiB), old.subarray(9 * MiB + 4321)]))
+    await saveTwice('prepended', old, Buffer.concat([Buffer.from('new first line\n'), old]))
+    await saveTwice('zeros', Buffer.alloc(3 * MAX_SIZE + 5), Buffer.concat([Buffer.alloc(3 * MAX_SIZE + 5), Buffer.from('tail')]))
+  })
+
+  it('does not follow chunks another chunker made: same bytes, other boundaries', async () => {
+    const old = seededBytes(26, 20 * MiB)
+    // 1 MiB pieces, as a tool with other chunking would have stored the same file.
+    const { second } = await saveTwice('foreign', old, old, () =>
+      Array.from({ length: 19 }, (_, i) => ({ id: hashId(old.subarray(i * MiB, (i + 1) * MiB)), size: MiB })),
+    )
+    assert.equal(second.followed, 0)
   })
 
   it('reads a file that grew past one chunk since it was listed as a large file', async () => {

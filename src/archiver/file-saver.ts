@@ -1,6 +1,6 @@
 import { close, constants, open, read } from 'node:fs'
 import { createLimit, hashId, type Id } from '../base/index.js'
-import { createChunker, createScanBuffer, MAX_SIZE, MIN_SIZE, type ChunkerState } from '../chunker/index.js'
+import { couldEndChunk, createChunker, createScanBuffer, MAX_SIZE, MIN_SIZE, type ChunkerState } from '../chunker/index.js'
 import type { EncodedBlob, SaveResult } from '../repository/index.js'
 import type { BackupWorkers } from './backup-workers.js'
 
@@ -19,6 +19,19 @@ export interface SavedFile {
   size: number
   /** Bytes of new blobs (plaintext) this file added to the repository. */
   added: number
+  /** Bytes found unchanged by following the earlier version's chunks, so never chunked. */
+  followed?: number
+}
+
+/**
+ * What is known of a file's earlier version, when the file changed since the parent snapshot.
+ * Its chunks are then hashed first and only new ones compressed, instead of compressing every
+ * chunk speculatively; and where its earlier chunks are given, the new content is first tried
+ * against them (see ChunkGuide) rather than chunked.
+ */
+export interface EarlierVersion {
+  /** The earlier version's chunks in file order, without its last one, with their plaintext sizes. */
+  chunks?: ReadonlyArray<{ id: Id; size: number }>
 }
 
 /** Bytes read from a large file at once. */
@@ -126,28 +139,28 @@ export class FileSaver {
    * its chunks are then hashed first and only new ones are compressed, instead of compressing
    * every chunk speculatively.
    */
-  save(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void, mostlyKnown = false): Promise<SavedFile> {
-    if (expectedSize <= MIN_SIZE && this.#workers && sink.saveEncodedBlob) return this.#saveOnWorker(path, expectedSize, sink, onBytes, mostlyKnown)
-    return this.#saveHere(path, expectedSize, sink, onBytes, mostlyKnown)
+  save(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void, earlier?: EarlierVersion): Promise<SavedFile> {
+    if (expectedSize <= MIN_SIZE && this.#workers && sink.saveEncodedBlob) return this.#saveOnWorker(path, expectedSize, sink, onBytes, earlier)
+    return this.#saveHere(path, expectedSize, sink, onBytes, earlier)
   }
 
   // Small and separate from #saveHere: an async function's suspended state is as big as the
   // whole function, and this one runs for every small file.
-  async #saveOnWorker(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes: ((n: number) => void) | undefined, mostlyKnown: boolean): Promise<SavedFile> {
+  async #saveOnWorker(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes: ((n: number) => void) | undefined, earlier: EarlierVersion | undefined): Promise<SavedFile> {
     // A small file is one chunk: a worker reads, hashes and encodes it in one go.
     const r = await this.#workers!.readSmallFile(path, expectedSize, MIN_SIZE, sink.compressionLevel ?? 0)
     if (r.kind === 'empty') return { content: [], size: 0, added: 0 }
-    if (r.kind === 'grew') return this.#saveHere(path, expectedSize, sink, onBytes, mostlyKnown) // chunk it as a large file
+    if (r.kind === 'grew') return this.#saveHere(path, expectedSize, sink, onBytes, earlier) // chunk it as a large file
     const saved = await sink.saveEncodedBlob!('data', r.id, r.size, r.blob)
     onBytes?.(r.size)
     return { content: [r.id], size: r.size, added: saved.known ? 0 : r.size }
   }
 
-  async #saveHere(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes: ((n: number) => void) | undefined, mostlyKnown: boolean): Promise<SavedFile> {
+  async #saveHere(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes: ((n: number) => void) | undefined, earlier: EarlierVersion | undefined): Promise<SavedFile> {
     const fh = await openForReading(path)
     try {
       if (expectedSize <= MIN_SIZE) return await this.#saveSmall(fh, expectedSize, sink, onBytes)
-      return await this.#largeLimit(() => this.#saveLarge(fh, sink, onBytes, undefined, mostlyKnown))
+      return await this.#largeLimit(() => this.#saveLarge(fh, sink, onBytes, undefined, earlier))
     } finally {
       await fh.close()
     }
@@ -170,18 +183,23 @@ export class FileSaver {
     return { content: [r.id], size: n, added: r.known ? 0 : n }
   }
 
-  async #saveLarge(fh: FileHandleLike, sink: DataSink, onBytes?: (n: number) => void, prefix?: Buffer, mostlyKnown = false): Promise<SavedFile> {
+  async #saveLarge(fh: FileHandleLike, sink: DataSink, onBytes?: (n: number) => void, prefix?: Buffer, earlier?: EarlierVersion): Promise<SavedFile> {
+    const mostlyKnown = earlier !== undefined
     // One chunker per file: files are saved concurrently and a chunker carries state.
     const chunker = createChunker(this.#polynomial)
+    const guide = earlier?.chunks !== undefined && earlier.chunks.length > 0 ? new ChunkGuide(earlier.chunks) : undefined
     const content: Id[] = []
     let added = 0
     let total = 0
+    let followed = 0
     const ring = this.#rings.pop() ?? new ReadRing()
     const buf = ring.buf
     // [start, end) is read and not yet cut into chunks; the chunker has looked at [start, scan).
     let start = 0
     let scan = 0
     let end = 0
+    /** The file offset of buf[0]. */
+    let ringBase = 0
     if (prefix) end = prefix.copy(buf, 0)
     const record = (id: Id, known: boolean, size: number) => {
       if (!known) added += size
@@ -225,6 +243,88 @@ export class FileSaver {
             })
       ring.track(from, to, done)
     }
+    /** Stores the chunk [from, to), known to hash to `id`: nothing to do when the repository has it. */
+    const emitHashed = async (from: number, to: number, id: Id) => {
+      const size = to - from
+      if (sink.has?.('data', id)) {
+        content.push(record(id, true, size))
+        return
+      }
+      const data = buf.subarray(from, to)
+      if (!workers) {
+        const r = await sink.saveBlob('data', data, id)
+        content.push(record(r.id, r.known, size))
+        return
+      }
+      const slot = content.length
+      content.push('')
+      const done = workers.encodeChunk(data, level).then(async (e) => {
+        const r = await sink.saveEncodedBlob!('data', e.id, size, e.blob)
+        content[slot] = record(r.id, r.known, size)
+      })
+      ring.track(from, to, done)
+    }
+    /**
+     * Tries the earlier version's next chunks on [start, end): each that hashes the same, and
+     * ends where this chunker could cut, is a chunk of the new content too (see ChunkGuide). The
+     * first that differs stops the guide; chunking goes on from there.
+     */
+    const follow = async (eof: boolean) => {
+      const g = guide!
+      for (;;) {
+        const tries = g.candidates(start, end)
+        if (tries.length === 0) {
+          // Stays active only to wait for more of the file.
+          if (eof || g.exhausted) g.stop()
+          return
+        }
+        const ids = await Promise.all(tries.map((t) => (workers ? workers.hashChunk(buf.subarray(t.from, t.to)) : hashId(buf.subarray(t.from, t.to)))))
+        let k = 0
+        for (; k < tries.length; k++) {
+          const t = tries[k]
+          if (ids[k] !== t.id || !couldEndChunk(this.#polynomial, buf, t.to, t.to - t.from)) break
+          await emitHashed(t.from, t.to, t.id)
+          followed += t.to - t.from
+          start = scan = t.to
+        }
+        g.advance(k)
+        if (k < tries.length) {
+          g.stop()
+          return
+        }
+      }
+    }
+    /**
+     * Chunks [scan, end) and stores the chunks it cuts. Returns true when it stopped early at a
+     * cut where an earlier chunk ended, so the guide follows from there.
+     */
+    const chunkBlock = async (): Promise<boolean> => {
+      if (!here && workers && scan < end) {
+        const r = await workers.scanChunks(buf.subarray(scan, end), state, this.#polynomial)
+        state = r.state
+        const base = scan
+        for (const cut of r.cuts) {
+          await emit(start, base + cut)
+          start = base + cut
+          if (guide?.resumeAt(ringBase + start)) {
+            // The worker's state went past this cut; chunking would start afresh here anyway.
+            state = null
+            scan = start
+            return true
+          }
+        }
+      } else {
+        for (;;) {
+          const p = scan < end ? chunker.nextSplitPoint(buf, scan, end) : -1
+          if (p < 0) break
+          await emit(start, p)
+          start = scan = p
+          if (guide?.resumeAt(ringBase + start)) return true
+        }
+      }
+      scan = end
+      return false
+    }
     const readAt = async (at: number): Promise<number> => {
       await ring.free(at, at + READ_SIZE)
       let n = 0
@@ -245,6 +345,7 @@ export class FileSaver {
           const tail = end - start
           await ring.free(0, tail)
           buf.copyWithin(0, start, end)
+          ringBase += start
           scan -= start
           start = 0
           end = tail
@@ -260,23 +361,17 @@ export class FileSaver {
           here = this.#chunkingHere = true
           if (state !== null) chunker.restoreState(state)
         }
-        if (!here && workers && scan < end) {
-          const r = await workers.scanChunks(buf.subarray(scan, end), state, this.#polynomial)
-          state = r.state
-          const base = scan
-          for (const cut of r.cuts) {
-            await emit(start, base + cut)
-            start = base + cut
+        for (;;) {
+          if (guide?.active) {
+            await follow(eof)
+            if (guide.active) break // it needs more of the file
+            // Chunking starts afresh at the boundary the guide stopped at.
+            chunker.reset()
+            state = null
+            scan = start
           }
-        } else {
-          for (;;) {
-            const p = scan < end ? chunker.nextSplitPoint(buf, scan, end) : -1
-            if (p < 0) break
-            await emit(start, p)
-            start = scan = p
-          }
+          if (!(await chunkBlock())) break
         }
-        scan = end
         if (eof) break
       }
       if (end > start) await emit(start, end)
@@ -294,7 +389,72 @@ export class FileSaver {
       if (ok && !reading) reuse()
       else void Promise.all(busy).then(reuse)
     }
-    return { content, size: total, added }
+    return guide ? { content, size: total, added, followed } : { content, size: total, added }
+  }
+}
+
+/**
+ * Follows a changed file's earlier chunks through its new content, so that the unchanged parts
+ * of a large file (a disk image written in place, a log that grew) are hashed, not chunked.
+ *
+ * restic's chunker starts afresh at every boundary, and where it cuts depends only on the bytes
+ * since then. So from a boundary of the new content, an earlier chunk whose bytes come next,
+ * unchanged, ends at a boundary of the new content too: the chunker would cut there again (the
+ * earlier chunk was cut by content or at MaxSize, never by the end of the file: that is why the
+ * last chunk is left out). Bytes being equal is checked by the chunk's hash, and the cut by
+ * couldEndChunk(), which turns away chunks another chunker made. Where a candidate differs, the
+ * file is chunked from that boundary on; where a cut of the chunker lands where an earlier chunk
+ * ended (after an overwrite in place, content-defined cuts soon meet the earlier ones again), the
+ * guide follows again. The chunks are those chunking the whole file would give.
+ */
+class ChunkGuide {
+  readonly #chunks: ReadonlyArray<{ id: Id; size: number }>
+  /** File offset where an earlier chunk ended → index of the chunk after it. */
+  readonly #after = new Map<number, number>()
+  #next = 0
+  active = true
+
+  constructor(chunks: ReadonlyArray<{ id: Id; size: number }>) {
+    this.#chunks = chunks
+    let offset = 0
+    chunks.forEach((c, i) => {
+      offset += c.size
+      this.#after.set(offset, i + 1)
+    })
+  }
+
+  /** No earlier chunk is left to try. */
+  get exhausted(): boolean {
+    return this.#next >= this.#chunks.length
+  }
+
+  /** The next earlier chunks that lie wholly in buf[from, to), where `from` is where chunk #next starts. */
+  candidates(from: number, to: number): Array<{ from: number; to: number; id: Id }> {
+    const out: Array<{ from: number; to: number; id: Id }> = []
+    let at = from
+    for (let k = this.#next; k < this.#chunks.length && at + this.#chunks[k].size <= to; k++) {
+      out.push({ from: at, to: at + this.#chunks[k].size, id: this.#chunks[k].id })
+      at += this.#chunks[k].size
+    }
+    return out
+  }
+
+  /** The first `n` candidates were chunks of the new content. */
+  advance(n: number): void {
+    this.#next += n
+  }
+
+  stop(): void {
+    this.active = false
+  }
+
+  /** The chunker cut at file offset `offset`: follow again when an earlier chunk ended there. */
+  resumeAt(offset: number): boolean {
+    const k = this.#after.get(offset)
+    if (k === undefined || k >= this.#chunks.length) return false
+    this.#next = k
+    this.active = true
+    return true
   }
 }
 

@@ -72,6 +72,27 @@ export function createJsChunker(pol: bigint): Chunker {
   return new RabinChunker(pol, null)
 }
 
+/**
+ * Whether a chunk of `length` bytes ending just before `data[end]` could have been cut there by
+ * this chunker: it is MaxSize long, or it is at least MinSize long and the fingerprint of its
+ * last 64 bytes has the split bits zero. It does not look at the rest of the chunk, so it does not
+ * say that no earlier cut existed; it tells a boundary this chunker makes from one another
+ * chunker (another polynomial, another tool) made, except by a one in a million chance.
+ */
+export function couldEndChunk(pol: bigint, data: Uint8Array, end: number, length: number): boolean {
+  if (length === MAX_SIZE) return true
+  if (length < MIN_SIZE || length > MAX_SIZE || end < WINDOW_SIZE || end > data.length) return false
+  const { modHi, modLo } = tablesFor(pol)
+  let hi = 0
+  let lo = 0
+  for (let i = end - WINDOW_SIZE; i < end; i++) {
+    const idx = hi >>> 13
+    hi = ((hi << 8) | (lo >>> 24)) ^ modHi[idx]
+    lo = ((lo << 8) | data[i]) ^ modLo[idx]
+  }
+  return (lo & SPLIT_MASK) === 0
+}
+
 /** Splits a whole buffer; for tests and small data (the archiver feeds blocks to a Chunker instead). */
 export function* chunkBuffer(pol: bigint, data: Uint8Array): Generator<{ offset: number; length: number }> {
   const c = createChunker(pol)

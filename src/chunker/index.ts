@@ -27,7 +27,7 @@
  * }
  * // at EOF, the bytes since the last split point (if any) are the last chunk
  */
-export { MIN_SIZE, MAX_SIZE, createChunker, chunkBuffer } from './chunker.js'
+export { MIN_SIZE, MAX_SIZE, createChunker, chunkBuffer, couldEndChunk } from './chunker.js'
 export { createScanBuffer } from './wasm-scanner.js'
 export type { Chunker, ChunkerState } from './chunker.js'
 export { randomPolynomial, isIrreducible, parsePolynomial, formatPolynomial, POLYNOMIAL_DEGREE } from './polynomial.js'
