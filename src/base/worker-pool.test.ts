@@ -116,6 +116,31 @@ describe('WorkerPool reply ring', () => {
     }
   })
 
+  it('keeps track of thousands of held outputs released out of order, and frees the ring up to the first one held', async () => {
+    const pool = new WorkerPool(script, 1, undefined, { replyRing: 3 * 1024 * KiB })
+    try {
+      const many = await Promise.all(Array.from({ length: 3000 }, (_, i) => ask(pool, KiB, i)))
+      assert.ok(many.every(inRing))
+      // Everything but the first, from the back: the ring stays held.
+      for (let i = many.length - 1; i >= 1; i--) many[i].release()
+      assert.equal(inRing(await ask(pool, 200 * KiB, 1)), false, 'no room while the first is held')
+      many[0].release()
+      const whole = await ask(pool, 2 * 1024 * KiB, 2)
+      assert.ok(inRing(whole) && whole.output!.byteOffset === 0, 'all released: the ring starts at its front')
+      whole.release()
+      // In order, most of them: what was released is room again, behind what is still held.
+      const next = await Promise.all(Array.from({ length: 2000 }, (_, i) => ask(pool, KiB, i)))
+      next.slice(0, 1500).forEach((r) => r.release())
+      const wrapped = await ask(pool, 1400 * KiB, 5)
+      assert.ok(inRing(wrapped), 'the 1,500 KiB released at the front hold it')
+      assert.ok(next.slice(1500).every((r, i) => r.output!.every((b) => b === (1500 + i) % 256)), 'the held outputs are intact')
+      for (const r of [...next.slice(1500), wrapped]) r.release()
+      assert.ok(inRing(await ask(pool, 3 * 1024 * KiB, 6)), 'and all of it once everything is released')
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('works without a ring: every output in a buffer of its own', async () => {
     const pool = new WorkerPool(script, 2)
     try {
