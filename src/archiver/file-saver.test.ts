@@ -178,6 +178,9 @@ describe('FileSaver', () => {
       Array.from({ length: 19 }, (_, i) => ({ id: hashId(old.subarray(i * MiB, (i + 1) * MiB)), size: MiB })),
     )
     assert.equal(second.followed, 0)
+    // A first piece of exactly MaxSize: only scanning it could show it holds no cut.
+    const max = await saveTwice('foreign-max', old, old, () => [{ id: hashId(old.subarray(0, MAX_SIZE)), size: MAX_SIZE }])
+    assert.equal(max.second.followed, 0)
   })
 
   it('reads a file that grew past one chunk since it was listed as a large file', async () => {

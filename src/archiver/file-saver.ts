@@ -399,10 +399,11 @@ export class FileSaver {
  *
  * restic's chunker starts afresh at every boundary, and where it cuts depends only on the bytes
  * since then. So from a boundary of the new content, an earlier chunk whose bytes come next,
- * unchanged, ends at a boundary of the new content too: the chunker would cut there again (the
- * earlier chunk was cut by content or at MaxSize, never by the end of the file: that is why the
- * last chunk is left out). Bytes being equal is checked by the chunk's hash, and the cut by
- * couldEndChunk(), which turns away chunks another chunker made. Where a candidate differs, the
+ * unchanged, ends at a boundary of the new content too: the chunker would cut there again (if
+ * the earlier chunk was cut by content, not by the end of the file: that is why the last chunk
+ * is left out). Bytes being equal is checked by the chunk's hash, and the cut by couldEndChunk(),
+ * which turns away chunks another chunker made, and chunks of MaxSize, which only a scan can
+ * vouch for (runs of zeros are chunked as before). Where a candidate differs, the
  * file is chunked from that boundary on; where a cut of the chunker lands where an earlier chunk
  * ended (after an overwrite in place, content-defined cuts soon meet the earlier ones again), the
  * guide follows again. The chunks are those chunking the whole file would give.

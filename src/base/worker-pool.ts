@@ -319,10 +319,11 @@ export class ReplyOutput {
           lastLook = true
           continue
         }
-        // Woken once a quarter of the ring is free beyond what this output needs (or all that
-        // is written is released): a caller releasing small results one by one would otherwise
-        // wake this thread for each, to write one more and wait again.
-        const wanted = Math.min(this.#written, this.#written + max - ring.length + (ring.length >> 2))
+        // Woken once a quarter of the ring is free beyond what this output needs, or once all
+        // the caller has been sent is released (it can release no more): a caller releasing
+        // small results one by one would otherwise wake this thread for each, to write one more
+        // and wait again.
+        const wanted = Math.min(this.#sentUpTo, this.#written + max - ring.length + (ring.length >> 2))
         Atomics.store(released, 1, BigInt(wanted))
         const woke = Atomics.wait(released, 0, held, deadline - now)
         Atomics.store(released, 1, 0n)

@@ -74,14 +74,15 @@ export function createJsChunker(pol: bigint): Chunker {
 
 /**
  * Whether a chunk of `length` bytes ending just before `data[end]` could have been cut there by
- * this chunker: it is MaxSize long, or it is at least MinSize long and the fingerprint of its
- * last 64 bytes has the split bits zero. It does not look at the rest of the chunk, so it does not
- * say that no earlier cut existed; it tells a boundary this chunker makes from one another
- * chunker (another polynomial, another tool) made, except by a one in a million chance.
+ * this chunker's content rule: it is at least MinSize and less than MaxSize long, and the
+ * fingerprint of its last 64 bytes has the split bits zero. It does not look at the rest of the
+ * chunk, so it does not say that no earlier cut existed; it tells a boundary this chunker makes
+ * from one another chunker (another polynomial, another tool) made, except by a one in a million
+ * chance. A chunk of MaxSize is never vouched for: only scanning all of it shows that it holds
+ * no cut, and a piece of another chunker's could be exactly that long.
  */
 export function couldEndChunk(pol: bigint, data: Uint8Array, end: number, length: number): boolean {
-  if (length === MAX_SIZE) return true
-  if (length < MIN_SIZE || length > MAX_SIZE || end < WINDOW_SIZE || end > data.length) return false
+  if (length < MIN_SIZE || length >= MAX_SIZE || end < WINDOW_SIZE || end > data.length) return false
   const { modHi, modLo } = tablesFor(pol)
   let hi = 0
   let lo = 0

@@ -4,7 +4,7 @@ import { chmod, link, lstat, mkdtemp, readdir, readFile, readlink, rm, utimes, w
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { Id } from '../base/index.js'
+import { AppError, type Id } from '../base/index.js'
 import type { Backend, Handle } from '../backends/index.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
@@ -173,6 +173,23 @@ describe('restore()', () => {
     assert.ok(plans.slice(0, -1).every(([, , complete]) => !complete), 'only the last report is complete')
     for (let i = 1; i < plans.length; i++) assert.ok(plans[i][0] >= plans[i - 1][0] && plans[i][1] >= plans[i - 1][1], 'totals only grow')
     assert.ok(events.indexOf('file') < events.indexOf('plan complete'), 'files were finished before the whole tree was read')
+  })
+
+  it('stops with the writer\'s error when the writer fails while the tree is still being read', async () => {
+    const { nodeAt } = await import('../archiver/testing.js')
+    const first = (await nodeAt(repo, tree, `${src}/a.txt`)).content![0]
+    const loc = repo.index.lookup('data', first)!
+    const be = repo.backend
+    const load = async (h: Handle, offset = 0, length?: number) => {
+      if (h.type === 'data' && h.name === loc.packId) throw new AppError('INTERRUPTED', 'stopped on purpose')
+      return be.load(h, offset, length)
+    }
+    const backend = new Proxy(be, { get: (t, prop) => (prop === 'load' ? load : (Reflect.get(t, prop) as (...a: unknown[]) => unknown).bind(t)) }) as Backend
+    const view = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
+    await assert.rejects(
+      restoreInBatches(view, { tree, target: join(dir, 'writer-fails') }, { files: 1, blobs: 1 }),
+      (err: Error & { code?: string }) => err.code === 'INTERRUPTED' && /stopped on purpose/.test(err.message),
+    )
   })
 
   it('restores a blob shared by files of different batches into each of them', async () => {

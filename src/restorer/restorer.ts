@@ -177,6 +177,8 @@ class Restorer {
   #links = new Map<string, Buffer>()
   #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
   #createLimit = createLimit(CREATE_CONCURRENCY)
+  /** Set when the writer failed: the walk stops at its next entry. */
+  #writerFailure: { error: unknown } | undefined
   #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 }
   #owner: boolean
 
@@ -192,6 +194,8 @@ class Restorer {
     const target = Buffer.from(this.#o.target)
     await mkdir(this.#o.target, { recursive: true })
     const writing = this.#writeBatches()
+    // Awaited below; a writer that fails while the walk goes on must not be an unhandled rejection.
+    writing.catch(() => {})
     try {
       await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, async () => {})
       await this.#handOff(true)
@@ -229,8 +233,14 @@ class Restorer {
     if (this.#o.signal?.aborted) throw new AppError('INTERRUPTED', 'Restore interrupted')
   }
 
+  /** Throws the writer's error once it failed: the walk has nobody to hand its plan to. */
+  #checkWriter(): void {
+    if (this.#writerFailure) throw this.#writerFailure.error
+  }
+
   async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, ensureDir: () => Promise<void>): Promise<void> {
     this.#checkAbort()
+    this.#checkWriter()
     const nodes = await this.#trees.take(treeId)
     const entries: Array<{ node: Node; sp: string; decision: 'include' | 'descend' } | undefined> = nodes.map((node) => {
       const nameText = node.name.toString('utf8')
@@ -277,6 +287,8 @@ class Restorer {
         await ensureDir()
         await this.#createEntry(path, node)
       } catch (err) {
+        // The writer stopped (its error comes back from the hand-off): so does the walk.
+        this.#checkWriter()
         this.#error(path, err)
       }
     }
@@ -405,6 +417,7 @@ class Restorer {
       await Promise.all(inFlight)
       if (failure) throw failure.error
     } catch (err) {
+      this.#writerFailure ??= { error: err }
       this.#handoff.fail(err)
       await Promise.all(inFlight)
       throw err
@@ -429,8 +442,21 @@ class Restorer {
     }
     // Files of several blobs are created and sized here first, so their blobs may be written in
     // any order, by any worker, and zero blobs left as holes.
+    // A file that cannot be created fails alone: its blobs' writes are then ignored.
     const creating: Array<Promise<void>> = []
-    for (const e of piece) for (const p of placesOf(e)) if (p.file.blobs > 1) creating.push(this.#created(p.file))
+    for (const e of piece) {
+      for (const p of placesOf(e)) {
+        if (p.file.blobs <= 1) continue
+        const f = p.file
+        creating.push(
+          this.#created(f).catch((err: unknown) => {
+            if (f.remaining < 0) return
+            f.remaining = -1
+            this.#error(f.path, err)
+          }),
+        )
+      }
+    }
     await Promise.all(creating)
     // Transferred to the worker, not cloned: a view into a larger buffer is copied first.
     const own = ownBuffer(sealed)
