@@ -215,53 +215,37 @@ export class FileSaver {
     const level = sink.compressionLevel ?? 0
     // The chunker's state between blocks chunked on workers (null: at the file's start).
     let state: ChunkerState | null = null
-    const emit = async (from: number, to: number) => {
+    /**
+     * Stores the chunk [from, to). `known` is its ID when the caller hashed it already (a chunk
+     * of the earlier version, found again): a chunk the repository has then costs nothing more.
+     */
+    const emit = async (from: number, to: number, known?: Id) => {
       const data = buf.subarray(from, to)
+      const size = data.length
+      if (known !== undefined && sink.has?.('data', known)) {
+        content.push(record(known, true, size))
+        return
+      }
       if (!workers) {
-        const r = await sink.saveBlob('data', data, hashId(data))
-        content.push(record(r.id, r.known, data.length))
+        const r = await sink.saveBlob('data', data, known ?? hashId(data))
+        content.push(record(r.id, r.known, size))
         return
       }
       // Hashed (and, if new, compressed and sealed) on a worker, in place in the shared ring.
       const slot = content.length
       content.push('')
-      const size = data.length
-      const done =
-        mostlyKnown && sink.has
-          ? workers.hashChunk(data).then(async (id) => {
-              if (sink.has!('data', id)) {
-                content[slot] = record(id, true, size)
-                return
-              }
-              const e = await workers.encodeChunk(data, level)
-              const r = await sink.saveEncodedBlob!('data', e.id, size, e.blob)
-              content[slot] = record(r.id, r.known, size)
-            })
-          : workers.encodeChunk(data, level).then(async (e) => {
-              const r = await sink.saveEncodedBlob!('data', e.id, size, e.blob)
-              content[slot] = record(r.id, r.known, size)
-            })
-      ring.track(from, to, done)
-    }
-    /** Stores the chunk [from, to), known to hash to `id`: nothing to do when the repository has it. */
-    const emitHashed = async (from: number, to: number, id: Id) => {
-      const size = to - from
-      if (sink.has?.('data', id)) {
-        content.push(record(id, true, size))
-        return
-      }
-      const data = buf.subarray(from, to)
-      if (!workers) {
-        const r = await sink.saveBlob('data', data, id)
-        content.push(record(r.id, r.known, size))
-        return
-      }
-      const slot = content.length
-      content.push('')
-      const done = workers.encodeChunk(data, level).then(async (e) => {
+      const encode = async () => {
+        const e = await workers.encodeChunk(data, level)
         const r = await sink.saveEncodedBlob!('data', e.id, size, e.blob)
         content[slot] = record(r.id, r.known, size)
-      })
+      }
+      const done =
+        known === undefined && mostlyKnown && sink.has
+          ? workers.hashChunk(data).then(async (id) => {
+              if (sink.has!('data', id)) content[slot] = record(id, true, size)
+              else await encode()
+            })
+          : encode()
       ring.track(from, to, done)
     }
     /**
@@ -283,7 +267,7 @@ export class FileSaver {
         for (; k < tries.length; k++) {
           const t = tries[k]
           if (ids[k] !== t.id || !couldEndChunk(this.#polynomial, buf, t.to, t.to - t.from)) break
-          await emitHashed(t.from, t.to, t.id)
+          await emit(t.from, t.to, t.id)
           followed += t.to - t.from
           start = scan = t.to
         }

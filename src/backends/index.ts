@@ -9,7 +9,7 @@
  * `rest:https://host/`), parsed by parseRepositoryUrl() and opened by openBackend().
  *
  * @example
- * const be = openBackend('/srv/backup/repo')
+ * const be = await openBackend('/srv/backup/repo')
  * await be.create()
  * await be.save({ type: 'snapshots', name: id }, bytes)
  * for await (const { name, size } of be.list('snapshots')) console.log(name, size)

@@ -149,7 +149,7 @@ const FACTORIES: { [S in BackendScheme]: () => Promise<Factory<S>> } = {
  * whether a repository exists with `stat({ type: 'config' })`.
  *
  * @example
- * const be = openBackend('../backups/repo') // LocalBackend at an absolute path
+ * const be = await openBackend('../backups/repo') // LocalBackend at an absolute path
  */
 export async function openBackend(url: string, options: BackendOptions = {}): Promise<Backend> {
   const loc = parseRepositoryUrl(url)
