@@ -80,4 +80,29 @@ export interface Backend {
   remove(h: Handle): Promise<void>
 
   close(): Promise<void>
+
+  /**
+   * Optional: a pack written piece by piece and named once it is complete (its name is the hash
+   * of its bytes), so that it need not be held in memory. A backend that writes in place (a
+   * directory) offers it; for the others the writer assembles each pack in memory and calls
+   * save(). Nothing is visible under a real name before commit().
+   */
+  stage?(type: 'data'): StagedFile
+}
+
+/** A file being written by Backend.stage(). */
+export interface StagedFile {
+  /**
+   * Writes `data` at `position`. Writes may be under way at once and finish in any order; the
+   * caller must not change `data` before the promise settles.
+   */
+  write(data: Uint8Array, position: number): Promise<void>
+  /**
+   * Once every write has settled: makes the file durable under `name`, with the same guarantees
+   * as save() (atomic, read-only, FileExistsError when the name is taken). The staged bytes are
+   * gone afterwards, whether it succeeds or not.
+   */
+  commit(name: string): Promise<void>
+  /** Drops what was written; safe to call at any point, also after a failed commit. */
+  abort(): Promise<void>
 }

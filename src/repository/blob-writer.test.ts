@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import type { FileHandle } from 'node:fs/promises'
+import * as fsp from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { hashId } from '../base/index.js'
-import { MemoryBackend, type Backend } from '../backends/index.js'
+import { hashId, isAppError } from '../base/index.js'
+import { LocalBackend, MemoryBackend, type Backend, type Handle, type LocalFs } from '../backends/index.js'
 import { encodeBlob } from './blob-encoder.js'
 import { createTestRepository, seededBytes } from './testing.js'
 
@@ -58,5 +64,93 @@ describe('BlobWriter', () => {
     })
     assert.deepEqual(released, ['first', 'again'])
     assert.deepEqual(await repo.loadBlob('data', id), data)
+  })
+})
+
+describe('BlobWriter on a backend that stages packs', () => {
+  /** A local repository whose data saves are counted; staged packs do not go through save(). */
+  async function localRepository(fs?: LocalFs): Promise<{ repo: Awaited<ReturnType<typeof createTestRepository>>; path: string; dataSaves: () => number }> {
+    const path = await mkdtemp(join(tmpdir(), 'cairn-blob-writer-'))
+    const local = new LocalBackend(path, fs === undefined ? {} : { fs })
+    let saves = 0
+    const backend = new Proxy(local, {
+      get(target, prop) {
+        if (prop === 'save') return (h: Handle, data: Uint8Array) => ((saves += h.type === 'data' ? 1 : 0), target.save(h, data))
+        const v = Reflect.get(target, prop, target) as unknown
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+    return { repo: await createTestRepository({ backend }), path, dataSaves: () => saves }
+  }
+
+  const tempFiles = async (path: string) => (await readdir(join(path, 'data'), { recursive: true })).filter((f) => f.includes('-tmp'))
+
+  it('writes data packs while they fill, small blobs gathered and large ones as they are', async () => {
+    const { repo, path, dataSaves } = await localRepository()
+    try {
+      const small = Array.from({ length: 300 }, (_, i) => seededBytes(1000 + i, 500 + ((i * 37) % 3000)))
+      const large = Array.from({ length: 8 }, () => randomBytes(200_000)) // incompressible: sealed larger than the gathering limit
+      const released: number[] = []
+      await repo.withWriter(
+        async (w) => {
+          for (let i = 0; i < small.length; i++) {
+            if (i % 40 === 0) {
+              const b = large[i / 40]
+              await w.saveEncodedBlob('data', hashId(b), b.length, { ...encodeBlob(repo.key, 'data', b, 3), release: () => released.push(i) })
+            }
+            await w.saveBlob('data', small[i])
+          }
+        },
+        { packSize: 256 * 1024 },
+      )
+      assert.equal(dataSaves(), 0, 'no pack was saved whole')
+      assert.equal(released.length, 8, 'every encoded blob was given back')
+      const packs: string[] = []
+      for await (const f of repo.backend.list('data')) packs.push(f.name)
+      assert.ok(packs.length >= 5, `${packs.length} packs`)
+      for (const name of packs) assert.equal(hashId(await readFile(join(path, 'data', name.slice(0, 2), name))), name, 'a pack is named by its bytes')
+      for (const b of [...small, ...large]) assert.deepEqual(await repo.loadBlob('data', hashId(b)), b)
+      assert.deepEqual(await tempFiles(path), [])
+    } finally {
+      await rm(path, { recursive: true, force: true })
+    }
+  })
+
+  it('a write that fails (disk full) fails the writer, and leaves no index, no partial pack and no temp file', async () => {
+    let writes = 0
+    const fs: LocalFs = {
+      ...fsp,
+      open: (async (...args: Parameters<typeof fsp.open>) => {
+        const fd = await fsp.open(...args)
+        if (!String(args[0]).endsWith('-tmp')) return fd
+        return new Proxy(fd, {
+          get(target, prop) {
+            if (prop === 'write' && ++writes > 2) return async () => Promise.reject(Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' }))
+            const v = Reflect.get(target, prop, target) as unknown
+            return typeof v === 'function' ? v.bind(target) : v
+          },
+        }) as FileHandle
+      }) as typeof fsp.open,
+    }
+    const { repo, path } = await localRepository(fs)
+    try {
+      await assert.rejects(
+        repo.withWriter(
+          async (w) => {
+            for (let i = 0; i < 40; i++) await w.saveBlob('data', randomBytes(100_000))
+          },
+          { packSize: 256 * 1024 },
+        ),
+        (err: unknown) => isAppError(err, 'IO') && /no space left on device/.test(err.message),
+      )
+      assert.deepEqual(await tempFiles(path), [])
+      // A pack finished before the failure stays, whole and unreferenced (as after a crash; prune removes it).
+      for await (const f of repo.backend.list('data')) assert.equal(hashId(await repo.backend.load({ type: 'data', name: f.name })), f.name)
+      const index: string[] = []
+      for await (const f of repo.backend.list('index')) index.push(f.name)
+      assert.deepEqual(index, [])
+    } finally {
+      await rm(path, { recursive: true, force: true })
+    }
   })
 })

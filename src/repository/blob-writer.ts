@@ -6,7 +6,9 @@ import { createInlineEncoder, type BlobEncoder, type EncodedBlob } from './blob-
 import { DEFAULT_LEVEL } from './compression.js'
 import type { MasterIndex } from './index/master-index.js'
 import { IndexFileBuilder } from './index/index-file.js'
-import { Packer, type FinishedPack } from './pack/packer.js'
+import { PackStream, StageBuffers } from './pack/pack-stream.js'
+import { Packer } from './pack/packer.js'
+import type { PackedBlob } from './blob.js'
 
 export type CompressionMode = 'auto' | 'off' | 'max'
 
@@ -16,6 +18,11 @@ export interface WriterOptions {
   compression?: CompressionMode
   /** Packs uploaded at once; default 1 for a local backend, else the backend's connections. */
   uploadConcurrency?: number
+  /**
+   * Write data packs while they fill when the backend offers it (Backend.stage), instead of
+   * assembling each in memory first. Default true.
+   */
+  stagePacks?: boolean
   /** Compresses and encrypts blobs; defaults to doing it inline on this thread. */
   encoder?: BlobEncoder
   /**
@@ -116,8 +123,10 @@ export class BlobWriter {
   #maxQueued: number
   #queued = 0
   #waiters: Array<() => void> = []
-  #packers: Record<BlobType, Packer | undefined> = { data: undefined, tree: undefined }
+  #packers: { data: Packer | PackStream | undefined; tree: Packer | undefined } = { data: undefined, tree: undefined }
+  /** Data packs are written while they fill when the backend can (Backend.stage), else assembled in these. */
   #packBuffers: PackBuffers
+  #stageBuffers: StageBuffers | undefined
   #pending = new Set<string>()
   #encoding = new Set<Promise<void>>()
   #inFlight = new Set<Promise<void>>()
@@ -140,6 +149,7 @@ export class BlobWriter {
     this.#maxQueued = Math.max(options.maxQueuedBytes ?? 2 * this.#packSize, 2 * this.#packSize)
     // One pack filling while the others upload.
     this.#packBuffers = new PackBuffers(this.#packSize + PACK_HEADROOM, this.#concurrency + 1)
+    if (target.backend.stage !== undefined && options.stagePacks !== false) this.#stageBuffers = new StageBuffers()
   }
 
   /** The zstd level blobs are compressed with (0: none), for encoders working outside the writer. */
@@ -251,6 +261,7 @@ export class BlobWriter {
     if (this.#indexFile !== undefined) this.#writeIndex()
     await this.#indexWrites
     this.#packBuffers.clear()
+    this.#stageBuffers?.clear()
     this.#throwIfFailed()
   }
 
@@ -259,10 +270,13 @@ export class BlobWriter {
     this.#failure ??= new Error('aborted')
     this.#release(Infinity)
     while (this.#encoding.size > 0) await Promise.all(this.#encoding)
+    const open = this.#packers.data
     this.#packers = { data: undefined, tree: undefined }
+    if (open instanceof PackStream) await open.abort().catch(() => {})
     await this.#drain().catch(() => {})
     await this.#indexWrites.catch(() => {})
     this.#packBuffers.clear()
+    this.#stageBuffers?.clear()
   }
 
   /**
@@ -270,7 +284,7 @@ export class BlobWriter {
    * Returns a promise only when it has to wait (for a pack buffer, or to start an upload).
    */
   #add(type: BlobType, id: Id, enc: EncodedBlob): Promise<void> | undefined {
-    let packer: Packer | undefined
+    let packer: Packer | PackStream | undefined
     try {
       if (this.#failure !== undefined) return undefined
       // Taken and filled in one synchronous step: after an await, the packer seen before may
@@ -281,7 +295,11 @@ export class BlobWriter {
         enc = { ...blob, release: undefined } // the retry releases it
         return this.#packBuffers.wait().then(() => this.#add(type, id, blob))
       }
-      packer.add(id, enc.sealed, enc.uncompressedLength)
+      if (packer instanceof PackStream) {
+        const release = enc.release
+        enc = { ...enc, release: undefined } // the stream releases it once written
+        packer.add(id, enc.sealed, enc.uncompressedLength, release)
+      } else packer.add(id, enc.sealed, enc.uncompressedLength)
     } finally {
       enc.release?.()
     }
@@ -290,10 +308,14 @@ export class BlobWriter {
   }
 
   /** The open packer of a type, started when there is none; undefined while no pack buffer is free. */
-  #openPacker(type: BlobType): Packer | undefined {
+  #openPacker(type: BlobType): Packer | PackStream | undefined {
     const open = this.#packers[type]
     if (open !== undefined) return open
     if (type === 'tree') return (this.#packers.tree = new Packer('tree', TREE_PACK_START))
+    const stage = this.#target.backend.stage
+    if (stage !== undefined && this.#stageBuffers !== undefined) {
+      return (this.#packers.data = new PackStream(stage.call(this.#target.backend, 'data'), this.#stageBuffers))
+    }
     // Room for a full pack plus one maximal blob; pages are only touched as the pack fills.
     const buf = this.#packBuffers.tryAcquire()
     return buf === undefined ? undefined : (this.#packers.data = new Packer('data', buf))
@@ -304,12 +326,20 @@ export class BlobWriter {
     if (packer === undefined || packer.count === 0) return
     this.#packers[type] = undefined
     const queued = packer.size
-    const pack = packer.finish(this.#target.key)
+    const key = this.#target.key
+    let store: () => Promise<{ id: Id; blobs: PackedBlob[] }>
+    let done = (): void => {}
+    if (packer instanceof PackStream) store = () => packer.finish(key)
+    else {
+      const pack = packer.finish(key)
+      store = () => this.#target.backend.save({ type: 'data', name: pack.id }, pack.bytes).then(() => pack)
+      if (type === 'data') done = () => this.#packBuffers.release(pack.buffer)
+    }
     while (this.#inFlight.size >= this.#concurrency) await Promise.race(this.#inFlight)
-    const p: Promise<void> = this.#upload(pack)
+    const p: Promise<void> = this.#store(store)
       .finally(() => {
         this.#inFlight.delete(p)
-        if (type === 'data') this.#packBuffers.release(pack.buffer)
+        done()
         this.#release(queued)
       })
     this.#inFlight.add(p)
@@ -323,9 +353,11 @@ export class BlobWriter {
     for (const w of ws) w()
   }
 
-  async #upload(pack: FinishedPack): Promise<void> {
+  /** Stores a finished pack (`store` gives its ID and blobs) and adds it to the index. */
+  async #store(store: () => Promise<{ id: Id; blobs: PackedBlob[] }>): Promise<void> {
+    let pack: { id: Id; blobs: PackedBlob[] }
     try {
-      await this.#target.backend.save({ type: 'data', name: pack.id }, pack.bytes)
+      pack = await store()
     } catch (err) {
       this.#failure ??= err
       this.#release(Infinity)

@@ -1,5 +1,5 @@
 import { hashId, messageOf } from '../../base/index.js'
-import type { Backend, FileInfo, FileType, Handle } from '../backend.js'
+import type { Backend, FileInfo, FileType, Handle, StagedFile } from '../backend.js'
 import { NotFoundError, handleToString, shortReadError } from '../errors.js'
 import { checkHandle, checkRange } from '../handle.js'
 import { Cache } from './cache.js'
@@ -67,10 +67,14 @@ class CachedBackend implements Backend {
   readonly #verified = new Set<string>()
   #writesOff = false
 
+  /** Staged packs hold data blobs only, which the cache does not keep: they go straight through. */
+  readonly stage?: (type: 'data') => StagedFile
+
   constructor(be: Backend, cache: Cache, options: CacheWrapperOptions) {
     this.#be = be
     this.#cache = cache
     this.#warn = options.onWarning ?? (() => {})
+    if (be.stage !== undefined) this.stage = (type) => be.stage!(type)
   }
 
   get location(): string {

@@ -74,6 +74,28 @@ describe('LocalBackend faults', () => {
     await assert.rejects(be.stat(h), NotFoundError)
   })
 
+  it('a staged pack on a full disk fails with IO, and abort() leaves no temp file', async () => {
+    const { be, path } = await repoWith(failingFileMethod('write', 'ENOSPC'))
+    const staged = be.stage('data')
+    await assert.rejects(staged.write(randomBytes(5000), 0), (err: unknown) => {
+      assert.ok(isAppError(err, 'IO'))
+      assert.equal(err.message, `Cannot write "${join(path, 'data')}": no space left on device (ENOSPC)`)
+      return true
+    })
+    await staged.abort()
+    assert.deepEqual(await fsp.readdir(join(path, 'data'), { recursive: true }).then((fs) => fs.filter((f) => f.includes('-tmp'))), [])
+  })
+
+  it('a staged pack whose fsync fails is neither published nor left behind', async () => {
+    const { be, path } = await repoWith(failingFileMethod('sync', 'EIO'))
+    const data = randomBytes(5000)
+    const staged = be.stage('data')
+    await staged.write(data, 0)
+    await assert.rejects(staged.commit(hashId(data)), (err: unknown) => isAppError(err, 'IO') && /input\/output error/.test(err.message))
+    const left = (await fsp.readdir(join(path, 'data'), { recursive: true })).filter((f) => f.length > 2)
+    assert.deepEqual(left, [])
+  })
+
   it('save() whose fsync fails leaves neither the file nor a temp file', async () => {
     const { be, path } = await repoWith(failingFileMethod('sync', 'EIO'))
     const { h, data } = file('index', 100)

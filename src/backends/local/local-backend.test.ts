@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { hashId } from '../../base/index.js'
 import type { FileInfo, FileType, Handle } from '../backend.js'
 import { runConformanceSuite } from '../testing/conformance.js'
+import { FileExistsError } from '../errors.js'
 import { LocalBackend } from './local-backend.js'
 import type { LocalFs } from './local-fs.js'
 
@@ -111,6 +112,46 @@ describe('LocalBackend layout', () => {
     await rm(join(path, 'data', h.name.slice(0, 2)), { recursive: true })
     await be.save(h, data)
     assert.deepEqual(await be.load(h), data)
+  })
+
+  it('stage() writes a pack piece by piece, in any order, and publishes it read-only under its name', async () => {
+    const { be, path } = await created()
+    const data = randomBytes(300_000)
+    const name = hashId(data)
+    const staged = be.stage('data')
+    // The second half first, and both halves at once.
+    await Promise.all([staged.write(data.subarray(150_000), 150_000), staged.write(data.subarray(0, 150_000), 0)])
+    const temps = (await readdir(join(path, 'data'), { recursive: true })).filter((f) => f.endsWith('-tmp'))
+    assert.equal(temps.length, 1, 'one temp file while writing')
+    assert.deepEqual(await collect(be, 'data'), [], 'listing skips it')
+    await staged.commit(name)
+    assert.deepEqual(await be.load({ type: 'data', name }), data)
+    assert.equal(await modeOf(join(path, 'data', name.slice(0, 2), name)), 0o400)
+    assert.deepEqual(await collect(be, 'data'), [{ name, size: data.length }])
+    assert.deepEqual((await readdir(join(path, 'data'), { recursive: true })).filter((f) => f.endsWith('-tmp')), [])
+  })
+
+  it('stage(): commit() never replaces a pack, abort() drops the temp file, a missing data/xx is made', async () => {
+    const { be, path } = await created()
+    const { h, data } = file('data', 1000)
+    await be.save(h, data)
+    const again = be.stage('data')
+    await again.write(Buffer.from('other bytes'), 0)
+    await assert.rejects(again.commit(h.name), FileExistsError)
+    assert.deepEqual(await be.load(h), data)
+
+    const dropped = be.stage('data')
+    await dropped.write(Buffer.from('never published'), 0)
+    await dropped.abort()
+    await assert.rejects(dropped.write(Buffer.from('late'), 0), /committed or dropped/)
+
+    const other = file('data', 2000)
+    await rm(join(path, 'data', other.h.name.slice(0, 2)), { recursive: true })
+    const staged = be.stage('data')
+    await staged.write(other.data, 0)
+    await staged.commit(other.h.name)
+    assert.deepEqual(await be.load(other.h), other.data)
+    assert.deepEqual((await readdir(join(path, 'data'), { recursive: true })).filter((f) => f.endsWith('-tmp')), [])
   })
 
   it('save() of a non-data file into a repository without that directory fails with IO naming the file', async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { AppError, errnoCode } from '../../base/index.js'
-import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
+import type { Backend, BackendProperties, FileInfo, FileType, Handle, StagedFile } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
 import { checkHandle, checkListType, checkRange } from '../handle.js'
 import { ioError } from './io-error.js'
@@ -117,6 +117,67 @@ export class LocalBackend implements Backend {
     } catch (err) {
       await fs.unlink(tmp).catch(() => {})
       throw err instanceof AppError ? err : ioError('write', final, err)
+    }
+  }
+
+  /**
+   * A pack written in place: a temp file (`pack-<random>-tmp` in a data subdirectory, which
+   * listing skips) receives the writes; commit() makes it read-only, fsyncs it and publishes it
+   * under its name as save() does. The file is opened on the first write.
+   */
+  stage(type: 'data'): StagedFile {
+    const fs = this.#fs
+    const random = randomBytes(13).toString('hex')
+    const tmp = join(this.#root, type, random.slice(0, 2), `pack-${random.slice(2)}-tmp`)
+    const where = join(this.#root, type)
+    let opened: Promise<FileHandle> | undefined
+    let done = false
+    const open = (): Promise<FileHandle> => {
+      if (done) return Promise.reject(new Error('This staged pack was committed or dropped already'))
+      opened ??= this.#getModes().then((modes) => this.#openTemp(tmp, type, dirname(tmp), modes))
+      return opened
+    }
+    const drop = async (): Promise<void> => {
+      done = true
+      const fd = await opened?.catch(() => undefined)
+      opened = undefined
+      if (fd === undefined) return
+      await fd.close().catch(() => {})
+      await fs.unlink(tmp).catch(() => {})
+    }
+    return {
+      write: async (data, position) => {
+        try {
+          await writeAllAt(await open(), data, position)
+        } catch (err) {
+          throw ioError('write', where, err)
+        }
+      },
+      commit: async (name) => {
+        const h: Handle = { type, name }
+        checkHandle(h)
+        const final = this.#filename(h)
+        try {
+          const fd = await open()
+          await Promise.all([chmodQuietly(fd, (await this.#getModes()).file), fd.sync()])
+          done = true
+          await fd.close()
+        } catch (err) {
+          await drop()
+          throw ioError('write', final, err)
+        }
+        try {
+          // The temp file lies in another data/xx directory, and this one may be missing (rclone makes them on demand).
+          await fs.mkdir(dirname(final), { mode: (await this.#getModes()).dir }).catch((err: unknown) => {
+            if (errnoCode(err) !== 'EEXIST') throw err
+          })
+          await this.#publish(tmp, final, h)
+        } catch (err) {
+          await fs.unlink(tmp).catch(() => {})
+          throw err instanceof AppError ? err : ioError('write', final, err)
+        }
+      },
+      abort: drop,
     }
   }
 
@@ -259,9 +320,13 @@ export class LocalBackend implements Backend {
 }
 
 async function writeAll(fd: FileHandle, data: Uint8Array): Promise<void> {
+  await writeAllAt(fd, data, 0)
+}
+
+async function writeAllAt(fd: FileHandle, data: Uint8Array, position: number): Promise<void> {
   let done = 0
   while (done < data.byteLength) {
-    const { bytesWritten } = await fd.write(data, done, data.byteLength - done, done)
+    const { bytesWritten } = await fd.write(data, done, data.byteLength - done, position + done)
     if (bytesWritten === 0) throw new Error('write() made no progress')
     done += bytesWritten
   }
