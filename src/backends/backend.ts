@@ -88,6 +88,13 @@ export interface Backend {
    * save(). Nothing is visible under a real name before commit().
    */
   stage?(type: 'data'): StagedFile
+
+  /**
+   * Optional: load() of a whole file into memory the caller provides, so that a caller reading
+   * many large files (check --read-data) reuses its buffers. `into(size)` is called once the
+   * size is known and returns at least `size` bytes; the result is a view of them.
+   */
+  loadInto?(h: Handle, into: (size: number) => Uint8Array): Promise<Buffer>
 }
 
 /** A file being written by Backend.stage(). */

@@ -19,6 +19,6 @@
  * open(master, sealed).toString() // '{"version":2}'
  */
 export { type MasterKey, newMasterKey, masterKeyToJSON, masterKeyFromJSON } from './master-key.js'
-export { CRYPTO_OVERHEAD, seal, sealInto, open } from './seal.js'
+export { CRYPTO_OVERHEAD, seal, sealInto, open, openInto } from './seal.js'
 export { type ScryptParams, calibrateScrypt } from './scrypt.js'
 export { type KeyFileInfo, type CreateKeyFileOptions, createKeyFile, openKeyFile, parseKeyFile } from './key-file.js'

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createDecipheriv, randomBytes } from 'node:crypto'
 import { isAppError } from '../base/index.js'
-import { CRYPTO_OVERHEAD, newMasterKey, open, seal, sealInto, type MasterKey } from './index.js'
+import { CRYPTO_OVERHEAD, newMasterKey, open, openInto, seal, sealInto, type MasterKey } from './index.js'
 import { Poly1305Aes } from './poly1305-aes.js'
 
 const hex = (s: string) => Buffer.from(s, 'hex')
@@ -159,4 +159,25 @@ test('seal() refuses a key with an all-zero or wrongly sized part', () => {
   assert.throws(() => seal({ ...good, macK: Buffer.alloc(16) }, Buffer.alloc(1)), RangeError)
   assert.throws(() => seal({ ...good, macR: Buffer.alloc(16) }, Buffer.alloc(1)), RangeError)
   assert.throws(() => seal({ ...good, encrypt: Buffer.alloc(16, 1) }, Buffer.alloc(1)), RangeError)
+})
+
+test('openInto() gives what open() gives, into the caller\'s buffer, for sizes around its 64 KiB pieces', () => {
+  const key = newMasterKey()
+  const out = Buffer.alloc(300_000)
+  for (const n of [0, 1, 65_535, 65_536, 65_537, 131_072, 300_000]) {
+    const plain = randomBytes(n)
+    const got = openInto(key, seal(key, plain), out)
+    assert.equal(got.buffer, out.buffer, `${n} bytes: a view of the given buffer`)
+    assert.deepEqual(got, plain, `${n} bytes`)
+  }
+  assert.deepEqual(openInto(resticKey, resticSealed, out).toString(), 'Dies ist ein Test!')
+})
+
+test('openInto() rejects a wrong MAC with INVALID_DATA, and a buffer too small with RangeError', () => {
+  const key = newMasterKey()
+  const sealed = seal(key, randomBytes(100_000))
+  assert.throws(() => openInto(key, sealed, Buffer.alloc(99_999)), RangeError)
+  sealed[70_000] ^= 1
+  assert.throws(() => openInto(key, sealed, Buffer.alloc(100_000)), isInvalidData)
+  assert.throws(() => openInto(key, sealed.subarray(0, 20), Buffer.alloc(100_000)), isInvalidData)
 })

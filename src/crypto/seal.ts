@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, type Decipher, type KeyObject } from 'node:crypto'
 import { MAC_SIZE, NONCE_SIZE, Poly1305Aes } from './poly1305-aes.js'
 import { isAllZero, masterKeyProblem, type MasterKey } from './master-key.js'
 import { invalidData } from './errors.js'
@@ -132,20 +132,48 @@ export function open(key: MasterKey, sealed: Uint8Array): Buffer {
   return plaintext
 }
 
+/**
+ * open() into `out` (at least `sealed.length - 32` bytes): returns the plaintext as a view of
+ * it. Node's decipher has no in-place API, so the ciphertext is decrypted a piece at a time and
+ * copied: the pieces are small and short-lived, where one blob-sized output per blob left worker
+ * threads' heaps tens of MiB larger than the data in flight (a check or restore decrypts
+ * gigabytes of them).
+ */
+export function openInto(key: MasterKey, sealed: Uint8Array, out: Buffer): Buffer {
+  const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength)
+  const decipher = verified(key, buf)
+  if (decipher === undefined) throw invalidData('Cannot decrypt data: ciphertext verification failed (MAC mismatch)')
+  const length = buf.length - CRYPTO_OVERHEAD
+  if (out.length < length) throw new RangeError(`Cannot open ${length} bytes of plaintext into a ${out.length}-byte buffer`)
+  for (let i = 0; i < length; i += OPEN_PIECE_SIZE) {
+    decipher.update(buf.subarray(NONCE_SIZE + i, NONCE_SIZE + Math.min(length, i + OPEN_PIECE_SIZE))).copy(out, i)
+  }
+  decipher.final()
+  return out.subarray(0, length)
+}
+
+/** Below glibc's mmap threshold, so that each piece is a quick heap allocation, not a mapping. */
+const OPEN_PIECE_SIZE = 64 * 1024
+
 /** open() that returns undefined on a MAC mismatch, so a caller can tell a wrong key from other damage. */
 export function tryOpen(key: MasterKey, sealed: Uint8Array): Buffer | undefined {
-  if (sealed.length < CRYPTO_OVERHEAD) {
-    throw invalidData(`Cannot decrypt data: ${sealed.length} bytes is shorter than the ${CRYPTO_OVERHEAD}-byte minimum`)
-  }
   const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength)
+  const decipher = verified(key, buf)
+  if (decipher === undefined) return undefined
+  const plaintext = decipher.update(buf.subarray(NONCE_SIZE, buf.length - MAC_SIZE))
+  decipher.final() // frees the OpenSSL context now (see sealInto)
+  return plaintext
+}
+
+/** Checks the sealed bytes' form and MAC; the decipher for their ciphertext, or undefined on a MAC mismatch. */
+function verified(key: MasterKey, buf: Buffer): Decipher | undefined {
+  if (buf.length < CRYPTO_OVERHEAD) {
+    throw invalidData(`Cannot decrypt data: ${buf.length} bytes is shorter than the ${CRYPTO_OVERHEAD}-byte minimum`)
+  }
   const nonce = buf.subarray(0, NONCE_SIZE)
   if (isAllZero(nonce)) throw invalidData('Cannot decrypt data: the IV is all zero')
   const state = stateOf(key)
   const macStart = buf.length - MAC_SIZE
-  const ciphertext = buf.subarray(NONCE_SIZE, macStart)
-  if (!state.mac.verify(ciphertext, nonce, buf.subarray(macStart))) return undefined
-  const decipher = createDecipheriv('aes-256-ctr', state.ctrKey, nonce)
-  const plaintext = decipher.update(ciphertext)
-  decipher.final() // frees the OpenSSL context now (see sealInto)
-  return plaintext
+  if (!state.mac.verify(buf.subarray(NONCE_SIZE, macStart), nonce, buf.subarray(macStart))) return undefined
+  return createDecipheriv('aes-256-ctr', state.ctrKey, nonce)
 }

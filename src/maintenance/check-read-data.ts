@@ -19,6 +19,8 @@ export interface ReadDataContext {
   concurrency: number
   /** Worker threads that hash packs and verify their blobs; without it this thread does. */
   verifier?: WorkerPool
+  /** Where packs are loaded, when the backend can load into given memory (Backend.loadInto). */
+  buffers: PackSlots
   signal?: AbortSignal
   progress?: CheckProgress
 }
@@ -30,6 +32,34 @@ export interface ReadDataContext {
  * restic it goes on after a hash mismatch, so the report names the blobs that are damaged.
  * Returns the bytes read.
  */
+/**
+ * Shared buffers for whole packs, one per pack under way, grown to the largest pack seen: a
+ * fresh 16 MiB buffer per pack, freed on the worker that verified it, left the allocator's
+ * heap 100 MiB larger than the packs in flight, and every page of it was faulted in anew.
+ */
+export class PackSlots {
+  #free: Array<{ buf: Buffer }> = []
+
+  take(): { fit(n: number): Buffer; give(): void } {
+    const slot = this.#free.pop() ?? { buf: Buffer.alloc(0) }
+    return {
+      fit: (n) => {
+        // Room for restic's largest default pack (16 MiB and one maximal blob) at once: pages are
+        // only touched as packs fill them, and a buffer that grows leaves its old one to the
+        // garbage collectors of two threads.
+        if (slot.buf.length < n) slot.buf = Buffer.from(new SharedArrayBuffer(Math.max(FIRST_SIZE, Math.ceil(n / MIB) * MIB)))
+        return slot.buf.subarray(0, n)
+      },
+      give: () => {
+        this.#free.push(slot)
+      },
+    }
+  }
+}
+
+const MIB = 1024 * 1024
+const FIRST_SIZE = 25 * MIB
+
 export async function readPacks(ctx: ReadDataContext, packs: readonly PackToRead[]): Promise<number> {
   const limit = createLimit(ctx.concurrency)
   let bytes = 0
@@ -49,14 +79,28 @@ export async function readPacks(ctx: ReadDataContext, packs: readonly PackToRead
 async function checkPack(ctx: ReadDataContext, pack: PackToRead): Promise<number> {
   const { id } = pack
   const short = shortId(id)
+  const backend = ctx.repo.backend
+  const h = { type: 'data' as const, name: id }
+  const slot = ctx.verifier !== undefined && backend.loadInto !== undefined ? ctx.buffers.take() : undefined
   let bytes: Buffer
   try {
-    bytes = await ctx.repo.backend.load({ type: 'data', name: id })
+    bytes = slot === undefined ? await backend.load(h) : await backend.loadInto!(h, (n) => slot.fit(n))
   } catch (err) {
+    slot?.give()
     ctx.signal?.throwIfAborted()
     ctx.report({ kind: 'pack-unreadable', message: `pack ${short}: cannot be downloaded (${messageOf(err)})`, pack: id })
     return 0
   }
+  try {
+    return await verifyPack(ctx, pack, bytes)
+  } finally {
+    slot?.give()
+  }
+}
+
+async function verifyPack(ctx: ReadDataContext, pack: PackToRead, bytes: Buffer): Promise<number> {
+  const { id } = pack
+  const short = shortId(id)
   const size = bytes.length // before its buffer may move to a worker
   const sorted = [...pack.blobs].sort((a, b) => a.offset - b.offset)
   let end = 0
@@ -73,9 +117,11 @@ async function checkPack(ctx: ReadDataContext, pack: PackToRead): Promise<number
   const damaged: PackedBlob[] = []
   let actual: string
   if (ctx.verifier) {
-    const own = ownBuffer(bytes)
-    const request: VerifyRequest = { bytes: own, blobs: sorted.map((b) => ({ id: b.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength })) }
-    const r = await ctx.verifier.call<VerifyResult>(request, own.length, [own.buffer as ArrayBuffer])
+    // A pack in shared memory (one of ctx.buffers) is read there; any other moves to the worker.
+    const shared = bytes.buffer instanceof SharedArrayBuffer
+    const sent = shared ? bytes : ownBuffer(bytes)
+    const request: VerifyRequest = { bytes: sent, blobs: sorted.map((b) => ({ id: b.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength })) }
+    const r = await ctx.verifier.call<VerifyResult>(request, sent.length, shared ? [] : [sent.buffer as ArrayBuffer])
     actual = r.hash
     for (const i of r.damaged) damaged.push(sorted[i])
   } else {

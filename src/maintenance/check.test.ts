@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { LocalBackend } from '../backends/index.js'
 import type { Id } from '../base/index.js'
 import { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
@@ -176,6 +180,31 @@ describe('checkRepository()', () => {
     const tree = only(report, 'tree-damaged')
     assert.equal(tree.tree, docs)
     assert.deepEqual(affected(tree), { [first.id]: ['/home/me/docs'], [second.id]: ['/home/me/docs'] })
+  })
+
+  it('with readData on a local repository (packs read into reused shared buffers) finds a flipped byte in one pack of many', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-local-'))
+    try {
+      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+      const files: Record<string, Buffer> = {}
+      for (let i = 0; i < 12; i++) files[`/data/f${i}.bin`] = seededBytes(10 + i, 6000 + i * 700)
+      const snap = await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 4000 })
+      const blob = snap.files.get('/data/f7.bin')![0]
+      const pack = packOf(repo, 'data', blob)
+      await tamper(repo.backend, { type: 'data', name: pack }, (b) => {
+        b[offsetOf(repo, 'data', blob) + 40] ^= 0x01
+      })
+      const report = await checkRepository(await reopen(repo), { readData: true })
+      assert.ok(report.stats.packsRead >= 12, `${report.stats.packsRead} packs read`)
+      const damaged = only(report, 'blob-damaged')
+      assert.equal(damaged.pack, pack)
+      assert.deepEqual(damaged.blobs, [blob])
+      assert.deepEqual(affected(damaged), { [snap.id]: ['/data/f7.bin'] })
+      assert.deepEqual(report.brokenPacks, [pack])
+      assert.equal(report.errors.length, 2, 'the blob, and the pack hash')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('reports a truncated pack and the blobs that lie past its end', async () => {

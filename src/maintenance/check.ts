@@ -4,7 +4,7 @@ import { masterKeyToJSON } from '../crypto/index.js'
 import { MasterIndex, PackCache, packSize, type PackedBlob, type Repository } from '../repository/index.js'
 import { loadSnapshots, type SnapshotEntry } from '../snapshots/index.js'
 import type { AffectedSnapshot, CheckProblem, CheckProgress, CheckReport } from './check-report.js'
-import { readPacks, type PackToRead } from './check-read-data.js'
+import { PackSlots, readPacks, type PackToRead } from './check-read-data.js'
 import { findFileRefs, walkTrees, type PendingProblem, type StructureContext } from './check-structure.js'
 import { forEachIndexFile } from './index-files.js'
 import { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
@@ -162,6 +162,9 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
     progress,
   }
   const trees = await walkTrees(structure, snapshots)
+  // The walk's tree packs are not needed for reading data (and are loaded again in the rare
+  // case that damage sends the check looking for the files it reaches).
+  structure.packCache.clear()
 
   // 4. Pack contents.
   let packsRead = 0
@@ -180,7 +183,7 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
       // verify keeps them busy; a remote backend needs more downloads under way to keep up.
       const { local, connections } = repo.backend.properties
       const concurrency = local ? threads + 1 : Math.max(threads + 1, connections * 2)
-      bytesRead = await readPacks({ repo, index, badCopies, report, concurrency, verifier, signal, progress }, [...toRead.values()])
+      bytesRead = await readPacks({ repo, index, badCopies, report, concurrency, verifier, buffers: new PackSlots(), signal, progress }, [...toRead.values()])
     } finally {
       await verifier.close()
     }

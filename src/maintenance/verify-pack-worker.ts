@@ -1,8 +1,8 @@
 // Worker thread body for check --read-data: hashes a whole pack and verifies every blob in it
 // (MAC, decompression, ID), so the packs of a check are verified on all cores.
 import { hashId, serveWorker } from '../base/index.js'
-import { masterKeyFromJSON, open, type MasterKey } from '../crypto/index.js'
-import { zstdDecompressInto } from '../repository/index.js'
+import { masterKeyFromJSON, type MasterKey } from '../crypto/index.js'
+import { decodeSealedBlob, Scratch } from '../repository/index.js'
 
 export interface VerifyRequest {
   bytes: Uint8Array
@@ -17,24 +17,20 @@ export interface VerifyResult {
 }
 
 let key: MasterKey | undefined
-/** Decompressed blobs are only hashed: one buffer serves them all, grown as needed. */
-let scratch = Buffer.alloc(0)
+/** Blobs are only hashed: their plaintext goes into buffers reused for them all. */
+const scratch = new Scratch()
 
 serveWorker<VerifyRequest>((m, data) => {
   key ??= masterKeyFromJSON((data as { key: string }).key)
   const bytes = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength)
   const damaged: number[] = []
-  let garbage = bytes.length
+  // A pack in shared memory is the caller's to reuse; one sent over dies here.
+  let garbage = m.bytes.buffer instanceof SharedArrayBuffer ? 0 : bytes.length
   m.blobs.forEach((b, i) => {
     try {
       if (b.offset + b.length > bytes.length) throw new RangeError('past the end of the pack')
-      let plain = open(key!, bytes.subarray(b.offset, b.offset + b.length))
-      garbage += plain.length
-      if (b.uncompressedLength !== 0) {
-        if (scratch.length < b.uncompressedLength) scratch = Buffer.allocUnsafeSlow(Math.max(b.uncompressedLength, 1 << 20))
-        plain = zstdDecompressInto(plain, b.uncompressedLength, scratch)
-      }
-      if (hashId(plain) !== b.id) throw new Error('ID mismatch')
+      garbage += b.length // decrypted in short-lived pieces
+      decodeSealedBlob(key!, { type: 'data', ...b }, bytes.subarray(b.offset, b.offset + b.length), '', scratch)
     } catch {
       damaged.push(i)
     }

@@ -3,7 +3,7 @@
  * threads (restore decodes on workers): a blob is good only when its plaintext hashes to its ID.
  */
 import { AppError, hashId, messageOf, type Id } from '../base/index.js'
-import { masterKeyFromJSON, masterKeyToJSON, open, type MasterKey } from '../crypto/index.js'
+import { CRYPTO_OVERHEAD, masterKeyFromJSON, masterKeyToJSON, open, openInto, type MasterKey } from '../crypto/index.js'
 import type { BlobType } from './blob.js'
 import { zstdDecompress, zstdDecompressInto } from './compression.js'
 
@@ -17,28 +17,38 @@ export interface BlobToDecode {
 
 /**
  * Decodes one sealed blob; throws INVALID_DATA naming the blob (and its pack) when it does not
- * decrypt, decompress or match its ID. With `scratch`, a compressed blob's plaintext is a view
- * of it (grown when too small), valid until the next use of the scratch.
+ * decrypt, decompress or match its ID. With `scratch`, the plaintext is a view of it, valid
+ * until the next use of the scratch, and nothing blob-sized is allocated.
  */
 export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8Array, packId: Id, scratch?: Scratch): Buffer {
+  const compressed = b.uncompressedLength !== 0
   let plain: Buffer
   try {
-    plain = open(key, sealed)
+    const length = sealed.length - CRYPTO_OVERHEAD
+    plain = scratch === undefined || length < 0 ? open(key, sealed) : openInto(key, sealed, compressed ? scratch.sealed(length) : scratch.get(length))
   } catch (err) {
     throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${messageOf(err)}`)
   }
-  if (b.uncompressedLength !== 0) plain = scratch ? zstdDecompressInto(plain, b.uncompressedLength, scratch.get(b.uncompressedLength)) : zstdDecompress(plain, b.uncompressedLength)
+  if (compressed) plain = scratch ? zstdDecompressInto(plain, b.uncompressedLength, scratch.get(b.uncompressedLength)) : zstdDecompress(plain, b.uncompressedLength)
   if (hashId(plain) !== b.id) throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
   return plain
 }
 
-/** A buffer reused for plaintext that is only looked at briefly (hashed, written out). */
+/** Buffers reused for plaintext that is only looked at briefly (hashed, written out). */
 export class Scratch {
   #buf = Buffer.alloc(0)
+  #sealed = Buffer.alloc(0)
 
+  /** For the final plaintext. */
   get(size: number): Buffer {
     if (this.#buf.length < size) this.#buf = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20))
     return this.#buf
+  }
+
+  /** For a compressed blob's decrypted bytes, on their way to get(). */
+  sealed(size: number): Buffer {
+    if (this.#sealed.length < size) this.#sealed = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20))
+    return this.#sealed
   }
 }
 

@@ -48,7 +48,7 @@ serveWorker<RestorePiece>((m, data) => {
       result.damaged.push([i, (err as Error).message])
       return
     }
-    if (b.uncompressedLength === 0) garbage += plain.length
+    garbage += b.length // decrypted in short-lived pieces
     b.targets.forEach((t, k) => {
       try {
         if (t.sparse && isAllZero(plain)) return

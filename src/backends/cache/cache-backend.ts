@@ -69,12 +69,15 @@ class CachedBackend implements Backend {
 
   /** Staged packs hold data blobs only, which the cache does not keep: they go straight through. */
   readonly stage?: (type: 'data') => StagedFile
+  /** Loads of files the cache keeps go through it; the others straight to the backend. */
+  readonly loadInto?: (h: Handle, into: (size: number) => Uint8Array) => Promise<Buffer>
 
   constructor(be: Backend, cache: Cache, options: CacheWrapperOptions) {
     this.#be = be
     this.#cache = cache
     this.#warn = options.onWarning ?? (() => {})
     if (be.stage !== undefined) this.stage = (type) => be.stage!(type)
+    if (be.loadInto !== undefined) this.loadInto = (h, into) => (cachedOnLoad(h) ? this.load(h).then((b) => copyInto(b, into)) : be.loadInto!(h, into))
   }
 
   get location(): string {
@@ -199,6 +202,12 @@ class CachedBackend implements Backend {
 }
 
 /** index and snapshots files always; data packs only when flagged as holding metadata (trees). */
+function copyInto(b: Buffer, into: (size: number) => Uint8Array): Buffer {
+  const target = into(b.length)
+  target.set(b)
+  return Buffer.from(target.buffer, target.byteOffset, b.length)
+}
+
 function cachedOnLoad(h: Handle): boolean {
   return h.type === 'index' || h.type === 'snapshots' || (h.type === 'data' && h.isMetadata === true)
 }

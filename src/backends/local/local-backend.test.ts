@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { hashId } from '../../base/index.js'
 import type { FileInfo, FileType, Handle } from '../backend.js'
 import { runConformanceSuite } from '../testing/conformance.js'
-import { FileExistsError } from '../errors.js'
+import { FileExistsError, NotFoundError } from '../errors.js'
 import { LocalBackend } from './local-backend.js'
 import type { LocalFs } from './local-fs.js'
 
@@ -112,6 +112,21 @@ describe('LocalBackend layout', () => {
     await rm(join(path, 'data', h.name.slice(0, 2)), { recursive: true })
     await be.save(h, data)
     assert.deepEqual(await be.load(h), data)
+  })
+
+  it('loadInto() reads a whole file into the memory it is given', async () => {
+    const { be } = await created()
+    const { h, data } = file('data', 70_000)
+    await be.save(h, data)
+    const pool = Buffer.from(new SharedArrayBuffer(100_000))
+    const sizes: number[] = []
+    const got = await be.loadInto(h, (n) => (sizes.push(n), pool.subarray(1000)))
+    assert.deepEqual(sizes, [70_000])
+    assert.deepEqual(got, data)
+    assert.equal(got.buffer, pool.buffer)
+    assert.equal(got.byteOffset, 1000)
+    await assert.rejects(be.loadInto(h, () => Buffer.alloc(10)), RangeError)
+    await assert.rejects(be.loadInto({ type: 'data', name: hashId(Buffer.from('none')) }, () => pool), NotFoundError)
   })
 
   it('stage() writes a pack piece by piece, in any order, and publishes it read-only under its name', async () => {

@@ -184,6 +184,19 @@ export class LocalBackend implements Backend {
   async load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
     checkHandle(h)
     checkRange(offset, length)
+    return this.#read(h, offset, length, (n) => Buffer.allocUnsafe(n))
+  }
+
+  async loadInto(h: Handle, into: (size: number) => Uint8Array): Promise<Buffer> {
+    checkHandle(h)
+    return this.#read(h, 0, undefined, (n) => {
+      const b = into(n)
+      if (b.byteLength < n) throw new RangeError(`loadInto() was given ${b.byteLength} bytes for a file of ${n}`)
+      return Buffer.from(b.buffer, b.byteOffset, n)
+    })
+  }
+
+  async #read(h: Handle, offset: number, length: number | undefined, alloc: (n: number) => Buffer): Promise<Buffer> {
     const file = this.#filename(h)
     let fd: FileHandle
     try {
@@ -199,7 +212,7 @@ export class LocalBackend implements Backend {
         if (offset > size) throw shortReadError(h, this.location, offset, undefined, size)
         want = size - offset
       }
-      const buf = Buffer.allocUnsafe(want)
+      const buf = alloc(want)
       let got = 0
       while (got < want) {
         const { bytesRead } = await fd.read(buf, got, want - got, offset + got)
@@ -209,7 +222,7 @@ export class LocalBackend implements Backend {
       if (got < want) throw shortReadError(h, this.location, offset, length, (await fd.stat()).size)
       return buf
     } catch (err) {
-      throw err instanceof AppError ? err : ioError('read', file, err)
+      throw err instanceof AppError || err instanceof RangeError ? err : ioError('read', file, err)
     } finally {
       await fd.close().catch(() => {})
     }

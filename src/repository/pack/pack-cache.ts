@@ -45,6 +45,13 @@ export class PackCache {
     return loading
   }
 
+  /** Drops every pack (a load under way still settles for its callers). */
+  clear(): void {
+    this.#entries.clear()
+    this.#sizes.clear()
+    this.#size = 0
+  }
+
   #evict(keep: Id): void {
     for (const id of this.#entries.keys()) {
       if (this.#size <= this.limit) return
