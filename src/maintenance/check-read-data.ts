@@ -26,13 +26,6 @@ export interface ReadDataContext {
 }
 
 /**
- * `--read-data`: downloads each pack whole and checks it as restic does: the content hashes to
- * the pack's name; the index entries are contiguous from offset 0; the header can be read and
- * equals the index entries; every blob decrypts, decompresses and hashes to its ID. Unlike
- * restic it goes on after a hash mismatch, so the report names the blobs that are damaged.
- * Returns the bytes read.
- */
-/**
  * Shared buffers for whole packs, one per pack under way, grown to the largest pack seen: a
  * fresh 16 MiB buffer per pack, freed on the worker that verified it, left the allocator's
  * heap 100 MiB larger than the packs in flight, and every page of it was faulted in anew.
@@ -60,6 +53,13 @@ export class PackSlots {
 const MIB = 1024 * 1024
 const FIRST_SIZE = 25 * MIB
 
+/**
+ * `--read-data`: downloads each pack whole and checks it as restic does: the content hashes to
+ * the pack's name; the index entries are contiguous from offset 0; the header can be read and
+ * equals the index entries; every blob decrypts, decompresses and hashes to its ID. Unlike
+ * restic it goes on after a hash mismatch, so the report names the blobs that are damaged.
+ * Returns the bytes read.
+ */
 export async function readPacks(ctx: ReadDataContext, packs: readonly PackToRead[]): Promise<number> {
   const limit = createLimit(ctx.concurrency)
   let bytes = 0

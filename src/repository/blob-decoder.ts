@@ -25,7 +25,7 @@ export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8A
   let plain: Buffer
   try {
     const length = sealed.length - CRYPTO_OVERHEAD
-    plain = scratch === undefined || length < 0 ? open(key, sealed) : openInto(key, sealed, compressed ? scratch.sealed(length) : scratch.get(length))
+    plain = scratch === undefined || length < 0 ? open(key, sealed) : openInto(key, sealed, compressed ? scratch.compressed(length) : scratch.get(length))
   } catch (err) {
     throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${messageOf(err)}`)
   }
@@ -37,7 +37,7 @@ export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8A
 /** Buffers reused for plaintext that is only looked at briefly (hashed, written out). */
 export class Scratch {
   #buf = Buffer.alloc(0)
-  #sealed = Buffer.alloc(0)
+  #compressed = Buffer.alloc(0)
 
   /** For the final plaintext. */
   get(size: number): Buffer {
@@ -46,9 +46,9 @@ export class Scratch {
   }
 
   /** For a compressed blob's decrypted bytes, on their way to get(). */
-  sealed(size: number): Buffer {
-    if (this.#sealed.length < size) this.#sealed = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20))
-    return this.#sealed
+  compressed(size: number): Buffer {
+    if (this.#compressed.length < size) this.#compressed = Buffer.allocUnsafeSlow(Math.max(size, 1 << 20))
+    return this.#compressed
   }
 }
 

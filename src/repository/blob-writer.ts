@@ -6,7 +6,8 @@ import { createInlineEncoder, type BlobEncoder, type EncodedBlob } from './blob-
 import { DEFAULT_LEVEL } from './compression.js'
 import type { MasterIndex } from './index/master-index.js'
 import { IndexFileBuilder } from './index/index-file.js'
-import { PackStream, StageBuffers } from './pack/pack-stream.js'
+import { BufferPool } from './pack/buffer-pool.js'
+import { PackStream, STAGE_BUFFER_SIZE } from './pack/pack-stream.js'
 import { Packer } from './pack/packer.js'
 import type { PackedBlob } from './blob.js'
 
@@ -18,11 +19,6 @@ export interface WriterOptions {
   compression?: CompressionMode
   /** Packs uploaded at once; default 1 for a local backend, else the backend's connections. */
   uploadConcurrency?: number
-  /**
-   * Write data packs while they fill when the backend offers it (Backend.stage), instead of
-   * assembling each in memory first. Default true.
-   */
-  stagePacks?: boolean
   /** Compresses and encrypts blobs; defaults to doing it inline on this thread. */
   encoder?: BlobEncoder
   /**
@@ -37,53 +33,6 @@ export interface WriterOptions {
 const TREE_PACK_START = 256 * 1024
 /** Room above the pack size in a data pack buffer: one maximal sealed blob plus a header. */
 const PACK_HEADROOM = 9 * 1024 * 1024
-
-/**
- * Buffers for data packs, reused pack after pack: a fresh 25 MiB buffer per pack leaves the
- * allocator with big holes to fill. At most `max` exist; acquire() waits for one to come back.
- */
-class PackBuffers {
-  #size: number
-  #max: number
-  #count = 0
-  #free: Buffer[] = []
-  #waiters: Array<() => void> = []
-
-  constructor(size: number, max: number) {
-    this.#size = size
-    this.#max = max
-  }
-
-  /** A buffer at once, or undefined when all are in use (then wait() and try again). */
-  tryAcquire(): Buffer | undefined {
-    const b = this.#free.pop()
-    if (b !== undefined) return b
-    if (this.#count >= this.#max) return undefined
-    this.#count++
-    // allocUnsafeSlow: the buffer's own memory, touched only as packs fill it.
-    return Buffer.allocUnsafeSlow(this.#size)
-  }
-
-  /** Resolves when a buffer was given back. */
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve))
-  }
-
-  /** Gives a buffer back (one that outgrew the pool's size replaces the original). */
-  release(b: Buffer): void {
-    if (b.length >= this.#size && this.#free.length < this.#max) this.#free.push(b)
-    else this.#count--
-    const ws = this.#waiters
-    this.#waiters = []
-    for (const w of ws) w()
-  }
-
-  /** Forgets the free buffers (after the last pack). */
-  clear(): void {
-    this.#count -= this.#free.length
-    this.#free = []
-  }
-}
 
 /** What a BlobWriter needs from the repository: narrow on purpose. */
 export interface WriterTarget {
@@ -125,8 +74,9 @@ export class BlobWriter {
   #waiters: Array<() => void> = []
   #packers: { data: Packer | PackStream | undefined; tree: Packer | undefined } = { data: undefined, tree: undefined }
   /** Data packs are written while they fill when the backend can (Backend.stage), else assembled in these. */
-  #packBuffers: PackBuffers
-  #stageBuffers: StageBuffers | undefined
+  #packBuffers: BufferPool
+  /** Gathering buffers of staged packs. */
+  #stageBuffers = new BufferPool(STAGE_BUFFER_SIZE, 4)
   #pending = new Set<string>()
   #encoding = new Set<Promise<void>>()
   #inFlight = new Set<Promise<void>>()
@@ -148,8 +98,7 @@ export class BlobWriter {
     this.#encoder = options.encoder ?? createInlineEncoder(target.key)
     this.#maxQueued = Math.max(options.maxQueuedBytes ?? 2 * this.#packSize, 2 * this.#packSize)
     // One pack filling while the others upload.
-    this.#packBuffers = new PackBuffers(this.#packSize + PACK_HEADROOM, this.#concurrency + 1)
-    if (target.backend.stage !== undefined && options.stagePacks !== false) this.#stageBuffers = new StageBuffers()
+    this.#packBuffers = new BufferPool(this.#packSize + PACK_HEADROOM, this.#concurrency + 1)
   }
 
   /** The zstd level blobs are compressed with (0: none), for encoders working outside the writer. */
@@ -261,7 +210,7 @@ export class BlobWriter {
     if (this.#indexFile !== undefined) this.#writeIndex()
     await this.#indexWrites
     this.#packBuffers.clear()
-    this.#stageBuffers?.clear()
+    this.#stageBuffers.clear()
     this.#throwIfFailed()
   }
 
@@ -276,7 +225,7 @@ export class BlobWriter {
     await this.#drain().catch(() => {})
     await this.#indexWrites.catch(() => {})
     this.#packBuffers.clear()
-    this.#stageBuffers?.clear()
+    this.#stageBuffers.clear()
   }
 
   /**
@@ -312,10 +261,8 @@ export class BlobWriter {
     const open = this.#packers[type]
     if (open !== undefined) return open
     if (type === 'tree') return (this.#packers.tree = new Packer('tree', TREE_PACK_START))
-    const stage = this.#target.backend.stage
-    if (stage !== undefined && this.#stageBuffers !== undefined) {
-      return (this.#packers.data = new PackStream(stage.call(this.#target.backend, 'data'), this.#stageBuffers))
-    }
+    const backend = this.#target.backend
+    if (backend.stage !== undefined) return (this.#packers.data = new PackStream(backend.stage('data'), this.#stageBuffers))
     // Room for a full pack plus one maximal blob; pages are only touched as the pack fills.
     const buf = this.#packBuffers.tryAcquire()
     return buf === undefined ? undefined : (this.#packers.data = new Packer('data', buf))

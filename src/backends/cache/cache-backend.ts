@@ -201,13 +201,14 @@ class CachedBackend implements Backend {
   }
 }
 
-/** index and snapshots files always; data packs only when flagged as holding metadata (trees). */
+/** A loaded file, copied into the memory `into` gives (Backend.loadInto). */
 function copyInto(b: Buffer, into: (size: number) => Uint8Array): Buffer {
   const target = into(b.length)
   target.set(b)
   return Buffer.from(target.buffer, target.byteOffset, b.length)
 }
 
+/** index and snapshots files always; data packs only when flagged as holding metadata (trees). */
 function cachedOnLoad(h: Handle): boolean {
   return h.type === 'index' || h.type === 'snapshots' || (h.type === 'data' && h.isMetadata === true)
 }

@@ -3,42 +3,13 @@ import type { StagedFile } from '../../backends/index.js'
 import type { Id } from '../../base/index.js'
 import { seal, type MasterKey } from '../../crypto/index.js'
 import type { PackedBlob } from '../blob.js'
+import type { BufferPool } from './buffer-pool.js'
 import { encodeHeader } from './pack-format.js'
 
 /** Blobs smaller than this are gathered with their neighbours into one write; larger ones are written as they are. */
 const GATHER_BELOW = 128 * 1024
-const STAGE_SIZE = 1024 * 1024
-
-/**
- * The gathering buffers of one writer, reused pack after pack. At most `max` exist: when all are
- * being written, a small blob is written by itself instead of waiting for one.
- */
-export class StageBuffers {
-  #max: number
-  #count = 0
-  #free: Buffer[] = []
-
-  constructor(max = 4) {
-    this.#max = max
-  }
-
-  take(): Buffer | undefined {
-    const b = this.#free.pop()
-    if (b !== undefined || this.#count >= this.#max) return b
-    this.#count++
-    return Buffer.allocUnsafeSlow(STAGE_SIZE)
-  }
-
-  give(b: Buffer): void {
-    this.#free.push(b)
-  }
-
-  /** Forgets the free buffers (after the last pack). */
-  clear(): void {
-    this.#count -= this.#free.length
-    this.#free = []
-  }
-}
+/** The size of the buffers (from the writer's pool) that small blobs are gathered in. */
+export const STAGE_BUFFER_SIZE = 1024 * 1024
 
 /**
  * A data pack written to storage while it fills (Backend.stage), so that no pack is held in
@@ -48,9 +19,8 @@ export class StageBuffers {
  * the encrypted header and trailer and publishes the pack under the hash of its bytes.
  */
 export class PackStream {
-  readonly type = 'data'
   #file: StagedFile
-  #buffers: StageBuffers
+  #buffers: BufferPool
   #blobs: PackedBlob[] = []
   #size = 0
   #hash = createHash('sha256')
@@ -61,7 +31,8 @@ export class PackStream {
   #writes = new Set<Promise<void>>()
   #failure: unknown
 
-  constructor(file: StagedFile, buffers: StageBuffers) {
+  /** `buffers` hold STAGE_BUFFER_SIZE bytes each; when none is free, a small blob is written by itself. */
+  constructor(file: StagedFile, buffers: BufferPool) {
     this.#file = file
     this.#buffers = buffers
   }
@@ -126,7 +97,7 @@ export class PackStream {
   #gather(sealed: Uint8Array): boolean {
     if (this.#stage !== undefined && (this.#stageAt + this.#stageLength !== this.#size || this.#stageLength + sealed.length > this.#stage.length)) this.#flush()
     if (this.#stage === undefined) {
-      this.#stage = this.#buffers.take()
+      this.#stage = this.#buffers.tryAcquire()
       if (this.#stage === undefined) return false
       this.#stageAt = this.#size
       this.#stageLength = 0
@@ -141,8 +112,8 @@ export class PackStream {
     const stage = this.#stage
     if (stage === undefined) return
     this.#stage = undefined
-    if (this.#stageLength === 0) this.#buffers.give(stage)
-    else this.#write(stage.subarray(0, this.#stageLength), this.#stageAt, () => this.#buffers.give(stage))
+    if (this.#stageLength === 0) this.#buffers.release(stage)
+    else this.#write(stage.subarray(0, this.#stageLength), this.#stageAt, () => this.#buffers.release(stage))
   }
 
   #write(bytes: Uint8Array, position: number, after?: () => void): void {
