@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
 import { lstat, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,7 +10,7 @@ import { getAttribute } from '@napi-rs/xattr'
 import { isAppError } from '../base/index.js'
 import { formatGoTime, parseGoTime } from '../snapshots/go-time.js'
 import type { Node, NodeType } from '../snapshots/node.js'
-import { applyMetadata } from './fs-metadata.js'
+import { applyMetadata, applyMetadataToFd } from './fs-metadata.js'
 import { createSpecialFile, splitDevice } from './special-files.js'
 import { supportsUserXattrs } from '../localfs/testing.js'
 
@@ -103,6 +104,42 @@ describe('applyMetadata()', () => {
     assert.equal(st.uid, 1234)
     assert.equal(st.gid, 5678)
     assert.equal(st.mode & 0o7777, 0o4755)
+  })
+
+  test('applyMetadataToFd() sets owner, mode (setuid kept) and times through the open descriptor', async (t) => {
+    const file = join(dir, 'by-fd')
+    const fd = openSync(file, 'w', 0o600)
+    let warnings: string[]
+    try {
+      const mtime = '2001-02-03T04:05:06.789012345Z'
+      const owner = isRoot ? { uid: 1234, gid: 5678 } : {}
+      warnings = applyMetadataToFd(fd, file, makeNode('file', GO_SETUID + 0o750, { mtime, atime: mtime, ...owner }), isRoot)
+    } finally {
+      closeSync(fd)
+    }
+    assert.deepEqual(warnings, [])
+    const st = await stat(file, { bigint: true })
+    assert.equal(Number(st.mode & 0o7777n), 0o4750)
+    assert.equal(st.mtimeNs, 981173106789012000n)
+    assert.equal(st.atimeNs, 981173106789012000n)
+    if (!isRoot) return t.skip('chown to another user needs root')
+    assert.equal(st.uid, 1234n)
+    assert.equal(st.gid, 5678n)
+  })
+
+  test('applyMetadataToFd() warns of a step that fails and goes on with the others', async (t) => {
+    if (isRoot) return t.skip('root may give files away')
+    const file = join(dir, 'by-fd-warn')
+    const fd = openSync(file, 'w', 0o600)
+    let warnings: string[]
+    try {
+      warnings = applyMetadataToFd(fd, file, makeNode('file', 0o640, { uid: 0, gid: 0 }), true)
+    } finally {
+      closeSync(fd)
+    }
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0], /Cannot set owner 0:0 of ".*by-fd-warn"/)
+    assert.equal((await stat(file)).mode & 0o7777, 0o640)
   })
 
   test('leaves the owner alone when owner is false', async () => {

@@ -1,4 +1,4 @@
-import { chmodSync, constants, lchownSync, lutimesSync } from 'node:fs'
+import { chmodSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { AppError, errnoCode, lazyRequire, messageOf } from '../base/index.js'
 import { runTool } from './special-files.js'
@@ -44,31 +44,74 @@ export async function applyMetadata(path: string | Buffer, node: Node, opts: App
   // a round trip through the thread pool costs several times that, per file, per call. Messages
   // are only made when a step fails: a restore calls this for every file.
   const warnings: string[] = []
-  const isSymlink = node.type === 'symlink'
-  if (opts.owner) {
-    try {
-      lchownSync(path, node.uid, node.gid)
-    } catch (err) {
-      stepFailed(`set owner ${node.uid}:${node.gid}`, path, err, warnings)
-    }
-  }
-  if (opts.xattrs && !isSymlink && node.xattrs !== undefined && node.xattrs.length > 0) {
+  const set = byPath(path)
+  if (opts.owner) setOwner(set, path, node, warnings)
+  if (opts.xattrs && node.type !== 'symlink' && node.xattrs !== undefined && node.xattrs.length > 0) {
     await writeXattrs(path, node, warnings)
   }
-  if (!isSymlink) {
+  setModeAndTimes(set, path, node, warnings)
+  return warnings
+}
+
+/** The metadata of a file that applyMetadataToFd() sets: all but extended attributes. */
+export type BasicMetadata = Pick<Node, 'type' | 'uid' | 'gid' | 'mode' | 'atime' | 'mtime'>
+
+/**
+ * applyMetadata() for a regular file without extended attributes that is still open (`fd`),
+ * through the descriptor: no path is looked up again. A restore's workers finish the files
+ * they create this way. `path` names the file in messages; returns warnings, as applyMetadata()
+ * does.
+ */
+export function applyMetadataToFd(fd: number, path: string | Buffer, node: BasicMetadata, owner: boolean): string[] {
+  const warnings: string[] = []
+  const set = onDescriptor(fd)
+  if (owner) setOwner(set, path, node, warnings)
+  setModeAndTimes(set, path, node, warnings)
+  return warnings
+}
+
+/** The calls that set metadata: by path (never following a symlink), or on an open file. */
+interface Setters {
+  chown(uid: number, gid: number): void
+  chmod(mode: number): void
+  utimes(atime: number | string, mtime: number | string): void
+}
+
+const byPath = (path: string | Buffer): Setters => ({
+  chown: (uid, gid) => lchownSync(path, uid, gid),
+  chmod: (mode) => chmodSync(path, mode),
+  utimes: (atime, mtime) => lutimesSync(path, atime, mtime),
+})
+
+const onDescriptor = (fd: number): Setters => ({
+  chown: (uid, gid) => fchownSync(fd, uid, gid),
+  chmod: (mode) => fchmodSync(fd, mode),
+  utimes: (atime, mtime) => futimesSync(fd, atime, mtime),
+})
+
+function setOwner(set: Setters, path: string | Buffer, node: BasicMetadata, warnings: string[]): void {
+  try {
+    set.chown(node.uid, node.gid)
+  } catch (err) {
+    stepFailed(`set owner ${node.uid}:${node.gid}`, path, err, warnings)
+  }
+}
+
+/** Mode (never a symlink's, which Linux ignores), then times. */
+function setModeAndTimes(set: Setters, path: string | Buffer, node: BasicMetadata, warnings: string[]): void {
+  if (node.type !== 'symlink') {
     const mode = unixModeFromGo(node.mode).perm
     try {
-      chmodSync(path, mode)
+      set.chmod(mode)
     } catch (err) {
       stepFailed(`set mode ${mode.toString(8).padStart(4, '0')}`, path, err, warnings)
     }
   }
   try {
-    lutimesSync(path, utimesArg(parseGoTime(node.atime)), utimesArg(parseGoTime(node.mtime)))
+    set.utimes(utimesArg(parseGoTime(node.atime)), utimesArg(parseGoTime(node.mtime)))
   } catch (err) {
     stepFailed('set times', path, err, warnings)
   }
-  return warnings
 }
 
 /** A step of applyMetadata() failed: a warning, or an IO error when the entry does not exist. */

@@ -1,8 +1,10 @@
 // Worker thread body for restore: decodes the blobs of one piece of a pack (decrypt,
 // decompress, check the ID) and writes each where it goes, so that decoding and writing run on
-// every core while the main thread walks trees and finishes files.
+// every core while the main thread walks trees and finishes files. A file that is one blob is
+// finished here too (owner, mode, times), on the descriptor that wrote it.
 import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs'
 import { errnoCode, serveWorker } from '../base/index.js'
+import { applyMetadataToFd, type BasicMetadata } from './fs-metadata.js'
 import { decodeSealedBlob, keyFromWorkerData, Scratch, type BlobToDecode } from '../repository/index.js'
 
 /** Where a blob goes: a file, an offset, and how the file is opened. */
@@ -13,6 +15,15 @@ export interface WriteTarget {
   create: boolean
   /** The file was sized beforehand, so an all-zero blob can be left as a hole. */
   sparse: boolean
+  /** The file is complete with this blob: give it this metadata before closing it. */
+  meta?: BasicMetadata
+}
+
+/** What restore workers are set up with. */
+export interface RestoreWorkerSetup {
+  key: string
+  /** Set owners (fchown) of the files finished here. */
+  owner: boolean
 }
 
 export interface RestorePiece {
@@ -27,18 +38,25 @@ export interface RestorePieceResult {
   damaged: Array<[number, string]>
   /** Writes that failed: [blob index, target index, message]. */
   failed: Array<[number, number, string]>
+  /** Metadata steps that failed on files finished here: [blob index, target index, message]. */
+  warnings: Array<[number, number, string]>
 }
 
 const WRITE = constants.O_WRONLY | constants.O_NOFOLLOW
 const CREATE = WRITE | constants.O_CREAT | constants.O_TRUNC
 
 let key: ReturnType<typeof keyFromWorkerData> | undefined
+let owner = false
 const scratch = new Scratch()
 
 serveWorker<RestorePiece>((m, data) => {
-  key ??= keyFromWorkerData((data as { key: string }).key)
+  if (key === undefined) {
+    const setup = data as RestoreWorkerSetup
+    key = keyFromWorkerData(setup.key)
+    owner = setup.owner
+  }
   const sealed = Buffer.from(m.sealed.buffer, m.sealed.byteOffset, m.sealed.byteLength)
-  const result: RestorePieceResult = { damaged: [], failed: [] }
+  const result: RestorePieceResult = { damaged: [], failed: [], warnings: [] }
   let garbage = sealed.length
   m.blobs.forEach((b, i) => {
     let plain: Buffer
@@ -52,7 +70,7 @@ serveWorker<RestorePiece>((m, data) => {
     b.targets.forEach((t, k) => {
       try {
         if (t.sparse && isAllZero(plain)) return
-        writeAt(t, plain)
+        for (const w of writeAt(t, plain)) result.warnings.push([i, k, w])
       } catch (err) {
         result.failed.push([i, k, (err as Error).message])
       }
@@ -61,16 +79,20 @@ serveWorker<RestorePiece>((m, data) => {
   return { result, garbage }
 })
 
-function writeAt(t: WriteTarget, plain: Buffer): void {
+/** Writes a blob into its file; returns the warnings of finishing the file (when `t.meta` says to). */
+function writeAt(t: WriteTarget, plain: Buffer): string[] {
   const path = Buffer.from(t.path.buffer, t.path.byteOffset, t.path.byteLength)
   const fd = t.create ? openReplacing(path) : openSync(path, WRITE)
   try {
     let done = 0
     while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done)
+    return t.meta ? applyMetadataToFd(fd, path, t.meta, owner) : NONE
   } finally {
     closeSync(fd)
   }
 }
+
+const NONE: string[] = []
 
 /** Creates a file, removing what is in the way (a symlink is never followed, nor a directory written into). */
 function openReplacing(path: Buffer): number {

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os'
-import { closeSync, constants, ftruncateSync, open as openCb } from 'node:fs'
+import { closeSync, constants, ftruncateSync, mkdirSync, open as openCb } from 'node:fs'
 import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
 import { AppError, createLimit, createSemaphore, Handoff, hashId, messageOf, ownBuffer, WorkerPool, type Id } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
-import type { RestorePiece, RestorePieceResult, WriteTarget } from './restore-worker.js'
+import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
 import { applyMetadata } from './fs-metadata.js'
 import { createSpecialFile } from './special-files.js'
@@ -264,9 +264,12 @@ class Restorer {
         const ensure = () =>
           (made ??= (async () => {
             await ensureDir()
-            await mkdir(path, { mode: 0o700 }).catch((err: { code?: string }) => {
-              if (err.code !== 'EEXIST') throw err
-            })
+            // Synchronous, as metadata is: microseconds, where a thread-pool round trip costs more.
+            try {
+              mkdirSync(path, { mode: 0o700 })
+            } catch (err) {
+              if ((err as { code?: string }).code !== 'EEXIST') throw err
+            }
             this.#dirs.push({ path, node, depth })
           })())
         try {
@@ -401,7 +404,7 @@ class Restorer {
               throw failure.error
             }
             this.#checkAbort()
-            pool ??= new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key) })
+            pool ??= new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key), owner: this.#owner } satisfies RestoreWorkerSetup)
             const p: Promise<void> = this.#restorePiece(pool, packId, piece)
               .catch((error: unknown) => {
                 failure ??= { error }
@@ -469,9 +472,12 @@ class Restorer {
         uncompressedLength: e.blob.uncompressedLength,
         offset: e.blob.offset - start,
         length: e.blob.length,
-        targets: placesOf(e).map(
-          (p): WriteTarget => ({ path: p.file.path, offset: p.offset, create: p.file.blobs === 1, sparse: p.file.blobs > 1 && p.file.size > plaintextLength(e.blob) }),
-        ),
+        targets: placesOf(e).map((p): WriteTarget => {
+          const f = p.file
+          const target: WriteTarget = { path: f.path, offset: p.offset, create: f.blobs === 1, sparse: f.blobs > 1 && f.size > plaintextLength(e.blob) }
+          if (this.#finishedByWorker(f)) target.meta = { type: f.type, uid: f.uid, gid: f.gid, mode: f.mode, atime: f.atime, mtime: f.mtime }
+          return target
+        }),
       })),
     }
     let r: RestorePieceResult
@@ -483,6 +489,7 @@ class Restorer {
     }
     const damaged = new Map(r.damaged)
     const failed = new Map(r.failed.map(([i, k, m]) => [`${i}:${k}`, m]))
+    for (const [i, k, m] of r.warnings) this.#error(placesOf(piece[i])[k].file.path, new Error(m))
     const finished: FileJob[] = []
     piece.forEach((e, i) => {
       const why = damaged.get(i)
@@ -505,6 +512,14 @@ class Restorer {
     for (const f of finished) await this.#finishFile(f)
   }
 
+  /**
+   * A file of one blob is finished by the worker that writes it (owner, mode and times through
+   * its descriptor), unless it has extended attributes to set: this thread does those.
+   */
+  #finishedByWorker(f: FileJob): boolean {
+    return f.blobs === 1 && !(this.#o.xattrs !== false && f.xattrs !== undefined && f.xattrs.length > 0)
+  }
+
   /** Creates a multi-blob file once, at its final size (blobs then go in at their offsets). */
   #created(f: FileJob): Promise<void> {
     f.created ??= this.#createLimit(async () => {
@@ -521,7 +536,7 @@ class Restorer {
   async #finishFile(f: FileJob): Promise<void> {
     this.#s.files++
     this.#o.progress?.onFile?.(f.path.toString())
-    await this.#meta(f.path, f.node())
+    if (!this.#finishedByWorker(f)) await this.#meta(f.path, f.node())
   }
 
   async #meta(path: Buffer, node: Node): Promise<void> {
