@@ -184,7 +184,7 @@ describe('restore()', () => {
       if (h.type === 'data' && h.name === loc.packId) throw new AppError('INTERRUPTED', 'stopped on purpose')
       return be.load(h, offset, length)
     }
-    const backend = new Proxy(be, { get: (t, prop) => (prop === 'load' ? load : (Reflect.get(t, prop) as (...a: unknown[]) => unknown).bind(t)) }) as Backend
+    const backend = withLoad(be, load)
     const view = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
     await assert.rejects(
       restoreInBatches(view, { tree, target: join(dir, 'writer-fails') }, { files: 1, blobs: 1 }),
@@ -327,13 +327,7 @@ describe('restore()', () => {
         }
         return be.load(h, offset, length)
       }
-    const backend = new Proxy(be, {
-      get: (t, prop) => {
-        if (prop === 'load') return load
-        const v = Reflect.get(t, prop) as unknown
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v
-      },
-    }) as Backend
+    const backend = withLoad(be, load)
     const view: Pick<Repository, 'loadBlob' | 'index' | 'backend' | 'key'> = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
     return { view, calls }
   }
@@ -391,7 +385,7 @@ describe('restore()', () => {
       if (h.type === 'data' && h.name === loc.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
       return bytes
     }
-    const backend = new Proxy(be, { get: (t, prop) => (prop === 'load' ? load : (Reflect.get(t, prop) as (...a: unknown[]) => unknown).bind(t)) }) as Backend
+    const backend = withLoad(be, load)
     const target = join(dir, 'damaged-blob')
     const errors: string[] = []
     const summary = await restore({ loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
@@ -417,3 +411,14 @@ describe('restore()', () => {
     assert.equal((await lstat(join(target, src, 'empty.txt'))).size, 0)
   })
 })
+
+/** `be` with its load() replaced: a backend whose reads fail or change on purpose. */
+function withLoad(be: Backend, load: Backend['load']): Backend {
+  return new Proxy(be, {
+    get: (t, prop) => {
+      if (prop === 'load') return load
+      const v = Reflect.get(t, prop) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v
+    },
+  })
+}
