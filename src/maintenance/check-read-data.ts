@@ -117,13 +117,21 @@ async function verifyPack(ctx: ReadDataContext, pack: PackToRead, bytes: Buffer)
   const damaged: PackedBlob[] = []
   let actual: string
   if (ctx.verifier) {
-    // A pack in shared memory (one of ctx.buffers) is read there; any other moves to the worker.
+    // A pack in shared memory (one of ctx.buffers) is read there, in parts that any worker may
+    // take: the hash, and runs of blobs. Any other pack moves to one worker whole.
     const shared = bytes.buffer instanceof SharedArrayBuffer
     const sent = shared ? bytes : ownBuffer(bytes)
-    const request: VerifyRequest = { bytes: sent, blobs: sorted.map((b) => ({ id: b.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength })) }
-    const r = await ctx.verifier.call<VerifyResult>(request, sent.length, shared ? [] : [sent.buffer as ArrayBuffer])
-    actual = r.hash
-    for (const i of r.damaged) damaged.push(sorted[i])
+    const blobsOf = (part: PackedBlob[]) => part.map((b) => ({ id: b.id, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength }))
+    const parts: PackedBlob[][] = shared ? splitBlobs(sorted, VERIFY_PART) : [sorted]
+    const requests = parts.map((part, i): [VerifyRequest, number] => [{ bytes: sent, blobs: blobsOf(part), hash: !shared && i === 0 }, part.reduce((n, b) => n + b.length, 0)])
+    if (shared) requests.push([{ bytes: sent, blobs: [], hash: true }, size])
+    const results = await Promise.all(
+      requests.map(([request, weight]) => ctx.verifier!.call<VerifyResult>(request, weight, shared ? [] : [sent.buffer as ArrayBuffer])),
+    )
+    actual = results.find((r) => r.hash !== undefined)!.hash!
+    results.forEach((r, i) => {
+      if (i < parts.length) for (const k of r.damaged) damaged.push(parts[i][k])
+    })
   } else {
     actual = hashId(bytes)
     for (const b of sorted) {
@@ -154,6 +162,27 @@ async function verifyPack(ctx: ReadDataContext, pack: PackToRead, bytes: Buffer)
     })
   }
   return size
+}
+
+/** Blobs of a pack verified by one request, in sealed bytes at most (a larger blob goes alone). */
+const VERIFY_PART = 4 * MIB
+
+/** `blobs` (in pack order) in runs of up to `bytes` sealed bytes, each of one blob at least. */
+function splitBlobs(blobs: PackedBlob[], bytes: number): PackedBlob[][] {
+  const parts: PackedBlob[][] = []
+  let part: PackedBlob[] = []
+  let size = 0
+  for (const b of blobs) {
+    if (part.length > 0 && size + b.length > bytes) {
+      parts.push(part)
+      part = []
+      size = 0
+    }
+    part.push(b)
+    size += b.length
+  }
+  if (part.length > 0) parts.push(part)
+  return parts
 }
 
 /** Reads the header out of the downloaded bytes and compares it with the index entries. */

@@ -207,6 +207,32 @@ describe('checkRepository()', () => {
     }
   })
 
+  it('with readData on a local repository verifies a large pack in parts and names damaged blobs of different parts in pack order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-parts-'))
+    try {
+      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+      const files: Record<string, Buffer> = {}
+      for (let i = 0; i < 10; i++) files[`/data/g${i}.bin`] = seededBytes(40 + i, 700_000)
+      const snap = await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 64 * 1024 * 1024 })
+      const first = snap.files.get('/data/g0.bin')![0]
+      const last = snap.files.get('/data/g9.bin')!.at(-1)!
+      const pack = packOf(repo, 'data', first)
+      assert.equal(packOf(repo, 'data', last), pack, 'one pack holds every file')
+      assert.ok(offsetOf(repo, 'data', last) > 4 * 1024 * 1024, 'the pack is larger than one part')
+      await tamper(repo.backend, { type: 'data', name: pack }, (b) => {
+        b[offsetOf(repo, 'data', last) + 40] ^= 0x01
+        b[offsetOf(repo, 'data', first) + 40] ^= 0x01
+      })
+      const report = await checkRepository(await reopen(repo), { readData: true })
+      const damaged = only(report, 'blob-damaged')
+      assert.deepEqual(damaged.blobs, [first, last])
+      assert.deepEqual(affected(damaged), { [snap.id]: ['/data/g0.bin', '/data/g9.bin'] })
+      assert.match(only(report, 'pack-hash').message, /2 of its blobs are damaged/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('reports a truncated pack and the blobs that lie past its end', async () => {
     const { repo, second } = await twoSnapshots()
     const blobs = second.files.get('/home/me/b.bin')!
