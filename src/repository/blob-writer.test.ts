@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
-import * as fsp from 'node:fs/promises'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +9,7 @@ import { hashId, isAppError } from '../base/index.js'
 import { LocalBackend, MemoryBackend, type Backend, type Handle, type LocalFs } from '../backends/index.js'
 import { encodeBlob } from './blob-encoder.js'
 import { createTestRepository, seededBytes } from './testing.js'
+import { fsWithFiles, withMembers } from '../backends/testing/overrides.js'
 
 /** A memory backend whose saves take a while, recording the buffer each pack was passed in. */
 function slowBackend(): { backend: Backend; packBuffers: ArrayBufferLike[] } {
@@ -23,14 +23,7 @@ function slowBackend(): { backend: Backend; packBuffers: ArrayBufferLike[] } {
     }
     return mem.save(h, data)
   }
-  const backend = new Proxy(mem, {
-    get(target, prop) {
-      if (prop === 'save') return save
-      const v = Reflect.get(target, prop, target) as unknown
-      return typeof v === 'function' ? v.bind(target) : v
-    },
-  })
-  return { backend, packBuffers }
+  return { backend: withMembers<Backend>(mem, { save }), packBuffers }
 }
 
 describe('BlobWriter', () => {
@@ -73,13 +66,7 @@ describe('BlobWriter on a backend that stages packs', () => {
     const path = await mkdtemp(join(tmpdir(), 'cairn-blob-writer-'))
     const local = new LocalBackend(path, fs === undefined ? {} : { fs })
     let saves = 0
-    const backend = new Proxy(local, {
-      get(target, prop) {
-        if (prop === 'save') return (h: Handle, data: Uint8Array) => ((saves += h.type === 'data' ? 1 : 0), target.save(h, data))
-        const v = Reflect.get(target, prop, target) as unknown
-        return typeof v === 'function' ? v.bind(target) : v
-      },
-    })
+    const backend = withMembers<Backend>(local, { save: (h: Handle, data: Uint8Array) => ((saves += h.type === 'data' ? 1 : 0), local.save(h, data)) })
     return { repo: await createTestRepository({ backend }), path, dataSaves: () => saves }
   }
 
@@ -118,20 +105,14 @@ describe('BlobWriter on a backend that stages packs', () => {
 
   it('a write that fails (disk full) fails the writer, and leaves no index, no partial pack and no temp file', async () => {
     let writes = 0
-    const fs: LocalFs = {
-      ...fsp,
-      open: (async (...args: Parameters<typeof fsp.open>) => {
-        const fd = await fsp.open(...args)
-        if (!String(args[0]).endsWith('-tmp')) return fd
-        return new Proxy(fd, {
-          get(target, prop) {
-            if (prop === 'write' && ++writes > 2) return async () => Promise.reject(Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' }))
-            const v = Reflect.get(target, prop, target) as unknown
-            return typeof v === 'function' ? v.bind(target) : v
-          },
-        }) as FileHandle
-      }) as typeof fsp.open,
-    }
+    const fs = fsWithFiles((fd, path) =>
+      !path.endsWith('-tmp')
+        ? fd
+        : withMembers(fd, {
+            write: ((...args: Parameters<FileHandle['write']>) =>
+              ++writes > 2 ? Promise.reject(Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' })) : fd.write(...args)) as FileHandle['write'],
+          }),
+    )
     const { repo, path } = await localRepository(fs)
     try {
       await assert.rejects(

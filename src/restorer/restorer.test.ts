@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { AppError, type Id } from '../base/index.js'
-import type { Backend, Handle } from '../backends/index.js'
+import type { Handle } from '../backends/index.js'
+import { withMembers } from '../backends/testing/overrides.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
 import { listTree, writeFiles } from '../archiver/testing.js'
@@ -184,7 +185,7 @@ describe('restore()', () => {
       if (h.type === 'data' && h.name === loc.packId) throw new AppError('INTERRUPTED', 'stopped on purpose')
       return be.load(h, offset, length)
     }
-    const backend = withLoad(be, load)
+    const backend = withMembers(be, { load })
     const view = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
     await assert.rejects(
       restoreInBatches(view, { tree, target: join(dir, 'writer-fails') }, { files: 1, blobs: 1 }),
@@ -327,7 +328,7 @@ describe('restore()', () => {
         }
         return be.load(h, offset, length)
       }
-    const backend = withLoad(be, load)
+    const backend = withMembers(be, { load })
     const view: Pick<Repository, 'loadBlob' | 'index' | 'backend' | 'key'> = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
     return { view, calls }
   }
@@ -385,7 +386,7 @@ describe('restore()', () => {
       if (h.type === 'data' && h.name === loc.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
       return bytes
     }
-    const backend = withLoad(be, load)
+    const backend = withMembers(be, { load })
     const target = join(dir, 'damaged-blob')
     const errors: string[] = []
     const summary = await restore({ loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
@@ -412,13 +413,3 @@ describe('restore()', () => {
   })
 })
 
-/** `be` with its load() replaced: a backend whose reads fail or change on purpose. */
-function withLoad(be: Backend, load: Backend['load']): Backend {
-  return new Proxy(be, {
-    get: (t, prop) => {
-      if (prop === 'load') return load
-      const v = Reflect.get(t, prop) as unknown
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v
-    },
-  })
-}

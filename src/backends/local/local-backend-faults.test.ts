@@ -11,6 +11,7 @@ import { hashId, isAppError } from '../../base/index.js'
 import type { FileType, Handle } from '../backend.js'
 import { FileExistsError, NotFoundError } from '../errors.js'
 import { LocalBackend } from './local-backend.js'
+import { fsWithFiles, withMembers } from '../testing/overrides.js'
 import type { LocalFs } from './local-fs.js'
 
 let root = ''
@@ -36,20 +37,7 @@ function errno(code: string, syscall: string): NodeJS.ErrnoException {
 
 /** The real file system, except that one method of every opened file fails with `code`. */
 function failingFileMethod(method: 'write' | 'sync', code: string): LocalFs {
-  return {
-    ...fsp,
-    open: (async (...args: Parameters<typeof fsp.open>) => {
-      const fd = await fsp.open(...args)
-      const writable = args[1] === 'wx'
-      return new Proxy(fd, {
-        get(target, prop) {
-          if (prop === method && writable) return async () => Promise.reject(errno(code, method))
-          const v = Reflect.get(target, prop, target)
-          return typeof v === 'function' ? v.bind(target) : v
-        },
-      }) as FileHandle
-    }) as typeof fsp.open,
-  }
+  return fsWithFiles((fd, _path, flags) => (flags === 'wx' ? withMembers<FileHandle>(fd, { [method]: async () => Promise.reject(errno(code, method)) }) : fd))
 }
 
 async function repoWith(fs?: LocalFs): Promise<{ be: LocalBackend; path: string }> {

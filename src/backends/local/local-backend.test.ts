@@ -2,16 +2,15 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import * as fsp from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { hashId } from '../../base/index.js'
 import type { FileInfo, FileType, Handle } from '../backend.js'
 import { runConformanceSuite } from '../testing/conformance.js'
+import { fsWithFiles, withMembers } from '../testing/overrides.js'
 import { FileExistsError, NotFoundError } from '../errors.js'
 import { LocalBackend } from './local-backend.js'
-import type { LocalFs } from './local-fs.js'
 
 let root = ''
 let counter = 0
@@ -244,26 +243,16 @@ describe('LocalBackend listing tolerance', () => {
 describe('LocalBackend load', () => {
   it('a ranged load reads only the range, with positional reads', async () => {
     let bytesRead = 0
-    const fs: LocalFs = {
-      ...fsp,
-      open: (async (...args: Parameters<typeof fsp.open>) => {
-        const fd = await fsp.open(...args)
-        return new Proxy(fd, {
-          get(target, prop) {
-            if (prop === 'read') {
-              return async (buf: Buffer, off: number, len: number, pos: number) => {
-                assert.equal(typeof pos, 'number', 'reads are positional')
-                const r = await target.read(buf, off, len, pos)
-                bytesRead += r.bytesRead
-                return r
-              }
-            }
-            const v = Reflect.get(target, prop, target)
-            return typeof v === 'function' ? v.bind(target) : v
-          },
-        }) as FileHandle
-      }) as typeof fsp.open,
-    }
+    const fs = fsWithFiles((fd) =>
+      withMembers(fd, {
+        read: (async (buf: Buffer, off: number, len: number, pos: number) => {
+          assert.equal(typeof pos, 'number', 'reads are positional')
+          const r = await fd.read(buf, off, len, pos)
+          bytesRead += r.bytesRead
+          return r
+        }) as FileHandle['read'],
+      }),
+    )
     const path = repoPath()
     const be = new LocalBackend(path, { fs })
     await be.create()
