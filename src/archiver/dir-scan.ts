@@ -9,8 +9,8 @@
  * markers exclude, and scans the rest (scanEntries).
  */
 import { lstatSync, readdirSync } from 'node:fs'
-import { isId, type Id } from '../base/index.js'
-import { compareNames, decodeNodeJson, decodeTree, encodeNode, nodeJsonHead, splitTreeJson, type Node } from '../snapshots/index.js'
+import type { Id } from '../base/index.js'
+import { compareNames, decodeNodeJson, decodeTree, encodeNode, nodeJsonHead, plainNameJson, splitTreeJson, type Node } from '../snapshots/index.js'
 import { addXattrsSync, nodeFromStatSync, XATTRS_BY_TOOL } from './fs-node.js'
 import type { UserNames } from './user-names.js'
 
@@ -130,8 +130,9 @@ export function scanEntries(path: string | Buffer, names: readonly EntryName[], 
       const st = lstatSync(childPath, { bigint: true })
       const node = nodeFromStatSync(nameBytes(name), childPath, st, { readXattrs: false, users }) as Node | null
       if (node === null) continue
-      const base = nodeJsonHead(node)
-      const prevJson = parent === undefined || parent.size === 0 ? undefined : parent.get(nameKeyOf(base)!)
+      const quoted = typeof name === 'string' ? plainNameJson(name) : undefined
+      const base = nodeJsonHead(node, quoted)
+      const prevJson = parent === undefined || parent.size === 0 ? undefined : parent.get(quoted === undefined ? nameKeyOf(base)! : '{"name":' + quoted)
       const same = prevJson === undefined ? undefined : sameAsPrevious(prevJson, base, node, name, st)
       if (same !== undefined) {
         items.push(same)
@@ -157,10 +158,10 @@ export function scanEntries(path: string | Buffer, names: readonly EntryName[], 
  * of its parent node's JSON, up to that node's extended attributes or content; else undefined.
  */
 function sameAsPrevious(prevJson: string, base: string, node: Node, name: EntryName, st: EntryStat): ScanEntry | undefined {
-  if (!prevJson.startsWith(base)) return undefined
+  if (!hasAt(prevJson, base, 0)) return undefined
   let at = base.length
-  if (prevJson.startsWith(',"extended_attributes":', at)) at = prevJson.indexOf(',"content":', at)
-  else if (!prevJson.startsWith(',"content":', at)) return undefined
+  if (hasAt(prevJson, ',"extended_attributes":', at)) at = prevJson.indexOf(',"content":', at)
+  else if (!hasAt(prevJson, ',"content":', at)) return undefined
   if (at < 0) return undefined
   const kind = kindOf(node)
   const previous: PreviousEntry = { wasFile: kind === 'file' }
@@ -177,22 +178,26 @@ function sameAsPrevious(prevJson: string, base: string, node: Node, name: EntryN
   return { kind, name, head: prevJson.slice(0, at), size: node.size, stat: statOf(st), previous }
 }
 
+/**
+ * True when `s` has `prefix` at `at`. V8's startsWith compares character by character through
+ * a slow path: 2.9 µs for a node's 330 characters, where a slice compared with === takes 0.5.
+ */
+function hasAt(s: string, prefix: string, at: number): boolean {
+  return s.length - at >= prefix.length && s.slice(at, at + prefix.length) === prefix
+}
+
 const DIR_TAIL = /^,"content":null,"subtree":"([0-9a-f]{64})"\}$/
+const CONTENT_TAIL = /^,"content":\["([0-9a-f]{64}(?:","[0-9a-f]{64})*)"\]\}$/
 
 /** The IDs in `,"content":["…","…"]}`, or undefined when the text is anything else. */
 function contentOfTail(tail: string): Id[] | undefined {
   if (tail === ',"content":[]}') return []
-  const OPEN = ',"content":["'
-  if (!tail.startsWith(OPEN) || !tail.endsWith('"]}')) return undefined
-  const body = tail.slice(OPEN.length, tail.length - 3)
-  if ((body.length + 3) % 67 !== 0) return undefined
+  const m = CONTENT_TAIL.exec(tail)
+  if (m === null) return undefined
+  const body = m[1]
   const n = (body.length + 3) / 67
   const ids: Id[] = new Array(n)
-  for (let k = 0; k < n; k++) {
-    const id = body.slice(k * 67, k * 67 + 64)
-    if (!isId(id) || (k < n - 1 && !body.startsWith('","', k * 67 + 64))) return undefined
-    ids[k] = id
-  }
+  for (let k = 0; k < n; k++) ids[k] = body.slice(k * 67, k * 67 + 64)
   return ids
 }
 

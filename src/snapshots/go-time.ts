@@ -81,7 +81,7 @@ function pad4(n: number): string {
 }
 
 /** The digits of a non-zero fraction of a second, without trailing zeros. */
-function fraction(nanos: number): string {
+function fractionDigits(nanos: number): string {
   let digits = 9
   while (nanos % 10 === 0) {
     nanos /= 10
@@ -126,7 +126,30 @@ export function formatGoTime(ns: bigint, offsetMinutes?: number): string {
   let epochSeconds = Number(seconds)
   if (epochSeconds > MAX_DATE_SECONDS) epochSeconds = MAX_DATE_SECONDS
   else if (epochSeconds < -MAX_DATE_SECONDS) epochSeconds = -MAX_DATE_SECONDS
+  const fraction = nanos === 0n ? '' : '.' + fractionDigits(Number(nanos))
+  if (offsetMinutes !== undefined) {
+    const [text, zone] = formatSeconds(epochSeconds, offsetMinutes)
+    return text + fraction + zone
+  }
+  let local = localSeconds.get(epochSeconds)
+  if (local === undefined) {
+    if (localSeconds.size >= LOCAL_SECONDS_KEPT) localSeconds.clear()
+    local = formatSeconds(epochSeconds, undefined)
+    localSeconds.set(epochSeconds, local)
+  }
+  return local[0] + fraction + local[1]
+}
 
+/**
+ * The local zone's text of recent whole seconds, without fraction ([clock, zone]): files
+ * written together share their seconds, and working out the date and zone of each took most
+ * of a node's encoding. As with Go's time.Local, the zone is the one the process started in.
+ */
+const localSeconds = new Map<number, readonly [string, string]>()
+const LOCAL_SECONDS_KEPT = 4096
+
+/** An instant's whole seconds as RFC 3339 text without fraction, and its zone, apart. */
+function formatSeconds(epochSeconds: number, offsetMinutes: number | undefined): readonly [string, string] {
   const fixedZone = offsetMinutes !== undefined
   let offset = fixedZone ? Math.round(offsetMinutes * 60) : localOffsetSeconds(epochSeconds)
 
@@ -146,9 +169,8 @@ export function formatGoTime(ns: bigint, offsetMinutes?: number): string {
 
   const hours = Math.floor(secondOfDay / 3600)
   const minutes = Math.floor(secondOfDay / 60) % 60
-  let text = pad4(year) + '-' + pad2(month) + '-' + pad2(day) + 'T' + pad2(hours) + ':' + pad2(minutes) + ':' + pad2(secondOfDay % 60)
-  if (nanos !== 0n) text += '.' + fraction(Number(nanos))
-  return text + formatZone(offset)
+  const text = pad4(year) + '-' + pad2(month) + '-' + pad2(day) + 'T' + pad2(hours) + ':' + pad2(minutes) + ':' + pad2(secondOfDay % 60)
+  return [text, formatZone(offset)]
 }
 
 const GO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/

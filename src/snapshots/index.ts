@@ -33,7 +33,7 @@ export { goJsonString } from './go-json.js'
 export { goStringFromBytes } from './go-utf8.js'
 export { formatGoTime, parseGoTime, GO_ZERO_TIME_NS } from './go-time.js'
 export { goFileMode, unixModeFromGo, unixFileType } from './file-mode.js'
-export { compareNames, decodeNodeJson, decodeTree, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, splitTreeJson } from './tree.js'
+export { compareNames, decodeNodeJson, decodeTree, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, plainNameJson, splitTreeJson } from './tree.js'
 export { encodeSnapshot, decodeSnapshot, type Snapshot } from './snapshot.js'
 export {
   loadSnapshots,

@@ -289,6 +289,20 @@ describe('node JSON in parts (nodeJsonHead, nodeJsonTail, encodeTreeJson, splitT
     assert.deepEqual(splitTreeJson(encodeTreeJson(texts)), texts)
   })
 
+  it('ends a node after its extended attributes, whose entries are objects with a name too', () => {
+    const two = [{ name: 'user.a', value: Buffer.from('1') }, { name: 'user.b', value: Buffer.from('2') }]
+    const nodes = [
+      testNode({ name: Buffer.from('a'), xattrs: two, content: [ID_A] }),
+      testNode({ name: Buffer.from('b},{"name":'), content: [ID_B] }),
+      testNode({ name: Buffer.from('c[{'), xattrs: two, content: [] }),
+      testNode({ name: Buffer.from('d'), content: [ID_A, ID_B] }),
+      testNode({ name: Buffer.from('e'), xattrs: two, content: [ID_B] }),
+    ]
+    const texts = nodes.map(encodeNode)
+    assert.deepEqual(splitTreeJson(encodeTreeJson(texts)), texts)
+    assert.deepEqual(splitTreeJson(encodeTreeJson(texts.slice(1, 2))), texts.slice(1, 2))
+  })
+
   it('gives undefined for a tree of another shape (whitespace, other key order), which decodeTree still reads', () => {
     const spaced = Buffer.from('{ "nodes": [' + RESTIC_NODES[2] + '] }')
     assert.equal(splitTreeJson(spaced), undefined)

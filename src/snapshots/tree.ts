@@ -18,6 +18,16 @@ const TYPE_JSON: Record<string, string> = {
   socket: '"socket"',
 }
 
+/**
+ * The JSON string literal of a name given as a string (a directory listing's), when it is
+ * printable ASCII that neither encoding escapes, as nearly every name is; else undefined.
+ * Equal to nameJson of its bytes, without making them.
+ */
+export function plainNameJson(name: string): string | undefined {
+  return PLAIN_NAME.test(name) ? '"' + name + '"' : undefined
+}
+const PLAIN_NAME = /^[\x20\x21\x23-\x25\x27-\x3b\x3d\x3f-\x5b\x5d-\x7e]*$/
+
 /** The JSON string literal of a name: Go-quoted, then Go-JSON-encoded. */
 function nameJson(name: Buffer): string {
   const len = name.length
@@ -76,10 +86,11 @@ export function encodeNode(n: Node): string {
 /**
  * The JSON of a node up to its `content` field, which restic's struct order puts after every
  * field read from the file system: a backup can encode an entry as soon as it is stat'ed and
- * add what it stores (nodeJsonTail) later. encodeNode(n) is head plus tail.
+ * add what it stores (nodeJsonTail) later. encodeNode(n) is head plus tail. `quotedName` is
+ * the name's JSON when the caller has it (plainNameJson).
  */
-export function nodeJsonHead(n: Node): string {
-  let s = '{"name":' + nameJson(n.name) + ',"type":' + (TYPE_JSON[n.type] ?? goJsonString(n.type))
+export function nodeJsonHead(n: Node, quotedName = nameJson(n.name)): string {
+  let s = '{"name":' + quotedName + ',"type":' + (TYPE_JSON[n.type] ?? goJsonString(n.type))
   if (n.mode !== 0) s += ',"mode":' + (n.mode >>> 0)
   const mtime = goJsonString(n.mtime)
   // restic stores atime = mtime unless asked otherwise; skip the second escape then.
@@ -343,8 +354,15 @@ export function splitTreeJson(bytes: Uint8Array): string[] | undefined {
   if (!text.startsWith(OPEN)) return undefined
   const nodes: string[] = []
   let i = OPEN.length
+  // A node ends where `},{"name":` follows it: inside a string the quote would be escaped, so
+  // only an array of objects in the node (extended attributes) can hold that text too. A node
+  // with `[{` in it is measured by endOfValue, as is the last one.
+  let nested = text.indexOf('[{', i)
   while (text.charCodeAt(i) === 0x7b /* { */) {
-    const end = endOfValue(text, i)
+    let end = text.indexOf(NEXT_NODE, i)
+    if (nested >= 0 && nested < i) nested = text.indexOf('[{', i)
+    if (end >= 0 && (nested < 0 || nested > end)) end++
+    else end = endOfValue(text, i)
     if (end < 0) return undefined
     nodes.push(text.slice(i, end))
     i = end
@@ -353,6 +371,8 @@ export function splitTreeJson(bytes: Uint8Array): string[] | undefined {
   const rest = text.slice(i)
   return rest === ']}\n' || rest === ']}' ? nodes : undefined
 }
+
+const NEXT_NODE = '},{"name":'
 
 /** The index just past the JSON object or array starting at `start`, or -1. */
 function endOfValue(text: string, start: number): number {
