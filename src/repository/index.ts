@@ -18,7 +18,7 @@ export { Repository, type InitOptions, type OpenOptions, type UnpackedType } fro
 export { BlobWriter, type CompressionMode, type SaveResult, type WriterOptions } from './blob-writer.js'
 export { plaintextLength, type BlobLocation, type BlobType, type PackedBlob } from './blob.js'
 export { MasterIndex } from './index/master-index.js'
-export { decodeIndex, encodeIndex, IndexFileBuilder, type IndexFile, type IndexPack } from './index/index-file.js'
+export { decodeIndex, decodeIndexTable, encodeIndex, IndexFileBuilder, type IndexFile, type IndexPack, type IndexTable } from './index/index-file.js'
 export { encodeHeader, packSize, parseHeader } from './pack/pack-format.js'
 export { readPackHeader } from './pack/pack-reader.js'
 export { Lock, isStale, listLocks, releaseAllLocks, type LockInfo } from './lock.js'

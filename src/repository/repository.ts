@@ -8,7 +8,7 @@ import { BlobWriter, type WriterOptions } from './blob-writer.js'
 import { createWorkerEncoder } from './blob-encoder.js'
 import { decodeSealedBlob } from './blob-decoder.js'
 import { zstdDecompress } from './compression.js'
-import { decodeIndex } from './index/index-file.js'
+import { decodeIndexTable } from './index/index-file.js'
 import { MasterIndex } from './index/master-index.js'
 import { PackCache } from './pack/pack-cache.js'
 import { addKeyFile, openMasterKey } from './keys.js'
@@ -168,8 +168,7 @@ export class Repository {
     await Promise.all(
       ids.map((id) =>
         limit(async () => {
-          const file = decodeIndex(await this.loadUnpacked('index', id), id)
-          for (const p of file.packs) this.index.addPack(p.id, p.blobs)
+          this.index.addTable(decodeIndexTable(await this.loadUnpacked('index', id), id))
           options.onFile?.(id)
         }),
       ),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { hashId, isAppError } from '../../base/index.js'
 import { unframeUnpacked } from '../unpacked.js'
-import { decodeIndex, encodeIndex, IndexFileBuilder, type IndexFile } from './index-file.js'
+import { decodeIndex, decodeIndexTable, encodeIndex, IndexFileBuilder, type IndexFile, type IndexTable } from './index-file.js'
 
 const P1 = 'c83470a77329c330ef847acf9df069dee29ba2e4ea9434f711d34327b0934221'
 const B1 = '174606c0bb15c0446277ef778a283211b8b3436fb1be48ef44e54a6272bd9696'
@@ -149,5 +149,67 @@ describe('index file', () => {
     for (const text of cases) {
       assert.throws(() => decodeIndex(Buffer.from(text)), (err) => isAppError(err, 'INVALID_DATA'), text)
     }
+  })
+
+  describe('decodeIndexTable()', () => {
+    /** The table as a file, to compare with decodeIndex: packs in order, each with its blobs. */
+    function fileOf(t: IndexTable): IndexFile {
+      const packs = t.packIds.map((id) => ({ id, blobs: [] as IndexFile['packs'][number]['blobs'] }))
+      const ids = Buffer.from(t.ids.buffer, t.ids.byteOffset, t.ids.byteLength)
+      for (let i = 0; i < t.count; i++) {
+        packs[t.pack[i]].blobs.push({
+          type: t.type[i] === 1 ? 'tree' : 'data',
+          id: ids.toString('hex', i * 32, i * 32 + 32),
+          offset: t.offset[i],
+          length: t.length[i],
+          uncompressedLength: t.uncompressedLength[i],
+        })
+      }
+      return { supersedes: t.supersedes, packs }
+    }
+
+    it('reads what decodeIndex reads: restic 0.14 output, supersedes, empty packs, a pack listed twice, 4 GiB - 1 sizes', () => {
+      const many = decodeIndex(Buffer.from(RESTIC_SAMPLE))
+      many.supersedes = [P2, T1]
+      many.packs.push({ id: P1, blobs: [] }, { id: P1, blobs: [{ type: 'tree', id: B2, offset: 4294967295, length: 4294967295, uncompressedLength: 1 }] })
+      for (const file of [decodeIndex(Buffer.from(RESTIC_SAMPLE)), many, { supersedes: [], packs: [] }]) {
+        const bytes = encodeIndex(file)
+        assert.deepEqual(fileOf(decodeIndexTable(bytes)), decodeIndex(bytes))
+      }
+      const big = Buffer.from('xxxx' + RESTIC_SAMPLE + 'yyyy')
+      assert.deepEqual(fileOf(decodeIndexTable(big.subarray(4, big.length - 4))), decodeIndex(Buffer.from(RESTIC_SAMPLE)))
+    })
+
+    it('reads other valid forms through JSON: whitespace, another key order, the old bare array, sizes past 32 bits', () => {
+      const spaced = JSON.stringify(JSON.parse(RESTIC_SAMPLE), null, 2)
+      const reordered = RESTIC_SAMPLE.replace(`{"id":"${T1}","type":"tree"`, `{"type":"tree","id":"${T1}"`)
+      const old = `[{"id":"${P1}","blobs":[{"id":"${B1}","type":"data","offset":0,"length":44}]}]`
+      const upper = RESTIC_SAMPLE.replace('"offset":53', '"offset":1e2')
+      for (const text of [spaced, reordered, old, upper]) {
+        assert.deepEqual(fileOf(decodeIndexTable(Buffer.from(text))), decodeIndex(Buffer.from(text)), text)
+      }
+    })
+
+    it('rejects what decodeIndex rejects, with the same error', () => {
+      const cases = [
+        '{"packs":[',
+        `{"packs":[{"id":"${P1}","blobs":[{"id":"${B1}","type":"data","offset":0,"length":1}`,
+        `{"packs":[{"id":"${P1.toUpperCase()}","blobs":[]}]}`,
+        `{"packs":[{"id":"${P1}","blobs":[{"id":"${B1}","type":"data","offset":-1,"length":1}]}]}`,
+        RESTIC_SAMPLE.replace('"type":"tree"', '"type":"snapshot"'),
+        RESTIC_SAMPLE + 'x',
+      ]
+      for (const text of cases) {
+        const fromJson = (() => {
+          try {
+            decodeIndex(Buffer.from(text), 'idx9')
+          } catch (err) {
+            return err as Error
+          }
+          assert.fail(`decodeIndex accepted ${text}`)
+        })()
+        assert.throws(() => decodeIndexTable(Buffer.from(text), 'idx9'), (err) => isAppError(err, 'INVALID_DATA') && (err as Error).message === fromJson.message, text)
+      }
+    })
   })
 })

@@ -5,6 +5,7 @@ import { runInNewContext } from 'node:vm'
 import { hashId, type Id } from '../../base/index.js'
 import type { BlobType, PackedBlob } from '../blob.js'
 import { seededBytes } from '../testing.js'
+import { decodeIndexTable, encodeIndex } from './index-file.js'
 import { MasterIndex } from './master-index.js'
 
 /** `n` distinct IDs from seeded random bytes. */
@@ -92,6 +93,22 @@ describe('MasterIndex', () => {
     idx.addPack(packId(1), [...list, blob('data', extra, 99)])
     assert.equal(idx.size, 51)
     assert.equal(idx.lookup('data', extra)?.packId, packId(1))
+  })
+
+  it('addTable() of an index file gives what addPack() of its packs gives, also for packs known before', () => {
+    const list = ids(8, 300).map((id, i) => blob(i % 4 ? 'data' : 'tree', id, i))
+    const file = { supersedes: [], packs: [{ id: packId(1), blobs: list.slice(0, 100) }, { id: packId(2), blobs: list.slice(100, 250) }, { id: packId(1), blobs: list.slice(50, 120) }] }
+    const byPack = new MasterIndex()
+    const byTable = new MasterIndex()
+    // pack 2 is known already, with some of its blobs
+    byPack.addPack(packId(2), list.slice(200, 260))
+    byTable.addPack(packId(2), list.slice(200, 260))
+    for (const p of file.packs) byPack.addPack(p.id, p.blobs)
+    byTable.addTable(decodeIndexTable(encodeIndex(file)))
+    assert.equal(byTable.size, byPack.size)
+    assert.deepEqual([...byTable.blobs()], [...byPack.blobs()])
+    for (const b of list) assert.deepEqual(byTable.lookupAll(b.type, b.id), byPack.lookupAll(b.type, b.id))
+    assert.equal(byTable.has('data', ids(9, 1)[0]), false)
   })
 
   it('packs() yields each pack with its blobs and blobs() every entry, filtered by type', () => {

@@ -1,5 +1,6 @@
 import type { Id } from '../../base/index.js'
 import type { BlobLocation, BlobType, PackedBlob } from '../blob.js'
+import type { IndexTable } from './index-file.js'
 
 const EMPTY = -1
 /** The most of the table that may be used. */
@@ -56,6 +57,35 @@ export class MasterIndex {
     }
   }
 
+  /** Adds every blob of an index file (decodeIndexTable), as addPack does for each of its packs. */
+  addTable(t: IndexTable): void {
+    const numbers: number[] = []
+    const known: boolean[] = []
+    for (const id of t.packIds) {
+      let pn = this.#packNumbers.get(id)
+      known.push(pn !== undefined)
+      if (pn === undefined) {
+        pn = this.#packIds.length
+        this.#packIds.push(id)
+        this.#packNumbers.set(id, pn)
+      }
+      numbers.push(pn)
+    }
+    this.#reserve(this.#count + t.count)
+    for (let i = 0; i < t.count; i++) {
+      const pn = numbers[t.pack[i]]
+      if (known[t.pack[i]] && this.#findKey(t.type[i], t.ids, i * 32, pn, 0) !== EMPTY) continue
+      const e = this.#count++
+      this.#ids.set(t.ids.subarray(i * 32, i * 32 + 32), e * 32)
+      this.#pack[e] = pn
+      this.#offset[e] = t.offset[i]
+      this.#length[e] = t.length[i]
+      this.#ulen[e] = t.uncompressedLength[i]
+      this.#type[e] = t.type[i]
+      this.#place(e)
+    }
+  }
+
   has(type: BlobType, id: Id): boolean {
     return this.#find(type, id, -1, 0) !== EMPTY
   }
@@ -103,17 +133,21 @@ export class MasterIndex {
    */
   #find(type: BlobType, id: Id, pn: number, from: number): number {
     if (this.#count === 0) return EMPTY
-    const key = this.#scratch
-    key.write(id, 'hex')
-    const t = typeCode(type)
+    this.#scratch.write(id, 'hex')
+    return this.#findKey(typeCode(type), this.#scratch, 0, pn, from)
+  }
+
+  /** #find for the ID whose 32 bytes are at `key[at]`, of type code `t`. */
+  #findKey(t: number, key: Uint8Array, at: number, pn: number, from: number): number {
+    if (this.#count === 0) return EMPTY
     const ids = this.#ids
     const table = this.#table
     const size = table.length
-    let slot = key.readUInt32LE(0) % size
+    let slot = ((key[at] | (key[at + 1] << 8) | (key[at + 2] << 16) | (key[at + 3] << 24)) >>> 0) % size
     for (;;) {
       const e = table[slot]
       if (e === EMPTY) return EMPTY
-      if (e >= from && this.#type[e] === t && (pn < 0 || this.#pack[e] === pn) && equal32(ids, e * 32, key)) return e
+      if (e >= from && this.#type[e] === t && (pn < 0 || this.#pack[e] === pn) && equal32(ids, e * 32, key, at)) return e
       if (++slot === size) slot = 0
     }
   }
@@ -190,7 +224,7 @@ function typeCode(t: BlobType): number {
   return t === 'tree' ? 1 : 0
 }
 
-function equal32(a: Uint8Array, off: number, b: Uint8Array): boolean {
-  for (let i = 0; i < 32; i++) if (a[off + i] !== b[i]) return false
+function equal32(a: Uint8Array, off: number, b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 32; i++) if (a[off + i] !== b[at + i]) return false
   return true
 }
