@@ -163,11 +163,13 @@ export class Cache {
     const folder = FOLDERS[type]
     if (folder === undefined) return []
     const top = join(this.dir, folder)
+    const subs = (await readdirOrEmpty(top)).filter((sub) => /^[0-9a-f]{2}$/.test(sub)).sort()
+    // Up to 256 folders, listed at once: one after the other they cost a backup 80 ms at start.
+    const lists = await Promise.all(subs.map((sub) => readdirOrEmpty(join(top, sub))))
     const out: string[] = []
-    for (const sub of await readdirOrEmpty(top)) {
-      if (!/^[0-9a-f]{2}$/.test(sub)) continue
-      for (const name of await readdirOrEmpty(join(top, sub))) if (isId(name) && name.startsWith(sub)) out.push(name)
-    }
+    subs.forEach((sub, i) => {
+      for (const name of lists[i]) if (isId(name) && name.startsWith(sub)) out.push(name)
+    })
     return out
   }
 
