@@ -433,7 +433,8 @@ class Archiver {
    */
   async #readConsistent(entry: ScanEntry, path: string | Buffer): Promise<StoredFile> {
     // A file that was a file before is read against its earlier chunks.
-    const earlier = entry.previous?.wasFile === true ? { chunks: this.#earlierChunks(entry.previous.earlier) } : undefined
+    const before = entry.previous?.earlier
+    const earlier = entry.previous?.wasFile === true ? { chunks: this.#earlierChunks(before), only: before?.length === 1 ? before[0] : undefined } : undefined
     const first = await this.#readOnce(path, entry.size, earlier, 1)
     const check = checkAfterRead(path, entry.stat, first.size)
     if (check.kind === 'same') return { json: entry.head + nodeJsonTail(first.content), size: first.size, content: first.content, consistent: true }

@@ -8,13 +8,15 @@ export type WorkerRequest =
   | { op: 'hash'; data: Uint8Array }
   | { op: 'scan'; data: Uint8Array; state: ChunkerState | null; polynomial: bigint }
   | { op: 'chunk'; data: Uint8Array; level: number }
-  | { op: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number }
+  | { op: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number; unless?: Id }
 
 /** What a worker made of a small file. */
 export type SmallFileResult =
   | { kind: 'empty' }
   /** The file grew past the small-file limit while being read: read it the normal way. */
   | { kind: 'grew' }
+  /** Its content hashed to the ID it was asked about (readSmallFile's `unless`): not encoded. */
+  | { kind: 'same'; id: Id; size: number }
   | { kind: 'blob'; id: Id; size: number; blob: EncodedBlob }
 
 /**
@@ -59,9 +61,14 @@ export class BackupWorkers implements BlobEncoder {
     return this.#sendChunk<Id>({ op: 'hash' }, data).then(resultOnly)
   }
 
-  /** Reads, hashes and encodes a file of at most `maxSize` bytes (one chunk) on a worker. */
-  readSmallFile(path: string | Buffer, size: number, maxSize: number, level: number): Promise<SmallFileResult> {
-    return this.#enc.call<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>({ op: 'file', path, size, maxSize, level }, size + 4096).then(toSmallFileResult)
+  /**
+   * Reads, hashes and encodes a file of at most `maxSize` bytes (one chunk) on a worker; does
+   * not encode it when its content hashes to `unless` (the ID of an earlier version the
+   * repository has: a file only touched since is read and hashed, not compressed again).
+   */
+  readSmallFile(path: string | Buffer, size: number, maxSize: number, level: number, unless?: Id): Promise<SmallFileResult> {
+    const request: WorkerRequest = unless === undefined ? { op: 'file', path, size, maxSize, level } : { op: 'file', path, size, maxSize, level, unless }
+    return this.#enc.call<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>(request, size + 4096).then(toSmallFileResult)
   }
 
   close(): Promise<void> {
@@ -84,6 +91,10 @@ function resultOnly<R>(r: Reply<R>): R {
 
 function toSmallFileResult(r: Reply<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>): SmallFileResult {
   if (r.result.grew) return { kind: 'grew' }
+  if (r.result.id !== undefined && r.output === undefined && r.result.size > 0) {
+    r.release()
+    return { kind: 'same', id: r.result.id, size: r.result.size }
+  }
   if (r.result.size === 0 || r.result.id === undefined || r.output === undefined) {
     r.release()
     return { kind: 'empty' }

@@ -125,6 +125,31 @@ describe('FileSaver', () => {
     assert.equal(counts().released, counts().encoded)
   })
 
+  it('reads a small file whose earlier version the repository has without encoding it again when only its times changed', async () => {
+    const saver = new FileSaver(TEST_POLYNOMIAL, workers)
+    const { sink, counts } = recordingSink(3)
+    const path = join(dir, 'touched')
+    await writeFile(path, 'same bytes, new mtime')
+    const first = await saver.save(path, 21, sink)
+    assert.equal(counts().encoded, 1)
+    const [only] = first.content
+    // Same content: hashed on the worker and found to be the earlier version, not encoded.
+    const again = await saver.save(path, 21, sink, undefined, { only })
+    assert.deepEqual(again, { content: [only], size: 21, added: 0 })
+    assert.equal(counts().encoded, 1)
+    // Changed content: encoded as before.
+    await writeFile(path, 'other bytes, new mtime')
+    const changed = await saver.save(path, 22, sink, undefined, { only })
+    assert.deepEqual(changed.content, [hashId(Buffer.from('other bytes, new mtime'))])
+    assert.equal(changed.added, 22)
+    assert.equal(counts().encoded, 2)
+    // An earlier version the repository lacks is not trusted: the file is encoded.
+    const fresh = recordingSink(3)
+    await saver.save(path, 22, fresh.sink, undefined, { only: changed.content[0] })
+    assert.equal(fresh.counts().encoded, 1)
+    assert.equal(fresh.counts().released, 1)
+  })
+
   /** Saves `old`, then `changed` (a later version of the same file) against old's chunks; both must give restic's chunks. */
   async function saveTwice(name: string, old: Buffer, changed: Buffer, earlierChunks?: (first: Id[]) => Array<{ id: Id; size: number }>) {
     const saver = new FileSaver(TEST_POLYNOMIAL, workers)

@@ -32,6 +32,11 @@ export interface SavedFile {
 export interface EarlierVersion {
   /** The earlier version's chunks in file order, without its last one, with their plaintext sizes. */
   chunks?: ReadonlyArray<{ id: Id; size: number }>
+  /**
+   * The earlier version's content when it was one chunk: a small file whose content hashes to
+   * it again (only its times changed) is not compressed and sealed for nothing.
+   */
+  only?: Id
 }
 
 /** Bytes read from a large file at once. */
@@ -148,9 +153,14 @@ export class FileSaver {
   // whole function, and this one runs for every small file.
   async #saveOnWorker(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes: ((n: number) => void) | undefined, earlier: EarlierVersion | undefined): Promise<SavedFile> {
     // A small file is one chunk: a worker reads, hashes and encodes it in one go.
-    const r = await this.#workers!.readSmallFile(path, expectedSize, MIN_SIZE, sink.compressionLevel ?? 0)
+    const unless = earlier?.only !== undefined && sink.has?.('data', earlier.only) ? earlier.only : undefined
+    const r = await this.#workers!.readSmallFile(path, expectedSize, MIN_SIZE, sink.compressionLevel ?? 0, unless)
     if (r.kind === 'empty') return { content: [], size: 0, added: 0 }
     if (r.kind === 'grew') return this.#saveHere(path, expectedSize, sink, onBytes, earlier) // chunk it as a large file
+    if (r.kind === 'same') {
+      onBytes?.(r.size)
+      return { content: [r.id], size: r.size, added: 0 }
+    }
     const saved = await sink.saveEncodedBlob!('data', r.id, r.size, r.blob)
     onBytes?.(r.size)
     return { content: [r.id], size: r.size, added: saved.known ? 0 : r.size }
