@@ -108,7 +108,9 @@ export class BlobWriter {
 
   /** True when the repository or this writer already holds the blob. */
   has(type: BlobType, id: Id): boolean {
-    return this.#pending.has(type + id) || this.#target.index.has(type, id)
+    // The index first: nearly every blob asked about is there, and the key of the pending set
+    // is a new string to hash on each call.
+    return this.#target.index.has(type, id) || (this.#pending.size > 0 && this.#pending.has(type + id))
   }
 
   /**
