@@ -64,10 +64,10 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
     {
       file(id, file, oldFormat) {
         if (oldFormat) report({ kind: 'index-old-format', message: `index ${shortId(id)}: in the old format of restic 0.7 and earlier`, index: id })
-        for (const p of file.packs) {
-          index.addPack(p.id, p.blobs)
-          const list = indexFilesOf.get(p.id)
-          if (list === undefined) indexFilesOf.set(p.id, [id])
+        index.addTable(file)
+        for (const packId of file.packIds) {
+          const list = indexFilesOf.get(packId)
+          if (list === undefined) indexFilesOf.set(packId, [id])
           else if (!list.includes(id)) list.push(id)
         }
         progress?.advance?.('load-index', 1, 0)

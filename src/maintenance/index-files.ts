@@ -1,11 +1,11 @@
 import { createLimit, type Id } from '../base/index.js'
-import { decodeIndex, type IndexFile, type Repository } from '../repository/index.js'
+import { decodeIndexTable, type IndexTable, type Repository } from '../repository/index.js'
 
 export type IndexReader = Pick<Repository, 'backend' | 'listIds' | 'loadUnpacked'>
 
 export interface IndexFileVisitor {
   /** Called once per readable index file; `oldFormat` for restic ≤ 0.7's bare-array files. */
-  file(id: Id, index: IndexFile, oldFormat: boolean): void
+  file(id: Id, index: IndexTable, oldFormat: boolean): void
   /** Called once per index file that cannot be loaded, decrypted or decoded. */
   error(id: Id, err: unknown): void
 }
@@ -24,10 +24,10 @@ export async function forEachIndexFile(repo: IndexReader, visit: IndexFileVisito
       limit(async () => {
         signal?.throwIfAborted()
         let json: Buffer
-        let index: IndexFile
+        let index: IndexTable
         try {
           json = await repo.loadUnpacked('index', id)
-          index = decodeIndex(json, id)
+          index = decodeIndexTable(json, id)
         } catch (err) {
           signal?.throwIfAborted()
           visit.error(id, err)

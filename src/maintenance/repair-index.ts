@@ -66,7 +66,7 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
       repo,
       {
         file(_id, file) {
-          for (const p of file.packs) old.addPack(p.id, p.blobs)
+          old.addTable(file)
           progress?.advance?.('load-index', 1)
         },
         error(id, err) {
