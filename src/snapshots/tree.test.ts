@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { hashId, isAppError } from '../base/index.js'
 import type { Node } from './node.js'
 import { testNode } from './testing.js'
-import { compareNames, decodeNodeJson, decodeTree, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, splitTreeJson } from './tree.js'
+import { compareNames, decodeNodeJson, decodeTree, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, plainNameJson, splitTreeJson } from './tree.js'
 
 /**
  * A tree restic 0.14 wrote (TZ=Asia/Kolkata) for a directory holding every node type: block and
@@ -287,6 +287,20 @@ describe('node JSON in parts (nodeJsonHead, nodeJsonTail, encodeTreeJson, splitT
     ]
     const texts = tricky.map(encodeNode)
     assert.deepEqual(splitTreeJson(encodeTreeJson(texts)), texts)
+  })
+
+  it('plainNameJson() gives the name JSON the bytes would give, and undefined for any name that needs escaping', () => {
+    const names = [...Array.from({ length: 128 }, (_, c) => String.fromCharCode(c)), '', 'a.txt', 'with space', "it's", 'a&b', '<x>', 'q"q', 'b\\s', 'tab\t', '\u00e9t\u00e9', '\u{1F600}', '\u007f']
+    let plain = 0
+    for (const name of names) {
+      const quoted = plainNameJson(name)
+      if (quoted === undefined) continue
+      plain++
+      const node = testNode({ name: Buffer.from(name) })
+      assert.equal(nodeJsonHead(node, quoted), nodeJsonHead(node), JSON.stringify(name))
+    }
+    // printable ASCII but for " & < > \\, the empty name, and a.txt, 'with space' and it's
+    assert.equal(plain, 95 - 5 + 1 + 3)
   })
 
   it('ends a node after its extended attributes, whose entries are objects with a name too', () => {
