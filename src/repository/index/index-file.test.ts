@@ -180,6 +180,21 @@ describe('index file', () => {
       assert.deepEqual(fileOf(decodeIndexTable(big.subarray(4, big.length - 4))), decodeIndex(Buffer.from(RESTIC_SAMPLE)))
     })
 
+    it('reads restic 0.14 output and what encodeIndex writes without JSON.parse', () => {
+      const file = decodeIndex(Buffer.from(RESTIC_SAMPLE))
+      file.supersedes = [P2]
+      const inputs = [Buffer.from(RESTIC_SAMPLE), encodeIndex(file)]
+      const parse = JSON.parse
+      JSON.parse = () => {
+        throw new Error('JSON.parse was used')
+      }
+      try {
+        for (const bytes of inputs) assert.equal(decodeIndexTable(bytes).count, 3)
+      } finally {
+        JSON.parse = parse
+      }
+    })
+
     it('reads other valid forms through JSON: whitespace, another key order, the old bare array, sizes past 32 bits', () => {
       const spaced = JSON.stringify(JSON.parse(RESTIC_SAMPLE), null, 2)
       const reordered = RESTIC_SAMPLE.replace(`{"id":"${T1}","type":"tree"`, `{"type":"tree","id":"${T1}"`)
