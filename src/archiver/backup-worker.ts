@@ -68,7 +68,7 @@ export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, 
     if (n === 0) return { result: { size: 0 } }
     const plain = buf.subarray(0, n)
     const id = hashId(plain)
-    if (id === m.unless) return { result: { id, size: n } }
+    if (id === m.unless) return { result: { id, size: n, same: true } }
     const { output, uncompressedLength } = api.encode('data', plain, m.level, out)
     return { result: { id, size: n, uncompressedLength }, output }
   }

@@ -67,8 +67,8 @@ export class BackupWorkers implements BlobEncoder {
    * repository has: a file only touched since is read and hashed, not compressed again).
    */
   readSmallFile(path: string | Buffer, size: number, maxSize: number, level: number, unless?: Id): Promise<SmallFileResult> {
-    const request: WorkerRequest = unless === undefined ? { op: 'file', path, size, maxSize, level } : { op: 'file', path, size, maxSize, level, unless }
-    return this.#enc.call<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>(request, size + 4096).then(toSmallFileResult)
+    const request: WorkerRequest = { op: 'file', path, size, maxSize, level, unless }
+    return this.#enc.call<SmallFileAnswer>(request, size + 4096).then(toSmallFileResult)
   }
 
   close(): Promise<void> {
@@ -89,9 +89,18 @@ function resultOnly<R>(r: Reply<R>): R {
   return r.result
 }
 
-function toSmallFileResult(r: Reply<{ grew?: boolean; size: number; id?: Id; uncompressedLength?: number }>): SmallFileResult {
+/** A worker's answer to a 'file' request; `same` when the content hashed to the request's `unless`. */
+interface SmallFileAnswer {
+  grew?: boolean
+  same?: boolean
+  size: number
+  id?: Id
+  uncompressedLength?: number
+}
+
+function toSmallFileResult(r: Reply<SmallFileAnswer>): SmallFileResult {
   if (r.result.grew) return { kind: 'grew' }
-  if (r.result.id !== undefined && r.output === undefined && r.result.size > 0) {
+  if (r.result.same === true && r.result.id !== undefined) {
     r.release()
     return { kind: 'same', id: r.result.id, size: r.result.size }
   }

@@ -203,8 +203,8 @@ const TREE = ascii('tree')
  */
 function scanIndex(b: Uint8Array): IndexTable | undefined {
   const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength)
-  // A blob takes more than 100 bytes of the file: room for all of them.
-  let t = emptyTable(Math.ceil(b.length / 100) + 1)
+  // Each blob's entry takes more than 100 bytes of the file: room for all of them.
+  const t = emptyTable(Math.ceil(b.length / 100) + 1)
   const digest = new Uint8Array(32)
   let p = literal(b, 0, SUPERSEDES)
   if (p >= 0) {
@@ -230,7 +230,6 @@ function scanIndex(b: Uint8Array): IndexTable | undefined {
       else {
         for (;;) {
           const i = t.count
-          if (i === t.pack.length) t = grownTable(t)
           if ((p = literal(b, p, PACK_ID)) < 0 || (p = hexDigest(b, p, t.ids, i * 32)) < 0 || (p = literal(b, p, BLOB_TYPE)) < 0) return undefined
           let q = literal(b, p, DATA)
           if (q >= 0) t.type[i] = 0
@@ -295,18 +294,4 @@ function unsigned(b: Uint8Array, p: number): number {
   if (p === start || (b[start] === 0x30 && p - start > 1) || n > 0xffffffff) return -1
   lastNumber = n
   return p
-}
-
-function grownTable(t: IndexTable): IndexTable {
-  const g = emptyTable(t.pack.length * 2)
-  g.supersedes = t.supersedes
-  g.packIds = t.packIds
-  g.count = t.count
-  g.pack.set(t.pack)
-  g.type.set(t.type)
-  g.ids.set(t.ids)
-  g.offset.set(t.offset)
-  g.length.set(t.length)
-  g.uncompressedLength.set(t.uncompressedLength)
-  return g
 }

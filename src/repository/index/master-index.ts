@@ -43,47 +43,44 @@ export class MasterIndex {
 
   /** Adds every blob of a pack. Adding the same (pack, blob) twice keeps one entry. */
   addPack(packId: Id, blobs: readonly PackedBlob[]): void {
-    let pn = this.#packNumbers.get(packId)
-    const known = pn !== undefined
-    if (pn === undefined) {
-      pn = this.#packIds.length
-      this.#packIds.push(packId)
-      this.#packNumbers.set(packId, pn)
-    }
+    const known = this.#packNumbers.has(packId)
+    const pn = this.#packNumber(packId)
     this.#reserve(this.#count + blobs.length)
+    const key = this.#scratch
     for (const b of blobs) {
-      if (known && this.#find(b.type, b.id, pn, 0) !== EMPTY) continue
-      this.#insert(pn, b)
+      key.write(b.id, 'hex')
+      const t = typeCode(b.type)
+      if (known && this.#findKey(t, key, 0, pn, 0) !== EMPTY) continue
+      this.#insert(pn, t, key, 0, b.offset, b.length, b.uncompressedLength)
     }
   }
 
   /** Adds every blob of an index file (decodeIndexTable), as addPack does for each of its packs. */
   addTable(t: IndexTable): void {
-    const numbers: number[] = []
+    // Known before: by an earlier file, or earlier in this one (a pack listed twice).
     const known: boolean[] = []
+    const numbers: number[] = []
     for (const id of t.packIds) {
-      let pn = this.#packNumbers.get(id)
-      known.push(pn !== undefined)
-      if (pn === undefined) {
-        pn = this.#packIds.length
-        this.#packIds.push(id)
-        this.#packNumbers.set(id, pn)
-      }
-      numbers.push(pn)
+      known.push(this.#packNumbers.has(id))
+      numbers.push(this.#packNumber(id))
     }
     this.#reserve(this.#count + t.count)
     for (let i = 0; i < t.count; i++) {
       const pn = numbers[t.pack[i]]
       if (known[t.pack[i]] && this.#findKey(t.type[i], t.ids, i * 32, pn, 0) !== EMPTY) continue
-      const e = this.#count++
-      this.#ids.set(t.ids.subarray(i * 32, i * 32 + 32), e * 32)
-      this.#pack[e] = pn
-      this.#offset[e] = t.offset[i]
-      this.#length[e] = t.length[i]
-      this.#ulen[e] = t.uncompressedLength[i]
-      this.#type[e] = t.type[i]
-      this.#place(e)
+      this.#insert(pn, t.type[i], t.ids, i * 32, t.offset[i], t.length[i], t.uncompressedLength[i])
     }
+  }
+
+  /** The number of a pack, given one when it is new. */
+  #packNumber(packId: Id): number {
+    let pn = this.#packNumbers.get(packId)
+    if (pn === undefined) {
+      pn = this.#packIds.length
+      this.#packIds.push(packId)
+      this.#packNumbers.set(packId, pn)
+    }
+    return pn
   }
 
   has(type: BlobType, id: Id): boolean {
@@ -152,15 +149,15 @@ export class MasterIndex {
     }
   }
 
-  #insert(pn: number, b: PackedBlob): void {
+  /** Adds an entry for the ID whose 32 bytes are at `key[at]`; room must have been reserved. */
+  #insert(pn: number, type: number, key: Uint8Array, at: number, offset: number, length: number, uncompressedLength: number): void {
     const e = this.#count++
-    this.#scratch.write(b.id, 'hex')
-    this.#ids.set(this.#scratch, e * 32)
+    this.#ids.set(key.subarray(at, at + 32), e * 32)
     this.#pack[e] = pn
-    this.#offset[e] = b.offset
-    this.#length[e] = b.length
-    this.#ulen[e] = b.uncompressedLength
-    this.#type[e] = typeCode(b.type)
+    this.#offset[e] = offset
+    this.#length[e] = length
+    this.#ulen[e] = uncompressedLength
+    this.#type[e] = type
     this.#place(e)
   }
 
