@@ -112,6 +112,14 @@ export class WorkerPool {
     this.#ringSize = Math.max(0, Math.floor(options.replyRing ?? 0))
   }
 
+  /**
+   * Starts the workers now rather than at the first request, so that their start-up (loading
+   * modules, a few hundred milliseconds of a core) overlaps the caller's own preparations.
+   */
+  start(): void {
+    if (this.#slots.length === 0 && this.#failed === undefined) this.#start()
+  }
+
   #start(): void {
     for (let i = 0; i < this.#threads; i++) {
       let ring: RingState | undefined

@@ -74,7 +74,10 @@ export type CheckPhase = 'load-index' | 'check-packs' | 'check-snapshots' | 'rea
 
 /** Progress callbacks; all optional, called on the caller's event loop, never concurrently. */
 export interface CheckProgress {
-  /** A phase starts. `total` counts the items `advance` will report (0 when unknown). */
+  /**
+   * A phase starts. `total` counts the items `advance` will report (0 when unknown). Phases
+   * follow one another, except 'read-data', which runs beside 'check-snapshots'.
+   */
   phase?(phase: CheckPhase, total: number): void
   /** `items` more items of the phase are done (index files, trees, packs), with `bytes` read. */
   advance?(phase: CheckPhase, items: number, bytes: number): void

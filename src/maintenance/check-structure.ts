@@ -85,6 +85,9 @@ async function loadSealed(ctx: Pick<StructureContext, 'repo' | 'packSizes' | 'pa
   return pack.subarray(loc.offset, loc.offset + loc.length)
 }
 
+/** The longest the tree walk runs before it lets other work on this thread have a turn. */
+const RUN_MS = 5
+
 /**
  * Walks every tree reachable from the snapshots, each once, `concurrency` at a time, and checks
  * each node as restic's checker does: files need a content list whose IDs are data blobs in
@@ -94,6 +97,7 @@ async function loadSealed(ctx: Pick<StructureContext, 'repo' | 'packSizes' | 'pa
 export async function walkTrees(ctx: StructureContext, snapshots: readonly SnapshotEntry[]): Promise<number> {
   const limit = createLimit(ctx.concurrency)
   let checked = 0
+  let ranSince = performance.now()
   return new Promise<number>((resolve, reject) => {
     let active = 0
     let failed = false
@@ -101,6 +105,13 @@ export async function walkTrees(ctx: StructureContext, snapshots: readonly Snaps
       active++
       limit(async () => {
         if (failed) return
+        // Trees from a pack already loaded come as resolved promises, and a walk of those alone
+        // would hold this thread until it ends: now and then it lets I/O callbacks and timers
+        // run, such as those that keep --read-data's workers supplied with packs meanwhile.
+        if (performance.now() - ranSince > RUN_MS) {
+          await new Promise<void>((r) => setImmediate(r))
+          ranSince = performance.now()
+        }
         ctx.signal?.throwIfAborted()
         await checkTree(ctx, tree, schedule)
         checked++

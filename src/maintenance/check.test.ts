@@ -327,6 +327,48 @@ describe('checkRepository()', () => {
     await assert.rejects(checkRepository(await reopen(repo), { readData: true, signal: ac.signal }), /stop here/)
   })
 
+  it('lists the problems the walk finds before those reading data finds, though both run at once', async () => {
+    const { repo, first } = await twoSnapshots()
+    const docs = first.dirs.get('/home/me/docs')!
+    await tamper(repo.backend, { type: 'data', name: packOf(repo, 'tree', docs) }, (b) => {
+      b[offsetOf(repo, 'tree', docs) + 20] ^= 0xff
+    })
+    const [blob] = first.files.get('/home/me/a.txt')!
+    await tamper(repo.backend, { type: 'data', name: packOf(repo, 'data', blob) }, (b) => {
+      b[offsetOf(repo, 'data', blob) + 20] ^= 0xff
+    })
+    const report = await checkRepository(await reopen(repo), { readData: true })
+    const kinds = report.errors.map((e) => e.kind)
+    assert.ok(kinds.includes('tree-damaged') && kinds.includes('blob-damaged'), JSON.stringify(kinds))
+    // Reading data reports the damaged tree pack too (its hash); every problem of the walk comes first.
+    const lastOfWalk = kinds.lastIndexOf('tree-damaged')
+    const firstOfData = kinds.findIndex((k) => k === 'blob-damaged' || k === 'pack-hash')
+    assert.ok(lastOfWalk < firstOfData, JSON.stringify(kinds))
+  })
+
+  it('lets other work on its thread run during a long walk of trees', async () => {
+    const repo = await createTestRepository()
+    const files: Record<string, string> = {}
+    for (let i = 0; i < 1500; i++) files[`/d${i}/f`] = `file ${i}`
+    await saveTestSnapshot(repo, { files })
+    let trees = 0
+    let treesWhenTimerRan = -1
+    const report = await checkRepository(await reopen(repo), {
+      progress: {
+        phase: (p) => {
+          if (p === 'check-snapshots') setImmediate(() => (treesWhenTimerRan = trees))
+        },
+        advance: (p, n) => {
+          if (p === 'check-snapshots') trees += n
+        },
+      },
+    })
+    assert.deepEqual(report.errors, [])
+    assert.equal(trees, 1501)
+    // A walk of trees whose pack is already loaded would otherwise hold the thread to its end.
+    assert.ok(treesWhenTimerRan >= 0 && treesWhenTimerRan < trees, `the timer ran after ${treesWhenTimerRan} of ${trees} trees`)
+  })
+
   it('reports progress for every phase', async () => {
     const { repo } = await twoSnapshots()
     const phases: string[] = []
@@ -342,6 +384,7 @@ describe('checkRepository()', () => {
         },
       },
     })
+    // Reading data starts with the walk of the trees and runs beside it.
     assert.deepEqual(phases, ['load-index', 'check-packs', 'check-snapshots', 'read-data'])
     assert.equal(trees, 7)
     assert.ok(bytes > 12_000)

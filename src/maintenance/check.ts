@@ -50,6 +50,20 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
   }
   const subset: ReadDataSubset | undefined =
     typeof options.readDataSubset === 'string' ? parseReadDataSubset(options.readDataSubset) : options.readDataSubset
+  // The workers that verify packs start while the index loads.
+  const verifier = options.readData || subset !== undefined ? new WorkerPool(new URL('./verify-pack-worker.js', import.meta.url), VERIFY_THREADS, { key: masterKeyToJSON(repo.key) }) : undefined
+  verifier?.start()
+  try {
+    return await check(repo, options, subset, verifier)
+  } finally {
+    await verifier?.close()
+  }
+}
+
+/** Worker threads of --read-data. */
+const VERIFY_THREADS = Math.min(4, availableParallelism())
+
+async function check(repo: CheckRepo, options: CheckOptions, subset: ReadDataSubset | undefined, verifier: WorkerPool | undefined): Promise<CheckReport> {
   const { signal, progress } = options
   const problems: PendingProblem[] = []
   const report = (p: PendingProblem) => problems.push(p)
@@ -138,12 +152,29 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
   }
   progress?.advance?.('check-packs', expected.size, 0)
 
-  // 3. Snapshots and trees.
+  // 3 and 4 at once: walking the trees is this thread's work, verifying packs (--read-data) is
+  // the workers'; one after the other, the workers would wait out the walk (a second of a
+  // six-second check of the Linux sources). Each reports into its own list, so the report's
+  // order does not depend on which finishes first.
   signal?.throwIfAborted()
   const snapshots: SnapshotEntry[] = await loadSnapshots(repo, (id, err) => {
     report({ kind: 'snapshot-unreadable', message: `snapshot ${shortId(id)}: cannot be read (${messageOf(err)})`, snapshot: id })
   })
+  const chosen = options.readData ? [...expected.keys()] : subset !== undefined ? selectPacks(expected, subset, options.random) : []
+  const toRead = new Map<Id, PackToRead>()
+  for (const id of chosen) if (!missingPacks.has(id)) toRead.set(id, { id, blobs: [] })
+  for (const b of toRead.size > 0 ? index.blobs() : []) toRead.get(b.packId)?.blobs.push(b)
+
   progress?.phase?.('check-snapshots', 0)
+  if (options.readData || subset !== undefined) progress?.phase?.('read-data', toRead.size)
+  // Either side failing stops the other before the check gives up.
+  const stop = new AbortController()
+  const stopOnAbort = () => stop.abort(signal?.reason)
+  signal?.addEventListener('abort', stopOnAbort, { once: true })
+  const dataProblems: PendingProblem[] = []
+  const packsRead = toRead.size
+  const readData = packsRead > 0 && verifier !== undefined ? verifyPacks(repo, index, badCopies, [...toRead.values()], verifier, (p) => dataProblems.push(p), stop.signal, progress) : Promise.resolve(0)
+  toRead.clear()
   const graph = new TreeGraph()
   const refs = new Map<Id, TreeRef[]>()
   const structure: StructureContext = {
@@ -158,38 +189,25 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
     failedTrees: new Set(),
     report,
     concurrency,
-    signal,
+    signal: stop.signal,
     progress,
   }
-  const trees = await walkTrees(structure, snapshots)
-  // The walk's tree packs are not needed for reading data (and are loaded again in the rare
-  // case that damage sends the check looking for the files it reaches).
-  structure.packCache.clear()
-
-  // 4. Pack contents.
-  let packsRead = 0
-  let bytesRead = 0
-  const chosen = options.readData ? [...expected.keys()] : subset !== undefined ? selectPacks(expected, subset, options.random) : []
-  const toRead = new Map<Id, PackToRead>()
-  for (const id of chosen) if (!missingPacks.has(id)) toRead.set(id, { id, blobs: [] })
-  if (options.readData || subset !== undefined) progress?.phase?.('read-data', toRead.size)
-  if (toRead.size > 0) {
-    signal?.throwIfAborted()
-    for (const b of index.blobs()) toRead.get(b.packId)?.blobs.push(b)
-    const threads = Math.min(4, availableParallelism())
-    const verifier = new WorkerPool(new URL('./verify-pack-worker.js', import.meta.url), threads, { key: masterKeyToJSON(repo.key) })
-    try {
-      // Each pack is held whole while verified: from a local disk, one more than the workers
-      // verify keeps them busy; a remote backend needs more downloads under way to keep up.
-      const { local, connections } = repo.backend.properties
-      const concurrency = local ? threads + 1 : Math.max(threads + 1, connections * 2)
-      bytesRead = await readPacks({ repo, index, badCopies, report, concurrency, verifier, buffers: new PackSlots(), signal, progress }, [...toRead.values()])
-    } finally {
-      await verifier.close()
-    }
-    packsRead = toRead.size
-    toRead.clear()
+  const walk = walkTrees(structure, snapshots).finally(() => {
+    // The walk's tree packs are not needed any more (and are loaded again in the rare case that
+    // damage sends the check looking for the files it reaches).
+    structure.packCache.clear()
+  })
+  let trees: number
+  let bytesRead: number
+  try {
+    ;[trees, bytesRead] = await Promise.all([walk.catch(stopWith(stop)), readData.catch(stopWith(stop))])
+  } catch (err) {
+    await Promise.allSettled([walk, readData])
+    throw err
+  } finally {
+    signal?.removeEventListener('abort', stopOnAbort)
   }
+  for (const p of dataProblems) problems.push(p)
 
   // 5. Which snapshots and files the damage reaches.
   const isLost = (type: 'data' | 'tree', id: Id) =>
@@ -218,6 +236,32 @@ export async function checkRepository(repo: CheckRepo, options: CheckOptions = {
     packsRead,
     bytesRead,
   })
+}
+
+/** Reads and verifies packs on worker threads (step 4); returns the bytes read. */
+function verifyPacks(
+  repo: CheckRepo,
+  index: MasterIndex,
+  badCopies: Set<string>,
+  packs: PackToRead[],
+  verifier: WorkerPool,
+  report: (p: PendingProblem) => void,
+  signal: AbortSignal,
+  progress: CheckProgress | undefined,
+): Promise<number> {
+  // Each pack is held whole while verified: from a local disk, one more than the workers
+  // verify keeps them busy; a remote backend needs more downloads under way to keep up.
+  const { local, connections } = repo.backend.properties
+  const concurrency = local ? VERIFY_THREADS + 1 : Math.max(VERIFY_THREADS + 1, connections * 2)
+  return readPacks({ repo, index, badCopies, report, concurrency, verifier, buffers: new PackSlots(), signal, progress }, packs)
+}
+
+/** A rejection handler that stops the other side of the check, then passes the error on. */
+function stopWith(stop: AbortController): (err: unknown) => never {
+  return (err) => {
+    stop.abort(err)
+    throw err
+  }
 }
 
 function blobLists(blobs: readonly PackedBlob[]): Pick<PendingProblem, 'dataBlobs' | 'treeBlobs'> {

@@ -32,10 +32,9 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
     .action(async (opts: CheckFlags) => {
       const term = ctx.term
       const { signal, dispose } = interruptSignal()
-      let phase: CheckPhase = 'load-index'
-      let total = 0
-      let done = 0
-      let bytes = 0
+      // Walking the trees and reading data run at once: each phase keeps its own counts, and
+      // the status line shows every phase still under way.
+      const active = new Map<CheckPhase, { total: number; done: number; bytes: number }>()
       try {
         const report = await runCheck(ctx.repositoryOptions(), {
           readData: opts.readData,
@@ -43,18 +42,23 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
           signal,
           progress: {
             phase: (p, n) => {
-              phase = p
-              total = n
-              done = 0
-              bytes = 0
+              // A new phase ends the earlier ones, except that reading data goes on beside the walk.
+              for (const q of active.keys()) if (!(q === 'check-snapshots' && p === 'read-data')) active.delete(q)
+              active.set(p, { total: n, done: 0, bytes: 0 })
               const which = opts.readDataSubset === undefined ? 'all data' : `data of subset ${opts.readDataSubset}`
               term.info(p === 'read-data' ? `read ${which}: ${n} packs` : PHASE_TEXT[p])
             },
-            advance: (_p, items, b) => {
-              done += items
-              bytes += b
-              const of = total > 0 ? ` / ${total}` : ''
-              term.status(`[${PHASE_TEXT[phase]}] ${done}${of}${bytes > 0 ? `  ${formatBytes(bytes)}` : ''}`)
+            advance: (p, items, b) => {
+              const c = active.get(p)
+              if (c === undefined) return
+              c.done += items
+              c.bytes += b
+              const parts: string[] = []
+              for (const [q, { total, done, bytes }] of active) {
+                const of = total > 0 ? ` / ${total}` : ''
+                parts.push(`[${PHASE_TEXT[q]}] ${done}${of}${bytes > 0 ? `  ${formatBytes(bytes)}` : ''}`)
+              }
+              term.status(parts.join('   '))
             },
           },
         })
