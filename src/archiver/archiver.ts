@@ -9,7 +9,7 @@ import { plaintextLength, type BlobWriter, type Repository } from '../repository
 import { decodeNodeJson, decodeTree, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
-import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
+import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, sameNodes, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
 import { FileSaver, type EarlierVersion, type SavedFile } from './file-saver.js'
 import { checkAfterRead, sameContentMark } from './read-check.js'
 import { buildVirtual, expandDotTarget, type Virtual } from './targets.js'
@@ -297,7 +297,7 @@ class Archiver {
         else if (status === 'changed') this.#s.dirsChanged++
         else this.#s.dirsUnmodified++
         this.#o.progress?.onItem?.(pathText(path), 'dir', status, 0)
-        return entry.head + nodeJsonTail(null, id)
+        return status === 'unmodified' && entry.previousJson !== undefined ? entry.previousJson : entry.head + nodeJsonTail(null, id)
       })
       return { done }
     }
@@ -361,7 +361,11 @@ class Archiver {
       const walked = await this.#walkEntry(entry, childPath, rootDevice, prefetchedDir)
       dones.push(walked.done)
     }
-    const done = Promise.all(dones).then((nodes) => this.#saveTree(nodes.filter((n) => n !== undefined)))
+    const done = Promise.all(dones).then((all) => {
+      const nodes = all.filter((n) => n !== undefined)
+      // An unchanged directory's tree is its parent tree: no need to encode, hash and look it up.
+      return parentTree !== undefined && parent !== undefined && sameNodes(nodes, parent) ? parentTree : this.#saveTree(nodes)
+    })
     done.catch(() => {})
     return { done }
   }
@@ -378,7 +382,8 @@ class Archiver {
     this.#s.filesUnmodified++
     this.#o.progress?.onItem?.(pathText(path), 'file', 'unmodified', entry.size)
     this.#o.progress?.onBytes?.(entry.size)
-    return entry.head + nodeJsonTail(content)
+    // The parent node's text, when the scan matched it, is this node (same head, same content).
+    return entry.previousJson ?? entry.head + nodeJsonTail(content)
   }
 
   /** Stores a file's content; resolves to its node's JSON, or undefined when it could not be read. */

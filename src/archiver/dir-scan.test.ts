@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import { setAttribute } from '@napi-rs/xattr'
 import { supportsUserXattrs } from '../localfs/testing.js'
 import { encodeNode, encodeTreeJson, nodeJsonHead, nodeJsonTail, type Node } from '../snapshots/index.js'
-import { listNames, parentNodes, scanEntries, type ParentNodes, type ScanEntry, type ScanItem } from './dir-scan.js'
+import { listNames, parentNodes, sameNodes, scanEntries, type ParentNodes, type ScanEntry, type ScanItem } from './dir-scan.js'
 import { nodeFromStat } from './fs-node.js'
 import { UserNames } from './user-names.js'
 
@@ -80,6 +80,28 @@ describe('scanEntries()', () => {
     assert.deepEqual(byName(second, 'touched.txt').previous, { wasFile: true, earlier: [ID_B] })
     assert.equal(byName(second, 'new.txt').previous, undefined)
     assert.equal(byName(second, 'sub').previous?.subtree, ID_T)
+  })
+
+  test('gives a matched entry its parent node\'s text, so an unchanged directory is known by its nodes alone', async () => {
+    const dir = join(root, 'same-nodes')
+    await mkdir(join(dir, 'sub'), { recursive: true })
+    await writeFile(join(dir, 'a.txt'), 'a')
+    await writeFile(join(dir, 'b.txt'), 'b')
+    const first = await scanDirectory(dir, undefined)
+    const parent = parentNodes(treeOf(first, () => [ID_A]))
+    const second = await scanDirectory(dir, parent)
+    // The node each entry would have, as the walk makes it: the parent's text where it matched.
+    const nodes = entries(second).map((e) => e.previousJson ?? assert.fail(`${String(e.name)} not matched`))
+    assert.deepEqual(nodes, parent.texts)
+    assert.ok(sameNodes(nodes, parent))
+    // One node different, one missing or one more, and the directory is not the parent's.
+    assert.ok(!sameNodes([nodes[0], nodes[1].replace('"size":1', '"size":2'), nodes[2]], parent))
+    assert.ok(!sameNodes(nodes.slice(1), parent))
+    assert.ok(!sameNodes([...nodes, nodes[2]], parent))
+    await utimes(join(dir, 'b.txt'), new Date('2030-01-01'), new Date('2030-01-01'))
+    const third = await scanDirectory(dir, parent)
+    assert.equal(byName(third, 'b.txt').previousJson, undefined)
+    assert.equal(byName(third, 'a.txt').previousJson, parent.texts[0])
   })
 
   test('decodes a parent node written differently and compares as restic does (size, times, inode)', async () => {

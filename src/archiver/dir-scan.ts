@@ -53,6 +53,11 @@ export interface ScanEntry {
   previous?: PreviousEntry
   /** Problems that left the node usable (an extended attribute that could not be read). */
   warnings?: string[]
+  /**
+   * The parent node's whole JSON, when this entry's fresh encoding starts it (see scanEntries):
+   * the entry's node when its content or subtree is the parent's too.
+   */
+  previousJson?: string
 }
 
 export type ScanItem =
@@ -88,20 +93,36 @@ export function scanEntry(name: EntryName, node: Node, st: EntryStat, previous: 
 }
 
 /**
- * A directory's tree in the parent snapshot: each node's JSON by its name's JSON (the node's
- * text up to `,"type":`), so that entries are matched without decoding the tree.
+ * A directory's tree in the parent snapshot: its nodes' JSON in tree order, and each by its
+ * name's JSON (the node's text up to `,"type":`), so that entries are matched without decoding
+ * the tree.
  */
-export type ParentNodes = Map<string, string>
+export interface ParentNodes {
+  readonly texts: readonly string[]
+  readonly byName: ReadonlyMap<string, string>
+}
 
-/** The ParentNodes of a tree blob's plaintext. @throws AppError INVALID_DATA when it is not a tree */
 export function parentNodes(plaintext: Uint8Array): ParentNodes {
   const texts = splitTreeJson(plaintext) ?? decodeTree(plaintext).map(encodeNode)
-  const byName: ParentNodes = new Map()
+  const byName = new Map<string, string>()
   for (const t of texts) {
     const key = nameKeyOf(t)
     if (key !== undefined) byName.set(key, t)
   }
-  return byName
+  return { texts, byName }
+}
+
+/**
+ * True when `nodes` (a directory's nodes' JSON as the walk made them, in tree order) are the
+ * parent tree's very nodes: the directory is unchanged, and its tree is the parent's. An
+ * entry the scan matched to its parent node reuses that node's text (ScanEntry.previousJson),
+ * so this mostly compares strings that are one and the same.
+ */
+export function sameNodes(nodes: readonly string[], parent: ParentNodes): boolean {
+  const texts = parent.texts
+  if (nodes.length !== texts.length) return false
+  for (let i = 0; i < nodes.length; i++) if (nodes[i] !== texts[i]) return false
+  return true
 }
 
 function nameKeyOf(json: string): string | undefined {
@@ -132,7 +153,7 @@ export function scanEntries(path: string | Buffer, names: readonly EntryName[], 
       if (node === null) continue
       const quoted = typeof name === 'string' ? plainNameJson(name) : undefined
       const base = nodeJsonHead(node, quoted)
-      const prevJson = parent === undefined || parent.size === 0 ? undefined : parent.get(quoted === undefined ? nameKeyOf(base)! : '{"name":' + quoted)
+      const prevJson = parent === undefined || parent.byName.size === 0 ? undefined : parent.byName.get(quoted === undefined ? nameKeyOf(base)! : '{"name":' + quoted)
       const same = prevJson === undefined ? undefined : sameAsPrevious(prevJson, base, node, name, st)
       if (same !== undefined) {
         items.push(same)
@@ -175,7 +196,7 @@ function sameAsPrevious(prevJson: string, base: string, node: Node, name: EntryN
     if (m === null) return undefined
     previous.subtree = m[1]
   } else if (tail !== ',"content":null}') return undefined
-  return { kind, name, head: prevJson.slice(0, at), size: node.size, stat: statOf(st), previous }
+  return { kind, name, head: prevJson.slice(0, at), size: node.size, stat: statOf(st), previous, previousJson: prevJson }
 }
 
 /**
