@@ -3,7 +3,8 @@
 // shared memory is split over several requests, so that every worker has a part of it.
 import { hashId, serveWorker } from '../base/index.js'
 import { masterKeyFromJSON, type MasterKey } from '../crypto/index.js'
-import { decodeSealedBlob, Scratch } from '../repository/index.js'
+// The decoder's own module, not the repository's index: a worker loads only what it uses.
+import { decodeSealedBlob, Scratch } from '../repository/blob-decoder.js'
 
 export interface VerifyRequest {
   /** The whole pack. */

@@ -3,7 +3,10 @@ import { open } from 'node:fs/promises'
 import { AppError, errnoCode, lazyRequire, messageOf } from '../base/index.js'
 import { runTool } from './special-files.js'
 import { openXattrTarget, type XattrTarget } from '../localfs/index.js'
-import { type ExtendedAttribute, type Node, unixModeFromGo, parseGoTime } from '../snapshots/index.js'
+import type { ExtendedAttribute, Node } from '../snapshots/index.js'
+// Their own modules, not the snapshots index: restore's workers load this file.
+import { unixModeFromGo } from '../snapshots/file-mode.js'
+import { parseGoTime } from '../snapshots/go-time.js'
 
 const xattr = lazyRequire<typeof import('@napi-rs/xattr')>('@napi-rs/xattr')
 

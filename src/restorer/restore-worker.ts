@@ -5,7 +5,8 @@
 import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs'
 import { errnoCode, serveWorker } from '../base/index.js'
 import { applyMetadataToFd, type BasicMetadata } from './fs-metadata.js'
-import { decodeSealedBlob, keyFromWorkerData, Scratch, type BlobToDecode } from '../repository/index.js'
+// The decoder's own module, not the repository's index: a worker loads only what it uses.
+import { decodeSealedBlob, keyFromWorkerData, Scratch, type BlobToDecode } from '../repository/blob-decoder.js'
 
 /** Where a blob goes: a file, an offset, and how the file is opened. */
 export interface WriteTarget {
