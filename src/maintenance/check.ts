@@ -153,9 +153,9 @@ async function check(repo: CheckRepo, options: CheckOptions, subset: ReadDataSub
   progress?.advance?.('check-packs', expected.size, 0)
 
   // 3 and 4 at once: walking the trees is this thread's work, verifying packs (--read-data) is
-  // the workers'; one after the other, the workers would wait out the walk (a second of a
-  // six-second check of the Linux sources). Each reports into its own list, so the report's
-  // order does not depend on which finishes first.
+  // the workers'; one after the other, the workers would wait out the walk (about a second of
+  // this thread's time in a check of the Linux sources; at once, the check took 6% less time).
+  // Each reports into its own list, so the report's order does not depend on which ends first.
   signal?.throwIfAborted()
   const snapshots: SnapshotEntry[] = await loadSnapshots(repo, (id, err) => {
     report({ kind: 'snapshot-unreadable', message: `snapshot ${shortId(id)}: cannot be read (${messageOf(err)})`, snapshot: id })
