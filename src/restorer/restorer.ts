@@ -104,7 +104,6 @@ interface PlannedBlob {
   blob: PackedBlob
   first: Placement
   more?: Placement[]
-  delivered?: boolean
 }
 
 /**
