@@ -114,7 +114,7 @@ export class WorkerPool {
 
   /**
    * Starts the workers now rather than at the first request, so that their start-up (loading
-   * modules, a few hundred milliseconds of a core) overlaps the caller's own preparations.
+   * modules: about 100 ms per worker) overlaps the caller's own preparations.
    */
   start(): void {
     if (this.#slots.length === 0 && this.#failed === undefined) this.#start()
