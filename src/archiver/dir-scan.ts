@@ -102,6 +102,7 @@ export interface ParentNodes {
   readonly byName: ReadonlyMap<string, string>
 }
 
+/** The ParentNodes of a tree blob's plaintext. @throws AppError INVALID_DATA when it is not a tree */
 export function parentNodes(plaintext: Uint8Array): ParentNodes {
   const texts = splitTreeJson(plaintext) ?? decodeTree(plaintext).map(encodeNode)
   const byName = new Map<string, string>()
