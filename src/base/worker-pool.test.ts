@@ -85,6 +85,25 @@ describe('WorkerPool reply ring', () => {
     }
   })
 
+  it('writes on after a result the caller holds, rather than skip to a front that is nearly full', async () => {
+    const pool = new WorkerPool(script, 1, undefined, { replyRing: RING })
+    try {
+      const [a, b] = await Promise.all([ask(pool, 4 * KiB, 1), ask(pool, 4 * KiB, 2)])
+      assert.ok(inRing(a) && inRing(b))
+      // Free: the first 4 KiB, and everything after b. Skipping to the front leaves room for
+      // one result there; the next would wait for b, then take a buffer of its own.
+      a.release()
+      const c = await ask(pool, 4 * KiB, 3)
+      const d = await ask(pool, 4 * KiB, 4)
+      assert.deepEqual([c, d].map(inRing), [true, true], 'both went into the ring')
+      assert.ok(c.output!.every((x) => x === 3) && d.output!.every((x) => x === 4))
+      assert.ok(b.output!.every((x) => x === 2), 'the held result is intact')
+      for (const r of [b, c, d]) r.release()
+    } finally {
+      await pool.close()
+    }
+  })
+
   it('waits for a caller that is only behind: sends the replies made so far, then writes into the room they free', async () => {
     const pool = new WorkerPool(script, 1, undefined, { replyRing: RING })
     try {
