@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { interruptSignal, runCheck, type CheckPhase, type CheckProblem, type CheckReport } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { keepYoungGenerationSmall } from '../heap.js'
 import { formatBytes, formatTime } from '../output/format.js'
 import type { Terminal } from '../output/terminal.js'
 
@@ -30,6 +31,7 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
       '\nExit status is 0 when no errors were found and 1 when the repository contains errors.\n\nExamples:\n  cairn check\n  cairn check --read-data\n  cairn check --read-data-subset 1/7   (one seventh of the packs; 1/7 … 7/7 cover all)\n  cairn check --json',
     )
     .action(async (opts: CheckFlags) => {
+      keepYoungGenerationSmall()
       const term = ctx.term
       const { signal, dispose } = interruptSignal()
       // Walking the trees and reading data run at once: each phase keeps its own counts, and

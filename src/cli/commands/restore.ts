@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { interruptSignal, runRestore, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { keepYoungGenerationSmall } from '../heap.js'
 import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
 
@@ -32,6 +33,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .option('--verify', 'read the restored files back and check them')
     .addHelpText('after', '\nExamples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/me/docs --target ~/docs-back\n  cairn restore latest --target / --include /etc/nginx')
     .action(async (snapshot: string, opts: RestoreFlags) => {
+      keepYoungGenerationSmall()
       const term = ctx.term
       const { signal, dispose } = interruptSignal()
       const start = Date.now()
