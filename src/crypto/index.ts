@@ -20,5 +20,6 @@
  */
 export { type MasterKey, newMasterKey, masterKeyToJSON, masterKeyFromJSON } from './master-key.js'
 export { CRYPTO_OVERHEAD, seal, sealInto, open, openInto } from './seal.js'
+export { NONCE_SIZE } from './poly1305-aes.js'
 export { type ScryptParams, calibrateScrypt } from './scrypt.js'
 export { type KeyFileInfo, type CreateKeyFileOptions, createKeyFile, openKeyFile, parseKeyFile } from './key-file.js'

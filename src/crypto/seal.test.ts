@@ -173,6 +173,20 @@ test('openInto() gives what open() gives, into the caller\'s buffer, for sizes a
   assert.deepEqual(openInto(resticKey, resticSealed, out).toString(), 'Dies ist ein Test!')
 })
 
+test('openInto() decrypts in place when given the ciphertext itself as its output', () => {
+  const key = newMasterKey()
+  for (const n of [0, 1, 65_535, 65_536, 65_537, 200_001]) {
+    const plain = randomBytes(n)
+    // Inside a larger buffer, as a blob inside a piece of a pack is.
+    const piece = Buffer.concat([randomBytes(7), seal(key, plain), randomBytes(5)])
+    const sealed = piece.subarray(7, 7 + n + CRYPTO_OVERHEAD)
+    const got = openInto(key, sealed, sealed.subarray(16))
+    assert.equal(got.byteOffset, sealed.byteOffset + 16, `${n} bytes: where the ciphertext was`)
+    assert.deepEqual(got, plain, `${n} bytes`)
+    assert.deepEqual(piece.subarray(7 + 16, 7 + 16 + n), plain, `${n} bytes: the piece holds the plaintext now`)
+  }
+})
+
 test('openInto() rejects a wrong MAC with INVALID_DATA, and a buffer too small with RangeError', () => {
   const key = newMasterKey()
   const sealed = seal(key, randomBytes(100_000))

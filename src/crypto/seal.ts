@@ -138,6 +138,9 @@ export function open(key: MasterKey, sealed: Uint8Array): Buffer {
  * copied: the pieces are small and short-lived, where one blob-sized output per blob left worker
  * threads' heaps tens of MiB larger than the data in flight (a check or restore decrypts
  * gigabytes of them).
+ *
+ * `out` may be the ciphertext itself (`sealed.subarray(16)`, decrypting in place): each piece is
+ * read before it is written over. It must not overlap `sealed` in any other way.
  */
 export function openInto(key: MasterKey, sealed: Uint8Array, out: Buffer): Buffer {
   const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength)

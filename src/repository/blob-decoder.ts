@@ -3,7 +3,7 @@
  * threads (restore decodes on workers): a blob is good only when its plaintext hashes to its ID.
  */
 import { AppError, hashId, messageOf, type Id } from '../base/index.js'
-import { CRYPTO_OVERHEAD, masterKeyFromJSON, masterKeyToJSON, open, openInto, type MasterKey } from '../crypto/index.js'
+import { CRYPTO_OVERHEAD, masterKeyFromJSON, masterKeyToJSON, NONCE_SIZE, open, openInto, type MasterKey } from '../crypto/index.js'
 import type { BlobType } from './blob.js'
 import { zstdDecompress, zstdDecompressInto } from './compression.js'
 
@@ -17,21 +17,33 @@ export interface BlobToDecode {
 
 /**
  * Decodes one sealed blob; throws INVALID_DATA naming the blob (and its pack) when it does not
- * decrypt, decompress or match its ID. With `scratch`, the plaintext is a view of it, valid
- * until the next use of the scratch, and nothing blob-sized is allocated.
+ * decrypt, decompress or match its ID. With `scratch`, the plaintext is a view of it (or, in
+ * place, of `sealed`), valid until the next use of the scratch, and nothing blob-sized is allocated.
+ *
+ * `where` 'in-place' decrypts the blob where it lies, overwriting `sealed`: for a caller that
+ * owns those bytes and needs them no more. That spares the scratch buffer for decrypted bytes,
+ * which for a large blob is megabytes per thread.
  */
-export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8Array, packId: Id, scratch?: Scratch): Buffer {
+export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8Array, packId: Id, scratch?: Scratch, where: 'copy' | 'in-place' = 'copy'): Buffer {
   const compressed = b.uncompressedLength !== 0
   let plain: Buffer
   try {
     const length = sealed.length - CRYPTO_OVERHEAD
-    plain = scratch === undefined || length < 0 ? open(key, sealed) : openInto(key, sealed, compressed ? scratch.compressed(length) : scratch.get(length))
+    plain =
+      scratch === undefined || length < 0
+        ? open(key, sealed)
+        : openInto(key, sealed, where === 'in-place' ? ciphertextOf(sealed) : compressed ? scratch.compressed(length) : scratch.get(length))
   } catch (err) {
     throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${messageOf(err)}`)
   }
   if (compressed) plain = scratch ? zstdDecompressInto(plain, b.uncompressedLength, scratch.get(b.uncompressedLength)) : zstdDecompress(plain, b.uncompressedLength)
   if (hashId(plain) !== b.id) throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
   return plain
+}
+
+/** The ciphertext of sealed bytes (after the IV, before the tag), as a Buffer over the same memory. */
+function ciphertextOf(sealed: Uint8Array): Buffer {
+  return Buffer.from(sealed.buffer, sealed.byteOffset + NONCE_SIZE, sealed.byteLength - CRYPTO_OVERHEAD)
 }
 
 /**

@@ -62,7 +62,8 @@ serveWorker<RestorePiece>((m, data) => {
   m.blobs.forEach((b, i) => {
     let plain: Buffer
     try {
-      plain = decodeSealedBlob(key!, b, sealed.subarray(b.offset, b.offset + b.length), m.packId, scratch)
+      // The piece was sent here and is not needed after: blobs are decrypted where they lie.
+      plain = decodeSealedBlob(key!, b, sealed.subarray(b.offset, b.offset + b.length), m.packId, scratch, 'in-place')
     } catch (err) {
       result.damaged.push([i, (err as Error).message])
       return
