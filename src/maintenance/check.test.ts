@@ -268,6 +268,24 @@ describe('checkRepository()', () => {
     assert.equal(report.suggestRepairIndex, true)
   })
 
+  it('with readData reports a pack whose header and index disagree, and only that pack', async () => {
+    const { repo } = await twoSnapshots()
+    const [one] = await repo.listIds('index')
+    const index = JSON.parse((await repo.loadUnpacked('index', one)).toString()) as { packs: Array<{ id: Id; blobs: Array<{ id: Id }> }> }
+    const pack = index.packs[0]
+    const blob = pack.blobs[0]
+    const original = blob.id
+    // The index now names another blob where the header names this one.
+    blob.id = original.slice(0, -1) + (original.endsWith('0') ? '1' : '0')
+    await repo.saveUnpacked('index', Buffer.from(JSON.stringify(index)))
+    await repo.backend.remove({ type: 'index', name: one })
+    const report = await checkRepository(await reopen(repo), { readData: true })
+    const mismatch = only(report, 'pack-header-mismatch')
+    assert.equal(mismatch.pack, pack.id)
+    assert.ok(mismatch.message.includes(`blob ${original.slice(0, 8)} is not in the index`), mismatch.message)
+    assert.ok(mismatch.message.includes(`blob ${blob.id.slice(0, 8)} that the header does not`), mismatch.message)
+  })
+
   it('reports an unreadable index file and checks the rest', async () => {
     const { repo, first } = await twoSnapshots()
     const [one] = await repo.listIds('index')
