@@ -11,8 +11,8 @@ const FACTOR_ONE = '--semi-space-growth-factor=1'
  * doubling as it holds, which any long run reaches. A restore or check keeps what it plans
  * (trees, files, blobs) only for a while, and its main thread waits on its workers most of the
  * time, so the extra collections cost nothing visible. Measured on the Linux source tree (paired
- * runs): restore 26 MiB and `check --read-data` 41 MiB lower at the peak, wall time within
- * 1%. A backup is different: its main thread walks, stats and packs, and collecting that often
+ * runs): restore 19 MiB and `check --read-data` 33 MiB lower at the peak, wall time within
+ * 1.5%. A backup is different: its main thread walks, stats and packs, and collecting that often
  * cost it 16% of its wall time.
  *
  * The flag is read each time V8 would grow the space, so it takes effect when set at run time.
