@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createDecipheriv, randomBytes } from 'node:crypto'
 import { isAppError } from '../base/index.js'
-import { CRYPTO_OVERHEAD, newMasterKey, open, openInto, seal, sealInto, type MasterKey } from './index.js'
+import { CRYPTO_OVERHEAD, newMasterKey, open, openInto, Sealable, seal, sealInPlace, sealInto, type MasterKey } from './index.js'
 import { Poly1305Aes } from './poly1305-aes.js'
 
 const hex = (s: string) => Buffer.from(s, 'hex')
@@ -143,6 +143,20 @@ test('sealInto() can seal in place when the plaintext sits at offset + 16', () =
     sealInto(key, out.subarray(4 + 16, 4 + 16 + size), out, 4)
     assert.ok(open(key, out.subarray(4)).equals(plaintext))
   }
+})
+
+test('sealInPlace() seals a Sealable in its own buffer, which open() then reads', () => {
+  const key = newMasterKey()
+  for (const size of [0, 40, 300 * 1024]) {
+    const plaintext = randomBytes(size)
+    const s = Sealable.of(plaintext)
+    assert.equal(s.buffer.length, size + CRYPTO_OVERHEAD)
+    assert.ok(s.plaintext.equals(plaintext), 'the plaintext sits between the room for the IV and the tag')
+    const sealed = sealInPlace(key, s)
+    assert.equal(sealed.buffer, s.buffer.buffer, 'no new buffer')
+    assert.ok(open(key, sealed).equals(plaintext))
+  }
+  assert.throws(() => new Sealable(Buffer.alloc(CRYPTO_OVERHEAD - 1)), RangeError)
 })
 
 test('sealInto() throws RangeError when the sealed bytes do not fit', () => {

@@ -122,6 +122,42 @@ export function sealInto(key: MasterKey, plaintext: Uint8Array, out: Buffer, off
 }
 
 /**
+ * A plaintext laid out to be sealed where it lies: NONCE_SIZE free bytes, the plaintext, then
+ * MAC_SIZE free bytes. A document assembled anyway (an index file) is assembled into one, so
+ * that sealing it (sealInPlace) needs no second document-sized buffer.
+ */
+export class Sealable {
+  readonly buffer: Buffer
+
+  constructor(buffer: Buffer) {
+    if (buffer.length < CRYPTO_OVERHEAD) throw new RangeError(`A sealable buffer needs at least ${CRYPTO_OVERHEAD} bytes, got ${buffer.length}`)
+    this.buffer = buffer
+  }
+
+  /** A sealable copy of `plaintext`. */
+  static of(plaintext: Uint8Array): Sealable {
+    const s = Sealable.withRoomFor(plaintext.length)
+    s.plaintext.set(plaintext)
+    return s
+  }
+
+  /** A sealable buffer for `length` plaintext bytes, not yet written. */
+  static withRoomFor(length: number): Sealable {
+    return new Sealable(Buffer.allocUnsafe(length + CRYPTO_OVERHEAD))
+  }
+
+  get plaintext(): Buffer {
+    return this.buffer.subarray(NONCE_SIZE, this.buffer.length - MAC_SIZE)
+  }
+}
+
+/** Seals a Sealable in its own buffer and returns that buffer; its plaintext is gone afterwards. */
+export function sealInPlace(key: MasterKey, s: Sealable): Buffer {
+  sealInto(key, s.plaintext, s.buffer, 0)
+  return s.buffer
+}
+
+/**
  * Checks the tag of `sealed` and returns the plaintext. Throws INVALID_DATA when the input is
  * shorter than 32 bytes, the IV is all zero, or the tag does not match (damage, tampering, or
  * the wrong key).

@@ -1,6 +1,6 @@
 import { hashId, type Id } from '../base/index.js'
 import type { Backend } from '../backends/index.js'
-import type { MasterKey } from '../crypto/index.js'
+import type { MasterKey, Sealable } from '../crypto/index.js'
 import type { BlobType } from './blob.js'
 import { createInlineEncoder, type BlobEncoder, type EncodedBlob } from './blob-encoder.js'
 import { DEFAULT_LEVEL } from './compression.js'
@@ -40,7 +40,7 @@ export interface WriterTarget {
   readonly key: MasterKey
   readonly index: MasterIndex
   readonly version: 1 | 2
-  saveFramedUnpacked(type: 'index', framed: Uint8Array): Promise<Id>
+  saveFramedUnpacked(type: 'index', framed: Sealable): Promise<Id>
 }
 
 export interface SaveResult {
@@ -72,7 +72,7 @@ export class BlobWriter {
   #maxQueued: number
   #queued = 0
   #waiters: Array<() => void> = []
-  #packers: { data: Packer | PackStream | undefined; tree: Packer | undefined } = { data: undefined, tree: undefined }
+  #packers: { data: Packer | PackStream | undefined; tree: Packer | PackStream | undefined } = { data: undefined, tree: undefined }
   /** Data packs are written while they fill when the backend can (Backend.stage), else assembled in these. */
   #packBuffers: BufferPool
   /** Gathering buffers of staged packs. */
@@ -221,9 +221,9 @@ export class BlobWriter {
     this.#failure ??= new Error('aborted')
     this.#release(Infinity)
     while (this.#encoding.size > 0) await Promise.all(this.#encoding)
-    const open = this.#packers.data
+    const open = [this.#packers.data, this.#packers.tree]
     this.#packers = { data: undefined, tree: undefined }
-    if (open instanceof PackStream) await open.abort().catch(() => {})
+    for (const p of open) if (p instanceof PackStream) await p.abort().catch(() => {})
     await this.#drain().catch(() => {})
     await this.#indexWrites.catch(() => {})
     this.#packBuffers.clear()
@@ -262,9 +262,9 @@ export class BlobWriter {
   #openPacker(type: BlobType): Packer | PackStream | undefined {
     const open = this.#packers[type]
     if (open !== undefined) return open
-    if (type === 'tree') return (this.#packers.tree = new Packer('tree', TREE_PACK_START))
     const backend = this.#target.backend
-    if (backend.stage !== undefined) return (this.#packers.data = new PackStream(backend.stage('data'), this.#stageBuffers))
+    if (backend.stage !== undefined) return (this.#packers[type] = new PackStream(type, backend.stage('data'), this.#stageBuffers))
+    if (type === 'tree') return (this.#packers.tree = new Packer('tree', TREE_PACK_START))
     // Room for a full pack plus one maximal blob; pages are only touched as the pack fills.
     const buf = this.#packBuffers.tryAcquire()
     return buf === undefined ? undefined : (this.#packers.data = new Packer('data', buf))

@@ -42,4 +42,12 @@ describe('zstd', () => {
     assert.deepEqual(zstdDecompress(frame, whole.length), whole)
     assert.deepEqual(zstdDecompress(new ZstdFrameWriter(3).end()), Buffer.alloc(0))
   })
+
+  it('ZstdFrameWriter.end() can leave room before and after the frame', () => {
+    const w = new ZstdFrameWriter(3, Uint8Array.of(2))
+    w.write(text)
+    const out = w.end(16, 5)
+    assert.equal(out[16], 2, 'the head right after the room in front')
+    assert.deepEqual(zstdDecompress(out.subarray(17, out.length - 5)), text, 'the frame ends 5 bytes before the end')
+  })
 })

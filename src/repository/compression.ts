@@ -58,15 +58,24 @@ export class ZstdFrameWriter {
     }
   }
 
-  /** Ends the frame; returns `head` followed by it. The writer must not be used afterwards. */
-  end(): Buffer {
+  /**
+   * Ends the frame; returns `head` followed by it, with `before` and `after` bytes left free
+   * around them (room to seal the result in place). The writer must not be used afterwards.
+   */
+  end(before = 0, after = 0): Buffer {
     for (;;) {
       const [left, produced] = this.#cctx.compressStream2(this.#out.subarray(this.#pos), EMPTY, zstd.EndDirective.end)
       this.#advance(produced)
       if (left === 0) break
     }
-    const result = Buffer.concat([this.#head, ...this.#pieces, this.#out.subarray(0, this.#pos)])
+    const parts = [this.#head, ...this.#pieces, this.#out.subarray(0, this.#pos)]
     this.#pieces = []
+    let at = before
+    const result = Buffer.allocUnsafeSlow(before + parts.reduce((n, p) => n + p.length, 0) + after)
+    for (const p of parts) {
+      result.set(p, at)
+      at += p.length
+    }
     return result
   }
 

@@ -1,7 +1,7 @@
 import { AppError, hashId, messageOf, randomId, type Id } from '../base/index.js'
 import { cachedBackend, NotFoundError, type Backend, type FileType } from '../backends/index.js'
 import { randomPolynomial } from '../chunker/index.js'
-import { calibrateScrypt, newMasterKey, open, seal, type MasterKey, type ScryptParams } from '../crypto/index.js'
+import { calibrateScrypt, newMasterKey, open, seal, sealInPlace, type MasterKey, type Sealable, type ScryptParams } from '../crypto/index.js'
 import { createLimit } from '../base/index.js'
 import { plaintextLength, type BlobType, type PackedBlob } from './blob.js'
 import { BlobWriter, type WriterOptions } from './blob-writer.js'
@@ -133,10 +133,13 @@ export class Repository {
     return this.saveFramedUnpacked(type, frameUnpacked(json, this.version))
   }
 
-  /** saveUnpacked() for a plaintext already framed for this repository's version (framedWriter, IndexFileBuilder). */
-  async saveFramedUnpacked(type: UnpackedType, framed: Uint8Array): Promise<Id> {
+  /**
+   * saveUnpacked() for a plaintext already framed for this repository's version (framedWriter,
+   * IndexFileBuilder). It is sealed where it lies: `framed` is used up.
+   */
+  async saveFramedUnpacked(type: UnpackedType, framed: Sealable): Promise<Id> {
     if (type !== 'locks') await this.#commitGate
-    const bytes = seal(this.key, framed)
+    const bytes = sealInPlace(this.key, framed)
     const id = hashId(bytes)
     await this.backend.save({ type, name: id }, bytes)
     return id

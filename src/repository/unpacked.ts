@@ -4,31 +4,36 @@
  * follows; `{` or `[` = the whole plaintext is raw JSON.
  */
 import { AppError } from '../base/index.js'
-import { DEFAULT_LEVEL, ZstdFrameWriter, zstdCompress, zstdDecompress } from './compression.js'
+import { MAC_SIZE, NONCE_SIZE, Sealable } from '../crypto/index.js'
+import { DEFAULT_LEVEL, ZstdFrameWriter, zstdBound, zstdCompressInto, zstdDecompress } from './compression.js'
 
-export function frameUnpacked(json: Uint8Array, version: 1 | 2): Buffer {
-  if (version === 1) return Buffer.from(json)
-  const z = zstdCompress(json)
-  const out = Buffer.allocUnsafe(z.length + 1)
-  out[0] = 2
-  z.copy(out, 1)
-  return out
+/** The plaintext of an unpacked file holding `json`, laid out to be sealed in place. */
+export function frameUnpacked(json: Uint8Array, version: 1 | 2): Sealable {
+  if (version === 1) return Sealable.of(json)
+  const room = Sealable.withRoomFor(zstdBound(json.length) + 1)
+  const framed = room.plaintext
+  framed[0] = 2
+  const n = zstdCompressInto(framed.subarray(1), json)
+  return new Sealable(room.buffer.subarray(0, NONCE_SIZE + 1 + n + MAC_SIZE))
 }
 
 /** An unpacked file's plaintext built piece by piece: JSON in, framed bytes (as frameUnpacked gives) out. */
 export interface FramedWriter {
   write(json: Uint8Array): void
-  /** The framed plaintext; the writer must not be used afterwards. */
-  end(): Buffer
+  /** The framed plaintext, ready to seal in place; the writer must not be used afterwards. */
+  end(): Sealable
 }
 
 /** A FramedWriter for the repository version: in v2 it compresses as it goes, holding only compressed bytes. */
 export function framedWriter(version: 1 | 2): FramedWriter {
-  if (version === 2) return new ZstdFrameWriter(DEFAULT_LEVEL, Uint8Array.of(2))
+  if (version === 2) {
+    const w = new ZstdFrameWriter(DEFAULT_LEVEL, Uint8Array.of(2))
+    return { write: (json) => w.write(json), end: () => new Sealable(w.end(NONCE_SIZE, MAC_SIZE)) }
+  }
   const parts: Buffer[] = []
   return {
     write: (json) => void parts.push(Buffer.from(json)),
-    end: () => Buffer.concat(parts),
+    end: () => Sealable.of(Buffer.concat(parts)),
   }
 }
 

@@ -84,13 +84,13 @@ describe('index file', () => {
       }
       assert.equal(v2.packCount, 400)
       assert.equal(v2.blobCount, 8000)
-      const framed = v2.finish()
+      const framed = v2.finish().plaintext
       assert.equal(framed[0], 2, 'encoding byte 2: a zstd frame follows')
       assert.ok(framed.length < expected.length / 3, `compressed: ${framed.length} of ${expected.length} bytes`)
       assert.deepEqual(unframeUnpacked(framed, 2, 'index'), expected)
-      assert.deepEqual(v1.finish(), expected, 'v1: the JSON itself')
+      assert.deepEqual(v1.finish().plaintext, expected, 'v1: the JSON itself')
     }
-    assert.deepEqual(unframeUnpacked(new IndexFileBuilder(2).finish(), 2, 'index').toString(), '{"packs":[]}\n')
+    assert.deepEqual(unframeUnpacked(new IndexFileBuilder(2).finish().plaintext, 2, 'index').toString(), '{"packs":[]}\n')
   })
 
   it('decodeIndex() reads restic 0.14 output', () => {

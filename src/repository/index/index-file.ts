@@ -4,6 +4,7 @@
  * are a bare array of packs and are still read.
  */
 import { AppError, isId, type Id } from '../../base/index.js'
+import type { Sealable } from '../../crypto/index.js'
 import type { PackedBlob } from '../blob.js'
 import { framedWriter, type FramedWriter } from '../unpacked.js'
 
@@ -67,8 +68,8 @@ export class IndexFileBuilder {
     this.#blobs += pack.blobs.length
   }
 
-  /** The index file's plaintext, framed for the repository version (for Repository.saveFramedUnpacked). */
-  finish(): Buffer {
+  /** The index file's plaintext, framed for the repository version, ready to seal in place (Repository.saveFramedUnpacked). */
+  finish(): Sealable {
     this.#out.write(Buffer.from(INDEX_END))
     return this.#out.end()
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { StagedFile } from '../../backends/index.js'
 import type { Id } from '../../base/index.js'
 import { seal, type MasterKey } from '../../crypto/index.js'
-import type { PackedBlob } from '../blob.js'
+import type { BlobType, PackedBlob } from '../blob.js'
 import type { BufferPool } from './buffer-pool.js'
 import { encodeHeader } from './pack-format.js'
 
@@ -12,13 +12,14 @@ const GATHER_BELOW = 128 * 1024
 export const STAGE_BUFFER_SIZE = 1024 * 1024
 
 /**
- * A data pack written to storage while it fills (Backend.stage), so that no pack is held in
+ * A pack (of data or of tree blobs) written to storage while it fills (Backend.stage), so that no pack is held in
  * memory: each sealed blob is hashed in order and written at its offset, large ones straight
  * from where they lie (their `release` runs once written), small ones gathered into a 1 MiB
  * buffer first, so that thousands of small files cost a few writes per pack. finish() appends
  * the encrypted header and trailer and publishes the pack under the hash of its bytes.
  */
 export class PackStream {
+  readonly type: BlobType
   #file: StagedFile
   #buffers: BufferPool
   #blobs: PackedBlob[] = []
@@ -32,7 +33,8 @@ export class PackStream {
   #failure: unknown
 
   /** `buffers` hold STAGE_BUFFER_SIZE bytes each; when none is free, a small blob is written by itself. */
-  constructor(file: StagedFile, buffers: BufferPool) {
+  constructor(type: BlobType, file: StagedFile, buffers: BufferPool) {
+    this.type = type
     this.#file = file
     this.#buffers = buffers
   }
@@ -55,7 +57,7 @@ export class PackStream {
       release?.()
       throw this.#failure
     }
-    this.#blobs.push({ type: 'data', id, offset: this.#size, length: sealed.length, uncompressedLength })
+    this.#blobs.push({ type: this.type, id, offset: this.#size, length: sealed.length, uncompressedLength })
     this.#hash.update(sealed)
     if (sealed.length < GATHER_BELOW && this.#gather(sealed)) release?.()
     else this.#write(sealed, this.#size, release)
