@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { hashId, isAppError } from '../base/index.js'
 import { newMasterKey } from '../crypto/index.js'
-import { decodeSealedBlob, Scratch } from './blob-decoder.js'
+import { decodeSealedBlob, decodeSealedBlobInPieces, Scratch } from './blob-decoder.js'
 import { encodeBlob } from './blob-encoder.js'
 import { seededBytes } from './testing.js'
 
@@ -50,5 +50,61 @@ describe('decodeSealedBlob()', () => {
       (err: unknown) => isAppError(err) && err.code === 'INVALID_DATA' && err.message.includes(hashId(data)) && err.message.includes('pack1'),
     )
     assert.deepEqual(sealed, before, 'a blob that fails its MAC is left as it was')
+  })
+})
+
+describe('decodeSealedBlobInPieces()', () => {
+  const data = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(''))
+
+  function decodeAll(sealed: Buffer, id: string, uncompressedLength: number, partSize: number): Array<[number, Buffer]> {
+    const parts: Array<[number, Buffer]> = []
+    decodeSealedBlobInPieces(key, { type: 'data', id, uncompressedLength }, sealed, 'pack1', Buffer.alloc(partSize), (bytes, offset) => {
+      assert.ok(bytes.length <= partSize)
+      parts.push([offset, Buffer.from(bytes)])
+    })
+    return parts
+  }
+
+  it('gives the plaintext in parts at their offsets', () => {
+    const { sealed, uncompressedLength } = pieceWith(data)
+    const parts = decodeAll(sealed, hashId(data), uncompressedLength, 64 * 1024)
+    assert.ok(parts.length > 3, `${parts.length} parts`)
+    let at = 0
+    for (const [offset, bytes] of parts) {
+      assert.equal(offset, at)
+      at += bytes.length
+    }
+    assert.deepEqual(Buffer.concat(parts.map((p) => p[1])), data)
+  })
+
+  it('throws INVALID_DATA after the last part when the plaintext does not match the ID', () => {
+    const { sealed, uncompressedLength } = pieceWith(data)
+    const parts: Buffer[] = []
+    assert.throws(
+      () => decodeSealedBlobInPieces(key, { type: 'data', id: hashId(Buffer.from('other')), uncompressedLength }, sealed, 'pack1', Buffer.alloc(64 * 1024), (b) => parts.push(Buffer.from(b))),
+      (err: unknown) => isAppError(err) && err.code === 'INVALID_DATA' && /does not match its ID/.test(err.message),
+    )
+    assert.deepEqual(Buffer.concat(parts), data, 'every part was given before the check')
+  })
+
+  it('gives no part when the MAC does not match, and refuses a wrong length', () => {
+    const { sealed, uncompressedLength } = pieceWith(data)
+    const damaged = Buffer.from(sealed)
+    damaged[50] ^= 1
+    let calls = 0
+    const count = () => void calls++
+    assert.throws(
+      () => decodeSealedBlobInPieces(key, { type: 'data', id: hashId(data), uncompressedLength }, damaged, 'pack1', Buffer.alloc(1024), count),
+      (err: unknown) => isAppError(err) && err.code === 'INVALID_DATA' && err.message.includes('pack1'),
+    )
+    assert.equal(calls, 0)
+    for (const wrong of [uncompressedLength - 1, uncompressedLength + 1]) {
+      const { sealed: again } = pieceWith(data)
+      assert.throws(
+        () => decodeSealedBlobInPieces(key, { type: 'data', id: hashId(data), uncompressedLength: wrong }, again, 'pack1', Buffer.alloc(64 * 1024), () => {}),
+        (err: unknown) => isAppError(err) && err.code === 'INVALID_DATA' && /damaged/.test(err.message),
+        `expected length ${wrong}`,
+      )
+    }
   })
 })

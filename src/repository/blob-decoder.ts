@@ -2,10 +2,11 @@
  * Decrypting, decompressing and verifying blobs, in one place for the repository and for worker
  * threads (restore decodes on workers): a blob is good only when its plaintext hashes to its ID.
  */
+import { createHash } from 'node:crypto'
 import { AppError, hashId, messageOf, type Id } from '../base/index.js'
 import { CRYPTO_OVERHEAD, masterKeyFromJSON, masterKeyToJSON, NONCE_SIZE, open, openInto, type MasterKey } from '../crypto/index.js'
 import type { BlobType } from './blob.js'
-import { zstdDecompress, zstdDecompressInto } from './compression.js'
+import { zstdDecompress, zstdDecompressInto, zstdDecompressPieces } from './compression.js'
 
 /** What decoding needs to know of a blob: its index entry's fields. */
 export interface BlobToDecode {
@@ -39,6 +40,44 @@ export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8A
   if (compressed) plain = scratch ? zstdDecompressInto(plain, b.uncompressedLength, scratch.get(b.uncompressedLength)) : zstdDecompress(plain, b.uncompressedLength)
   if (hashId(plain) !== b.id) throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
   return plain
+}
+
+/**
+ * decodeSealedBlob() in place for a compressed blob, without a buffer for its whole plaintext:
+ * `onPiece` gets it in parts of at most `piece.length` bytes as they are decompressed, with
+ * their offsets. The MAC is checked before the first part, the ID only after the last: when this
+ * throws, what was done with the parts must be treated as void.
+ */
+export function decodeSealedBlobInPieces(
+  key: MasterKey,
+  b: BlobToDecode,
+  sealed: Uint8Array,
+  packId: Id,
+  piece: Buffer,
+  onPiece: (bytes: Buffer, offset: number) => void,
+): void {
+  if (b.uncompressedLength === 0) throw new RangeError(`Blob ${b.id} is not compressed: decode it whole`)
+  const damaged = (why: string) => new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${why}`)
+  let compressed: Buffer
+  try {
+    if (sealed.length < CRYPTO_OVERHEAD) throw new RangeError(`${sealed.length} bytes are too few for a sealed blob`)
+    compressed = openInto(key, sealed, ciphertextOf(sealed))
+  } catch (err) {
+    throw damaged(messageOf(err))
+  }
+  const hash = createHash('sha256')
+  let at = 0
+  try {
+    zstdDecompressPieces(compressed, b.uncompressedLength, piece, (bytes) => {
+      hash.update(bytes)
+      onPiece(bytes, at)
+      at += bytes.length
+    })
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'INVALID_DATA') throw damaged(err.message)
+    throw err
+  }
+  if (hash.digest('hex') !== b.id) throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
 }
 
 /** The ciphertext of sealed bytes (after the IV, before the tag), as a Buffer over the same memory. */

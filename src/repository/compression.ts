@@ -121,6 +121,37 @@ export function zstdDecompressInto(data: Uint8Array, expectedLength: number, scr
   return decompressExact(dctx, data, scratch.subarray(0, expectedLength))
 }
 
+let streamDctx: InstanceType<typeof zstd.DCtx> | undefined
+
+/**
+ * Decompresses one frame of `expectedLength` bytes through `piece`: `onPiece` gets each part as
+ * it is decompressed (a view of `piece`, valid until it returns). For plaintext too large to
+ * hold at once; zstd then keeps its window (2 MiB for what cairn writes) instead.
+ */
+export function zstdDecompressPieces(data: Uint8Array, expectedLength: number, piece: Buffer, onPiece: (bytes: Buffer) => void): void {
+  streamDctx ??= new zstd.DCtx()
+  const d = streamDctx
+  d.reset(zstd.ResetDirective.sessionOnly)
+  let input = data
+  let total = 0
+  for (;;) {
+    let ret: number, produced: number, consumed: number
+    try {
+      ;[ret, produced, consumed] = d.decompressStream(piece, input)
+    } catch (err) {
+      throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
+    }
+    total += produced
+    if (total > expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has more than the ${expectedLength} bytes expected`)
+    if (produced > 0) onPiece(piece.subarray(0, produced))
+    input = input.subarray(consumed)
+    if (ret === 0) break
+    if (consumed === 0 && produced === 0) throw new AppError('INVALID_DATA', 'Cannot decompress data: truncated zstd frame')
+  }
+  if (input.length > 0) throw new AppError('INVALID_DATA', `Cannot decompress data: ${input.length} bytes after the frame`)
+  if (total !== expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has ${total} bytes, expected ${expectedLength}`)
+}
+
 /** Decompresses one frame into `out`, which it must fill exactly. */
 function decompressExact(d: InstanceType<typeof zstd.DCtx>, data: Uint8Array, out: Buffer): Buffer {
   let n: number

@@ -6,7 +6,7 @@ import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs'
 import { errnoCode, serveWorker } from '../base/index.js'
 import { applyMetadataToFd, type BasicMetadata } from './fs-metadata.js'
 // The decoder's own module, not the repository's index: a worker loads only what it uses.
-import { decodeSealedBlob, keyFromWorkerData, Scratch, type BlobToDecode } from '../repository/blob-decoder.js'
+import { decodeSealedBlob, decodeSealedBlobInPieces, keyFromWorkerData, Scratch, type BlobToDecode } from '../repository/blob-decoder.js'
 
 /** Where a blob goes: a file, an offset, and how the file is opened. */
 export interface WriteTarget {
@@ -60,15 +60,20 @@ serveWorker<RestorePiece>((m, data) => {
   const result: RestorePieceResult = { damaged: [], failed: [], warnings: [] }
   let garbage = sealed.length
   m.blobs.forEach((b, i) => {
+    // The piece was sent here and is not needed after: blobs are decrypted where they lie.
+    const blob = sealed.subarray(b.offset, b.offset + b.length)
+    garbage += b.length // decrypted in short-lived pieces
+    if (b.uncompressedLength > PART_SIZE) {
+      writeInParts(b, blob, m.packId, i, result)
+      return
+    }
     let plain: Buffer
     try {
-      // The piece was sent here and is not needed after: blobs are decrypted where they lie.
-      plain = decodeSealedBlob(key!, b, sealed.subarray(b.offset, b.offset + b.length), m.packId, scratch, 'in-place')
+      plain = decodeSealedBlob(key!, b, blob, m.packId, scratch, 'in-place')
     } catch (err) {
       result.damaged.push([i, (err as Error).message])
       return
     }
-    garbage += b.length // decrypted in short-lived pieces
     b.targets.forEach((t, k) => {
       try {
         if (t.sparse && isAllZero(plain)) return
@@ -81,14 +86,100 @@ serveWorker<RestorePiece>((m, data) => {
   return { result, garbage }
 })
 
+/**
+ * Plaintext above this size is written part by part as it is decompressed, through one buffer
+ * of this size: a buffer for a whole blob (up to 8 MiB) per worker, and the smaller ones it
+ * replaced until the next full collection, were the largest items of a restore's peak memory.
+ */
+const PART_SIZE = 1024 * 1024
+const part = Buffer.allocUnsafeSlow(PART_SIZE)
+
+/**
+ * Decodes a large compressed blob and writes it part by part into each of its targets. Its ID
+ * is checked only after the last part: a damaged blob leaves bytes in its files that the main
+ * thread then reports as failed, as it does any file with a damaged blob.
+ */
+function writeInParts(b: RestorePiece['blobs'][number], blob: Buffer, packId: string, i: number, result: RestorePieceResult): void {
+  const files = b.targets.map((t) => new PartWriter(t))
+  try {
+    decodeSealedBlobInPieces(key!, b, blob, packId, part, (bytes, offset) => {
+      for (const f of files) f.write(bytes, offset)
+    })
+  } catch (err) {
+    for (const f of files) f.close()
+    result.damaged.push([i, (err as Error).message])
+    return
+  }
+  files.forEach((f, k) => {
+    const r = f.finish()
+    if (r.error !== undefined) result.failed.push([i, k, r.error])
+    for (const w of r.warnings) result.warnings.push([i, k, w])
+  })
+}
+
+/** One target of a blob written part by part: opened at the first part written, closed by finish() or close(). */
+class PartWriter {
+  #t: WriteTarget
+  #fd: number | undefined
+  #error: string | undefined
+
+  constructor(t: WriteTarget) {
+    this.#t = t
+  }
+
+  write(bytes: Buffer, offset: number): void {
+    if (this.#error !== undefined || (this.#t.sparse && isAllZero(bytes))) return
+    try {
+      this.#fd ??= openTarget(this.#t)
+      writeFully(this.#fd, bytes, this.#t.offset + offset)
+    } catch (err) {
+      this.#error = (err as Error).message
+      this.close()
+    }
+  }
+
+  /** Closes the file, after giving it its metadata when it is complete with this blob. */
+  finish(): { error?: string; warnings: string[] } {
+    if (this.#error !== undefined) return { error: this.#error, warnings: NONE }
+    // Every part was zero and left as a hole of a file created beforehand: nothing to do.
+    if (this.#fd === undefined && !this.#t.create && this.#t.meta === undefined) return { warnings: NONE }
+    try {
+      this.#fd ??= openTarget(this.#t)
+      return { warnings: this.#t.meta ? applyMetadataToFd(this.#fd, targetPath(this.#t), this.#t.meta, owner) : NONE }
+    } catch (err) {
+      return { error: (err as Error).message, warnings: NONE }
+    } finally {
+      this.close()
+    }
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return
+    const fd = this.#fd
+    this.#fd = undefined
+    closeSync(fd)
+  }
+}
+
+function targetPath(t: WriteTarget): Buffer {
+  return Buffer.from(t.path.buffer, t.path.byteOffset, t.path.byteLength)
+}
+
+function openTarget(t: WriteTarget): number {
+  return t.create ? openReplacing(targetPath(t)) : openSync(targetPath(t), WRITE)
+}
+
+function writeFully(fd: number, bytes: Buffer, position: number): void {
+  let done = 0
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done)
+}
+
 /** Writes a blob into its file; returns the warnings of finishing the file (when `t.meta` says to). */
 function writeAt(t: WriteTarget, plain: Buffer): string[] {
-  const path = Buffer.from(t.path.buffer, t.path.byteOffset, t.path.byteLength)
-  const fd = t.create ? openReplacing(path) : openSync(path, WRITE)
+  const fd = openTarget(t)
   try {
-    let done = 0
-    while (done < plain.length) done += writeSync(fd, plain, done, plain.length - done, t.offset + done)
-    return t.meta ? applyMetadataToFd(fd, path, t.meta, owner) : NONE
+    writeFully(fd, plain, t.offset)
+    return t.meta ? applyMetadataToFd(fd, targetPath(t), t.meta, owner) : NONE
   } finally {
     closeSync(fd)
   }

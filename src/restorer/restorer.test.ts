@@ -413,3 +413,63 @@ describe('restore()', () => {
   })
 })
 
+
+describe('restore() of blobs whose plaintext is larger than a worker writes at once (1 MiB)', () => {
+  let dir: string
+  let src: string
+  let repo: Repository
+  let tree: Id
+  // Text compresses well: its chunks are compressed blobs of several MiB of plaintext each.
+  const text = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `line ${i} of a log that compresses well\n`).join(''))
+  // Random, then 3 MiB of zeros, then random: the zeros are one or two compressed blobs.
+  const holey = Buffer.concat([seededBytes(7, MiB), Buffer.alloc(3 * MiB), seededBytes(8, MiB)])
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-restorer-large-'))
+    src = join(dir, 'src')
+    await writeFiles(src, { 'log.txt': text, 'copy.txt': text, 'holey.img': holey, 'small.txt': 'small\n' })
+    repo = await createTestRepository()
+    tree = (await backup(repo, { paths: [src], excludes: new ExcludeMatcher(), hostname: 'h' })).snapshot.tree
+    const large = [...repo.index.blobs('data')].filter((b) => b.uncompressedLength > MiB)
+    assert.ok(large.length >= 2, `large compressed blobs: ${large.length}`)
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('writes them part by part into every file that holds them, with holes for zeros', async () => {
+    const target = join(dir, 'ok')
+    const errors: string[] = []
+    await restore(repo, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    assert.deepEqual(errors, [])
+    for (const f of ['log.txt', 'copy.txt', 'holey.img', 'small.txt']) assert.ok((await readFile(join(target, src, f))).equals(await readFile(join(src, f))), f)
+    const st = await lstat(join(target, src, 'holey.img'))
+    assert.ok(st.blocks * 512 <= st.size - 2 * MiB, `${st.blocks} blocks allocated for ${st.size} bytes: the zeros are holes`)
+    // Node sets times as seconds in a double: within a microsecond of the original.
+    const mtimes = await Promise.all([lstat(join(target, src, 'log.txt')), lstat(join(src, 'log.txt'))])
+    assert.ok(Math.abs(mtimes[0].mtimeMs - mtimes[1].mtimeMs) < 0.001, `mtime ${mtimes[0].mtimeMs}, expected ${mtimes[1].mtimeMs}`)
+  })
+
+  it('reports the files of a damaged large blob, and restores the others', async () => {
+    const { nodeAt } = await import('../archiver/testing.js')
+    const logBlobs = (await nodeAt(repo, tree, `${src}/log.txt`)).content!
+    const bad = logBlobs.map((id) => repo.index.lookup('data', id)!).find((l) => l.uncompressedLength > MiB)!
+    const be = repo.backend
+    const load = async (h: Handle, offset = 0, length?: number) => {
+      const bytes = await be.load(h, offset, length)
+      const at = bad.offset + bad.length - 20 - offset // in the ciphertext, near its end
+      if (h.type === 'data' && h.name === bad.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x01
+      return bytes
+    }
+    const target = join(dir, 'damaged')
+    const errors: string[] = []
+    const summary = await restore(
+      { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend: withMembers(be, { load }), key: repo.key },
+      { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } },
+    )
+    assert.equal(errors.length, 2, errors.join('\n'))
+    for (const [i, f] of ['copy.txt', 'log.txt'].entries()) assert.match(errors.sort()[i], new RegExp(`${f}: The data blob ${bad.id} in pack [0-9a-f]{64} is damaged`))
+    assert.equal(summary.errors, 2)
+    for (const f of ['holey.img', 'small.txt']) assert.ok((await readFile(join(target, src, f))).equals(await readFile(join(src, f))), f)
+  })
+})
