@@ -106,7 +106,7 @@ function writeInParts(b: RestorePiece['blobs'][number], blob: Buffer, packId: st
       for (const f of files) f.write(bytes, offset)
     })
   } catch (err) {
-    for (const f of files) f.close()
+    for (const f of files) f.drop()
     result.damaged.push([i, (err as Error).message])
     return
   }
@@ -117,7 +117,7 @@ function writeInParts(b: RestorePiece['blobs'][number], blob: Buffer, packId: st
   })
 }
 
-/** One target of a blob written part by part: opened at the first part written, closed by finish() or close(). */
+/** One target of a blob written part by part: opened at the first part written, closed by finish() or drop(). */
 class PartWriter {
   #t: WriteTarget
   #fd: number | undefined
@@ -134,30 +134,41 @@ class PartWriter {
       writeFully(this.#fd, bytes, this.#t.offset + offset)
     } catch (err) {
       this.#error = (err as Error).message
-      this.close()
+      this.drop()
     }
   }
 
-  /** Closes the file, after giving it its metadata when it is complete with this blob. */
+  /**
+   * Gives the file its metadata when it is complete with this blob, and closes it. Any failure,
+   * closing included (a write error may only show there), is this target's alone.
+   */
   finish(): { error?: string; warnings: string[] } {
     if (this.#error !== undefined) return { error: this.#error, warnings: NONE }
     // Every part was zero and left as a hole of a file created beforehand: nothing to do.
     if (this.#fd === undefined && !this.#t.create && this.#t.meta === undefined) return { warnings: NONE }
+    let warnings = NONE
     try {
-      this.#fd ??= openTarget(this.#t)
-      return { warnings: this.#t.meta ? applyMetadataToFd(this.#fd, targetPath(this.#t), this.#t.meta, owner) : NONE }
+      const fd = (this.#fd ??= openTarget(this.#t))
+      if (this.#t.meta) warnings = applyMetadataToFd(fd, targetPath(this.#t), this.#t.meta, owner)
+      this.#fd = undefined
+      closeSync(fd)
     } catch (err) {
+      this.drop()
       return { error: (err as Error).message, warnings: NONE }
-    } finally {
-      this.close()
     }
+    return { warnings }
   }
 
-  close(): void {
+  /** Closes the file, if open, without a word: its failure is reported already. */
+  drop(): void {
     if (this.#fd === undefined) return
     const fd = this.#fd
     this.#fd = undefined
-    closeSync(fd)
+    try {
+      closeSync(fd)
+    } catch {
+      // nothing more to report
+    }
   }
 }
 
