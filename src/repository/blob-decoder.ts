@@ -35,11 +35,19 @@ export function decodeSealedBlob(key: MasterKey, b: BlobToDecode, sealed: Uint8A
         ? open(key, sealed)
         : openInto(key, sealed, where === 'in-place' ? ciphertextOf(sealed) : compressed ? scratch.compressed(length) : scratch.get(length))
   } catch (err) {
-    throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${messageOf(err)}`)
+    throw damaged(b, packId, messageOf(err))
   }
   if (compressed) plain = scratch ? zstdDecompressInto(plain, b.uncompressedLength, scratch.get(b.uncompressedLength)) : zstdDecompress(plain, b.uncompressedLength)
-  if (hashId(plain) !== b.id) throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
+  if (hashId(plain) !== b.id) throw notItsId(b, packId)
   return plain
+}
+
+function damaged(b: BlobToDecode, packId: Id, why: string): AppError {
+  return new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${why}`)
+}
+
+function notItsId(b: BlobToDecode, packId: Id): AppError {
+  return new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
 }
 
 /**
@@ -57,13 +65,12 @@ export function decodeSealedBlobInPieces(
   onPiece: (bytes: Buffer, offset: number) => void,
 ): void {
   if (b.uncompressedLength === 0) throw new RangeError(`Blob ${b.id} is not compressed: decode it whole`)
-  const damaged = (why: string) => new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} is damaged: ${why}`)
   let compressed: Buffer
   try {
     if (sealed.length < CRYPTO_OVERHEAD) throw new RangeError(`${sealed.length} bytes are too few for a sealed blob`)
     compressed = openInto(key, sealed, ciphertextOf(sealed))
   } catch (err) {
-    throw damaged(messageOf(err))
+    throw damaged(b, packId, messageOf(err))
   }
   const hash = createHash('sha256')
   let at = 0
@@ -74,10 +81,10 @@ export function decodeSealedBlobInPieces(
       at += bytes.length
     })
   } catch (err) {
-    if (err instanceof AppError && err.code === 'INVALID_DATA') throw damaged(err.message)
+    if (err instanceof AppError && err.code === 'INVALID_DATA') throw damaged(b, packId, err.message)
     throw err
   }
-  if (hash.digest('hex') !== b.id) throw new AppError('INVALID_DATA', `The ${b.type} blob ${b.id} in pack ${packId} does not match its ID`)
+  if (hash.digest('hex') !== b.id) throw notItsId(b, packId)
 }
 
 /** The ciphertext of sealed bytes (after the IV, before the tag), as a Buffer over the same memory. */

@@ -130,10 +130,20 @@ let streamDctx: InstanceType<typeof zstd.DCtx> | undefined
  */
 export function zstdDecompressPieces(data: Uint8Array, expectedLength: number, piece: Buffer, onPiece: (bytes: Buffer) => void): void {
   streamDctx ??= new zstd.DCtx()
-  const d = streamDctx
+  let total = 0
+  const left = streamFrame(streamDctx, data, piece, (bytes) => {
+    total += bytes.length
+    if (total > expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has more than the ${expectedLength} bytes expected`)
+    onPiece(bytes)
+  })
+  if (left > 0) throw new AppError('INVALID_DATA', `Cannot decompress data: ${left} bytes after the frame`)
+  if (total !== expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has ${total} bytes, expected ${expectedLength}`)
+}
+
+/** Streams the frame at the start of `data` through `piece`; returns how many bytes follow it. */
+function streamFrame(d: InstanceType<typeof zstd.DCtx>, data: Uint8Array, piece: Buffer, onPiece: (bytes: Buffer) => void): number {
   d.reset(zstd.ResetDirective.sessionOnly)
   let input = data
-  let total = 0
   for (;;) {
     let ret: number, produced: number, consumed: number
     try {
@@ -141,15 +151,11 @@ export function zstdDecompressPieces(data: Uint8Array, expectedLength: number, p
     } catch (err) {
       throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
     }
-    total += produced
-    if (total > expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has more than the ${expectedLength} bytes expected`)
     if (produced > 0) onPiece(piece.subarray(0, produced))
     input = input.subarray(consumed)
-    if (ret === 0) break
+    if (ret === 0) return input.length
     if (consumed === 0 && produced === 0) throw new AppError('INVALID_DATA', 'Cannot decompress data: truncated zstd frame')
   }
-  if (input.length > 0) throw new AppError('INVALID_DATA', `Cannot decompress data: ${input.length} bytes after the frame`)
-  if (total !== expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has ${total} bytes, expected ${expectedLength}`)
 }
 
 /** Decompresses one frame into `out`, which it must fill exactly. */
@@ -175,15 +181,6 @@ function safeFrameContentSize(data: Uint8Array): number | null {
 function decompressUnknownSize(data: Uint8Array): Buffer {
   // Frames written without a content size (other zstd writers) are streamed.
   const parts: Buffer[] = []
-  const d = new zstd.DCtx()
-  let input = data
-  const chunk = Buffer.allocUnsafe(1 << 20)
-  for (;;) {
-    const [ret, produced, consumed] = d.decompressStream(chunk, input)
-    if (produced > 0) parts.push(Buffer.from(chunk.subarray(0, produced)))
-    input = input.subarray(consumed)
-    if (ret === 0) break
-    if (consumed === 0 && produced === 0) throw new AppError('INVALID_DATA', 'Cannot decompress data: truncated zstd frame')
-  }
+  streamFrame(new zstd.DCtx(), data, Buffer.allocUnsafe(1 << 20), (bytes) => parts.push(Buffer.from(bytes)))
   return Buffer.concat(parts)
 }

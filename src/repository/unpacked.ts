@@ -33,7 +33,13 @@ export function framedWriter(version: 1 | 2): FramedWriter {
   const parts: Buffer[] = []
   return {
     write: (json) => void parts.push(Buffer.from(json)),
-    end: () => Sealable.of(Buffer.concat(parts)),
+    end: () => {
+      const s = Sealable.withRoomFor(parts.reduce((n, p) => n + p.length, 0))
+      const out = s.plaintext
+      let at = 0
+      for (const p of parts) at += p.copy(out, at)
+      return s
+    },
   }
 }
 

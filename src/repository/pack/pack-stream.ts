@@ -12,8 +12,8 @@ const GATHER_BELOW = 128 * 1024
 export const STAGE_BUFFER_SIZE = 1024 * 1024
 
 /**
- * A pack (of data or of tree blobs) written to storage while it fills (Backend.stage), so that no pack is held in
- * memory: each sealed blob is hashed in order and written at its offset, large ones straight
+ * A pack (of data or of tree blobs) written to storage while it fills (Backend.stage), so that
+ * no pack is held in memory: each sealed blob is hashed in order and written at its offset, large ones straight
  * from where they lie (their `release` runs once written), small ones gathered into a 1 MiB
  * buffer first, so that thousands of small files cost a few writes per pack. finish() appends
  * the encrypted header and trailer and publishes the pack under the hash of its bytes.
