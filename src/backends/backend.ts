@@ -90,11 +90,11 @@ export interface Backend {
   stage?(type: 'data'): StagedFile
 
   /**
-   * Optional: load() of a whole file into memory the caller provides, so that a caller reading
-   * many large files (check --read-data) reuses its buffers. `into(size)` is called once the
-   * size is known and returns at least `size` bytes; the result is a view of them.
+   * Optional: load() into memory the caller provides, so that a caller reading many files or
+   * pieces of files (check --read-data, restore) reuses its buffers. `into(size)` is called once
+   * the size is known and returns at least `size` bytes; the result is a view of them.
    */
-  loadInto?(h: Handle, into: (size: number) => Uint8Array): Promise<Buffer>
+  loadInto?(h: Handle, into: (size: number) => Uint8Array, offset?: number, length?: number): Promise<Buffer>
 }
 
 /** A file being written by Backend.stage(). */

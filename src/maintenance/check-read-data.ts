@@ -1,4 +1,4 @@
-import { createLimit, hashId, messageOf, ownBuffer, shortId, type Id, type WorkerPool } from '../base/index.js'
+import { createLimit, hashId, messageOf, ownBuffer, SharedSlots, shortId, type Id, type WorkerPool } from '../base/index.js'
 import type { VerifyRequest, VerifyResult } from './verify-pack-worker.js'
 import { readPackHeader, type MasterIndex, type PackedBlob, type Repository } from '../repository/index.js'
 import type { CheckProgress } from './check-report.js'
@@ -20,38 +20,20 @@ export interface ReadDataContext {
   /** Worker threads that hash packs and verify their blobs; without it this thread does. */
   verifier?: WorkerPool
   /** Where packs are loaded, when the backend can load into given memory (Backend.loadInto). */
-  buffers: PackSlots
+  buffers: SharedSlots
   signal?: AbortSignal
   progress?: CheckProgress
 }
 
 /**
- * Shared buffers for whole packs, one per pack under way, grown to the largest pack seen: a
- * fresh 16 MiB buffer per pack, freed on the worker that verified it, left the allocator's
- * heap 100 MiB larger than the packs in flight, and every page of it was faulted in anew.
+ * Shared buffers for whole packs, one per pack under way: room for restic's largest default
+ * pack (16 MiB and one maximal blob) from the start, touched only as packs fill it.
  */
-export class PackSlots {
-  #free: Array<{ buf: Buffer }> = []
-
-  take(): { fit(n: number): Buffer; give(): void } {
-    const slot = this.#free.pop() ?? { buf: Buffer.alloc(0) }
-    return {
-      fit: (n) => {
-        // Room for restic's largest default pack (16 MiB and one maximal blob) at once: pages are
-        // only touched as packs fill them, and a buffer that grows leaves its old one to the
-        // garbage collectors of two threads.
-        if (slot.buf.length < n) slot.buf = Buffer.from(new SharedArrayBuffer(Math.max(FIRST_SIZE, Math.ceil(n / MIB) * MIB)))
-        return slot.buf.subarray(0, n)
-      },
-      give: () => {
-        this.#free.push(slot)
-      },
-    }
-  }
+export function packSlots(): SharedSlots {
+  return new SharedSlots(25 * MIB)
 }
 
 const MIB = 1024 * 1024
-const FIRST_SIZE = 25 * MIB
 
 /**
  * `--read-data`: downloads each pack whole and checks it as restic does: the content hashes to

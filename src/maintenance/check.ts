@@ -4,7 +4,7 @@ import { masterKeyToJSON } from '../crypto/index.js'
 import { MasterIndex, PackCache, packSize, type PackedBlob, type Repository } from '../repository/index.js'
 import { loadSnapshots, type SnapshotEntry } from '../snapshots/index.js'
 import type { AffectedSnapshot, CheckProblem, CheckProgress, CheckReport } from './check-report.js'
-import { PackSlots, readPacks, type PackToRead } from './check-read-data.js'
+import { packSlots, readPacks, type PackToRead } from './check-read-data.js'
 import { findFileRefs, walkTrees, type PendingProblem, type StructureContext } from './check-structure.js'
 import { forEachIndexFile } from './index-files.js'
 import { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
@@ -253,7 +253,7 @@ function verifyPacks(
   // verify keeps them busy; a remote backend needs more downloads under way to keep up.
   const { local, connections } = repo.backend.properties
   const concurrency = local ? VERIFY_THREADS + 1 : Math.max(VERIFY_THREADS + 1, connections * 2)
-  return readPacks({ repo, index, badCopies, report, concurrency, verifier, buffers: new PackSlots(), signal, progress }, packs)
+  return readPacks({ repo, index, badCopies, report, concurrency, verifier, buffers: packSlots(), signal, progress }, packs)
 }
 
 /** A rejection handler that stops the other side of the check, then passes the error on. */

@@ -29,7 +29,7 @@ export interface RestoreWorkerSetup {
 
 export interface RestorePiece {
   packId: string
-  /** The sealed bytes of consecutive blobs of the pack. */
+  /** The sealed bytes of consecutive blobs of the pack: shared memory the main thread reads into again once this piece is done, or a buffer transferred here. */
   sealed: Uint8Array
   blobs: Array<BlobToDecode & { offset: number; length: number; targets: WriteTarget[] }>
 }
@@ -58,9 +58,10 @@ serveWorker<RestorePiece>((m, data) => {
   }
   const sealed = Buffer.from(m.sealed.buffer, m.sealed.byteOffset, m.sealed.byteLength)
   const result: RestorePieceResult = { damaged: [], failed: [], warnings: [] }
-  let garbage = sealed.length
+  // A piece in shared memory is reused by the main thread; one transferred here is garbage after.
+  let garbage = sealed.buffer instanceof SharedArrayBuffer ? 0 : sealed.length
   m.blobs.forEach((b, i) => {
-    // The piece was sent here and is not needed after: blobs are decrypted where they lie.
+    // The piece is not needed after: blobs are decrypted where they lie.
     const blob = sealed.subarray(b.offset, b.offset + b.length)
     garbage += b.length // decrypted in short-lived pieces
     if (b.uncompressedLength > PART_SIZE) {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { AppError, type Id } from '../base/index.js'
-import type { Handle } from '../backends/index.js'
+import { LocalBackend, type Handle } from '../backends/index.js'
 import { withMembers } from '../backends/testing/overrides.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
@@ -471,5 +471,74 @@ describe('restore() of blobs whose plaintext is larger than a worker writes at o
     for (const [i, f] of ['copy.txt', 'log.txt'].entries()) assert.match(errors.sort()[i], new RegExp(`${f}: The data blob ${bad.id} in pack [0-9a-f]{64} is damaged`))
     assert.equal(summary.errors, 2)
     for (const f of ['holey.img', 'small.txt']) assert.ok((await readFile(join(target, src, f))).equals(await readFile(join(src, f))), f)
+  })
+})
+
+describe('restore() from a local repository: pieces are read into reused shared memory', () => {
+  let dir: string
+  let src: string
+  let repo: Repository
+  let tree: Id
+  const files: Record<string, Buffer> = { 'large.bin': seededBytes(30, 6 * MiB) }
+  for (let i = 0; i < 60; i++) files[`small/f${i}.txt`] = Buffer.from(`file ${i}\n`.repeat(50 + 37 * i))
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-restorer-local-'))
+    src = join(dir, 'src')
+    await writeFiles(src, files)
+    repo = await createTestRepository({ backend: new LocalBackend(join(dir, 'repo')) })
+    tree = (await backup(repo, { paths: [src], excludes: new ExcludeMatcher(), hostname: 'h' })).snapshot.tree
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** The repository with its backend's data reads recorded, and one byte of `flip` (pack, offset) damaged on the way. */
+  function recorded(flip?: { packId: Id; at: number }) {
+    const be = repo.backend
+    const reads: Array<{ how: 'load' | 'loadInto'; length: number; memory: ArrayBufferLike }> = []
+    const damage = (h: Handle, offset: number, bytes: Buffer) => {
+      if (flip && h.name === flip.packId && flip.at >= offset && flip.at < offset + bytes.length) bytes[flip.at - offset] ^= 0x10
+      return bytes
+    }
+    const load = async (h: Handle, offset = 0, length?: number) => {
+      const bytes = await be.load(h, offset, length)
+      if (h.type === 'data') reads.push({ how: 'load', length: bytes.length, memory: bytes.buffer })
+      return damage(h, offset, bytes)
+    }
+    const loadInto = async (h: Handle, into: (size: number) => Uint8Array, offset = 0, length?: number) => {
+      const bytes = await be.loadInto!(h, into, offset, length)
+      if (h.type === 'data') reads.push({ how: 'loadInto', length: bytes.length, memory: bytes.buffer })
+      return damage(h, offset, bytes)
+    }
+    const view = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto }), key: repo.key }
+    return { view, reads }
+  }
+
+  it('restores every file, reading pieces of up to 1 MiB into a few shared buffers and larger blobs into their own', async () => {
+    const { view, reads } = recorded()
+    const target = join(dir, 'ok')
+    const summary = await restore(view, { tree, target })
+    assert.equal(summary.errors, 0)
+    for (const [f, data] of Object.entries(files)) assert.ok((await readFile(join(target, src, f))).equals(data), f)
+    const shared = reads.filter((r) => r.how === 'loadInto')
+    assert.ok(shared.length >= 2, `${shared.length} pieces read into shared memory`)
+    assert.ok(shared.every((r) => r.memory instanceof SharedArrayBuffer && r.length <= MiB))
+    assert.ok(new Set(shared.map((r) => r.memory)).size <= 8, 'slots are reused, one per piece in flight')
+    const own = reads.filter((r) => r.how === 'load')
+    assert.ok(own.length >= 1 && own.every((r) => r.length > MiB && !(r.memory instanceof SharedArrayBuffer)), 'a blob over 1 MiB is read by itself')
+  })
+
+  it('a damaged blob in shared memory fails only its file; the rest of its piece is restored', async () => {
+    const { nodeAt } = await import('../archiver/testing.js')
+    const bad = repo.index.lookup('data', (await nodeAt(repo, tree, `${src}/small/f7.txt`)).content![0])!
+    const { view, reads } = recorded({ packId: bad.packId, at: bad.offset + 20 })
+    const target = join(dir, 'damaged')
+    const errors: string[] = []
+    const summary = await restore(view, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    assert.ok(reads.some((r) => r.how === 'loadInto'))
+    assert.equal(summary.errors, 1)
+    assert.match(errors.join('\n'), /small\/f7\.txt: The data blob [0-9a-f]{64} in pack [0-9a-f]{64} is damaged/)
+    for (const [f, data] of Object.entries(files)) if (f !== 'small/f7.txt') assert.ok((await readFile(join(target, src, f))).equals(data), f)
   })
 })

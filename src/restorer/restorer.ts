@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { closeSync, constants, ftruncateSync, mkdirSync, open as openCb } from 'node:fs'
 import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
-import { AppError, createLimit, createSemaphore, Handoff, hashId, messageOf, ownBuffer, WorkerPool, type Id } from '../base/index.js'
+import { AppError, createLimit, createSemaphore, Handoff, hashId, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
@@ -389,6 +389,7 @@ class Restorer {
     let failure: { error: unknown } | undefined
     try {
       const span = this.#repo.backend.properties.local ? READ_SPAN.local : READ_SPAN.remote
+      const memory = this.#repo.backend.loadInto !== undefined ? { slots: new SharedSlots(span), size: span } : undefined
       for (let batch = await this.#handoff.take(); batch; batch = await this.#handoff.take()) {
         for (const [packId, blobs] of batch.byPack) {
           // The plan of a pack is dropped once its pieces are under way.
@@ -407,7 +408,7 @@ class Restorer {
             }
             this.#checkAbort()
             pool ??= new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key), owner: this.#owner } satisfies RestoreWorkerSetup)
-            const p: Promise<void> = this.#restorePiece(pool, packId, piece)
+            const p: Promise<void> = this.#restorePiece(pool, memory, packId, piece)
               .catch((error: unknown) => {
                 failure ??= { error }
               })
@@ -431,15 +432,32 @@ class Restorer {
     }
   }
 
-  /** Reads one piece of a pack and has a worker decode and write its blobs; then counts them and finishes files. */
-  async #restorePiece(pool: WorkerPool, packId: Id, piece: PlannedBlob[]): Promise<void> {
+  /**
+   * Reads one piece of a pack and has a worker decode and write its blobs; then counts them and
+   * finishes files. A piece that fits a slot of `memory` (one read span) is read into it; a
+   * larger one (a single large blob) into a buffer of its own, freed once written: slots grown
+   * to the largest blobs (8 MiB) would hold that memory to the end.
+   */
+  async #restorePiece(pool: WorkerPool, memory: { slots: SharedSlots; size: number } | undefined, packId: Id, piece: PlannedBlob[]): Promise<void> {
     this.#checkAbort()
+    const last = piece[piece.length - 1].blob
+    const slot = memory !== undefined && last.offset + last.length - piece[0].blob.offset <= memory.size ? memory.slots.take() : undefined
+    try {
+      await this.#readAndWritePiece(pool, slot, packId, piece)
+    } finally {
+      slot?.give()
+    }
+  }
+
+  async #readAndWritePiece(pool: WorkerPool, slot: SharedSlot | undefined, packId: Id, piece: PlannedBlob[]): Promise<void> {
     const start = piece[0].blob.offset
     const last = piece[piece.length - 1].blob
+    const length = last.offset + last.length - start
+    const h = { type: 'data' as const, name: packId }
     const placesOf = (e: PlannedBlob) => (e.more ? [e.first, ...e.more] : [e.first])
     let sealed: Buffer
     try {
-      sealed = await this.#repo.backend.load({ type: 'data', name: packId }, start, last.offset + last.length - start)
+      sealed = slot ? await this.#repo.backend.loadInto!(h, (n) => slot.fit(n), start, length) : await this.#repo.backend.load(h, start, length)
     } catch (err) {
       if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
       for (const e of piece) for (const p of placesOf(e)) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
@@ -463,11 +481,13 @@ class Restorer {
       }
     }
     await Promise.all(creating)
-    // Transferred to the worker, not cloned: a view into a larger buffer is copied first.
-    const own = ownBuffer(sealed)
+    // Shared memory is seen by the worker as it is; anything else is transferred to it, not
+    // cloned (a view into a larger buffer is copied first).
+    const shared = sealed.buffer instanceof SharedArrayBuffer
+    const sent = shared ? sealed : ownBuffer(sealed)
     const request: RestorePiece = {
       packId,
-      sealed: own,
+      sealed: sent,
       blobs: piece.map((e) => ({
         type: 'data',
         id: e.blob.id,
@@ -484,7 +504,7 @@ class Restorer {
     }
     let r: RestorePieceResult
     try {
-      r = await pool.call<RestorePieceResult>(request, own.length, [own.buffer as ArrayBuffer])
+      r = await pool.call<RestorePieceResult>(request, sent.length, shared ? [] : [sent.buffer as ArrayBuffer])
     } catch (err) {
       for (const e of piece) for (const p of placesOf(e)) this.#error(p.file.path, err)
       return

@@ -10,6 +10,7 @@ import { NotFoundError } from '../errors.js'
 import { MemoryBackend } from '../memory/memory-backend.js'
 import { runConformanceSuite } from '../testing/conformance.js'
 import { FaultyBackend } from '../testing/faulty.js'
+import { LocalBackend } from '../local/local-backend.js'
 import { Cache, CACHEDIR_TAG } from './cache.js'
 import { cachedBackend, withCache } from './cache-backend.js'
 
@@ -117,6 +118,26 @@ describe('withCache()', () => {
     await be.load(tree.h, 0, 10) // not flagged: data is never read from the cache
     assert.equal(faulty.count('load'), 4)
     assert.deepEqual(await cache.names('data'), [tree.h.name])
+  })
+
+  it('loadInto() serves ranges of cached packs from the cache and the others from the backend, into the memory given', async () => {
+    const local = new LocalBackend(join(root, `local-${n++}`))
+    await local.create()
+    const be = withCache(local, await Cache.open(join(root, `base-${n++}`), randomId()), {})
+    const tree = file('data', 5000)
+    const blobs = file('data', 5000)
+    await local.save(tree.h, tree.data)
+    await local.save(blobs.h, blobs.data)
+    const memory = Buffer.from(new SharedArrayBuffer(8000))
+    for (const h of [{ ...tree.h, isMetadata: true }, blobs.h]) {
+      const data = h.name === tree.h.name ? tree.data : blobs.data
+      const got = await be.loadInto!(h, (size) => memory.subarray(0, size), 100, 200)
+      assert.deepEqual(got, data.subarray(100, 300))
+      assert.equal(got.buffer, memory.buffer)
+      assert.deepEqual(await be.loadInto!(h, (size) => memory.subarray(0, size)), data)
+    }
+    await local.remove(tree.h)
+    assert.deepEqual(await be.loadInto!({ ...tree.h, isMetadata: true }, (size) => memory.subarray(0, size), 4000), tree.data.subarray(4000), 'from the cache')
   })
 
   it('never caches config, keys or locks', async () => {

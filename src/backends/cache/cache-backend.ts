@@ -70,14 +70,17 @@ class CachedBackend implements Backend {
   /** Staged packs hold data blobs only, which the cache does not keep: they go straight through. */
   readonly stage?: (type: 'data') => StagedFile
   /** Loads of files the cache keeps go through it; the others straight to the backend. */
-  readonly loadInto?: (h: Handle, into: (size: number) => Uint8Array) => Promise<Buffer>
+  readonly loadInto?: (h: Handle, into: (size: number) => Uint8Array, offset?: number, length?: number) => Promise<Buffer>
 
   constructor(be: Backend, cache: Cache, options: CacheWrapperOptions) {
     this.#be = be
     this.#cache = cache
     this.#warn = options.onWarning ?? (() => {})
     if (be.stage !== undefined) this.stage = (type) => be.stage!(type)
-    if (be.loadInto !== undefined) this.loadInto = (h, into) => (cachedOnLoad(h) ? this.load(h).then((b) => copyInto(b, into)) : be.loadInto!(h, into))
+    if (be.loadInto !== undefined) {
+      this.loadInto = (h, into, offset, length) =>
+        cachedOnLoad(h) ? this.load(h, offset, length).then((b) => copyInto(b, into)) : be.loadInto!(h, into, offset, length)
+    }
   }
 
   get location(): string {

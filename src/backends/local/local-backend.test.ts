@@ -128,6 +128,21 @@ describe('LocalBackend layout', () => {
     await assert.rejects(be.loadInto({ type: 'data', name: hashId(Buffer.from('none')) }, () => pool), NotFoundError)
   })
 
+  it('loadInto() reads a range into the memory it is given, sized to the range', async () => {
+    const { be } = await created()
+    const { h, data } = file('data', 70_000)
+    await be.save(h, data)
+    const pool = Buffer.from(new SharedArrayBuffer(100_000))
+    const sizes: number[] = []
+    const got = await be.loadInto(h, (n) => (sizes.push(n), pool), 5000, 1234)
+    assert.deepEqual(sizes, [1234])
+    assert.deepEqual(got, data.subarray(5000, 6234))
+    assert.equal(got.buffer, pool.buffer)
+    assert.deepEqual(await be.loadInto(h, (n) => pool.subarray(0, n), 69_000), data.subarray(69_000), 'to the end without a length')
+    await assert.rejects(be.loadInto(h, () => pool, 69_990, 20), /too short/)
+    await assert.rejects(be.loadInto(h, () => pool, -1, 10), RangeError)
+  })
+
   it('stage() writes a pack piece by piece, in any order, and publishes it read-only under its name', async () => {
     const { be, path } = await created()
     const data = randomBytes(300_000)

@@ -187,11 +187,12 @@ export class LocalBackend implements Backend {
     return this.#read(h, offset, length, (n) => Buffer.allocUnsafe(n))
   }
 
-  async loadInto(h: Handle, into: (size: number) => Uint8Array): Promise<Buffer> {
+  async loadInto(h: Handle, into: (size: number) => Uint8Array, offset = 0, length?: number): Promise<Buffer> {
     checkHandle(h)
-    return this.#read(h, 0, undefined, (n) => {
+    checkRange(offset, length)
+    return this.#read(h, offset, length, (n) => {
       const b = into(n)
-      if (b.byteLength < n) throw new RangeError(`loadInto() was given ${b.byteLength} bytes for a file of ${n}`)
+      if (b.byteLength < n) throw new RangeError(`loadInto() was given ${b.byteLength} bytes for ${n} to read`)
       return Buffer.from(b.buffer, b.byteOffset, n)
     })
   }
