@@ -1,7 +1,8 @@
 // cairn against restic on the same generated data, in one run: wall time and peak memory of
 // each step, and the ratio cairn ÷ restic (below 1 is better). Not a test: nothing is asserted.
 //
-//   npm run bench                      # about 300 MiB of data, a few minutes
+//   npm run bench                      # about 300 MiB of data, 3 rounds, several minutes
+//   BENCH_ROUNDS=1 npm run bench       # one round (each cell then a single, noisier run)
 //   BENCH_SCALE=4 npm run bench        # four times the data
 //   BENCH_DIR=/mnt/fast npm run bench  # where data, repositories and restores go
 //   BENCH_INDEX_BLOBS=0 npm run bench  # skip the in-memory index measurement (default 2 million blobs)
@@ -16,6 +17,11 @@ import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
 const scale = Number(process.env.BENCH_SCALE ?? 1)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`BENCH_ROUNDS must be a whole number of at least 1, not "${process.env.BENCH_ROUNDS}"`)
+  process.exit(2)
+}
 const work = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'cairn-bench-'))
 const password = 'bench'
 const env = { ...process.env, CAIRN_PASSWORD: password, RESTIC_PASSWORD: password }
@@ -68,7 +74,9 @@ function mutate(dir) {
 }
 
 function run(tool, args, cwd) {
-  const cmd = tool === 'cairn' ? [process.execPath, join(root, 'bin/cairn.js')] : ['restic', '--no-cache']
+  // Neither tool keeps a local cache: restic's would land in the user's cache folder, and the
+  // two should do the same work (cairn's cache copies tree packs and index files as it writes).
+  const cmd = tool === 'cairn' ? [process.execPath, join(root, 'bin/cairn.js'), '--no-cache'] : ['restic', '--no-cache']
   const t = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd, ...args], { cwd, env, encoding: 'utf8', maxBuffer: 1 << 26 })
   const seconds = Number(process.hrtime.bigint() - t) / 1e9
@@ -117,7 +125,7 @@ async function indexMemory(n) {
   }
   await repo.close()
   const made = Number(process.hrtime.bigint() - started) / 1e9
-  const peak = (tool, path) => run(tool, ['-r', path, ...(tool === 'cairn' ? ['--no-cache'] : []), 'stats']).rssMiB
+  const peak = (tool, path) => run(tool, ['-r', path, 'stats']).rssMiB
   const lines = [
     `In-memory index: ${n.toLocaleString('en')} blobs in ${Math.ceil(n / perFile)} index files (written in ${made.toFixed(1)} s); peak RSS of \`stats\` (loads the index, no snapshots)`,
     '',
@@ -148,30 +156,49 @@ try {
   const data = join(work, 'data')
   const info = makeData(data)
   const steps = ['init', 'backup', 'no-change', 'incremental', 'restore', 'check --read-data']
+  const runs = { restic: [], cairn: [] }
+  for (let round = 0; round < rounds; round++) {
+    // The tools take turns going first, so neither always meets a machine the other warmed up.
+    for (const tool of round % 2 === 0 ? ['restic', 'cairn'] : ['cairn', 'restic']) {
+      // Same starting point for both tools: regenerate the mutated files.
+      rmSync(data, { recursive: true, force: true })
+      makeData(data)
+      spawnSync('sh', ['-c', `cat $(find ${data} -type f) > /dev/null`]) // warm the page cache
+      const repo = join(work, `repo-${tool}`)
+      const target = join(work, `restore-${tool}`)
+      rmSync(repo, { recursive: true, force: true })
+      const r = {}
+      r.init = run(tool, ['-r', repo, 'init'])
+      r.backup = run(tool, ['-r', repo, 'backup', '.'], data)
+      r['no-change'] = run(tool, ['-r', repo, 'backup', '.'], data)
+      mutate(data)
+      r.incremental = run(tool, ['-r', repo, 'backup', '.'], data)
+      r.restore = run(tool, ['-r', repo, 'restore', 'latest', '--target', target])
+      r['check --read-data'] = run(tool, ['-r', repo, 'check', '--read-data'])
+      r.size = du(repo)
+      runs[tool].push(r)
+      rmSync(target, { recursive: true, force: true })
+      console.error(`round ${round + 1} of ${rounds}: ${tool} done`)
+    }
+  }
+  // Each cell is the median over the rounds.
+  const median = (values) => {
+    const v = [...values].sort((a, b) => a - b)
+    return v.length % 2 === 1 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2
+  }
   const results = {}
   for (const tool of ['restic', 'cairn']) {
-    // Same starting point for both tools: regenerate the mutated files.
-    rmSync(data, { recursive: true, force: true })
-    makeData(data)
-    spawnSync('sh', ['-c', `cat $(find ${data} -type f) > /dev/null`]) // warm the page cache
-    const repo = join(work, `repo-${tool}`)
-    const target = join(work, `restore-${tool}`)
-    const r = {}
-    r.init = run(tool, ['-r', repo, 'init'])
-    r.backup = run(tool, ['-r', repo, 'backup', '.'], data)
-    r['no-change'] = run(tool, ['-r', repo, 'backup', '.'], data)
-    mutate(data)
-    r.incremental = run(tool, ['-r', repo, 'backup', '.'], data)
-    r.restore = run(tool, ['-r', repo, 'restore', 'latest', '--target', target])
-    r['check --read-data'] = run(tool, ['-r', repo, 'check', '--read-data'])
-    r.size = du(repo)
-    results[tool] = r
-    rmSync(target, { recursive: true, force: true })
-    console.error(`${tool} done`)
+    results[tool] = { size: median(runs[tool].map((r) => r.size)) }
+    for (const step of steps) {
+      results[tool][step] = {
+        seconds: median(runs[tool].map((r) => r[step].seconds)),
+        rssMiB: median(runs[tool].map((r) => r[step].rssMiB)),
+      }
+    }
   }
   const row = (name, f) => `| ${name} | ${f('restic')} | ${f('cairn')} | ${(Number(f('cairn')) / Number(f('restic'))).toFixed(2)} |`
   const lines = [
-    `cairn vs restic on ${info.files} files (${du(data).toFixed(0)} MiB), ${new Date().toISOString()}`,
+    `cairn vs restic on ${info.files} files (${du(data).toFixed(0)} MiB), ${new Date().toISOString()}; medians of ${rounds} round${rounds === 1 ? '' : 's'}`,
     '',
     '| step | restic | cairn | cairn ÷ restic |',
     '|---|---:|---:|---:|',
