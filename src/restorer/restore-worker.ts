@@ -29,7 +29,10 @@ export interface RestoreWorkerSetup {
 
 export interface RestorePiece {
   packId: string
-  /** The sealed bytes of consecutive blobs of the pack: shared memory the main thread reads into again once this piece is done, or a buffer transferred here. */
+  /**
+   * The sealed bytes of consecutive blobs of the pack: shared memory the main thread reads into
+   * again once this piece is done, or a buffer transferred here.
+   */
   sealed: Uint8Array
   blobs: Array<BlobToDecode & { offset: number; length: number; targets: WriteTarget[] }>
 }

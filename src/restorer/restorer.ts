@@ -389,7 +389,7 @@ class Restorer {
     let failure: { error: unknown } | undefined
     try {
       const span = this.#repo.backend.properties.local ? READ_SPAN.local : READ_SPAN.remote
-      const memory = this.#repo.backend.loadInto !== undefined ? { slots: new SharedSlots(span), size: span } : undefined
+      const buffers = this.#repo.backend.loadInto !== undefined ? new SharedSlots(span) : undefined
       for (let batch = await this.#handoff.take(); batch; batch = await this.#handoff.take()) {
         for (const [packId, blobs] of batch.byPack) {
           // The plan of a pack is dropped once its pieces are under way.
@@ -408,11 +408,17 @@ class Restorer {
             }
             this.#checkAbort()
             pool ??= new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key), owner: this.#owner } satisfies RestoreWorkerSetup)
-            const p: Promise<void> = this.#restorePiece(pool, memory, packId, piece)
+            // A piece of up to one span is read into a reused buffer; a larger one (a single large
+            // blob) into a buffer of its own, freed once written: reused buffers grown to the
+            // largest blobs (8 MiB) would hold that memory to the end.
+            const last = piece[piece.length - 1].blob
+            const slot = buffers !== undefined && last.offset + last.length - piece[0].blob.offset <= span ? buffers.take() : undefined
+            const p: Promise<void> = this.#restorePiece(pool, slot, packId, piece)
               .catch((error: unknown) => {
                 failure ??= { error }
               })
               .finally(() => {
+                slot?.give()
                 slots.release()
                 inFlight.delete(p)
               })
@@ -433,23 +439,11 @@ class Restorer {
   }
 
   /**
-   * Reads one piece of a pack and has a worker decode and write its blobs; then counts them and
-   * finishes files. A piece that fits a slot of `memory` (one read span) is read into it; a
-   * larger one (a single large blob) into a buffer of its own, freed once written: slots grown
-   * to the largest blobs (8 MiB) would hold that memory to the end.
+   * Reads one piece of a pack (into `slot` when given, which the caller gives back once this
+   * settles) and has a worker decode and write its blobs; then counts them and finishes files.
    */
-  async #restorePiece(pool: WorkerPool, memory: { slots: SharedSlots; size: number } | undefined, packId: Id, piece: PlannedBlob[]): Promise<void> {
+  async #restorePiece(pool: WorkerPool, slot: SharedSlot | undefined, packId: Id, piece: PlannedBlob[]): Promise<void> {
     this.#checkAbort()
-    const last = piece[piece.length - 1].blob
-    const slot = memory !== undefined && last.offset + last.length - piece[0].blob.offset <= memory.size ? memory.slots.take() : undefined
-    try {
-      await this.#readAndWritePiece(pool, slot, packId, piece)
-    } finally {
-      slot?.give()
-    }
-  }
-
-  async #readAndWritePiece(pool: WorkerPool, slot: SharedSlot | undefined, packId: Id, piece: PlannedBlob[]): Promise<void> {
     const start = piece[0].blob.offset
     const last = piece[piece.length - 1].blob
     const length = last.offset + last.length - start
