@@ -233,6 +233,51 @@ describe('checkRepository()', () => {
     }
   })
 
+  it('with readData on a local repository reads a large pack in parts, never whole, and hashes it in order', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-reads-'))
+    try {
+      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+      const files: Record<string, Buffer> = {}
+      for (let i = 0; i < 12; i++) files[`/data/r${i}.bin`] = seededBytes(60 + i, 700_000)
+      const snap = await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 64 * 1024 * 1024 })
+      const pack = packOf(repo, 'data', snap.files.get('/data/r0.bin')![0])
+      const packSize = (await repo.backend.stat({ type: 'data', name: pack })).size
+      assert.ok(packSize > 8 * 1024 * 1024, `the pack (${packSize} bytes) is larger than two parts`)
+      const reopened = await reopen(repo)
+      const reads: number[] = []
+      const backend = reopened.backend as LocalBackend
+      const loadInto = backend.loadInto.bind(backend)
+      backend.loadInto = (h, into, offset, length) => {
+        if (h.type === 'data' && h.name === pack) reads.push(length ?? packSize)
+        return loadInto(h, into, offset, length)
+      }
+      const report = await checkRepository(reopened, { readData: true })
+      assert.deepEqual(report.errors, [])
+      assert.ok(reads.length >= 3, `${reads.length} reads`)
+      assert.ok(Math.max(...reads) <= 4 * 1024 * 1024, `largest read ${Math.max(...reads)} bytes`)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('with readData on a local repository reports a damaged header of a pack read in parts, and no damaged blob', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-header-'))
+    try {
+      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+      const snap = await saveTestSnapshot(repo, { files: { '/data/h.bin': seededBytes(77, 50_000) }, time: '2024-01-01T10:00:00Z' })
+      const pack = packOf(repo, 'data', snap.files.get('/data/h.bin')![0])
+      await tamper(repo.backend, { type: 'data', name: pack }, (b) => {
+        b[b.length - 10] ^= 0x01 // inside the header's MAC
+      })
+      const report = await checkRepository(await reopen(repo), { readData: true })
+      assert.equal(only(report, 'pack-header-damaged').pack, pack)
+      assert.match(only(report, 'pack-hash').message, /every blob in it is intact, so the damage is in its header/)
+      assert.equal(report.errors.filter((e) => e.kind === 'blob-damaged').length, 0)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('reports a truncated pack and the blobs that lie past its end', async () => {
     const { repo, second } = await twoSnapshots()
     const blobs = second.files.get('/home/me/b.bin')!

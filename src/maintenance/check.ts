@@ -249,8 +249,9 @@ function verifyPacks(
   signal: AbortSignal,
   progress: CheckProgress | undefined,
 ): Promise<number> {
-  // Each pack is held whole while verified: from a local disk, one more than the workers
-  // verify keeps them busy; a remote backend needs more downloads under way to keep up.
+  // From a local disk one pack more than the workers verify keeps them busy, each read in
+  // parts (see checkPackInParts); a remote pack is downloaded and held whole, and a remote
+  // backend needs more downloads under way to keep up.
   const { local, connections } = repo.backend.properties
   const concurrency = local ? VERIFY_THREADS + 1 : Math.max(VERIFY_THREADS + 1, connections * 2)
   return readPacks({ repo, index, badCopies, report, concurrency, verifier, buffers: packSlots(), signal, progress }, packs)
