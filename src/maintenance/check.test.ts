@@ -37,6 +37,16 @@ async function reopen(repo: Repository): Promise<Repository> {
   return Repository.open(repo.backend, TEST_PASSWORD)
 }
 
+/** Runs `fn` on a new repository in a local directory (the backend with loadInto), then removes it. */
+async function withLocalRepository(fn: (repo: Repository) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-check-local-'))
+  try {
+    await fn(await createTestRepository({ backend: new LocalBackend(dir) }))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 function only(report: CheckReport, kind: CheckProblem['kind']): CheckProblem {
   const found = report.errors.filter((e) => e.kind === kind)
   assert.equal(found.length, 1, `expected one ${kind} error, got ${JSON.stringify(report.errors.map((e) => e.message))}`)
@@ -183,9 +193,7 @@ describe('checkRepository()', () => {
   })
 
   it('with readData on a local repository (packs read into reused shared buffers) finds a flipped byte in one pack of many', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-local-'))
-    try {
-      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+    await withLocalRepository(async (repo) => {
       const files: Record<string, Buffer> = {}
       for (let i = 0; i < 12; i++) files[`/data/f${i}.bin`] = seededBytes(10 + i, 6000 + i * 700)
       const snap = await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 4000 })
@@ -202,15 +210,11 @@ describe('checkRepository()', () => {
       assert.deepEqual(affected(damaged), { [snap.id]: ['/data/f7.bin'] })
       assert.deepEqual(report.brokenPacks, [pack])
       assert.equal(report.errors.length, 2, 'the blob, and the pack hash')
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 
   it('with readData on a local repository verifies a large pack in parts and names damaged blobs of different parts in pack order', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-parts-'))
-    try {
-      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+    await withLocalRepository(async (repo) => {
       const files: Record<string, Buffer> = {}
       for (let i = 0; i < 10; i++) files[`/data/g${i}.bin`] = seededBytes(40 + i, 700_000)
       const snap = await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 64 * 1024 * 1024 })
@@ -228,15 +232,11 @@ describe('checkRepository()', () => {
       assert.deepEqual(damaged.blobs, [first, last])
       assert.deepEqual(affected(damaged), { [snap.id]: ['/data/g0.bin', '/data/g9.bin'] })
       assert.match(only(report, 'pack-hash').message, /2 of its blobs are damaged/)
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 
   it('with readData on a local repository reads a large pack in parts, never whole, and hashes it in order', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-reads-'))
-    try {
-      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+    await withLocalRepository(async (repo) => {
       const files: Record<string, Buffer> = {}
       for (let i = 0; i < 12; i++) files[`/data/r${i}.bin`] = seededBytes(60 + i, 700_000)
       const snap = await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 64 * 1024 * 1024 })
@@ -255,15 +255,11 @@ describe('checkRepository()', () => {
       assert.deepEqual(report.errors, [])
       assert.ok(reads.length >= 3, `${reads.length} reads`)
       assert.ok(Math.max(...reads) <= 4 * 1024 * 1024, `largest read ${Math.max(...reads)} bytes`)
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 
   it('with readData on a local repository reports a damaged header of a pack read in parts, and no damaged blob', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cairn-check-header-'))
-    try {
-      const repo = await createTestRepository({ backend: new LocalBackend(dir) })
+    await withLocalRepository(async (repo) => {
       const snap = await saveTestSnapshot(repo, { files: { '/data/h.bin': seededBytes(77, 50_000) }, time: '2024-01-01T10:00:00Z' })
       const pack = packOf(repo, 'data', snap.files.get('/data/h.bin')![0])
       await tamper(repo.backend, { type: 'data', name: pack }, (b) => {
@@ -273,9 +269,7 @@ describe('checkRepository()', () => {
       assert.equal(only(report, 'pack-header-damaged').pack, pack)
       assert.match(only(report, 'pack-hash').message, /every blob in it is intact, so the damage is in its header/)
       assert.equal(report.errors.filter((e) => e.kind === 'blob-damaged').length, 0)
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    })
   })
 
   it('reports a truncated pack and the blobs that lie past its end', async () => {
