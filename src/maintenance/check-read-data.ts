@@ -181,7 +181,8 @@ function isContiguous(sorted: readonly PackedBlob[], size: number): boolean {
  * checkPack() for a pack on a local disk whose blobs lie one after another, as every writer
  * puts them: the pack is read in parts of about VERIFY_PART bytes, in order, each into a
  * shared buffer. This thread hashes each part as it arrives (the pack's hash needs its bytes in
- * order) and a worker verifies the blobs in it; then the rest of the file, the header, is read
+ * order) and a worker verifies the blobs in it, decrypting them in place (nothing else reads
+ * the part any more); then the rest of the file, the header, is read
  * and hashed. So a part, not a whole pack, is held per read in flight: `parts` bounds them
  * across all packs. Whole 16 MiB packs, three at a time, had made check's peak memory twice
  * restic's, which streams each pack.
@@ -218,7 +219,7 @@ async function checkPackInParts(ctx: ReadDataContext, pack: PackToRead, sorted: 
       const blobs = part.map((b) => ({ id: b.id, offset: b.offset - from, length: b.length, uncompressedLength: b.uncompressedLength }))
       verifying.push(
         ctx
-          .verifier!.call<VerifyResult>({ bytes, blobs, hash: false }, to - from, [])
+          .verifier!.call<VerifyResult>({ bytes, blobs, hash: false, inPlace: true }, to - from, [])
           .then((r) => {
             damaged[i] = r.damaged.map((k) => part[k])
           })
