@@ -16,7 +16,7 @@ export interface VerifyRequest {
   /**
    * The caller needs `bytes` no more (it hashed them already): blobs are decrypted where they
    * lie, with no buffer for their decrypted bytes. (Decompressing large blobs piece by piece as
-   * well took another 4 MiB per worker off a check of big files, for 3-5% more CPU.)
+   * well took another 5 MiB off the peak of a check of big files, for 3-4% more CPU.)
    */
   inPlace?: boolean
 }
