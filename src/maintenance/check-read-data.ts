@@ -193,7 +193,10 @@ async function checkPackInParts(ctx: ReadDataContext, pack: PackToRead, sorted: 
   const h = { type: 'data' as const, name: id }
   const hash = createHash('sha256')
   const damaged: PackedBlob[][] = []
+  // Each call is settled as soon as it is made (a worker that fails must not leave a rejection
+  // nobody listens to while this goes on reading): its error is kept, and thrown at the end.
   const verifying: Array<Promise<void>> = []
+  let workerFailure: { error: unknown } | undefined
   let at = 0
   try {
     for (const [i, part] of splitBlobs(sorted, VERIFY_PART).entries()) {
@@ -218,11 +221,16 @@ async function checkPackInParts(ctx: ReadDataContext, pack: PackToRead, sorted: 
       }
       const blobs = part.map((b) => ({ id: b.id, offset: b.offset - from, length: b.length, uncompressedLength: b.uncompressedLength }))
       verifying.push(
-        ctx
-          .verifier!.call<VerifyResult>({ bytes, blobs, hash: false, inPlace: true }, to - from, [])
-          .then((r) => {
-            damaged[i] = r.damaged.map((k) => part[k])
-          })
+        Promise.resolve()
+          .then(() => ctx.verifier!.call<VerifyResult>({ bytes, blobs, hash: false, inPlace: true }, to - from, []))
+          .then(
+            (r) => {
+              damaged[i] = r.damaged.map((k) => part[k])
+            },
+            (error: unknown) => {
+              workerFailure ??= { error }
+            },
+          )
           .finally(release),
       )
     }
@@ -235,12 +243,14 @@ async function checkPackInParts(ctx: ReadDataContext, pack: PackToRead, sorted: 
         offset >= at && length !== undefined && offset + length <= size ? rest.subarray(offset - at, offset - at + length) : backend.load(h, offset, length),
     })
   } catch (err) {
-    await Promise.allSettled(verifying)
+    await Promise.all(verifying)
+    if (workerFailure) throw workerFailure.error
     ctx.signal?.throwIfAborted()
     ctx.report({ kind: 'pack-unreadable', message: `pack ${shortId(id)}: cannot be downloaded (${messageOf(err)})`, pack: id })
     return 0
   }
   await Promise.all(verifying)
+  if (workerFailure) throw workerFailure.error
   reportPack(ctx, pack, hash.digest('hex'), damaged.flat())
   return size
 }

@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LocalBackend } from '../backends/index.js'
-import type { Id } from '../base/index.js'
+import type { Id, WorkerPool } from '../base/index.js'
 import { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { decodeSnapshot } from '../snapshots/index.js'
 import { checkRepository } from './check.js'
+import { packSlots, readPacks, type PackToRead } from './check-read-data.js'
 import type { CheckProblem, CheckReport } from './check-report.js'
 import { offsetOf, packOf, saveTestSnapshot, tamper, type TestSnapshot } from './testing.js'
 
@@ -269,6 +270,33 @@ describe('checkRepository()', () => {
       assert.equal(only(report, 'pack-header-damaged').pack, pack)
       assert.match(only(report, 'pack-hash').message, /every blob in it is intact, so the damage is in its header/)
       assert.equal(report.errors.filter((e) => e.kind === 'blob-damaged').length, 0)
+    })
+  })
+
+  it('with readData on a local repository fails the check, and nothing else, when a worker fails while a pack is read in parts', async () => {
+    await withLocalRepository(async (repo) => {
+      const files: Record<string, Buffer> = {}
+      for (let i = 0; i < 12; i++) files[`/data/w${i}.bin`] = seededBytes(80 + i, 700_000)
+      await saveTestSnapshot(repo, { files, time: '2024-01-01T10:00:00Z', packSize: 64 * 1024 * 1024 })
+      const reopened = await reopen(repo)
+      await reopened.loadIndex()
+      const packs = new Map<Id, PackToRead>()
+      for (const b of reopened.index.blobs()) {
+        if (!packs.has(b.packId)) packs.set(b.packId, { id: b.packId, blobs: [] })
+        packs.get(b.packId)!.blobs.push(b)
+      }
+      let calls = 0
+      const failing = {
+        call: async () => {
+          calls++
+          throw new Error('worker failed')
+        },
+      } as unknown as WorkerPool
+      const problems: unknown[] = []
+      const ctx = { repo: reopened, index: reopened.index, badCopies: new Set<string>(), report: (p: unknown) => problems.push(p), concurrency: 3, verifier: failing, buffers: packSlots() }
+      await assert.rejects(readPacks(ctx, [...packs.values()]), /worker failed/)
+      assert.ok(calls >= 2, `${calls} calls: the pack was read on after the first failed`)
+      assert.deepEqual(problems, [], 'a failing worker is not a damaged pack')
     })
   })
 
