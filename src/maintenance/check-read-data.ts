@@ -27,8 +27,9 @@ export interface ReadDataContext {
 }
 
 /**
- * Shared buffers for whole packs, one per pack under way: room for restic's largest default
- * pack (16 MiB and one maximal blob) from the start, touched only as packs fill it.
+ * Shared buffers for packs, or parts of packs (see checkPackInParts), one per read under way:
+ * room for restic's largest default pack (16 MiB and one maximal blob) from the start, touched
+ * only as reads fill it.
  */
 export function packSlots(): SharedSlots {
   return new SharedSlots(25 * MIB)
@@ -65,8 +66,8 @@ async function checkPack(ctx: ReadDataContext, pack: PackToRead, parts: Semaphor
   const short = shortId(id)
   const backend = ctx.repo.backend
   const h = { type: 'data' as const, name: id }
+  const sorted = [...pack.blobs].sort((a, b) => a.offset - b.offset)
   if (ctx.verifier !== undefined && backend.loadInto !== undefined && backend.properties.local) {
-    const sorted = [...pack.blobs].sort((a, b) => a.offset - b.offset)
     let size: number | undefined
     try {
       size = (await backend.stat(h)).size
@@ -86,17 +87,17 @@ async function checkPack(ctx: ReadDataContext, pack: PackToRead, parts: Semaphor
     return 0
   }
   try {
-    return await verifyPack(ctx, pack, bytes)
+    return await verifyPack(ctx, pack, sorted, bytes)
   } finally {
     slot?.give()
   }
 }
 
-async function verifyPack(ctx: ReadDataContext, pack: PackToRead, bytes: Buffer): Promise<number> {
+/** Checks a pack read whole; `sorted` is its index entries by offset. */
+async function verifyPack(ctx: ReadDataContext, pack: PackToRead, sorted: PackedBlob[], bytes: Buffer): Promise<number> {
   const { id } = pack
   const short = shortId(id)
   const size = bytes.length // before its buffer may move to a worker
-  const sorted = [...pack.blobs].sort((a, b) => a.offset - b.offset)
   let end = 0
   for (const b of sorted) {
     if (b.offset !== end) {
@@ -212,8 +213,7 @@ async function checkPackInParts(ctx: ReadDataContext, pack: PackToRead, sorted: 
       }
       let bytes: Buffer
       try {
-        bytes = await backend.loadInto!(h, (n) => slot.fit(n), from, to - from)
-        if (bytes.length !== to - from) throw new Error(`read ${bytes.length} bytes at offset ${from}, expected ${to - from}`)
+        bytes = expectLength(await backend.loadInto!(h, (n) => slot.fit(n), from, to - from), from, to - from)
         hash.update(bytes)
       } catch (err) {
         release()
@@ -234,8 +234,7 @@ async function checkPackInParts(ctx: ReadDataContext, pack: PackToRead, sorted: 
           .finally(release),
       )
     }
-    const rest = at < size ? await backend.load(h, at, size - at) : Buffer.alloc(0)
-    if (rest.length !== size - at) throw new Error(`read ${rest.length} bytes at offset ${at}, expected ${size - at}`)
+    const rest = expectLength(at < size ? await backend.load(h, at, size - at) : Buffer.alloc(0), at, size - at)
     hash.update(rest)
     await checkHeader(ctx, pack, size, sorted, {
       // The header is in the rest; a damaged header length may point before it.
@@ -253,6 +252,12 @@ async function checkPackInParts(ctx: ReadDataContext, pack: PackToRead, sorted: 
   if (workerFailure) throw workerFailure.error
   reportPack(ctx, pack, hash.digest('hex'), damaged.flat())
   return size
+}
+
+/** `bytes`, read at `offset`, when it has the `length` asked for (a file that shrank meanwhile has not). */
+function expectLength(bytes: Buffer, offset: number, length: number): Buffer {
+  if (bytes.length !== length) throw new Error(`read ${bytes.length} bytes at offset ${offset}, expected ${length}`)
+  return bytes
 }
 
 /** Blobs of a pack verified by one request, in sealed bytes at most (a larger blob goes alone). */
