@@ -57,7 +57,9 @@ export interface Listening {
 export async function listen(handler: RequestListener, address: ListenAddress, tls?: TlsFiles): Promise<Listening> {
   let server: Server
   if (tls !== undefined) {
-    const [cert, key] = await Promise.all([readTlsFile(tls.certFile, 'certificate'), readTlsFile(tls.keyFile, 'key')])
+    // One after the other, so that with both files missing the error always names the certificate.
+    const cert = await readTlsFile(tls.certFile, 'certificate')
+    const key = await readTlsFile(tls.keyFile, 'key')
     try {
       server = createHttpsServer({ cert, key, minVersion: tls.minVersion === '1.3' ? 'TLSv1.3' : 'TLSv1.2', requestTimeout: 0 }, handler) as unknown as Server
     } catch (err) {
