@@ -81,12 +81,18 @@ interface WireReply {
 
 interface Setup {
   data: unknown
-  ring?: { buf: SharedArrayBuffer; ctl: SharedArrayBuffer }
+  ring?: { buf: SharedArrayBuffer; ctl: SharedArrayBuffer; waitMs: number }
 }
 
 export interface WorkerPoolOptions {
   /** Bytes of reply ring per worker (see the class comment); 0 (default) for none. */
   replyRing?: number
+  /**
+   * How long a worker waits for ring room before it takes a buffer of its own (default
+   * RING_WAIT_MS). Tests that assert where a reply went set it long: 10 ms is a scheduling
+   * hiccup on a loaded machine.
+   */
+  ringWaitMs?: number
 }
 
 const BATCH_WEIGHT = 1 << 20
@@ -103,6 +109,7 @@ export class WorkerPool {
   #threads: number
   #data: unknown
   #ringSize: number
+  #ringWaitMs: number
 
   /** Workers start on the first request, so a run that needs none (nothing changed) pays nothing. */
   constructor(script: URL, threads: number, data?: unknown, options: WorkerPoolOptions = {}) {
@@ -110,6 +117,7 @@ export class WorkerPool {
     this.#threads = Math.max(1, threads)
     this.#data = data
     this.#ringSize = Math.max(0, Math.floor(options.replyRing ?? 0))
+    this.#ringWaitMs = options.ringWaitMs ?? RING_WAIT_MS
   }
 
   /**
@@ -128,7 +136,7 @@ export class WorkerPool {
         const buf = new SharedArrayBuffer(this.#ringSize)
         const ctl = new SharedArrayBuffer(16)
         ring = { buf: Buffer.from(buf), ctl: new BigInt64Array(ctl), held: [], head: 0 }
-        setup.ring = { buf, ctl }
+        setup.ring = { buf, ctl, waitMs: this.#ringWaitMs }
       }
       // Small heaps: workers hold little JS state, and a large young generation only costs memory.
       const worker = new Worker(this.#script, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } })
@@ -272,6 +280,7 @@ const RING_WAIT_MS = 10
 export class ReplyOutput {
   #ring: Buffer | undefined
   #released: BigInt64Array | undefined
+  #waitMs = RING_WAIT_MS
   /** Ring bytes written so far (including the skipped ends where a result would not fit). */
   #written = 0
   #own: ArrayBuffer[] = []
@@ -285,10 +294,11 @@ export class ReplyOutput {
   /** Bytes committed so far (see serveWorker's young-generation collections). */
   committed = 0
 
-  constructor(ring?: { buf: SharedArrayBuffer; ctl: SharedArrayBuffer }) {
+  constructor(ring?: { buf: SharedArrayBuffer; ctl: SharedArrayBuffer; waitMs?: number }) {
     if (ring) {
       this.#ring = Buffer.from(ring.buf)
       this.#released = new BigInt64Array(ring.ctl)
+      this.#waitMs = ring.waitMs ?? RING_WAIT_MS
     }
   }
 
@@ -318,7 +328,7 @@ export class ReplyOutput {
         }
         if (held === this.#stuckAt) break
         if (deadline === 0) {
-          deadline = performance.now() + RING_WAIT_MS
+          deadline = performance.now() + this.#waitMs
           // Send this batch's replies first unless what the caller already has frees enough.
           if (this.#sentUpTo < this.#written + max - ring.length) this.beforeWait()
         }

@@ -290,7 +290,7 @@ describe('Daemon schedules and drives', () => {
       await waitUntil(() => daemon.history.list({ job: 'photos' }).some((r) => r.trigger === 'media' && r.result !== 'running'), 30_000, 'the backup to the drive')
       const ran = daemon.history.list({ job: 'photos' })[0]
       assert.equal(ran.result, 'success', JSON.stringify(ran))
-      assert.ok(ran.startedAt - plugged < 2000, `started ${ran.startedAt - plugged} ms after the drive appeared`)
+      assert.ok(ran.startedAt - plugged < 5000, `started ${ran.startedAt - plugged} ms after the drive appeared`)
       assert.ok(Date.parse((await daemon.status()).sets[0].nextRun as string) - Date.now() > 3_600_000, 'long before the next scheduled run')
       const snaps = await restic(['snapshots', '--json'], { repo, password: 'usb-pw' })
       assert.equal((JSON.parse(snaps.stdout) as unknown[]).length, 1)

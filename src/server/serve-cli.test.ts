@@ -12,7 +12,9 @@ import { cairnBin, collect, makeTempRoot, needs, type TempRoot } from '../../tes
 import { parseHtpasswd } from './auth/htpasswd.js'
 import { verifyPassword } from './auth/password-hash.js'
 import { loadUsersFile } from './auth/users-file.js'
-import { basic, idOf, quickHash, rawRequest, spawnServer } from './testing.js'
+import { basic, idOf, quickHash, rawRequest, spawnServer, waitUntil } from './testing.js'
+
+const FIXED_TIME = new Date('2026-01-02T03:04:05Z')
 
 const skip = await needs('cairn')
 let tmp: TempRoot
@@ -95,18 +97,24 @@ test('SIGTERM during an upload: the upload finishes with 200 and is stored, the 
   await new Promise<void>((res) => socket.on('connect', () => res()))
   socket.write(`POST /r/data/${idOf(body)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`)
   socket.write(body.subarray(0, 1024 * 1024))
-  await new Promise((r) => setTimeout(r, 300))
-  const stopping = server.stop('SIGTERM')
-  await new Promise((r) => setTimeout(r, 300))
+  // The upload is in flight (/health counts the others), then the server has taken SIGTERM.
+  const inFlight = () => rawRequest(server.url, 'GET', '/health').then((r) => (JSON.parse(r.body.toString()) as { inFlight: number }).inFlight)
+  await waitUntil('the upload is in flight', async () => (await inFlight()) === 1)
+  await server.signal('SIGTERM')
+  await waitUntil('the server took SIGTERM', () => server.output().stderr.includes('SIGTERM received'))
   socket.write(body.subarray(1024 * 1024))
   await closed
-  const result = await stopping
+  const result = await server.exited()
   assert.match(response, /^HTTP\/1\.1 200 /)
   assert.equal(result.code, 0, result.stderr)
   assert.match(result.stderr, /SIGTERM received, finishing 1 requests in flight/)
   assert.match(result.stderr, /stopped/)
   assert.deepEqual(await readFile(join(root, 'r', 'data', idOf(body).slice(0, 2), idOf(body))), body)
-  const lines = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { method: string; status: number; bytesIn: number; path: string })
+  const lines = (await readFile(log, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { method: string; status: number; bytesIn: number; path: string })
+    .filter((l) => l.path !== '/health')
   assert.equal(lines.length, 2)
   assert.deepEqual(
     lines.map((l) => [l.method, l.status, l.bytesIn]),
@@ -121,18 +129,19 @@ test('SIGHUP reloads the credentials even when the file looks unchanged', { skip
   const root = await tmp.dir('sighup')
   const file = join(root, '.htpasswd')
   await writeFile(file, `aaa:${quickHash('pw')}\n`)
+  await utimes(file, FIXED_TIME, FIXED_TIME)
   const server = await spawnServer(['--path', root, '--listen', '127.0.0.1:0', '--json'])
   try {
     const status = (user: string) => rawRequest(server.url, 'GET', '/data/', { headers: { Authorization: basic(user, 'pw') } }).then((r) => r.status)
     assert.equal(await status('aaa'), 200)
     const text = await readFile(file, 'utf8')
-    const st = await stat(file)
     await writeFile(file, text.replace(/^aaa:/, 'bbb:'))
-    await utimes(file, st.atime, st.mtime)
+    // The same whole-second mtime as when the server read it (a Date from stat() would lose
+    // the sub-millisecond part, and the file would look changed).
+    await utimes(file, FIXED_TIME, FIXED_TIME)
     assert.equal(await status('bbb'), 401, 'same size and mtime: not noticed without SIGHUP')
     await server.signal('SIGHUP')
-    await new Promise((r) => setTimeout(r, 500))
-    assert.equal(await status('bbb'), 200)
+    await waitUntil('SIGHUP reloaded the credentials', async () => (await status('bbb')) === 200)
     assert.equal(await status('aaa'), 401)
     assert.equal(server.child.exitCode, null, 'SIGHUP does not stop the server')
   } finally {

@@ -120,7 +120,27 @@ export interface ServerProcess {
   /** Sends a signal to the server (not to a wrapper) without waiting. */
   signal(signal: NodeJS.Signals): Promise<void>
   /** Sends the signal (default SIGTERM) and waits for the exit; returns code and output. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>
+  stop(signal?: NodeJS.Signals): Promise<ServerExit>
+  /** Waits for the exit without a signal. */
+  exited(): Promise<ServerExit>
+  /** What the server printed so far. */
+  output(): { stdout: string; stderr: string }
+}
+
+export interface ServerExit {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Polls `condition` every 20 ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
 }
 
 /**
@@ -166,6 +186,11 @@ export async function spawnServer(args: string[], opts: { wrapper?: string[]; en
       const r = await exited
       return { ...r, stdout, stderr }
     },
+    async exited() {
+      const r = await exited
+      return { ...r, stdout, stderr }
+    },
+    output: () => ({ stdout, stderr }),
   }
 }
 

@@ -92,13 +92,18 @@ def serve(top, name):
 
 # ---------------------------------------------------------------- configuration
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_ports(names):
+    # Every socket stays bound until all are picked, so no two names get the same port.
+    socks = []
     try:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+        for _ in names:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(('127.0.0.1', 0))
+        return {n: s.getsockname()[1] for n, s in zip(names, socks)}
     finally:
-        s.close()
+        for s in socks:
+            s.close()
 
 
 def write(path, text):
@@ -426,7 +431,7 @@ def start(top, tls, memcached, bucket):
     for d in (p['etc'], p['log'], p['run'], os.path.join(p['devices'], 'd1')):
         os.makedirs(d, exist_ok=True)
     probe_xattrs(p)
-    ports = {n: free_port() for n in SERVERS + ('proxy', 'proxy-tls', 'memcached')}
+    ports = free_ports(SERVERS + ('proxy', 'proxy-tls', 'memcached'))
     swift_conf(p)
     if tls:
         make_tls(p)

@@ -76,12 +76,16 @@ export async function fingerprint(pubFile: string): Promise<string> {
  * the server answers with its SSH banner.
  */
 export async function startSshd(): Promise<TestSshd> {
-  const dir = await mkdtemp(join(tmpdir(), 'cairn-sshd-'))
-  try {
-    return await launch(dir)
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true })
-    throw err
+  for (let attempt = 1; ; attempt++) {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-sshd-'))
+    try {
+      return await launch(dir)
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true })
+      // The free port was taken by another test between picking it and sshd binding it.
+      if (attempt < 3 && /Address already in use|Cannot bind any address/.test((err as Error).message)) continue
+      throw err
+    }
   }
 }
 

@@ -24,7 +24,7 @@ describe('withRateLimit()', () => {
     const be = withRateLimit(new MemoryBackend(), { uploadKiB: 512 })
     const { h, data } = file(MiB)
     const seconds = await timed(() => be.save(h, data))
-    assert.ok(seconds >= 1.95 && seconds < 2.4, `took ${seconds.toFixed(3)} s`)
+    assert.ok(seconds >= 1.95 && seconds < 3, `took ${seconds.toFixed(3)} s`)
   })
 
   it('shares one download budget across concurrent loads, and leaves uploads alone', async () => {
@@ -33,10 +33,10 @@ describe('withRateLimit()', () => {
     for (const f of files) await inner.save(f.h, f.data)
     const be = withRateLimit(inner, { downloadKiB: 256 })
     const seconds = await timed(() => Promise.all(files.map((f) => be.load(f.h))))
-    assert.ok(seconds >= 0.95 && seconds < 1.4, `4 x 64 KiB at 256 KiB/s took ${seconds.toFixed(3)} s`)
+    assert.ok(seconds >= 0.95 && seconds < 1.9, `4 x 64 KiB at 256 KiB/s took ${seconds.toFixed(3)} s`)
     const up = file(MiB)
-    assert.ok((await timed(() => be.save(up.h, up.data))) < 0.3, 'no upload limit was set')
-    assert.ok((await timed(() => be.stat(files[0].h))) < 0.05, 'stat is not charged')
+    assert.ok((await timed(() => be.save(up.h, up.data))) < 0.6, 'no upload limit was set')
+    assert.ok((await timed(() => be.stat(files[0].h))) < 0.2, 'stat is not charged')
   })
 
   it('charges the bytes of a ranged load, not of the whole file', async () => {
@@ -45,7 +45,7 @@ describe('withRateLimit()', () => {
     await inner.save(h, data)
     const be = withRateLimit(inner, { downloadKiB: 1024 })
     const seconds = await timed(() => be.load(h, 0, 100 * KiB))
-    assert.ok(seconds >= 0.09 && seconds < 0.4, `100 KiB at 1 MiB/s took ${seconds.toFixed(3)} s`)
+    assert.ok(seconds >= 0.09 && seconds < 0.6, `100 KiB at 1 MiB/s took ${seconds.toFixed(3)} s`)
   })
 
   it('returns the backend itself when no limit is set', () => {

@@ -133,7 +133,8 @@ describe('REST protocol', () => {
       s.on('close', () => resolve())
       s.on('error', reject)
     })
-    await new Promise((r) => setTimeout(r, 100))
+    // The request settles (its temp file removed) once the server has seen the connection go.
+    await server.handler.drained()
     assert.equal((await req('HEAD', `/alice/data/${cutId}`)).status, 404)
     assert.deepEqual(await readdir(join(root, 'alice', 'data', cutId.slice(0, 2))), [])
   })
