@@ -152,7 +152,9 @@ async function tlsOptions(options: BackendOptions): Promise<{ ca?: string[]; cer
   const out: { ca?: string[]; cert?: string; key?: string } = {}
   const files = options.caCertFiles ?? []
   if (files.length > 0) {
-    const extra = await Promise.all(files.map((f) => readPem(f, '--cacert', 'CERTIFICATE')))
+    // In the order given, so that of two bad files the first is always the one named.
+    const extra: string[] = []
+    for (const f of files) extra.push(await readPem(f, '--cacert', 'CERTIFICATE'))
     // Passing `ca` replaces Node's trust store, so the default CAs go in too.
     const getDefault = (tls as { getCACertificates?: (kind: string) => string[] }).getCACertificates
     const defaults = getDefault === undefined ? [...tls.rootCertificates] : getDefault('default')

@@ -20,7 +20,12 @@ const CLOSE_WAIT_MS = 2_000
  * PERMISSION_DENIED, and a refused, timed-out or dropped connection is NETWORK.
  */
 export async function connectSsh(s: SftpSettings, onMessage?: (m: string) => void): Promise<SftpConnection> {
-  const [entries, candidates] = await Promise.all([readKnownHostsOrFail(s), authCandidates(s, onMessage)])
+  // Both are read at once; when both fail, known_hosts is reported, every time.
+  const [hosts, keys] = await Promise.allSettled([readKnownHostsOrFail(s), authCandidates(s, onMessage)])
+  if (hosts.status === 'rejected') throw hosts.reason
+  if (keys.status === 'rejected') throw keys.reason
+  const entries = hosts.value
+  const candidates = keys.value
   const target = `${s.user}@${s.host}${s.port === 22 ? '' : `:${s.port}`}`
   if (candidates.length === 0) {
     throw new AppError('PERMISSION_DENIED', `Cannot log in to "${target}": no SSH agent is running and no usable private key is in ${s.home}/.ssh`, {

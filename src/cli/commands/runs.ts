@@ -79,7 +79,9 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
       const client = clientFor(opts)
       if (opts.show !== undefined) {
         const id = positive(opts.show, 'run id')
-        const [run, log] = await Promise.all([client.run(id), client.log(id)])
+        // One after the other: an unknown id is then always reported by the first.
+        const run = await client.run(id)
+        const log = await client.log(id)
         if (ctx.term.json) ctx.term.jsonLine({ ...run, log })
         else ctx.term.out(formatRun(run, log))
         return
