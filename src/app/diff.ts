@@ -49,7 +49,7 @@ export interface DiffResult {
   removed: DiffStat
 }
 
-type DiffRepo = Pick<Repository, 'loadBlob' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'blobSize'>
+type DiffRepo = Pick<Repository, 'loadBlobWith' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'blobSize'>
 
 const emptyStat = (): DiffStat => ({ files: 0, dirs: 0, others: 0, dataBlobs: 0, treeBlobs: 0, bytes: 0 })
 

@@ -61,7 +61,7 @@ export interface FindResult {
   packs?: ObjectPacks[]
 }
 
-type FindRepo = Pick<Repository, 'loadBlob' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'index' | 'backend' | 'key'>
+type FindRepo = Pick<Repository, 'loadBlobWith' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'index' | 'backend' | 'key'>
 
 /**
  * restic's `find`: searches snapshots for paths matching glob patterns, or for the files and

@@ -32,7 +32,7 @@ export interface StatsResult {
   compressionSpaceSaving?: number
 }
 
-type StatsRepo = Pick<Repository, 'loadBlob' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'index' | 'blobSize' | 'version'>
+type StatsRepo = Pick<Repository, 'loadBlobWith' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'index' | 'blobSize' | 'version'>
 
 const CRYPTO_OVERHEAD = 32
 
@@ -130,7 +130,7 @@ async function rawData(repo: StatsRepo, roots: Id[], result: StatsResult, signal
   const limit = createLimit(8)
   const visit = async (id: Id): Promise<void> => {
     signal?.throwIfAborted()
-    const nodes = await limit(async () => decodeTree(await repo.loadBlob('tree', id)))
+    const nodes = await limit(() => repo.loadBlobWith('tree', id, decodeTree))
     const next: Promise<void>[] = []
     for (const node of nodes) {
       if (node.type === 'file') for (const b of node.content ?? []) dataBlobs.add(b)

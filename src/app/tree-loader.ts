@@ -14,12 +14,12 @@ import { decodeTree, type Node } from '../snapshots/index.js'
  * trees.prefetch(nodes.flatMap((n) => (n.subtree ? [n.subtree] : [])))
  */
 export class TreeLoader {
-  #repo: Pick<Repository, 'loadBlob'>
+  #repo: Pick<Repository, 'loadBlobWith'>
   #limit: <T>(fn: () => Promise<T>) => Promise<T>
   #ahead = new Map<Id, Promise<Node[]>>()
   #max: number
 
-  constructor(repo: Pick<Repository, 'loadBlob'>, options: { concurrency?: number; maxAhead?: number } = {}) {
+  constructor(repo: Pick<Repository, 'loadBlobWith'>, options: { concurrency?: number; maxAhead?: number } = {}) {
     this.#repo = repo
     this.#limit = createLimit(options.concurrency ?? 8)
     this.#max = options.maxAhead ?? 256
@@ -52,7 +52,7 @@ export class TreeLoader {
   }
 
   #fetch(id: Id): Promise<Node[]> {
-    return this.#limit(async () => decodeTree(await this.#repo.loadBlob('tree', id)).sort((a, b) => Buffer.compare(a.name, b.name)))
+    return this.#limit(async () => (await this.#repo.loadBlobWith('tree', id, decodeTree)).sort((a, b) => Buffer.compare(a.name, b.name)))
   }
 }
 

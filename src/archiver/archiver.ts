@@ -73,7 +73,7 @@ export interface BackupResult {
   summary: BackupSummary
 }
 
-type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlob' | 'saveUnpacked' | 'withWriter' | 'index'>
+type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlobWith' | 'saveUnpacked' | 'withWriter' | 'index'>
 
 /** A directory's tree in the parent snapshot, asked for before the walk gets to it. */
 type DirPrefetch = Promise<ParentNodes | undefined>
@@ -222,7 +222,7 @@ class Archiver {
   async #loadParentTree<T>(id: Id | undefined, decode: (plaintext: Buffer) => T): Promise<T | undefined> {
     if (id === undefined) return undefined
     try {
-      return decode(await this.#repo.loadBlob('tree', id))
+      return await this.#repo.loadBlobWith('tree', id, decode)
     } catch {
       return undefined // a damaged parent only costs speed
     }

@@ -50,7 +50,7 @@ export interface UsedBlobsOptions {
  * shared. A tree that cannot be loaded stops the walk with an error naming it.
  */
 export async function findUsedBlobs(
-  repo: Pick<Repository, 'loadBlob'>,
+  repo: Pick<Repository, 'loadBlobWith'>,
   roots: readonly Id[],
   options: UsedBlobsOptions = {},
 ): Promise<BlobSet> {
@@ -62,9 +62,8 @@ export async function findUsedBlobs(
     used.add('tree', tree)
     const nodes = await limit(async () => {
       options.signal?.throwIfAborted()
-      let bytes: Buffer
       try {
-        bytes = await repo.loadBlob('tree', tree)
+        return await repo.loadBlobWith('tree', tree, decodeTree)
       } catch (err) {
         if (isAppError(err, 'INTERRUPTED') || options.signal?.aborted) throw err
         throw new AppError('INVALID_DATA', `Cannot load tree ${tree}: ${messageOf(err)}`, {
@@ -72,7 +71,6 @@ export async function findUsedBlobs(
           cause: err,
         })
       }
-      return decodeTree(bytes)
     })
     options.onTree?.(++loaded)
     const children: Promise<void>[] = []

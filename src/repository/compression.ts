@@ -178,9 +178,34 @@ function safeFrameContentSize(data: Uint8Array): number | null {
   }
 }
 
+/**
+ * Frames written without a content size (index files cairn writes pack by pack) are streamed
+ * into one buffer, grown as needed. Not into pieces joined at the end: a megabyte piece at a
+ * time, with the joined copy, made the C heap grow by the plaintext twice over, and glibc kept
+ * that memory for the rest of the run (15 MiB for the index of the kernel sources).
+ */
 function decompressUnknownSize(data: Uint8Array): Buffer {
-  // Frames written without a content size (other zstd writers) are streamed.
-  const parts: Buffer[] = []
-  streamFrame(new zstd.DCtx(), data, Buffer.allocUnsafe(1 << 20), (bytes) => parts.push(Buffer.from(bytes)))
-  return Buffer.concat(parts)
+  const d = new zstd.DCtx()
+  let out = Buffer.allocUnsafe(Math.max(64 * 1024, 4 * data.length))
+  let n = 0
+  let input = data
+  for (;;) {
+    if (n === out.length) {
+      const bigger = Buffer.allocUnsafe(2 * out.length)
+      out.copy(bigger, 0, 0, n)
+      out = bigger
+    }
+    let ret: number, produced: number, consumed: number
+    try {
+      ;[ret, produced, consumed] = d.decompressStream(out.subarray(n), input)
+    } catch (err) {
+      throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
+    }
+    n += produced
+    input = input.subarray(consumed)
+    // A frame ended; frames that follow it are decoded on, as zstd's own tools do.
+    if (ret === 0 && input.length === 0) break
+    if (consumed === 0 && produced === 0 && n < out.length) throw new AppError('INVALID_DATA', 'Cannot decompress data: truncated zstd frame')
+  }
+  return out.subarray(0, n)
 }

@@ -221,6 +221,31 @@ describe('Repository.withWriter()', () => {
     assert.deepEqual(await repo.loadBlob('tree', hashId(tinyTree)), tinyTree)
   })
 
+  it('loadBlobWith() gives the plaintext to a function in reused buffers, and passes its errors on as they are', async () => {
+    const repo = await createTestRepository()
+    const trees = [textBytes(5, 30_000), textBytes(6, 2_000), Buffer.from('{"nodes":[]}\n')]
+    await repo.withWriter(async (w) => {
+      for (const t of trees) await w.saveBlob('tree', t)
+    })
+    const buffers = new Set<ArrayBufferLike>()
+    for (const t of trees) {
+      const copy = await repo.loadBlobWith('tree', hashId(t), (plain) => {
+        buffers.add(plain.buffer)
+        return Buffer.from(plain)
+      })
+      assert.deepEqual(copy, t)
+    }
+    assert.equal(buffers.size, 1, 'one buffer for every tree: nothing blob-sized allocated per call')
+    // Loaded concurrently, each function still sees its own tree.
+    const got = await Promise.all(trees.map((t) => repo.loadBlobWith('tree', hashId(t), (plain) => hashId(plain))))
+    assert.deepEqual(got, trees.map(hashId))
+    const mistake = new Error('the function failed')
+    await assert.rejects(repo.loadBlobWith('tree', hashId(trees[0]), () => {
+      throw mistake
+    }), (err) => err === mistake)
+    await assert.rejects(repo.loadBlobWith('tree', hashId(Buffer.from('absent')), () => 1), (err) => isAppError(err, 'NOT_FOUND'))
+  })
+
   it('a v1 repository never compresses', async () => {
     const repo = await createTestRepository({ version: 1 })
     const text = textBytes(2, 10_000)

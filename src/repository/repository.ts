@@ -1,12 +1,12 @@
 import { AppError, hashId, messageOf, randomId, type Id } from '../base/index.js'
 import { cachedBackend, NotFoundError, type Backend, type FileType } from '../backends/index.js'
 import { randomPolynomial } from '../chunker/index.js'
-import { calibrateScrypt, newMasterKey, open, seal, sealInPlace, type MasterKey, type Sealable, type ScryptParams } from '../crypto/index.js'
+import { calibrateScrypt, newMasterKey, NONCE_SIZE, open, openInto, seal, sealInPlace, type MasterKey, type Sealable, type ScryptParams } from '../crypto/index.js'
 import { createLimit } from '../base/index.js'
-import { plaintextLength, type BlobType, type PackedBlob } from './blob.js'
+import { plaintextLength, type BlobLocation, type BlobType, type PackedBlob } from './blob.js'
 import { BlobWriter, type WriterOptions } from './blob-writer.js'
 import { createWorkerEncoder } from './blob-encoder.js'
-import { decodeSealedBlob } from './blob-decoder.js'
+import { decodeSealedBlob, Scratch } from './blob-decoder.js'
 import { zstdDecompress } from './compression.js'
 import { decodeIndexTable } from './index/index-file.js'
 import { MasterIndex } from './index/master-index.js'
@@ -57,6 +57,8 @@ export class Repository {
   #indexLoaded = false
   /** Whole tree packs, least recently used dropped first. */
   #treePacks = new PackCache(64 * 1024 * 1024)
+  /** Buffers loadBlobWith() decodes into. */
+  #scratch = new Scratch()
 
   #commitGate: Promise<void> = Promise.resolve()
 
@@ -156,7 +158,9 @@ export class Repository {
     }
     let plain: Buffer
     try {
-      plain = open(this.key, bytes)
+      // In place: the loaded bytes are ours. An index file is megabytes, and a second buffer of
+      // its size was one more allocation for the C heap to keep (see zstdDecompress).
+      plain = openInto(this.key, bytes, bytes.subarray(NONCE_SIZE))
     } catch (err) {
       throw new AppError('INVALID_DATA', `${what} cannot be decrypted: ${messageOf(err)}`)
     }
@@ -182,6 +186,32 @@ export class Repository {
 
   /** Loads a blob's plaintext, trying every copy the index knows; verifies its ID. */
   async loadBlob(type: BlobType, id: Id): Promise<Buffer> {
+    return this.#loadDecoded(type, id, (loc, sealed) => this.decodeBlob(loc, sealed, loc.packId))
+  }
+
+  /**
+   * Loads a blob as loadBlob() does and gives its plaintext to `use`, which must be done with it
+   * when it returns: the plaintext lies in buffers this repository reuses. For trees, which are
+   * read by the thousand and decoded into strings and nodes at once: a fresh buffer for each
+   * (tens of MiB in all for the kernel sources) was garbage that the C heap kept after it was
+   * freed. An error thrown by `use` is passed on as it is.
+   */
+  async loadBlobWith<T>(type: BlobType, id: Id, use: (plaintext: Buffer) => T): Promise<T> {
+    const r = await this.#loadDecoded(type, id, (loc, sealed) => {
+      const plain = decodeSealedBlob(this.key, loc, sealed, loc.packId, this.#scratch)
+      // Used before anything else can run and decode into the same buffers.
+      try {
+        return { value: use(plain) }
+      } catch (error) {
+        return { error }
+      }
+    })
+    if ('error' in r) throw r.error
+    return r.value
+  }
+
+  /** Reads a blob, trying every copy the index knows, and returns what `decode` makes of it. */
+  async #loadDecoded<T>(type: BlobType, id: Id, decode: (loc: BlobLocation, sealed: Buffer) => T): Promise<T> {
     const locations = this.index.lookupAll(type, id)
     if (locations.length === 0) {
       throw new AppError('NOT_FOUND', `The ${type} blob ${id} is not in the index`, { hint: 'Run "cairn check" to see what is affected' })
@@ -198,7 +228,7 @@ export class Repository {
         } else {
           sealed = await this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length)
         }
-        return this.decodeBlob(loc, sealed, loc.packId)
+        return decode(loc, sealed)
       } catch (err) {
         lastError = err
       }

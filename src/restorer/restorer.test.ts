@@ -186,7 +186,7 @@ describe('restore()', () => {
       return be.load(h, offset, length)
     }
     const backend = withMembers(be, { load })
-    const view = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
+    const view = { loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend, key: repo.key }
     await assert.rejects(
       restoreInBatches(view, { tree, target: join(dir, 'writer-fails') }, { files: 1, blobs: 1 }),
       (err: Error & { code?: string }) => err.code === 'INTERRUPTED' && /stopped on purpose/.test(err.message),
@@ -280,7 +280,7 @@ describe('restore()', () => {
     const { MasterIndex } = await import('../repository/index.js')
     const index = new MasterIndex()
     for (const p of other.index.packs()) index.addPack(p.id, p.blobs.filter((b) => b.id !== xId))
-    const view = { loadBlob: other.loadBlob.bind(other), backend: other.backend, key: other.key, index }
+    const view = { loadBlobWith: other.loadBlobWith.bind(other), backend: other.backend, key: other.key, index }
     const target = join(dir, 'missing')
     const errors: string[] = []
     // trees must still load: loadBlob goes through the full index
@@ -302,7 +302,7 @@ describe('restore()', () => {
     const { MasterIndex } = await import('../repository/index.js')
     const index = new MasterIndex()
     for (const p of other.index.packs()) index.addPack(p.id, p.blobs.filter((b) => b.id !== content[1]))
-    const view = { loadBlob: other.loadBlob.bind(other), backend: other.backend, key: other.key, index }
+    const view = { loadBlobWith: other.loadBlobWith.bind(other), backend: other.backend, key: other.key, index }
     const target = join(dir, 'missing-middle')
     const errors: string[] = []
     const summary = await restore(view, { tree: snapshot.tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
@@ -329,7 +329,7 @@ describe('restore()', () => {
         return be.load(h, offset, length)
       }
     const backend = withMembers(be, { load })
-    const view: Pick<Repository, 'loadBlob' | 'index' | 'backend' | 'key'> = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }
+    const view: Pick<Repository, 'loadBlobWith' | 'index' | 'backend' | 'key'> = { loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend, key: repo.key }
     return { view, calls }
   }
 
@@ -389,7 +389,7 @@ describe('restore()', () => {
     const backend = withMembers(be, { load })
     const target = join(dir, 'damaged-blob')
     const errors: string[] = []
-    const summary = await restore({ loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend, key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    const summary = await restore({ loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend, key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
     assert.equal(errors.length, 1, errors.join('\n'))
     assert.match(errors[0], /sub\/b\.txt: The data blob [0-9a-f]{64} in pack [0-9a-f]{64} is damaged/)
     assert.equal(summary.errors, 1)
@@ -464,7 +464,7 @@ describe('restore() of blobs whose plaintext is larger than a worker writes at o
     const target = join(dir, 'damaged')
     const errors: string[] = []
     const summary = await restore(
-      { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend: withMembers(be, { load }), key: repo.key },
+      { loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load }), key: repo.key },
       { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } },
     )
     assert.equal(errors.length, 2, errors.join('\n'))
@@ -511,7 +511,7 @@ describe('restore() from a local repository: pieces are read into reused shared 
       if (h.type === 'data') reads.push({ how: 'loadInto', length: bytes.length, memory: bytes.buffer })
       return damage(h, offset, bytes)
     }
-    const view = { loadBlob: repo.loadBlob.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto }), key: repo.key }
+    const view = { loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto }), key: repo.key }
     return { view, reads }
   }
 

@@ -44,7 +44,7 @@ export interface RestoreSummary {
   verified?: number
 }
 
-type RestoreRepo = Pick<Repository, 'loadBlob' | 'index' | 'backend' | 'key'>
+type RestoreRepo = Pick<Repository, 'loadBlobWith' | 'index' | 'backend' | 'key'>
 
 /**
  * A file to restore. A batch of the plan holds thousands of them, so a job keeps only what
@@ -194,7 +194,7 @@ class Restorer {
     this.#o = options
     this.#batching = batching
     this.#owner = options.owner ?? process.getuid?.() === 0
-    this.#trees = new TreesAhead(async (id) => decodeTree(await repo.loadBlob('tree', id)), TREES_AHEAD)
+    this.#trees = new TreesAhead((id) => repo.loadBlobWith('tree', id, decodeTree), TREES_AHEAD)
   }
 
   async run(): Promise<RestoreSummary> {
