@@ -294,11 +294,11 @@ export class ReplyOutput {
   /** Bytes committed so far (see serveWorker's young-generation collections). */
   committed = 0
 
-  constructor(ring?: { buf: SharedArrayBuffer; ctl: SharedArrayBuffer; waitMs?: number }) {
+  constructor(ring?: Setup['ring']) {
     if (ring) {
       this.#ring = Buffer.from(ring.buf)
       this.#released = new BigInt64Array(ring.ctl)
-      this.#waitMs = ring.waitMs ?? RING_WAIT_MS
+      this.#waitMs = ring.waitMs
     }
   }
 

@@ -150,14 +150,7 @@ export async function closedPort(): Promise<number> {
   return port
 }
 
-/** Waits until `check()` is true, polling. */
-export async function waitUntil(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const start = Date.now()
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+export { waitUntil } from '../../test/helpers/index.js'
 
 /**
  * An HTTP server on 127.0.0.1 that records every request and answers `status` (default 200),

@@ -131,7 +131,7 @@ let streamDctx: InstanceType<typeof zstd.DCtx> | undefined
 export function zstdDecompressPieces(data: Uint8Array, expectedLength: number, piece: Buffer, onPiece: (bytes: Buffer) => void): void {
   streamDctx ??= new zstd.DCtx()
   let total = 0
-  const left = streamFrame(streamDctx, data, piece, (bytes) => {
+  const left = streamFrame(streamDctx, data, () => piece, (bytes) => {
     total += bytes.length
     if (total > expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has more than the ${expectedLength} bytes expected`)
     onPiece(bytes)
@@ -140,11 +140,15 @@ export function zstdDecompressPieces(data: Uint8Array, expectedLength: number, p
   if (total !== expectedLength) throw new AppError('INVALID_DATA', `Decompressed data has ${total} bytes, expected ${expectedLength}`)
 }
 
-/** Streams the frame at the start of `data` through `piece`; returns how many bytes follow it. */
-function streamFrame(d: InstanceType<typeof zstd.DCtx>, data: Uint8Array, piece: Buffer, onPiece: (bytes: Buffer) => void): number {
+/**
+ * Streams the frame at the start of `data` into the buffer `room()` gives before each step (not
+ * empty); `onPiece` gets what each step wrote there. Returns how many bytes follow the frame.
+ */
+function streamFrame(d: InstanceType<typeof zstd.DCtx>, data: Uint8Array, room: () => Buffer, onPiece: (bytes: Buffer) => void): number {
   d.reset(zstd.ResetDirective.sessionOnly)
   let input = data
   for (;;) {
+    const piece = room()
     let ret: number, produced: number, consumed: number
     try {
       ;[ret, produced, consumed] = d.decompressStream(piece, input)
@@ -188,24 +192,18 @@ function decompressUnknownSize(data: Uint8Array): Buffer {
   const d = new zstd.DCtx()
   let out = Buffer.allocUnsafe(Math.max(64 * 1024, 4 * data.length))
   let n = 0
-  let input = data
-  for (;;) {
+  const room = () => {
     if (n === out.length) {
       const bigger = Buffer.allocUnsafe(2 * out.length)
       out.copy(bigger, 0, 0, n)
       out = bigger
     }
-    let ret: number, produced: number, consumed: number
-    try {
-      ;[ret, produced, consumed] = d.decompressStream(out.subarray(n), input)
-    } catch (err) {
-      throw new AppError('INVALID_DATA', `Cannot decompress data: ${(err as Error).message}`, { cause: err })
-    }
-    n += produced
-    input = input.subarray(consumed)
-    // A frame ended; frames that follow it are decoded on, as zstd's own tools do.
-    if (ret === 0 && input.length === 0) break
-    if (consumed === 0 && produced === 0 && n < out.length) throw new AppError('INVALID_DATA', 'Cannot decompress data: truncated zstd frame')
+    return out.subarray(n)
+  }
+  // Frames that follow the first are decoded on, as zstd's own tools do.
+  for (let input = data; input.length > 0; ) {
+    const left = streamFrame(d, input, room, (bytes) => (n += bytes.length))
+    input = input.subarray(input.length - left)
   }
   return out.subarray(0, n)
 }

@@ -8,11 +8,11 @@ import { connect } from 'node:net'
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { cairnBin, collect, makeTempRoot, needs, type TempRoot } from '../../test/helpers/index.js'
+import { cairnBin, collect, makeTempRoot, needs, waitUntil, type TempRoot } from '../../test/helpers/index.js'
 import { parseHtpasswd } from './auth/htpasswd.js'
 import { verifyPassword } from './auth/password-hash.js'
 import { loadUsersFile } from './auth/users-file.js'
-import { basic, idOf, quickHash, rawRequest, spawnServer, waitUntil } from './testing.js'
+import { basic, idOf, quickHash, rawRequest, spawnServer } from './testing.js'
 
 const FIXED_TIME = new Date('2026-01-02T03:04:05Z')
 
@@ -99,9 +99,9 @@ test('SIGTERM during an upload: the upload finishes with 200 and is stored, the 
   socket.write(body.subarray(0, 1024 * 1024))
   // The upload is in flight (/health counts the others), then the server has taken SIGTERM.
   const inFlight = () => rawRequest(server.url, 'GET', '/health').then((r) => (JSON.parse(r.body.toString()) as { inFlight: number }).inFlight)
-  await waitUntil('the upload is in flight', async () => (await inFlight()) === 1)
+  await waitUntil(async () => (await inFlight()) === 1, 30_000, 'the upload to be in flight')
   await server.signal('SIGTERM')
-  await waitUntil('the server took SIGTERM', () => server.output().stderr.includes('SIGTERM received'))
+  await waitUntil(() => server.output().stderr.includes('SIGTERM received'), 30_000, 'the server to take SIGTERM')
   socket.write(body.subarray(1024 * 1024))
   await closed
   const result = await server.exited()
@@ -141,7 +141,7 @@ test('SIGHUP reloads the credentials even when the file looks unchanged', { skip
     await utimes(file, FIXED_TIME, FIXED_TIME)
     assert.equal(await status('bbb'), 401, 'same size and mtime: not noticed without SIGHUP')
     await server.signal('SIGHUP')
-    await waitUntil('SIGHUP reloaded the credentials', async () => (await status('bbb')) === 200)
+    await waitUntil(async () => (await status('bbb')) === 200, 30_000, 'SIGHUP to reload the credentials')
     assert.equal(await status('aaa'), 401)
     assert.equal(server.child.exitCode, null, 'SIGHUP does not stop the server')
   } finally {

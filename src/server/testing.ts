@@ -134,15 +134,6 @@ export interface ServerExit {
   stderr: string
 }
 
-/** Polls `condition` every 20 ms until it holds; fails naming `what` after `timeoutMs`. */
-export async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
 /**
  * Starts `cairn serve rest …args` (the CLI built beside the test helpers) as a child process,
  * optionally behind a wrapper command (`['strace', …]`), and waits for its "Listening on" line.
