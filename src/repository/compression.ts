@@ -8,6 +8,17 @@ const zstd = require('zstd-napi/binding.js') as typeof import('zstd-napi/binding
 /** restic's default level matches zstd's level 3 closely in speed and ratio. */
 export const DEFAULT_LEVEL = 3
 
+/**
+ * Smaller match tables than zstd's level 3 takes (hash tables of 2^15 and 2^14 entries, 192 KiB,
+ * instead of 2^17 and 2^16, 768 KiB): they stay in a core's L2 cache between the reading,
+ * hashing and sealing of blobs. Measured on the Linux source tree, each file compressed on its
+ * own as a backup does, with the read, SHA-256 and encryption of each in between: compression
+ * 6% and the whole sequence 5% faster, output 0.1% larger (2 GiB of mixed large files: 0.1%).
+ * Smaller still (2^14 and 2^12) saved 2% more time for 0.6% more size. zstd shrinks the tables
+ * further for inputs too small to fill them; decompression does not depend on them.
+ */
+const DEFAULT_LEVEL_TABLES = { hashLog: 15, chainLog: 14 }
+
 let cctx: InstanceType<typeof zstd.CCtx> | undefined
 let dctx: InstanceType<typeof zstd.DCtx> | undefined
 let cLevel = -1
@@ -21,9 +32,7 @@ export function zstdCompress(data: Uint8Array, level = DEFAULT_LEVEL): Buffer {
 /** zstdCompress() into a caller's buffer, which must have zstdBound(data.length) bytes; returns the length. */
 export function zstdCompressInto(out: Uint8Array, data: Uint8Array, level = DEFAULT_LEVEL): number {
   if (cctx === undefined || cLevel !== level) {
-    cctx = new zstd.CCtx()
-    cctx.setParameter(zstd.CParameter.compressionLevel, level)
-    cctx.setParameter(zstd.CParameter.checksumFlag, 0)
+    cctx = compressionContext(level)
     cctx.setParameter(zstd.CParameter.contentSizeFlag, 1)
     cLevel = level
   }
@@ -36,7 +45,7 @@ export function zstdCompressInto(out: Uint8Array, data: Uint8Array, level = DEFA
  * content size (it is not known when the frame starts); readers then stream it, as restic does.
  */
 export class ZstdFrameWriter {
-  #cctx = new zstd.CCtx()
+  #cctx: InstanceType<typeof zstd.CCtx>
   #pieces: Buffer[] = []
   #out: Buffer
   #pos = 0
@@ -44,8 +53,7 @@ export class ZstdFrameWriter {
 
   /** `head`: bytes to put before the frame in end()'s result (an encoding byte, say). */
   constructor(level = DEFAULT_LEVEL, head: Uint8Array = new Uint8Array(0)) {
-    this.#cctx.setParameter(zstd.CParameter.compressionLevel, level)
-    this.#cctx.setParameter(zstd.CParameter.checksumFlag, 0)
+    this.#cctx = compressionContext(level)
     this.#out = Buffer.allocUnsafe(zstd.cStreamOutSize())
     this.#head = head
   }
@@ -89,6 +97,18 @@ export class ZstdFrameWriter {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/** A compression context for `level`, writing frames without a checksum (as restic does). */
+function compressionContext(level: number): InstanceType<typeof zstd.CCtx> {
+  const c = new zstd.CCtx()
+  c.setParameter(zstd.CParameter.compressionLevel, level)
+  if (level === DEFAULT_LEVEL) {
+    c.setParameter(zstd.CParameter.hashLog, DEFAULT_LEVEL_TABLES.hashLog)
+    c.setParameter(zstd.CParameter.chainLog, DEFAULT_LEVEL_TABLES.chainLog)
+  }
+  c.setParameter(zstd.CParameter.checksumFlag, 0)
+  return c
+}
 
 /** The most bytes zstd may need to compress `length` bytes. */
 export function zstdBound(length: number): number {
