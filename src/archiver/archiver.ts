@@ -96,11 +96,20 @@ const DIR_PREFETCH = 8
 const FILE_COUNT = 256
 const FILE_BYTES = 16 * 1024 * 1024
 
-/** Seams for tests: let them act at a known moment of a backup. */
+/**
+ * Seams for tests: let them act at a known moment of a backup. `attempt` is 2 for the re-read
+ * of a file that changed while it was read.
+ */
 export interface BackupHooks {
   /**
+   * Runs (and is awaited) after a file's node was made from its lstat, just before its content
+   * is read: a change made here is a change during the read, whichever thread reads the file.
+   */
+  beforeRead?(path: string, attempt: 1 | 2): void | Promise<void>
+  /**
    * Runs (and is awaited) after a file's content was read and stored, before the archiver
-   * checks whether the file changed meanwhile. `attempt` is 2 for the re-read of a file that did.
+   * checks whether the file changed meanwhile. A file read on a worker thread has its state
+   * taken there as the read ends: a change made here comes after that read.
    */
   afterRead?(path: string, attempt: 1 | 2): void | Promise<void>
 }
@@ -441,7 +450,7 @@ class Archiver {
     const before = entry.previous?.earlier
     const earlier = entry.previous?.wasFile === true ? { chunks: this.#earlierChunks(before), only: before?.length === 1 ? before[0] : undefined } : undefined
     const first = await this.#readOnce(path, entry.size, earlier, 1)
-    const check = checkAfterRead(path, entry.stat, first.size)
+    const check = checkAfterRead(path, entry.stat, first.size, first.readEnd)
     if (check.kind === 'same') return { json: entry.head + nodeJsonTail(first.content), size: first.size, content: first.content, consistent: true }
     // From here the node describes the bytes stored, whatever happens next.
     const node = decodeNodeJson(entry.head + nodeJsonTail(first.content))
@@ -471,7 +480,7 @@ class Archiver {
       return keep(node)
     }
     again.content = second.content
-    const recheck = checkAfterRead(path, check.st, second.size)
+    const recheck = checkAfterRead(path, check.st, second.size, second.readEnd)
     if (recheck.kind === 'same') return keep(again)
     again.size = second.size
     this.#warnChanged(text, `file changed while it was read, twice; stored the ${second.size} bytes of the second read, which may mix old and new content (back up from a file system snapshot to avoid this)`)
@@ -480,8 +489,9 @@ class Archiver {
 
   /** One read of a file into the repository. A re-read (attempt 2) mostly finds known chunks. */
   async #readOnce(path: string | Buffer, size: number, earlier: EarlierVersion | undefined, attempt: 1 | 2): Promise<SavedFile> {
+    if (this.#hooks.beforeRead) await this.#hooks.beforeRead(pathText(path), attempt)
     const saved = await this.#saver.save(path, size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), earlier)
-    await this.#hooks.afterRead?.(pathText(path), attempt)
+    if (this.#hooks.afterRead) await this.#hooks.afterRead(pathText(path), attempt)
     return saved
   }
 

@@ -3,11 +3,12 @@
 // encodes whole small files, so the main thread does not pay an open/read/close round trip per
 // small file. It imports no repository code at run time (the encoder comes through the API),
 // which keeps each worker small and quick to start.
-import { closeSync, constants, openSync, readSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import { hashId, type HandlerAnswer, type ReplyOutput } from '../base/index.js'
 import { createChunker, type Chunker } from '../chunker/index.js'
 import type { EncoderWorkerApi } from '../repository/index.js'
-import type { WorkerRequest } from './backup-workers.js'
+import type { SmallFileAnswer, WorkerRequest } from './backup-workers.js'
+import { contentMarkText } from './read-check.js'
 
 // One read buffer per worker, reused: a fresh one per small file leaves the garbage collector
 // with many external buffers to find, and the process with their memory meanwhile.
@@ -55,21 +56,25 @@ export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, 
     if (readBuffer.length < m.size + 1) readBuffer = Buffer.allocUnsafeSlow(Math.max(m.size + 1, m.maxSize + 1))
     const buf = readBuffer.subarray(0, m.size + 1)
     let n = 0
+    let readEnd: string
     try {
       while (n < buf.length) {
         const r = readSync(fd, buf, n, buf.length - n, null)
         if (r === 0) break
         n += r
       }
+      // The state of the file read, for the caller's check that it did not change since its
+      // stat: cheaper here (no path to walk) than an lstat on the caller's busy thread.
+      readEnd = contentMarkText(fstatSync(fd, { bigint: true }))
     } finally {
       closeSync(fd)
     }
-    if (n > m.maxSize) return { result: { grew: true, size: n } }
-    if (n === 0) return { result: { size: 0 } }
+    if (n > m.maxSize) return { result: { grew: true, size: n } satisfies SmallFileAnswer }
+    if (n === 0) return { result: { size: 0, readEnd } satisfies SmallFileAnswer }
     const plain = buf.subarray(0, n)
     const id = hashId(plain)
-    if (id === m.unless) return { result: { id, size: n, same: true } }
+    if (id === m.unless) return { result: { id, size: n, same: true, readEnd } satisfies SmallFileAnswer }
     const { output, uncompressedLength } = api.encode('data', plain, m.level, out)
-    return { result: { id, size: n, uncompressedLength }, output }
+    return { result: { id, size: n, uncompressedLength, readEnd } satisfies SmallFileAnswer, output }
   }
 }

@@ -10,14 +10,17 @@ export type WorkerRequest =
   | { op: 'chunk'; data: Uint8Array; level: number }
   | { op: 'file'; path: string | Uint8Array; size: number; maxSize: number; level: number; unless?: Id }
 
-/** What a worker made of a small file. */
+/**
+ * What a worker made of a small file. `readEnd` is the file's state (contentMarkText of an fstat
+ * of the descriptor it was read through) when the read ended: the bytes read are that file's content.
+ */
 export type SmallFileResult =
-  | { kind: 'empty' }
+  | { kind: 'empty'; readEnd: string }
   /** The file grew past the small-file limit while being read: read it the normal way. */
   | { kind: 'grew' }
   /** Its content hashed to the ID it was asked about (readSmallFile's `unless`): not encoded. */
-  | { kind: 'same'; id: Id; size: number }
-  | { kind: 'blob'; id: Id; size: number; blob: EncodedBlob }
+  | { kind: 'same'; id: Id; size: number; readEnd: string }
+  | { kind: 'blob'; id: Id; size: number; blob: EncodedBlob; readEnd: string }
 
 /**
  * The worker threads of a backup: they compress and encrypt chunks (as the writer's encoder)
@@ -90,23 +93,20 @@ function resultOnly<R>(r: Reply<R>): R {
 }
 
 /** A worker's answer to a 'file' request; `same` when the content hashed to the request's `unless`. */
-interface SmallFileAnswer {
-  grew?: boolean
-  same?: boolean
-  size: number
-  id?: Id
-  uncompressedLength?: number
-}
+export type SmallFileAnswer =
+  | { grew: true; size: number }
+  | { grew?: false; same?: boolean; size: number; id?: Id; uncompressedLength?: number; readEnd: string }
 
 function toSmallFileResult(r: Reply<SmallFileAnswer>): SmallFileResult {
   if (r.result.grew) return { kind: 'grew' }
+  const readEnd = r.result.readEnd
   if (r.result.same === true && r.result.id !== undefined) {
     r.release()
-    return { kind: 'same', id: r.result.id, size: r.result.size }
+    return { kind: 'same', id: r.result.id, size: r.result.size, readEnd }
   }
   if (r.result.size === 0 || r.result.id === undefined || r.output === undefined) {
     r.release()
-    return { kind: 'empty' }
+    return { kind: 'empty', readEnd }
   }
-  return { kind: 'blob', id: r.result.id, size: r.result.size, blob: { sealed: r.output, uncompressedLength: r.result.uncompressedLength!, release: r.release } }
+  return { kind: 'blob', id: r.result.id, size: r.result.size, blob: { sealed: r.output, uncompressedLength: r.result.uncompressedLength!, release: r.release }, readEnd }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -10,6 +10,7 @@ import { zstdDecompress, type EncodedBlob } from '../repository/index.js'
 import { seededBytes, TEST_POLYNOMIAL } from '../repository/testing.js'
 import { BackupWorkers } from './backup-workers.js'
 import { FileSaver, type DataSink } from './file-saver.js'
+import { contentMarkText } from './read-check.js'
 
 const MiB = 1024 * 1024
 const key = newMasterKey()
@@ -134,8 +135,9 @@ describe('FileSaver', () => {
     assert.equal(counts().encoded, 1)
     const [only] = first.content
     // Same content: hashed on the worker and found to be the earlier version, not encoded.
-    const again = await saver.save(path, 21, sink, undefined, { only })
+    const { readEnd, ...again } = await saver.save(path, 21, sink, undefined, { only })
     assert.deepEqual(again, { content: [only], size: 21, added: 0 })
+    assert.equal(readEnd, contentMarkText(await stat(path, { bigint: true })), "the file's state as the worker's read ended")
     assert.equal(counts().encoded, 1)
     // Changed content: encoded as before.
     await writeFile(path, 'other bytes, new mtime')

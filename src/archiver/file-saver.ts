@@ -21,6 +21,12 @@ export interface SavedFile {
   added: number
   /** Bytes found unchanged by following the earlier version's chunks, so never chunked. */
   followed?: number
+  /**
+   * The file's state when the read ended, taken through the descriptor it was read through
+   * (a worker's small file, as contentMarkText): the bytes read are the content of that file
+   * in that state.
+   */
+  readEnd?: string
 }
 
 /**
@@ -157,15 +163,15 @@ export class FileSaver {
     // A small file is one chunk: a worker reads, hashes and encodes it in one go.
     const unless = earlier?.only !== undefined && sink.has?.('data', earlier.only) ? earlier.only : undefined
     const r = await this.#workers!.readSmallFile(path, expectedSize, MIN_SIZE, sink.compressionLevel ?? 0, unless)
-    if (r.kind === 'empty') return { content: [], size: 0, added: 0 }
+    if (r.kind === 'empty') return { content: [], size: 0, added: 0, readEnd: r.readEnd }
     if (r.kind === 'grew') return this.#saveHere(path, expectedSize, sink, onBytes, earlier) // chunk it as a large file
     if (r.kind === 'same') {
       onBytes?.(r.size)
-      return { content: [r.id], size: r.size, added: 0 }
+      return { content: [r.id], size: r.size, added: 0, readEnd: r.readEnd }
     }
     const saved = await sink.saveEncodedBlob!('data', r.id, r.size, r.blob)
     onBytes?.(r.size)
-    return { content: [r.id], size: r.size, added: saved.known ? 0 : r.size }
+    return { content: [r.id], size: r.size, added: saved.known ? 0 : r.size, readEnd: r.readEnd }
   }
 
   async #saveHere(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes: ((n: number) => void) | undefined, earlier: EarlierVersion | undefined): Promise<SavedFile> {

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import type { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import { backup, type BackupHooks, type BackupOptions, type BackupProgress } from './archiver.js'
+import { checkAfterRead, contentMarkText } from './read-check.js'
 import { ExcludeMatcher } from './exclude.js'
 import { fileContent, nodeAt, writeFiles } from './testing.js'
 
@@ -71,6 +72,9 @@ describe('files that change while they are read', () => {
     assert.deepEqual(again.reads, [], 'no file was read, so none was checked either')
   })
 
+  // A small file is read on a worker, which takes its state through the descriptor as the read
+  // ends; a large one on the main thread, checked by an lstat after the read. A change made just
+  // before the read is one neither read can miss.
   for (const [kind, size] of [['small', 1000], ['large', 3 * 1024 * 1024 + 5]] as const) {
     it(`a ${kind} file appended to once while it is read is read again and stored as it is now`, async () => {
       const root = join(dir, `once-${kind}`)
@@ -80,9 +84,10 @@ describe('files that change while they are read', () => {
       const path = join(root, 'grows.bin')
       const repo = await createTestRepository({ workers: true })
       const r = recorder()
-      const log = readLog(async (p, attempt) => {
+      const log = readLog()
+      log.hooks.beforeRead = async (p, attempt) => {
         if (p === path && attempt === 1) await appendFile(path, extra)
-      })
+      }
       const { snapshot, summary } = await run(repo, [root], { progress: r.progress }, log.hooks)
       assert.deepEqual(
         log.reads.filter((x) => x.path === path).map((x) => x.attempt),
@@ -100,9 +105,36 @@ describe('files that change while they are read', () => {
       assert.equal(node.size, original.length + extra.length)
       assert.equal(BigInt(node.size), now.size)
       assert.equal(summary.totalBytesProcessed, original.length + extra.length + 'calm'.length)
-      assert.equal(r.bytes(), 2 * original.length + extra.length + 'calm'.length, 'the re-read is counted as read')
+      // A small file is read up to one byte past its expected size; a large one to its end.
+      const firstRead = kind === 'small' ? original.length + 1 : original.length + extra.length
+      assert.equal(r.bytes(), firstRead + original.length + extra.length + 'calm'.length, 'the re-read is counted as read')
     })
   }
+
+  it('a small file changed only after a worker read it is stored as read, and read again by the next backup', async () => {
+    const root = join(dir, 'after-read')
+    const original = seededBytes(6, 5000)
+    await writeFiles(root, { 'notes.txt': original })
+    const path = join(root, 'notes.txt')
+    const repo = await createTestRepository({ workers: true })
+    const r = recorder()
+    // The worker's fstat at the end of the read saw the file as its lstat did: what was read
+    // is that file, whatever happens to it afterwards.
+    const log = readLog(async (p) => {
+      if (p === path) await appendFile(path, 'later')
+    })
+    const first = await run(repo, [root], { progress: r.progress }, log.hooks)
+    assert.deepEqual(log.reads.map((x) => x.attempt), [1], 'read once')
+    assert.equal(first.summary.filesReread, 0)
+    assert.deepEqual(r.warnings, [])
+    const node = await nodeAt(repo, first.snapshot.tree, path)
+    assert.equal(node.size, original.length)
+    assert.deepEqual(await fileContent(repo, node), original)
+
+    const next = await run(repo, [root], { parent: { id: first.snapshotId!, snapshot: first.snapshot } })
+    assert.equal(next.summary.filesChanged, 1, 'its mtime and size moved, so the next backup reads it')
+    assert.deepEqual(await fileContent(repo, await nodeAt(repo, next.snapshot.tree, path)), Buffer.concat([original, Buffer.from('later')]))
+  })
 
   it('a file that keeps changing is stored as read the second time and reported as a warning, not an error', async () => {
     const root = join(dir, 'restless')
@@ -147,11 +179,12 @@ describe('files that change while they are read', () => {
     await writeFiles(root, { 'config.json': '{"v":1}' })
     const path = join(root, 'config.json')
     const repo = await createTestRepository()
-    const log = readLog(async (p, attempt) => {
+    const log = readLog()
+    log.hooks.beforeRead = async (p, attempt) => {
       if (p !== path || attempt !== 1) return
       await writeFile(`${path}.new`, '{"v":2,"more":true}')
       await rename(`${path}.new`, path)
-    })
+    }
     const r = recorder()
     const { snapshot, summary } = await run(repo, [root], { progress: r.progress }, log.hooks)
     const node = await nodeAt(repo, snapshot.tree, path)
@@ -235,5 +268,37 @@ describe('files that change while they are read', () => {
     assert.ok(stored.length > original.length, 'the second read saw appended lines')
     assert.ok(now.length > stored.length, 'the file grew after the second read started')
     assert.ok(now.subarray(0, stored.length).equals(stored), 'an append-only file is stored as a prefix of itself')
+  })
+})
+
+describe('checkAfterRead', () => {
+  let dir: string
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-after-read-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('settles on the state the reader took when it matches, without looking at the path again', async () => {
+    const path = join(dir, 'gone.txt')
+    await writeFile(path, 'abc')
+    const st = await stat(path, { bigint: true })
+    await unlink(path)
+    assert.deepEqual(checkAfterRead(path, st, 3, contentMarkText(st)), { kind: 'same' }, 'an lstat would have found the path gone')
+    assert.equal(checkAfterRead(path, st, 3).kind, 'gone')
+  })
+
+  it('falls back to an lstat of the path when the reader saw another state, or read another length', async () => {
+    const path = join(dir, 'moved.txt')
+    await writeFile(path, 'abc')
+    const before = await stat(path, { bigint: true })
+    await appendFile(path, 'def')
+    const now = await stat(path, { bigint: true })
+    const changed = checkAfterRead(path, before, 3, contentMarkText(now))
+    assert.equal(changed.kind, 'changed')
+    assert.equal(changed.kind === 'changed' && changed.st.size, 6n, 'the state to read again from is the path\'s own')
+    assert.equal(checkAfterRead(path, now, 5, contentMarkText(now)).kind, 'changed', 'five bytes read of a six-byte file')
+    assert.equal(checkAfterRead(path, now, 6, contentMarkText(now)).kind, 'same')
   })
 })
