@@ -22,10 +22,10 @@ const SAME: AfterRead = Object.freeze({ kind: 'same' })
  * GNU tar's and borg's checks.
  *
  * `readEnd`, when the reader took it, is the state of the file read (contentMarkText of an
- * fstat of its descriptor as the read ended): matching `before`, it settles the check. Otherwise one
- * synchronous `lstat` of the path after the read does (a few microseconds on a warm cache,
- * cheaper than a round trip through the thread pool), and gives the state to read again from.
- * Never throws: a failing `lstat` gives `gone`.
+ * fstat of its descriptor as the read ended): matching `before`, it settles the check.
+ * Otherwise one synchronous `lstat` of the path after the read does (a few microseconds on a
+ * warm cache, cheaper than a round trip through the thread pool), and gives the state to read
+ * again from. Never throws: a failing `lstat` gives `gone`.
  */
 export function checkAfterRead(path: string | Buffer, before: ContentMark, bytesRead: number, readEnd?: string): AfterRead {
   if (readEnd !== undefined && BigInt(bytesRead) === before.size && contentMarkText(before) === readEnd) return SAME
