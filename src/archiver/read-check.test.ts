@@ -269,36 +269,28 @@ describe('files that change while they are read', () => {
     assert.ok(now.length > stored.length, 'the file grew after the second read started')
     assert.ok(now.subarray(0, stored.length).equals(stored), 'an append-only file is stored as a prefix of itself')
   })
-})
 
-describe('checkAfterRead', () => {
-  let dir: string
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cairn-after-read-'))
-  })
-  after(async () => {
-    await rm(dir, { recursive: true, force: true })
-  })
+  describe('checkAfterRead', () => {
+    it('settles on the state the reader took when it matches, without looking at the path again', async () => {
+      const path = join(dir, 'gone.txt')
+      await writeFile(path, 'abc')
+      const st = await stat(path, { bigint: true })
+      await unlink(path)
+      assert.deepEqual(checkAfterRead(path, st, 3, contentMarkText(st)), { kind: 'same' }, 'an lstat would have found the path gone')
+      assert.equal(checkAfterRead(path, st, 3).kind, 'gone')
+    })
 
-  it('settles on the state the reader took when it matches, without looking at the path again', async () => {
-    const path = join(dir, 'gone.txt')
-    await writeFile(path, 'abc')
-    const st = await stat(path, { bigint: true })
-    await unlink(path)
-    assert.deepEqual(checkAfterRead(path, st, 3, contentMarkText(st)), { kind: 'same' }, 'an lstat would have found the path gone')
-    assert.equal(checkAfterRead(path, st, 3).kind, 'gone')
-  })
-
-  it('falls back to an lstat of the path when the reader saw another state, or read another length', async () => {
-    const path = join(dir, 'moved.txt')
-    await writeFile(path, 'abc')
-    const before = await stat(path, { bigint: true })
-    await appendFile(path, 'def')
-    const now = await stat(path, { bigint: true })
-    const changed = checkAfterRead(path, before, 3, contentMarkText(now))
-    assert.equal(changed.kind, 'changed')
-    assert.equal(changed.kind === 'changed' && changed.st.size, 6n, 'the state to read again from is the path\'s own')
-    assert.equal(checkAfterRead(path, now, 5, contentMarkText(now)).kind, 'changed', 'five bytes read of a six-byte file')
-    assert.equal(checkAfterRead(path, now, 6, contentMarkText(now)).kind, 'same')
+    it('falls back to an lstat of the path when the reader saw another state, or read another length', async () => {
+      const path = join(dir, 'moved.txt')
+      await writeFile(path, 'abc')
+      const before = await stat(path, { bigint: true })
+      await appendFile(path, 'def')
+      const now = await stat(path, { bigint: true })
+      const changed = checkAfterRead(path, before, 3, contentMarkText(now))
+      assert.equal(changed.kind, 'changed')
+      assert.equal(changed.kind === 'changed' && changed.st.size, 6n, "the state to read again from is the path's own")
+      assert.equal(checkAfterRead(path, now, 5, contentMarkText(now)).kind, 'changed', 'five bytes read of a six-byte file')
+      assert.equal(checkAfterRead(path, now, 6, contentMarkText(now)).kind, 'same')
+    })
   })
 })
