@@ -130,14 +130,13 @@ class ReadRing {
 export class FileSaver {
   #polynomial: bigint
   #rings: ReadRing[] = []
-  // With workers, two large files at a time. Each block of a file is chunked here (in place, the
-  // fastest way) unless this thread is chunking a block of the other file right now; then it is
-  // chunked on a worker (the chunker's state goes with the block, and comes back). So two files
-  // are chunked at once when compressing leaves the workers time, and neither waits for a worker
-  // while this thread has nothing else to do. Each file's next block is read while the current
-  // one is chunked. Without workers, one at a time. Small files go on meanwhile.
+  // With workers, two large files at a time: one chunked here (in place, the fastest way), the
+  // other on workers block by block (the chunker's state goes with each block), so that two
+  // files are chunked at once when compressing leaves the workers time. Each file's next block
+  // is read while the current one is chunked. Without workers, one at a time. Small files go
+  // on meanwhile.
   #largeLimit: ReturnType<typeof createLimit>
-  /** A block of a large file is being chunked on this thread. */
+  /** A large file is being chunked on this thread. */
   #chunkingHere = false
 
   #workers: BackupWorkers | undefined
@@ -227,10 +226,12 @@ export class FileSaver {
       return id
     }
     const workers = sink.saveEncodedBlob ? this.#workers : undefined
+    // Chunked here unless another file is; a file chunked on workers moves here once this
+    // thread is free (its chunker state comes along), since here is faster.
+    let here = !workers || !this.#chunkingHere
+    if (here) this.#chunkingHere = true
     const level = sink.compressionLevel ?? 0
-    // Where the file's chunker state is: in `chunker` (its last block was chunked here), or in
-    // `state` (on a worker; null: at a chunk's start).
-    let here = true
+    // The chunker's state between blocks chunked on workers (null: at the file's start).
     let state: ChunkerState | null = null
     /**
      * Stores the chunk [from, to). `known` is its ID when the caller hashed it already (a chunk
@@ -300,11 +301,7 @@ export class FileSaver {
      * cut where an earlier chunk ended, so the guide follows from there.
      */
     const chunkBlock = async (): Promise<boolean> => {
-      if (workers && this.#chunkingHere && scan < end) {
-        if (here) {
-          state = chunker.saveState()
-          here = false
-        }
+      if (!here && workers && scan < end) {
         const r = await workers.scanChunks(buf.subarray(scan, end), state, this.#polynomial)
         state = r.state
         const base = scan
@@ -319,22 +316,12 @@ export class FileSaver {
           }
         }
       } else {
-        if (!here) {
-          if (state === null) chunker.reset()
-          else chunker.restoreState(state)
-          here = true
-        }
-        this.#chunkingHere = true
-        try {
-          for (;;) {
-            const p = scan < end ? chunker.nextSplitPoint(buf, scan, end) : -1
-            if (p < 0) break
-            await emit(start, p)
-            start = scan = p
-            if (guide?.resumeAt(ringBase + start)) return true
-          }
-        } finally {
-          this.#chunkingHere = false
+        for (;;) {
+          const p = scan < end ? chunker.nextSplitPoint(buf, scan, end) : -1
+          if (p < 0) break
+          await emit(start, p)
+          start = scan = p
+          if (guide?.resumeAt(ringBase + start)) return true
         }
       }
       scan = end
@@ -372,6 +359,10 @@ export class FileSaver {
         const eof = n < READ_SIZE
         // Read ahead while this block is chunked, where there is room behind it.
         if (!eof && end + READ_SIZE <= RING_SIZE) reading = readAt(end)
+        if (!here && !this.#chunkingHere) {
+          here = this.#chunkingHere = true
+          if (state !== null) chunker.restoreState(state)
+        }
         for (;;) {
           if (guide?.active) {
             await follow(eof)
@@ -389,6 +380,7 @@ export class FileSaver {
       await ring.drain()
       ok = true
     } finally {
+      if (here) this.#chunkingHere = false
       // Reuse the ring only once nothing reads or writes it any more.
       const busy: Array<Promise<unknown>> = [ring.idle()]
       if (reading) busy.push(reading.catch(() => 0))
