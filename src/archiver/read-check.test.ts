@@ -27,15 +27,19 @@ function recorder() {
   return { progress, warnings, errors, bytes: () => bytes }
 }
 
-/** Records every read the archiver reports, and runs `act` at each. */
-function readLog(act: (path: string, attempt: 1 | 2) => Promise<void> = async () => {}) {
+/**
+ * Records every read the archiver reports, and runs `act` at each: after the read, or just
+ * before it (`when: 'before'`, a change during the read whichever thread reads the file).
+ */
+function readLog(act: (path: string, attempt: 1 | 2) => Promise<void> = async () => {}, when: 'before' | 'after' = 'after') {
   const reads: Array<{ path: string; attempt: 1 | 2 }> = []
   const hooks: BackupHooks = {
     afterRead: async (path, attempt) => {
       reads.push({ path, attempt })
-      await act(path, attempt)
+      if (when === 'after') await act(path, attempt)
     },
   }
+  if (when === 'before') hooks.beforeRead = act
   return { hooks, reads }
 }
 
@@ -84,10 +88,9 @@ describe('files that change while they are read', () => {
       const path = join(root, 'grows.bin')
       const repo = await createTestRepository({ workers: true })
       const r = recorder()
-      const log = readLog()
-      log.hooks.beforeRead = async (p, attempt) => {
+      const log = readLog(async (p, attempt) => {
         if (p === path && attempt === 1) await appendFile(path, extra)
-      }
+      }, 'before')
       const { snapshot, summary } = await run(repo, [root], { progress: r.progress }, log.hooks)
       assert.deepEqual(
         log.reads.filter((x) => x.path === path).map((x) => x.attempt),
@@ -179,12 +182,11 @@ describe('files that change while they are read', () => {
     await writeFiles(root, { 'config.json': '{"v":1}' })
     const path = join(root, 'config.json')
     const repo = await createTestRepository()
-    const log = readLog()
-    log.hooks.beforeRead = async (p, attempt) => {
+    const log = readLog(async (p, attempt) => {
       if (p !== path || attempt !== 1) return
       await writeFile(`${path}.new`, '{"v":2,"more":true}')
       await rename(`${path}.new`, path)
-    }
+    }, 'before')
     const r = recorder()
     const { snapshot, summary } = await run(repo, [root], { progress: r.progress }, log.hooks)
     const node = await nodeAt(repo, snapshot.tree, path)
