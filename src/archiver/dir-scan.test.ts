@@ -104,6 +104,27 @@ describe('scanEntries()', () => {
     assert.equal(byName(third, 'a.txt').previousJson, parent.texts[0])
   })
 
+  test('finds the parent node of every kind of name: plain, escaped in JSON, not ASCII, and not UTF-8', async () => {
+    const names = ['plain.c', 'a&b<c>', 'quo"te\\back', 'caf\u00e9', 'tab\there', '\u2028line']
+    for (const [label, bytes] of [['strings', false], ['bytes', true]] as const) {
+      const dir = join(root, `names-${label}`)
+      await mkdir(dir, { recursive: true })
+      for (const name of names) await writeFile(join(dir, name), name)
+      // One name that is not UTF-8 makes the listing give every name as bytes.
+      if (bytes) await writeFile(Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x61, 0xff])]), 'y')
+      const first = await scanDirectory(dir, undefined)
+      assert.equal(first.items.length, names.length + (bytes ? 1 : 0))
+      const parent = parentNodes(treeOf(first, () => [ID_A]))
+      const second = await scanDirectory(dir, parent)
+      for (const e of entries(second)) {
+        const label = Buffer.isBuffer(e.name) ? e.name.toString('latin1') : e.name
+        assert.deepEqual(e.previous, { wasFile: true, content: [ID_A] }, label)
+        assert.ok(e.previousJson !== undefined && parent.texts.includes(e.previousJson), label)
+      }
+      assert.ok(sameNodes(entries(second).map((e) => e.previousJson!), parent))
+    }
+  })
+
   test('decodes a parent node written differently and compares as restic does (size, times, inode)', async () => {
     const dir = join(root, 'restic-shape')
     await mkdir(dir, { recursive: true })

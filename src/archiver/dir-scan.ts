@@ -94,8 +94,7 @@ export function scanEntry(name: EntryName, node: Node, st: EntryStat, previous: 
 
 /**
  * A directory's tree in the parent snapshot: its nodes' JSON in tree order, and each by its
- * name's JSON (the node's text up to `,"type":`), so that entries are matched without decoding
- * the tree.
+ * name (see nameKeyOf), so that entries are matched without decoding the tree.
  */
 export interface ParentNodes {
   readonly texts: readonly string[]
@@ -126,9 +125,15 @@ export function sameNodes(nodes: readonly string[], parent: ParentNodes): boolea
   return true
 }
 
+const NAME_FIELD = '{"name":'
+
+/**
+ * The key of a node's JSON in ParentNodes.byName: its name's JSON without the quotes, which
+ * for a plain name (plainNameJson) is the name itself, so a listing's string looks itself up.
+ */
 function nameKeyOf(json: string): string | undefined {
   const i = json.indexOf(',"type":')
-  return i < 0 ? undefined : json.slice(0, i)
+  return i < 0 || !json.startsWith(NAME_FIELD) ? undefined : json.slice(NAME_FIELD.length + 1, i - 1)
 }
 
 /**
@@ -150,11 +155,12 @@ export function scanEntries(path: string | Buffer, names: readonly EntryName[], 
     let warnings: string[] | undefined
     try {
       const st = lstatSync(childPath, { bigint: true })
-      const node = nodeFromStatSync(nameBytes(name), childPath, st, { readXattrs: false, users }) as Node | null
-      if (node === null) continue
       const quoted = typeof name === 'string' ? plainNameJson(name) : undefined
+      // With the name's JSON at hand, the node's name bytes are never read: not made either.
+      const node = nodeFromStatSync(quoted === undefined ? nameBytes(name) : NO_NAME, childPath, st, { readXattrs: false, users }) as Node | null
+      if (node === null) continue
       const base = nodeJsonHead(node, quoted)
-      const prevJson = parent === undefined || parent.byName.size === 0 ? undefined : parent.byName.get(quoted === undefined ? nameKeyOf(base)! : '{"name":' + quoted)
+      const prevJson = parent === undefined || parent.byName.size === 0 ? undefined : parent.byName.get(quoted !== undefined ? (name as string) : nameKeyOf(base)!)
       const same = prevJson === undefined ? undefined : sameAsPrevious(prevJson, base, node, name, st)
       if (same !== undefined) {
         items.push(same)
@@ -167,7 +173,7 @@ export function scanEntries(path: string | Buffer, names: readonly EntryName[], 
         // a damaged parent only costs speed
       }
       if (addXattrsSync(node, childPath, previous, (m) => (warnings ??= []).push(m)) === XATTRS_BY_TOOL) items.push({ kind: 'defer', name, previous })
-      else items.push(scanEntry(name, node, st, previous, warnings, node.xattrs === undefined ? base : undefined))
+      else items.push(scanEntry(name, node, st, previous, warnings, node.xattrs === undefined ? base : nodeJsonHead(node, quoted)))
     } catch (err) {
       items.push({ kind: 'error', name, error: asError(err) })
     }
@@ -246,6 +252,9 @@ export function joinPath(dir: string | Buffer, name: EntryName): string | Buffer
   const s = path.toString('utf8')
   return Buffer.from(s).equals(path) ? s : path
 }
+
+/** A node's name where nothing reads it (see scanEntries). */
+const NO_NAME = Buffer.alloc(0)
 
 export function nameBytes(name: EntryName): Buffer {
   return typeof name === 'string' ? Buffer.from(name) : name
