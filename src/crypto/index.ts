@@ -19,7 +19,7 @@
  * open(master, sealed).toString() // '{"version":2}'
  */
 export { type MasterKey, newMasterKey, masterKeyToJSON, masterKeyFromJSON } from './master-key.js'
-export { CRYPTO_OVERHEAD, Sealable, seal, sealInPlace, sealInto, open, openInto } from './seal.js'
+export { CRYPTO_OVERHEAD, Sealable, seal, sealInPlace, sealInto, open, openInOrder, openInto, type CiphertextReader } from './seal.js'
 export { MAC_SIZE, NONCE_SIZE } from './poly1305-aes.js'
 export { type ScryptParams, calibrateScrypt } from './scrypt.js'
 export { type KeyFileInfo, type CreateKeyFileOptions, createKeyFile, openKeyFile, parseKeyFile } from './key-file.js'

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createDecipheriv, randomBytes } from 'node:crypto'
 import { isAppError } from '../base/index.js'
-import { CRYPTO_OVERHEAD, newMasterKey, open, openInto, Sealable, seal, sealInPlace, sealInto, type MasterKey } from './index.js'
+import { CRYPTO_OVERHEAD, newMasterKey, open, openInOrder, openInto, Sealable, seal, sealInPlace, sealInto, type MasterKey } from './index.js'
 import { Poly1305Aes } from './poly1305-aes.js'
 
 const hex = (s: string) => Buffer.from(s, 'hex')
@@ -208,4 +208,35 @@ test('openInto() rejects a wrong MAC with INVALID_DATA, and a buffer too small w
   sealed[70_000] ^= 1
   assert.throws(() => openInto(key, sealed, Buffer.alloc(100_000)), isInvalidData)
   assert.throws(() => openInto(key, sealed.subarray(0, 20), Buffer.alloc(100_000)), isInvalidData)
+})
+
+test('openInOrder() decrypts the ciphertext front to back in ranges of any size, as open() does', () => {
+  const key = newMasterKey()
+  const plaintext = randomBytes(200_003)
+  const sealed = seal(key, plaintext)
+  const before = Buffer.from(sealed)
+  for (const sizes of [[200_003], [1, 15, 16, 17, 65_536, 134_418], [7]]) {
+    const reader = openInOrder(key, sealed)
+    assert.equal(reader.length, plaintext.length)
+    const parts: Buffer[] = []
+    for (let k = 0; reader.position < reader.length; k++) {
+      const at = reader.position
+      const part = reader.next(sizes[k % sizes.length])
+      assert.equal(reader.position, at + part.length)
+      parts.push(part)
+    }
+    assert.equal(reader.next(10).length, 0, 'nothing past the end')
+    reader.end()
+    reader.end()
+    assert.ok(Buffer.concat(parts).equals(plaintext))
+  }
+  assert.deepEqual(sealed, before, 'reading leaves the sealed bytes as they were')
+})
+
+test('openInOrder() checks the MAC before it decrypts anything', () => {
+  const key = newMasterKey()
+  const sealed = seal(key, randomBytes(1000))
+  sealed[500] ^= 1
+  assert.throws(() => openInOrder(key, sealed), isInvalidData)
+  assert.throws(() => openInOrder(newMasterKey(), seal(key, randomBytes(10))), isInvalidData)
 })

@@ -191,6 +191,50 @@ export function openInto(key: MasterKey, sealed: Uint8Array, out: Buffer): Buffe
   return out.subarray(0, length)
 }
 
+/** Decrypts a sealed blob's ciphertext front to back, in ranges of the reader's choosing (see openInOrder). */
+export interface CiphertextReader {
+  /** Bytes of ciphertext. */
+  readonly length: number
+  /** Bytes decrypted so far: the next call starts there. */
+  readonly position: number
+  /** Decrypts the next `n` bytes (fewer at the end) into a new buffer. */
+  next(n: number): Buffer
+  /** Frees the decryption state now; call once done, whether or not everything was read. */
+  end(): void
+}
+
+/**
+ * Checks the tag of `sealed` and returns a reader that decrypts its ciphertext in order, a
+ * piece at a time, without a buffer for all of it: for a caller that only looks at each piece
+ * once (check hashes an uncompressed blob as it is decrypted). `sealed` must not change while
+ * it is read. Throws INVALID_DATA on a MAC mismatch, as open() does.
+ */
+export function openInOrder(key: MasterKey, sealed: Uint8Array): CiphertextReader {
+  const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength)
+  const decipher = verified(key, buf)
+  if (decipher === undefined) throw invalidData('Cannot decrypt data: ciphertext verification failed (MAC mismatch)')
+  const ciphertext = buf.subarray(NONCE_SIZE, buf.length - MAC_SIZE)
+  let position = 0
+  let ended = false
+  return {
+    length: ciphertext.length,
+    get position() {
+      return position
+    },
+    next(n) {
+      const end = Math.min(ciphertext.length, position + n)
+      const out = decipher.update(ciphertext.subarray(position, end))
+      position = end
+      return out
+    },
+    end() {
+      if (ended) return
+      ended = true
+      decipher.final()
+    },
+  }
+}
+
 /** Below glibc's mmap threshold, so that each piece is a quick heap allocation, not a mapping. */
 const OPEN_PIECE_SIZE = 64 * 1024
 

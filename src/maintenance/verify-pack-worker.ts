@@ -4,7 +4,7 @@
 import { hashId, serveWorker } from '../base/index.js'
 import { masterKeyFromJSON, type MasterKey } from '../crypto/index.js'
 // The decoder's own module, not the repository's index: a worker loads only what it uses.
-import { decodeSealedBlob, Scratch } from '../repository/blob-decoder.js'
+import { Scratch, verifySealedBlob } from '../repository/blob-decoder.js'
 
 export interface VerifyRequest {
   /** The whole pack. */
@@ -43,7 +43,7 @@ serveWorker<VerifyRequest>((m, data) => {
       if (b.offset + b.length > bytes.length) throw new RangeError('past the end of the pack')
       garbage += b.length // decrypted in short-lived pieces
       const sealed = bytes.subarray(b.offset, b.offset + b.length)
-      decodeSealedBlob(key!, { type: 'data', ...b }, sealed, '', scratch, m.inPlace ? 'in-place' : 'copy')
+      verifySealedBlob(key!, { type: 'data', ...b }, sealed, '', scratch, m.inPlace ? 'in-place' : 'copy')
     } catch {
       damaged.push(i)
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { hashId, isAppError } from '../base/index.js'
 import { newMasterKey } from '../crypto/index.js'
-import { decodeSealedBlob, decodeSealedBlobInPieces, Scratch } from './blob-decoder.js'
+import { decodeSealedBlob, decodeSealedBlobInPieces, Scratch, verifySealedBlob } from './blob-decoder.js'
 import { encodeBlob } from './blob-encoder.js'
 import { seededBytes } from './testing.js'
 
@@ -51,6 +51,32 @@ describe('decodeSealedBlob()', () => {
     )
     assert.deepEqual(sealed, before, 'a blob that fails its MAC is left as it was')
   })
+})
+
+describe('verifySealedBlob()', () => {
+  for (const [what, data] of CASES) {
+    it(`accepts a good blob ${what}, and names a damaged one or one whose plaintext is not its ID`, () => {
+      const { piece, sealed, uncompressedLength } = pieceWith(data)
+      const blob = { type: 'data' as const, id: hashId(data), uncompressedLength }
+      const before = Buffer.from(piece)
+      verifySealedBlob(key, blob, sealed, 'p', new Scratch())
+      assert.deepEqual(piece, before, 'verifying by copy leaves the sealed bytes as they were')
+      verifySealedBlob(key, blob, Buffer.from(sealed), 'p', new Scratch(), 'in-place')
+
+      const other = { ...blob, id: hashId(Buffer.from('something else')) }
+      assert.throws(
+        () => verifySealedBlob(key, other, sealed, 'pack2', new Scratch()),
+        (err: unknown) => isAppError(err) && err.code === 'INVALID_DATA' && err.message.includes(other.id) && err.message.includes('does not match its ID'),
+      )
+      const damaged = Buffer.from(sealed)
+      damaged[damaged.length >> 1] ^= 1
+      assert.throws(
+        () => verifySealedBlob(key, blob, damaged, 'pack3', new Scratch()),
+        (err: unknown) => isAppError(err) && err.code === 'INVALID_DATA' && err.message.includes('MAC') && err.message.includes('pack3'),
+      )
+      assert.throws(() => verifySealedBlob(key, blob, sealed.subarray(0, 20), 'p', new Scratch()), (err: unknown) => isAppError(err) && err.code === 'INVALID_DATA')
+    })
+  }
 })
 
 describe('decodeSealedBlobInPieces()', () => {
