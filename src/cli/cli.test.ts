@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFile, spawn } from 'node:child_process'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -154,5 +154,27 @@ describe('cairn binary', { concurrency: true }, () => {
     const r = await cairn(['-r', join(home, 'no-repo'), 'snapshots'], { CAIRN_PASSWORD: 'x' })
     assert.equal(r.code, 10)
     assert.match(r.stderr, /^Fatal: Cannot open repository ".*no-repo"/)
+  })
+
+  it('a reader that closes the output early ends the run quietly, with exit code 141 and no lock left', async () => {
+    // Enough output (about 200 KiB) that the commands still write after the reader is gone.
+    const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
+    const repo = join(home, 'repo-closed-output')
+    const data = join(home, 'data-closed-output')
+    await mkdir(data)
+    for (let i = 0; i < 2000; i++) await writeFile(join(data, `a-file-with-a-rather-long-name-so-that-listings-are-long-${i}.txt`), `${i}\n`)
+    assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
+    const backup = await cairn(['-r', repo, 'backup', data], env)
+    assert.equal(backup.code, 0, backup.stderr)
+    for (const args of [['find', '*'], ['dump', 'latest', data]]) {
+      const child = spawn(process.execPath, [BIN, '-r', repo, ...args], { env: { PATH: process.env.PATH ?? '', HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      // The first bytes arrive, then the reader goes away, as `head` does.
+      child.stdout.once('data', () => child.stdout.destroy())
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])))
+      assert.deepEqual({ code, signal, stderr }, { code: 141, signal: null, stderr: '' }, args.join(' '))
+      assert.deepEqual(await readdir(join(repo, 'locks')), [], `${args.join(' ')} left its lock`)
+    }
   })
 })

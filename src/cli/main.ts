@@ -1,7 +1,7 @@
 /**
  * The cairn command line: global flags, the command table, and the one place where errors
  * become messages and exit codes (restic's: 0 ok, 1 fatal, 3 partial backup, 10 no repository,
- * 11 locked, 12 wrong password, 130 interrupted).
+ * 11 locked, 12 wrong password, 130 interrupted, 141 output closed by its reader).
  */
 import { Command, CommanderError } from 'commander'
 import { AppError, type ErrorCode } from '../base/index.js'
@@ -49,6 +49,34 @@ const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   WRONG_PASSWORD: 12,
   INTERRUPTED: 130,
   PARTIAL: 3,
+}
+
+/** The exit code when whoever reads the output closes it first: SIGPIPE's, which ends restic then. */
+const EXIT_OUTPUT_CLOSED = 141
+
+/** How writing to stdout failed, once it has. */
+let outputFailure: NodeJS.ErrnoException | undefined
+
+/**
+ * Ends the run once writing to stdout fails. A reader that stops early (`cairn find … | head`)
+ * closes the pipe and the next write fails with EPIPE: the run ends without a word and with exit
+ * code 141, as restic ends (killed by SIGPIPE), since whoever closed the pipe wants no more. Any
+ * other failure (a full disk behind `> file`) is reported, with exit code 1. Either way this
+ * process's locks are removed first, and a command cut short leaves the repository as a crash
+ * would: consistent. A failure to write to stderr is ignored: there is nowhere to report it.
+ */
+function endWhenOutputFails(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (outputFailure !== undefined) return // later writes fail too
+    outputFailure = err
+    if (err.code !== 'EPIPE') process.stderr.write(`Fatal: Cannot write the output: ${err.message}\n`)
+    void releaseAllLocks().finally(() => process.exit(outputFailureExitCode(err)))
+  })
+  process.stderr.on('error', () => {})
+}
+
+function outputFailureExitCode(err: NodeJS.ErrnoException): number {
+  return err.code === 'EPIPE' ? EXIT_OUTPUT_CLOSED : 1
 }
 
 /**
@@ -100,6 +128,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function reportError(err: unknown): number {
+  // The command failed because its output did (endWhenOutputFails has said all there is to say).
+  if (outputFailure !== undefined) return outputFailureExitCode(outputFailure)
   if (err instanceof CommanderError) {
     // commander printed its own message (or help/version, with exit code 0)
     return err.exitCode === 0 ? 0 : 1
@@ -119,6 +149,7 @@ function reportError(err: unknown): number {
 }
 
 if (process.argv[1] && /cairn(\.js)?$|cli\/main\.js$/.test(process.argv[1])) {
+  endWhenOutputFails()
   const code = await main(process.argv)
   process.exitCode = code
 }
