@@ -4,8 +4,9 @@ import { appendFile, link, mkdtemp, rm, stat, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { Id } from '../base/index.js'
-import type { Backend, FileType } from '../backends/index.js'
+import { AppError, type Id } from '../base/index.js'
+import { MemoryBackend, type Backend, type FileType } from '../backends/index.js'
+import { withMembers } from '../backends/testing/overrides.js'
 import type { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import { decodeSnapshot } from '../snapshots/index.js'
@@ -279,6 +280,27 @@ describe('backup()', () => {
     assert.equal(result.summary.errors, 1)
     assert.deepEqual(r.errors.map((e) => e.path), [missing])
     assert.match(r.errors[0].message, /ENOENT/)
+  })
+
+  it('stops at the first pack the repository cannot take, with its error, not one per file after it', async () => {
+    const root = join(dir, 'full-disk')
+    const files: Record<string, Buffer> = {}
+    for (let i = 0; i < 60; i++) files[`f${String(i).padStart(2, '0')}.bin`] = seededBytes(100 + i, 20_000)
+    await writeFiles(root, files)
+    const memory = new MemoryBackend()
+    let dataSaves = 0
+    const full = new AppError('IO', 'Cannot write "data": no space left on device (ENOSPC)')
+    const backend = withMembers<Backend>(memory, {
+      save: (h, data) => (h.type === 'data' && ++dataSaves > 1 ? Promise.reject(full) : memory.save(h, data)),
+    })
+    const repo = await createTestRepository({ backend })
+    // Small packs, so that the second is stored while the walk has files left to read.
+    const withWriter = repo.withWriter.bind(repo)
+    repo.withWriter = (fn, o = {}) => withWriter(fn, { ...o, packSize: 64 * 1024 })
+    const r = recorder()
+    await assert.rejects(run(repo, [root], { progress: r.progress }), (err) => err === full)
+    assert.deepEqual(r.errors, [])
+    assert.equal((await countFiles(memory)).snapshots, 0)
   })
 
   it('fails with INVALID_ARGUMENT when no source path exists', async () => {

@@ -340,4 +340,13 @@ export class BlobWriter {
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure
   }
+
+  /**
+   * Why storing failed (a pack or an index file could not be written, or the writer was
+   * aborted), or undefined while it has not. Every later save fails with this error: it is the
+   * repository's, not a problem of the data being saved.
+   */
+  get failure(): unknown {
+    return this.#failure
+  }
 }
