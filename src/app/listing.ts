@@ -1,4 +1,4 @@
-import type { Id } from '../base/index.js'
+import { AppError, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import { decodeTree, loadSnapshots, matchesFilter, findSnapshot, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
@@ -64,4 +64,33 @@ async function walk(repo: Repository, tree: Id, prefix: string, recursive: boole
     visit({ path, node })
     if (recursive && node.type === 'dir' && node.subtree) await walk(repo, node.subtree, path, recursive, visit)
   }
+}
+
+/** What `list` lists, as restic names them. */
+export const LIST_TYPES = ['blobs', 'packs', 'index', 'snapshots', 'keys', 'locks'] as const
+export type ListType = (typeof LIST_TYPES)[number]
+
+const FILE_TYPE_OF = { packs: 'data', index: 'index', snapshots: 'snapshots', keys: 'keys', locks: 'locks' } as const
+
+/** `type` as a ListType; throws INVALID_ARGUMENT naming the types when it is none (before the repository is opened). */
+export function listType(type: string): ListType {
+  if (!(LIST_TYPES as readonly string[]).includes(type)) {
+    throw new AppError('INVALID_ARGUMENT', `Cannot list "${type}"`, { hint: `Use one of: ${LIST_TYPES.join(', ')}` })
+  }
+  return type as ListType
+}
+
+/**
+ * The lines `restic list TYPE` prints: the IDs of the repository's files of a type (`packs` are
+ * its data files), or for `blobs` each index entry as "data <id>" or "tree <id>" (a blob stored
+ * in two packs, twice). Files come one by one as the backend lists them, in its order, so that
+ * a repository of millions of packs is never held as a list.
+ */
+export async function* listObjects(repo: Repository, type: ListType): AsyncGenerator<string> {
+  if (type === 'blobs') {
+    await repo.loadIndex()
+    for (const b of repo.index.blobs()) yield `${b.type} ${b.id}`
+    return
+  }
+  for await (const f of repo.backend.list(FILE_TYPE_OF[type])) yield f.name
 }

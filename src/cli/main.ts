@@ -20,6 +20,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ['ls', async () => (await import('./commands/ls.js')).registerLs],
   ['restore', async () => (await import('./commands/restore.js')).registerRestore],
   ['cat', async () => (await import('./commands/cat.js')).registerCat],
+  ['list', async () => (await import('./commands/list.js')).registerList],
   ['unlock', async () => (await import('./commands/unlock.js')).registerUnlock],
   ['check', async () => (await import('./commands/check.js')).registerCheck],
   ['repair', async () => (await import('./commands/repair.js')).registerRepair],

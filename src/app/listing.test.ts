@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict'
+import { promises as fs } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { isAppError } from '../base/index.js'
+import { Lock } from '../repository/index.js'
+import { cairn, initRepo, interopSkipReason, openRepo, restic, tempDir, type TempDir } from './interop-testing.js'
+import { listObjects, listType, LIST_TYPES } from './listing.js'
+
+describe('listType()', () => {
+  it('takes restic\'s type names and refuses others, naming them', () => {
+    for (const t of LIST_TYPES) assert.equal(listType(t), t)
+    assert.throws(
+      () => listType('data'),
+      (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message === 'Cannot list "data"' && err.hint === 'Use one of: blobs, packs, index, snapshots, keys, locks',
+    )
+  })
+})
+
+const skip = await interopSkipReason()
+
+describe('list against restic', { skip }, () => {
+  let tmp: TempDir
+  let repo: string
+
+  before(async () => {
+    tmp = await tempDir('list')
+    const src = join(tmp.path, 'src')
+    await fs.mkdir(join(src, 'sub'), { recursive: true })
+    await fs.writeFile(join(src, 'a.txt'), 'one\n')
+    await fs.writeFile(join(src, 'sub', 'b.txt'), 'two\n')
+    repo = join(tmp.path, 'repo')
+    await initRepo(repo)
+    for (const extra of ['first\n', 'second\n']) {
+      await fs.appendFile(join(src, 'a.txt'), extra)
+      const r = await cairn(repo, ['backup', src])
+      assert.equal(r.code, 0, r.stderr)
+    }
+  })
+  after(() => tmp.remove())
+
+  it('prints what restic prints for every type, one line each (locks too, while one is held)', async () => {
+    const held = await openRepo(repo)
+    const lock = await Lock.acquire(held, { exclusive: false })
+    try {
+      for (const t of LIST_TYPES) {
+        const [ours, theirs] = await Promise.all([cairn(repo, ['list', t]), restic(repo, ['list', t])])
+        assert.equal(ours.code, 0, `${t}: ${ours.stderr}`)
+        assert.equal(theirs.code, 0, `${t}: ${theirs.stderr}`)
+        const lines = (s: string) => s.split('\n').filter(Boolean).sort()
+        assert.deepEqual(lines(ours.stdout), lines(theirs.stdout), t)
+        assert.ok(lines(ours.stdout).length > 0, `${t} lists something`)
+      }
+    } finally {
+      await lock.release()
+      await held.close()
+    }
+  })
+
+  it('lists every index entry as its type and ID', async () => {
+    const r = await openRepo(repo)
+    try {
+      const lines: string[] = []
+      for await (const l of listObjects(r, 'blobs')) lines.push(l)
+      assert.equal(lines.length, r.index.size)
+      assert.ok(lines.every((l) => /^(data|tree) [0-9a-f]{64}$/.test(l)))
+      assert.ok(lines.some((l) => l.startsWith('tree ')) && lines.some((l) => l.startsWith('data ')))
+    } finally {
+      await r.close()
+    }
+  })
+
+  it('an unknown type fails before the repository is opened', async () => {
+    const r = await cairn(join(tmp.path, 'no-such-repo'), ['list', 'trees'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^Fatal: Cannot list "trees" \(Use one of: blobs, packs, index, snapshots, keys, locks\)/)
+  })
+})
