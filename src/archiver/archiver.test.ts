@@ -345,6 +345,49 @@ describe('backup()', () => {
     assert.equal((await countFiles(repo.backend)).snapshots, 0)
   })
 
+  it('an interruption while files are stored stops with INTERRUPTED, leaving no rejection unhandled', async () => {
+    // Nested directories of small files, as a home folder has: when the walk stops, directories
+    // it handed on still have files waiting for the repository.
+    const root = join(dir, 'interrupted')
+    const files: Record<string, Buffer> = {}
+    for (let d = 0; d < 6; d++) {
+      for (let s = 0; s < 4; s++) for (let i = 0; i < 50; i++) files[`d${d}/s${s}/f${i}.bin`] = seededBytes(1000 * d + 100 * s + i, 4096)
+    }
+    files['d0/large.bin'] = seededBytes(7, 3 * 1024 * 1024)
+    await writeFiles(root, files)
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      // A slow repository with small packs, so that saves wait for room when the walk stops.
+      const memory = new MemoryBackend()
+      const slow = withMembers<Backend>(memory, {
+        save: async (h, data) => {
+          if (h.type === 'data') await new Promise((resolve) => setTimeout(resolve, 20))
+          return memory.save(h, data)
+        },
+      })
+      const repo = await createTestRepository({ backend: slow })
+      const withWriter = repo.withWriter.bind(repo)
+      repo.withWriter = (fn, o = {}) => withWriter(fn, { ...o, packSize: 64 * 1024, maxQueuedBytes: 256 * 1024 })
+      const ac = new AbortController()
+      let bytes = 0
+      const progress: BackupProgress = {
+        onBytes: (n) => {
+          bytes += n
+          if (bytes > 256 * 1024) ac.abort() // as Ctrl-C does
+        },
+      }
+      await assert.rejects(run(repo, [root], { signal: ac.signal, progress }), (err: Error & { code?: string }) => err.code === 'INTERRUPTED')
+      // Saves that were waiting fail once the writer is aborted, within a few turns.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      assert.deepEqual(unhandled, [])
+      assert.equal((await countFiles(memory)).snapshots, 0)
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
   it('the same content in two backups deduplicates across snapshots', async () => {
     const repo = await createTestRepository()
     const first = await run(repo, [src])

@@ -250,6 +250,12 @@ class Archiver {
     // waiting for each before the next would drain the pipeline at every target ("backup ."
     // of a folder of large files would read them one at a time).
     const nodes: Array<Promise<{ name: Buffer; json: string } | undefined>> = []
+    // Each is awaited below, unless the loop fails first (an interrupted backup): its failure
+    // must not count as unhandled then.
+    const add = (node: Promise<{ name: Buffer; json: string } | undefined>) => {
+      node.catch(() => {})
+      nodes.push(node)
+    }
     for (const [name, child] of v.children) {
       const childPath = child.fsPath
       const nameBuf = Buffer.from(name)
@@ -258,14 +264,14 @@ class Archiver {
         const entry = await this.#statEntry(nameBuf, childPath, parentNode)
         if (!entry) continue
         const walked = await this.#walkEntry(entry, childPath, undefined)
-        nodes.push(walked.done.then((json) => (json === undefined ? undefined : { name: nameBuf, json })))
+        add(walked.done.then((json) => (json === undefined ? undefined : { name: nameBuf, json })))
         continue
       }
       const st = await lstat(childPath, { bigint: true })
       const node = await nodeFromStat(nameBuf, childPath, st, this.#nodeOptions(childPath))
       if (!node) continue
       const subtree = this.#saveVirtual(child, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
-      nodes.push(subtree.then((id) => ({ name: nameBuf, json: encodeNode(Object.assign(node, { subtree: id })) })))
+      add(subtree.then((id) => ({ name: nameBuf, json: encodeNode(Object.assign(node, { subtree: id })) })))
     }
     const done = (await Promise.all(nodes)).filter((n) => n !== undefined)
     done.sort((a, b) => Buffer.compare(a.name, b.name))
@@ -308,6 +314,7 @@ class Archiver {
         this.#o.progress?.onItem?.(pathText(path), 'dir', status, 0)
         return status === 'unmodified' && entry.previousJson !== undefined ? entry.previousJson : entry.head + nodeJsonTail(null, id)
       })
+      done.catch(() => {}) // as for a file's, below
       return { done }
     }
     if (entry.kind === 'file') {

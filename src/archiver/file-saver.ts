@@ -337,10 +337,20 @@ export class FileSaver {
       }
       return n
     }
+    /**
+     * Starts reading the block at `at`. A read ahead fails when a chunk stored from the ring
+     * failed (see ReadRing.free): that is seen where it is awaited, and must not count as an
+     * unhandled rejection before then, while this file is still being chunked.
+     */
+    const startRead = (at: number): Promise<number> => {
+      const read = readAt(at)
+      read.catch(() => {})
+      return read
+    }
     let reading: Promise<number> | undefined
     let ok = false
     try {
-      reading = end + READ_SIZE <= RING_SIZE ? readAt(end) : undefined
+      reading = end + READ_SIZE <= RING_SIZE ? startRead(end) : undefined
       for (;;) {
         if (reading === undefined) {
           // The next block does not fit behind the data: move the unchunked end to the front.
@@ -351,14 +361,14 @@ export class FileSaver {
           scan -= start
           start = 0
           end = tail
-          reading = readAt(end)
+          reading = startRead(end)
         }
         const n = await reading
         reading = undefined
         end += n
         const eof = n < READ_SIZE
         // Read ahead while this block is chunked, where there is room behind it.
-        if (!eof && end + READ_SIZE <= RING_SIZE) reading = readAt(end)
+        if (!eof && end + READ_SIZE <= RING_SIZE) reading = startRead(end)
         if (!here && !this.#chunkingHere) {
           here = this.#chunkingHere = true
           if (state !== null) chunker.restoreState(state)
