@@ -177,4 +177,41 @@ describe('cairn binary', { concurrency: true }, () => {
       assert.deepEqual(await readdir(join(repo, 'locks')), [], `${args.join(' ')} left its lock`)
     }
   })
+
+  it('Ctrl-C ends any command holding a lock with exit code 130 and no lock left; SIGHUP does not end it', async () => {
+    const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
+    const repo = join(home, 'repo-signals')
+    assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
+    // "key add" holds a lock while it reads the new password: from a file whose read never
+    // ends (a preloaded module makes it so; a FIFO would block a thread that exit then waits for).
+    const stall = join(home, 'stall-reads.mjs')
+    await writeFile(stall, `
+      import { createRequire, syncBuiltinESMExports } from 'node:module'
+      const fsp = createRequire(import.meta.url)('node:fs/promises')
+      const readFile = fsp.readFile
+      fsp.readFile = (path, ...rest) => (String(path).endsWith('never-read') ? new Promise(() => setInterval(() => {}, 1000)) : readFile(path, ...rest))
+      syncBuiltinESMExports()
+    `)
+    const child = spawn(process.execPath, ['--import', stall, BIN, '-r', repo, 'key', 'add', '--new-password-file', join(home, 'never-read')], {
+      env: { PATH: process.env.PATH ?? '', HOME: home, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])))
+    const locks = () => readdir(join(repo, 'locks'))
+    for (let waited = 0; (await locks()).length === 0; waited += 20) {
+      assert.ok(waited < 20_000, `no lock appeared; stderr: ${stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    // restic 0.14 sends SIGHUP to a lock's process to see whether it still runs.
+    child.kill('SIGHUP')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(child.exitCode, null, 'SIGHUP ended the run')
+    assert.equal((await locks()).length, 1)
+    child.kill('SIGINT')
+    const [code, signal] = await closed
+    assert.deepEqual({ code, signal, stderr }, { code: 130, signal: null, stderr: 'Fatal: Interrupted\n' })
+    assert.deepEqual(await locks(), [])
+  })
 })

@@ -76,6 +76,24 @@ function endWhenOutputFails(): void {
   process.stderr.on('error', () => {})
 }
 
+/**
+ * Signals for every command, as restic handles them: SIGINT and SIGTERM remove this process's
+ * locks and end the run with exit code 130 (Node's default would end it at once and leave its
+ * lock behind, stale), unless the command handles them itself to stop cleanly
+ * (interruptSignal: backup, restore, check and the other long ones). SIGHUP is ignored: restic
+ * 0.14 sends it to the process of a lock to see whether it still runs, which must not end us.
+ */
+function handleSignals(): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (process.listenerCount(signal) > 1) return // the command stops itself
+    process.stderr.write('Fatal: Interrupted\n')
+    void releaseAllLocks().finally(() => process.exit(EXIT_CODES.INTERRUPTED))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  process.on('SIGHUP', () => {})
+}
+
 function outputFailureExitCode(err: NodeJS.ErrnoException): number {
   return err.code === 'EPIPE' ? EXIT_OUTPUT_CLOSED : 1
 }
@@ -151,6 +169,7 @@ function reportError(err: unknown): number {
 
 if (process.argv[1] && /cairn(\.js)?$|cli\/main\.js$/.test(process.argv[1])) {
   endWhenOutputFails()
+  handleSignals()
   const code = await main(process.argv)
   process.exitCode = code
 }
