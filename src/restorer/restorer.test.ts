@@ -4,7 +4,7 @@ import { chmod, link, lstat, mkdtemp, readdir, readFile, readlink, rm, utimes, w
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { AppError, type Id } from '../base/index.js'
+import { AppError, isAppError, type Id } from '../base/index.js'
 import { LocalBackend, type Handle } from '../backends/index.js'
 import { withMembers } from '../backends/testing/overrides.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
@@ -258,6 +258,22 @@ describe('restore()', () => {
     assert.equal(summary.verified, 8)
     assert.equal(errors.length, 1)
     assert.match(errors[0], /sub\/b\.txt: verification failed/)
+  })
+
+  it('a target that is a file, or below one, fails with an IO error saying so, before anything is read', async () => {
+    const file = join(dir, 'a-file')
+    await writeFile(file, 'not a folder\n')
+    for (const [target, why] of [
+      [file, 'it exists and is not a folder'],
+      [join(file, 'below'), 'a part of the path is not a folder'],
+    ]) {
+      await assert.rejects(restore(repo, { tree, target }), (err) => {
+        assert.ok(isAppError(err, 'IO'), String(err))
+        assert.equal(err.message, `Cannot restore into "${target}": ${why}`)
+        assert.match(err.hint ?? '', /--target/)
+        return true
+      })
+    }
   })
 
   it('replaces existing files in the target', async () => {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { closeSync, constants, ftruncateSync, mkdirSync, open as openCb } from 'node:fs'
 import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
-import { AppError, createLimit, createSemaphore, Handoff, hashId, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
+import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
@@ -160,6 +160,29 @@ export async function restoreInBatches(repo: RestoreRepo, options: RestoreOption
   return r.run()
 }
 
+const TARGET_PROBLEMS: Record<string, string> = {
+  EEXIST: 'it exists and is not a folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EACCES: 'permission denied (EACCES)',
+  EPERM: 'operation not permitted (EPERM)',
+  EROFS: 'read-only file system (EROFS)',
+  ENOSPC: 'no space left on device (ENOSPC)',
+}
+
+/** Makes the target folder (and the folders on its way) unless it exists; an IO error saying why it cannot be. */
+async function makeTarget(target: string): Promise<void> {
+  try {
+    await mkdir(target, { recursive: true })
+  } catch (err) {
+    const code = errnoCode(err)
+    const why = (code !== undefined ? TARGET_PROBLEMS[code] : undefined) ?? messageOf(err)
+    throw new AppError('IO', `Cannot restore into "${target}": ${why}`, {
+      hint: 'Give --target a folder you may write to (it is created when missing)',
+      cause: err,
+    })
+  }
+}
+
 /** Planned blobs by pack, in the order their packs were first met. */
 interface Batch {
   byPack: Map<Id, Map<string, PlannedBlob>>
@@ -199,7 +222,7 @@ class Restorer {
 
   async run(): Promise<RestoreSummary> {
     const target = Buffer.from(this.#o.target)
-    await mkdir(this.#o.target, { recursive: true })
+    await makeTarget(this.#o.target)
     const writing = this.#writeBatches()
     // Awaited below; a writer that fails while the walk goes on must not be an unhandled rejection.
     writing.catch(() => {})
