@@ -7,7 +7,9 @@ import { isAppError } from '../base/index.js'
 import { LocalBackend } from '../backends/index.js'
 import { names, nodeAt, nodesAt, writeFiles } from '../archiver/testing.js'
 import { createTestRepository } from '../repository/testing.js'
+import { patternProblem } from '../archiver/index.js'
 import { runBackup } from './backup.js'
+import { initRepo, interopSkipReason, restic, tempDir } from './interop-testing.js'
 
 describe('runBackup()', () => {
   let dir: string
@@ -17,6 +19,17 @@ describe('runBackup()', () => {
   })
   after(async () => {
     await rm(dir, { recursive: true, force: true })
+  })
+
+  it('refuses a malformed exclude pattern before it reads anything, as restic does', async () => {
+    const repo = await createTestRepository()
+    await assert.rejects(runBackup(repo, { paths: [dir], exclude: ['*.tmp', 'cache/[abc'] }), (err) => {
+      assert.ok(isAppError(err, 'INVALID_ARGUMENT'))
+      assert.match(err.message, /^Invalid pattern "cache\/\[abc" for --exclude: /)
+      return true
+    })
+    await assert.rejects(runBackup(repo, { paths: [dir], iexclude: ['a\\'] }), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes('for --iexclude'))
+    assert.equal(repo.index.size, 0)
   })
 
   it('never backs up the local repository it writes to', async () => {
@@ -93,5 +106,26 @@ describe('runBackup()', () => {
       runBackup(repo, { paths: [dir], excludeFile: [join(dir, 'no-such-file')] }),
       (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes('no-such-file'),
     )
+  })
+})
+
+describe('exclude patterns against restic', { skip: await interopSkipReason() }, () => {
+  it('cairn refuses exactly the patterns restic refuses', async () => {
+    const tmp = await tempDir('patterns')
+    try {
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      await writeFile(join(tmp.path, 'file.txt'), 'x')
+      const patterns = ['[[]', '[a-b-c]', '[\\-]', 'a/**/[b', '*[', '\\\\', '[^\\]]', '[]]', '[a-b]]', '**/[x-', '[é-ü]']
+      const theirs = await Promise.all(patterns.map(async (p) => (await restic(repo, ['backup', '--dry-run', '-q', '--exclude', p, join(tmp.path, 'file.txt')])).code === 0))
+      assert.deepEqual(
+        patterns.map((p) => patternProblem(p) === undefined),
+        theirs,
+        `restic's verdicts (true: taken): ${JSON.stringify(Object.fromEntries(patterns.map((p, i) => [p, theirs[i]])))}`,
+      )
+      assert.ok(theirs.includes(true) && theirs.includes(false))
+    } finally {
+      await tmp.remove()
+    }
   })
 })

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { resolve } from 'node:path'
 import { AppError, messageOf } from '../base/index.js'
-import { backup, ExcludeMatcher, scanTotals, type BackupProgress, type BackupResult, type ScanTotals } from '../archiver/index.js'
+import { backup, checkPatterns, ExcludeMatcher, scanTotals, type BackupProgress, type BackupResult, type ScanTotals } from '../archiver/index.js'
 import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
 import type { Repository } from '../repository/index.js'
 import { defaultRepository } from './default-repository.js'
@@ -73,6 +73,8 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     throw new AppError('INVALID_ARGUMENT', 'Nothing to back up: no paths given', { hint: 'Name files or directories, or use --files-from' })
   }
   const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file'))]
+  checkPatterns('--exclude', exclude)
+  checkPatterns('--iexclude', req.iexclude)
   const excludes = new ExcludeMatcher({
     exclude,
     iexclude: req.iexclude,

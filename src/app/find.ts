@@ -1,5 +1,5 @@
 import { AppError, messageOf, type Id } from '../base/index.js'
-import { ExcludeMatcher } from '../archiver/index.js'
+import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import { readPackHeader, type BlobLocation, type BlobType, type Repository } from '../repository/index.js'
 import { parseGoTime, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { parseFindTime } from './find-time.js'
@@ -78,6 +78,7 @@ type FindRepo = Pick<Repository, 'loadBlobWith' | 'listIds' | 'loadUnpacked' | '
 export async function findInSnapshots(repo: FindRepo, req: FindRequest, visitor: FindVisitor = {}): Promise<FindResult> {
   if (req.patterns.length === 0) throw new AppError('INVALID_ARGUMENT', 'Nothing to find: no pattern given', { hint: 'Give a pattern such as "*.jpg", or IDs with --blob, --tree or --pack' })
   const kind = req.kind ?? 'path'
+  if (kind === 'path') checkPatterns('find', req.patterns)
   const warn = visitor.onWarning ?? (() => {})
   await repo.loadIndex()
   const entries = await selectSnapshots(repo, { ids: req.snapshots, filter: req.filter }, warn)

@@ -88,4 +88,18 @@ describe('runRestore()', () => {
     )
     await assert.rejects(runRestore(repo, { snapshot: `latest:${src}/nope`, target: join(dir, 'x') }), (err) => isAppError(err, 'NOT_FOUND'))
   })
+
+  it('refuses a malformed include or exclude pattern, as restic does, instead of restoring nothing', async () => {
+    const cases: Array<[string, Partial<RestoreRequest>]> = [
+      ['--include', { include: ['['] }],
+      ['--iinclude', { iinclude: ['docs/[^]'] }],
+      ['--exclude', { exclude: ['a\\'] }],
+      ['--iexclude', { iexclude: ['[z-'] }],
+    ]
+    for (const [flag, req] of cases) {
+      const target = join(dir, `bad-pattern-${n++}`)
+      await assert.rejects(runRestore(repo, { snapshot: 'latest', target, ...req }), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes(`for ${flag}:`))
+      assert.deepEqual(await listTree(target).catch(() => 'no target'), 'no target', 'nothing was restored')
+    }
+  })
 })

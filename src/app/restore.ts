@@ -1,5 +1,5 @@
 import { AppError } from '../base/index.js'
-import { ExcludeMatcher } from '../archiver/index.js'
+import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import type { Repository } from '../repository/index.js'
 import type { RestoreProgress, RestoreSummary } from '../restorer/index.js'
 import { findSnapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
@@ -27,6 +27,10 @@ export interface RestoreResult {
 
 export async function runRestore(repo: Repository, req: RestoreRequest): Promise<RestoreResult> {
   if (!req.target) throw new AppError('INVALID_ARGUMENT', 'No restore target given', { hint: 'Use --target DIR' })
+  checkPatterns('--exclude', req.exclude)
+  checkPatterns('--iexclude', req.iexclude)
+  checkPatterns('--include', req.include)
+  checkPatterns('--iinclude', req.iinclude)
   const { snapshot: spec, path } = splitSnapshotPath(req.snapshot)
   const entry = await findSnapshot(repo, spec, req.filter)
   await repo.loadIndex()

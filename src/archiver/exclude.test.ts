@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createTestRepository } from '../repository/testing.js'
 import { backup } from './archiver.js'
-import { compileIgnoreLine, ExcludeMatcher, matchComponent, parseSize } from './exclude.js'
+import { checkPatterns, compileIgnoreLine, ExcludeMatcher, matchComponent, parseSize, patternProblem } from './exclude.js'
 import { nodesAt, writeFiles } from './testing.js'
 
 /** Asserts which of `paths` the patterns exclude. */
@@ -40,6 +40,37 @@ describe('matchComponent()', () => {
     ]
     for (const [p, s] of yes) assert.equal(matchComponent(p, s), true, `${p} ~ ${s}`)
     for (const [p, s] of no) assert.equal(matchComponent(p, s), false, `${p} !~ ${s}`)
+  })
+})
+
+/** Patterns and whether restic 0.14 refuses them (`restic backup --exclude P` exits 1 before it starts). */
+export const PATTERN_VALIDITY: ReadonlyArray<[string, boolean]> = [
+  ['[', false], ['[]', false], ['[]a]', false], ['[a', false], ['[a-]', false], ['[-a]', false], ['[^]', false],
+  ['a\\', false], ['[a\\', false], ['x/[/y', false], ['a[', false], ['[\\', false],
+  ['[^a]', true], ['[\\]]', true], ['[a-z]', true], ['*.c', true], ['[!a]', true], ['\\[', true], ['[a-\\]]', true],
+]
+
+describe('patternProblem()', () => {
+  it('refuses the patterns restic refuses, and only those', () => {
+    for (const [pattern, valid] of PATTERN_VALIDITY) assert.equal(patternProblem(pattern) === undefined, valid, pattern)
+  })
+
+  it('checkPatterns() names the flag, the pattern and the problem', () => {
+    assert.doesNotThrow(() => checkPatterns('--exclude', ['*.tmp', '/home/*/cache']))
+    assert.throws(
+      () => checkPatterns('--include', ['ok', 'photos/[2024']),
+      (err: Error & { code?: string; hint?: string }) =>
+        err.code === 'INVALID_ARGUMENT' &&
+        err.message === 'Invalid pattern "photos/[2024" for --include: a "[" class is not closed by "]", or is empty, or has a range without an end' &&
+        /\[abc\]/.test(err.hint ?? ''),
+    )
+  })
+
+  it('classes take escaped characters as Go does', () => {
+    assert.equal(matchComponent('[\\]]', ']'), true)
+    assert.equal(matchComponent('[\\]]', 'a'), false)
+    assert.equal(matchComponent('[\\-x]', '-'), true)
+    assert.equal(matchComponent('[^\\]]', 'a'), true)
   })
 })
 

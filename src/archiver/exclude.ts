@@ -8,6 +8,7 @@
 import { lstatSync } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { AppError } from '../base/index.js'
 
 export interface ExcludeOptions {
   exclude?: string[]
@@ -69,21 +70,26 @@ function matchAt(p: string, pi: number, s: string, si: number): boolean {
       continue
     }
     if (c === '[') {
-      const end = p.indexOf(']', pi + 2)
-      if (end < 0) return false
-      let set = p.slice(pi + 1, end)
-      // Go negates a class with `^` only: `[!a]` is the class of `!` and `a`.
-      const neg = set[0] === '^'
-      if (neg) set = set.slice(1)
+      // Ranges up to the closing `]` (the first character may not be it), each `x` or `lo-hi`,
+      // with `\` taking the next character literally. Go negates a class with `^` only: `[!a]`
+      // is the class of `!` and `a`. A malformed class (see patternProblem) matches nothing.
+      let i = pi + 1
+      const neg = p[i] === '^'
+      if (neg) i++
       let hit = false
-      for (let k = 0; k < set.length; k++) {
-        if (set[k + 1] === '-' && k + 2 < set.length) {
-          if (s[si] >= set[k] && s[si] <= set[k + 2]) hit = true
-          k += 2
-        } else if (set[k] === s[si]) hit = true
+      for (let ranges = 0; !(p[i] === ']' && ranges > 0); ranges++) {
+        if (i >= p.length) return false
+        if (p[i] === '\\') i++
+        const lo = p[i++]
+        let hi = lo
+        if (p[i] === '-') {
+          if (p[++i] === '\\') i++
+          hi = p[i++]
+        }
+        if (lo <= s[si] && s[si] <= hi) hit = true
       }
       if (hit === neg) return false
-      pi = end + 1
+      pi = i + 1
       si++
       continue
     }
@@ -93,6 +99,62 @@ function matchAt(p: string, pi: number, s: string, si: number): boolean {
     si++
   }
   return si === s.length
+}
+
+/**
+ * Why `pattern` is not one restic takes, or undefined. restic checks each component of a pattern
+ * with Go's filepath.Match and refuses the whole command when one is malformed: a `[` without its
+ * `]`, a class that is empty or whose range lacks an end, a `\` with nothing after it.
+ */
+export function patternProblem(pattern: string): string | undefined {
+  for (const part of pattern.split('/')) {
+    const why = componentProblem(part)
+    if (why !== undefined) return why
+  }
+  return undefined
+}
+
+function componentProblem(p: string): string | undefined {
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '\\') {
+      if (++i === p.length) return 'it ends in a "\\" that escapes nothing'
+      continue
+    }
+    if (p[i] !== '[') continue
+    i++
+    if (p[i] === '^') i++
+    // Ranges up to the closing `]`: one at least, each a character or `lo-hi`.
+    for (let ranges = 0; !(p[i] === ']' && ranges > 0); ranges++) {
+      i = classChar(p, i)
+      if (i >= 0 && p[i] === '-') i = classChar(p, i + 1)
+      if (i < 0) return 'a "[" class is not closed by "]", or is empty, or has a range without an end'
+    }
+  }
+  return undefined
+}
+
+/** The index after one character of a class at `i` (escaped or not), or -1 where Go finds none: the end, `-`, `]`, or nothing after it. */
+function classChar(p: string, i: number): number {
+  if (i >= p.length || p[i] === '-' || p[i] === ']') return -1
+  if (p[i] === '\\' && ++i >= p.length) return -1
+  i += p.codePointAt(i)! > 0xffff ? 2 : 1
+  return i < p.length ? i : -1
+}
+
+/**
+ * Throws INVALID_ARGUMENT naming `flag` and the first malformed pattern in `patterns`, as restic
+ * refuses them before it starts (a pattern that cannot match would otherwise exclude, include
+ * or find nothing without a word).
+ */
+export function checkPatterns(flag: string, patterns: readonly string[] | undefined): void {
+  for (const pattern of patterns ?? []) {
+    const why = patternProblem(pattern)
+    if (why !== undefined) {
+      throw new AppError('INVALID_ARGUMENT', `Invalid pattern "${pattern}" for ${flag}: ${why}`, {
+        hint: 'Patterns are restic\'s: * and ? within a name, [abc] and [^a-z] classes, ** across folders, \\ before a character to take it literally',
+      })
+    }
+  }
 }
 
 function matchParts(pp: string[], pi: number, path: string[], si: number): boolean {
