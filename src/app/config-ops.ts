@@ -9,6 +9,7 @@ import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { delimiter, dirname, join, resolve } from 'node:path'
 import { AppError, errnoCode, messageOf } from '../base/index.js'
 import { parseRepositoryUrl, stripPassword } from '../backends/index.js'
+import { PATTERN_HINT, patternProblem } from '../archiver/index.js'
 import {
   defaultConfigPath,
   inspectConfig,
@@ -162,6 +163,12 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     for (const [i, src] of strings(section.sources).entries()) {
       if (!(await exists(path(src)))) {
         at([...base, 'sources', i], `source "${path(src)}" does not exist`, 'error', 'Fix the path, or remove it from sources')
+      }
+    }
+    for (const key of ['exclude', 'iexclude'] as const) {
+      for (const [i, pattern] of strings(section[key]).entries()) {
+        const why = patternProblem(pattern)
+        if (why) at([...base, key, i], `invalid pattern "${pattern}": ${why}`, 'error', PATTERN_HINT)
       }
     }
     for (const [i, f] of strings(section['exclude-file']).entries()) {

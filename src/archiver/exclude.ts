@@ -141,6 +141,9 @@ function classChar(p: string, i: number): number {
   return i < p.length ? i : -1
 }
 
+/** What to tell someone whose pattern patternProblem() refused. */
+export const PATTERN_HINT = 'Patterns are restic\'s: * and ? within a name, [abc] and [^a-z] classes, ** across folders, \\ before a character to take it literally'
+
 /**
  * Throws INVALID_ARGUMENT naming `flag` and the first malformed pattern in `patterns`, as restic
  * refuses them before it starts (a pattern that cannot match would otherwise exclude, include
@@ -150,9 +153,7 @@ export function checkPatterns(flag: string, patterns: readonly string[] | undefi
   for (const pattern of patterns ?? []) {
     const why = patternProblem(pattern)
     if (why !== undefined) {
-      throw new AppError('INVALID_ARGUMENT', `Invalid pattern "${pattern}" for ${flag}: ${why}`, {
-        hint: 'Patterns are restic\'s: * and ? within a name, [abc] and [^a-z] classes, ** across folders, \\ before a character to take it literally',
-      })
+      throw new AppError('INVALID_ARGUMENT', `Invalid pattern "${pattern}" for ${flag}: ${why}`, { hint: PATTERN_HINT })
     }
   }
 }

@@ -9,5 +9,5 @@
  * const { snapshotId, summary } = await backup(repo, { paths: ['/home/me'], excludes: new ExcludeMatcher() })
  */
 export { backup, type BackupOptions, type BackupProgress, type BackupResult, type BackupSummary } from './archiver.js'
-export { checkPatterns, ExcludeMatcher, parseSize, patternProblem, type ExcludeOptions } from './exclude.js'
+export { checkPatterns, ExcludeMatcher, parseSize, PATTERN_HINT, patternProblem, type ExcludeOptions } from './exclude.js'
 export { scanTotals, type ScanTotals } from './scanner.js'

@@ -97,16 +97,16 @@ describe('cairn config and cairn run', { skip }, () => {
     assert.match(run.stderr, /^Fatal: Invalid configuration ".*bad\.yaml": 16 problems\n/)
   })
 
-  test('config check reports runtime facts: unreadable password file, missing source, missing program', async () => {
+  test('config check reports runtime facts: unreadable password file, missing source, missing program, malformed pattern', async () => {
     const dir = join(tmp.path, 'facts')
     await mkdir(join(dir, 'src'), { recursive: true })
     const file = join(dir, 'cairn.yaml')
-    const write = (pw: string, source: string, hook: string) =>
+    const write = (pw: string, source: string, hook: string, pattern: string) =>
       writeFile(
         file,
-        `repositories:\n  r:\n    url: repo\n    password-file: ${pw}\nsets:\n  s:\n    sources: [${source}]\n    destinations: [r]\n    hooks:\n      before: ["${hook} --now"]\n`,
+        `repositories:\n  r:\n    url: repo\n    password-file: ${pw}\nsets:\n  s:\n    sources: [${source}]\n    destinations: [r]\n    hooks:\n      before: ["${hook} --now"]\n    exclude: ["*.tmp", "${pattern}"]\n`,
       )
-    await write('missing.pass', 'nope', 'no-such-program-xyz')
+    await write('missing.pass', 'nope', 'no-such-program-xyz', 'cache/[abc')
     const r = await cairn(['config', 'check', '--config', file, '--json'], home)
     assert.equal(r.code, 1)
     const out = JSON.parse(r.stdout) as { ok: boolean; issues: Array<{ line: number; key: string; severity: string; message: string }> }
@@ -118,9 +118,10 @@ describe('cairn config and cairn run', { skip }, () => {
         [4, 'repositories.r.password-file', 'error', `cannot read password file "${join(dir, 'missing.pass')}": ENOENT`],
         [7, 'sets.s.sources[0]', 'error', `source "${join(dir, 'nope')}" does not exist`],
         [10, 'sets.s.hooks.before[0]', 'warning', 'program "no-such-program-xyz" is not installed or not on PATH'],
+        [11, 'sets.s.exclude[1]', 'error', 'invalid pattern "cache/[abc": a "[" class is not closed by "]", or is empty, or has a range without an end'],
       ],
     )
-    await write(join(tmp.path, 'pw'), 'src', 'echo')
+    await write(join(tmp.path, 'pw'), 'src', 'echo', 'cache/[abc]')
     await initRepo(join(dir, 'repo'))
     const ok = await cairn(['config', 'check', '--config', file], home)
     assert.equal(ok.code, 0, ok.stderr)
