@@ -4,9 +4,10 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
-import { LocalBackend } from '../backends/index.js'
+import { LocalBackend, MemoryBackend } from '../backends/index.js'
 import { names, nodeAt, nodesAt, writeFiles } from '../archiver/testing.js'
-import { createTestRepository } from '../repository/testing.js'
+import { Repository } from '../repository/index.js'
+import { createTestRepository, TEST_PASSWORD } from '../repository/testing.js'
 import { patternProblem } from '../archiver/index.js'
 import { runBackup } from './backup.js'
 import { initRepo, interopSkipReason, restic, tempDir } from './interop-testing.js'
@@ -30,6 +31,20 @@ describe('runBackup()', () => {
     })
     await assert.rejects(runBackup(repo, { paths: [dir], iexclude: ['a\\'] }), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes('for --iexclude'))
     assert.equal(repo.index.size, 0)
+  })
+
+  it('never backs up the cache of the repository it writes to', async () => {
+    const root = join(dir, 'home-with-cache')
+    await writeFiles(root, { 'notes.txt': 'n', '.cache/other-app/data': 'kept' })
+    const backend = new MemoryBackend()
+    await createTestRepository({ backend })
+    const repo = await Repository.open(backend, TEST_PASSWORD, { cache: { dir: join(root, '.cache', 'cairn') } })
+    assert.ok(repo.backend.cacheDir?.startsWith(join(root, '.cache', 'cairn')))
+    await runBackup(repo, { paths: [root] })
+    // The second run finds the first run's files in the cache: they are left out all the same.
+    const { snapshot } = await runBackup(repo, { paths: [root] })
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, join(root, '.cache'))), ['cairn', 'other-app'])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, join(root, '.cache', 'cairn'))), ['CACHEDIR.TAG'])
   })
 
   it('never backs up the local repository it writes to', async () => {

@@ -56,11 +56,14 @@ async function readStdin(): Promise<string> {
 
 /**
  * cairn's own files never go into a backup: a local repository (it may sit inside a backed-up
- * folder) and, for the default repository, the file holding its password.
+ * folder), the repository's cache (a copy of its metadata, rewritten by each run: backing up
+ * the home folder would otherwise add the cache of the run before to every snapshot) and, for
+ * the default repository, the file holding its password.
  */
 function ownFiles(repo: Repository): string[] {
-  if (!repo.backend.properties.local) return []
-  const own = [resolve(repo.location)]
+  const cache = repo.backend.cacheDir === undefined ? [] : [resolve(repo.backend.cacheDir)]
+  if (!repo.backend.properties.local) return cache
+  const own = [resolve(repo.location), ...cache]
   const def = defaultRepository()
   if (resolve(def.repository) === own[0]) own.push(resolve(def.passwordFile))
   return own

@@ -41,6 +41,11 @@ export interface Backend {
   /** Where the repository lives, with any password removed: safe to print. */
   readonly location: string
   readonly properties: BackendProperties
+  /**
+   * The local folder that caches this repository's metadata, when the backend goes through one:
+   * a copy of repository files, which a backup leaves out (it would only back up itself).
+   */
+  readonly cacheDir?: string
 
   /**
    * Creates the directory structure (or bucket) for a new repository. Does not fail when it

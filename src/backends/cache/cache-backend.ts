@@ -91,6 +91,10 @@ class CachedBackend implements Backend {
     return this.#be.properties
   }
 
+  get cacheDir(): string {
+    return this.#cache.dir
+  }
+
   create(): Promise<void> {
     return this.#be.create()
   }
