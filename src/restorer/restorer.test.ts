@@ -412,6 +412,20 @@ describe('restore()', () => {
     for (const f of ['a.txt', 'big.bin', 'sub/deep/c.txt']) assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
   })
 
+  it('a folder whose tree cannot be read is reported and left empty; the rest is restored, as restic does', async () => {
+    const { nodeAt } = await import('../archiver/testing.js')
+    const deep = (await nodeAt(repo, tree, `${src}/sub/deep`)).subtree!
+    const damaged = new AppError('INVALID_DATA', `The tree blob ${deep} is damaged: on purpose`)
+    const loadBlobWith: Repository['loadBlobWith'] = (type, id, decode) => (type === 'tree' && id === deep ? Promise.reject(damaged) : repo.loadBlobWith(type, id, decode))
+    const target = join(dir, 'damaged-tree')
+    const errors: string[] = []
+    const summary = await restore({ loadBlobWith, index: repo.index, backend: repo.backend, key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    assert.deepEqual(errors, [`${join(target, src, 'sub', 'deep')}: ${damaged.message}`])
+    assert.equal(summary.errors, 1)
+    for (const f of ['a.txt', 'big.bin', 'sub/b.txt']) assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
+    assert.deepEqual(await readdir(join(target, src, 'sub', 'deep')), [])
+  })
+
   it('stops with INTERRUPTED when the signal is aborted', async () => {
     const ac = new AbortController()
     ac.abort()

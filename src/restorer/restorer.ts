@@ -271,7 +271,17 @@ class Restorer {
   async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, ensureDir: () => Promise<void>): Promise<void> {
     this.#checkAbort()
     this.#checkWriter()
-    const nodes = await this.#trees.take(treeId)
+    let nodes: Node[]
+    try {
+      nodes = await this.#trees.take(treeId)
+    } catch (err) {
+      // A folder whose tree cannot be read (damaged, or missing from the index) is reported and
+      // left empty, and the rest is restored, as restic does; without the top tree there is
+      // nothing to restore.
+      if (depth === 0) throw err
+      this.#error(dir, err)
+      return
+    }
     const entries: Array<{ node: Node; sp: string; decision: 'include' | 'descend' } | undefined> = nodes.map((node) => {
       const nameText = node.name.toString('utf8')
       if (node.name.length === 0 || nameText === '.' || nameText === '..' || node.name.includes(0x2f)) {
