@@ -7,10 +7,10 @@ import { isAppError } from '../base/index.js'
 import { LocalBackend, MemoryBackend } from '../backends/index.js'
 import { names, nodeAt, nodesAt, writeFiles } from '../archiver/testing.js'
 import { Repository } from '../repository/index.js'
-import { createTestRepository, TEST_PASSWORD } from '../repository/testing.js'
+import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { patternProblem } from '../archiver/index.js'
 import { runBackup } from './backup.js'
-import { initRepo, interopSkipReason, restic, tempDir } from './interop-testing.js'
+import { cairnMain, initRepo, interopSkipReason, json, restic, run, tempDir } from './interop-testing.js'
 
 describe('runBackup()', () => {
   let dir: string
@@ -139,6 +139,52 @@ describe('exclude patterns against restic', { skip: await interopSkipReason() },
         `restic's verdicts (true: taken): ${JSON.stringify(Object.fromEntries(patterns.map((p, i) => [p, theirs[i]])))}`,
       )
       assert.ok(theirs.includes(true) && theirs.includes(false))
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
+
+describe('backup --stdin against restic', { skip: await interopSkipReason() }, () => {
+  it('stores a stream as restic does: the same chunks, a tree restic restores, the earlier one as parent', async () => {
+    const tmp = await tempDir('stdin')
+    try {
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      const data = Buffer.concat([Buffer.from('-- a database dump\n'), seededBytes(9, 6 * 1024 * 1024)])
+      const args = ['backup', '--stdin', '--stdin-filename', 'dumps/db.sql']
+      const rawData = async () => json<{ total_size: number }>(await restic(repo, ['stats', '--json', '--mode', 'raw-data'])).total_size
+      const ours = await run(process.execPath, [cairnMain, '-r', repo, ...args], {}, data)
+      assert.equal(ours.code, 0, ours.stderr)
+      const afterOurs = await rawData()
+      const theirs = await run('restic', ['--no-cache', '-r', repo, ...args], {}, data)
+      assert.equal(theirs.code, 0, theirs.stderr)
+      // restic cut the same chunks, so it found every one stored: it added only its trees.
+      assert.ok((await rawData()) - afterOurs < 4096, 'restic added no data blobs')
+      const again = await run(process.execPath, [cairnMain, '-r', repo, ...args], {}, data)
+      assert.equal(again.code, 0, again.stderr)
+      const snaps = json<Array<{ id: string; paths: string[]; parent?: string }>>(await restic(repo, ['snapshots', '--json']))
+      assert.equal(snaps.length, 3)
+      for (const s of snaps) assert.deepEqual(s.paths, ['/dumps/db.sql'])
+      assert.equal(snaps[2].parent, snaps[1].id, 'the earlier snapshot of the same path is the parent')
+      const dumped = await restic(repo, ['dump', snaps[0].id, '/dumps/db.sql'])
+      assert.equal(dumped.code, 0, dumped.stderr)
+      assert.ok(dumped.bytes.equals(data), 'restic dumps what cairn stored')
+      const check = await restic(repo, ['check', '--read-data'])
+      assert.equal(check.code, 0, check.stderr)
+    } finally {
+      await tmp.remove()
+    }
+  })
+
+  it('refuses --stdin with paths', async () => {
+    const tmp = await tempDir('stdin-paths')
+    try {
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      const r = await run(process.execPath, [cairnMain, '-r', repo, 'backup', '--stdin', tmp.path], {}, Buffer.from('x'))
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /^Fatal: --stdin was given together with paths to back up/)
     } finally {
       await tmp.remove()
     }

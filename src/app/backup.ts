@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { resolve } from 'node:path'
 import { AppError, messageOf } from '../base/index.js'
-import { backup, checkPatterns, ExcludeMatcher, scanTotals, type BackupProgress, type BackupResult, type ScanTotals } from '../archiver/index.js'
+import { backup, backupStdin, checkPatterns, ExcludeMatcher, scanTotals, stdinPath, type BackupProgress, type BackupResult, type ScanTotals, type StdinBackupOptions } from '../archiver/index.js'
 import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
 import type { Repository } from '../repository/index.js'
 import { defaultRepository } from './default-repository.js'
@@ -28,6 +28,11 @@ export interface BackupRequest {
   progress?: BackupProgress
   /** Count files and bytes beside the backup, for a percentage and an ETA (costs extra stat calls). */
   onTotals?: (t: ScanTotals) => void
+  /**
+   * Back up standard input (or `input`) as one file at `filename` instead of paths (restic's
+   * --stdin and --stdin-filename). Paths, --files-from and excludes do not go with it.
+   */
+  stdin?: Pick<StdinBackupOptions, 'filename' | 'input'>
 }
 
 /** Reads pattern or path list files: one entry per line, `#` comments and blank lines skipped. */
@@ -71,6 +76,7 @@ function ownFiles(repo: Repository): string[] {
 
 /** Runs one backup: resolves paths, excludes and the parent snapshot, then archives. */
 export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupResult> {
+  if (req.stdin !== undefined) return runStdinBackup(repo, req, req.stdin)
   const paths = [...req.paths, ...(await readListFiles(req.filesFrom, 'files-from list'))]
   if (paths.length === 0) {
     throw new AppError('INVALID_ARGUMENT', 'Nothing to back up: no paths given', { hint: 'Name files or directories, or use --files-from' })
@@ -104,6 +110,27 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     parent,
     oneFileSystem: req.oneFileSystem,
     force: req.force,
+    dryRun: req.dryRun,
+    signal: req.signal,
+    progress: req.progress,
+  })
+}
+
+/** runBackup() of standard input: one file, whose earlier snapshots (same host and path) give the parent. */
+async function runStdinBackup(repo: Repository, req: BackupRequest, stdin: NonNullable<BackupRequest['stdin']>): Promise<BackupResult> {
+  if (req.paths.length > 0) {
+    throw new AppError('INVALID_ARGUMENT', '--stdin was given together with paths to back up', { hint: 'Back up either standard input or paths, in two runs' })
+  }
+  if ((req.filesFrom?.length ?? 0) > 0) throw new AppError('INVALID_ARGUMENT', '--stdin and --files-from cannot be used together')
+  const path = '/' + stdinPath(stdin.filename).join('/')
+  const host = req.host ?? osHostname()
+  await repo.loadIndex()
+  const parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, [path])
+  return backupStdin(repo, {
+    ...stdin,
+    tags: req.tags,
+    hostname: host,
+    parent,
     dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,

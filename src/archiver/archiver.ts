@@ -73,7 +73,7 @@ export interface BackupResult {
   summary: BackupSummary
 }
 
-type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlobWith' | 'saveUnpacked' | 'withWriter' | 'index'>
+export type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlobWith' | 'saveUnpacked' | 'withWriter' | 'index'>
 
 /** A directory's tree in the parent snapshot, asked for before the walk gets to it. */
 type DirPrefetch = Promise<ParentNodes | undefined>
@@ -137,11 +137,7 @@ class Archiver {
   #writer!: BlobWriter
   /** Content stored for files with more than one link, by device and inode. */
   #hardLinks = new Map<string, { stat: EntryStat; content: Id[] }>()
-  #s: BackupSummary = {
-    filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
-    dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, totalFilesProcessed: 0, totalBytesProcessed: 0, errors: 0,
-    filesReread: 0, filesChangedWhileRead: 0,
-  }
+  #s = newSummary()
 
   constructor(repo: ArchiverRepo, options: BackupOptions, hooks: BackupHooks) {
     this.#repo = repo
@@ -536,7 +532,17 @@ function isAbort(err: unknown): boolean {
   return err instanceof AppError && err.code === 'INTERRUPTED'
 }
 
-function currentUser(): { name: string; uid: number; gid: number } {
+/** A summary with nothing counted yet. */
+export function newSummary(): BackupSummary {
+  return {
+    filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
+    dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, totalFilesProcessed: 0, totalBytesProcessed: 0, errors: 0,
+    filesReread: 0, filesChangedWhileRead: 0,
+  }
+}
+
+/** The user running the backup, as a snapshot records it. */
+export function currentUser(): { name: string; uid: number; gid: number } {
   try {
     const u = userInfo()
     return { name: u.username, uid: u.uid, gid: u.gid }
@@ -546,7 +552,7 @@ function currentUser(): { name: string; uid: number; gid: number } {
 }
 
 /** A writer that only counts: used by --dry-run. */
-function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
+export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
   const seen = new Set<string>()
   const stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0 }
   const w = {

@@ -157,6 +157,14 @@ export class FileSaver {
     return this.#saveHere(path, expectedSize, sink, onBytes, earlier)
   }
 
+  /**
+   * Reads `input` to its end (a pipe, such as standard input) and saves what it read as one
+   * file's content: chunked and stored as a large file is, whatever its size.
+   */
+  saveStream(input: FileHandleLike, sink: DataSink, onBytes?: (n: number) => void): Promise<SavedFile> {
+    return this.#largeLimit(() => this.#saveLarge(input, sink, onBytes))
+  }
+
   // Small and separate from #saveHere: an async function's suspended state is as big as the
   // whole function, and this one runs for every small file.
   async #saveOnWorker(path: string | Buffer, expectedSize: number, sink: DataSink, onBytes: ((n: number) => void) | undefined, earlier: EarlierVersion | undefined): Promise<SavedFile> {
@@ -475,7 +483,8 @@ class ChunkGuide {
  * A file opened for reading, on a raw descriptor: the callback API costs less per file than
  * FileHandle objects, which matters with tens of thousands of small files.
  */
-interface FileHandleLike {
+/** What a file is read through: its next bytes, in order (`position` is always null). */
+export interface FileHandleLike {
   read(buf: Buffer, offset: number, length: number, position: null): Promise<{ bytesRead: number }>
   close(): Promise<void>
 }

@@ -429,8 +429,12 @@ export function workerSetup<T>(): T {
  */
 const COLLECT_EVERY = 2 * 1024 * 1024
 
-/** A function running a young-generation (minor) collection, or undefined where V8 offers none. */
-function youngCollector(): ((full: boolean) => void) | undefined {
+/**
+ * A function running a young-generation (minor) collection, or a full one, or undefined where V8
+ * offers none: for a thread that makes much short-lived native garbage (buffers) and little on
+ * its heap, which V8 would otherwise leave to pile up.
+ */
+export function youngCollector(): ((full: boolean) => void) | undefined {
   const given = (globalThis as { gc?: (o?: object) => void }).gc
   if (typeof given === 'function') return (full) => given({ type: full ? 'major' : 'minor' })
   try {

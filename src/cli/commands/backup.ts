@@ -21,6 +21,8 @@ interface BackupFlags {
   parent?: string
   force?: boolean
   dryRun?: boolean
+  stdin?: boolean
+  stdinFilename: string
 }
 
 export function registerBackup(program: Command, ctx: CommandContext): void {
@@ -42,9 +44,11 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .option('--parent <snapshot>', 'use this snapshot as the parent instead of the latest of the same paths')
     .option('-f, --force', 'read all files, even unchanged ones')
     .option('-n, --dry-run', 'do not write anything, only report what would be done')
+    .option('--stdin', 'back up what comes in on standard input, as one file')
+    .option('--stdin-filename <name>', 'the file name (or path) standard input is stored as', 'stdin')
     .addHelpText(
       'after',
-      '\nExamples:\n  cairn -r /srv/backup backup ~/Documents ~/Pictures\n  cairn backup --exclude "*.tmp" --exclude-caches /home\n  cairn backup --tag nightly --files-from list.txt\n\nWithout -r or CAIRN_REPOSITORY, backups go to the default repository in\n~/.local/share/cairn/repository (created on first use, password kept in\n~/.config/cairn/repository.password).',
+      '\nExamples:\n  cairn -r /srv/backup backup ~/Documents ~/Pictures\n  cairn backup --exclude "*.tmp" --exclude-caches /home\n  cairn backup --tag nightly --files-from list.txt\n  pg_dump mydb | cairn backup --stdin --stdin-filename mydb.sql\n\nWithout -r or CAIRN_REPOSITORY, backups go to the default repository in\n~/.local/share/cairn/repository (created on first use, password kept in\n~/.config/cairn/repository.password).',
     )
     .action(async (paths: string[], opts: BackupFlags) => {
       const term = ctx.term
@@ -87,6 +91,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               parent: opts.parent,
               force: opts.force,
               dryRun: opts.dryRun,
+              ...(opts.stdin ? { stdin: { filename: opts.stdinFilename } } : {}),
               signal,
               onTotals: term.interactive ? (t) => (totals = t) : undefined,
               progress: {

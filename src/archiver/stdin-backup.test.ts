@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { isAppError } from '../base/index.js'
+import { createTestRepository, seededBytes } from '../repository/testing.js'
+import { decodeTree } from '../snapshots/index.js'
+import { backupStdin, stdinPath } from './stdin-backup.js'
+import { fileContent, nodeAt } from './testing.js'
+
+/** A stream of `data`, given in pieces of at most `piece` bytes, as a pipe gives it. */
+function streamOf(data: Buffer, piece = 64 * 1024) {
+  let at = 0
+  let closed = false
+  return {
+    input: {
+      async read(buf: Buffer, offset: number, length: number) {
+        const n = Math.min(length, piece, data.length - at)
+        data.copy(buf, offset, at, at + n)
+        at += n
+        return { bytesRead: n }
+      },
+      async close() {
+        closed = true
+      },
+    },
+    closed: () => closed,
+  }
+}
+
+describe('backupStdin()', () => {
+  it('stores the stream as one file at its path, with the folders on its way, as restic does', async () => {
+    const repo = await createTestRepository()
+    const data = seededBytes(5, 3 * 1024 * 1024 + 17)
+    const s = streamOf(data)
+    const time = new Date('2026-01-02T03:04:05.678Z')
+    const { snapshotId, snapshot, summary } = await backupStdin(repo, { filename: 'dumps/db.sql', input: s.input, time, hostname: 'h', tags: ['db'] })
+    assert.ok(snapshotId)
+    assert.ok(s.closed())
+    assert.deepEqual(snapshot.paths, ['/dumps/db.sql'])
+    assert.deepEqual(snapshot.tags, ['db'])
+    const file = await nodeAt(repo, snapshot.tree, '/dumps/db.sql')
+    assert.equal(file.type, 'file')
+    assert.equal(file.mode, 0o644)
+    assert.equal(file.size, data.length)
+    assert.equal(file.mtime, '2026-01-02T03:04:05.678Z')
+    assert.ok(file.content!.length > 1, 'a large input is chunked')
+    assert.deepEqual(await fileContent(repo, file), data)
+    const [dir] = decodeTree(await repo.loadBlob('tree', snapshot.tree))
+    assert.equal(dir.name.toString(), 'dumps')
+    assert.equal(dir.type, 'dir')
+    assert.equal(dir.mode, 2147484141) // 0755 with Go's directory bit
+    assert.deepEqual([summary.filesNew, summary.dirsNew, summary.totalBytesProcessed, summary.dataAdded], [1, 1, data.length, data.length])
+  })
+
+  it('stores empty input as an empty file, and a dry run writes nothing', async () => {
+    const repo = await createTestRepository()
+    const empty = await backupStdin(repo, { filename: 'empty', input: streamOf(Buffer.alloc(0)).input })
+    assert.deepEqual((await nodeAt(repo, empty.snapshot.tree, '/empty')).content, [])
+    const dry = await backupStdin(repo, { filename: 'x', input: streamOf(Buffer.from('data')).input, dryRun: true })
+    assert.equal(dry.snapshotId, undefined)
+    assert.equal(dry.summary.dataAdded, 4)
+    assert.equal(repo.index.has('data', (await import('../base/index.js')).hashId(Buffer.from('data'))), false)
+  })
+
+  it('refuses a file name that is empty or holds "." or ".."', () => {
+    assert.deepEqual(stdinPath('/a//b.sql'), ['a', 'b.sql'])
+    for (const bad of ['', '/', 'a/../b', './x', '..']) assert.throws(() => stdinPath(bad), (err) => isAppError(err, 'INVALID_ARGUMENT'), bad)
+  })
+})
