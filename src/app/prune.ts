@@ -1,7 +1,8 @@
-import { AppError, type Id } from '../base/index.js'
+import type { Id } from '../base/index.js'
 import type { PruneExecution, PruneOptions, PrunePlan, PruneProgress, PruneStats } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
 import { maintenance } from './lazy-layers.js'
+import { packSizeFrom } from './write-options.js'
 
 export interface PruneRequest {
   /** "5%" (default), a size such as "1G", or "unlimited". */
@@ -35,15 +36,7 @@ export interface PruneResult {
 }
 
 function packSizeBytes(req: PruneRequest): number {
-  const env = req.env ?? process.env
-  const fromEnv = env.CAIRN_PACK_SIZE ?? env.RESTIC_PACK_SIZE
-  const mib = req.packSizeMiB ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : 16)
-  if (!Number.isInteger(mib) || mib < 4 || mib > 128) {
-    throw new AppError('INVALID_ARGUMENT', `Invalid pack size "${req.packSizeMiB ?? fromEnv}": it must be a whole number of MiB from 4 to 128`, {
-      hint: 'Give --pack-size (or CAIRN_PACK_SIZE) in MiB, e.g. 16',
-    })
-  }
-  return mib * 1024 * 1024
+  return packSizeFrom(req.packSizeMiB, req.env ?? process.env) ?? 16 * 1024 * 1024
 }
 
 /**

@@ -4,6 +4,7 @@ import { Lock, releaseAllLocks, Repository } from '../repository/index.js'
 import { repositoryCache } from './cache.js'
 import { defaultRepository, ensureDefaultPassword } from './default-repository.js'
 import { resolvePassword, type PasswordSource } from './password.js'
+import { compressionMode, packSizeFrom } from './write-options.js'
 
 export interface RepositoryOptions extends PasswordSource {
   /** Repository URL; falls back to CAIRN_REPOSITORY, RESTIC_REPOSITORY, then the embedded default. */
@@ -21,6 +22,10 @@ export interface RepositoryOptions extends PasswordSource {
   cacheDir?: string
   /** Told when the embedded default repository is used or created. */
   onNotice?: (message: string) => void
+  /** `--compression`: auto, off or max; default from CAIRN_COMPRESSION or RESTIC_COMPRESSION, else auto. */
+  compression?: string
+  /** `--pack-size` in MiB (4 to 128); default from CAIRN_PACK_SIZE or RESTIC_PACK_SIZE, else 16. */
+  packSizeMiB?: number
 }
 
 export type LockMode = 'none' | 'shared' | 'exclusive'
@@ -78,15 +83,22 @@ function cacheFor(o: RepositoryOptions, url: string) {
  * (backup does that, so the first backup needs no setup).
  */
 export async function openRepository(o: RepositoryOptions, createDefault = false): Promise<Repository> {
+  const env = o.env ?? process.env
+  const compression = compressionMode(o.compression, env)
+  const packSize = packSizeFrom(o.packSizeMiB, env)
+  const writing = (repo: Repository): Repository => {
+    repo.writerDefaults = { ...(compression === undefined ? {} : { compression }), ...(packSize === undefined ? {} : { packSize }) }
+    return repo
+  }
   const { url, isDefault } = repositoryLocation(o)
   const backend: Backend = await openBackend(url, o.backend)
   const password = await passwordFor(o, isDefault, createDefault)
   try {
-    return await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) })
+    return writing(await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) }))
   } catch (err) {
     if (isDefault && createDefault && isAppError(err, 'NO_REPOSITORY')) {
       o.onNotice?.(`Creating the default repository in "${url}"`)
-      return closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url) }))
+      return writing(await closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url) })))
     }
     await backend.close().catch(() => {})
     if (isDefault && isAppError(err, 'NO_REPOSITORY')) {

@@ -20,6 +20,8 @@ export interface GlobalOptions {
   limitDownload?: number
   cache?: boolean
   cacheDir?: string
+  compression?: string
+  packSize?: number
 }
 
 /** What every command gets: the parsed global flags, the terminal, and a way to set the exit code. */
@@ -60,6 +62,8 @@ export class CommandContext {
       },
       noCache: g.cache === false,
       ...(g.cacheDir === undefined ? {} : { cacheDir: g.cacheDir }),
+      ...(g.compression === undefined ? {} : { compression: g.compression }),
+      ...(g.packSize === undefined ? {} : { packSizeMiB: g.packSize }),
       prompt: process.stdin.isTTY ? promptPassword : undefined,
       onNotice: (m) => this.term.warn(m),
     }

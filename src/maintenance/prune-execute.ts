@@ -20,7 +20,7 @@ import {
 } from '../repository/index.js'
 import type { BlobSet } from './used-blobs.js'
 
-export type RepackRepo = Pick<Repository, 'backend' | 'key' | 'version' | 'index' | 'saveUnpacked' | 'saveFramedUnpacked' | 'loadBlob' | 'decodeBlob'>
+export type RepackRepo = Pick<Repository, 'backend' | 'key' | 'version' | 'index' | 'saveUnpacked' | 'saveFramedUnpacked' | 'loadBlob' | 'decodeBlob' | 'writerDefaults'>
 
 export interface RepackResult {
   /** The new packs with their blobs. */
@@ -74,7 +74,7 @@ export async function repackPacks(
         return id
       },
     },
-    { ...options.writer, encoder },
+    { ...repo.writerDefaults, ...options.writer, encoder },
   )
   const limit = createLimit(Math.max(1, repo.backend.properties.connections))
   let done = 0

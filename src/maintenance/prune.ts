@@ -14,7 +14,7 @@ import { BlobSet, findUsedBlobs } from './used-blobs.js'
 
 export type PruneRepo = Pick<
   Repository,
-  'backend' | 'key' | 'version' | 'index' | 'loadIndex' | 'listIds' | 'loadUnpacked' | 'saveUnpacked' | 'saveFramedUnpacked' | 'loadBlob' | 'loadBlobWith' | 'decodeBlob'
+  'backend' | 'key' | 'version' | 'index' | 'loadIndex' | 'listIds' | 'loadUnpacked' | 'saveUnpacked' | 'saveFramedUnpacked' | 'loadBlob' | 'loadBlobWith' | 'decodeBlob' | 'writerDefaults'
 >
 
 export type PrunePhase =

@@ -54,6 +54,11 @@ export class Repository {
   readonly keyId: Id
   readonly config: RepoConfig
   readonly index = new MasterIndex()
+  /**
+   * How blobs are written unless a caller says otherwise (restic's global --compression and
+   * --pack-size): every withWriter() and repack starts from these.
+   */
+  writerDefaults: Pick<WriterOptions, 'compression' | 'packSize'> = {}
   #indexLoaded = false
   /** Whole tree packs, least recently used dropped first. */
   #treePacks = new PackCache(64 * 1024 * 1024)
@@ -283,7 +288,7 @@ export class Repository {
   async withWriter<T>(fn: (w: BlobWriter) => Promise<T>, options: WriterOptions & { threads?: number } = {}): Promise<T> {
     // Compression and encryption run on worker threads unless the caller brings an encoder.
     const ownEncoder = options.encoder === undefined && options.threads !== 0 ? createWorkerEncoder(this.key, options.threads) : undefined
-    const writer = new BlobWriter(this, { ...options, encoder: options.encoder ?? ownEncoder })
+    const writer = new BlobWriter(this, { ...this.writerDefaults, ...options, encoder: options.encoder ?? ownEncoder })
     try {
       let result: T
       try {

@@ -145,7 +145,7 @@ export function registerForget(program: Command, ctx: CommandContext): void {
             groupBy: opts.groupBy,
             filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
             dryRun: opts.dryRun,
-            prune: opts.prune ? pruneRequest(opts, term) : undefined,
+            prune: opts.prune ? pruneRequest(opts, term, ctx.globals.packSize) : undefined,
             signal,
             onWarning: (m) => term.warn(m),
             onForgotten: (forgotten) => {

@@ -24,8 +24,9 @@ export function addPruneOptions(cmd: Command): Command {
     .option('--pack-size <MiB>', 'target size of new packs in MiB (4-128; also CAIRN_PACK_SIZE)')
 }
 
-export function pruneRequest(flags: PruneFlags, term: Terminal): PruneRequest {
-  let packSizeMiB: number | undefined
+/** The prune request of the flags; `globalPackSizeMiB` is the global --pack-size, which prune's own overrides. */
+export function pruneRequest(flags: PruneFlags, term: Terminal, globalPackSizeMiB?: number): PruneRequest {
+  let packSizeMiB = globalPackSizeMiB
   if (flags.packSize !== undefined) packSizeMiB = /^\d+$/.test(flags.packSize) ? Number(flags.packSize) : Number.NaN
   return {
     maxUnused: flags.maxUnused,
@@ -134,7 +135,7 @@ export function registerPrune(program: Command, ctx: CommandContext): void {
       const { signal, dispose } = interruptSignal()
       try {
         const result = await withRepository(ctx.repositoryOptions(), 'exclusive', (repo) =>
-          runPrune(repo, { ...pruneRequest(opts, term), dryRun: opts.dryRun, signal }),
+          runPrune(repo, { ...pruneRequest(opts, term, ctx.globals.packSize), dryRun: opts.dryRun, signal }),
         )
         reportPrune(term, result)
       } finally {
