@@ -23,6 +23,11 @@ export interface BackupRequest {
   host?: string
   parent?: string
   force?: boolean
+  /** restic's --ignore-ctime and --ignore-inode: what does not count as a change of a file. */
+  ignoreCtime?: boolean
+  ignoreInode?: boolean
+  /** The snapshot's time instead of now (restic's --time). */
+  time?: Date
   dryRun?: boolean
   signal?: AbortSignal
   progress?: BackupProgress
@@ -110,6 +115,9 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     parent,
     oneFileSystem: req.oneFileSystem,
     force: req.force,
+    ignoreCtime: req.ignoreCtime,
+    ignoreInode: req.ignoreInode,
+    time: req.time,
     dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,
@@ -131,6 +139,7 @@ async function runStdinBackup(repo: Repository, req: BackupRequest, stdin: NonNu
     tags: req.tags,
     hostname: host,
     parent,
+    time: req.time,
     dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs'
 import assert from 'node:assert/strict'
-import { appendFile, link, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { appendFile, link, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -215,6 +215,33 @@ describe('backup()', () => {
     )
   })
 
+
+  it('with ignoreInode and ignoreCtime, a file given a new inode and ctime (copied over itself) is not read again', async () => {
+    const root = join(dir, 'renumbered')
+    await writeFiles(root, { 'a.txt': 'alpha', 'b.txt': 'beta' })
+    // Whole seconds, so that a copy can be given the very same mtime.
+    const mtime = 1_700_000_000
+    for (const f of ['a.txt', 'b.txt']) await utimes(join(root, f), mtime, mtime)
+    const repo = await createTestRepository()
+    const first = await run(repo, [root])
+    // A new inode and ctime with the same size and mtime, as a copy with -p gives.
+    for (const f of ['a.txt', 'b.txt']) {
+      const path = join(root, f)
+      await writeFile(`${path}.tmp`, await readFile(path))
+      await utimes(`${path}.tmp`, mtime, mtime)
+      await rename(`${path}.tmp`, path)
+    }
+    const parent = { id: first.snapshotId!, snapshot: first.snapshot }
+    const strict = await run(repo, [root], { parent, dryRun: true })
+    assert.equal(strict.summary.filesChanged, 2, 'by default a new inode is a change')
+    const lenient = await run(repo, [root], { parent, ignoreInode: true, ignoreCtime: true })
+    assert.deepEqual([lenient.summary.filesUnmodified, lenient.summary.filesChanged], [2, 0])
+    const node = await nodeAt(repo, lenient.snapshot.tree, `${root}/a.txt`)
+    assert.equal(node.inode, (await stat(join(root, 'a.txt'), { bigint: true })).ino, 'the node records the new inode')
+    assert.equal((await fileContent(repo, node)).toString(), 'alpha')
+    const inodeOnly = await run(repo, [root], { parent, ignoreInode: true, dryRun: true })
+    assert.equal(inodeOnly.summary.filesChanged, 2, 'a changed ctime still counts without ignoreCtime')
+  })
 
   it('a large file changed in place gets the chunks a full read gives, and only the changed chunks are new', async () => {
     const root = join(dir, 'image')

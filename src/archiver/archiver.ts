@@ -37,6 +37,10 @@ export interface BackupOptions {
   oneFileSystem?: boolean
   /** Re-read every file even when the parent says it is unchanged. */
   force?: boolean
+  /** A file whose ctime changed is still unchanged (restic's --ignore-ctime). */
+  ignoreCtime?: boolean
+  /** A file whose inode changed is still unchanged (restic's --ignore-inode). */
+  ignoreInode?: boolean
   dryRun?: boolean
   time?: Date
   signal?: AbortSignal
@@ -283,7 +287,7 @@ class Archiver {
     try {
       const st = lstatSync(path, { bigint: true })
       const node = await nodeFromStat(nameBytes(name), path, st, { readXattrs: true, users: this.#users, previous, warn: (m) => warnings.push(m) })
-      return node ? scanEntry(name, node, st, previous, warnings) : undefined
+      return node ? scanEntry(name, node, st, previous, warnings, undefined, this.#o) : undefined
     } catch (err) {
       this.#error(pathText(path), err)
       return undefined
@@ -343,7 +347,7 @@ class Archiver {
       names = names.filter((n) => !this.#o.excludes.excludedByPattern(pathText(joinPath(path, n))))
     }
     const entries: Array<{ entry: ScanEntry; path: string | Buffer }> = []
-    for (const it of scanEntries(path, names, parent, this.#users)) {
+    for (const it of scanEntries(path, names, parent, this.#users, this.#o)) {
       const childPath = joinPath(path, it.name)
       let entry: ScanEntry | undefined
       if (it.kind === 'error') this.#error(pathText(childPath), it.error)

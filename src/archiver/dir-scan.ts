@@ -68,22 +68,38 @@ export type ScanItem =
   | { kind: 'defer'; name: EntryName; previous?: Node }
 
 /** restic's change detection: same type, size, mtime, ctime and inode means unchanged. */
-function unchanged(old: Node, cur: Node): boolean {
-  return old.type === 'file' && old.size === cur.size && old.mtime === cur.mtime && old.ctime === cur.ctime && old.inode === cur.inode
+/**
+ * What tells a changed file, as restic's backup flags say: by default a different size, mtime,
+ * ctime or inode; --ignore-ctime and --ignore-inode drop those two (file systems that renumber
+ * inodes or touch ctime on every mount: FUSE, some network shares, a tree restored elsewhere).
+ */
+export interface ChangeRules {
+  ignoreCtime?: boolean
+  ignoreInode?: boolean
+}
+
+function unchanged(old: Node, cur: Node, rules: ChangeRules): boolean {
+  return (
+    old.type === 'file' &&
+    old.size === cur.size &&
+    old.mtime === cur.mtime &&
+    (rules.ignoreCtime === true || old.ctime === cur.ctime) &&
+    (rules.ignoreInode === true || old.inode === cur.inode)
+  )
 }
 
 /**
  * The scan entry of a node built from `st`; `previous` is its node in the parent snapshot, and
  * `head` its encoding up to the content when already made.
  */
-export function scanEntry(name: EntryName, node: Node, st: EntryStat, previous: Node | undefined, warnings?: string[], head = nodeJsonHead(node)): ScanEntry {
+export function scanEntry(name: EntryName, node: Node, st: EntryStat, previous: Node | undefined, warnings?: string[], head = nodeJsonHead(node), rules: ChangeRules = {}): ScanEntry {
   const kind = kindOf(node)
   const e: ScanEntry = { kind, name, head, size: node.size, stat: statOf(st) }
   if (previous !== undefined) {
     const p: PreviousEntry = { wasFile: previous.type === 'file' }
     if (kind === 'dir' && previous.type === 'dir' && previous.subtree !== undefined) p.subtree = previous.subtree
     if (kind === 'file' && previous.type === 'file' && previous.content !== null) {
-      if (unchanged(previous, node)) p.content = previous.content
+      if (unchanged(previous, node, rules)) p.content = previous.content
       else p.earlier = previous.content
     }
     e.previous = p
@@ -147,7 +163,7 @@ function nameKeyOf(json: string): string | undefined {
  * extended attributes, content or subtree from that text. Any other entry with a parent node
  * has that node decoded and compared as restic does (type, size, mtime, ctime, inode).
  */
-export function scanEntries(path: string | Buffer, names: readonly EntryName[], parent: ParentNodes | undefined, users: Pick<UserNames, 'user' | 'group'>): ScanItem[] {
+export function scanEntries(path: string | Buffer, names: readonly EntryName[], parent: ParentNodes | undefined, users: Pick<UserNames, 'user' | 'group'>, rules: ChangeRules = {}): ScanItem[] {
   const sorted = [...names].sort(compareNames)
   const items: ScanItem[] = []
   for (const name of sorted) {
@@ -173,7 +189,7 @@ export function scanEntries(path: string | Buffer, names: readonly EntryName[], 
         // a damaged parent only costs speed
       }
       if (addXattrsSync(node, childPath, previous, (m) => (warnings ??= []).push(m)) === XATTRS_BY_TOOL) items.push({ kind: 'defer', name, previous })
-      else items.push(scanEntry(name, node, st, previous, warnings, node.xattrs === undefined ? base : nodeJsonHead(node, quoted)))
+      else items.push(scanEntry(name, node, st, previous, warnings, node.xattrs === undefined ? base : nodeJsonHead(node, quoted), rules))
     } catch (err) {
       items.push({ kind: 'error', name, error: asError(err) })
     }

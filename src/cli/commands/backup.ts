@@ -23,6 +23,9 @@ interface BackupFlags {
   dryRun?: boolean
   stdin?: boolean
   stdinFilename: string
+  ignoreCtime?: boolean
+  ignoreInode?: boolean
+  time?: string
 }
 
 export function registerBackup(program: Command, ctx: CommandContext): void {
@@ -43,6 +46,9 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .option('-H, --host <host>', 'host name to record (default: this machine)')
     .option('--parent <snapshot>', 'use this snapshot as the parent instead of the latest of the same paths')
     .option('-f, --force', 'read all files, even unchanged ones')
+    .option('--ignore-ctime', 'a file whose ctime changed is still unchanged')
+    .option('--ignore-inode', 'a file whose inode number changed is still unchanged (FUSE and network file systems)')
+    .option('--time <time>', 'the snapshot\'s time instead of now, e.g. "2012-11-01 22:08:41" (local time)')
     .option('-n, --dry-run', 'do not write anything, only report what would be done')
     .option('--stdin', 'back up what comes in on standard input, as one file')
     .option('--stdin-filename <name>', 'the file name (or path) standard input is stored as', 'stdin')
@@ -90,6 +96,9 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               host: opts.host,
               parent: opts.parent,
               force: opts.force,
+              ignoreCtime: opts.ignoreCtime,
+              ignoreInode: opts.ignoreInode,
+              ...(opts.time === undefined ? {} : { time: parseSnapshotTime(opts.time) }),
               dryRun: opts.dryRun,
               ...(opts.stdin ? { stdin: { filename: opts.stdinFilename } } : {}),
               signal,
@@ -171,4 +180,19 @@ function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: b
     r.snapshotId ? `snapshot ${r.snapshotId.slice(0, 8)} saved` : 'dry run: no snapshot saved',
   ]
   term.info(lines.join('\n'))
+}
+
+/**
+ * restic's --time: "2012-11-01 22:08:41" in local time (seconds optional), or any date Date
+ * reads with a zone (ISO 8601). Throws INVALID_ARGUMENT naming the value otherwise.
+ */
+export function parseSnapshotTime(text: string): Date {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim())
+  const t = m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] ?? 0)) : /[zZ]|[+-]\d{2}:?\d{2}$/.test(text) ? new Date(text) : new Date(Number.NaN)
+  // Date rolls a 13th month or a 25th hour over into the next: such a time is refused instead.
+  const rolled = m !== null && (t.getMonth() !== +m[2] - 1 || t.getDate() !== +m[3] || t.getHours() !== +m[4] || t.getMinutes() !== +m[5])
+  if (Number.isNaN(t.getTime()) || rolled) {
+    throw new AppError('INVALID_ARGUMENT', `Invalid --time "${text}"`, { hint: 'Give it as "2012-11-01 22:08:41" (local time), or in ISO 8601 with a zone' })
+  }
+  return t
 }
