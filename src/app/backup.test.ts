@@ -114,6 +114,22 @@ describe('runBackup()', () => {
     assert.deepEqual(snapshot.excludes, ['nothing-matches', '*.tmp', '*.bak'])
   })
 
+  it('reads --files-from-verbatim lines as they are, --files-from-raw by NUL bytes, and --iexclude-file ignoring case', async () => {
+    const root = join(dir, 'verbatim')
+    await writeFiles(root, { ' spaced ': 's', '#hash': 'h', 'new\nline': 'n', 'keep/A.TMP': 'a', 'keep/b.txt': 'b' })
+    const verbatim = join(dir, 'verbatim.txt')
+    await writeFile(verbatim, `${join(root, ' spaced ')}\n\n${join(root, '#hash')}\n`)
+    const raw = join(dir, 'raw.txt')
+    await writeFile(raw, `${join(root, 'new\nline')}\0${join(root, 'keep')}\0`)
+    const iexcludeFile = join(dir, 'iexcludes.txt')
+    await writeFile(iexcludeFile, '# case does not matter\n*.tmp\n')
+    const repo = await createTestRepository()
+    const { snapshot } = await runBackup(repo, { paths: [], filesFromVerbatim: [verbatim], filesFromRaw: [raw], iexcludeFile: [iexcludeFile] })
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, root)), [' spaced ', '#hash', 'keep', 'new\nline'])
+    assert.deepEqual(names(await nodesAt(repo, snapshot.tree, join(root, 'keep'))), ['b.txt'])
+    assert.deepEqual(snapshot.excludes, ['*.tmp'])
+  })
+
   it('fails with INVALID_ARGUMENT without paths or with an unreadable list file', async () => {
     const repo = await createTestRepository()
     await assert.rejects(runBackup(repo, { paths: [] }), (err) => isAppError(err, 'INVALID_ARGUMENT'))

@@ -9,10 +9,17 @@ import { defaultRepository } from './default-repository.js'
 
 export interface BackupRequest {
   paths: string[]
+  /** Files listing paths, one a line (`#` comments and blank lines skipped, lines trimmed). */
   filesFrom?: string[]
+  /** Files listing paths one a line, taken as they are (only empty lines skipped). */
+  filesFromVerbatim?: string[]
+  /** Files listing paths separated by NUL bytes (`find -print0`). */
+  filesFromRaw?: string[]
   exclude?: string[]
   iexclude?: string[]
   excludeFile?: string[]
+  /** Exclude files whose patterns ignore case. */
+  iexcludeFile?: string[]
   excludeCaches?: boolean
   excludeIfPresent?: string[]
   excludeLargerThan?: number
@@ -40,8 +47,12 @@ export interface BackupRequest {
   stdin?: Pick<StdinBackupOptions, 'filename' | 'input'>
 }
 
-/** Reads pattern or path list files: one entry per line, `#` comments and blank lines skipped. */
-async function readListFiles(files: string[] | undefined, what: string): Promise<string[]> {
+/**
+ * Reads pattern or path list files ("-" is standard input), as restic reads each kind: 'lines'
+ * one entry per line, trimmed, `#` comments and blank lines skipped; 'verbatim' one per line as
+ * it is, only empty lines skipped; 'raw' entries separated by NUL bytes.
+ */
+async function readListFiles(files: string[] | undefined, what: string, form: 'lines' | 'verbatim' | 'raw' = 'lines'): Promise<string[]> {
   const out: string[] = []
   for (const f of files ?? []) {
     let text: string
@@ -50,9 +61,13 @@ async function readListFiles(files: string[] | undefined, what: string): Promise
     } catch (err) {
       throw new AppError('INVALID_ARGUMENT', `Cannot read ${what} "${f}": ${messageOf(err)}`)
     }
-    for (const line of text.split(/\r?\n/)) {
-      const t = line.trim()
-      if (t !== '' && !t.startsWith('#')) out.push(t)
+    if (form === 'raw') {
+      out.push(...text.split('\0').filter((p) => p !== ''))
+      continue
+    }
+    for (const line of text.split(form === 'verbatim' ? '\n' : /\r?\n/)) {
+      const t = form === 'verbatim' ? line : line.trim()
+      if (t !== '' && (form === 'verbatim' || !t.startsWith('#'))) out.push(t)
     }
   }
   return out
@@ -82,16 +97,22 @@ function ownFiles(repo: Repository): string[] {
 /** Runs one backup: resolves paths, excludes and the parent snapshot, then archives. */
 export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupResult> {
   if (req.stdin !== undefined) return runStdinBackup(repo, req, req.stdin)
-  const paths = [...req.paths, ...(await readListFiles(req.filesFrom, 'files-from list'))]
+  const paths = [
+    ...req.paths,
+    ...(await readListFiles(req.filesFrom, 'files-from list')),
+    ...(await readListFiles(req.filesFromVerbatim, 'files-from-verbatim list', 'verbatim')),
+    ...(await readListFiles(req.filesFromRaw, 'files-from-raw list', 'raw')),
+  ]
   if (paths.length === 0) {
     throw new AppError('INVALID_ARGUMENT', 'Nothing to back up: no paths given', { hint: 'Name files or directories, or use --files-from' })
   }
   const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file'))]
   checkPatterns('--exclude', exclude)
-  checkPatterns('--iexclude', req.iexclude)
+  const iexclude = [...(req.iexclude ?? []), ...(await readListFiles(req.iexcludeFile, 'iexclude file'))]
+  checkPatterns('--iexclude', iexclude)
   const excludes = new ExcludeMatcher({
     exclude,
-    iexclude: req.iexclude,
+    iexclude,
     excludeCaches: req.excludeCaches,
     excludeIfPresent: req.excludeIfPresent,
     excludeLargerThan: req.excludeLargerThan,
@@ -109,7 +130,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   return backup(repo, {
     paths,
     excludes,
-    excludePatterns: [...exclude, ...(req.iexclude ?? [])],
+    excludePatterns: [...exclude, ...iexclude],
     tags: req.tags,
     hostname: host,
     parent,
@@ -129,7 +150,9 @@ async function runStdinBackup(repo: Repository, req: BackupRequest, stdin: NonNu
   if (req.paths.length > 0) {
     throw new AppError('INVALID_ARGUMENT', '--stdin was given together with paths to back up', { hint: 'Back up either standard input or paths, in two runs' })
   }
-  if ((req.filesFrom?.length ?? 0) > 0) throw new AppError('INVALID_ARGUMENT', '--stdin and --files-from cannot be used together')
+  if ((req.filesFrom?.length ?? 0) + (req.filesFromVerbatim?.length ?? 0) + (req.filesFromRaw?.length ?? 0) > 0) {
+    throw new AppError('INVALID_ARGUMENT', '--stdin and --files-from cannot be used together')
+  }
   const path = '/' + stdinPath(stdin.filename).join('/')
   const host = req.host ?? osHostname()
   await repo.loadIndex()

@@ -16,6 +16,9 @@ interface BackupFlags {
   excludeLargerThan?: string
   oneFileSystem?: boolean
   filesFrom?: string[]
+  filesFromVerbatim?: string[]
+  filesFromRaw?: string[]
+  iexcludeFile?: string[]
   tag?: string[]
   host?: string
   parent?: string
@@ -36,12 +39,15 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .option('-e, --exclude <pattern>', 'exclude a pattern (repeatable)', collect)
     .option('--iexclude <pattern>', 'like --exclude, ignoring case', collect)
     .option('--exclude-file <file>', 'read exclude patterns from a file', collect)
+    .option('--iexclude-file <file>', 'like --exclude-file, ignoring case', collect)
     .option('--exclude-caches', 'exclude directories holding a CACHEDIR.TAG')
     .option('--exclude-if-present <file[:header]>', 'exclude directories holding this file', collect)
     .option('--ignore-file <name>', 'honour ignore files of this name (gitignore syntax, e.g. .cairnignore) in every directory', collect)
     .option('--exclude-larger-than <size>', 'skip files larger than SIZE (k, M, G, T)')
     .option('-x, --one-file-system', 'do not cross file system boundaries')
     .option('--files-from <file>', 'read paths to back up from a file ("-" for stdin)', collect)
+    .option('--files-from-verbatim <file>', 'read paths from a file, one a line, taken as they are', collect)
+    .option('--files-from-raw <file>', 'read paths from a file, separated by NUL bytes (find -print0)', collect)
     .option('--tag <tag>', 'add tags to the snapshot (a,b or repeated)', collect)
     .option('-H, --host <host>', 'host name to record (default: this machine)')
     .option('--parent <snapshot>', 'use this snapshot as the parent instead of the latest of the same paths')
@@ -84,6 +90,9 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
             runBackup(repo, {
               paths,
               filesFrom: opts.filesFrom,
+              filesFromVerbatim: opts.filesFromVerbatim,
+              filesFromRaw: opts.filesFromRaw,
+              iexcludeFile: opts.iexcludeFile,
               exclude: opts.exclude,
               iexclude: opts.iexclude,
               excludeFile: opts.excludeFile,
