@@ -1,9 +1,19 @@
 import type { Command } from 'commander'
 import { listSnapshots, withRepository } from '../../app/index.js'
+import { groupSnapshots, type SnapshotEntry, type SnapshotGroupKey } from '../../snapshots/index.js'
 import type { CommandContext } from '../context.js'
 import { collect } from '../options.js'
 import { formatTime, table } from '../output/format.js'
 import { snapshotJson } from '../output/json.js'
+
+interface SnapshotsFlags {
+  host?: string[]
+  tag?: string[]
+  path?: string[]
+  latest?: number
+  compact?: boolean
+  groupBy?: string
+}
 
 export function registerSnapshots(program: Command, ctx: CommandContext): void {
   program
@@ -13,28 +23,55 @@ export function registerSnapshots(program: Command, ctx: CommandContext): void {
     .option('--tag <tags>', 'only snapshots with these tags ("a,b" = both)', collect)
     .option('--path <path>', 'only snapshots including this path', collect)
     .option('--latest <n>', 'only the last N snapshots per host and paths', (v) => Number.parseInt(v, 10))
-    .addHelpText('after', '\nExamples:\n  cairn snapshots\n  cairn snapshots --host laptop --latest 3\n  cairn snapshots --json')
-    .action(async (opts: { host?: string[]; tag?: string[]; path?: string[]; latest?: number }) => {
+    .option('-c, --compact', 'compact table: no paths, one tag a line')
+    .option('-g, --group-by <group>', 'group snapshots by host, paths and/or tags, separated by commas')
+    .addHelpText('after', '\nExamples:\n  cairn snapshots\n  cairn snapshots --host laptop --latest 3\n  cairn snapshots --group-by host,paths --compact\n  cairn snapshots --json')
+    .action(async (opts: SnapshotsFlags) => {
       await withRepository(ctx.repositoryOptions(), 'none', async (repo) => {
         const list = await listSnapshots(repo, { hosts: opts.host, tags: opts.tag, paths: opts.path }, opts.latest)
+        const groups = opts.groupBy === undefined || opts.groupBy === '' ? undefined : groupSnapshots(list, opts.groupBy)
         if (ctx.term.json) {
-          ctx.term.out(JSON.stringify(list.map((e) => snapshotJson(e.id, e.snapshot))))
+          const json = (entries: readonly SnapshotEntry[]) => entries.map((e) => snapshotJson(e.id, e.snapshot))
+          ctx.term.out(JSON.stringify(groups === undefined ? json(list) : groups.map((g) => ({ group_key: g.key, snapshots: json(g.entries) }))))
           return
         }
-        const rows = list.map((e) => [
-          e.id.slice(0, 8),
-          formatTime(e.snapshot.time),
-          e.snapshot.hostname ?? '',
-          (e.snapshot.tags ?? []).join(','),
-          e.snapshot.paths.join('\n'),
-        ])
-        const expanded: string[][] = []
-        for (const r of rows) {
-          const paths = r[4].split('\n')
-          expanded.push([...r.slice(0, 4), paths[0]])
-          for (const p of paths.slice(1)) expanded.push(['', '', '', '', p])
+        if (groups === undefined) {
+          ctx.term.out(snapshotTable(list, opts.compact === true))
+          return
         }
-        ctx.term.out(table(['ID', 'Time', 'Host', 'Tags', 'Paths'], expanded, `${list.length} snapshots`))
+        for (const g of groups) {
+          // The group of snapshots that share nothing (no tags, grouped by tags) has no title, as in restic.
+          const title = groupTitle(g.key)
+          ctx.term.out(`${title === '' ? '' : `snapshots for (${title}):\n`}${snapshotTable(g.entries, opts.compact === true)}`)
+        }
       })
     })
+}
+
+/** restic's table: paths one a line; compact leaves paths out and puts tags one a line instead. */
+function snapshotTable(list: readonly SnapshotEntry[], compact: boolean): string {
+  const rows: string[][] = []
+  for (const e of list) {
+    const s = e.snapshot
+    const tags = s.tags ?? []
+    const head = [e.id.slice(0, 8), formatTime(s.time), s.hostname ?? '']
+    if (compact) {
+      rows.push([...head, tags[0] ?? ''])
+      for (const t of tags.slice(1)) rows.push(['', '', '', t])
+    } else {
+      rows.push([...head, tags.join(','), s.paths[0] ?? ''])
+      for (const p of s.paths.slice(1)) rows.push(['', '', '', '', p])
+    }
+  }
+  const header = compact ? ['ID', 'Time', 'Host', 'Tags'] : ['ID', 'Time', 'Host', 'Tags', 'Paths']
+  return table(header, rows, `${list.length} snapshots`)
+}
+
+/** "host [laptop], tags [a, b], paths [/home]": what a group's snapshots share, as restic words it. */
+function groupTitle(key: SnapshotGroupKey): string {
+  const parts: string[] = []
+  if (key.hostname !== '') parts.push(`host [${key.hostname}]`)
+  if (key.tags !== null && key.tags.length > 0) parts.push(`tags [${key.tags.join(', ')}]`)
+  if (key.paths !== null && key.paths.length > 0) parts.push(`paths [${key.paths.join(', ')}]`)
+  return parts.join(', ')
 }

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { promises as fs } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { cairn, initRepo, interopSkipReason, json, restic, resticBackup, tempDir, type TempDir } from '../../app/interop-testing.js'
+
+interface Group {
+  group_key: { hostname: string; paths: string[] | null; tags: string[] | null }
+  snapshots: Array<{ id: string }>
+}
+
+/** Groups in a stable order, each as its key and member IDs (restic's group order is random). */
+const canonical = (groups: Group[]) => groups.map((g) => JSON.stringify([g.group_key, g.snapshots.map((s) => s.id)])).sort()
+
+describe('snapshots --group-by and --compact against restic', { skip: await interopSkipReason() }, () => {
+  let tmp: TempDir
+  let repo: string
+
+  before(async () => {
+    tmp = await tempDir('snapshots')
+    const src = join(tmp.path, 'src')
+    await fs.mkdir(src)
+    await fs.writeFile(join(src, 'a.txt'), 'a\n')
+    repo = join(tmp.path, 'repo')
+    await initRepo(repo)
+    await resticBackup(repo, src, ['--host', 'alpha', '--tag', 'b,a'])
+    await resticBackup(repo, src, ['--host', 'beta'])
+    await resticBackup(repo, join(src, 'a.txt'), ['--host', 'alpha'])
+  })
+  after(() => tmp.remove())
+
+  it('--json --group-by gives restic\'s groups: the same keys and members', async () => {
+    for (const by of ['host', 'paths', 'tags', 'host,paths,tags']) {
+      const ours = json<Group[]>(await cairn(repo, ['--json', 'snapshots', '--group-by', by]))
+      const theirs = json<Group[]>(await restic(repo, ['--json', 'snapshots', '--group-by', by]))
+      assert.deepEqual(canonical(ours), canonical(theirs), by)
+    }
+  })
+
+  it('text output titles each group as restic does, and --compact lists tags one a line without paths', async () => {
+    const r = await cairn(repo, ['snapshots', '--group-by', 'host,tags', '--compact'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^snapshots for \(host \[alpha\], tags \[a, b\]\):\nID +Time +Host +Tags\n-+\n[0-9a-f]{8} .* alpha +b\n +a\n-+\n1 snapshots\n/m)
+    assert.match(r.stdout, /^snapshots for \(host \[beta\]\):$/m)
+    assert.doesNotMatch(r.stdout, /Paths/)
+  })
+})
