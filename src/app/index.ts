@@ -22,6 +22,7 @@ export { resolvePruneOptions, runPrune, type PruneRequest, type PruneResult } fr
 export type { ForgetGroup, PruneExecution, PrunePhase, PrunePlan, PruneProgress, PruneStats } from '../maintenance/index.js'
 export { selectSnapshots, type SnapshotSelection } from './snapshot-selection.js'
 export { addKey, changePassword, listKeys, readNewPassword, removeKey, type KeyInfo, type NewKeyRequest, type NewPasswordSource } from './keys.js'
+export { runRewrite, type RewriteRequest } from './rewrite.js'
 export { applyTagChange, changeTags, flattenTags, type TagChange, type TagRequest, type TagResult } from './tag.js'
 export { findInSnapshots, type FindKind, type FindMatch, type FindRequest, type FindResult, type FindVisitor, type FoundObject, type ObjectPacks } from './find.js'
 export { diffSnapshots, nodesEqual, type DiffChange, type DiffRequest, type DiffResult, type DiffStat, type DiffVisitor } from './diff.js'

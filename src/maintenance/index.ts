@@ -14,6 +14,9 @@
  * - **Repair index**: builds the index again from the pack headers, so that the password and
  *   the storage are enough to recover everything. New index files are written before the old
  *   ones are removed.
+ * - **Rewrite snapshots**: new snapshots without the paths an exclude pattern picks (a secret
+ *   backed up by mistake); the new one records the old one as `original` and is tagged
+ *   `rewrite`, unless the original is removed.
  * - **Repair snapshots**: rewrites snapshots around trees and blobs the index does not have;
  *   files keep the blobs that exist, unreadable directories become empty. The new snapshot
  *   records the old one as `original` and is tagged `repaired`.
@@ -34,6 +37,7 @@ export {
 export { checkRepository, type CheckOptions, type CheckRepo } from './check.js'
 export { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
 export { repairIndex, type RepairIndexOptions, type RepairIndexPhase, type RepairIndexProgress, type RepairIndexRepo, type RepairIndexResult } from './repair-index.js'
+export { rewriteSnapshots, type RewriteSnapshotsOptions, type RewriteSnapshotsRepo, type RewriteSnapshotsResult, type RewrittenSnapshot } from './rewrite-snapshots.js'
 export {
   repairSnapshots,
   type RepairChange,

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises'
+import { AppError, messageOf } from '../base/index.js'
+import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
+import type { RewriteSnapshotsResult } from '../maintenance/index.js'
+import type { Repository } from '../repository/index.js'
+import type { SnapshotEntry, SnapshotFilter } from '../snapshots/index.js'
+import { maintenance } from './lazy-layers.js'
+import { selectSnapshots } from './snapshot-selection.js'
+
+export interface RewriteRequest {
+  /** Snapshot IDs, prefixes or "latest"; when empty, every snapshot matching `filter` (all by default, as restic). */
+  snapshots?: string[]
+  filter?: SnapshotFilter
+  exclude?: string[]
+  iexclude?: string[]
+  /** Files of exclude patterns, one a line (`#` comments and blank lines skipped). */
+  excludeFile?: string[]
+  iexcludeFile?: string[]
+  forget?: boolean
+  dryRun?: boolean
+  signal?: AbortSignal
+  /** Told about each snapshot as its turn comes. */
+  onSnapshot?: (entry: SnapshotEntry) => void
+  onWarning?: (message: string) => void
+}
+
+async function patternsOf(files: readonly string[] | undefined): Promise<string[]> {
+  const out: string[] = []
+  for (const f of files ?? []) {
+    let text: string
+    try {
+      text = await readFile(f, 'utf8')
+    } catch (err) {
+      throw new AppError('INVALID_ARGUMENT', `Cannot read exclude file "${f}": ${messageOf(err)}`)
+    }
+    for (const line of text.split(/\r?\n/)) if (line.trim() !== '' && !line.trim().startsWith('#')) out.push(line.trim())
+  }
+  return out
+}
+
+/**
+ * restic's `rewrite`: new snapshots without the paths the exclude patterns pick (the patterns of
+ * backup, matched against paths inside the snapshot). Refuses to run without a pattern.
+ */
+export async function runRewrite(repo: Repository, req: RewriteRequest): Promise<RewriteSnapshotsResult> {
+  const exclude = [...(req.exclude ?? []), ...(await patternsOf(req.excludeFile))]
+  const iexclude = [...(req.iexclude ?? []), ...(await patternsOf(req.iexcludeFile))]
+  if (exclude.length === 0 && iexclude.length === 0) {
+    throw new AppError('INVALID_ARGUMENT', 'Nothing to do: no exclude patterns given', { hint: 'Give what to leave out with --exclude, --iexclude or --exclude-file' })
+  }
+  checkPatterns('--exclude', exclude)
+  checkPatterns('--iexclude', iexclude)
+  const matcher = new ExcludeMatcher({ exclude, iexclude })
+  const entries = await selectSnapshots(repo, { ids: req.snapshots, filter: req.filter }, req.onWarning)
+  await repo.loadIndex()
+  const { rewriteSnapshots } = await maintenance()
+  return rewriteSnapshots(repo, entries, {
+    excluded: (path) => matcher.excludedByPattern(path),
+    forget: req.forget,
+    dryRun: req.dryRun,
+    signal: req.signal,
+    progress: { snapshot: (entry) => req.onSnapshot?.(entry) },
+  })
+}
