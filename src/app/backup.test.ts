@@ -118,7 +118,7 @@ describe('runBackup()', () => {
     const root = join(dir, 'verbatim')
     await writeFiles(root, { ' spaced ': 's', '#hash': 'h', 'new\nline': 'n', 'keep/A.TMP': 'a', 'keep/b.txt': 'b' })
     const verbatim = join(dir, 'verbatim.txt')
-    await writeFile(verbatim, `${join(root, ' spaced ')}\n\n${join(root, '#hash')}\n`)
+    await writeFile(verbatim, `${join(root, ' spaced ')}\n\n${join(root, '#hash')}\r\n`)
     const raw = join(dir, 'raw.txt')
     await writeFile(raw, `${join(root, 'new\nline')}\0${join(root, 'keep')}\0`)
     const iexcludeFile = join(dir, 'iexcludes.txt')

@@ -65,7 +65,7 @@ async function readListFiles(files: string[] | undefined, what: string, form: 'l
       out.push(...text.split('\0').filter((p) => p !== ''))
       continue
     }
-    for (const line of text.split(form === 'verbatim' ? '\n' : /\r?\n/)) {
+    for (const line of text.split(/\r?\n/)) {
       const t = form === 'verbatim' ? line : line.trim()
       if (t !== '' && (form === 'verbatim' || !t.startsWith('#'))) out.push(t)
     }

@@ -16,6 +16,7 @@ describe('compressionMode() and packSizeFrom()', () => {
     assert.equal(packSizeFrom(undefined, {}), undefined)
     assert.equal(packSizeFrom(32, { CAIRN_PACK_SIZE: '8' }), 32 * 1024 * 1024)
     assert.equal(packSizeFrom(undefined, { RESTIC_PACK_SIZE: '64' }), 64 * 1024 * 1024)
+    assert.equal(packSizeFrom(undefined, { CAIRN_PACK_SIZE: '', RESTIC_PACK_SIZE: '8' }), 8 * 1024 * 1024, 'an empty variable is not set')
   })
 
   it('refuse values restic refuses, naming them', () => {

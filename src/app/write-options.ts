@@ -24,8 +24,8 @@ export function compressionMode(flag: string | undefined, env: NodeJS.ProcessEnv
  * restic's 4 to 128 MiB.
  */
 export function packSizeFrom(flagMiB: number | undefined, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const fromEnv = env.CAIRN_PACK_SIZE ?? env.RESTIC_PACK_SIZE
-  if (flagMiB === undefined && (fromEnv === undefined || fromEnv === '')) return undefined
+  const fromEnv = [env.CAIRN_PACK_SIZE, env.RESTIC_PACK_SIZE].find((v) => v !== undefined && v !== '')
+  if (flagMiB === undefined && fromEnv === undefined) return undefined
   const mib = flagMiB ?? Number(fromEnv)
   if (!Number.isInteger(mib) || mib < 4 || mib > 128) {
     throw new AppError('INVALID_ARGUMENT', `Invalid pack size "${flagMiB ?? fromEnv}": it must be a whole number of MiB from 4 to 128`, {

@@ -312,7 +312,7 @@ describe('backup()', () => {
   it('stops at the first pack the repository cannot take, with its error, not one per file after it', async () => {
     const root = join(dir, 'full-disk')
     const files: Record<string, Buffer> = {}
-    for (let i = 0; i < 60; i++) files[`f${String(i).padStart(2, '0')}.bin`] = seededBytes(100 + i, 20_000)
+    for (let i = 0; i < 800; i++) files[`f${String(i).padStart(3, '0')}.bin`] = seededBytes(100 + i, 4_000)
     await writeFiles(root, files)
     const memory = new MemoryBackend()
     let dataSaves = 0
@@ -322,12 +322,28 @@ describe('backup()', () => {
     })
     const repo = await createTestRepository({ backend })
     // Small packs, so that the second is stored while the walk has files left to read.
+    // Files offered to the repository after it failed: read for nothing.
+    let offeredAfter = 0
     const withWriter = repo.withWriter.bind(repo)
-    repo.withWriter = (fn, o = {}) => withWriter(fn, { ...o, packSize: 64 * 1024 })
+    repo.withWriter = (fn, o = {}) =>
+      withWriter(
+        (w) =>
+          fn(
+            withMembers(w, {
+              saveEncodedBlob: (...args: Parameters<typeof w.saveEncodedBlob>) => {
+                if (w.failure !== undefined) offeredAfter++
+                return w.saveEncodedBlob(...args)
+              },
+            }),
+          ),
+        { ...o, packSize: 64 * 1024 },
+      )
     const r = recorder()
     await assert.rejects(run(repo, [root], { progress: r.progress }), (err) => err === full)
     assert.deepEqual(r.errors, [])
     assert.equal((await countFiles(memory)).snapshots, 0)
+    // The walk stops at the failure; only files already on their way (up to 256) still arrive.
+    assert.ok(offeredAfter < 400, `${offeredAfter} of 800 files were read after the repository failed`)
   })
 
   it('fails with INVALID_ARGUMENT when no source path exists', async () => {

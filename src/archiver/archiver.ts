@@ -214,8 +214,14 @@ class Archiver {
     return { readXattrs: true, users: this.#users, warn: (m: string) => this.#o.progress?.onWarning?.(pathText(path), m) }
   }
 
+  /**
+   * Stops the walk when the backup is interrupted, or when the repository cannot take more (a
+   * full disk): with its error then, at once, rather than after reading every file left.
+   */
   #checkAbort(): void {
     if (this.#o.signal?.aborted) throw new AppError('INTERRUPTED', 'Backup interrupted')
+    const failure = (this.#writer as BlobWriter | undefined)?.failure
+    if (failure !== undefined) throw failure
   }
 
   #error(path: string, err: unknown): void {

@@ -47,7 +47,8 @@ export function stdinPath(filename: string): string[] {
 
 /**
  * Reads `options.input` (standard input by default) to its end and writes a snapshot holding it
- * as one file. Resolves like backup(); nothing is written when the input cannot be read.
+ * as one file. Resolves like backup(). When the input cannot be read to its end, or the backup
+ * is interrupted, no snapshot is written (packs stored before stay unindexed until prune).
  */
 export async function backupStdin(repo: ArchiverRepo, options: StdinBackupOptions): Promise<BackupResult> {
   const parts = stdinPath(options.filename)
@@ -126,7 +127,7 @@ export async function backupStdin(repo: ArchiverRepo, options: StdinBackupOption
 /**
  * Standard input as a file to read: from its stream, so that a pipe is read as data arrives on
  * this thread's event loop (a read through the thread pool per 64 KiB of a pipe is a round trip
- * each). An abort ends the input early.
+ * each). An abort ends the input at once, even while it waits for data that may never come.
  */
 function standardInput(signal: AbortSignal | undefined): FileHandleLike {
   const chunks = process.stdin[Symbol.asyncIterator]() as AsyncIterator<Buffer>
@@ -136,13 +137,17 @@ function standardInput(signal: AbortSignal | undefined): FileHandleLike {
   // few MiB, or V8 lets tens of MiB of them pile up (it counts them only as external memory).
   const collect = youngCollector()
   let sinceCollect = 0
+  const aborted = new Promise<IteratorResult<Buffer>>((resolve) => {
+    if (signal?.aborted) resolve({ done: true, value: undefined })
+    signal?.addEventListener('abort', () => resolve({ done: true, value: undefined }), { once: true })
+  })
   return {
     async read(buf, offset, length) {
       if (ended || signal?.aborted) return { bytesRead: 0 }
       if (pending === undefined || pending.length === 0) {
         let next: IteratorResult<Buffer>
         try {
-          next = await chunks.next()
+          next = await Promise.race([chunks.next(), aborted])
         } catch (err) {
           throw new AppError('IO', `Cannot read standard input: ${errnoCode(err) ?? String(err)}`, { cause: err })
         }
@@ -162,7 +167,8 @@ function standardInput(signal: AbortSignal | undefined): FileHandleLike {
       return { bytesRead: n }
     },
     async close() {
-      await chunks.return?.()
+      // Not chunks.return(): it waits behind a pending read for data that may never come.
+      process.stdin.destroy()
     },
   }
 }

@@ -214,4 +214,28 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.deepEqual({ code, signal, stderr }, { code: 130, signal: null, stderr: 'Fatal: Interrupted\n' })
     assert.deepEqual(await locks(), [])
   })
+
+  it('Ctrl-C ends a backup --stdin that waits for input that does not come', async () => {
+    const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
+    const repo = join(home, 'repo-stdin-wait')
+    assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
+    const child = spawn(process.execPath, [BIN, '-r', repo, 'backup', '--stdin'], { env: { PATH: process.env.PATH ?? '', HOME: home, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    child.stdin.write('a first part, then nothing more\n')
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+    const locks = () => readdir(join(repo, 'locks'))
+    for (let waited = 0; (await locks()).length === 0; waited += 20) {
+      assert.ok(waited < 20_000, `no lock appeared; stderr: ${stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    child.kill('SIGINT')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    const code = await closed
+    clearTimeout(timer)
+    assert.equal(code, 130, `one Ctrl-C ends it (${stderr})`)
+    assert.deepEqual(await locks(), [])
+    child.stdin.destroy()
+  })
 })

@@ -12,7 +12,7 @@ describe('backup --time', () => {
     assert.equal(parseSnapshotTime('2012-11-01 22:08').getTime(), new Date(2012, 10, 1, 22, 8, 0).getTime())
     assert.equal(parseSnapshotTime('2012-11-01T22:08:41Z').toISOString(), '2012-11-01T22:08:41.000Z')
     assert.equal(parseSnapshotTime('2012-11-01T22:08:41+02:00').toISOString(), '2012-11-01T20:08:41.000Z')
-    for (const bad of ['yesterday', '2012-11-01 10:00:00x', '2012-13-01 10:00:00', '2012-11-01 25:00']) {
+    for (const bad of ['yesterday', '2012-11-01 10:00:00x', '2012-13-01 10:00:00', '2012-11-01 25:00', '2013-02-29 10:00']) {
       assert.throws(() => parseSnapshotTime(bad), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message === `Invalid --time "${bad}"`, bad)
     }
   })

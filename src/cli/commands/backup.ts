@@ -198,9 +198,10 @@ function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: b
 export function parseSnapshotTime(text: string): Date {
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim())
   const t = m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] ?? 0)) : /[zZ]|[+-]\d{2}:?\d{2}$/.test(text) ? new Date(text) : new Date(Number.NaN)
-  // Date rolls a 13th month or a 25th hour over into the next: such a time is refused instead.
-  const rolled = m !== null && (t.getMonth() !== +m[2] - 1 || t.getDate() !== +m[3] || t.getHours() !== +m[4] || t.getMinutes() !== +m[5])
-  if (Number.isNaN(t.getTime()) || rolled) {
+  // Date rolls a 13th month or a 25th hour over into the next: such a time is refused, as Go
+  // refuses it (a time in a daylight-saving gap is not: Go moves it on, as Date does).
+  const outOfRange = m !== null && (+m[2] < 1 || +m[2] > 12 || +m[3] < 1 || +m[3] > new Date(+m[1], +m[2], 0).getDate() || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59)
+  if (Number.isNaN(t.getTime()) || outOfRange) {
     throw new AppError('INVALID_ARGUMENT', `Invalid --time "${text}"`, { hint: 'Give it as "2012-11-01 22:08:41" (local time), or in ISO 8601 with a zone' })
   }
   return t

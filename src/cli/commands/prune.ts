@@ -24,7 +24,11 @@ export function addPruneOptions(cmd: Command): Command {
     .option('--pack-size <MiB>', 'target size of new packs in MiB (4-128; also CAIRN_PACK_SIZE)')
 }
 
-/** The prune request of the flags; `globalPackSizeMiB` is the global --pack-size, which prune's own overrides. */
+/**
+ * The prune request of the flags. `globalPackSizeMiB` is the program's --pack-size: the program
+ * takes its options wherever they stand, so `cairn prune --pack-size 32` arrives there, and
+ * prune's own option (kept for its help text) is only a fallback.
+ */
 export function pruneRequest(flags: PruneFlags, term: Terminal, globalPackSizeMiB?: number): PruneRequest {
   let packSizeMiB = globalPackSizeMiB
   if (flags.packSize !== undefined) packSizeMiB = /^\d+$/.test(flags.packSize) ? Number(flags.packSize) : Number.NaN
