@@ -1,11 +1,11 @@
-import { readFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { resolve } from 'node:path'
-import { AppError, messageOf } from '../base/index.js'
+import { AppError } from '../base/index.js'
 import { backup, backupStdin, checkPatterns, ExcludeMatcher, scanTotals, stdinPath, type BackupProgress, type BackupResult, type ScanTotals, type StdinBackupOptions } from '../archiver/index.js'
 import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
 import type { Repository } from '../repository/index.js'
 import { defaultRepository } from './default-repository.js'
+import { readListFiles } from './list-files.js'
 
 export interface BackupRequest {
   paths: string[]
@@ -47,37 +47,6 @@ export interface BackupRequest {
   stdin?: Pick<StdinBackupOptions, 'filename' | 'input'>
 }
 
-/**
- * Reads pattern or path list files ("-" is standard input), as restic reads each kind: 'lines'
- * one entry per line, trimmed, `#` comments and blank lines skipped; 'verbatim' one per line as
- * it is, only empty lines skipped; 'raw' entries separated by NUL bytes.
- */
-async function readListFiles(files: string[] | undefined, what: string, form: 'lines' | 'verbatim' | 'raw' = 'lines'): Promise<string[]> {
-  const out: string[] = []
-  for (const f of files ?? []) {
-    let text: string
-    try {
-      text = f === '-' ? await readStdin() : await readFile(f, 'utf8')
-    } catch (err) {
-      throw new AppError('INVALID_ARGUMENT', `Cannot read ${what} "${f}": ${messageOf(err)}`)
-    }
-    if (form === 'raw') {
-      out.push(...text.split('\0').filter((p) => p !== ''))
-      continue
-    }
-    for (const line of text.split(/\r?\n/)) {
-      const t = form === 'verbatim' ? line : line.trim()
-      if (t !== '' && (form === 'verbatim' || !t.startsWith('#'))) out.push(t)
-    }
-  }
-  return out
-}
-
-async function readStdin(): Promise<string> {
-  const parts: Buffer[] = []
-  for await (const c of process.stdin) parts.push(c as Buffer)
-  return Buffer.concat(parts).toString('utf8')
-}
 
 /**
  * cairn's own files never go into a backup: a local repository (it may sit inside a backed-up

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises'
-import { AppError, messageOf } from '../base/index.js'
+import { AppError } from '../base/index.js'
 import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import type { RewriteSnapshotsResult } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
 import type { SnapshotEntry, SnapshotFilter } from '../snapshots/index.js'
 import { maintenance } from './lazy-layers.js'
+import { readListFiles } from './list-files.js'
 import { selectSnapshots } from './snapshot-selection.js'
 
 export interface RewriteRequest {
@@ -24,27 +24,13 @@ export interface RewriteRequest {
   onWarning?: (message: string) => void
 }
 
-async function patternsOf(files: readonly string[] | undefined): Promise<string[]> {
-  const out: string[] = []
-  for (const f of files ?? []) {
-    let text: string
-    try {
-      text = await readFile(f, 'utf8')
-    } catch (err) {
-      throw new AppError('INVALID_ARGUMENT', `Cannot read exclude file "${f}": ${messageOf(err)}`)
-    }
-    for (const line of text.split(/\r?\n/)) if (line.trim() !== '' && !line.trim().startsWith('#')) out.push(line.trim())
-  }
-  return out
-}
-
 /**
  * restic's `rewrite`: new snapshots without the paths the exclude patterns pick (the patterns of
  * backup, matched against paths inside the snapshot). Refuses to run without a pattern.
  */
 export async function runRewrite(repo: Repository, req: RewriteRequest): Promise<RewriteSnapshotsResult> {
-  const exclude = [...(req.exclude ?? []), ...(await patternsOf(req.excludeFile))]
-  const iexclude = [...(req.iexclude ?? []), ...(await patternsOf(req.iexcludeFile))]
+  const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file'))]
+  const iexclude = [...(req.iexclude ?? []), ...(await readListFiles(req.iexcludeFile, 'iexclude file'))]
   if (exclude.length === 0 && iexclude.length === 0) {
     throw new AppError('INVALID_ARGUMENT', 'Nothing to do: no exclude patterns given', { hint: 'Give what to leave out with --exclude, --iexclude or --exclude-file' })
   }

@@ -1,6 +1,7 @@
 import { hashId, messageOf, type Id } from '../base/index.js'
 import type { BlobWriter, Repository } from '../repository/index.js'
-import { decodeTree, encodeSnapshot, encodeTree, loadSnapshots, type Node, type Snapshot, type SnapshotEntry } from '../snapshots/index.js'
+import { decodeTree, encodeTree, loadSnapshots, type Node, type Snapshot, type SnapshotEntry } from '../snapshots/index.js'
+import { replaceSnapshot } from './replace-snapshot.js'
 
 export interface RepairSnapshotsOptions {
   /** Remove each original after its repaired version is saved (the new one is then not tagged). */
@@ -96,18 +97,7 @@ export async function repairSnapshots(repo: RepairSnapshotsRepo, options: Repair
       continue
     }
     if (dryRun) continue
-    const tags = entry.snapshot.tags ?? []
-    const snapshot: Snapshot = {
-      ...entry.snapshot,
-      tree: root.id,
-      original: entry.id,
-      tags: forget || tags.includes('repaired') ? tags : [...tags, 'repaired'],
-    }
-    result.newId = await repo.saveUnpacked('snapshots', encodeSnapshot(snapshot))
-    if (forget) {
-      await repo.backend.remove({ type: 'snapshots', name: entry.id })
-      result.removed = true
-    }
+    Object.assign(result, await replaceSnapshot(repo, entry, root.id, { tag: 'repaired', forget }))
   }
   return { repaired, unchanged, unreadable }
 }

@@ -1,6 +1,7 @@
 import { hashId, type Id } from '../base/index.js'
 import type { BlobWriter, Repository } from '../repository/index.js'
-import { decodeTree, encodeSnapshot, encodeTree, type Node, type Snapshot, type SnapshotEntry } from '../snapshots/index.js'
+import { decodeTree, encodeTree, type Node, type SnapshotEntry } from '../snapshots/index.js'
+import { replaceSnapshot } from './replace-snapshot.js'
 
 export interface RewriteSnapshotsOptions {
   /**
@@ -71,19 +72,7 @@ export async function rewriteSnapshots(repo: RewriteSnapshotsRepo, entries: read
     const result: RewrittenSnapshot = { entry, removedPaths: root.removedPaths, removed: false }
     rewritten.push(result)
     if (dryRun) continue
-    const tags = entry.snapshot.tags ?? []
-    const snapshot: Snapshot = {
-      ...entry.snapshot,
-      tree: root.id,
-      original: entry.id,
-      tags: forget || tags.includes('rewrite') ? tags : [...tags, 'rewrite'],
-    }
-    if (snapshot.tags!.length === 0) delete snapshot.tags
-    result.newId = await repo.saveUnpacked('snapshots', encodeSnapshot(snapshot))
-    if (forget) {
-      await repo.backend.remove({ type: 'snapshots', name: entry.id })
-      result.removed = true
-    }
+    Object.assign(result, await replaceSnapshot(repo, entry, root.id, { tag: 'rewrite', forget }))
   }
   return { rewritten, unchanged }
 }
