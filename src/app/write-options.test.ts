@@ -46,7 +46,9 @@ describe('--compression and --pack-size', () => {
         assert.deepEqual(blobs.filter((b) => b.uncompressedLength !== 0), [], 'nothing compressed')
         const packs = [...opened.index.packs()].filter((p) => p.blobs.some((b) => b.type === 'data'))
         const sizes = packs.map((p) => p.blobs.reduce((n, b) => Math.max(n, b.offset + b.length), 0))
-        assert.ok(packs.length >= 3, `13 MiB in packs of about 4 MiB: ${sizes.join(', ')}`)
+        // At the default 16 MiB the 13 MiB would fit one pack. A pack ends once it reaches the
+        // target, so it may hold up to one more chunk (up to 8 MiB) beyond it.
+        assert.ok(packs.length >= 2, `13 MiB in packs of 4 MiB (and one more chunk at most): ${sizes.join(', ')}`)
         assert.ok(sizes.every((n) => n < 4 * 1024 * 1024 + 9 * 1024 * 1024), sizes.join(', '))
       })
       const bad = await cairn(repo, ['--compression', 'fast', 'backup', src])
