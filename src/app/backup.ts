@@ -35,6 +35,8 @@ export interface BackupRequest {
   ignoreInode?: boolean
   /** The snapshot's time instead of now (restic's --time). */
   time?: Date
+  /** Record access times as they are (restic's --with-atime). */
+  withAtime?: boolean
   dryRun?: boolean
   signal?: AbortSignal
   progress?: BackupProgress
@@ -107,6 +109,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     force: req.force,
     ignoreCtime: req.ignoreCtime,
     ignoreInode: req.ignoreInode,
+    withAtime: req.withAtime,
     time: req.time,
     dryRun: req.dryRun,
     signal: req.signal,

@@ -243,6 +243,28 @@ describe('backup()', () => {
     assert.equal(inodeOnly.summary.filesChanged, 2, 'a changed ctime still counts without ignoreCtime')
   })
 
+  it('records the access time as the mtime, as restic does, and as it is with withAtime', async () => {
+    const root = join(dir, 'atimes')
+    await writeFiles(root, { 'f.txt': 'x', 'sub/g.txt': 'y' })
+    const setTimes = async () => {
+      for (const p of ['f.txt', 'sub']) await utimes(join(root, p), 1_500_000_000, 1_600_000_000)
+    }
+    const repo = await createTestRepository()
+    await setTimes()
+    const plain = await run(repo, [root])
+    // Set again: reading a file or listing a folder may move its atime (relatime). Each entry is
+    // stat'ed before it is read, so the backup sees these.
+    await setTimes()
+    const withAtime = await run(repo, [root], { withAtime: true, force: true })
+    for (const p of ['f.txt', 'sub']) {
+      const a = await nodeAt(repo, plain.snapshot.tree, `${root}/${p}`)
+      assert.equal(a.atime, a.mtime, p)
+      const b = await nodeAt(repo, withAtime.snapshot.tree, `${root}/${p}`)
+      assert.equal(new Date(b.atime).getTime(), 1_500_000_000_000, p)
+      assert.equal(new Date(b.mtime).getTime(), 1_600_000_000_000, p)
+    }
+  })
+
   it('a large file changed in place gets the chunks a full read gives, and only the changed chunks are new', async () => {
     const root = join(dir, 'image')
     const image = seededBytes(77, 14 * 1024 * 1024 + 3)

@@ -41,6 +41,8 @@ export interface BackupOptions {
   ignoreCtime?: boolean
   /** A file whose inode changed is still unchanged (restic's --ignore-inode). */
   ignoreInode?: boolean
+  /** Record each entry's real access time (restic's --with-atime); by default it is the mtime. */
+  withAtime?: boolean
   dryRun?: boolean
   time?: Date
   signal?: AbortSignal
@@ -211,7 +213,7 @@ class Archiver {
   }
 
   #nodeOptions(path: string | Buffer) {
-    return { readXattrs: true, users: this.#users, warn: (m: string) => this.#o.progress?.onWarning?.(pathText(path), m) }
+    return { readXattrs: true, users: this.#users, withAtime: this.#o.withAtime, warn: (m: string) => this.#o.progress?.onWarning?.(pathText(path), m) }
   }
 
   /**
@@ -292,7 +294,7 @@ class Archiver {
     const warnings: string[] = []
     try {
       const st = lstatSync(path, { bigint: true })
-      const node = await nodeFromStat(nameBytes(name), path, st, { readXattrs: true, users: this.#users, previous, warn: (m) => warnings.push(m) })
+      const node = await nodeFromStat(nameBytes(name), path, st, { readXattrs: true, users: this.#users, withAtime: this.#o.withAtime, previous, warn: (m) => warnings.push(m) })
       return node ? scanEntry(name, node, st, previous, warnings, undefined, this.#o) : undefined
     } catch (err) {
       this.#error(pathText(path), err)

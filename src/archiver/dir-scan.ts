@@ -78,6 +78,11 @@ export interface ChangeRules {
   ignoreInode?: boolean
 }
 
+/** How the scan reads entries: the change rules, and whether nodes record the real atime. */
+export interface ScanOptions extends ChangeRules {
+  withAtime?: boolean
+}
+
 function unchanged(old: Node, cur: Node, rules: ChangeRules): boolean {
   return (
     old.type === 'file' &&
@@ -163,7 +168,7 @@ function nameKeyOf(json: string): string | undefined {
  * extended attributes, content or subtree from that text. Any other entry with a parent node
  * has that node decoded and compared as restic does (type, size, mtime, ctime, inode).
  */
-export function scanEntries(path: string | Buffer, names: readonly EntryName[], parent: ParentNodes | undefined, users: Pick<UserNames, 'user' | 'group'>, rules: ChangeRules = {}): ScanItem[] {
+export function scanEntries(path: string | Buffer, names: readonly EntryName[], parent: ParentNodes | undefined, users: Pick<UserNames, 'user' | 'group'>, rules: ScanOptions = {}): ScanItem[] {
   const sorted = [...names].sort(compareNames)
   const items: ScanItem[] = []
   for (const name of sorted) {
@@ -173,7 +178,7 @@ export function scanEntries(path: string | Buffer, names: readonly EntryName[], 
       const st = lstatSync(childPath, { bigint: true })
       const quoted = typeof name === 'string' ? plainNameJson(name) : undefined
       // With the name's JSON at hand, the node's name bytes are never read: not made either.
-      const node = nodeFromStatSync(quoted === undefined ? nameBytes(name) : NO_NAME, childPath, st, { readXattrs: false, users }) as Node | null
+      const node = nodeFromStatSync(quoted === undefined ? nameBytes(name) : NO_NAME, childPath, st, { readXattrs: false, users, withAtime: rules.withAtime }) as Node | null
       if (node === null) continue
       const base = nodeJsonHead(node, quoted)
       const prevJson = parent === undefined || parent.byName.size === 0 ? undefined : parent.byName.get(quoted !== undefined ? (name as string) : nameKeyOf(base)!)

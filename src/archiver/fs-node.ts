@@ -21,11 +21,13 @@ export interface NodeFromStatOptions {
    * changes the ctime.
    */
   previous?: Node
+  /** Record the access time as it is (restic's --with-atime); by default `atime` is the mtime. */
+  withAtime?: boolean
 }
 
 /**
  * Builds the tree node for one directory entry from its `lstat(path, { bigint: true })`, the way
- * restic 0.14's archiver does: `atime` equals `mtime`; `links` is recorded for files, symlinks
+ * restic 0.14's archiver does: `atime` equals `mtime` (unless `withAtime`); `links` is recorded for files, symlinks
  * and devices only; hard links become independent file nodes that share `inode`; `device` is
  * the Linux st_rdev; symlinks get no extended attributes. `content` is `[]` for files and `null`
  * otherwise, and `subtree` is left unset: filling them is the caller's job.
@@ -85,7 +87,7 @@ export function nodeFromStatSync(
     type,
     mode: goFileMode(stMode),
     mtime,
-    atime: mtime,
+    atime: opts.withAtime === true ? formatGoTime(st.atimeNs) : mtime,
     // Formatting costs microseconds (a local-zone lookup); files untouched since written share the text.
     ctime: st.ctimeNs === st.mtimeNs ? mtime : formatGoTime(st.ctimeNs),
     uid,

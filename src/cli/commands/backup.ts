@@ -28,6 +28,7 @@ interface BackupFlags {
   stdinFilename: string
   ignoreCtime?: boolean
   ignoreInode?: boolean
+  withAtime?: boolean
   time?: string
 }
 
@@ -54,6 +55,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .option('-f, --force', 'read all files, even unchanged ones')
     .option('--ignore-ctime', 'a file whose ctime changed is still unchanged')
     .option('--ignore-inode', 'a file whose inode number changed is still unchanged (FUSE and network file systems)')
+    .option('--with-atime', 'record access times as they are (by default the access time stored is the mtime, as restic does)')
     .option('--time <time>', 'the snapshot\'s time instead of now, e.g. "2012-11-01 22:08:41" (local time)')
     .option('-n, --dry-run', 'do not write anything, only report what would be done')
     .option('--stdin', 'back up what comes in on standard input, as one file')
@@ -107,6 +109,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               force: opts.force,
               ignoreCtime: opts.ignoreCtime,
               ignoreInode: opts.ignoreInode,
+              withAtime: opts.withAtime,
               ...(opts.time === undefined ? {} : { time: parseSnapshotTime(opts.time) }),
               dryRun: opts.dryRun,
               ...(opts.stdin ? { stdin: { filename: opts.stdinFilename } } : {}),
