@@ -66,6 +66,15 @@ describe('patternProblem()', () => {
     )
   })
 
+  it('? and classes take a whole character beyond the BMP, as Go takes a rune', () => {
+    assert.equal(matchComponent('[😀]', '😀'), true)
+    assert.equal(matchComponent('[^a]', '😀'), true)
+    assert.equal(matchComponent('?', '😀'), true)
+    assert.equal(matchComponent('a?b', 'a😀b'), true)
+    assert.equal(matchComponent('[😀-😂]x', '😁x'), true)
+    assert.equal(matchComponent('[😀]', '😁'), false)
+  })
+
   it('classes take escaped characters as Go does', () => {
     assert.equal(matchComponent('[\\]]', ']'), true)
     assert.equal(matchComponent('[\\]]', 'a'), false)

@@ -64,9 +64,12 @@ function matchAt(p: string, pi: number, s: string, si: number): boolean {
       return false
     }
     if (si >= s.length) return false
+    // `?` and a class take one character, as Go takes one rune: both halves of a UTF-16 pair.
+    const ch = s.codePointAt(si)!
+    const width = ch > 0xffff ? 2 : 1
     if (c === '?') {
       pi++
-      si++
+      si += width
       continue
     }
     if (c === '[') {
@@ -77,20 +80,25 @@ function matchAt(p: string, pi: number, s: string, si: number): boolean {
       const neg = p[i] === '^'
       if (neg) i++
       let hit = false
+      const next = (): number => {
+        if (p[i] === '\\') i++
+        const cp = p.codePointAt(i) ?? -1
+        i += cp > 0xffff ? 2 : 1
+        return cp
+      }
       for (let ranges = 0; !(p[i] === ']' && ranges > 0); ranges++) {
         if (i >= p.length) return false
-        if (p[i] === '\\') i++
-        const lo = p[i++]
+        const lo = next()
         let hi = lo
         if (p[i] === '-') {
-          if (p[++i] === '\\') i++
-          hi = p[i++]
+          i++
+          hi = next()
         }
-        if (lo <= s[si] && s[si] <= hi) hit = true
+        if (lo <= ch && ch <= hi) hit = true
       }
       if (hit === neg) return false
       pi = i + 1
-      si++
+      si += width
       continue
     }
     if (c === '\\' && pi + 1 < p.length) pi++
