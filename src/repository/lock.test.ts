@@ -6,6 +6,8 @@ import { isAppError, shortId } from '../base/index.js'
 import { decodeLock, encodeLock, isStale, listLocks, Lock, newLockInfo, releaseAllLocks, STALE_AFTER_MS, type LockInfo } from './lock.js'
 import type { Repository } from './repository.js'
 import { createTestRepository } from './testing.js'
+import { MemoryBackend, type Backend, type Handle } from '../backends/index.js'
+import { withMembers } from '../backends/testing/overrides.js'
 
 const FAST = { settleMs: 0 }
 
@@ -168,6 +170,27 @@ describe('Lock', () => {
     await releaseAllLocks()
     assert.deepEqual(await lockIds(r1), [])
     assert.deepEqual(await lockIds(r2), [foreign])
+  })
+
+  it('releaseAllLocks() also removes a lock whose file was still being written (a signal at that moment)', async () => {
+    // The lock file's write takes a while, as on a remote backend.
+    const memory = new MemoryBackend()
+    let release: () => void = () => {}
+    const gate = new Promise<void>((r) => (release = r))
+    const slow = withMembers<Backend>(memory, {
+      save: async (h: Handle, data: Uint8Array) => {
+        if (h.type === 'locks') await gate
+        return memory.save(h, data)
+      },
+    })
+    const repo = await createTestRepository({ backend: slow })
+    const acquiring = Lock.acquire(repo, { exclusive: false, ...FAST })
+    await new Promise((r) => setTimeout(r, 20))
+    const released = releaseAllLocks()
+    release()
+    await released
+    assert.deepEqual(await lockIds(repo), [])
+    await (await acquiring).release().catch(() => {})
   })
 
   it('lock files hold restic JSON: uid and gid only when non-zero', async () => {

@@ -31,6 +31,11 @@ export const REFRESH_EVERY_MS = 5 * 60 * 1000
 const SETTLE_MS = 200
 
 const held = new Set<Lock>()
+/**
+ * Lock files being written, with where: a signal may come before a lock is held, and
+ * releaseAllLocks then waits for the file and removes it, or it would be left behind.
+ */
+const writing = new Set<{ saving: Promise<Id>; repo: LockTarget }>()
 
 export class Lock {
   #repo: LockTarget
@@ -70,7 +75,14 @@ export class Lock {
    */
   static async acquire(repo: LockTarget, options: { exclusive: boolean; settleMs?: number }): Promise<Lock> {
     await throwOnConflict(repo, options.exclusive, undefined)
-    const id = await repo.saveUnpacked('locks', encodeLock(newLockInfo(options.exclusive)))
+    const pending = { saving: repo.saveUnpacked('locks', encodeLock(newLockInfo(options.exclusive))), repo }
+    writing.add(pending)
+    let id: Id
+    try {
+      id = await pending.saving
+    } finally {
+      writing.delete(pending)
+    }
     const lock = new Lock(repo, id, options.exclusive)
     held.add(lock)
     const recheck = async () => {
@@ -117,7 +129,8 @@ export class Lock {
 
 /** Releases every lock this process holds (on signals and fatal errors). */
 export async function releaseAllLocks(): Promise<void> {
-  await Promise.allSettled([...held].map((l) => l.release()))
+  const unheld = [...writing].map(async ({ saving, repo }) => repo.backend.remove({ type: 'locks', name: await saving }))
+  await Promise.allSettled([...[...held].map((l) => l.release()), ...unheld])
 }
 
 export function newLockInfo(exclusive: boolean): LockInfo {
