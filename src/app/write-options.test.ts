@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { promises as fs } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
-import { seededBytes } from '../repository/testing.js'
+import { createTestRepository, seededBytes } from '../repository/testing.js'
+import type { CompressionMode } from '../repository/index.js'
 import { cairn, initRepo, tempDir, withRepo } from './interop-testing.js'
 import { compressionMode, packSizeFrom } from './write-options.js'
 
@@ -57,5 +59,21 @@ describe('--compression and --pack-size', () => {
     } finally {
       await tmp.remove()
     }
+  })
+})
+
+describe('compression modes', () => {
+  it('max stores text smaller than auto, and off does not compress', async () => {
+    // This project's own compiled sources: text such as backups hold.
+    const here = dirname(fileURLToPath(import.meta.url))
+    const names = (await fs.readdir(here)).filter((n) => n.endsWith('.js')).sort()
+    const text = Buffer.concat(await Promise.all(names.map((n) => fs.readFile(join(here, n)))))
+    const stored: Partial<Record<CompressionMode, number>> = {}
+    for (const mode of ['off', 'auto', 'max'] as const) {
+      const repo = await createTestRepository()
+      await repo.withWriter((w) => w.saveBlob('data', text), { compression: mode, threads: 0 })
+      stored[mode] = [...repo.index.blobs('data')][0].length
+    }
+    assert.ok(stored.max! < stored.auto! && stored.auto! < text.length && stored.off! > text.length, JSON.stringify({ ...stored, plain: text.length }))
   })
 })

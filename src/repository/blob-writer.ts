@@ -29,6 +29,14 @@ export interface WriterOptions {
   maxQueuedBytes?: number
 }
 
+/**
+ * The zstd level of --compression max. restic's max is its zstd library's best setting, about
+ * zstd's level 11. Measured on 71 MiB of kernel sources, each file compressed on its own: level
+ * 11 takes 2.7 s of CPU for 14.8 MiB, level 19 25 s for 14.2 MiB (4% smaller for nine times the
+ * CPU: a backup 4.5 times slower than restic's max instead of faster), level 3 0.3 s for 16.5 MiB.
+ */
+const MAX_LEVEL = 11
+
 /** Tree packs start this small and grow: most backups write far less tree data than a pack. */
 const TREE_PACK_START = 256 * 1024
 /** Room above the pack size in a data pack buffer: one maximal sealed blob plus a header. */
@@ -91,7 +99,7 @@ export class BlobWriter {
     this.#target = target
     this.#packSize = options.packSize ?? 16 * 1024 * 1024
     const mode = target.version === 1 ? 'off' : (options.compression ?? 'auto')
-    this.#level = mode === 'off' ? 0 : mode === 'max' ? 19 : DEFAULT_LEVEL
+    this.#level = mode === 'off' ? 0 : mode === 'max' ? MAX_LEVEL : DEFAULT_LEVEL
     // A local upload (write and fsync) takes a fraction of the time a pack takes to fill: one
     // at a time keeps up, and holds one pack buffer less.
     this.#concurrency = options.uploadConcurrency ?? (target.backend.properties.local ? 1 : Math.max(1, target.backend.properties.connections))
