@@ -6,7 +6,8 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2})(?::(\d{2}))?(?: ([+-])(
 const GERMAN = /^(\d{2})\.(\d{2})\.(\d{4})(?: (\d{2}):(\d{2})(?::(\d{2}))?(?: ([+-])(\d{2})(\d{2}))?)?$/
 
 /**
- * Parses a time given to find's --oldest/--newest, in the local zone unless an offset is given.
+ * Parses a time given to find's --oldest/--newest (and backup's --time), in the local zone
+ * unless an offset is given.
  * Returns nanoseconds since the epoch.
  *
  * @example
@@ -30,7 +31,8 @@ export function parseFindTime(text: string): bigint {
   const hour = Number(m[4] ?? 0)
   const minute = Number(m[5] ?? 0)
   const second = Number(m[6] ?? 0)
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
+  // Date would roll a 13th month or a 30th of February over into the next: Go refuses them.
+  if (month < 1 || month > 12 || day < 1 || day > new Date(year, month, 0).getDate() || hour > 23 || minute > 59 || second > 59) {
     throw new AppError('INVALID_ARGUMENT', `Unable to parse time "${text}": a field is out of range`)
   }
   let ms: number

@@ -24,6 +24,7 @@ export { selectSnapshots, type SnapshotSelection } from './snapshot-selection.js
 export { addKey, changePassword, listKeys, readNewPassword, removeKey, type KeyInfo, type NewKeyRequest, type NewPasswordSource } from './keys.js'
 export { runRewrite, type RewriteRequest } from './rewrite.js'
 export { applyTagChange, changeTags, flattenTags, type TagChange, type TagRequest, type TagResult } from './tag.js'
+export { parseFindTime } from './find-time.js'
 export { findInSnapshots, type FindKind, type FindMatch, type FindRequest, type FindResult, type FindVisitor, type FoundObject, type ObjectPacks } from './find.js'
 export { diffSnapshots, nodesEqual, type DiffChange, type DiffRequest, type DiffResult, type DiffStat, type DiffVisitor } from './diff.js'
 export { ARCHIVE_FORMATS, runDump, type DumpRequest, type DumpResult } from './dump.js'

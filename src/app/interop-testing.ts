@@ -106,3 +106,13 @@ export function json<T = unknown>(r: Run): T {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`)
   return JSON.parse(r.stdout) as T
 }
+
+/** Fresh copies of `pristine` under `dir`, one per call: for tests that change a repository. */
+export function repoCopier(pristine: () => string, dir: () => string): () => Promise<string> {
+  let copies = 0
+  return async () => {
+    const copy = join(dir(), `copy-${++copies}`)
+    await fs.cp(pristine(), copy, { recursive: true })
+    return copy
+  }
+}

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
-import { cairn, initRepo, interopSkipReason, json, openRepo, restic, resticBackup, tempDir, withRepo, type TempDir } from './interop-testing.js'
+import { cairn, initRepo, interopSkipReason, json, openRepo, restic, resticBackup, repoCopier, tempDir, withRepo, type TempDir } from './interop-testing.js'
 import { runRewrite } from './rewrite.js'
 
 interface ResticSnapshot {
@@ -19,7 +19,6 @@ describe('rewrite against restic', { skip: await interopSkipReason() }, () => {
   let tmp: TempDir
   let src: string
   let pristine: string
-  let copies = 0
 
   before(async () => {
     tmp = await tempDir('rewrite')
@@ -37,11 +36,10 @@ describe('rewrite against restic', { skip: await interopSkipReason() }, () => {
   })
   after(() => tmp.remove())
 
-  const copy = async () => {
-    const dir = join(tmp.path, `copy-${++copies}`)
-    await fs.cp(pristine, dir, { recursive: true })
-    return dir
-  }
+  const copy = repoCopier(
+    () => pristine,
+    () => tmp.path,
+  )
   const snapshots = async (repo: string) => json<ResticSnapshot[]>(await restic(repo, ['snapshots', '--json']))
   const paths = async (repo: string, id: string) =>
     (await restic(repo, ['ls', id])).stdout

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
-import { cairn, initRepo, interopSkipReason, json, restic, resticBackup, tempDir, withRepo, type TempDir } from './interop-testing.js'
+import { cairn, initRepo, interopSkipReason, json, restic, resticBackup, repoCopier, tempDir, withRepo, type TempDir } from './interop-testing.js'
 import { applyTagChange, changeTags, flattenTags } from './tag.js'
 
 interface ResticSnapshot {
@@ -38,7 +38,6 @@ describe('changeTags() against restic', { skip }, () => {
   let pristine: string
   let first: string
   let second: string
-  let copies = 0
 
   before(async () => {
     tmp = await tempDir('tag')
@@ -53,11 +52,10 @@ describe('changeTags() against restic', { skip }, () => {
   })
   after(() => tmp.remove())
 
-  const copy = async () => {
-    const dir = join(tmp.path, `copy-${++copies}`)
-    await fs.cp(pristine, dir, { recursive: true })
-    return dir
-  }
+  const copy = repoCopier(
+    () => pristine,
+    () => tmp.path,
+  )
   const snapshots = async (repo: string) => json<ResticSnapshot[]>(await restic(repo, ['snapshots', '--json']))
 
   it('writes the same snapshot JSON restic writes for the same changes, keeping the first ID as original', async () => {

@@ -427,9 +427,9 @@ class Archiver {
         stored = await this.#readConsistent(entry, path)
       } catch (err) {
         if (isAbort(err)) throw err
-        // The repository cannot take more: that ends the backup, with its own error, rather
-        // than being reported against this file and every file after it.
-        if (this.#writer.failure !== undefined) throw this.#writer.failure
+        // An interruption, or a repository that cannot take more, ends the backup with its own
+        // error, rather than being reported against this file and every file after it.
+        this.#checkAbort()
         this.#error(text, err)
         return undefined
       }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { interruptSignal, runBackup, withRepository } from '../../app/index.js'
+import { interruptSignal, parseFindTime, runBackup, withRepository } from '../../app/index.js'
 import { parseSize, type BackupResult } from '../../archiver/index.js'
 import { AppError } from '../../base/index.js'
 import type { CommandContext } from '../context.js'
@@ -195,17 +195,16 @@ function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: b
 }
 
 /**
- * restic's --time: "2012-11-01 22:08:41" in local time (seconds optional), or any date Date
- * reads with a zone (ISO 8601). Throws INVALID_ARGUMENT naming the value otherwise.
+ * restic's --time: a local time in the forms find takes ("2012-11-01 22:08:41", seconds or the
+ * time optional, an offset such as +0200 allowed), or ISO 8601 with a zone. Throws
+ * INVALID_ARGUMENT naming the value otherwise.
  */
 export function parseSnapshotTime(text: string): Date {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim())
-  const t = m ? new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] ?? 0)) : /[zZ]|[+-]\d{2}:?\d{2}$/.test(text) ? new Date(text) : new Date(Number.NaN)
-  // Date rolls a 13th month or a 25th hour over into the next: such a time is refused, as Go
-  // refuses it (a time in a daylight-saving gap is not: Go moves it on, as Date does).
-  const outOfRange = m !== null && (+m[2] < 1 || +m[2] > 12 || +m[3] < 1 || +m[3] > new Date(+m[1], +m[2], 0).getDate() || +m[4] > 23 || +m[5] > 59 || +(m[6] ?? 0) > 59)
-  if (Number.isNaN(t.getTime()) || outOfRange) {
+  const t = text.trim()
+  if (/^\d{4}-\d{2}-\d{2}T.*(?:[zZ]|[+-]\d{2}:?\d{2})$/.test(t) && !Number.isNaN(new Date(t).getTime())) return new Date(t)
+  try {
+    return new Date(Number(parseFindTime(t) / 1_000_000n))
+  } catch {
     throw new AppError('INVALID_ARGUMENT', `Invalid --time "${text}"`, { hint: 'Give it as "2012-11-01 22:08:41" (local time), or in ISO 8601 with a zone' })
   }
-  return t
 }
