@@ -1,4 +1,8 @@
+import { hostname as osHostname } from 'node:os'
+import { currentUser } from '../archiver/index.js'
 import type {
+  RecoverOptions,
+  RecoverResult,
   RepairIndexProgress,
   RepairIndexResult,
   RepairSnapshotsOptions,
@@ -8,7 +12,7 @@ import { findSnapshot } from '../snapshots/index.js'
 import { maintenance } from './lazy-layers.js'
 import { withRepository, type RepositoryOptions } from './session.js'
 
-export type { RepairIndexResult, RepairSnapshotsResult } from '../maintenance/index.js'
+export type { RecoverResult, RepairIndexResult, RepairSnapshotsResult } from '../maintenance/index.js'
 
 export interface RepairIndexRequest {
   readAllPacks?: boolean
@@ -47,4 +51,23 @@ export async function runRepairSnapshots(o: RepositoryOptions, req: RepairSnapsh
     }
     return repairSnapshots(repo, { forget: req.forget, dryRun: req.dryRun, snapshotIds, signal: req.signal, progress: req.progress })
   })
+}
+
+export interface RecoverRequest {
+  /** The new snapshot's host (default: this machine's name, as restic). */
+  hostname?: string
+  signal?: AbortSignal
+  progress?: RecoverOptions['progress']
+}
+
+/**
+ * `recover`: a snapshot of every tree no snapshot reaches, under an exclusive lock, since it may
+ * index packs first (restic does the same).
+ */
+export async function runRecover(o: RepositoryOptions, req: RecoverRequest = {}): Promise<RecoverResult> {
+  const { recover } = await maintenance()
+  const user = currentUser()
+  return withRepository({ ...o, noLock: false }, 'exclusive', (repo) =>
+    recover(repo, { hostname: req.hostname ?? osHostname(), username: user.name, uid: user.uid, gid: user.gid, signal: req.signal, progress: req.progress }),
+  )
 }

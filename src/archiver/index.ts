@@ -8,7 +8,7 @@
  * @example
  * const { snapshotId, summary } = await backup(repo, { paths: ['/home/me'], excludes: new ExcludeMatcher() })
  */
-export { backup, type BackupOptions, type BackupProgress, type BackupResult, type BackupSummary } from './archiver.js'
+export { backup, currentUser, type BackupOptions, type BackupProgress, type BackupResult, type BackupSummary } from './archiver.js'
 export { checkPatterns, ExcludeMatcher, parseSize, PATTERN_HINT, patternProblem, type ExcludeOptions } from './exclude.js'
 export { scanTotals, type ScanTotals } from './scanner.js'
 export { backupStdin, stdinPath, type StdinBackupOptions } from './stdin-backup.js'

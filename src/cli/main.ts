@@ -29,6 +29,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ['key', async () => (await import('./commands/key.js')).registerKey],
   ['tag', async () => (await import('./commands/tag.js')).registerTag],
   ['rewrite', async () => (await import('./commands/rewrite.js')).registerRewrite],
+  ['recover', async () => (await import('./commands/recover.js')).registerRecover],
   ['find', async () => (await import('./commands/find.js')).registerFind],
   ['diff', async () => (await import('./commands/diff.js')).registerDiff],
   ['dump', async () => (await import('./commands/dump.js')).registerDump],

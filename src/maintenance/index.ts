@@ -14,6 +14,8 @@
  * - **Repair index**: builds the index again from the pack headers, so that the password and
  *   the storage are enough to recover everything. New index files are written before the old
  *   ones are removed.
+ * - **Recover**: a new snapshot of every directory tree no snapshot reaches (a snapshot forgotten
+ *   by mistake, before prune removes its data).
  * - **Rewrite snapshots**: new snapshots without the paths an exclude pattern picks (a secret
  *   backed up by mistake); the new one records the old one as `original` and is tagged
  *   `rewrite`, unless the original is removed.
@@ -37,6 +39,7 @@ export {
 export { checkRepository, type CheckOptions, type CheckRepo } from './check.js'
 export { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
 export { repairIndex, type RepairIndexOptions, type RepairIndexPhase, type RepairIndexProgress, type RepairIndexRepo, type RepairIndexResult } from './repair-index.js'
+export { recover, type RecoverOptions, type RecoverPhase, type RecoverRepo, type RecoverResult } from './recover.js'
 export { rewriteSnapshots, type RewriteSnapshotsOptions, type RewriteSnapshotsRepo, type RewriteSnapshotsResult, type RewrittenSnapshot } from './rewrite-snapshots.js'
 export {
   repairSnapshots,

@@ -7,6 +7,11 @@ export interface RepairIndexOptions {
   readAllPacks?: boolean
   /** A new index file is started once one holds this many blobs (default 150 000, as restic v2). */
   blobsPerFile?: number
+  /**
+   * Write nothing when the index already matches the packs (every pack indexed with its size,
+   * no entry for a pack that is gone, every index file readable), as `recover` needs.
+   */
+  onlyIfIncomplete?: boolean
   signal?: AbortSignal
   progress?: RepairIndexProgress
 }
@@ -34,6 +39,8 @@ export interface RepairIndexResult {
   skippedPacks: Array<{ id: Id; error: string }>
   packs: number
   blobs: number
+  /** False when `onlyIfIncomplete` found nothing to repair and no file was written or removed. */
+  rewritten: boolean
 }
 
 export type RepairIndexRepo = Pick<Repository, 'backend' | 'key' | 'listIds' | 'loadUnpacked' | 'saveUnpacked'>
@@ -97,6 +104,11 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
     else reindexedPacks.push(f.name)
   }
   const removedPacks = [...expected.keys()].filter((id) => !present.has(id))
+  if (options.onlyIfIncomplete && toRead.size === 0 && removedPacks.length === 0 && unreadableIndexes.length === 0) {
+    let blobs = 0
+    for (const p of old.packs()) blobs += p.blobs.length
+    return { oldIndexes: [], unreadableIndexes, newIndexes: [], addedPacks, reindexedPacks, removedPacks, skippedPacks: [], packs: expected.size, blobs, rewritten: false }
+  }
 
   progress?.phase?.('read-packs', toRead.size)
   const headers = new Map<Id, PackedBlob[]>()
@@ -154,5 +166,5 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
     await repo.backend.remove({ type: 'index', name: id })
     progress?.advance?.('remove-old-index', 1)
   }
-  return { oldIndexes, unreadableIndexes, newIndexes, addedPacks, reindexedPacks, removedPacks, skippedPacks, packs: packCount, blobs: blobCount }
+  return { oldIndexes, unreadableIndexes, newIndexes, addedPacks, reindexedPacks, removedPacks, skippedPacks, packs: packCount, blobs: blobCount, rewritten: true }
 }
