@@ -30,6 +30,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Register>]> = [
   ['tag', async () => (await import('./commands/tag.js')).registerTag],
   ['rewrite', async () => (await import('./commands/rewrite.js')).registerRewrite],
   ['recover', async () => (await import('./commands/recover.js')).registerRecover],
+  ['migrate', async () => (await import('./commands/migrate.js')).registerMigrate],
   ['find', async () => (await import('./commands/find.js')).registerFind],
   ['diff', async () => (await import('./commands/diff.js')).registerDiff],
   ['dump', async () => (await import('./commands/dump.js')).registerDump],

@@ -39,6 +39,7 @@ export {
 export { checkRepository, type CheckOptions, type CheckRepo } from './check.js'
 export { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
 export { repairIndex, type RepairIndexOptions, type RepairIndexPhase, type RepairIndexProgress, type RepairIndexRepo, type RepairIndexResult } from './repair-index.js'
+export { MIGRATIONS, upgradeRepoV2, UPGRADE_REPO_V2, type MigrateRepo, type Migration } from './migrate.js'
 export { recover, type RecoverOptions, type RecoverPhase, type RecoverRepo, type RecoverResult } from './recover.js'
 export { rewriteSnapshots, type RewriteSnapshotsOptions, type RewriteSnapshotsRepo, type RewriteSnapshotsResult, type RewrittenSnapshot } from './rewrite-snapshots.js'
 export {

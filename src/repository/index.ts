@@ -22,7 +22,7 @@ export { decodeIndex, decodeIndexTable, encodeIndex, IndexFileBuilder, type Inde
 export { encodeHeader, packSize, parseHeader } from './pack/pack-format.js'
 export { readPackHeader } from './pack/pack-reader.js'
 export { Lock, isStale, listLocks, releaseAllLocks, type LockInfo } from './lock.js'
-export type { RepoConfig } from './repo-config.js'
+export { encodeRepoConfig, type RepoConfig } from './repo-config.js'
 export { zstdCompress, zstdDecompress, zstdDecompressInto } from './compression.js'
 export { createInlineEncoder, createWorkerEncoder, encodeBlob, type BlobEncoder, type EncodedBlob, type EncoderWorkerApi, type EncoderWorkerExtension, type WorkerEncoder } from './blob-encoder.js'
 export { PackCache } from './pack/pack-cache.js'
