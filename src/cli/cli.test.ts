@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { CommanderError, type Command } from 'commander'
 import { VERSION } from './commands/version.js'
-import { buildProgram } from './main.js'
+import { buildProgram } from './program.js'
 
 // The compiled test lives in dist/src/cli/; the bin file is at the package root.
 const BIN = fileURLToPath(new URL('../../../bin/cairn.js', import.meta.url))
