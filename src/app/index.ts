@@ -22,6 +22,7 @@ export { resolvePruneOptions, runPrune, type PruneRequest, type PruneResult } fr
 export type { ForgetGroup, PruneExecution, PrunePhase, PrunePlan, PruneProgress, PruneStats } from '../maintenance/index.js'
 export { selectSnapshots, type SnapshotSelection } from './snapshot-selection.js'
 export { addKey, changePassword, listKeys, readNewPassword, removeKey, type KeyInfo, type NewKeyRequest, type NewPasswordSource } from './keys.js'
+export { SnapshotBrowser, snapshotFolderName, type BrowseDir, type BrowseEntry, type BrowseFile, type BrowserRepo, type SnapshotBrowserOptions } from './snapshot-browser.js'
 export { runMigrate, type MigrateRequest, type MigrateResult } from './migrate.js'
 export { runRewrite, type RewriteRequest } from './rewrite.js'
 export { applyTagChange, changeTags, flattenTags, type TagChange, type TagRequest, type TagResult } from './tag.js'

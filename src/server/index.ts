@@ -28,3 +28,5 @@ export { parseHtpasswd, removeHtpasswdUser, setHtpasswdUser } from './auth/htpas
 export { hashPassword, verifyPassword } from './auth/password-hash.js'
 export { loadUsersFile, parseUsersFile, removeUsersFileUser, setUsersFileUser, type UserRecord, type UserUpdate } from './auth/users-file.js'
 export { parseByteSize } from './size.js'
+export { startWebDavServer, type RunningWebDavServer, type ServeWebDavConfig } from './webdav/serve-webdav.js'
+export { createWebDavHandler, type WebDavHandlerOptions } from './webdav/webdav-handler.js'

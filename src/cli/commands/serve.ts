@@ -13,9 +13,11 @@ import {
   setHtpasswdUser,
   setUsersFileUser,
   startRestServer,
+  startWebDavServer,
   type Access,
   type AccessLogEntry,
 } from '../../server/index.js'
+import { withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { promptPassword } from '../output/prompt.js'
 import { collect, parseExtendedOptions } from '../options.js'
@@ -62,7 +64,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
   const serve = program
     .command('serve')
     .description('Serve repositories to other machines')
-    .addHelpText('after', '\nExamples:\n  cairn serve rest --path /srv/restic --listen :8000\n  cairn serve rest --help')
+    .addHelpText('after', '\nExamples:\n  cairn serve rest --path /srv/restic --listen :8000\n  cairn serve webdav --listen localhost:8080\n  cairn serve rest --help')
   serve
     .command('rest')
     .description("Serve repositories over restic's REST protocol (compatible with rest-server)")
@@ -97,6 +99,60 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       if (opts.createUser !== undefined || opts.deleteUser !== undefined || opts.listUsers) return manageUsers(ctx, opts)
       await runServer(ctx, opts)
     })
+
+  serve
+    .command('webdav')
+    .description("Serve the repository's snapshots read-only over WebDAV, for file managers and davfs2")
+    .option('--listen <addr>', 'listen address: HOST:PORT or unix:/path', 'localhost:8080')
+    .option('--htpasswd-file <file>', 'ask for a login of a user of this htpasswd file (bcrypt or {SHA})')
+    .option('--no-auth', 'serve without a login on an address other hosts reach')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
+    .option('-H, --host <host>', 'only snapshots of this host (repeatable)', collect)
+    .option('--tag <taglist>', 'only snapshots with these tags (repeatable)', collect)
+    .option('--path <path>', 'only snapshots including this path (repeatable)', collect)
+    .addHelpText(
+      'after',
+      '\nThe layout is restic mount\'s: ids/<short ID>, snapshots/<time>, hosts/<host>/<time> and\ntags/<tag>/<time>, each with a "latest" folder. Files and folders are served; symlinks,\ndevices and fifos are left out. New snapshots show up within a minute. The repository is\nlocked (shared) while it is served, so prune waits.\n\nExamples:\n  cairn serve webdav\n  cairn serve webdav --listen :8080 --htpasswd-file /etc/cairn/webdav.htpasswd\n  mount -t davfs http://localhost:8080/ /mnt/snapshots     (davfs2)\n  rclone copy :webdav:snapshots/latest/home/me/Documents ./Documents --webdav-url http://localhost:8080/',
+    )
+    .action(async (opts: ServeWebDavFlags) => runWebDav(ctx, opts))
+}
+
+interface ServeWebDavFlags {
+  listen: string
+  auth: boolean
+  htpasswdFile?: string
+  tlsCert?: string
+  tlsKey?: string
+  host?: string[]
+  tag?: string[]
+  path?: string[]
+}
+
+async function runWebDav(ctx: CommandContext, opts: ServeWebDavFlags): Promise<void> {
+  const term = ctx.term
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    throw new AppError('INVALID_ARGUMENT', 'HTTPS needs both --tls-cert and --tls-key', { hint: 'Give both PEM files, or neither for HTTP' })
+  }
+  await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
+    await repo.loadIndex()
+    const server = await startWebDavServer(repo, {
+      listen: opts.listen,
+      htpasswdFile: opts.htpasswdFile,
+      noAuth: !opts.auth,
+      tls: opts.tlsCert === undefined ? undefined : { certFile: opts.tlsCert, keyFile: opts.tlsKey! },
+      filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
+      onMessage: (m) => term.warn(`serve: ${m}`),
+    })
+    if (term.json) term.jsonLine({ message_type: 'listening', url: server.url })
+    else term.out(`Serving the snapshots of ${repo.backend.location} read-only on ${server.url}`)
+    const signal = await new Promise<NodeJS.Signals>((res) => {
+      process.once('SIGINT', () => res('SIGINT'))
+      process.once('SIGTERM', () => res('SIGTERM'))
+    })
+    term.warn(`serve: ${signal} received, stopping`)
+    await server.close()
+  })
 }
 
 async function runServer(ctx: CommandContext, opts: ServeRestOptions): Promise<void> {
