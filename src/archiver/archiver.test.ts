@@ -453,6 +453,24 @@ describe('backup()', () => {
     }
   })
 
+  it('an interruption in the middle of a single large file stops its read, and no snapshot is written', async () => {
+    // One large file and nothing else: the walk never reaches another file to notice the signal.
+    const root = join(dir, 'one-large')
+    await writeFiles(root, { 'disk.img': seededBytes(11, 48 * 1024 * 1024) })
+    const repo = await createTestRepository()
+    const ac = new AbortController()
+    let bytes = 0
+    const progress: BackupProgress = {
+      onBytes: (n) => {
+        bytes += n
+        if (bytes > 2 * 1024 * 1024) ac.abort()
+      },
+    }
+    await assert.rejects(run(repo, [root], { signal: ac.signal, progress }), (err: Error & { code?: string }) => err.code === 'INTERRUPTED')
+    assert.ok(bytes < 40 * 1024 * 1024, `the read stopped soon after the signal (${bytes} bytes read)`)
+    assert.equal((await countFiles(repo.backend)).snapshots, 0)
+  })
+
   it('the same content in two backups deduplicates across snapshots', async () => {
     const repo = await createTestRepository()
     const first = await run(repo, [src])

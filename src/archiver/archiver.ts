@@ -188,7 +188,7 @@ class Archiver {
     }
     let treeId: Id
     this.#workers = this.#o.dryRun ? undefined : new BackupWorkers(this.#repo.key)
-    this.#saver = new FileSaver(this.#repo.config.chunkerPolynomial, this.#workers)
+    this.#saver = new FileSaver(this.#repo.config.chunkerPolynomial, this.#workers, this.#o.signal)
     try {
       treeId = this.#workers ? await this.#repo.withWriter(run, { encoder: this.#workers }) : await run(dryRunWriter(this.#repo))
     } finally {
@@ -207,7 +207,9 @@ class Archiver {
     if (this.#o.parent) snapshot.parent = this.#o.parent.id
     if (this.#o.excludePatterns && this.#o.excludePatterns.length > 0) snapshot.excludes = this.#o.excludePatterns
     if (this.#o.tags && this.#o.tags.length > 0) snapshot.tags = this.#o.tags
-    // Snapshot last: packs and index are already written (withWriter flushed them).
+    // Snapshot last: packs and index are already written (withWriter flushed them). An
+    // interruption that came while they were flushed still means no snapshot.
+    this.#checkAbort()
     const snapshotId = this.#o.dryRun ? undefined : await this.#repo.saveUnpacked('snapshots', encodeSnapshot(snapshot))
     return { snapshotId, snapshot, summary: this.#s }
   }

@@ -1,5 +1,5 @@
 import { close, constants, open, read } from 'node:fs'
-import { createLimit, hashId, type Id } from '../base/index.js'
+import { AppError, createLimit, hashId, type Id } from '../base/index.js'
 import { couldEndChunk, createChunker, createScanBuffer, MAX_SIZE, MIN_SIZE, type ChunkerState } from '../chunker/index.js'
 import type { EncodedBlob, SaveResult } from '../repository/index.js'
 import type { BackupWorkers } from './backup-workers.js'
@@ -140,10 +140,13 @@ export class FileSaver {
   #chunkingHere = false
 
   #workers: BackupWorkers | undefined
+  #signal: AbortSignal | undefined
 
-  constructor(polynomial: bigint, workers?: BackupWorkers) {
+  /** `signal` stops a large file between two blocks of its read (Ctrl-C during a disk image). */
+  constructor(polynomial: bigint, workers?: BackupWorkers, signal?: AbortSignal) {
     this.#polynomial = polynomial
     this.#workers = workers
+    this.#signal = signal
     this.#largeLimit = createLimit(workers ? 2 : 1)
   }
 
@@ -360,6 +363,7 @@ export class FileSaver {
     try {
       reading = end + READ_SIZE <= RING_SIZE ? startRead(end) : undefined
       for (;;) {
+        if (this.#signal?.aborted) throw new AppError('INTERRUPTED', 'Backup interrupted')
         if (reading === undefined) {
           // The next block does not fit behind the data: move the unchunked end to the front.
           const tail = end - start

@@ -84,6 +84,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
         term.status(`${line}  ${errors} errors`)
       }, 250)
       timer.unref()
+      let finished = false
       try {
         const result = await withRepository(
           ctx.repositoryOptions(),
@@ -136,6 +137,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
             }),
           true,
         )
+        finished = true
         clearInterval(timer)
         term.done()
         report(ctx, result, (Date.now() - start) / 1000, opts.dryRun === true)
@@ -146,7 +148,8 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       } finally {
         clearInterval(timer)
         dispose()
-        if (signal.aborted) throw new AppError('INTERRUPTED', 'Backup interrupted: no snapshot was written')
+        // A signal that came once the snapshot was saved changes nothing: the backup is done.
+        if (signal.aborted && !finished) throw new AppError('INTERRUPTED', 'Backup interrupted: no snapshot was written')
       }
     })
 }
