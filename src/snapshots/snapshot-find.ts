@@ -1,3 +1,4 @@
+import { posix } from 'node:path'
 import { AppError, createLimit, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import { parseGoTime } from './go-time.js'
@@ -10,7 +11,7 @@ export interface SnapshotEntry {
 
 export interface SnapshotFilter {
   hosts?: string[]
-  /** Each entry is a comma-separated list of tags that must all be present; any entry may match. */
+  /** Each entry is a comma-separated list of tags that must all be present; any entry may match; '' is "untagged". */
   tags?: string[]
   /** The snapshot must contain all of these paths. */
   paths?: string[]
@@ -48,16 +49,31 @@ export function sortSnapshots(list: SnapshotEntry[]): SnapshotEntry[] {
 
 export function matchesFilter(s: Snapshot, f: SnapshotFilter): boolean {
   if (f.hosts && f.hosts.length > 0 && !f.hosts.includes(s.hostname ?? '')) return false
-  if (f.tags && f.tags.length > 0) {
-    const have = new Set(s.tags ?? [])
-    const ok = f.tags.some((group) => group.split(',').filter((t) => t !== '').every((t) => have.has(t)))
-    if (!ok) return false
-  }
+  if (f.tags && f.tags.length > 0 && !f.tags.some((group) => hasTagGroup(s.tags ?? [], group))) return false
   if (f.paths && f.paths.length > 0) {
     const have = new Set(s.paths)
-    if (!f.paths.every((p) => have.has(p))) return false
+    if (!f.paths.every((p) => have.has(cleanPath(p)))) return false
   }
   return true
+}
+
+/**
+ * restic's rule for one `--tag` value, a comma-separated list that must all be present: an
+ * empty tag in it (`--tag ''`) stands for "no tags at all", so it picks untagged snapshots.
+ */
+function hasTagGroup(tags: readonly string[], group: string): boolean {
+  for (const raw of group.split(',')) {
+    const tag = raw.trim()
+    if (tag === '' && tags.length === 0) return true
+    if (!tags.includes(tag)) return false
+  }
+  return true
+}
+
+/** A path as restic cleans one given to `--path`: no trailing slash, no `//`, `.` or `..` parts. */
+function cleanPath(p: string): string {
+  const clean = posix.normalize(p)
+  return clean.length > 1 && clean.endsWith('/') ? clean.slice(0, -1) : clean
 }
 
 /**

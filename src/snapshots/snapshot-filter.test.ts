@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { matchesFilter } from './snapshot-find.js'
+import type { Snapshot } from './snapshot.js'
+
+const snap = (tags: string[] | undefined, paths = ['/home/me']): Snapshot => ({ time: '2026-11-24T06:00:00Z', tree: 'a'.repeat(64), paths, hostname: 'h', ...(tags ? { tags } : {}) })
+
+describe('matchesFilter()', () => {
+  it("takes --tag '' as restic does: only snapshots without tags", () => {
+    assert.equal(matchesFilter(snap(undefined), { tags: [''] }), true)
+    assert.equal(matchesFilter(snap([]), { tags: [''] }), true)
+    assert.equal(matchesFilter(snap(['daily']), { tags: [''] }), false)
+    // Either untagged or tagged "daily".
+    assert.equal(matchesFilter(snap(['daily']), { tags: ['', 'daily'] }), true)
+    assert.equal(matchesFilter(snap(['weekly']), { tags: ['', 'daily'] }), false)
+  })
+
+  it('needs every tag of one comma-separated group, spaces around them ignored', () => {
+    assert.equal(matchesFilter(snap(['a', 'b']), { tags: ['a, b'] }), true)
+    assert.equal(matchesFilter(snap(['a']), { tags: ['a,b'] }), false)
+    assert.equal(matchesFilter(snap(['a']), { tags: ['a,b', 'a'] }), true)
+  })
+
+  it('cleans --path as restic does: a trailing slash or a doubled one still matches', () => {
+    assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home/me/'] }), true)
+    assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home//me'] }), true)
+    assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home/you/../me'] }), true)
+    assert.equal(matchesFilter(snap([], ['/']), { paths: ['/'] }), true)
+    assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home'] }), false)
+  })
+})
