@@ -2,9 +2,10 @@
 // decompress, check the ID) and writes each where it goes, so that decoding and writing run on
 // every core while the main thread walks trees and finishes files. A file that is one blob is
 // finished here too (owner, mode, times), on the descriptor that wrote it.
-import { closeSync, constants, openSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, constants, openSync, writeSync } from 'node:fs'
 import { errnoCode, serveWorker } from '../base/index.js'
 import { applyMetadataToFd, type BasicMetadata } from './fs-metadata.js'
+import { clearTheWay } from './in-the-way.js'
 // The decoder's own module, not the repository's index: a worker loads only what it uses.
 import { decodeSealedBlob, decodeSealedBlobInPieces, keyFromWorkerData, Scratch, type BlobToDecode } from '../repository/blob-decoder.js'
 
@@ -202,14 +203,14 @@ function writeAt(t: WriteTarget, plain: Buffer): string[] {
 
 const NONE: string[] = []
 
-/** Creates a file, removing what is in the way (a symlink is never followed, nor a directory written into). */
+/** Creates a file, removing what is in the way (clearTheWay: never a folder with content; a symlink is never followed). */
 function openReplacing(path: Buffer): number {
   try {
     return openSync(path, CREATE, 0o600)
   } catch (err) {
     const code = errnoCode(err)
     if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENXIO' && code !== 'ETXTBSY') throw err
-    rmSync(path, { recursive: true, force: true })
+    clearTheWay(path)
     return openSync(path, CREATE, 0o600)
   }
 }

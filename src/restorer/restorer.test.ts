@@ -441,6 +441,28 @@ describe('restore()', () => {
     assert.equal(await readlink(join(target, src, 'link-rel')), 'a.txt')
     assert.equal((await lstat(join(target, src, 'empty.txt'))).size, 0)
   })
+
+  it("never deletes a folder with content that is in a file's way: that file fails, the folder is kept", async () => {
+    const target = join(dir, 'folder-in-the-way')
+    await writeFiles(join(target, src), {
+      'a.txt/keep/precious.txt': 'the user\'s own file', // a folder with content where a small file goes
+      'big.bin/precious.txt': 'another', // and where a large file goes
+      'script.sh': { dir: true }, // an empty folder goes
+      'sub': 'a file where a folder goes', // replaced by the folder, as restic does
+      'link-rel/x': 'a folder where a symlink goes',
+    })
+    const { errors, summary } = await restoreInto('folder-in-the-way')
+    // hard.txt is a hard link of a.txt, so it cannot be made either.
+    assert.deepEqual(errors.map((e) => e.replace(/:.*/, '')).sort(), ['a.txt', 'big.bin', 'hard.txt', 'link-rel'].map((n) => join(target, src, n)).sort())
+    assert.match(errors.find((e) => e.includes('big.bin'))!, /a folder with content is in the way, and restore never deletes a folder's content/)
+    assert.equal(summary.errors, 4)
+    assert.equal(await readFile(join(target, src, 'a.txt/keep/precious.txt'), 'utf8'), "the user's own file")
+    assert.equal(await readFile(join(target, src, 'big.bin/precious.txt'), 'utf8'), 'another')
+    assert.equal(await readFile(join(target, src, 'link-rel/x'), 'utf8'), 'a folder where a symlink goes')
+    assert.equal(await readFile(join(target, src, 'script.sh'), 'utf8'), '#!/bin/sh\necho hi\n')
+    assert.equal(await readFile(join(target, src, 'sub/deep/c.txt'), 'utf8'), 'sea\n')
+    assert.equal((await lstat(join(target, src, 'sub'))).mode & 0o7777, 0o750)
+  })
 })
 
 

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
-import { closeSync, constants, ftruncateSync, mkdirSync, open as openCb } from 'node:fs'
-import { link, mkdir, open, rm, symlink } from 'node:fs/promises'
+import { closeSync, constants, ftruncateSync, lstatSync, mkdirSync, open as openCb, unlinkSync } from 'node:fs'
+import { link, mkdir, open, symlink } from 'node:fs/promises'
+import { clearTheWay } from './in-the-way.js'
 import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
@@ -309,6 +310,11 @@ class Restorer {
               mkdirSync(path, { mode: 0o700 })
             } catch (err) {
               if ((err as { code?: string }).code !== 'EEXIST') throw err
+              // Something that is not a folder (a file, a symlink) is replaced, as restic does.
+              if (!lstatSync(path).isDirectory()) {
+                unlinkSync(path)
+                mkdirSync(path, { mode: 0o700 })
+              }
             }
             this.#dirs.push({ path, node, depth })
           })())
@@ -673,8 +679,9 @@ class TreesAhead {
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW
 
 /**
- * Opens a file for restoring into it. Whatever is in the way (a symlink, which is never followed,
- * a directory, a special file) is removed first; an existing regular file is truncated.
+ * Opens a file for restoring into it. What is in the way (a symlink, which is never followed, an
+ * empty folder, a special file) is removed first, a folder with content never (clearTheWay); an
+ * existing regular file is truncated.
  */
 async function openForWriting(path: Buffer): Promise<number> {
   try {
@@ -682,7 +689,7 @@ async function openForWriting(path: Buffer): Promise<number> {
   } catch (err) {
     const code = (err as { code?: string }).code
     if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENXIO' && code !== 'ETXTBSY') throw err
-    await rm(path, { recursive: true, force: true })
+    clearTheWay(path)
     return openFd(path, WRITE_FLAGS)
   }
 }
@@ -691,13 +698,13 @@ function openFd(path: Buffer, flags: number): Promise<number> {
   return new Promise((resolve, reject) => openCb(path, flags, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))))
 }
 
-/** Runs `create`; when something already exists at `path`, removes it and tries once more. */
+/** Runs `create`; when something already exists at `path`, removes it (clearTheWay) and tries once more. */
 async function replacing(path: Buffer, create: () => Promise<void>): Promise<void> {
   try {
     await create()
   } catch (err) {
     if ((err as { code?: string }).code !== 'EEXIST') throw err
-    await rm(path, { recursive: true, force: true })
+    clearTheWay(path)
     await create()
   }
 }

@@ -1,0 +1,32 @@
+import { lstatSync, rmdirSync, unlinkSync } from 'node:fs'
+import { AppError, errnoCode } from '../base/index.js'
+
+/**
+ * Removes what stands where a restore must create something else: a file, a symlink (never
+ * followed), a special file or an empty folder. A folder with content is never deleted: that
+ * is the user's data, so the restore of that one item fails with a clear error instead (restic
+ * deletes it only when asked to with --delete). Nothing there is fine.
+ */
+export function clearTheWay(path: Buffer): void {
+  let isDir: boolean
+  try {
+    isDir = lstatSync(path).isDirectory()
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return
+    throw err
+  }
+  if (!isDir) return unlinkSync(path)
+  try {
+    rmdirSync(path)
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') throw folderInTheWay(path)
+    throw err
+  }
+}
+
+export function folderInTheWay(path: Buffer): AppError {
+  return new AppError('IO', `Cannot restore "${path.toString('utf8')}": a folder with content is in the way, and restore never deletes a folder's content`, {
+    hint: 'Move that folder away (or restore into an empty --target) and restore again',
+  })
+}
