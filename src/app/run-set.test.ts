@@ -4,6 +4,7 @@
  * hooks with their order and environment.
  */
 import assert from 'node:assert/strict'
+import { isAppError } from '../base/index.js'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -250,6 +251,48 @@ sets:
       'dump\non-error failed before hook "echo dump >> log; exit 3" failed: exit code 3\nfinally failed\n',
     )
     assert.deepEqual(await snapshots(join(dir, 'nas')), [])
+  })
+
+  test('a destination the set does not have is refused before any hook runs (a typo would back up nothing)', async () => {
+    const { dir, loaded } = await world(
+      (d) => `repositories:
+${repoYaml('nas', 'nas')}${repoYaml('usb', `${d}/usb`)}${repoYaml('other', 'other')}
+sets:
+  data:
+    sources: [${src}]
+    destinations: [nas, usb]
+    hooks:
+      before: ["echo before >> log"]
+`,
+    )
+    await assert.rejects(run(loaded, { destinations: ['nsa'] }), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message === 'Set "data" has no destination "nsa"' && err.hint === 'Did you mean "nas"? Destinations: nas, usb')
+    await assert.rejects(run(loaded, { destinations: ['other'] }), /Set "data" has no destination "other"/)
+    await assert.rejects(readFile(join(dir, 'log')), /ENOENT/)
+  })
+
+  test('a failing after hook makes the set partial: on-error hooks run, and finally sees "partial"', async () => {
+    const { dir, loaded } = await world(
+      () => `repositories:
+${repoYaml('nas', 'nas')}
+sets:
+  data:
+    sources: [${src}]
+    destinations: [nas]
+    hooks:
+      after: ["echo after >> log; exit 4"]
+      on-error: ["echo on-error $CAIRN_RESULT >> log"]
+      finally: ["echo finally $CAIRN_RESULT \\"$CAIRN_ERROR\\" >> log"]
+`,
+    )
+    await initRepo(join(dir, 'nas'))
+    const r = await run(loaded)
+    assert.equal(r.exitCode, 3)
+    assert.equal(r.sets[0].status, 'partial')
+    assert.equal(
+      await readFile(join(dir, 'log'), 'utf8'),
+      'after\non-error partial\nfinally partial after hook "echo after >> log; exit 4" failed: exit code 4\n',
+    )
+    assert.equal((await snapshots(join(dir, 'nas'))).length, 1)
   })
 
   test('finally runs after a failed backup, and a removable destination that is present but fails is a failure', async () => {

@@ -10,7 +10,7 @@
  */
 import { AppError, isAppError, messageOf } from '../base/index.js'
 import { stripPassword } from '../backends/index.js'
-import { resolveBackupSet, resolveRepository, setNames, type EffectiveRepository, type EffectiveSet, type LoadedConfig } from '../config/index.js'
+import { closest, resolveBackupSet, resolveRepository, setNames, type EffectiveRepository, type EffectiveSet, type LoadedConfig } from '../config/index.js'
 import { runBackup, type BackupRequest } from './backup.js'
 import { copySnapshots } from './copy.js'
 import { runHooks, type HookContext, type HookKind, type HookRun } from './hooks.js'
@@ -63,7 +63,16 @@ export async function runSets(req: RunSetsRequest): Promise<RunResult> {
   if (names.length === 0) {
     throw new AppError('CONFIG', `No backup sets in "${req.config.file}"`, { hint: 'Add one under "sets:" (see "cairn config init")' })
   }
-  for (const n of names) resolveBackupSet(req.config.config, n, req.config.dir, req.env) // throws for an unknown name
+  // Unknown set names throw; so does a destination none of the sets has (a typo would back up nothing).
+  const destinations = new Set(names.flatMap((n) => resolveBackupSet(req.config.config, n, req.config.dir, req.env).set.destinations))
+  for (const d of req.destinations ?? []) {
+    if (destinations.has(d)) continue
+    const near = closest(d, destinations)
+    const sets = names.length === 1 ? `Set "${names[0]}" has` : `None of the sets ${names.map((n) => `"${n}"`).join(', ')} has`
+    throw new AppError('INVALID_ARGUMENT', `${sets} no destination "${d}"`, {
+      hint: `${near !== undefined ? `Did you mean "${near}"? ` : ''}Destinations: ${[...destinations].join(', ')}`,
+    })
+  }
   const sets: SetRunResult[] = []
   for (const n of names) {
     if (req.signal?.aborted) break
@@ -140,7 +149,11 @@ export async function runBackupSet(loaded: LoadedConfig, name: string, o: RunSet
     }
   }
   if (!interrupted) {
-    if (result.destinations.some((d) => d.status === 'ok')) await hooks('after', outcomeEnv(), signal)
+    if (result.destinations.some((d) => d.status === 'ok')) {
+      await hooks('after', outcomeEnv(), signal)
+      // A failed after hook makes the set partial: on-error and finally hooks see that.
+      result.status = unexpected ? 'failed' : setStatusOf(result, o.signal?.aborted === true, beforeFailed !== undefined)
+    }
     if (result.status === 'failed' || result.status === 'partial') await hooks('on-error', outcomeEnv(), signal)
   }
   await hooks('finally', outcomeEnv(), undefined)
