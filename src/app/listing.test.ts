@@ -70,6 +70,27 @@ describe('list against restic', { skip }, () => {
     }
   })
 
+  it('ls of a folder prints the folder, then its entries, as restic does, and snapshots takes IDs and "latest"', async () => {
+    const src = join(tmp.path, 'src')
+    const paths = async (tool: typeof cairn, args: string[]) =>
+      (await tool(repo, ['ls', '--json', 'latest', ...args])).stdout
+        .split('\n')
+        .filter((l) => l.includes('"struct_type":"node"'))
+        .map((l) => (JSON.parse(l) as { path: string }).path)
+    const mine = await paths(cairn, [join(src, 'sub')])
+    assert.deepEqual(mine, [join(src, 'sub'), join(src, 'sub', 'b.txt')])
+    assert.deepEqual(mine, await paths(restic, [join(src, 'sub')]))
+
+    const ids = (await cairn(repo, ['snapshots', '--json'])).stdout
+    const [first] = JSON.parse(ids) as Array<{ id: string }>
+    const picked = await cairn(repo, ['snapshots', '--json', first.id.slice(0, 8), 'latest'])
+    assert.equal(picked.code, 0, picked.stderr)
+    assert.equal((JSON.parse(picked.stdout) as unknown[]).length, 2)
+    const bad = await cairn(repo, ['snapshots', '--latest', '1.5'])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /Invalid value "1.5" for --latest/)
+  })
+
   it('an unknown type fails before the repository is opened', async () => {
     const r = await cairn(join(tmp.path, 'no-such-repo'), ['list', 'trees'])
     assert.equal(r.code, 1)

@@ -1,11 +1,13 @@
 import { AppError, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
-import { decodeTree, loadSnapshots, matchesFilter, findSnapshot, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
+import { selectSnapshots } from './snapshot-selection.js'
+import { decodeTree, loadSnapshots, matchesFilter, findSnapshot, sortSnapshots, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 /** Snapshots matching the filter, oldest first; `latest` keeps the newest N per host and paths. */
-export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}, latest?: number): Promise<SnapshotEntry[]> {
-  let list = (await loadSnapshots(repo)).filter((e) => matchesFilter(e.snapshot, filter))
+export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}, latest?: number, ids?: string[], onWarning?: (message: string) => void): Promise<SnapshotEntry[]> {
+  // Named snapshots (IDs, prefixes, "latest") are chosen as every command chooses them.
+  let list = ids !== undefined && ids.length > 0 ? sortSnapshots(await selectSnapshots(repo, { ids, filter }, onWarning)) : (await loadSnapshots(repo)).filter((e) => matchesFilter(e.snapshot, filter))
   if (latest !== undefined && latest > 0) {
     const groups = new Map<string, SnapshotEntry[]>()
     for (const e of list) {
@@ -53,6 +55,8 @@ export async function listSnapshotTree(
       visit({ path: dir, node: found.node })
       continue
     }
+    // The folder itself first, then what is in it, as restic lists a folder named on the command line.
+    if (found.node !== undefined && dir !== '/') visit({ path: dir, node: found.node })
     if (found.tree) await walk(repo, found.tree, dir === '/' ? '' : dir, options.recursive === true, visit)
   }
   return entry

@@ -138,6 +138,15 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.match(out, /unknown option '--no-such-flag'/)
   })
 
+  it("takes restic's --verbose=N, as N times --verbose", async () => {
+    const r = await cairn(['--verbose=2', 'version'])
+    assert.equal(r.code, 0, r.stderr)
+    const { program, ctx } = await buildProgram(['version'])
+    program.exitOverride()
+    await program.parseAsync(['node', 'cairn', '--verbose', '--verbose', 'version'])
+    assert.equal(ctx.globals.verbose, 2)
+  })
+
   it('version prints the version, as text and as JSON', async () => {
     const text = await cairn(['version'])
     assert.equal(text.code, 0)

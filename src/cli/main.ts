@@ -64,6 +64,7 @@ function outputFailureExitCode(err: NodeJS.ErrnoException): number {
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  argv = expandVerbosity(argv)
   const { program, ctx } = await buildProgram(argv.slice(2))
   try {
     await program.parseAsync(argv)
@@ -72,6 +73,15 @@ export async function main(argv: string[]): Promise<number> {
     await releaseAllLocks()
     return reportError(err)
   }
+}
+
+/** restic's `--verbose=N` (a count flag with a value) as N times `--verbose`, which commander counts. */
+function expandVerbosity(argv: string[]): string[] {
+  const end = argv.indexOf('--')
+  return argv.flatMap((a, i) => {
+    const m = /^--verbose=(\d{1,2})$/.exec(a)
+    return m !== null && (end < 0 || i < end) ? Array<string>(Number(m[1])).fill('--verbose') : [a]
+  })
 }
 
 function reportError(err: unknown): number {

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { listSnapshots, withRepository } from '../../app/index.js'
 import { groupSnapshots, type SnapshotEntry, type SnapshotGroupKey } from '../../snapshots/index.js'
 import type { CommandContext } from '../context.js'
-import { collect } from '../options.js'
+import { collect, nonNegativeInt } from '../options.js'
 import { formatTime, table } from '../output/format.js'
 import { snapshotJson } from '../output/json.js'
 
@@ -19,16 +19,17 @@ export function registerSnapshots(program: Command, ctx: CommandContext): void {
   program
     .command('snapshots')
     .description('List snapshots')
+    .argument('[snapshot...]', 'only these snapshots (IDs, prefixes or "latest")')
     .option('-H, --host <host>', 'only snapshots of this host (repeatable)', collect)
     .option('--tag <tags>', 'only snapshots with these tags ("a,b" = both)', collect)
     .option('--path <path>', 'only snapshots including this path', collect)
-    .option('--latest <n>', 'only the last N snapshots per host and paths', (v) => Number.parseInt(v, 10))
+    .option('--latest <n>', 'only the last N snapshots per host and paths', nonNegativeInt('--latest'))
     .option('-c, --compact', 'compact table: no paths, one tag a line')
     .option('-g, --group-by <group>', 'group snapshots by host, paths and/or tags, separated by commas')
-    .addHelpText('after', '\nExamples:\n  cairn snapshots\n  cairn snapshots --host laptop --latest 3\n  cairn snapshots --group-by host,paths --compact\n  cairn snapshots --json')
-    .action(async (opts: SnapshotsFlags) => {
+    .addHelpText('after', '\nExamples:\n  cairn snapshots\n  cairn snapshots latest 1a2b3c4d\n  cairn snapshots --host laptop --latest 3\n  cairn snapshots --group-by host,paths --compact\n  cairn snapshots --json')
+    .action(async (ids: string[], opts: SnapshotsFlags) => {
       await withRepository(ctx.repositoryOptions(), 'none', async (repo) => {
-        const list = await listSnapshots(repo, { hosts: opts.host, tags: opts.tag, paths: opts.path }, opts.latest)
+        const list = await listSnapshots(repo, { hosts: opts.host, tags: opts.tag, paths: opts.path }, opts.latest, ids, (m) => ctx.term.warn(m))
         const groups = opts.groupBy === undefined || opts.groupBy === '' ? undefined : groupSnapshots(list, opts.groupBy)
         if (ctx.term.json) {
           const json = (entries: readonly SnapshotEntry[]) => entries.map((e) => snapshotJson(e.id, e.snapshot))
