@@ -57,6 +57,16 @@ describe('inspectConfig()', () => {
     assert.match(formatIssue(dup.issues[0]), /^dup\.yaml:2:1: not valid YAML: Map keys must be unique/)
   })
 
+  test('a notification of an unknown type gets the list of types and a suggestion', () => {
+    const r = inspectConfig('notifications:\n  - type: ntfyy\n    url: https://ntfy.sh/x\n  - url: https://example.com\n', 't.yaml')
+    const errors = r.issues.filter((i) => i.severity === 'error').map(formatIssue)
+    const types = 'ntfy, gotify, discord, slack, healthchecks, webhook, email, command'
+    assert.deepEqual(errors, [
+      `t.yaml:2:5: notifications[0].type: the text "ntfyy" is not a valid type\n    Did you mean "ntfy"? Use one of: ${types}`,
+      `t.yaml:4:5: notifications[1].type: "type" is required\n    Use one of: ${types}`,
+    ])
+  })
+
   test('names the missing key and where it belongs', () => {
     const r = inspectConfig('repositories:\n  a:\n    password-env: X\n', 'm.yaml')
     assert.deepEqual(r.issues.map(formatIssue), [

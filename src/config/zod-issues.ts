@@ -133,6 +133,8 @@ export function translateZodIssue(issue: z.core.$ZodIssue, value: unknown, schem
       }]
     }
     case 'invalid_union': {
+      const choice = discriminatorIssue(issue, path, got, schema)
+      if (choice !== undefined) return [choice]
       // A branch whose problems are deeper than "wrong type" is the one the author meant.
       const deep = issue.errors.find((branch) => branch.some((i) => i.code !== 'invalid_type' || i.path.length > 0))
       if (deep) return deep.flatMap((i) => translateZodIssue({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue, value, schema))
@@ -143,6 +145,28 @@ export function translateZodIssue(issue: z.core.$ZodIssue, value: unknown, schem
       const hint = (issue as { params?: { hint?: unknown } }).params?.hint
       return [{ path, message: issue.message, ...(typeof hint === 'string' ? { hint } : {}), severity: 'error' }]
     }
+  }
+}
+
+/**
+ * A discriminated union (`type: ntfy`, `type: email`, …) whose discriminator matches none of
+ * its branches: that is a wrong choice, so the message lists the choices.
+ */
+function discriminatorIssue(issue: z.core.$ZodIssue & { code: 'invalid_union' }, path: KeyPath, got: unknown, schema: AnySchema): PathIssue | undefined {
+  const key = (issue as { discriminator?: unknown }).discriminator
+  if (issue.errors.length > 0 || typeof key !== 'string') return undefined
+  const union = schemaAt(schema, path[path.length - 1] === key ? path.slice(0, -1) : path)
+  const choices = (union === undefined ? [] : (defOf(union).options ?? [])).flatMap((o) => {
+    const literal = defOf(unwrap(o)).shape?.[key]
+    return literal === undefined ? [] : ((defOf(literal) as { values?: unknown[] }).values ?? []).map(String)
+  })
+  if (choices.length === 0) return undefined
+  const guess = typeof got === 'string' ? closest(got, choices) : undefined
+  return {
+    path: path[path.length - 1] === key ? path : [...path, key],
+    message: got === undefined ? `"${key}" is required` : `${describeValue(got)} is not a valid ${key}`,
+    hint: `${guess ? `Did you mean "${guess}"? ` : ''}Use one of: ${choices.join(', ')}`,
+    severity: 'error',
   }
 }
 

@@ -29,6 +29,11 @@ describe('onCalendar()', () => {
     ['monthly 15 04:00', undefined, '*-*-15 04:00:00'],
     ['monthly last 23:00', undefined, '*-*~01 23:00:00'],
     ['0 9-17 * 1-6 *', undefined, '*-01..06-* 09..17:00:00'],
+    // Cron's names, which the schedule parser takes, and "L" (last day of the month).
+    ['*/10 8-18 * * mon-fri', undefined, 'Mon..Fri *-*-* 08..18:00/10:00'],
+    ['0 9 * * sat,sun', undefined, 'Sat,Sun *-*-* 09:00:00'],
+    ['0 3 1 jan,jul *', undefined, '*-01,07-01 03:00:00'],
+    ['0 0 L * *', undefined, '*-*~01 00:00:00'],
   ]
 
   it('writes each schedule in systemd’s syntax', () => {

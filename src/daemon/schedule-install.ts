@@ -83,6 +83,14 @@ function weekdays(s: Schedule, value: string): string {
     .join(',')
 }
 
+const MONTH_NUMBERS: Record<string, number> = { jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12 }
+const DAY_NUMBERS: Record<string, number> = { sun: 0, mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6 }
+
+/** A cron field with its month or weekday names (`mon-fri`, `jan,jul`) as numbers. */
+function numbered(value: string, names: Record<string, number>): string {
+  return value.replace(/[a-z]{3}/gi, (w) => String(names[w.toLowerCase()] ?? w))
+}
+
 /**
  * The OnCalendar= expression for a schedule. Throws UNSUPPORTED for what systemd cannot say
  * (a day of month and a weekday together: cron fires on either, systemd only on both).
@@ -91,10 +99,12 @@ function weekdays(s: Schedule, value: string): string {
  * onCalendar(parseSchedule('weekly sun 03:00', { timeZone: 'Europe/Berlin' })) // 'Sun *-*-* 03:00:00 Europe/Berlin'
  */
 export function onCalendar(s: Schedule): string {
-  const [min, hour, dom, mon, dow] = s.cron.split(' ')
+  const [min, hour, dom, monNamed, dowNamed] = s.cron.split(' ')
+  const mon = numbered(monNamed, MONTH_NUMBERS)
+  const dow = numbered(dowNamed, DAY_NUMBERS)
   if (dom !== '*' && dow !== '*') throw unsupported(s, 'it names both days of the month and weekdays')
   const days = weekdays(s, dow)
-  const date = dom === 'L' ? `*-${field(s, mon, 1, true)}~01` : `*-${field(s, mon, 1, true)}-${field(s, dom, 1, true)}`
+  const date = dom.toUpperCase() === 'L' ? `*-${field(s, mon, 1, true)}~01` : `*-${field(s, mon, 1, true)}-${field(s, dom, 1, true)}`
   const time = `${field(s, hour, 0, true)}:${field(s, min, 0, true)}:00`
   return `${days ? `${days} ` : ''}${date} ${time}${s.timeZone ? ` ${s.timeZone}` : ''}`
 }
