@@ -48,7 +48,7 @@ export interface RestorePieceResult {
 }
 
 const WRITE = constants.O_WRONLY | constants.O_NOFOLLOW
-const CREATE = WRITE | constants.O_CREAT | constants.O_TRUNC
+const CREATE = WRITE | constants.O_CREAT | constants.O_EXCL
 
 let key: ReturnType<typeof keyFromWorkerData> | undefined
 let owner = false
@@ -203,13 +203,16 @@ function writeAt(t: WriteTarget, plain: Buffer): string[] {
 
 const NONE: string[] = []
 
-/** Creates a file, removing what is in the way (clearTheWay: never a folder with content; a symlink is never followed). */
+/**
+ * Creates a new file, removing what is in the way first (clearTheWay: never a folder with
+ * content; a symlink is never followed). An existing file is never written into: it may be a
+ * hard link of a file outside the target.
+ */
 function openReplacing(path: Buffer): number {
   try {
     return openSync(path, CREATE, 0o600)
   } catch (err) {
-    const code = errnoCode(err)
-    if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENXIO' && code !== 'ETXTBSY') throw err
+    if (errnoCode(err) !== 'EEXIST') throw err
     clearTheWay(path)
     return openSync(path, CREATE, 0o600)
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { appendFileSync } from 'node:fs'
-import { chmod, link, lstat, mkdtemp, readdir, readFile, readlink, rm, utimes, writeFile } from 'node:fs/promises'
+import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -440,6 +440,26 @@ describe('restore()', () => {
     assert.deepEqual(errors, [])
     assert.equal(await readlink(join(target, src, 'link-rel')), 'a.txt')
     assert.equal((await lstat(join(target, src, 'empty.txt'))).size, 0)
+  })
+
+  it('never writes outside the target through a hard link or a symlinked folder already in it', async () => {
+    const target = join(dir, 'links-in-target')
+    const outside = join(dir, 'outside')
+    await writeFiles(outside, { 'precious.txt': 'outside the target', 'sub/c.txt': 'also outside' })
+    await mkdir(join(target, src), { recursive: true })
+    // a.txt (small) and big.bin (large) are hard links of files outside; sub is a symlink to a folder outside.
+    await link(join(outside, 'precious.txt'), join(target, src, 'a.txt'))
+    await link(join(outside, 'sub/c.txt'), join(target, src, 'big.bin'))
+    await symlink(join(outside, 'sub'), join(target, src, 'sub'))
+    const { errors } = await restoreInto('links-in-target')
+    assert.deepEqual(errors, [])
+    assert.equal(await readFile(join(outside, 'precious.txt'), 'utf8'), 'outside the target')
+    assert.equal(await readFile(join(outside, 'sub/c.txt'), 'utf8'), 'also outside')
+    assert.deepEqual(await readdir(join(outside, 'sub')), ['c.txt'])
+    assert.equal(await readFile(join(target, src, 'a.txt'), 'utf8'), 'hello\n')
+    assert.deepEqual(await readFile(join(target, src, 'big.bin')), big)
+    assert.ok((await lstat(join(target, src, 'sub'))).isDirectory())
+    assert.equal(await readFile(join(target, src, 'sub/b.txt'), 'utf8'), 'bee\n')
   })
 
   it("never deletes a folder with content that is in a file's way: that file fails, the folder is kept", async () => {

@@ -676,19 +676,19 @@ class TreesAhead {
   }
 }
 
-const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 
 /**
- * Opens a file for restoring into it. What is in the way (a symlink, which is never followed, an
- * empty folder, a special file) is removed first, a folder with content never (clearTheWay); an
- * existing regular file is truncated.
+ * Creates a file to restore into, always a new one: what is in the way (an older file, a
+ * symlink, which is never followed, an empty folder, a special file) is removed first, a folder
+ * with content never (clearTheWay). An existing file is never written into: it may be a hard
+ * link of a file outside the target (restic replaces such files too).
  */
 async function openForWriting(path: Buffer): Promise<number> {
   try {
     return await openFd(path, WRITE_FLAGS)
   } catch (err) {
-    const code = (err as { code?: string }).code
-    if (code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENXIO' && code !== 'ETXTBSY') throw err
+    if ((err as { code?: string }).code !== 'EEXIST') throw err
     clearTheWay(path)
     return openFd(path, WRITE_FLAGS)
   }
