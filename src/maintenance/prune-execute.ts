@@ -4,7 +4,7 @@
  * deleting files. The caller runs them in that order, so until the new index is complete the old
  * one still describes every pack, and packs are deleted only when no index needs them.
  */
-import { AppError, createLimit, messageOf, type Id } from '../base/index.js'
+import { AppError, createLimit, isAppError, messageOf, type Id } from '../base/index.js'
 import {
   BlobWriter,
   createInlineEncoder,
@@ -204,8 +204,11 @@ export async function deleteFiles(
     ),
   )
   if (failed !== undefined) {
-    throw new AppError('IO', `Cannot delete ${type} file: ${messageOf(failed)}`, {
-      hint: 'The repository is consistent; run prune again to finish the clean-up',
+    // A refusal (an append-only server) will be refused again: its own hint says what to do.
+    const refused = isAppError(failed, 'PERMISSION_DENIED') ? failed : undefined
+    const again = type === 'snapshots' ? 'Nothing is lost; run the command again to remove the rest' : 'The repository is consistent; run prune again to finish the clean-up'
+    throw new AppError(refused ? 'PERMISSION_DENIED' : 'IO', `Cannot delete ${type} file: ${messageOf(failed)}`, {
+      hint: refused?.hint ?? again,
       cause: failed,
     })
   }

@@ -13,6 +13,7 @@ import type { Handle } from '../backend.js'
 import { measure, rcloneAvailable } from '../rest/testing.js'
 import { runConformanceSuite } from '../testing/conformance.js'
 import { RcloneBackend } from './rclone-backend.js'
+import { isTransient } from '../wrap/transient.js'
 
 const hasRclone = await rcloneAvailable()
 const skip = hasRclone ? false : 'rclone is not installed'
@@ -90,12 +91,13 @@ describe('RcloneBackend', { skip }, () => {
     }
   })
 
-  it('gives up with NETWORK when rclone does not answer within -o rclone.timeout', async () => {
+  it('gives up for good when rclone does not answer within -o rclone.timeout (no retry would start it faster)', async () => {
     const be = RcloneBackend.open(join(root, 'silent'), { extended: { 'rclone.program': 'sh', 'rclone.args': "-c 'exec sleep 30'", 'rclone.timeout': '300ms' } })
     const t0 = Date.now()
     try {
       await assert.rejects(be.stat({ type: 'config', name: '' }), (err: unknown) => {
-        assert.ok(isAppError(err, 'NETWORK'), String(err))
+        assert.ok(isAppError(err, 'IO'), String(err))
+        assert.equal(isTransient(err), false)
         assert.match(err.message, /rclone did not answer within 0\.3 s \(command: sh -c 'exec sleep 30' /)
         assert.match(err.hint ?? '', /rclone\.timeout/)
         return true

@@ -205,7 +205,9 @@ class RcloneConnection {
     stream.close(http2.constants.NGHTTP2_CANCEL)
     if (first === 'answered') return
     if (first === 'timeout') {
-      throw new TransportError('NETWORK', `rclone did not answer within ${timeoutMs / 1000} s (command: ${this.process.command})${this.process.lastMessages()}`, {
+      // Final, not retried: every retry would start another rclone and wait as long again
+      // (ten of them, twelve minutes); restic gives up here too.
+      throw new TransportError('IO', `rclone did not answer within ${timeoutMs / 1000} s (command: ${this.process.command})${this.process.lastMessages()}`, {
         hint: 'Check the remote, or allow more time with -o rclone.timeout=5m',
       })
     }

@@ -283,10 +283,11 @@ describe('RestBackend protocol', () => {
     }
   })
 
-  it('save() of an existing file answered 403 is a FileExistsError; a 403 for a missing file is PERMISSION_DENIED', async () => {
+  it("save() of an existing file answered 403 is a FileExistsError; a 403 for a missing file is PERMISSION_DENIED with the server's reason", async () => {
     const { handler, files } = restServer()
     let refuseAll = false
-    const s = await serve((req, res, body) => (refuseAll && req.method === 'POST' ? res.writeHead(403).end() : handler(req, res, body)))
+    const reason = 'Forbidden: read-only access: writing and deleting are refused (use restic --no-lock to read)'
+    const s = await serve((req, res, body) => (refuseAll && req.method === 'POST' ? res.writeHead(403).end(reason) : handler(req, res, body)))
     const be = open(`rest:${s.url}`)
     try {
       const { h, data } = file('index', 40)
@@ -294,7 +295,11 @@ describe('RestBackend protocol', () => {
       await assert.rejects(be.save(h, data), FileExistsError)
       refuseAll = true
       const other = file('index', 41)
-      await assert.rejects(be.save(other.h, other.data), (err: unknown) => isAppError(err, 'PERMISSION_DENIED') && !(err instanceof FileExistsError))
+      // The server's reason is in the message: it is the one that says what to do.
+      await assert.rejects(
+        be.save(other.h, other.data),
+        (err: unknown) => isAppError(err, 'PERMISSION_DENIED') && !(err instanceof FileExistsError) && err.message.endsWith(`(403 Forbidden): ${reason}`),
+      )
       assert.equal(files.size, 1)
     } finally {
       await be.close()

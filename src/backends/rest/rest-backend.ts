@@ -20,7 +20,7 @@ export interface RestBackendOptions {
 }
 
 /** What a response handler may ask for after the connection slot is given back. */
-type Outcome<T> = { done: T } | { forbidden: true } | { unsatisfiable: number | undefined }
+type Outcome<T> = { done: T } | { forbidden: string } | { unsatisfiable: number | undefined }
 
 /**
  * A repository behind restic's REST protocol, v2 with v1 fallback (restic-format.md §7.2), over
@@ -86,14 +86,14 @@ export class RestBackend implements Backend {
         return { done: undefined }
       }
       if (res.status === 403) {
-        await drain(res)
-        return { forbidden: true }
+        // The server's reason ("read-only access: … use --no-lock") is kept for the message.
+        return { forbidden: await readErrorText(res) }
       }
       return undefined
     })
     if ('forbidden' in outcome) {
       if (await this.#exists(h, 'save')) throw new FileExistsError(h, this.location)
-      throw statusError(failurePrefix('save', handleToString(h), this.location), 'save', 403, 'Forbidden', '')
+      throw statusError(failurePrefix('save', handleToString(h), this.location), 'save', 403, 'Forbidden', outcome.forbidden)
     }
   }
 

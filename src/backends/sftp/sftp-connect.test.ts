@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { after, before, describe, it } from 'node:test'
 import { hashId, isAppError, type AppError } from '../../base/index.js'
 import type { Handle } from '../backend.js'
+import { isTransient } from '../wrap/transient.js'
 import { SftpBackend } from './sftp-backend.js'
 import { freePort, makeKey, sshdMissing, startSshd, type TestSshd } from './testing.js'
 
@@ -248,6 +249,21 @@ describe('SftpBackend connecting', { skip }, () => {
       const port = await freePort()
       const be = new SftpBackend({ scheme: 'sftp', user: s.user, host: '127.0.0.1', port, path: '/tmp/x' }, { extended: s.extended, env: { HOME: s.dir } })
       await assert.rejects(be.create(), expectError('NETWORK', new RegExp(`^Cannot connect to "127\\.0\\.0\\.1:${port}": connection refused`)))
+    })
+
+    it('a host name that does not resolve is NETWORK, not retried, and a Host alias of ~/.ssh/config is named as the likely cause', async () => {
+      const s = server()
+      await mkdir(join(s.dir, '.ssh'), { recursive: true })
+      await writeFile(join(s.dir, '.ssh', 'config'), 'Host other\n  HostName 10.0.0.1\nHost nas-alias.invalid backup\n  HostName 127.0.0.1\n')
+      const open = (host: string) => new SftpBackend({ scheme: 'sftp', user: s.user, host, port: 22, path: '/tmp/x' }, { extended: s.extended, env: { HOME: s.dir } })
+      await assert.rejects(open('nas-alias.invalid').create(), (err: unknown) => {
+        assert.ok(isAppError(err, 'NETWORK'))
+        assert.match(err.message, /^Cannot connect to "nas-alias\.invalid:22": host name not found \(ENOTFOUND\)/)
+        assert.match(err.hint ?? '', /"nas-alias\.invalid" is a Host of ~\/\.ssh\/config, which cairn's SSH client does not read.*-o sftp\.command="ssh .*@nas-alias\.invalid -s sftp"/)
+        assert.equal(isTransient(err), false)
+        return true
+      })
+      await assert.rejects(open('no-such-host.invalid').create(), (err: unknown) => isAppError(err, 'NETWORK') && /^Check the host name/.test(err.hint ?? ''))
     })
 
     it('a server that does not speak SSH is NETWORK', async () => {

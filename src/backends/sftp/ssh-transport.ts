@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { Socket } from 'node:net'
+import { join } from 'node:path'
 import type { AnyAuthMethod, Algorithms, ClientChannel } from 'ssh2'
 import { AppError, errnoCode, lazyRequire } from '../../base/index.js'
 import type { SftpSettings } from './config.js'
@@ -167,7 +169,30 @@ function connectError(err: Error & { level?: string }, s: SftpSettings, target: 
     ECONNRESET: 'connection reset by the server',
   }
   const reason = code !== undefined && reasons[code] !== undefined ? `${reasons[code]} (${code})` : err.message
+  if (code === 'ENOTFOUND') return networkError(`Cannot connect to ${server}: ${reason}`, err, unknownHostHint(s))
   return networkError(`Cannot connect to ${server}: ${reason}`, err)
+}
+
+/**
+ * A name the resolver does not know is often a Host alias of ~/.ssh/config, which restic reaches
+ * through the ssh program and cairn's own client does not read: say so, and how to use it.
+ */
+function unknownHostHint(s: SftpSettings): string {
+  const viaSsh = `-o sftp.command="ssh ${s.user}@${s.host} -s sftp"`
+  let config = ''
+  try {
+    config = readFileSync(join(s.home, '.ssh', 'config'), 'utf8')
+  } catch {
+    // no config file: the name is simply unknown
+  }
+  const alias = config.split('\n').some((line) => {
+    const m = /^\s*Host\s+(.+)$/i.exec(line)
+    return m !== null && m[1].split(/\s+/).includes(s.host)
+  })
+  if (alias) {
+    return `"${s.host}" is a Host of ~/.ssh/config, which cairn's SSH client does not read: give its HostName (and Port, User) in the URL, or go through ssh with ${viaSsh}`
+  }
+  return `Check the host name; a Host alias of ~/.ssh/config works only through ssh: ${viaSsh}`
 }
 
 function hostKeyError(v: Exclude<HostKeyVerdict, { status: 'known' }>, key: Buffer, s: SftpSettings): AppError {

@@ -195,5 +195,8 @@ describe('isTransient()', () => {
     assert.equal(isTransient(new AppError('IO', 'reset', { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) })), false)
     assert.equal(isTransient(Object.assign(new Error('x'), { code: 'ENOENT' })), false)
     assert.equal(isTransient('a string'), false)
+    // No such host name: asking again does not make it resolve.
+    assert.equal(isTransient(new AppError('NETWORK', 'host name not found', { cause: Object.assign(new Error('x'), { code: 'ENOTFOUND' }) })), false)
+    assert.equal(isTransient(new AppError('NETWORK', 'lookup failed for now', { cause: Object.assign(new Error('x'), { code: 'EAI_AGAIN' }) })), true)
   })
 })

@@ -42,16 +42,29 @@ describe('secretsOf()', () => {
 
 describe('createScrubber()', () => {
   it('replaces a short secret only where it stands alone, so messages stay readable', () => {
-    const scrub = createScrubber(['x', 'a.b'])
-    assert.equal(scrub('File "data/1" does not exist'), 'File "data/1" does not exist')
-    assert.equal(scrub('password x was refused (x)'), 'password *** was refused (***)')
-    assert.equal(scrub('user:a.b@host, not a.bc'), 'user:***@host, not a.bc')
+    const scrub = createScrubber(['x1', 'a.b'])
+    assert.equal(scrub('File "data/x1a" does not exist'), 'File "data/x1a" does not exist')
+    assert.equal(scrub('password x1 was refused (x1)'), 'password *** was refused (***)')
+    assert.equal(scrub('user a.b, not a.bc'), 'user ***, not a.bc')
   })
 
   it('replaces every occurrence, longest secret first', () => {
-    const scrub = createScrubber(['abc', 'abcdef', ''])
-    assert.equal(scrub('x abcdef y abc z abcdefabc'), 'x *** y *** z ******')
+    const scrub = createScrubber(['ab1', 'ab1def', ''])
+    assert.equal(scrub('x ab1def y ab1 z ab1defab1'), 'x *** y *** z ******')
     assert.equal(createScrubber([])('unchanged'), 'unchanged')
+  })
+
+  it('hides the password of any URL by its place, and a word or address only there, so messages stay whole', () => {
+    // A password that is a word of the message, or the server's address: replacing it everywhere
+    // garbles the message and tells whoever reads it which word the password is.
+    const scrub = createScrubber(['wrong', 'credentials', '127.0.0.1'])
+    assert.equal(
+      scrub('rest:http://alice:wrong@127.0.0.1:8000/ said: missing or wrong credentials'),
+      'rest:http://alice:***@127.0.0.1:8000/ said: missing or wrong credentials',
+    )
+    assert.equal(scrub('http://bob:127.0.0.1@127.0.0.1:8000/'), 'http://bob:***@127.0.0.1:8000/')
+    assert.equal(createScrubber([])('sftp://me:anything@nas/x'), 'sftp://me:***@nas/x', 'even a password not known as a secret')
+    assert.equal(createScrubber(['correcthorsebattery'])('key correcthorsebattery'), 'key ***', 'a long one is hidden wherever it is')
   })
 })
 
@@ -96,9 +109,9 @@ describe('wrapBackend()', () => {
     const be = wrapBackend(
       'rest',
       url,
-      { env: { AWS_SECRET_ACCESS_KEY: 'ZZsecretZZ' }, onMessage: (m) => messages.push(m) },
+      { env: { AWS_SECRET_ACCESS_KEY: 'ZZsecret99' }, onMessage: (m) => messages.push(m) },
       (o) => {
-        o.onMessage?.('rclone: using key ZZsecretZZ')
+        o.onMessage?.('rclone: using key ZZsecret99')
         return faulty
       },
       { initialDelayMs: 1, jitter: 0 },
@@ -106,7 +119,7 @@ describe('wrapBackend()', () => {
     await assert.rejects(be.stat(H), NotFoundError)
     assert.equal(messages.length, 3)
     assert.equal(messages[0], 'rclone: using key ***')
-    for (const m of messages) assert.ok(!m.includes('hunter2') && !m.includes('ZZsecretZZ'), m)
+    for (const m of messages) assert.ok(!m.includes('hunter2') && !m.includes('ZZsecret99'), m)
     assert.match(messages[1], /^Stat\(data\/aaaaaaaaaa\) failed: connect to https:\/\/alice:\*\*\*@backup\.example failed, retrying in 1ms$/)
   })
 
