@@ -28,7 +28,7 @@ import {
 import { describePolicy } from '../snapshots/index.js'
 import { retentionPolicyFromFlags } from './forget.js'
 import { resolvePruneOptions } from './prune.js'
-import { localPath } from './set-destination.js'
+import { createHint, localPath } from './set-destination.js'
 import { retentionFlags } from './set-maintenance.js'
 
 /** The outcome of `config check`. */
@@ -154,7 +154,10 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     if (local !== undefined) {
       const hasConfig = (await readable(join(local, 'config'))) === undefined
       if (!hasConfig && r.removable) at([...base, 'url'], `no repository at "${stripPassword(r.url)}" now (the drive may be unplugged)`, 'warning', 'Runs skip it while it is absent')
-      else if (!hasConfig) at([...base, 'url'], `no repository at "${stripPassword(r.url)}" yet`, 'warning', 'Create it with "cairn run --init" or "cairn -r URL init"')
+      else if (!hasConfig) {
+        const hint = await createHint(local)
+        at([...base, 'url'], `no repository at "${stripPassword(r.url)}" yet`, 'warning', hint.charAt(0).toUpperCase() + hint.slice(1))
+      }
     }
   }
 

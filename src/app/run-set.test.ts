@@ -270,6 +270,25 @@ sets:
     await assert.rejects(readFile(join(dir, 'log')), /ENOENT/)
   })
 
+  test('a local destination whose parent folder is missing says so, even with --init (which creates only the last folder)', async () => {
+    const { dir, loaded } = await world(
+      (d) => `repositories:
+${repoYaml('gone', `${d}/unmounted/cairn`)}
+sets:
+  data:
+    sources: [${src}]
+    destinations: [gone]
+`,
+    )
+    for (const init of [false, true]) {
+      const r = await run(loaded, { init })
+      assert.equal(r.exitCode, 1)
+      const reason = r.sets[0].destinations[0].reason ?? ''
+      assert.match(reason, new RegExp(`its parent folder "${join(dir, 'unmounted').replace(/[.]/g, '\\.')}" does not exist either \\(is the disk mounted\\?\\)`))
+      assert.doesNotMatch(reason, /create it with "cairn run --init"/)
+    }
+  })
+
   test('a failing after hook makes the set partial: on-error hooks run, and finally sees "partial"', async () => {
     const { dir, loaded } = await world(
       () => `repositories:

@@ -219,7 +219,7 @@ async function runDestination(
     opts = repositoryOptionsFor(repo, o.shared, env)
     const availability = await probeDestination(repo, o.init)
     if (availability.kind === 'absent') return absent(availability.reason)
-    if (availability.kind === 'missing') return fail(`${availability.reason}; create it with "cairn run --init" or "cairn -r URL init"`)
+    if (availability.kind === 'missing') return fail(`${availability.reason}; ${availability.hint}`)
     if (availability.kind === 'low-space') return fail(availability.reason, { lowSpace: true })
   } catch (err) {
     return fail(messageOf(err))

@@ -75,9 +75,19 @@ export type Availability =
   | { kind: 'uninitialized' }
   /** A removable destination that is not there: skipped, not a failure. */
   | { kind: 'absent'; reason: string }
-  /** A non-removable local destination whose directory does not exist. */
-  | { kind: 'missing'; reason: string }
+  /** A non-removable local destination whose directory does not exist; `hint` says how to make it. */
+  | { kind: 'missing'; reason: string; hint: string }
   | { kind: 'low-space'; reason: string; freeBytes: number }
+
+/**
+ * How to create a local repository at `path`: `--init` creates the repository's own folder but
+ * never its parent (a drive that is not mounted must not get a folder in its mount point).
+ */
+export async function createHint(path: string): Promise<string> {
+  const parent = dirname(path)
+  if (await exists(parent)) return 'create it with "cairn run --init" or "cairn -r URL init"'
+  return `its parent folder "${parent}" does not exist either (is the disk mounted?); --init creates only the repository's own folder: create "${parent}", then run with --init`
+}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -103,7 +113,7 @@ export async function probeDestination(r: EffectiveRepository, init = false): Pr
   if (!present) {
     if (init && (await exists(dirname(path)))) present = true
     else if (r.removable) return { kind: 'absent', reason: `drive not present ("${where}" does not exist)` }
-    else return { kind: 'missing', reason: `repository "${r.name}" at "${where}" does not exist` }
+    else return { kind: 'missing', reason: `repository "${r.name}" at "${where}" does not exist`, hint: await createHint(path) }
   }
   if (r.minFree !== undefined) {
     const fs = await statfs((await exists(path)) ? path : dirname(path))
