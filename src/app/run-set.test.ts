@@ -289,6 +289,27 @@ sets:
     }
   })
 
+  test('a set whose every destination is an absent drive is skipped without running its hooks, as the daemon skips it', async () => {
+    const { dir, loaded } = await world(
+      (d) => `repositories:
+${repoYaml('usb', `${d}/usb/cairn`, '    removable: true\n')}
+sets:
+  data:
+    sources: [${src}]
+    destinations: [usb]
+    hooks:
+      before: ["echo before >> log"]
+      finally: ["echo finally >> log"]
+`,
+    )
+    const r = await run(loaded)
+    assert.equal(r.exitCode, 0)
+    assert.equal(r.sets[0].status, 'skipped')
+    assert.deepEqual(r.sets[0].destinations.map((x) => [x.destination, x.status, x.skip]), [['usb', 'skipped', 'absent']])
+    assert.deepEqual(r.sets[0].hooks, [])
+    await assert.rejects(readFile(join(dir, 'log')), /ENOENT/)
+  })
+
   test('a failing after hook makes the set partial: on-error hooks run, and finally sees "partial"', async () => {
     const { dir, loaded } = await world(
       () => `repositories:

@@ -118,6 +118,19 @@ export async function runBackupSet(loaded: LoadedConfig, name: string, o: RunSet
   }
 
   emit({ type: 'set-start', set: name, destinations: set.destinations, mode: set.mode })
+  // Every destination is a drive that is not plugged in: nothing to do, and its hooks (a dump, a
+  // service stopped) would run for nothing. The daemon does not start such a set either.
+  const away = await allAbsent(loaded, set, o, env)
+  if (away !== undefined) {
+    for (const dr of away) {
+      result.destinations.push(dr)
+      emit({ type: 'destination-end', set: name, result: dr })
+    }
+    result.status = 'skipped'
+    result.durationMs = Date.now() - started
+    emit({ type: 'set-end', set: name, result })
+    return result
+  }
   let beforeFailed: HookRun | undefined
   try {
     beforeFailed = await hooks('before', {}, signal)
@@ -161,6 +174,25 @@ export async function runBackupSet(loaded: LoadedConfig, name: string, o: RunSet
   result.durationMs = Date.now() - started
   emit({ type: 'set-end', set: name, result })
   return result
+}
+
+/** The destinations of a run, each skipped as absent, when every one is a removable drive not there; else undefined. */
+async function allAbsent(loaded: LoadedConfig, set: EffectiveSet, o: RunSetOptions, env: NodeJS.ProcessEnv): Promise<DestinationResult[] | undefined> {
+  const wanted = set.destinations.filter((d) => o.destinations === undefined || o.destinations.includes(d))
+  if (wanted.length === 0) return undefined
+  const out: DestinationResult[] = []
+  for (const name of set.destinations) {
+    if (!wanted.includes(name)) {
+      out.push({ destination: name, location: locationOf(loaded, name, env), status: 'skipped', skip: 'excluded', reason: 'not asked for in this run', errors: [], durationMs: 0 })
+      continue
+    }
+    const repo = resolveRepository(loaded.config, name, loaded.dir, env)
+    if (!repo.removable) return undefined
+    const availability = await probeDestination(repo, o.init).catch(() => undefined)
+    if (availability?.kind !== 'absent') return undefined
+    out.push({ destination: name, location: stripPassword(repo.url), status: 'skipped', skip: 'absent', reason: availability.reason, errors: [], durationMs: 0 })
+  }
+  return out
 }
 
 function locationOf(loaded: LoadedConfig, name: string, env: NodeJS.ProcessEnv): string {
