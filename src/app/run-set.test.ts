@@ -354,6 +354,10 @@ sets:
     const r = await run(loaded)
     assert.equal(r.exitCode, 1)
     assert.equal(r.sets[0].destinations[0].status, 'failed')
+    // The hint names where this repository's password comes from, not CAIRN_PASSWORD (sets never use it).
+    const reason = r.sets[0].destinations[0].reason ?? ''
+    assert.match(reason, new RegExp(`The password of repository "nas" comes from the file "${join(tmp.path, 'wrong-pw').replace(/[.]/g, '\\.')}" \\(its password-file in the config file\\): check it`))
+    assert.doesNotMatch(reason, /CAIRN_PASSWORD/)
     assert.equal(await readFile(join(dir, 'log'), 'utf8'), 'finally failed nas\n')
   })
 })

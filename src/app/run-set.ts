@@ -195,6 +195,12 @@ async function allAbsent(loaded: LoadedConfig, set: EffectiveSet, o: RunSetOptio
   return out
 }
 
+/** Where a set's repository gets its password: what to check when it is wrong (never CAIRN_PASSWORD, which sets do not use). */
+function passwordHint(repo: EffectiveRepository): string {
+  const from = repo.passwordFile !== undefined ? `the file "${repo.passwordFile}"` : repo.passwordCommand !== undefined ? `the command "${repo.passwordCommand}"` : `the variable ${repo.passwordEnv}`
+  return `The password of repository "${repo.name}" comes from ${from} (its password-${repo.passwordFile !== undefined ? 'file' : repo.passwordCommand !== undefined ? 'command' : 'env'} in the config file): check it`
+}
+
 function locationOf(loaded: LoadedConfig, name: string, env: NodeJS.ProcessEnv): string {
   try {
     return stripPassword(resolveRepository(loaded.config, name, loaded.dir, env).url)
@@ -273,7 +279,7 @@ async function runDestination(
     if (o.signal?.aborted) return fail('interrupted: no snapshot was written')
     if (repo.removable && isAppError(err, 'NO_REPOSITORY')) return absent(`drive not present (no repository at "${dr.location}")`)
     if (repo.removable && isAppError(err, 'NETWORK')) return absent(`not reachable: ${messageOf(err)}`)
-    const hint = err instanceof AppError && err.hint ? ` (${err.hint})` : ''
+    const hint = isAppError(err, 'WRONG_PASSWORD') ? ` (${passwordHint(repo)})` : err instanceof AppError && err.hint ? ` (${err.hint})` : ''
     return fail(`${action} failed: ${messageOf(err)}${hint}`)
   }
   const ok = done({ status: 'ok', ...got })
