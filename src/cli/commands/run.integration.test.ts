@@ -121,6 +121,13 @@ describe('cairn config and cairn run', { skip }, () => {
         [11, 'sets.s.exclude[1]', 'error', 'invalid pattern "cache/[abc": a "[" class is not closed by "]", or is empty, or has a range without an end'],
       ],
     )
+    // A password file that is there but empty fails every run: check says so too.
+    await writeFile(join(dir, 'empty.pass'), '\n')
+    await write('empty.pass', 'src', 'echo', 'cache/[abc]')
+    const empty = await cairn(['config', 'check', '--config', file, '--json'], home)
+    assert.equal(empty.code, 1)
+    const issues = (JSON.parse(empty.stdout) as { issues: Array<{ key: string; message: string }> }).issues
+    assert.deepEqual(issues.filter((i) => i.key === 'repositories.r.password-file').map((i) => i.message), [`password file "${join(dir, 'empty.pass')}" is empty (its first line is the password)`])
     await write(join(tmp.path, 'pw'), 'src', 'echo', 'cache/[abc]')
     await initRepo(join(dir, 'repo'))
     const ok = await cairn(['config', 'check', '--config', file], home)
