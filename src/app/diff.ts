@@ -1,6 +1,6 @@
 import type { Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
-import { findSnapshot, parseGoTime, type Node, type SnapshotEntry } from '../snapshots/index.js'
+import { findSnapshot, goStringFromBytes, parseGoTime, type Node, type SnapshotEntry } from '../snapshots/index.js'
 import { subtreesOf, TreeLoader } from './tree-loader.js'
 
 /**
@@ -193,7 +193,7 @@ function byName(nodes: readonly Node[]): Map<string, Node> {
 
 /** The path shown for a name (kept as latin1 internally), decoded as UTF-8. */
 function join(prefix: string, latin1Name: string): string {
-  const name = Buffer.from(latin1Name, 'latin1').toString('utf8')
+  const name = goStringFromBytes(Buffer.from(latin1Name, 'latin1'))
   return prefix.endsWith('/') ? prefix + name : `${prefix}/${name}`
 }
 

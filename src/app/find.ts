@@ -1,7 +1,7 @@
 import { AppError, messageOf, type Id } from '../base/index.js'
 import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import { readPackHeader, type BlobLocation, type BlobType, type Repository } from '../repository/index.js'
-import { parseGoTime, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
+import { goStringFromBytes, parseGoTime, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { parseFindTime } from './find-time.js'
 import { selectSnapshots } from './snapshot-selection.js'
 import { subtreesOf, TreeLoader } from './tree-loader.js'
@@ -160,7 +160,7 @@ async function findIds(
     }
     trees.prefetch(subtreesOf(nodes))
     for (const node of nodes) {
-      const path = `${prefix}/${node.name.toString('utf8')}`
+      const path = `${prefix}/${goStringFromBytes(node.name)}`
       if (node.type === 'dir' && node.subtree !== undefined) {
         if (kind === 'tree' && wanted.has(node.subtree)) onObject({ kind: 'tree', id: node.subtree, path, snapshot: e })
         await walk(node.subtree, path)
@@ -243,7 +243,7 @@ class PathFinder {
     this.#trees.prefetch(subtreesOf(nodes).filter((id) => !this.#noMatch.has(id)))
     let any = false
     for (const node of nodes) {
-      const path = `${prefix}/${node.name.toString('utf8')}`
+      const path = `${prefix}/${goStringFromBytes(node.name)}`
       const matched = this.#matcher.excludedByPattern(path)
       if (matched && this.#inTimeRange(node)) {
         any = true

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
 import { Lock } from '../repository/index.js'
-import { cairn, initRepo, interopSkipReason, openRepo, restic, tempDir, type TempDir } from './interop-testing.js'
+import { cairn, cairnMain, initRepo, interopSkipReason, openRepo, PASSWORD, restic, tempDir, type TempDir } from './interop-testing.js'
 import { listObjects, listType, LIST_TYPES } from './listing.js'
 
 describe('listType()', () => {
@@ -89,6 +90,32 @@ describe('list against restic', { skip }, () => {
     const bad = await cairn(repo, ['snapshots', '--latest', '1.5'])
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /Invalid value "1.5" for --latest/)
+  })
+
+  it('a name that is not UTF-8 can be given to dump and ls, and is printed as its bytes, as restic prints it', async () => {
+    const src = join(tmp.path, 'odd')
+    await fs.mkdir(src)
+    const name = Buffer.concat([Buffer.from(src + '/caf'), Buffer.of(0xe9), Buffer.from('.txt')]) // latin-1 "café.txt"
+    await fs.writeFile(name, 'latin-1 name\n')
+    const oddRepo = join(tmp.path, 'odd-repo')
+    await initRepo(oddRepo)
+    const b = await cairn(oddRepo, ['backup', src])
+    assert.equal(b.code, 0, b.stderr)
+    // Through sh, so that the argument reaches cairn as the file system's bytes.
+    const sh = (tool: string, args: string) =>
+      new Promise<Buffer>((resolve, reject) =>
+        execFile('sh', ['-c', `${tool} -r '${oddRepo}' ${args}`], { encoding: 'buffer', env: { ...process.env, RESTIC_PASSWORD: PASSWORD, CAIRN_PASSWORD: PASSWORD } }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+      )
+    const arg = `"${src}/caf$(printf '\\351').txt"`
+    const node = `'${process.execPath}' '${cairnMain}'`
+    assert.equal((await sh(node, `dump latest ${arg}`)).toString(), 'latin-1 name\n')
+    const mine = await sh(node, `ls latest ${arg}`)
+    const theirs = await sh('restic --no-cache', `ls latest ${arg}`)
+    const body = (b: Buffer) => b.subarray(b.indexOf(0x0a) + 1)
+    assert.deepEqual(body(mine), body(theirs))
+    assert.ok(body(mine).includes(name), 'the name is printed as its bytes')
+    const json = (await sh(node, `ls --json latest ${arg}`)).toString()
+    assert.match(json, /"name":"caf\\ufffd\.txt"/)
   })
 
   it('an unknown type fails before the repository is opened', async () => {

@@ -1,7 +1,7 @@
 import { AppError, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import { selectSnapshots } from './snapshot-selection.js'
-import { decodeTree, loadSnapshots, matchesFilter, findSnapshot, sortSnapshots, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
+import { decodeTree, goStringFromBytes, loadSnapshots, matchesFilter, findSnapshot, sortSnapshots, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 /** Snapshots matching the filter, oldest first; `latest` keeps the newest N per host and paths. */
@@ -64,7 +64,7 @@ export async function listSnapshotTree(
 
 async function walk(repo: Repository, tree: Id, prefix: string, recursive: boolean, visit: (item: ListedNode) => void): Promise<void> {
   for (const node of decodeTree(await repo.loadBlob('tree', tree))) {
-    const path = `${prefix}/${node.name.toString('utf8')}`
+    const path = `${prefix}/${goStringFromBytes(node.name)}`
     visit({ path, node })
     if (recursive && node.type === 'dir' && node.subtree) await walk(repo, node.subtree, path, recursive, visit)
   }

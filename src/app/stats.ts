@@ -1,6 +1,6 @@
 import { AppError, createLimit, type Id } from '../base/index.js'
 import { plaintextLength, type Repository } from '../repository/index.js'
-import { decodeTree, type Node, type SnapshotFilter } from '../snapshots/index.js'
+import { decodeTree, goStringFromBytes, type Node, type SnapshotFilter } from '../snapshots/index.js'
 import { selectSnapshots } from './snapshot-selection.js'
 import { subtreesOf, TreeLoader } from './tree-loader.js'
 
@@ -114,7 +114,7 @@ async function walk(trees: TreeLoader, tree: Id, prefix: string, skip: Set<Id> |
       trees.forget(node.subtree)
       continue
     }
-    const path = `${prefix}/${node.name.toString('utf8')}`
+    const path = `${prefix}/${goStringFromBytes(node.name)}`
     visit(path, node, tree)
     if (node.type === 'dir' && node.subtree !== undefined) {
       skip?.add(node.subtree)

@@ -1,6 +1,6 @@
 import { AppError, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
-import { decodeTree, type Node } from '../snapshots/index.js'
+import { bytesFromGoString, decodeTree, type Node } from '../snapshots/index.js'
 
 /** Splits "SNAPSHOT:PATH" (restic's syntax for a folder inside a snapshot). */
 export function splitSnapshotPath(spec: string): { snapshot: string; path?: string } {
@@ -24,7 +24,7 @@ export async function resolveTreePath(
   for (let i = 0; i < parts.length; i++) {
     if (tree === undefined) throw notFound(path)
     const nodes = decodeTree(await repo.loadBlob('tree', tree))
-    const want = Buffer.from(parts[i])
+    const want = bytesFromGoString(parts[i])
     node = nodes.find((n) => n.name.equals(want))
     if (!node) throw notFound(path)
     tree = node.type === 'dir' ? node.subtree : undefined

@@ -7,6 +7,7 @@ import { CommanderError } from 'commander'
 import { AppError, type ErrorCode } from '../base/index.js'
 import { releaseAllLocks } from '../repository/index.js'
 import { buildProgram } from './program.js'
+import { withRawBytes } from './raw-argv.js'
 
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   NO_REPOSITORY: 10,
@@ -64,7 +65,7 @@ function outputFailureExitCode(err: NodeJS.ErrnoException): number {
 
 /** Runs the CLI and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  argv = expandVerbosity(argv)
+  argv = expandVerbosity(withRawBytes(argv))
   const { program, ctx } = await buildProgram(argv.slice(2))
   try {
     await program.parseAsync(argv)

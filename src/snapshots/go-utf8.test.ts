@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { goJsonString } from './go-json.js'
-import { goStringFromBytes } from './go-utf8.js'
+import { bytesFromGoString, goStringFromBytes, hasEscapedBytes } from './go-utf8.js'
 
 describe('goStringFromBytes()', () => {
   it('decodes valid UTF-8 like toString', () => {
@@ -21,5 +21,15 @@ describe('goStringFromBytes()', () => {
   it('keeps a real U+FFFD apart from an invalid byte', () => {
     const bytes = Buffer.from([0xef, 0xbf, 0xbd, 0xed, 0xa0, 0x80])
     assert.equal(goJsonString(goStringFromBytes(bytes)), '"\ufffd\\ufffd\\ufffd\\ufffd"')
+  })
+})
+
+describe('bytesFromGoString()', () => {
+  it('gives back the bytes goStringFromBytes was made of, invalid UTF-8 and emoji alike', () => {
+    for (const bytes of [Buffer.from([0x61, 0xff, 0x62]), Buffer.from('plain ascii'), Buffer.from('😀 ünï'), Buffer.from([0xf0, 0x9f, 0x98, 0x41, 0xc3]), Buffer.from([0xed, 0xb2, 0x80])]) {
+      assert.deepEqual(bytesFromGoString(goStringFromBytes(bytes)), bytes, bytes.toString('hex'))
+    }
+    assert.equal(hasEscapedBytes(goStringFromBytes(Buffer.from([0x61, 0xff]))), true)
+    assert.equal(hasEscapedBytes('😀 ünï'), false)
   })
 })

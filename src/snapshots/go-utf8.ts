@@ -71,3 +71,34 @@ export function goStringFromBytes(bytes: Uint8Array): string {
   }
   return start === 0 ? buf.toString('utf8') : out + buf.toString('utf8', start)
 }
+
+/** A lone low surrogate U+DC80…U+DCFF: one byte of invalid UTF-8, as goStringFromBytes writes it. */
+const ESCAPED_BYTE = /(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/
+
+/**
+ * The bytes a string from goStringFromBytes was made of: each lone surrogate U+DC80…U+DCFF is
+ * the byte it stands for, everything else is UTF-8. The way back for names that are not UTF-8
+ * (to match them in a tree, or to print them as the bytes they are, as restic prints them).
+ *
+ * @example
+ * bytesFromGoString(goStringFromBytes(Buffer.from([0x61, 0xff]))) // <Buffer 61 ff>
+ */
+export function bytesFromGoString(s: string): Buffer {
+  if (!ESCAPED_BYTE.test(s)) return Buffer.from(s, 'utf8')
+  const parts: Buffer[] = []
+  let start = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0xdc80 || c > 0xdcff || (i > 0 && s.charCodeAt(i - 1) >= 0xd800 && s.charCodeAt(i - 1) <= 0xdbff)) continue
+    if (start < i) parts.push(Buffer.from(s.slice(start, i), 'utf8'))
+    parts.push(Buffer.of(c & 0xff))
+    start = i + 1
+  }
+  if (start < s.length) parts.push(Buffer.from(s.slice(start), 'utf8'))
+  return Buffer.concat(parts)
+}
+
+/** Whether a string holds bytes of invalid UTF-8 (from goStringFromBytes). */
+export function hasEscapedBytes(s: string): boolean {
+  return ESCAPED_BYTE.test(s)
+}

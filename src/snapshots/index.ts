@@ -30,7 +30,7 @@
 export type { ExtendedAttribute, Node, NodeType } from './node.js'
 export { goQuoteName, goUnquoteName } from './go-quote.js'
 export { goJsonString } from './go-json.js'
-export { goStringFromBytes } from './go-utf8.js'
+export { bytesFromGoString, goStringFromBytes, hasEscapedBytes } from './go-utf8.js'
 export { formatGoTime, parseGoTime, GO_ZERO_TIME_NS } from './go-time.js'
 export { goFileMode, unixModeFromGo, unixFileType } from './file-mode.js'
 export { compareNames, decodeNodeJson, decodeTree, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, plainNameJson, splitTreeJson } from './tree.js'

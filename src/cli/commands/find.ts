@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { findInSnapshots, withRepository, type FindKind, type FindMatch, type FoundObject } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { goJson } from '../output/terminal.js'
 import { formatTime } from '../output/format.js'
 
 type Node = FindMatch['node']
@@ -92,7 +93,7 @@ export function registerFind(program: Command, ctx: CommandContext): void {
         )
         if (term.json) {
           flushJson()
-          term.out(JSON.stringify(json))
+          term.out(goJson(JSON.stringify(json)))
         }
         for (const p of result.packs ?? []) {
           const loc = p.locations[0]

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { listSnapshotTree, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { goJson } from '../output/terminal.js'
 import { collect } from '../options.js'
 import { formatTime } from '../output/format.js'
 import { nodeJson, permissionString, snapshotJson } from '../output/json.js'
@@ -28,7 +29,7 @@ export function registerLs(program: Command, ctx: CommandContext): void {
           { dirs, recursive: opts.recursive, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path } },
           (item) => {
             if (term.json) {
-              lines.push(JSON.stringify(nodeJson(item)))
+              lines.push(goJson(JSON.stringify(nodeJson(item))))
             } else if (opts.long) {
               const n = item.node
               const user = n.user ?? String(n.uid)

@@ -1,6 +1,6 @@
 import type { Id } from '../../base/index.js'
 import type { ListedNode } from '../../app/index.js'
-import type { Snapshot } from '../../snapshots/index.js'
+import { goStringFromBytes, type Snapshot } from '../../snapshots/index.js'
 
 /** A snapshot as `restic snapshots --json` prints it (restic's field names plus id and short_id). */
 export function snapshotJson(id: Id, s: Snapshot): Record<string, unknown> {
@@ -23,7 +23,7 @@ export function snapshotJson(id: Id, s: Snapshot): Record<string, unknown> {
 /** A node line of `restic ls --json`. */
 export function nodeJson(item: ListedNode): Record<string, unknown> {
   const n = item.node
-  const o: Record<string, unknown> = { name: n.name.toString('utf8'), type: n.type, path: item.path, uid: n.uid, gid: n.gid }
+  const o: Record<string, unknown> = { name: goStringFromBytes(n.name), type: n.type, path: item.path, uid: n.uid, gid: n.gid }
   if (n.type === 'file') o.size = n.size
   o.mode = n.mode
   o.permissions = permissionString(n.mode)

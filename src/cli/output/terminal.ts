@@ -1,3 +1,5 @@
+import { bytesFromGoString, hasEscapedBytes } from '../../snapshots/index.js'
+
 /**
  * Where command output goes. Commands write results with `out`, progress with `status` (a line
  * rewritten in place on a terminal, silent otherwise) and problems with `warn`.
@@ -19,7 +21,9 @@ export class Terminal {
   /** Normal output (results). Always printed, even with --quiet for data commands. */
   out(text: string): void {
     this.#clearStatus()
-    process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+    const line = text.endsWith('\n') ? text : text + '\n'
+    // A name that is not UTF-8 is printed as the bytes it is, as restic prints it.
+    process.stdout.write(hasEscapedBytes(line) ? bytesFromGoString(line) : line)
   }
 
   /** Informational messages; silenced by --quiet and --json. */
@@ -29,7 +33,7 @@ export class Terminal {
   }
 
   jsonLine(value: unknown): void {
-    process.stdout.write(JSON.stringify(value) + '\n')
+    process.stdout.write(goJson(JSON.stringify(value)) + '\n')
   }
 
   warn(text: string): void {
@@ -55,4 +59,13 @@ export class Terminal {
   done(): void {
     this.#clearStatus()
   }
+}
+
+/**
+ * JSON text as Go writes it for a name that is not UTF-8: each byte that is not (a lone
+ * surrogate from goStringFromBytes, which JSON.stringify escapes as \\udcXX) becomes \\ufffd.
+ */
+export function goJson(json: string): string {
+  // An escape only where the backslash is not itself escaped (a name may hold a literal "\\udc80").
+  return json.includes('\\udc') ? json.replace(/(?<!\\)((?:\\\\)*)\\udc[89a-f][0-9a-f]/g, '$1\\ufffd') : json
 }
