@@ -237,6 +237,8 @@ describe('restore()', () => {
     await restore(repo, { tree: subNode.subtree!, basePath: `${src}/sub`, target, filter: (p) => (seen.push(p), 'include') })
     assert.deepEqual(await listTree(target), ['b.txt', 'deep/', 'deep/c.txt', 'deep/d.log'])
     assert.ok(seen.includes(`${src}/sub/deep/c.txt`))
+    // A target restore creates is its owner's alone, as restic makes it (the files may be private).
+    assert.equal((await lstat(target)).mode & 0o777, 0o700)
   })
 
   it('verify reads every restored file back', async () => {

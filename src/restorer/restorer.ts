@@ -170,10 +170,13 @@ const TARGET_PROBLEMS: Record<string, string> = {
   ENOSPC: 'no space left on device (ENOSPC)',
 }
 
-/** Makes the target folder (and the folders on its way) unless it exists; an IO error saying why it cannot be. */
+/**
+ * Makes the target folder (and the folders on its way) unless it exists, readable by its owner
+ * only, as restic makes it: what is restored may be private. An IO error says why it cannot be.
+ */
 async function makeTarget(target: string): Promise<void> {
   try {
-    await mkdir(target, { recursive: true })
+    await mkdir(target, { recursive: true, mode: 0o700 })
   } catch (err) {
     const code = errnoCode(err)
     const why = (code !== undefined ? TARGET_PROBLEMS[code] : undefined) ?? messageOf(err)
