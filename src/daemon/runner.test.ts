@@ -25,9 +25,9 @@ after(async () => {
 })
 
 /** A runner over `plan` with a fake clock, an in-memory history and a scriptable run function. */
-function setup(plan: DaemonPlan, o: { manual?: boolean; present?: string[]; maintenance?: MaintenanceFn; freeSpace?: number } = {}) {
+function setup(plan: DaemonPlan, o: { manual?: boolean; present?: string[]; maintenance?: MaintenanceFn; freeSpace?: number; history?: RunHistory } = {}) {
   const clock = new FakeClock(new Date('2025-01-01T00:00:00Z'))
-  const history = RunHistory.open(':memory:')
+  const history = o.history ?? RunHistory.open(':memory:')
   const bus = new EventBus()
   const events: DaemonEvent[] = []
   bus.subscribe((e) => events.push(e))
@@ -288,8 +288,12 @@ describe('Runner', () => {
     await t.runner.idle()
     t.runner.request('set:data', 'schedule')
     await t.runner.idle()
+    // A daemon started again (same history) does not send it again the same day either.
+    const again = setup(plan, { freeSpace: 2 * 1024 ** 3, history: t.history })
+    again.runner.request('set:data', 'schedule')
+    await again.runner.idle()
     const got = receiver.requests.filter((r) => r.path === '/hook-space')
-    assert.equal(got.length, 1, 'once a day, not after every run')
+    assert.equal(got.length, 1, 'once a day, not after every run nor after a restart')
     const body = JSON.parse(got[0].body)
     assert.equal(body.event, 'low-space')
     assert.match(body.title, /Low disk space on "nas" \(testhost\): 2\.00 GiB free/)

@@ -77,7 +77,6 @@ export class Runner {
   readonly #active = new Map<string, ActiveRun>()
   readonly #jobs = new Map<string, Job>()
   readonly #appearedAt = new Map<string, number>()
-  readonly #lowSpaceSent = new Map<string, number>()
   readonly pending = new PendingDestinations()
   /** Maintenance tasks skipped because their repository's drive was absent. */
   readonly #pendingTasks = new Set<string>()
@@ -319,14 +318,16 @@ export class Runner {
       const dest = o.plan.destinations.find((d) => d.name === out.name)
       if (!dest?.path || dest.lowSpaceBytes === undefined || out.status === 'missing') continue
       const free = await o.freeSpace(dest.path)
+      // When it was last sent is kept in the history, so a restarted daemon does not send it again.
+      const key = `low-space-sent:${dest.name}`
       if (free === undefined || free >= dest.lowSpaceBytes) {
-        this.#lowSpaceSent.delete(dest.name)
+        if (o.history.getMeta(key) !== undefined) o.history.setMeta(key, '')
         continue
       }
       const now = o.clock.now()
-      const last = this.#lowSpaceSent.get(dest.name)
-      if (last !== undefined && now - last < LOW_SPACE_REPEAT_MS) continue
-      this.#lowSpaceSent.set(dest.name, now)
+      const last = Number(o.history.getMeta(key) || NaN)
+      if (Number.isFinite(last) && now - last < LOW_SPACE_REPEAT_MS) continue
+      o.history.setMeta(key, String(now))
       o.log('warn', `Destination "${dest.name}" has ${formatBytes(free)} free, less than ${formatBytes(dest.lowSpaceBytes)}`)
       await o.notifier.notify(describeLowSpace(dest, free, o.host, set))
     }

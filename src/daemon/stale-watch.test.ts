@@ -63,4 +63,20 @@ describe('StaleWatch', () => {
     watch.stop()
     history.close()
   })
+
+  it('looks more often than hourly when a stale-after is shorter than an hour', async () => {
+    const clock = new FakeClock(new Date('2025-01-01T00:00:00Z'))
+    const history = RunHistory.open(':memory:')
+    const plan = testPlan({
+      sets: [{ name: 'fast', destinations: ['nas'] }],
+      notifications: notificationsSchema.parse([{ type: 'webhook', url: `${receiver.url}/stale-fast`, on: ['stale'], 'stale-after': '20m' }]),
+    })
+    const watch = new StaleWatch({ clock, history, notifier: new Notifier({ global: plan.notifications }), sets: plan.sets, destinations: plan.destinations, host: 'pc', log: () => {} })
+    watch.start()
+    const got = () => receiver.requests.filter((r) => r.path === '/stale-fast')
+    await clock.advance(26 * 60_000)
+    await waitUntil(() => got().length === 1, 5000, 'the warning within minutes, not at the next hour')
+    watch.stop()
+    history.close()
+  })
 })

@@ -1,5 +1,5 @@
 /**
- * The "no successful backup for N days" warning. Every hour (and at start) it compares each
+ * The "no successful backup for N days" warning. Every hour (or more often for a shorter stale-after; and at start) it compares each
  * set's last successful run with the `stale-after` of the targets that want `stale`; a set that
  * never succeeded counts from when the daemon first saw it. One warning per `stale-after` while
  * the set stays stale, remembered across restarts in the history database.
@@ -19,7 +19,7 @@ export interface StaleWatchOptions {
   destinations: readonly DestinationPlan[]
   host: string
   log(level: 'info' | 'warn', message: string): void
-  /** How often to look (default 1 h). */
+  /** How often to look (default 1 h, or a quarter of the shortest stale-after, at least 1 min). */
   intervalMs?: number
 }
 
@@ -76,6 +76,17 @@ export class StaleWatch {
     } catch (err) {
       this.#o.log('warn', `Stale check failed: ${(err as Error).message}`)
     }
-    if (this.#running) this.#cancel = this.#o.clock.setTimer(this.#o.intervalMs ?? 3_600_000, () => void this.#loop())
+    if (this.#running) this.#cancel = this.#o.clock.setTimer(this.#interval(), () => void this.#loop())
+  }
+
+  /** Every hour, or a quarter of the shortest stale-after when that is shorter (at least a minute). */
+  #interval(): number {
+    if (this.#o.intervalMs !== undefined) return this.#o.intervalMs
+    let ms = 3_600_000
+    for (const set of this.#o.sets) {
+      const after = this.#o.notifier.staleAfter(set.name)
+      if (after !== undefined) ms = Math.min(ms, Math.max(60_000, Math.floor(after / 4)))
+    }
+    return ms
   }
 }
