@@ -1,4 +1,5 @@
-import { AppError, isAppError } from '../base/index.js'
+import { readFileSync } from 'node:fs'
+import { AppError, errnoCode, isAppError, messageOf } from '../base/index.js'
 import { openBackend, type Backend, type BackendOptions } from '../backends/index.js'
 import { Lock, releaseAllLocks, Repository } from '../repository/index.js'
 import { repositoryCache } from './cache.js'
@@ -9,6 +10,8 @@ import { compressionMode, packSizeFrom } from './write-options.js'
 export interface RepositoryOptions extends PasswordSource {
   /** Repository URL; falls back to CAIRN_REPOSITORY, RESTIC_REPOSITORY, then the embedded default. */
   repo?: string
+  /** `--repository-file`: a file whose first line is the URL (also CAIRN_/RESTIC_REPOSITORY_FILE). */
+  repositoryFile?: string
   keyHint?: string
   noLock?: boolean
   /** How to reach the backend: `-o` options, TLS, bandwidth limits. */
@@ -33,9 +36,33 @@ export type LockMode = 'none' | 'shared' | 'exclusive'
 /** Where the repository is, and whether it is the embedded default (which is created on demand). */
 export function repositoryLocation(o: RepositoryOptions): { url: string; isDefault: boolean } {
   const env = o.env ?? process.env
-  const url = o.repo ?? env.CAIRN_REPOSITORY ?? env.RESTIC_REPOSITORY
+  // Flags first, then the environment; a URL and a file from the same level conflict, as in restic.
+  const flags = o.repo !== undefined || o.repositoryFile !== undefined
+  const given = flags ? o.repo : nonEmpty(env.CAIRN_REPOSITORY) || nonEmpty(env.RESTIC_REPOSITORY)
+  const file = flags ? o.repositoryFile : nonEmpty(env.CAIRN_REPOSITORY_FILE) || nonEmpty(env.RESTIC_REPOSITORY_FILE)
+  if (given && file) {
+    throw new AppError('INVALID_ARGUMENT', `Both a repository ("${given}") and a repository file ("${file}") are given`, {
+      hint: 'Give only one of -r/--repo (CAIRN_REPOSITORY) and --repository-file (CAIRN_REPOSITORY_FILE)',
+    })
+  }
+  const url = given || (file ? readRepositoryFile(file) : undefined)
   if (url !== undefined && url !== '') return { url, isDefault: false }
   return { url: defaultRepository(env).repository, isDefault: true }
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === '' ? undefined : v)
+
+/** The repository URL a --repository-file names: its content, trimmed, as restic reads it. */
+function readRepositoryFile(file: string): string {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new AppError('INVALID_ARGUMENT', `Cannot read the repository file "${file}": ${errnoCode(err) ?? messageOf(err)}`, { hint: 'Check the path given with --repository-file or CAIRN_REPOSITORY_FILE' })
+  }
+  const url = text.trim()
+  if (url === '') throw new AppError('INVALID_ARGUMENT', `The repository file "${file}" is empty`, { hint: 'Write the repository URL on its first line' })
+  return url
 }
 
 async function passwordFor(o: RepositoryOptions, isDefault: boolean, create: boolean): Promise<string> {

@@ -6,6 +6,7 @@ import { parseExtendedOptions } from './options.js'
 
 export interface GlobalOptions {
   repo?: string
+  repositoryFile?: string
   passwordFile?: string
   passwordCommand?: string
   keyHint?: string
@@ -48,6 +49,7 @@ export class CommandContext {
     const g = this.globals
     return {
       repo: g.repo,
+      repositoryFile: g.repositoryFile,
       passwordFile: g.passwordFile,
       passwordCommand: g.passwordCommand,
       keyHint: g.keyHint,

@@ -59,6 +59,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<{ prog
     .description('Backups for people who self-host their data (restic-compatible repositories)')
     .version(VERSION, '-V, --version')
     .option('-r, --repo <url>', 'repository (also CAIRN_REPOSITORY or RESTIC_REPOSITORY)')
+    .option('--repository-file <file>', 'read the repository URL from a file (also CAIRN_REPOSITORY_FILE or RESTIC_REPOSITORY_FILE)')
     .option('-p, --password-file <file>', 'read the password from a file (also CAIRN_PASSWORD_FILE)')
     .option('--password-command <cmd>', 'run a command to get the password (also CAIRN_PASSWORD_COMMAND)')
     .option('--key-hint <id>', 'try this key file first')
