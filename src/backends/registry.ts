@@ -112,6 +112,8 @@ export interface BackendOptions {
   caCertFiles?: readonly string[]
   /** `--tls-client-cert`: a PEM file with a client certificate and its key. */
   tlsClientCertFile?: string
+  /** `--insecure-tls`: do not verify the server's TLS certificate (rest, s3). */
+  insecureTls?: boolean
   /** `--limit-upload` in KiB/s (0 or undefined: unlimited). */
   limitUploadKiB?: number
   /** `--limit-download` in KiB/s (0 or undefined: unlimited). */

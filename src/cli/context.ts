@@ -17,6 +17,7 @@ export interface GlobalOptions {
   option?: string[]
   cacert?: string[]
   tlsClientCert?: string
+  insecureTls?: boolean
   limitUpload?: number
   limitDownload?: number
   cache?: boolean
@@ -58,6 +59,7 @@ export class CommandContext {
         extended: parseExtendedOptions(g.option ?? []),
         ...(g.cacert === undefined ? {} : { caCertFiles: g.cacert }),
         ...(g.tlsClientCert === undefined ? {} : { tlsClientCertFile: g.tlsClientCert }),
+        ...(g.insecureTls === true ? { insecureTls: true } : {}),
         ...(g.limitUpload === undefined ? {} : { limitUploadKiB: g.limitUpload }),
         ...(g.limitDownload === undefined ? {} : { limitDownloadKiB: g.limitDownload }),
         onMessage: (m) => this.term.warn(m),

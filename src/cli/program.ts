@@ -70,6 +70,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<{ prog
     .option('-o, --option <key=value>', 'set a backend option, as restic does (repeat for more)', collect)
     .option('--cacert <file>', 'trust this PEM CA certificate for TLS (repeat for more)', collect)
     .option('--tls-client-cert <file>', 'present this PEM client certificate (with its key) over TLS')
+    .option('--insecure-tls', 'do not verify the TLS certificate of the server (insecure: prefer --cacert)')
     .option('--limit-upload <KiB/s>', 'limit uploads to this many KiB/s', nonNegativeInt('--limit-upload'))
     .option('--limit-download <KiB/s>', 'limit downloads to this many KiB/s', nonNegativeInt('--limit-download'))
     .option('--no-cache', 'do not use the local cache of repository metadata')

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { after, before, describe, test } from 'node:test'
 import {
+  cairn,
   compareTrees,
   makeFixtureTree,
   makeLargeTree,
@@ -294,6 +295,28 @@ describe('restic: TLS', { skip: skip || (await needsOpenssl()) }, () => {
       assert.match(r.stderr, /certificate is valid for backup\.example\.org|x509/)
     } finally {
       await other.close()
+    }
+  })
+
+  test('cairn takes a certificate it cannot verify only with --insecure-tls, as restic does', async () => {
+    const root = await tmp.dir('tls-insecure')
+    await writeFile(join(root, '.htpasswd'), `t:${quickHash('pw')}\n`)
+    // Signed by a CA the client is not given, for another host name: nothing about it checks out.
+    const server = await startTestServer({ path: root, tls: true, tlsCert: join(certs, 'other-host.pem'), tlsKey: join(certs, 'other-host.key') })
+    try {
+      const repo = restUrl(server.url, '/t/', 't', 'pw')
+      const refused = await cairn(['init'], { repo, password })
+      assert.notEqual(refused.code, 0)
+      assert.match(refused.stderr, /certificate|self[- ]signed|issuer/i)
+      const init = await cairn(['--insecure-tls', 'init'], { repo, password })
+      assert.equal(init.code, 0, init.stderr)
+      const backup = await cairn(['--insecure-tls', 'backup', info.root], { repo, password })
+      assert.equal(backup.code, 0, backup.stderr)
+      const ids = await restic(['--insecure-tls', 'snapshots', '--json'], { repo, password })
+      assert.equal(ids.code, 0, ids.stderr)
+      assert.equal((JSON.parse(ids.stdout) as unknown[]).length, 1)
+    } finally {
+      await server.close()
     }
   })
 

@@ -20,6 +20,8 @@ export interface RestConfig {
   ca: Buffer[]
   /** Client certificate and key (PEM). */
   clientCert?: Buffer
+  /** `--insecure-tls`: the server's certificate is not checked. */
+  insecure?: boolean
 }
 
 /**
@@ -42,6 +44,7 @@ export function restConfig(loc: Extract<RepositoryLocation, { scheme: 'rest' }>,
     ...(password === undefined ? {} : { password }),
   }
   if (options.tlsClientCertFile !== undefined) config.clientCert = readPem(options.tlsClientCertFile, '--tls-client-cert')
+  if (options.insecureTls === true) config.insecure = true
   return config
 }
 

@@ -20,6 +20,8 @@ export interface HttpTransportOptions {
   ca?: readonly (string | Buffer)[]
   /** A PEM holding a client certificate and its private key (`--tls-client-cert`). */
   clientCert?: string | Buffer
+  /** `--insecure-tls`: accept any certificate. */
+  insecure?: boolean
   /** A request that neither sends nor receives for this long fails with NETWORK (default 2 min). */
   idleTimeoutMs?: number
 }
@@ -49,6 +51,7 @@ export class HttpTransport implements RestTransport {
     const agentOptions: https.AgentOptions = { keepAlive: true, maxSockets: options.connections, maxFreeSockets: options.connections, scheduling: 'lifo' }
     if (secure) {
       if (options.ca !== undefined && options.ca.length > 0) agentOptions.ca = [...rootCertificates, ...options.ca]
+      if (options.insecure === true) agentOptions.rejectUnauthorized = false
       if (options.clientCert !== undefined) {
         agentOptions.cert = options.clientCert
         agentOptions.key = options.clientCert

@@ -20,6 +20,7 @@ export function openRestBackend(loc: Extract<RepositoryLocation, { scheme: 'rest
     ...(c.username === undefined ? {} : { username: c.username }),
     ...(c.password === undefined ? {} : { password: c.password }),
     ...(c.clientCert === undefined ? {} : { clientCert: c.clientCert }),
+    ...(c.insecure ? { insecure: true } : {}),
   })
   return new RestBackend(transport, { location: `rest:${c.url}`, connections: c.connections })
 }

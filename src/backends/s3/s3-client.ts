@@ -148,8 +148,9 @@ async function bucketRegion(sdk: S3Sdk, probe: S3Client, bucket: string): Promis
 }
 
 /** The `ca`, `cert` and `key` options for the https agent from `--cacert` and `--tls-client-cert`. */
-async function tlsOptions(options: BackendOptions): Promise<{ ca?: string[]; cert?: string; key?: string }> {
-  const out: { ca?: string[]; cert?: string; key?: string } = {}
+async function tlsOptions(options: BackendOptions): Promise<{ ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean }> {
+  const out: { ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean } = {}
+  if (options.insecureTls === true) out.rejectUnauthorized = false
   const files = options.caCertFiles ?? []
   if (files.length > 0) {
     // In the order given, so that of two bad files the first is always the one named.
