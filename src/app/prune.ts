@@ -1,4 +1,5 @@
 import type { Id } from '../base/index.js'
+import type { TemporaryFiles } from '../backends/index.js'
 import type { PruneExecution, PruneOptions, PrunePlan, PruneProgress, PruneStats } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
 import { maintenance } from './lazy-layers.js'
@@ -33,6 +34,8 @@ export interface PruneResult {
   nothingToDo: boolean
   /** What execution did (absent on a dry run). */
   execution?: PruneExecution
+  /** Temporary files that interrupted writes left, removed (counted only, on a dry run). */
+  temporary?: TemporaryFiles
 }
 
 function packSizeBytes(req: PruneRequest): number {
@@ -68,6 +71,9 @@ export async function runPrune(repo: Repository, req: PruneRequest = {}): Promis
   const plan = await (await maintenance()).planPrune(repo, options)
   req.onPlan?.(plan)
   const result: PruneResult = { stats: plan.stats, dryRun: req.dryRun === true, nothingToDo: plan.empty }
+  // The exclusive lock means no other writer is at work: any temporary file is a leftover.
+  const temporary = await repo.backend.removeTemporaryFiles?.({ dryRun: req.dryRun })
+  if (temporary !== undefined && temporary.files > 0) result.temporary = temporary
   if (req.dryRun) return result
   result.execution = await plan.execute({ signal: req.signal, progress: req.progress })
   return result

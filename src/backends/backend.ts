@@ -100,6 +100,19 @@ export interface Backend {
    * the size is known and returns at least `size` bytes; the result is a view of them.
    */
   loadInto?(h: Handle, into: (size: number) => Uint8Array, offset?: number, length?: number): Promise<Buffer>
+
+  /**
+   * Optional: removes the temporary files of writes that were cut short (a process killed while
+   * it wrote a pack), which no listing shows and nothing else removes; with `dryRun`, only counts
+   * them. Only safe while no other process writes (under an exclusive lock, as prune holds).
+   */
+  removeTemporaryFiles?(options?: { dryRun?: boolean }): Promise<TemporaryFiles>
+}
+
+/** Temporary files found (and removed, unless in a dry run). */
+export interface TemporaryFiles {
+  files: number
+  bytes: number
 }
 
 /** A file being written by Backend.stage(). */

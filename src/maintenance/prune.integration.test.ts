@@ -209,6 +209,19 @@ describe('cairn forget and prune with restic', { skip }, () => {
     assert.match(ok(await restic(repo, 'prune', '--dry-run'), 'restic prune --dry-run'), /to delete:\s+0 blobs/)
   })
 
+  it('prune removes the unfinished pack of a killed backup, which nothing lists, and restic checks the rest clean', async () => {
+    const repo = await copyRepo(base, join(root, 'leftover'))
+    const leftover = join(repo, 'data', '7a', 'pack-00112233445566778899aabb-tmp')
+    await fs.writeFile(leftover, seededBytes(77, 300_000))
+    const dry = ok(await cairn(repo, 'prune', '--dry-run'), 'cairn prune --dry-run')
+    assert.match(dry, /would remove 1 unfinished files \(292\.969 KiB\) that interrupted runs left/)
+    await fs.stat(leftover)
+    const out = ok(await cairn(repo, 'prune'), 'cairn prune')
+    assert.match(out, /removed 1 unfinished files \(292\.969 KiB\) that interrupted runs left/)
+    await assert.rejects(fs.stat(leftover), /ENOENT/)
+    await assertCheckClean(repo, false)
+  })
+
   it('a prune killed at random moments never leaves a repository restic rejects', async (t) => {
     const template = await copyRepo(base, join(root, 'template'))
     ok(await cairn(template, 'forget', '--keep-last', '2', '--group-by', 'host'), 'cairn forget')

@@ -71,12 +71,14 @@ class CachedBackend implements Backend {
   readonly stage?: (type: 'data') => StagedFile
   /** Loads of files the cache keeps go through it; the others straight to the backend. */
   readonly loadInto?: (h: Handle, into: (size: number) => Uint8Array, offset?: number, length?: number) => Promise<Buffer>
+  readonly removeTemporaryFiles?: Backend['removeTemporaryFiles']
 
   constructor(be: Backend, cache: Cache, options: CacheWrapperOptions) {
     this.#be = be
     this.#cache = cache
     this.#warn = options.onWarning ?? (() => {})
     if (be.stage !== undefined) this.stage = (type) => be.stage!(type)
+    if (be.removeTemporaryFiles !== undefined) this.removeTemporaryFiles = (o) => be.removeTemporaryFiles!(o)
     if (be.loadInto !== undefined) {
       this.loadInto = (h, into, offset, length) =>
         cachedOnLoad(h) ? this.load(h, offset, length).then((b) => copyInto(b, into)) : be.loadInto!(h, into, offset, length)

@@ -83,6 +83,31 @@ describe('LocalBackend layout', () => {
     assert.equal(await modeOf(join(path, 'config')), 0o400)
   })
 
+  it('removeTemporaryFiles() removes what killed writes left, and nothing else; a dry run only counts', async () => {
+    const { be, path } = await created()
+    const pack = file('data', 100)
+    await be.save(pack.h, pack.data)
+    const id = 'ab'.repeat(32)
+    const left = [
+      join(path, 'data', 'e7', 'pack-2ca37e1d2f8fa4b10aacd863-tmp'),
+      join(path, 'data', id.slice(0, 2), `${id}-tmp-0123456789ab`),
+      join(path, 'snapshots', `${id}-tmp-a1b2c3d4e5f6`),
+      join(path, 'config-tmp-00112233aabb'),
+    ]
+    for (const f of left) await writeFile(f, Buffer.alloc(1000))
+    // Not ours: kept.
+    await writeFile(join(path, 'data', 'e7', 'notes-tmp'), 'x')
+    await writeFile(join(path, 'snapshots', 'README'), 'x')
+    assert.deepEqual(await be.removeTemporaryFiles({ dryRun: true }), { files: 4, bytes: 4000 })
+    for (const f of left) await stat(f)
+    assert.deepEqual(await be.removeTemporaryFiles(), { files: 4, bytes: 4000 })
+    for (const f of left) await assert.rejects(stat(f), /ENOENT/)
+    await stat(join(path, 'data', 'e7', 'notes-tmp'))
+    await stat(join(path, 'snapshots', 'README'))
+    assert.deepEqual((await collect(be, 'data')).map((f) => f.name), [pack.h.name])
+    assert.deepEqual(await be.removeTemporaryFiles(), { files: 0, bytes: 0 })
+  })
+
   it('remove() deletes a read-only file', async () => {
     const { be, path } = await created()
     const { h, data } = file('locks', 10)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { AppError, errnoCode } from '../../base/index.js'
-import type { Backend, BackendProperties, FileInfo, FileType, Handle, StagedFile } from '../backend.js'
+import type { Backend, BackendProperties, FileInfo, FileType, Handle, StagedFile, TemporaryFiles } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
 import { checkHandle, checkListType, checkRange } from '../handle.js'
 import { ioError } from './io-error.js'
@@ -24,6 +24,9 @@ const GROUP: Modes = { file: 0o440, dir: 0o770 }
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'])
 /** Errors from fsync on a directory or chmod that some file systems (FUSE, SMB, exFAT) give and restic ignores. */
 const UNSUPPORTED_BY_FS = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EPERM', 'EBADF'])
+
+/** What an interrupted save or staged pack leaves: `<id>-tmp-<hex>`, `config-tmp-<hex>`, `pack-<hex>-tmp`. */
+const TEMP_NAME = /^(?:(?:[0-9a-f]{64}|config)-tmp-[0-9a-f]{12}|pack-[0-9a-f]+-tmp)$/
 
 export interface LocalBackendOptions {
   /** The file system calls to use; tests wrap them to inject faults. */
@@ -246,6 +249,40 @@ export class LocalBackend implements Backend {
   list(type: FileType): AsyncIterable<FileInfo> {
     checkListType(type)
     return listLocal(this.#fs, this.#root, type)
+  }
+
+  /**
+   * The temp files of saves and staged packs that a killed process left (`<name>-tmp-<hex>`,
+   * `data/xx/pack-<hex>-tmp`): no listing shows them, so nothing else would ever remove them.
+   */
+  async removeTemporaryFiles(options: { dryRun?: boolean } = {}): Promise<TemporaryFiles> {
+    const found: TemporaryFiles = { files: 0, bytes: 0 }
+    const dirs = [this.#root, ...['index', 'snapshots', 'keys', 'locks'].map((t) => join(this.#root, t))]
+    for (const sub of await this.#names(join(this.#root, 'data'))) if (/^[0-9a-f]{2}$/.test(sub)) dirs.push(join(this.#root, 'data', sub))
+    for (const dir of dirs) {
+      for (const name of await this.#names(dir)) {
+        if (!TEMP_NAME.test(name)) continue
+        const file = join(dir, name)
+        try {
+          const st = await this.#fs.stat(file)
+          if (!options.dryRun) await this.#fs.unlink(file)
+          found.files++
+          found.bytes += st.size
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT') throw ioError('remove', file, err)
+        }
+      }
+    }
+    return found
+  }
+
+  async #names(dir: string): Promise<string[]> {
+    try {
+      return await this.#fs.readdir(dir)
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return []
+      throw ioError('list', dir, err)
+    }
   }
 
   /** Deleting needs write access to the directory only, so the read-only mode does not stand in the way. */

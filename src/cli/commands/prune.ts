@@ -107,10 +107,14 @@ function pruneProgress(term: Terminal): PruneProgress {
 export function reportPrune(term: Terminal, result: PruneResult): void {
   const e = result.execution
   if (term.json) {
-    term.jsonLine({ dry_run: result.dryRun, stats: result.stats, ...(e ? { result: e } : {}) })
+    term.jsonLine({ dry_run: result.dryRun, stats: result.stats, ...(e ? { result: e } : {}), ...(result.temporary ? { temporary_files: result.temporary } : {}) })
     return
   }
   term.done()
+  const t = result.temporary
+  if (t !== undefined) {
+    term.info(`${result.dryRun ? 'would remove' : 'removed'} ${t.files} unfinished files (${formatBytes(t.bytes)}) that interrupted runs left`)
+  }
   if (result.dryRun) {
     const s = result.stats
     term.info(`would free ${formatBytes(s.size.remove + s.size.repackrm + s.size.unref)} (dry run: nothing was changed)`)
