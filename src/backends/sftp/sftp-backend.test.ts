@@ -115,6 +115,27 @@ describe('SftpBackend', { skip }, () => {
       }
     })
 
+    it('removeTemporaryFiles() removes the temp files of killed saves, also through openBackend(); a dry run only counts', async () => {
+      const s = server()
+      const path = join(s.dir, `repo-${++counter}`)
+      const be = await openBackend(`sftp://${s.user}@127.0.0.1:${s.port}/${path}`, { extended: s.extended, env: { HOME: s.dir } })
+      try {
+        await be.create()
+        const pack = file('data', 10)
+        await be.save(pack.h, pack.data)
+        const left = [join(path, 'data', pack.h.name.slice(0, 2), `${pack.h.name}-tmp-0123456789abcdef`), join(path, 'snapshots', `${'c'.repeat(64)}-tmp-fedcba9876543210`)]
+        for (const f of left) await writeFile(f, Buffer.alloc(500))
+        await writeFile(join(path, 'snapshots', 'README'), 'junk')
+        assert.deepEqual(await be.removeTemporaryFiles?.({ dryRun: true }), { files: 2, bytes: 1000 })
+        assert.deepEqual(await be.removeTemporaryFiles?.(), { files: 2, bytes: 1000 })
+        for (const f of left) await assert.rejects(stat(f), /ENOENT/)
+        await stat(join(path, 'snapshots', 'README'))
+        assert.deepEqual(await be.load(pack.h), pack.data)
+      } finally {
+        await be.close()
+      }
+    })
+
     it('list() and stat() follow a symlink to a file', async () => {
       const { be, path } = backend('ssh2')
       try {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { posix } from 'node:path'
 import { AppError } from '../../base/index.js'
-import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
+import type { Backend, BackendProperties, FileInfo, FileType, Handle, TemporaryFiles } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
 import { checkHandle, checkListType, checkRange } from '../handle.js'
 import type { BackendOptions } from '../registry.js'
@@ -11,7 +11,7 @@ import type { SftpConnection } from './connection.js'
 import { isStatus, sftpError, type SftpAction } from './sftp-errors.js'
 import { listSftp } from './sftp-list.js'
 import { FX, OPEN, kindOf } from './sftp-packets.js'
-import type { SftpSession } from './sftp-session.js'
+import type { DirEntry, SftpSession } from './sftp-session.js'
 import { readRange, writeAll } from './sftp-transfer.js'
 import { connectSsh } from './ssh-transport.js'
 
@@ -173,6 +173,32 @@ export class SftpBackend implements Backend {
         if (!isStatus(err, FX.NO_SUCH_FILE)) throw err
       }
     })
+  }
+
+  /** The temp files of saves a killed process left (`<name>-tmp-<hex>`), which no listing shows. */
+  async removeTemporaryFiles(options: { dryRun?: boolean } = {}): Promise<TemporaryFiles> {
+    const found: TemporaryFiles = { files: 0, bytes: 0 }
+    const names = async (s: SftpSession, dir: string): Promise<DirEntry[]> => {
+      try {
+        return await s.readdirAll(dir)
+      } catch (err) {
+        if (isStatus(err, FX.NO_SUCH_FILE)) return []
+        throw err
+      }
+    }
+    await this.#op('list', this.#root, async (s) => {
+      const dirs = [this.#root, ...['index', 'snapshots', 'keys', 'locks'].map((t) => posix.join(this.#root, t))]
+      for (const e of await names(s, posix.join(this.#root, 'data'))) if (/^[0-9a-f]{2}$/.test(e.name)) dirs.push(posix.join(this.#root, 'data', e.name))
+      for (const dir of dirs) {
+        for (const e of await names(s, dir)) {
+          if (!/^(?:[0-9a-f]{64}|config)-tmp-[0-9a-f]{16}$/.test(e.name)) continue
+          if (!options.dryRun) await s.remove(posix.join(dir, e.name)).catch((err: unknown) => (isStatus(err, FX.NO_SUCH_FILE) ? undefined : Promise.reject(err)))
+          found.files++
+          found.bytes += Number(e.attrs.size ?? 0)
+        }
+      }
+    })
+    return found
   }
 
   /** Ends the session (and the ssh child); a later call connects again. */

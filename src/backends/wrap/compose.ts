@@ -46,10 +46,17 @@ export function wrapBackend(
   } catch (err) {
     throw scrubError(err, scrub)
   }
+  const inner = be
   be = withConnectionLimit(be, connections ?? Math.max(1, be.properties.connections))
   be = withRateLimit(be, { uploadKiB: options.limitUploadKiB, downloadKiB: options.limitDownloadKiB })
   be = withRetry(be, { ...retry, ...(onMessage === undefined ? {} : { onMessage }) })
-  return withScrubbedErrors(be, scrub)
+  const outer = withScrubbedErrors(be, scrub)
+  // Cleaning up after killed runs (prune, under its exclusive lock) goes straight to the backend.
+  if (inner.removeTemporaryFiles !== undefined) {
+    const clean = inner.removeTemporaryFiles.bind(inner)
+    return Object.assign(outer, { removeTemporaryFiles: (o?: { dryRun?: boolean }) => clean(o).catch((err: unknown) => Promise.reject(scrubError(err, scrub))) })
+  }
+  return outer
 }
 
 /** `-o <scheme>.connections=N`, checked; undefined when not given. */
