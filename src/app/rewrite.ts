@@ -2,7 +2,7 @@ import { AppError } from '../base/index.js'
 import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import type { RewriteSnapshotsResult } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
-import type { SnapshotEntry, SnapshotFilter } from '../snapshots/index.js'
+import { loadSnapshots, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { maintenance } from './lazy-layers.js'
 import { readListFiles } from './list-files.js'
 import { selectSnapshots } from './snapshot-selection.js'
@@ -42,6 +42,7 @@ export async function runRewrite(repo: Repository, req: RewriteRequest): Promise
   const { rewriteSnapshots } = await maintenance()
   return rewriteSnapshots(repo, entries, {
     excluded: (path) => matcher.excludedByPattern(path),
+    existing: await loadSnapshots(repo, () => {}),
     forget: req.forget,
     dryRun: req.dryRun,
     signal: req.signal,

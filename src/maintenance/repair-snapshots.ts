@@ -71,6 +71,7 @@ export async function repairSnapshots(repo: RepairSnapshotsRepo, options: Repair
   const { signal, dryRun = false, forget = false } = options
   const unreadable: RepairSnapshotsResult['unreadable'] = []
   let snapshots: SnapshotEntry[] = await loadSnapshots(repo, (id, err) => unreadable.push({ id, error: messageOf(err) }))
+  const existing = snapshots
   if (options.snapshotIds !== undefined) {
     const wanted = new Set(options.snapshotIds)
     snapshots = snapshots.filter((s) => wanted.has(s.id))
@@ -97,7 +98,7 @@ export async function repairSnapshots(repo: RepairSnapshotsRepo, options: Repair
       continue
     }
     if (dryRun) continue
-    Object.assign(result, await replaceSnapshot(repo, entry, root.id, { tag: 'repaired', forget }))
+    Object.assign(result, await replaceSnapshot(repo, entry, root.id, { tag: 'repaired', forget, existing }))
   }
   return { repaired, unchanged, unreadable }
 }

@@ -6,14 +6,22 @@ import { encodeSnapshot, type Snapshot, type SnapshotEntry } from '../snapshots/
  * Saves a snapshot again with a new tree, as the commands that rewrite snapshots do (`rewrite`,
  * `repair snapshots`): every other field is kept, `original` is set to the old ID, and the new
  * one is tagged `tag` unless `forget` removes the original. The original is removed only after
- * the new one is saved, so a crash leaves both, never neither.
+ * the new one is saved, so a crash leaves both, never neither; given the `existing` snapshots, a
+ * second run finds the new one made before the crash and does not save another.
  */
 export async function replaceSnapshot(
   repo: Pick<Repository, 'saveUnpacked' | 'backend'>,
   entry: SnapshotEntry,
   tree: Id,
-  options: { tag: string; forget: boolean },
+  options: { tag: string; forget: boolean; existing?: readonly SnapshotEntry[] },
 ): Promise<{ newId: Id; removed: boolean }> {
+  // A run cut short between saving the new snapshot and removing the original: the new one is
+  // there already, so running again finishes the job instead of saving it a second time.
+  const made = options.existing?.find((e) => e.snapshot.original === entry.id && e.snapshot.tree === tree && e.id !== entry.id)
+  if (made !== undefined) {
+    if (options.forget) await repo.backend.remove({ type: 'snapshots', name: entry.id })
+    return { newId: made.id, removed: options.forget }
+  }
   const tags = entry.snapshot.tags ?? []
   const snapshot: Snapshot = {
     ...entry.snapshot,

@@ -13,6 +13,8 @@ export interface RewriteSnapshotsOptions {
   forget?: boolean
   /** Work out and report what would change, but write and remove nothing. */
   dryRun?: boolean
+  /** Every snapshot of the repository: a rewrite that an earlier, interrupted run saved is not saved again. */
+  existing?: readonly SnapshotEntry[]
   signal?: AbortSignal
   progress?: { snapshot?(entry: SnapshotEntry, done: number, total: number): void }
 }
@@ -72,7 +74,7 @@ export async function rewriteSnapshots(repo: RewriteSnapshotsRepo, entries: read
     const result: RewrittenSnapshot = { entry, removedPaths: root.removedPaths, removed: false }
     rewritten.push(result)
     if (dryRun) continue
-    Object.assign(result, await replaceSnapshot(repo, entry, root.id, { tag: 'rewrite', forget }))
+    Object.assign(result, await replaceSnapshot(repo, entry, root.id, { tag: 'rewrite', forget, existing: options.existing }))
   }
   return { rewritten, unchanged }
 }
