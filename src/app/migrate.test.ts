@@ -36,6 +36,8 @@ describe('migrate against restic', { skip: await interopSkipReason() }, () => {
     const again = await cairn(repo, ['migrate', 'upgrade_repo_v2'], env)
     assert.equal(again.code, 0)
     assert.match(again.stderr, /cannot be applied: repository is already upgraded to version 2/)
+    const forced = await cairn(repo, ['migrate', '--force', 'upgrade_repo_v2'], env)
+    assert.equal(forced.code, 0, forced.stderr)
 
     await fs.writeFile(join(src, 'new.txt'), 'compressible line\n'.repeat(20_000))
     const backup = await cairn(repo, ['backup', src])

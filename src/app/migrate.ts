@@ -51,6 +51,11 @@ export async function runMigrate(o: RepositoryOptions, req: MigrateRequest): Pro
         result.skipped.push({ name, reason })
         continue
       }
+      if (reason !== undefined && repo.config.version === 2) {
+        // Forced onto a repository that is version 2 already: nothing to change, not a failure.
+        result.skipped.push({ name, reason })
+        continue
+      }
       if (reason !== undefined) req.onWarning?.(`check for migration ${name} failed (${reason}), continuing anyway`)
       if (m.checkFirst) {
         req.onStatus?.('checking repository integrity...')

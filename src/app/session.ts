@@ -36,7 +36,9 @@ export type LockMode = 'none' | 'shared' | 'exclusive'
 /** Where the repository is, and whether it is the embedded default (which is created on demand). */
 export function repositoryLocation(o: RepositoryOptions): { url: string; isDefault: boolean } {
   const env = o.env ?? process.env
-  // Flags first, then the environment; a URL and a file from the same level conflict, as in restic.
+  // Flags first, then the environment; a URL and a file given at the same level conflict. (restic
+  // also refuses a flag with the other from the environment; here the flag wins, so that a set's
+  // repository is not refused because CAIRN_REPOSITORY_FILE is set where the daemon runs.)
   const flags = o.repo !== undefined || o.repositoryFile !== undefined
   const given = flags ? o.repo : nonEmpty(env.CAIRN_REPOSITORY) || nonEmpty(env.RESTIC_REPOSITORY)
   const file = flags ? o.repositoryFile : nonEmpty(env.CAIRN_REPOSITORY_FILE) || nonEmpty(env.RESTIC_REPOSITORY_FILE)

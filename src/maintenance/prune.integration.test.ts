@@ -213,6 +213,8 @@ describe('cairn forget and prune with restic', { skip }, () => {
     const repo = await copyRepo(base, join(root, 'leftover'))
     const leftover = join(repo, 'data', '7a', 'pack-00112233445566778899aabb-tmp')
     await fs.writeFile(leftover, seededBytes(77, 300_000))
+    const hourAgo = new Date(Date.now() - 3600_000)
+    await fs.utimes(leftover, hourAgo, hourAgo)
     const dry = ok(await cairn(repo, 'prune', '--dry-run'), 'cairn prune --dry-run')
     assert.match(dry, /would remove 1 unfinished files \(292\.969 KiB\) that interrupted runs left/)
     await fs.stat(leftover)

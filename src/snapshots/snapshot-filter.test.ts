@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { matchesFilter } from './snapshot-find.js'
 import type { Snapshot } from './snapshot.js'
@@ -26,6 +27,7 @@ describe('matchesFilter()', () => {
     assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home//me'] }), true)
     assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home/you/../me'] }), true)
     assert.equal(matchesFilter(snap([], ['/']), { paths: ['/'] }), true)
+    assert.equal(matchesFilter(snap([], [join(process.cwd(), 'src')]), { paths: ['src'] }), true, 'a relative path is taken from the current folder')
     assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home'] }), false)
   })
 })

@@ -70,9 +70,12 @@ function hasTagGroup(tags: readonly string[], group: string): boolean {
   return true
 }
 
-/** A path as restic cleans one given to `--path`: no trailing slash, no `//`, `.` or `..` parts. */
+/**
+ * A path as restic cleans one given to `--path`: absolute (a relative one is taken from the
+ * current folder, as snapshot paths are), no trailing slash, no `//`, `.` or `..` parts.
+ */
 function cleanPath(p: string): string {
-  const clean = posix.normalize(p)
+  const clean = posix.isAbsolute(p) ? posix.normalize(p) : posix.resolve(p)
   return clean.length > 1 && clean.endsWith('/') ? clean.slice(0, -1) : clean
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile, chmod } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -83,7 +83,7 @@ describe('LocalBackend layout', () => {
     assert.equal(await modeOf(join(path, 'config')), 0o400)
   })
 
-  it('removeTemporaryFiles() removes what killed writes left, and nothing else; a dry run only counts', async () => {
+  it('removeTemporaryFiles() removes what killed writes left a while ago, and nothing else; a dry run only counts', async () => {
     const { be, path } = await created()
     const pack = file('data', 100)
     await be.save(pack.h, pack.data)
@@ -94,8 +94,15 @@ describe('LocalBackend layout', () => {
       join(path, 'snapshots', `${id}-tmp-a1b2c3d4e5f6`),
       join(path, 'config-tmp-00112233aabb'),
     ]
-    for (const f of left) await writeFile(f, Buffer.alloc(1000))
-    // Not ours: kept.
+    const old = new Date(Date.now() - 3600_000)
+    for (const f of left) {
+      await writeFile(f, Buffer.alloc(1000))
+      await utimes(f, old, old)
+    }
+    // A write that may still be under way (young), a lock being written, and files not ours: kept.
+    await writeFile(join(path, 'index', `${id}-tmp-999999999999`), 'young')
+    await writeFile(join(path, 'locks', `${id}-tmp-888888888888`), 'lock')
+    await utimes(join(path, 'locks', `${id}-tmp-888888888888`), old, old)
     await writeFile(join(path, 'data', 'e7', 'notes-tmp'), 'x')
     await writeFile(join(path, 'snapshots', 'README'), 'x')
     assert.deepEqual(await be.removeTemporaryFiles({ dryRun: true }), { files: 4, bytes: 4000 })
@@ -104,6 +111,8 @@ describe('LocalBackend layout', () => {
     for (const f of left) await assert.rejects(stat(f), /ENOENT/)
     await stat(join(path, 'data', 'e7', 'notes-tmp'))
     await stat(join(path, 'snapshots', 'README'))
+    await stat(join(path, 'index', `${id}-tmp-999999999999`))
+    await stat(join(path, 'locks', `${id}-tmp-888888888888`))
     assert.deepEqual((await collect(be, 'data')).map((f) => f.name), [pack.h.name])
     assert.deepEqual(await be.removeTemporaryFiles(), { files: 0, bytes: 0 })
   })

@@ -26,6 +26,8 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLI
 const UNSUPPORTED_BY_FS = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EPERM', 'EBADF'])
 
 /** What an interrupted save or staged pack leaves: `<id>-tmp-<hex>`, `config-tmp-<hex>`, `pack-<hex>-tmp`. */
+/** A temporary file younger than this may belong to a write still under way. */
+const TEMP_MIN_AGE_MS = 15 * 60 * 1000
 const TEMP_NAME = /^(?:(?:[0-9a-f]{64}|config)-tmp-[0-9a-f]{12}|pack-[0-9a-f]+-tmp)$/
 
 export interface LocalBackendOptions {
@@ -257,7 +259,9 @@ export class LocalBackend implements Backend {
    */
   async removeTemporaryFiles(options: { dryRun?: boolean } = {}): Promise<TemporaryFiles> {
     const found: TemporaryFiles = { files: 0, bytes: 0 }
-    const dirs = [this.#root, ...['index', 'snapshots', 'keys', 'locks'].map((t) => join(this.#root, t))]
+    // Not locks/ (a lock may be written while this runs), and nothing younger than a quarter of an hour.
+    const dirs = [this.#root, ...['index', 'snapshots', 'keys'].map((t) => join(this.#root, t))]
+    const before = Date.now() - TEMP_MIN_AGE_MS
     for (const sub of await this.#names(join(this.#root, 'data'))) if (/^[0-9a-f]{2}$/.test(sub)) dirs.push(join(this.#root, 'data', sub))
     for (const dir of dirs) {
       for (const name of await this.#names(dir)) {
@@ -265,6 +269,7 @@ export class LocalBackend implements Backend {
         const file = join(dir, name)
         try {
           const st = await this.#fs.stat(file)
+          if (st.mtimeMs > before) continue
           if (!options.dryRun) await this.#fs.unlink(file)
           found.files++
           found.bytes += st.size

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { hashId } from '../../base/index.js'
@@ -124,12 +124,18 @@ describe('SftpBackend', { skip }, () => {
         const pack = file('data', 10)
         await be.save(pack.h, pack.data)
         const left = [join(path, 'data', pack.h.name.slice(0, 2), `${pack.h.name}-tmp-0123456789abcdef`), join(path, 'snapshots', `${'c'.repeat(64)}-tmp-fedcba9876543210`)]
-        for (const f of left) await writeFile(f, Buffer.alloc(500))
+        const old = new Date(Date.now() - 3600_000)
+        for (const f of left) {
+          await writeFile(f, Buffer.alloc(500))
+          await utimes(f, old, old)
+        }
+        await writeFile(join(path, 'index', `${'d'.repeat(64)}-tmp-0000000000000000`), 'young: may be under way')
         await writeFile(join(path, 'snapshots', 'README'), 'junk')
         assert.deepEqual(await be.removeTemporaryFiles?.({ dryRun: true }), { files: 2, bytes: 1000 })
         assert.deepEqual(await be.removeTemporaryFiles?.(), { files: 2, bytes: 1000 })
         for (const f of left) await assert.rejects(stat(f), /ENOENT/)
         await stat(join(path, 'snapshots', 'README'))
+        await stat(join(path, 'index', `${'d'.repeat(64)}-tmp-0000000000000000`))
         assert.deepEqual(await be.load(pack.h), pack.data)
       } finally {
         await be.close()

@@ -187,11 +187,13 @@ export class SftpBackend implements Backend {
       }
     }
     await this.#op('list', this.#root, async (s) => {
-      const dirs = [this.#root, ...['index', 'snapshots', 'keys', 'locks'].map((t) => posix.join(this.#root, t))]
+      // Not locks/ (a lock may be written while this runs), and nothing younger than a quarter of an hour.
+      const dirs = [this.#root, ...['index', 'snapshots', 'keys'].map((t) => posix.join(this.#root, t))]
+      const before = Date.now() / 1000 - 15 * 60
       for (const e of await names(s, posix.join(this.#root, 'data'))) if (/^[0-9a-f]{2}$/.test(e.name)) dirs.push(posix.join(this.#root, 'data', e.name))
       for (const dir of dirs) {
         for (const e of await names(s, dir)) {
-          if (!/^(?:[0-9a-f]{64}|config)-tmp-[0-9a-f]{16}$/.test(e.name)) continue
+          if (!/^(?:[0-9a-f]{64}|config)-tmp-[0-9a-f]{16}$/.test(e.name) || (e.attrs.mtime ?? 0) > before) continue
           if (!options.dryRun) await s.remove(posix.join(dir, e.name)).catch((err: unknown) => (isStatus(err, FX.NO_SUCH_FILE) ? undefined : Promise.reject(err)))
           found.files++
           found.bytes += Number(e.attrs.size ?? 0)

@@ -15,16 +15,17 @@ const URL_PASSWORD = /(:\/\/[^\s/:@]*):[^\s/@]*@/g
  * A function that hides secrets in a text: the password of every URL in it (by its place, so
  * whatever the password is), and each of `secrets` (longest first, so a secret that contains
  * another is replaced whole). A short secret is replaced only where it stands alone, so "does not
- * exist" stays readable; and one shorter than 12 characters that is all letters, or has none (a
- * word such as "wrong", an address such as "127.0.0.1"), only inside URLs: replacing it in "missing
- * or wrong credentials" would garble the message and tell its reader which word the password is.
+ * exist" stays readable; and one shorter than 12 characters that reads like a word of a message
+ * (lower-case letters only, such as "wrong", or digits, dots and colons only, such as "127.0.0.1")
+ * only inside URLs: replacing it in "missing or wrong credentials" would garble the message and
+ * tell its reader which word the password is.
  *
  * @example
  * createScrubber(['s3cret'])('login with s3cret failed') // → 'login with *** failed'
  * createScrubber(['wrong'])('https://u:wrong@h: wrong credentials') // → 'https://u:***@h: wrong credentials'
  */
 export function createScrubber(secrets: Iterable<string>): Scrubber {
-  const list = [...new Set(secrets)].filter((s) => s !== '' && (s.length >= ANYWHERE || mixesLetters(s))).sort((a, b) => b.length - a.length)
+  const list = [...new Set(secrets)].filter((s) => s !== '' && (s.length >= ANYWHERE || !readsLikeText(s))).sort((a, b) => b.length - a.length)
   const steps = list.map((secret): Scrubber => {
     if (secret.length >= SHORT_SECRET) return (text) => (text.includes(secret) ? text.split(secret).join('***') : text)
     const alone = new RegExp(`(?<![\\p{L}\\p{N}])${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'gu')
@@ -33,9 +34,9 @@ export function createScrubber(secrets: Iterable<string>): Scrubber {
   return (text) => steps.reduce((out, step) => step(out), text.replace(URL_PASSWORD, '$1:***@'))
 }
 
-/** Letters and something else: not a plain word, not a bare number or address. */
-function mixesLetters(s: string): boolean {
-  return /\p{L}/u.test(s) && /[^\p{L}]/u.test(s)
+/** A plain lower-case word, or a number or address: the kind of text a message holds anyway. */
+function readsLikeText(s: string): boolean {
+  return /^\p{Ll}+$/u.test(s) || /^[0-9.:]+$/.test(s)
 }
 
 /**

@@ -34,7 +34,8 @@ export function registerMigrate(program: Command, ctx: CommandContext): void {
           for (const m of result.available) term.out(`  ${m.name}\t${m.description}`)
         }
         for (const s of result.skipped) {
-          term.warn(`migration ${s.name} cannot be applied: ${s.reason}\nIf you want to apply this migration anyway, re-run with option --force`)
+          if (opts.force) term.info(`migration ${s.name}: nothing to do (${s.reason})`)
+          else term.warn(`migration ${s.name} cannot be applied: ${s.reason}\nIf you want to apply this migration anyway, re-run with option --force`)
         }
       } finally {
         dispose()
