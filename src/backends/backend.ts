@@ -107,6 +107,12 @@ export interface Backend {
    * them. Only safe while no other process writes (under an exclusive lock, as prune holds).
    */
   removeTemporaryFiles?(options?: { dryRun?: boolean }): Promise<TemporaryFiles>
+
+  /**
+   * Optional: replaces the `config` file in one step (a rename over it), so that at no moment
+   * is there no config (`migrate`). Backends without it are given remove() then save().
+   */
+  replaceConfig?(data: Uint8Array): Promise<void>
 }
 
 /** Temporary files found (and removed, unless in a dry run). */

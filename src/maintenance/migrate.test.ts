@@ -36,6 +36,24 @@ describe('upgradeRepoV2()', () => {
     assert.equal(UPGRADE_REPO_V2.notApplicable(after), 'repository is already upgraded to version 2')
   })
 
+  it('replaces the config in one step where the backend can, never removing it first', async () => {
+    const backend = new (class extends MemoryBackend {
+      removed: string[] = []
+      override async remove(h: Handle): Promise<void> {
+        this.removed.push(h.type)
+        return super.remove(h)
+      }
+      async replaceConfig(data: Uint8Array): Promise<void> {
+        await super.remove({ type: 'config', name: '' })
+        await super.save({ type: 'config', name: '' }, data)
+      }
+    })()
+    const repo = await createTestRepository({ version: 1, backend })
+    await upgradeRepoV2(repo, async () => '/somewhere/config')
+    assert.deepEqual(backend.removed, [])
+    assert.equal((await Repository.open(backend, TEST_PASSWORD)).config.version, 2)
+  })
+
   it('refuses a repository that is version 2 already, changing nothing', async () => {
     const repo = await createTestRepository({ version: 2 })
     const before = await repo.backend.load({ type: 'config', name: '' })

@@ -27,8 +27,9 @@ export const MIGRATIONS: readonly Migration[] = [UPGRADE_REPO_V2]
 /**
  * Upgrades a version 1 repository to version 2 (restic's `upgrade_repo_v2`): only the config
  * file changes, so data written before stays as it is (uncompressed), and everything written
- * from now on may be compressed. The config file cannot be replaced in one step on every
- * backend, so the old one is removed and the new one saved; `keepCopy` is given the old file's
+ * from now on may be compressed. A backend that can replace the config in one step
+ * (`replaceConfig`, a local folder) does; on the others the old one is removed and the new one
+ * saved, as restic does there; `keepCopy` is given the old file's
  * bytes first and says where it put them. When saving the new file fails, the old one is
  * saved back; the error names the copy either way.
  *
@@ -43,6 +44,14 @@ export async function upgradeRepoV2(repo: MigrateRepo, keepCopy: (oldConfig: Buf
   const old = await repo.backend.load(handle)
   const copy = await keepCopy(old)
   const fresh = seal(repo.key, encodeRepoConfig({ ...repo.config, version: 2 }))
+  if (repo.backend.replaceConfig !== undefined) {
+    // In one step (a local folder): there is never a moment without a config.
+    try {
+      return await repo.backend.replaceConfig(fresh)
+    } catch (err) {
+      throw new AppError('IO', `Cannot save the new config file of "${repo.backend.location}": ${messageOf(err)}; the old one is unchanged`, { hint: 'Fix the cause and run migrate again', cause: err })
+    }
+  }
   await repo.backend.remove(handle)
   try {
     await repo.backend.save(handle, fresh)

@@ -72,6 +72,7 @@ class CachedBackend implements Backend {
   /** Loads of files the cache keeps go through it; the others straight to the backend. */
   readonly loadInto?: (h: Handle, into: (size: number) => Uint8Array, offset?: number, length?: number) => Promise<Buffer>
   readonly removeTemporaryFiles?: Backend['removeTemporaryFiles']
+  readonly replaceConfig?: Backend['replaceConfig']
 
   constructor(be: Backend, cache: Cache, options: CacheWrapperOptions) {
     this.#be = be
@@ -79,6 +80,7 @@ class CachedBackend implements Backend {
     this.#warn = options.onWarning ?? (() => {})
     if (be.stage !== undefined) this.stage = (type) => be.stage!(type)
     if (be.removeTemporaryFiles !== undefined) this.removeTemporaryFiles = (o) => be.removeTemporaryFiles!(o)
+    if (be.replaceConfig !== undefined) this.replaceConfig = (d) => be.replaceConfig!(d)
     if (be.loadInto !== undefined) {
       this.loadInto = (h, into, offset, length) =>
         cachedOnLoad(h) ? this.load(h, offset, length).then((b) => copyInto(b, into)) : be.loadInto!(h, into, offset, length)

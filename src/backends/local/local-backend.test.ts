@@ -117,6 +117,15 @@ describe('LocalBackend layout', () => {
     assert.deepEqual(await be.removeTemporaryFiles(), { files: 0, bytes: 0 })
   })
 
+  it('replaceConfig() replaces the read-only config in one rename, leaving no temp file', async () => {
+    const { be, path } = await created()
+    await be.save({ type: 'config', name: '' }, Buffer.from('version 1'))
+    await be.replaceConfig(Buffer.from('version 2'))
+    assert.deepEqual(await be.load({ type: 'config', name: '' }), Buffer.from('version 2'))
+    assert.equal(await modeOf(join(path, 'config')), 0o400)
+    assert.deepEqual((await readdir(path)).filter((n) => n.startsWith('config')), ['config'])
+  })
+
   it('remove() deletes a read-only file', async () => {
     const { be, path } = await created()
     const { h, data } = file('locks', 10)

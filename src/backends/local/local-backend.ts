@@ -290,6 +290,27 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /** Writes the new config next to the old one, fsyncs it and renames it over the old one. */
+  async replaceConfig(data: Uint8Array): Promise<void> {
+    const final = join(this.#root, 'config')
+    const tmp = `${final}-tmp-${randomBytes(6).toString('hex')}`
+    const modes = await this.#getModes()
+    try {
+      const fd = await this.#openTemp(tmp, 'config', this.#root, modes)
+      try {
+        await Promise.all([writeAll(fd, data), chmodQuietly(fd, modes.file)])
+        await fd.sync()
+      } finally {
+        await fd.close()
+      }
+      await this.#fs.rename(tmp, final)
+      await fsyncDir(this.#fs, this.#root)
+    } catch (err) {
+      await this.#fs.unlink(tmp).catch(() => {})
+      throw ioError('write', final, err)
+    }
+  }
+
   /** Deleting needs write access to the directory only, so the read-only mode does not stand in the way. */
   async remove(h: Handle): Promise<void> {
     checkHandle(h)
