@@ -81,6 +81,9 @@ describe('list against restic', { skip }, () => {
     const mine = await paths(cairn, [join(src, 'sub')])
     assert.deepEqual(mine, [join(src, 'sub'), join(src, 'sub', 'b.txt')])
     assert.deepEqual(mine, await paths(restic, [join(src, 'sub')]))
+    // A folder named twice, or inside another one named, lists each entry once.
+    const twice = await paths(cairn, ['--recursive', src, join(src, 'sub'), join(src, 'sub')])
+    assert.equal(new Set(twice).size, twice.length, twice.join('\n'))
 
     const ids = (await cairn(repo, ['snapshots', '--json'])).stdout
     const [first] = JSON.parse(ids) as Array<{ id: string }>

@@ -49,15 +49,22 @@ export async function listSnapshotTree(
     await walk(repo, entry.snapshot.tree, '', true, visit)
     return entry
   }
+  // Folders named twice, or one inside another, list each entry once.
+  const seen = new Set<string>()
+  const once = (item: ListedNode) => {
+    if (seen.has(item.path)) return
+    seen.add(item.path)
+    visit(item)
+  }
   for (const dir of dirs) {
     const found = await resolveTreePath(repo, entry.snapshot.tree, dir)
     if (found.node && found.node.type !== 'dir') {
-      visit({ path: dir, node: found.node })
+      once({ path: dir, node: found.node })
       continue
     }
     // The folder itself first, then what is in it, as restic lists a folder named on the command line.
-    if (found.node !== undefined && dir !== '/') visit({ path: dir, node: found.node })
-    if (found.tree) await walk(repo, found.tree, dir === '/' ? '' : dir, options.recursive === true, visit)
+    if (found.node !== undefined && dir !== '/') once({ path: dir, node: found.node })
+    if (found.tree) await walk(repo, found.tree, dir === '/' ? '' : dir, options.recursive === true, once)
   }
   return entry
 }
