@@ -197,8 +197,9 @@ async function allAbsent(loaded: LoadedConfig, set: EffectiveSet, o: RunSetOptio
 
 /** Where a set's repository gets its password: what to check when it is wrong (never CAIRN_PASSWORD, which sets do not use). */
 function passwordHint(repo: EffectiveRepository): string {
-  const from = repo.passwordFile !== undefined ? `the file "${repo.passwordFile}"` : repo.passwordCommand !== undefined ? `the command "${repo.passwordCommand}"` : `the variable ${repo.passwordEnv}`
-  return `The password of repository "${repo.name}" comes from ${from} (its password-${repo.passwordFile !== undefined ? 'file' : repo.passwordCommand !== undefined ? 'command' : 'env'} in the config file): check it`
+  const [key, from] =
+    repo.passwordFile !== undefined ? ['file', `the file "${repo.passwordFile}"`] : repo.passwordCommand !== undefined ? ['command', `the command "${repo.passwordCommand}"`] : ['env', `the variable ${repo.passwordEnv}`]
+  return `The password of repository "${repo.name}" comes from ${from} (its password-${key} in the config file): check it`
 }
 
 function locationOf(loaded: LoadedConfig, name: string, env: NodeJS.ProcessEnv): string {

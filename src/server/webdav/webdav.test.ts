@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { SnapshotBrowser } from '../../app/index.js'
+import { PASSWORD, run } from '../../app/interop-testing.js'
 import { saveTestSnapshot } from '../../maintenance/testing.js'
 import { createTestRepository, seededBytes } from '../../repository/testing.js'
 import type { Repository } from '../../repository/index.js'
@@ -150,12 +151,12 @@ describe('serve webdav', () => {
     await writeFile(join(src, 'docs', 'a & b.txt'), 'xml')
     await writeFile(Buffer.from(join(src, 'docs') + '/' + ODD_NAME.toString('latin1'), 'latin1'), 'odd')
     const repoDir = join(dir, 'repo')
-    const env = { ...process.env, CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(dir, 'cache'), RCLONE_CONFIG: '/dev/null' }
+    const env = { CAIRN_CACHE_DIR: join(dir, 'cache'), RCLONE_CONFIG: '/dev/null' }
     assert.equal((await run(process.execPath, [cairnBin, '-r', repoDir, 'init'], env)).code, 0)
     const backup = await run(process.execPath, [cairnBin, '-r', repoDir, 'backup', src], env)
     assert.equal(backup.code, 0, backup.stderr)
 
-    const child = spawn(process.execPath, [cairnBin, '-r', repoDir, 'serve', 'webdav', '--listen', '127.0.0.1:0'], { env })
+    const child = spawn(process.execPath, [cairnBin, '-r', repoDir, 'serve', 'webdav', '--listen', '127.0.0.1:0'], { env: { ...process.env, ...env, CAIRN_PASSWORD: PASSWORD } })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -185,13 +186,3 @@ describe('serve webdav', () => {
 })
 
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(command, args, { env })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    p.on('close', (code) => res({ code, stdout, stderr }))
-  })
-}
