@@ -2,8 +2,14 @@
  * Repository locks as restic writes them: a small encrypted JSON file in locks/. Backups take a
  * shared lock, check/prune an exclusive one; an exclusive lock conflicts with every other lock.
  * A lock is refreshed (rewritten under a new name) every 5 minutes and counts as stale after 30
- * minutes without refresh, or when its process on this host is gone.
+ * minutes without refresh, or when its process on this host is gone; `unlock` removes stale
+ * locks. Taking a lock looks past another lock only when it is certain that its process is gone:
+ * cairn wrote it on this machine since its last boot, in this PID namespace, and that PID no
+ * longer runs. Anything less certain (a lock of restic, of a container or a machine that shares
+ * this hostname, or of a laptop that slept through its refreshes) blocks until `unlock`, as
+ * restic's locks do: ignoring the lock of a running backup lets prune delete what it just wrote.
  */
+import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { AppError, errnoCode, shortId, type Id } from '../base/index.js'
 import type { UnpackedType } from './repository.js'
@@ -16,6 +22,12 @@ export interface LockInfo {
   pid: number
   uid?: number
   gid?: number
+  /**
+   * Where the PID means something (cairn's own fields; restic ignores them): the kernel's boot
+   * ID and the PID namespace the process ran in. Absent in restic's locks.
+   */
+  bootId?: string
+  pidNamespace?: string
 }
 
 export interface LockTarget {
@@ -145,19 +157,39 @@ export function newLockInfo(exclusive: boolean): LockInfo {
   } catch {
     // no passwd entry: leave the user empty
   }
-  return { time: new Date().toISOString(), exclusive, hostname: osHostname(), username, pid: process.pid, uid, gid }
+  return { time: new Date().toISOString(), exclusive, hostname: osHostname(), username, pid: process.pid, uid, gid, ...processScope() }
+}
+
+let scope: { bootId?: string; pidNamespace?: string } | undefined
+
+/** This process's boot ID and PID namespace, where the system tells them (Linux). */
+export function processScope(): { bootId?: string; pidNamespace?: string } {
+  if (scope === undefined) {
+    scope = {}
+    try {
+      scope = {
+        bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+        pidNamespace: readlinkSync('/proc/self/ns/pid'),
+      }
+    } catch {
+      // not Linux, or /proc is not mounted: locks carry no scope and never count as abandoned
+    }
+  }
+  return scope
 }
 
 export function encodeLock(l: LockInfo): Buffer {
   const o: Record<string, unknown> = { time: l.time, exclusive: l.exclusive, hostname: l.hostname, username: l.username, pid: l.pid }
   if (l.uid) o.uid = l.uid
   if (l.gid) o.gid = l.gid
+  if (l.bootId) o.boot_id = l.bootId
+  if (l.pidNamespace) o.pid_namespace = l.pidNamespace
   return Buffer.from(JSON.stringify(o))
 }
 
 export function decodeLock(bytes: Uint8Array): LockInfo {
-  const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<LockInfo>
-  return {
+  const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<LockInfo> & { boot_id?: unknown; pid_namespace?: unknown }
+  const info: LockInfo = {
     time: String(o.time ?? ''),
     exclusive: o.exclusive === true,
     hostname: String(o.hostname ?? ''),
@@ -166,20 +198,45 @@ export function decodeLock(bytes: Uint8Array): LockInfo {
     uid: o.uid,
     gid: o.gid,
   }
+  if (typeof o.boot_id === 'string') info.bootId = o.boot_id
+  if (typeof o.pid_namespace === 'string') info.pidNamespace = o.pid_namespace
+  return info
 }
 
-/** A lock is stale when it was not refreshed for 30 minutes or its process on this host is gone. */
+/**
+ * A lock is stale, by restic's rule, when it was not refreshed for 30 minutes or its process on
+ * this host is gone. `unlock` removes stale locks; taking a lock looks past abandoned ones only.
+ */
 export function isStale(l: LockInfo, now = Date.now(), host = osHostname()): boolean {
+  return staleReason(l, now, host) !== undefined
+}
+
+/** Why a lock is stale (see isStale()), or undefined. */
+function staleReason(l: LockInfo, now: number, host: string): string | undefined {
   const t = Date.parse(l.time)
-  if (!Number.isFinite(t) || now - t > STALE_AFTER_MS) return true
-  if (l.hostname === host && l.pid > 0) {
-    try {
-      process.kill(l.pid, 0)
-    } catch (err) {
-      return errnoCode(err) === 'ESRCH'
-    }
+  if (!Number.isFinite(t)) return 'its time cannot be read'
+  if (now - t > STALE_AFTER_MS) return `it was not refreshed for ${Math.floor((now - t) / 60_000)} minutes`
+  if (l.hostname === host && l.pid > 0 && !processRuns(l.pid)) return `no process ${l.pid} runs on ${host}`
+  return undefined
+}
+
+/**
+ * A lock is abandoned when its process is certainly gone: cairn wrote it in this boot of this
+ * machine, in this PID namespace, and that PID does not run. Only such locks are looked past.
+ */
+export function isAbandoned(l: LockInfo, host = osHostname()): boolean {
+  const here = processScope()
+  if (here.bootId === undefined || l.bootId !== here.bootId || l.pidNamespace !== here.pidNamespace) return false
+  return l.hostname === host && l.pid > 0 && !processRuns(l.pid)
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return errnoCode(err) !== 'ESRCH'
   }
-  return false
 }
 
 /** Every lock file with its content (unreadable ones are skipped, as restic does). */
@@ -199,12 +256,19 @@ async function throwOnConflict(repo: LockTarget, exclusive: boolean, ownId: Id |
   for (const { id, info } of await listLocks(repo)) {
     if (id === ownId) continue
     if (!exclusive && !info.exclusive) continue
-    if (isStale(info)) continue
+    if (isAbandoned(info)) continue
     const kind = info.exclusive ? 'exclusively' : 'by a shared lock'
+    const stale = staleReason(info, Date.now(), osHostname())
     throw new AppError(
       'LOCKED',
-      `Repository "${repo.location}" is already locked ${kind} by PID ${info.pid} on ${info.hostname} by ${info.username || 'unknown user'} since ${info.time} (lock ${shortId(id)})`,
-      { hint: 'Wait for that process to finish; if it is no longer running, remove the lock with "cairn unlock"' },
+      `Repository "${repo.location}" is already locked ${kind} by PID ${info.pid} on ${info.hostname} by ${info.username || 'unknown user'} since ${info.time} (lock ${shortId(id)})` +
+        (stale === undefined ? '' : `; the lock looks stale: ${stale}`),
+      {
+        hint:
+          stale === undefined
+            ? 'Wait for that process to finish; if it is no longer running, remove the lock with "cairn unlock"'
+            : 'If no cairn or restic process on any machine uses this repository now, remove stale locks with "cairn unlock"',
+      },
     )
   }
 }
