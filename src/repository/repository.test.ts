@@ -125,6 +125,22 @@ describe('Repository.init() and open()', () => {
     await assert.rejects(createTestRepository({ backend: be }), (err) => isAppError(err, 'REPOSITORY_EXISTS'))
     await assert.rejects(createTestRepository({ backend: new MemoryBackend(), password: '' }), (err) => isAppError(err, 'NO_PASSWORD'))
   })
+
+  it('a repository that lost its config file is not mistaken for an empty location', async () => {
+    // init over it used to succeed, with a new key and config that left its snapshots unreadable.
+    const be = new MemoryBackend()
+    const repo = await createTestRepository({ backend: be })
+    await repo.saveUnpacked('snapshots', Buffer.from('{}'))
+    await be.remove({ type: 'config', name: '' })
+    await assert.rejects(Repository.open(be, TEST_PASSWORD), (err) => {
+      assert.ok(isAppError(err, 'NO_REPOSITORY'))
+      assert.match(err.message, /config file is missing, though it holds 1 key file and 1 snapshot/)
+      assert.doesNotMatch(err.hint ?? '', /run "cairn init" to/)
+      return true
+    })
+    await assert.rejects(createTestRepository({ backend: be }), (err) => isAppError(err, 'REPOSITORY_EXISTS') && /no config file but holds 1 key file/.test(err.message))
+    assert.equal((await repo.listIds('keys')).length, 1, 'no key was added')
+  })
 })
 
 describe('Repository unpacked files', () => {

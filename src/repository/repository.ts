@@ -86,6 +86,12 @@ export class Repository {
   static async init(backend: Backend, password: string, options: InitOptions = {}): Promise<Repository> {
     if (password.length === 0) throw new AppError('NO_PASSWORD', 'An empty password is not allowed', { hint: 'Choose a password' })
     await backend.create()
+    const found = await repositoryFilesIn(backend)
+    if (found !== undefined) {
+      throw new AppError('REPOSITORY_EXISTS', `Cannot create a repository in "${backend.location}": it has no config file but holds ${found}`, {
+        hint: 'This is a repository whose config file is missing: restore that file from a copy of the repository rather than create a new one over it (a new key and config would leave the old snapshots unreadable). To start afresh, choose an empty location',
+      })
+    }
     const key = newMasterKey()
     const params = options.scrypt ?? (await calibrateScrypt())
     const keyId = await addKeyFile(backend, key, password, params)
@@ -103,6 +109,12 @@ export class Repository {
       sealedConfig = await backend.load({ type: 'config', name: '' })
     } catch (err) {
       if (err instanceof NotFoundError) {
+        const found = await repositoryFilesIn(backend).catch(() => undefined)
+        if (found !== undefined) {
+          throw new AppError('NO_REPOSITORY', `Cannot open repository "${backend.location}": its config file is missing, though it holds ${found}`, {
+            hint: 'Restore the config file from a copy of the repository (it cannot be rebuilt); do not run "cairn init" there',
+          })
+        }
         throw new AppError('NO_REPOSITORY', `Cannot open repository "${backend.location}": no repository found there (config file missing)`, {
           hint: 'Check the path given with -r/--repo, or run "cairn init" to create a repository',
         })
@@ -317,4 +329,25 @@ export class Repository {
 /** The backend behind the repository's cache once the repository ID is known, or `be` itself. */
 function withCacheOption(be: Backend, config: RepoConfig, cache: RepositoryCacheOptions | undefined): Promise<Backend> | Backend {
   return cache === undefined ? be : cachedBackend(be, { dir: cache.dir, repositoryId: config.id, ...(cache.onWarning ? { onWarning: cache.onWarning } : {}) })
+}
+
+/**
+ * What repository files (key files, snapshots) a location without a config file holds, in
+ * words ("2 key files and 5 snapshots"), or undefined when it holds none.
+ */
+async function repositoryFilesIn(backend: Backend): Promise<string | undefined> {
+  const count = async (type: 'keys' | 'snapshots'): Promise<number> => {
+    let n = 0
+    try {
+      for await (const _ of backend.list(type)) n++
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err
+    }
+    return n
+  }
+  const keys = await count('keys')
+  const snapshots = await count('snapshots')
+  if (keys === 0 && snapshots === 0) return undefined
+  const words = [keys > 0 ? `${keys} key file${keys === 1 ? '' : 's'}` : '', snapshots > 0 ? `${snapshots} snapshot${snapshots === 1 ? '' : 's'}` : '']
+  return words.filter((w) => w !== '').join(' and ')
 }
