@@ -39,7 +39,41 @@ async function repoWithSnapshots(hosts: string[]) {
   return { repo, ids }
 }
 
+/** Damages the file of snapshot `id` in place (bit rot, or an upload cut short). */
+async function damageSnapshot(backend: MemoryBackend, id: string): Promise<void> {
+  const h = { type: 'snapshots' as const, name: id }
+  const bytes = Buffer.from(await backend.load(h))
+  bytes[40] ^= 1
+  await backend.remove(h)
+  await backend.save(h, bytes)
+}
+
 describe('runForget()', () => {
+  it('copes with a damaged snapshot file: a policy skips it with a warning, forget by ID removes it, prune refuses naming it', async () => {
+    // Before, the policy and prune failed without naming a way out, and forget by ID warned and removed nothing.
+    const backend = new MemoryBackend()
+    const repo = await createTestRepository({ backend })
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push(await writeSnapshot(repo, { [`f${i}`]: seededBytes(200 + i, 70_000) }, { host: 'a', time: `2025-03-0${i + 1}T12:00:00Z` }))
+    await damageSnapshot(backend, ids[1])
+    const warnings: string[] = []
+    const policy = await runForget(repo, { policy: { last: 1 }, onWarning: (m) => warnings.push(m) })
+    assert.deepEqual(policy.removed, [ids[0]], 'the unreadable one is left alone')
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0], new RegExp(`^Ignoring snapshot ${ids[1].slice(0, 8)}, which cannot be read: .*cairn forget ${ids[1].slice(0, 8)}`))
+
+    const { planPrune } = await import('../maintenance/index.js')
+    await assert.rejects(planPrune(repo, {}), (err: Error & { hint?: string }) => {
+      assert.match(err.message, new RegExp(`Snapshot ${ids[1].slice(0, 8)} cannot be read: .*nothing was deleted`))
+      assert.match(err.hint ?? '', /cairn forget/)
+      return true
+    })
+
+    const byId = await runForget(repo, { ids: [ids[1].slice(0, 8)], policy: {} })
+    assert.deepEqual(byId.removed, [ids[1]])
+    assert.deepEqual(await repo.listIds('snapshots'), [ids[2]])
+  })
+
   it('removes what the policy removes, per group, and nothing on a dry run', async () => {
     const { repo, ids } = await repoWithSnapshots(['a', 'a', 'b', 'a'])
     const dry = await runForget(repo, { policy: { last: 1 }, dryRun: true })

@@ -1,9 +1,11 @@
 import { AppError, messageOf, type Id } from '../base/index.js'
 import type { ForgetGroup } from '../maintenance/index.js'
 import type { Repository } from '../repository/index.js'
+import { unreadableSnapshot } from './snapshot-selection.js'
 import {
   describePolicy,
   findSnapshot,
+  resolveSnapshotId,
   isEmptyPolicy,
   loadSnapshots,
   matchesFilter,
@@ -130,7 +132,8 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
     for (const spec of req.ids) {
       usedFilter ||= spec === 'latest'
       try {
-        found.add((await findSnapshot(repo, spec, spec === 'latest' ? filter : {})).id)
+        // A snapshot named by ID is removed without being read: one whose file is damaged goes too.
+        found.add(spec === 'latest' ? (await findSnapshot(repo, spec, filter)).id : await resolveSnapshotId(repo, spec))
       } catch (err) {
         req.onWarning?.(`Ignoring "${spec}": ${messageOf(err)}`)
       }
@@ -139,7 +142,10 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
     if (!usedFilter && filtered) req.onWarning?.('Ignoring filters as there are explicit snapshot IDs given')
     result.removed = [...found]
   } else if (!policyEmpty) {
-    const entries = (await loadSnapshots(repo)).filter((e) => matchesFilter(e.snapshot, filter))
+    // An unreadable snapshot is left alone and its slot in the policy goes to another: the policy
+    // can only keep more than it would otherwise.
+    const unreadable = (id: Id, err: unknown) => req.onWarning?.(unreadableSnapshot(id, err))
+    const entries = (await loadSnapshots(repo, unreadable)).filter((e) => matchesFilter(e.snapshot, filter))
     result.groups = planForget(entries, req.policy, groupBy, req.now)
     result.removed = result.groups.flatMap((g) => g.remove.map((e) => e.id))
   }

@@ -6,7 +6,10 @@ import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
 import { Lock } from '../repository/index.js'
 import { cairn, cairnMain, initRepo, interopSkipReason, openRepo, PASSWORD, restic, tempDir, type TempDir } from './interop-testing.js'
-import { listObjects, listType, LIST_TYPES } from './listing.js'
+import { MemoryBackend } from '../backends/index.js'
+import { writeSnapshot } from '../maintenance/prune-testing.js'
+import { createTestRepository, seededBytes } from '../repository/testing.js'
+import { listObjects, listSnapshots, listType, LIST_TYPES } from './listing.js'
 
 describe('listType()', () => {
   it('takes restic\'s type names and refuses others, naming them', () => {
@@ -19,6 +22,23 @@ describe('listType()', () => {
 })
 
 const skip = await interopSkipReason()
+
+describe('listSnapshots()', () => {
+  it('skips a snapshot file that cannot be read, with a warning, when given someone to warn', async () => {
+    // `cairn snapshots` used to fail outright, listing nothing.
+    const backend = new MemoryBackend()
+    const repo = await createTestRepository({ backend })
+    const good = await writeSnapshot(repo, { a: seededBytes(1, 1000) }, { time: '2025-03-01T12:00:00Z' })
+    const bad = await writeSnapshot(repo, { b: seededBytes(2, 1000) }, { time: '2025-03-02T12:00:00Z' })
+    await backend.remove({ type: 'snapshots', name: bad })
+    await backend.save({ type: 'snapshots', name: bad }, Buffer.alloc(0))
+    const warnings: string[] = []
+    const list = await listSnapshots(repo, {}, undefined, undefined, (m) => warnings.push(m))
+    assert.deepEqual(list.map((e) => e.id), [good])
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0], new RegExp(`^Ignoring snapshot ${bad.slice(0, 8)}, which cannot be read`))
+  })
+})
 
 describe('list against restic', { skip }, () => {
   let tmp: TempDir

@@ -1,13 +1,15 @@
 import { AppError, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
-import { selectSnapshots } from './snapshot-selection.js'
+import { selectSnapshots, unreadableSnapshot } from './snapshot-selection.js'
 import { decodeTree, goStringFromBytes, loadSnapshots, matchesFilter, findSnapshot, sortSnapshots, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 /** Snapshots matching the filter, oldest first; `latest` keeps the newest N per host and paths. */
 export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}, latest?: number, ids?: string[], onWarning?: (message: string) => void): Promise<SnapshotEntry[]> {
   // Named snapshots (IDs, prefixes, "latest") are chosen as every command chooses them.
-  let list = ids !== undefined && ids.length > 0 ? sortSnapshots(await selectSnapshots(repo, { ids, filter }, onWarning)) : (await loadSnapshots(repo)).filter((e) => matchesFilter(e.snapshot, filter))
+  // An unreadable snapshot file is reported and skipped, as restic does, when there is someone to tell.
+  const unreadable = onWarning && ((id: Id, err: unknown) => onWarning(unreadableSnapshot(id, err)))
+  let list = ids !== undefined && ids.length > 0 ? sortSnapshots(await selectSnapshots(repo, { ids, filter }, onWarning)) : (await loadSnapshots(repo, unreadable)).filter((e) => matchesFilter(e.snapshot, filter))
   if (latest !== undefined && latest > 0) {
     const groups = new Map<string, SnapshotEntry[]>()
     for (const e of list) {

@@ -1,4 +1,4 @@
-import { createLimit, type Id } from '../base/index.js'
+import { createLimit, messageOf, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import { decodeSnapshot, matchesFilter, sortSnapshots, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 
@@ -30,7 +30,7 @@ export async function selectSnapshots(repo: SelectionRepo, selection: SnapshotSe
       try {
         e = { id, snapshot: decodeSnapshot(await repo.loadUnpacked('snapshots', id)) }
       } catch (err) {
-        onWarning(`Ignoring snapshot ${id.slice(0, 8)}: ${err instanceof Error ? err.message : String(err)}`)
+        onWarning(unreadableSnapshot(id, err))
         e = null
       }
       cache.set(id, e)
@@ -79,4 +79,9 @@ function describeFilter(f: SnapshotFilter): string {
   if (f.tags?.length) parts.push(`tags ${f.tags.join(' or ')}`)
   if (f.paths?.length) parts.push(`paths ${f.paths.join(', ')}`)
   return parts.length > 0 ? ` (${parts.join('; ')})` : ''
+}
+
+/** The warning for a snapshot file that cannot be loaded, naming the command that removes it. */
+export function unreadableSnapshot(id: Id, err: unknown): string {
+  return `Ignoring snapshot ${id.slice(0, 8)}, which cannot be read: ${messageOf(err)} (if no copy of the repository has it intact, remove it with "cairn forget ${id.slice(0, 8)}")`
 }

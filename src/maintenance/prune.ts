@@ -4,7 +4,7 @@
  * crash in: new packs, then a new index covering every remaining pack (superseding all old index
  * files), then deleting old index files, and only then deleting packs.
  */
-import { AppError, type Id } from '../base/index.js'
+import { AppError, messageOf, shortId, type Id } from '../base/index.js'
 import type { IndexPack, PackedBlob, Repository, WriterOptions } from '../repository/index.js'
 import { loadSnapshots } from '../snapshots/index.js'
 import { deleteFiles, repackPacks, writeIndexFiles } from './prune-execute.js'
@@ -84,7 +84,7 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
   const { signal, progress } = options
   if (options.repackUncompressed && repo.version < 2) {
     throw new AppError('UNSUPPORTED', 'Compression requires repository format version 2', {
-      hint: 'Drop --repack-uncompressed, or upgrade the repository with "restic migrate upgrade_repo_v2"',
+      hint: 'Drop --repack-uncompressed, or upgrade the repository with "cairn migrate upgrade_repo_v2"',
     })
   }
   progress?.phase?.('load-index')
@@ -93,7 +93,15 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
 
   signal?.throwIfAborted()
   progress?.phase?.('load-snapshots')
-  const snapshots = (await loadSnapshots(repo)).filter((e) => !options.ignoreSnapshots?.has(e.id))
+  // An unreadable snapshot stops prune: what it uses cannot be known, and might be deleted.
+  const snapshots = (
+    await loadSnapshots(repo, (id, err) => {
+      if (options.ignoreSnapshots?.has(id)) return
+      throw new AppError('INVALID_DATA', `Snapshot ${shortId(id)} cannot be read: ${messageOf(err)}; prune needs every snapshot to know which data is used, so nothing was deleted`, {
+        hint: `If the file is only unreadable for now (permissions, a network share), fix that and run prune again; if it is damaged and no copy of the repository has it intact, remove it with "cairn forget ${shortId(id)}"`,
+      })
+    })
+  ).filter((e) => !options.ignoreSnapshots?.has(e.id))
   progress?.phase?.('find-used', { snapshots: snapshots.length })
   const used = await findUsedBlobs(
     repo,

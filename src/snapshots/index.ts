@@ -40,6 +40,7 @@ export {
   sortSnapshots,
   matchesFilter,
   findSnapshot,
+  resolveSnapshotId,
   findParentSnapshot,
   type SnapshotEntry,
   type SnapshotFilter,

@@ -90,13 +90,22 @@ export async function findSnapshot(repo: SnapshotRepo, spec: string, filter: Sna
     if (!last) throw new AppError('NOT_FOUND', 'No snapshot found', { hint: 'List snapshots with "cairn snapshots"; check --host, --tag and --path filters' })
     return last
   }
+  const id = await resolveSnapshotId(repo, spec)
+  return { id, snapshot: decodeSnapshot(await repo.loadUnpacked('snapshots', id)) }
+}
+
+/**
+ * The full ID of the snapshot file that `spec` (an ID or unique prefix) names, without reading
+ * the file. Throws as findSnapshot() does.
+ */
+export async function resolveSnapshotId(repo: Pick<SnapshotRepo, 'listIds'>, spec: string): Promise<Id> {
   if (!/^[0-9a-f]{1,64}$/.test(spec)) {
     throw new AppError('INVALID_ARGUMENT', `Invalid snapshot ID "${spec}"`, { hint: 'Give "latest", a full snapshot ID, or a unique prefix of one' })
   }
   const ids = (await repo.listIds('snapshots')).filter((id) => id.startsWith(spec))
   if (ids.length === 0) throw new AppError('NOT_FOUND', `No snapshot with ID "${spec}"`, { hint: 'List snapshots with "cairn snapshots"' })
   if (ids.length > 1) throw new AppError('INVALID_ARGUMENT', `Snapshot ID prefix "${spec}" is ambiguous (${ids.length} snapshots)`, { hint: 'Give more characters of the ID' })
-  return { id: ids[0], snapshot: decodeSnapshot(await repo.loadUnpacked('snapshots', ids[0])) }
+  return ids[0]
 }
 
 /** The newest snapshot of the same host with exactly the same paths: the parent for a backup. */
