@@ -334,7 +334,7 @@ describe('restore()', () => {
   })
 
   /** The repository, with reads of data packs recorded as the blobs they span (and failing for the ones `fail` picks). */
-  function packReader(fail: (blobs: readonly PackedBlob[]) => boolean = () => false) {
+  function packReader(fail: (blobs: readonly PackedBlob[]) => boolean = () => false, remote = false) {
     const calls: PackedBlob[][] = []
     const be = repo.backend
     const load = async (h: Handle, offset = 0, length?: number) => {
@@ -346,7 +346,7 @@ describe('restore()', () => {
         }
         return be.load(h, offset, length)
       }
-    const backend = withMembers(be, { load })
+    const backend = withMembers(be, remote ? { load, loadInto: undefined, properties: { ...be.properties, local: false } } : { load })
     const view: Pick<Repository, 'loadBlobWith' | 'index' | 'backend' | 'key'> = { loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend, key: repo.key }
     return { view, calls }
   }
@@ -366,13 +366,13 @@ describe('restore()', () => {
     assert.ok(calls.length > new Set(calls.flat().map((b) => repo.index.lookup('data', b.id)!.packId)).size, 'a pack was read in several pieces')
   })
 
-  it('a piece of a pack that cannot be read fails only the files with blobs in it, and leaves no file open', async () => {
+  it('a piece of a remote pack that cannot be read fails only the files with blobs in it, and leaves no file open', async () => {
     const { nodeAt } = await import('../archiver/testing.js')
     const files = ['a.txt', 'big.bin', 'script.sh', 'secret.txt', 'zeros.img', 'sub/b.txt', 'sub/deep/c.txt', 'sub/deep/d.log']
     const content = new Map<string, Id[]>()
     for (const f of files) content.set(f, (await nodeAt(repo, tree, `${src}/${f}`)).content!)
     const first = content.get('big.bin')![0]
-    const { view, calls } = packReader((blobs) => blobs.some((b) => b.id === first))
+    const { view, calls } = packReader((blobs) => blobs.some((b) => b.id === first), true)
     const target = join(dir, 'unreadable-piece')
     const errors: string[] = []
     const summary = await restore(view, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
@@ -390,6 +390,33 @@ describe('restore()', () => {
     const open: string[] = []
     for (const fd of await readdir('/proc/self/fd')) open.push(await readlink(`/proc/self/fd/${fd}`).catch(() => ''))
     assert.ok(!open.some((p) => p.includes('unreadable-piece')), 'no descriptor left open on an incomplete file')
+  })
+
+  it('a truncated pack fails only the files whose blobs are past its end', async () => {
+    // The piece was read in one go and every file in it failed, where restic lost only the blobs that were gone.
+    const { nodeAt } = await import('../archiver/testing.js')
+    const { shortReadError } = await import('../backends/index.js')
+    const files = ['a.txt', 'big.bin', 'script.sh', 'secret.txt', 'zeros.img', 'sub/b.txt', 'sub/deep/c.txt', 'sub/deep/d.log']
+    const blobsOf = new Map<string, Array<NonNullable<ReturnType<typeof repo.index.lookup>>>>()
+    for (const f of files) blobsOf.set(f, (await nodeAt(repo, tree, `${src}/${f}`)).content!.map((id) => repo.index.lookup('data', id)!))
+    const pack = blobsOf.get('a.txt')![0].packId
+    const small = files.filter((f) => f !== 'big.bin' && f !== 'zeros.img' && blobsOf.get(f)![0].packId === pack)
+    assert.ok(small.length >= 3, 'the small files share a pack')
+    small.sort((a, b) => blobsOf.get(a)![0].offset - blobsOf.get(b)![0].offset)
+    const cut = blobsOf.get(small[small.length - 1])![0].offset + 1 // the last small file's blob is cut short
+    const lost = files.filter((f) => blobsOf.get(f)!.some((b) => b.packId === pack && b.offset + b.length > cut))
+    const be = repo.backend
+    const load = async (h: Handle, offset = 0, length?: number) => {
+      if (h.type === 'data' && h.name === pack && (length === undefined || offset + length > cut)) throw shortReadError(h, be.location, offset, length, cut)
+      return be.load(h, offset, length)
+    }
+    const view = { loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto: undefined }), key: repo.key }
+    const target = join(dir, 'truncated-pack')
+    const errors: string[] = []
+    await restore(view, { tree, target, progress: { onError: (p) => errors.push(p) } })
+    assert.ok(lost.includes(small[small.length - 1]))
+    assert.deepEqual(errors.filter((p) => !p.endsWith('hard.txt')).sort(), lost.map((f) => join(target, src, f)).sort(), 'each file past the cut, once')
+    for (const f of files.filter((f) => !lost.includes(f))) assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
   })
 
   it('a damaged blob fails only the files that hold it; the rest of its piece is restored', async () => {

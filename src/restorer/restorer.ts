@@ -502,7 +502,21 @@ class Restorer {
       sealed = slot ? await this.#repo.backend.loadInto!(h, (n) => slot.fit(n), start, length) : await this.#repo.backend.load(h, start, length)
     } catch (err) {
       if (err instanceof AppError && err.code === 'INTERRUPTED') throw err
-      for (const e of piece) for (const p of placesOf(e)) this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
+      if (piece.length > 1 && (this.#repo.backend.properties.local || (err instanceof AppError && err.code === 'INVALID_DATA'))) {
+        // A truncated pack (or a bad sector) fails a read of many blobs; read them one by one,
+        // so only the blobs that are gone fail. Not for a remote that is down: every read would
+        // wait out its retries again.
+        for (const e of piece) await this.#restorePiece(pool, undefined, packId, [e])
+        return
+      }
+      for (const e of piece) {
+        for (const p of placesOf(e)) {
+          // Each file is reported once, and never finished.
+          if (p.file.remaining < 0) continue
+          p.file.remaining = -1
+          this.#error(p.file.path, new Error(`cannot read pack ${packId}: ${messageOf(err)}`))
+        }
+      }
       return
     }
     // Files of several blobs are created and sized here first, so their blobs may be written in
