@@ -374,6 +374,21 @@ describe('backup()', () => {
     assert.equal((await countFiles(repo.backend)).snapshots, 0)
   })
 
+  it('counts the folders that lead to a target as new, unmodified or changed, as restic does', async () => {
+    // They were not counted at all.
+    const root = join(dir, 'counted', 'a', 'b')
+    await writeFiles(root, { 'sub/f.txt': 'f\n' })
+    const depth = root.split('/').filter((p) => p !== '').length // every folder from the root's child down to b
+    const repo = await createTestRepository()
+    const first = await run(repo, [root])
+    assert.equal(first.summary.dirsNew, depth + 1) // ... and sub
+    const same = await run(repo, [root], { parent: { id: first.snapshotId!, snapshot: first.snapshot } })
+    assert.deepEqual([same.summary.dirsNew, same.summary.dirsChanged, same.summary.dirsUnmodified], [0, 0, depth + 1])
+    await writeFiles(root, { 'sub/g.txt': 'g\n' })
+    const changed = await run(repo, [root], { parent: { id: same.snapshotId!, snapshot: same.snapshot } })
+    assert.deepEqual([changed.summary.dirsNew, changed.summary.dirsChanged, changed.summary.dirsUnmodified], [0, depth + 1, 0])
+  })
+
   it('stores hard links as file nodes that share inode and content', async () => {
     const root = join(dir, 'hardlinks')
     await writeFiles(root, { 'one.bin': seededBytes(7, 700_000) })
@@ -387,7 +402,11 @@ describe('backup()', () => {
     assert.equal(one.inode, two.inode)
     assert.deepEqual(one.content, two.content)
     assert.deepEqual(await fileContent(repo, two), seededBytes(7, 700_000))
-    assert.equal(summary.dataAdded, 700_000, 'the content is stored once')
+    // Added bytes count the trees too, as restic's do.
+    let trees = 0
+    for (const b of repo.index.blobs()) if (b.type === 'tree') trees += b.uncompressedLength
+    assert.ok(trees > 0)
+    assert.equal(summary.dataAdded, 700_000 + trees, 'the content is stored once')
   })
 
   it('a dry run writes nothing but reports what it would add', async () => {
@@ -398,7 +417,9 @@ describe('backup()', () => {
     assert.deepEqual(await countFiles(repo.backend), before)
     assert.equal(result.summary.filesNew, 5)
     assert.ok(result.summary.dataBlobs > 3)
-    assert.equal(result.summary.dataAdded, big.length + 'hello world\n'.length + 'in a sub-directory\n'.length + 'deeper still\n'.length)
+    const content = big.length + 'hello world\n'.length + 'in a sub-directory\n'.length + 'deeper still\n'.length
+    // and the trees it would add (a few hundred bytes each)
+    assert.ok(result.summary.dataAdded > content + 500 && result.summary.dataAdded < content + 20_000, String(result.summary.dataAdded - content))
     assert.equal(repo.index.size, 0)
   })
 

@@ -280,8 +280,17 @@ class Archiver {
       const st = await lstat(childPath, { bigint: true })
       const node = await nodeFromStat(nameBuf, childPath, st, this.#nodeOptions(childPath))
       if (!node) continue
-      const subtree = this.#saveVirtual(child, parentNode?.type === 'dir' ? parentNode.subtree : undefined)
-      add(subtree.then((id) => ({ name: nameBuf, json: encodeNode(Object.assign(node, { subtree: id })) })))
+      const previous = parentNode?.type === 'dir' ? parentNode.subtree : undefined
+      const subtree = this.#saveVirtual(child, previous)
+      add(
+        subtree.then((id) => {
+          // The folders that lead to the targets count as restic counts them.
+          if (previous === undefined) this.#s.dirsNew++
+          else if (previous === id) this.#s.dirsUnmodified++
+          else this.#s.dirsChanged++
+          return { name: nameBuf, json: encodeNode(Object.assign(node, { subtree: id })) }
+        }),
+      )
     }
     const done = (await Promise.all(nodes)).filter((n) => n !== undefined)
     done.sort((a, b) => Buffer.compare(a.name, b.name))
@@ -568,7 +577,7 @@ export function currentUser(): { name: string; uid: number; gid: number } {
 /** A writer that only counts: used by --dry-run. */
 export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
   const seen = new Set<string>()
-  const stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0 }
+  const stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, treeAdded: 0, dataAddedPacked: 0, packs: 0 }
   const w = {
     stats,
     has: (type: 'data' | 'tree', id: Id) => seen.has(type + id) || repo.index.has(type, id),
@@ -576,10 +585,12 @@ export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
       const bid = id ?? hashId(data)
       if (w.has(type, bid)) return { id: bid, known: true, stored: 0 }
       seen.add(type + bid)
-      if (type === 'data') {
-        stats.dataBlobs++
-        stats.dataAdded += data.length
-      } else stats.treeBlobs++
+      if (type === 'data') stats.dataBlobs++
+      else {
+        stats.treeBlobs++
+        stats.treeAdded += data.length
+      }
+      stats.dataAdded += data.length
       return { id: bid, known: false, stored: data.length }
     },
   }

@@ -93,7 +93,11 @@ export class BlobWriter {
   #indexFile: IndexFileBuilder | undefined
   #indexWrites: Promise<void> = Promise.resolve()
   /** Totals for the summary: blobs and bytes added by this writer. */
-  readonly stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, dataAddedPacked: 0, packs: 0 }
+  /**
+   * What was added: `dataAdded` counts the plaintext of data and tree blobs, as restic's
+   * summary does (`treeAdded` the trees' part of it); `dataAddedPacked` their stored size.
+   */
+  readonly stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, treeAdded: 0, dataAddedPacked: 0, packs: 0 }
 
   constructor(target: WriterTarget, options: WriterOptions = {}) {
     this.#target = target
@@ -172,10 +176,12 @@ export class BlobWriter {
     this.#throwIfFailed()
     if (this.has(type, id)) return false
     this.#pending.add(type + id)
-    if (type === 'data') {
-      this.stats.dataBlobs++
-      this.stats.dataAdded += plainSize
-    } else this.stats.treeBlobs++
+    if (type === 'data') this.stats.dataBlobs++
+    else {
+      this.stats.treeBlobs++
+      this.stats.treeAdded += plainSize
+    }
+    this.stats.dataAdded += plainSize
     this.#queued += queuedBytes
     return true
   }
