@@ -1,10 +1,15 @@
+import { writeFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
+import { join } from 'node:path'
+import { AppError, type Id } from '../base/index.js'
 import { currentUser } from '../archiver/index.js'
 import type {
   RecoverOptions,
   RecoverResult,
   RepairIndexProgress,
   RepairIndexResult,
+  RepairPacksResult,
+  SalvagedPack,
   RepairSnapshotsOptions,
   RepairSnapshotsResult,
 } from '../maintenance/index.js'
@@ -12,7 +17,7 @@ import { findSnapshot } from '../snapshots/index.js'
 import { maintenance } from './lazy-layers.js'
 import { withRepository, type RepositoryOptions } from './session.js'
 
-export type { RecoverResult, RepairIndexResult, RepairSnapshotsResult } from '../maintenance/index.js'
+export type { RecoverResult, RepairIndexResult, RepairPacksResult, RepairSnapshotsResult, SalvagedPack } from '../maintenance/index.js'
 
 export interface RepairIndexRequest {
   readAllPacks?: boolean
@@ -24,6 +29,55 @@ export interface RepairIndexRequest {
 export async function runRepairIndex(o: RepositoryOptions, req: RepairIndexRequest = {}): Promise<RepairIndexResult> {
   const { repairIndex } = await maintenance()
   return withRepository({ ...o, noLock: false }, 'exclusive', (repo) => repairIndex(repo, req))
+}
+
+export interface RepairPacksRequest {
+  /** Pack IDs or unique prefixes of them. */
+  packs: string[]
+  /** Where a copy of each pack is saved first, as "pack-<ID>" (restic: the current folder). */
+  copiesDir: string
+  signal?: AbortSignal
+  onCopied?: (id: Id, path: string) => void
+  onPack?: (pack: SalvagedPack) => void
+}
+
+/**
+ * `repair packs`, under an exclusive lock: saves a copy of each pack, stores again every blob in
+ * them that is intact, drops them from the index and deletes them.
+ */
+export async function runRepairPacks(o: RepositoryOptions, req: RepairPacksRequest): Promise<RepairPacksResult> {
+  if (req.packs.length === 0) throw new AppError('INVALID_ARGUMENT', 'No pack IDs given', { hint: 'Name the damaged packs that "cairn check --read-data" reports, e.g. cairn repair packs 1a2b3c4d' })
+  const { repairPacks } = await maintenance()
+  return withRepository({ ...o, noLock: false }, 'exclusive', async (repo) => {
+    const all: Id[] = []
+    for await (const f of repo.backend.list('data')) all.push(f.name)
+    const ids = new Set<Id>()
+    for (const spec of req.packs) {
+      const hits = /^[0-9a-f]{1,64}$/.test(spec) ? all.filter((id) => id.startsWith(spec)) : []
+      if (hits.length > 1) throw new AppError('INVALID_ARGUMENT', `Pack ID prefix "${spec}" is ambiguous (${hits.length} packs)`, { hint: 'Give more characters of the ID' })
+      // A pack the index lists but whose file is gone is taken by its full ID.
+      if (hits.length === 0 && !/^[0-9a-f]{64}$/.test(spec)) {
+        throw new AppError('NOT_FOUND', `No pack file with ID "${spec}" in the repository`, { hint: 'Give the IDs "cairn check --read-data" reports; a missing pack needs its full ID' })
+      }
+      ids.add(hits[0] ?? spec)
+    }
+    return repairPacks(repo, [...ids], {
+      signal: req.signal,
+      onPack: req.onPack,
+      onPackRead: async (id, bytes) => {
+        const path = join(req.copiesDir, `pack-${id}`)
+        try {
+          await writeFile(path, bytes, { flag: 'wx' })
+        } catch (err) {
+          throw new AppError('IO', `Cannot save a copy of pack ${id} as "${path}": ${(err as Error).message}; nothing was changed`, {
+            hint: 'Run the command from a folder where it may write and that has no such file yet',
+            cause: err,
+          })
+        }
+        req.onCopied?.(id, path)
+      },
+    })
+  })
 }
 
 export interface RepairSnapshotsRequest {

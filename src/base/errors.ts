@@ -51,6 +51,16 @@ export function errnoCode(err: unknown): string | undefined {
   return undefined
 }
 
+/** Whether `err` (or what caused it) is a refusal to read, rather than damage. */
+export function isPermissionError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = errnoCode(e)
+    if (code === 'EACCES' || code === 'EPERM') return true
+    if (e instanceof Error && /\b(EACCES|EPERM)\b/.test(e.message)) return true
+  }
+  return false
+}
+
 /** A short message for any thrown value. */
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)

@@ -30,7 +30,7 @@ describe('bash completion', () => {
 
   it('offers the commands, and the subcommands of a command', () => {
     assert.deepEqual(complete('cairn', 're'), ['rebuild-index', 'recover', 'repair', 'restore', 'rewrite'])
-    assert.deepEqual(complete('cairn', 'repair', ''), ['index', 'snapshots'])
+    assert.deepEqual(complete('cairn', 'repair', ''), ['index', 'packs', 'snapshots'])
     assert.deepEqual(complete('cairn', '-r', '/srv/repo', 'key', 'p'), ['passwd'])
   })
 
@@ -51,7 +51,7 @@ describe('fish completion and man pages', () => {
   it('describes each command and flag for fish', () => {
     const fish = fishCompletion(program)
     assert.match(fish, /^complete -c cairn -n '__fish_use_subcommand' -a backup -d 'Create a new snapshot of files and directories'$/m)
-    assert.match(fish, /^complete -c cairn -n '__fish_seen_subcommand_from repair; and not __fish_seen_subcommand_from index snapshots' -a index -d /m)
+    assert.match(fish, /^complete -c cairn -n '__fish_seen_subcommand_from repair; and not __fish_seen_subcommand_from index packs snapshots' -a index -d /m)
     assert.match(fish, /^complete -c cairn -n '__fish_seen_subcommand_from backup' -l exclude -s e -r -F -d 'exclude a pattern \(repeatable\)'$/m)
     assert.match(fish, /^complete -c cairn -l compression -x -a 'auto off max' -d /m)
   })

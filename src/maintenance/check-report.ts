@@ -54,6 +54,12 @@ export interface CheckReport {
   hints: CheckProblem[]
   /** Packs that are missing or damaged: their lost data must be dropped or backed up again. */
   brokenPacks: Id[]
+  /** The broken packs by what is wrong: gone, damaged (`repair packs` salvages them), or refused to be read (permissions). */
+  missingPacks: Id[]
+  damagedPacks: Id[]
+  unreadablePacks: Id[]
+  /** Some trees could not be read, so what uses a lost blob is not fully known. */
+  treesIncomplete: boolean
   /** Snapshot files that cannot be read. */
   brokenSnapshots: Id[]
   /** Rebuilding the index (`repair index`) would fix or reduce some of the problems. */

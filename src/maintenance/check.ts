@@ -310,10 +310,17 @@ function summarize(errors: CheckProblem[], hints: CheckProblem[], stats: CheckRe
     if (e.pack !== undefined && e.kind !== 'pack-header-mismatch') brokenPacks.add(e.pack)
   }
   const unreferenced = hints.some((h) => h.kind === 'pack-unreferenced')
+  const missing = new Set(errors.filter((e) => e.kind === 'pack-missing' && e.pack !== undefined).map((e) => e.pack!))
+  // A pack refused for lack of permission is not damaged: deleting it would lose data.
+  const refused = new Set(errors.filter((e) => e.kind === 'pack-unreadable' && /\b(EACCES|EPERM)\b|permission denied/i.test(e.message)).map((e) => e.pack!))
   return {
     errors,
     hints,
     brokenPacks: [...brokenPacks],
+    missingPacks: [...brokenPacks].filter((p) => missing.has(p)),
+    damagedPacks: [...brokenPacks].filter((p) => !missing.has(p) && !refused.has(p)),
+    unreadablePacks: [...brokenPacks].filter((p) => !missing.has(p) && refused.has(p)),
+    treesIncomplete: errors.some((e) => e.kind === 'tree-missing' || e.kind === 'tree-damaged' || e.kind === 'snapshot-unreadable'),
     brokenSnapshots: errors.filter((e) => e.kind === 'snapshot-unreadable').map((e) => e.snapshot!),
     suggestRepairIndex:
       has('index-unreadable') ||

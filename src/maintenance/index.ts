@@ -38,6 +38,7 @@ export {
 } from './check-report.js'
 export { checkRepository, type CheckOptions, type CheckRepo } from './check.js'
 export { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
+export { repairPacks, type RepairPacksOptions, type RepairPacksRepo, type RepairPacksResult, type SalvagedPack } from './repair-packs.js'
 export { repairIndex, type RepairIndexOptions, type RepairIndexPhase, type RepairIndexProgress, type RepairIndexRepo, type RepairIndexResult } from './repair-index.js'
 export { MIGRATIONS, upgradeRepoV2, UPGRADE_REPO_V2, type MigrateRepo, type Migration } from './migrate.js'
 export { recover, type RecoverOptions, type RecoverPhase, type RecoverRepo, type RecoverResult } from './recover.js'

@@ -56,26 +56,7 @@ export async function repackPacks(
     onPack?: (done: number, total: number) => void
   } = {},
 ): Promise<RepackResult> {
-  // A writer of its own, with an empty index: the old copies of these blobs are still in the
-  // repository's index, and the point is to store them again.
-  const fresh = new MasterIndex()
-  const indexIds: Id[] = []
-  const pool = options.threads === 0 ? createInlineEncoder(repo.key) : createWorkerEncoder(repo.key, options.threads)
-  const encoder = options.compressAll ? compressingEverything(pool) : pool
-  const writer = new BlobWriter(
-    {
-      backend: repo.backend,
-      key: repo.key,
-      version: repo.version,
-      index: fresh,
-      saveFramedUnpacked: async (type, framed) => {
-        const id = await repo.saveFramedUnpacked(type, framed)
-        indexIds.push(id)
-        return id
-      },
-    },
-    { ...repo.writerDefaults, ...options.writer, encoder },
-  )
+  const { writer, fresh, indexIds, pool } = freshWriter(repo, options)
   const limit = createLimit(Math.max(1, repo.backend.properties.connections))
   let done = 0
   try {
@@ -97,6 +78,36 @@ export async function repackPacks(
   }
   const newPacks = [...fresh.packs()].map((p) => ({ id: p.id, blobs: p.blobs }))
   return { packs: newPacks, indexIds, bytes: newPacks.reduce((n, p) => n + packSize(p.blobs), 0) }
+}
+
+/**
+ * A blob writer of its own, with an empty index: the old copies of the blobs it is given are
+ * still in the repository's index, and the point is to store them again. `indexIds` collects the
+ * index files it saves for its packs (a final index written by the caller supersedes them).
+ */
+export function freshWriter(
+  repo: RepackRepo,
+  options: { writer?: WriterOptions; threads?: number; compressAll?: boolean },
+): { writer: BlobWriter; fresh: MasterIndex; indexIds: Id[]; pool: BlobEncoder } {
+  const fresh = new MasterIndex()
+  const indexIds: Id[] = []
+  const pool = options.threads === 0 ? createInlineEncoder(repo.key) : createWorkerEncoder(repo.key, options.threads)
+  const encoder = options.compressAll ? compressingEverything(pool) : pool
+  const writer = new BlobWriter(
+    {
+      backend: repo.backend,
+      key: repo.key,
+      version: repo.version,
+      index: fresh,
+      saveFramedUnpacked: async (type, framed) => {
+        const id = await repo.saveFramedUnpacked(type, framed)
+        indexIds.push(id)
+        return id
+      },
+    },
+    { ...repo.writerDefaults, ...options.writer, encoder },
+  )
+  return { writer, fresh, indexIds, pool }
 }
 
 /**

@@ -189,8 +189,12 @@ export function decidePacks(packs: Map<Id, PackInfo>, stored: ReadonlyMap<Id, nu
       continue
     }
     if (p.usedSize + p.unusedSize !== size && p.usedBlobs !== 0) {
-      throw new AppError('INVALID_DATA', `Pack ${id} has ${size} bytes but the index describes ${p.usedSize + p.unusedSize}; nothing was deleted`, {
-        hint: 'Run "cairn repair index" to rebuild the index from the packs, then prune again',
+      const described = p.usedSize + p.unusedSize
+      throw new AppError('INVALID_DATA', `Pack ${id} has ${size} bytes but the index describes ${described}; nothing was deleted`, {
+        hint:
+          size < described
+            ? `The pack was cut short: run "cairn repair packs ${id.slice(0, 8)}" to keep the blobs in it that are intact, then prune again`
+            : 'Run "cairn repair index" to rebuild the index from the packs, then prune again',
       })
     }
     if (p.usedBlobs === 0) stats.packs.unused++

@@ -131,6 +131,22 @@ describe('repairIndex()', () => {
     assert.deepEqual(await repo.backend.load({ type: 'data', name }), junk)
   })
 
+  it('keeps the old entries of an indexed pack that was cut short, so repair packs can still salvage it', async () => {
+    // Dropping it (as restic's rebuild-index does) lost every blob in it, the intact ones too.
+    const { repo } = await setup()
+    const [pack] = [...repo.index.packs()]
+    const h = { type: 'data' as const, name: pack.id }
+    const bytes = await repo.backend.load(h)
+    await repo.backend.remove(h)
+    await repo.backend.save(h, bytes.subarray(0, Math.floor(bytes.length / 2)))
+    const result = await repairIndex(await reopen(repo))
+    assert.deepEqual(result.keptPacks.map((k) => k.id), [pack.id])
+    assert.deepEqual(result.skippedPacks, [])
+    const after = await reopen(repo)
+    await after.loadIndex()
+    for (const b of pack.blobs) assert.equal(after.index.lookup(b.type, b.id)?.packId, pack.id)
+  })
+
   it('replaces an index file that cannot be read', async () => {
     const { repo } = await setup()
     const [bad] = await repo.listIds('index')

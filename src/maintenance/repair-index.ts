@@ -1,4 +1,4 @@
-import { createLimit, messageOf, type Id } from '../base/index.js'
+import { AppError, createLimit, isPermissionError, messageOf, type Id } from '../base/index.js'
 import { encodeIndex, MasterIndex, packSize, readPackHeader, type IndexPack, type PackedBlob, type Repository } from '../repository/index.js'
 import { forEachIndexFile } from './index-files.js'
 
@@ -37,6 +37,12 @@ export interface RepairIndexResult {
   removedPacks: Id[]
   /** Packs whose header could not be read: left in place, not indexed. */
   skippedPacks: Array<{ id: Id; error: string }>
+  /**
+   * Packs the old index listed whose size is off and whose header cannot be read (cut short,
+   * say): their old entries are kept, so that `repair packs` can still salvage their intact
+   * blobs; dropping them would lose those blobs from every snapshot.
+   */
+  keptPacks: Array<{ id: Id; error: string }>
   packs: number
   blobs: number
   /** False when `onlyIfIncomplete` found nothing to repair and no file was written or removed. */
@@ -107,12 +113,13 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
   if (options.onlyIfIncomplete && toRead.size === 0 && removedPacks.length === 0 && unreadableIndexes.length === 0) {
     let blobs = 0
     for (const p of old.packs()) blobs += p.blobs.length
-    return { oldIndexes: [], unreadableIndexes, newIndexes: [], addedPacks, reindexedPacks, removedPacks, skippedPacks: [], packs: expected.size, blobs, rewritten: false }
+    return { oldIndexes: [], unreadableIndexes, newIndexes: [], addedPacks, reindexedPacks, removedPacks, skippedPacks: [], keptPacks: [], packs: expected.size, blobs, rewritten: false }
   }
 
   progress?.phase?.('read-packs', toRead.size)
   const headers = new Map<Id, PackedBlob[]>()
   const skippedPacks: RepairIndexResult['skippedPacks'] = []
+  const keptPacks: RepairIndexResult['keptPacks'] = []
   const limit = createLimit(Math.max(4, repo.backend.properties.connections * 2))
   await Promise.all(
     [...toRead].map(([id, size]) =>
@@ -122,7 +129,16 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
           headers.set(id, await readPackHeader(repo.backend, repo.key, id, size))
         } catch (err) {
           signal?.throwIfAborted()
-          skippedPacks.push({ id, error: messageOf(err) })
+          // A pack refused for lack of permission is not damaged: leaving it out of the index
+          // would have its data reported lost, and prune delete it.
+          if (isPermissionError(err)) {
+            throw new AppError('IO', `Pack ${id} cannot be read: ${messageOf(err)}; nothing was changed`, {
+              hint: "Make sure the user running cairn may read the repository's files, then run the repair again",
+              cause: err,
+            })
+          }
+          if (expected.has(id)) keptPacks.push({ id, error: messageOf(err) })
+          else skippedPacks.push({ id, error: messageOf(err) })
         }
         progress?.advance?.('read-packs', 1)
       }),
@@ -131,7 +147,8 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
 
   // Every pack that stays: old entries that still match, then the headers just read.
   const keep = function* (): Generator<IndexPack> {
-    for (const p of old.packs()) if (present.has(p.id) && !toRead.has(p.id)) yield p
+    const kept = new Set(keptPacks.map((k) => k.id))
+    for (const p of old.packs()) if (present.has(p.id) && (!toRead.has(p.id) || kept.has(p.id))) yield p
     for (const [id, blobs] of headers) yield { id, blobs }
   }
   signal?.throwIfAborted()
@@ -166,5 +183,5 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
     await repo.backend.remove({ type: 'index', name: id })
     progress?.advance?.('remove-old-index', 1)
   }
-  return { oldIndexes, unreadableIndexes, newIndexes, addedPacks, reindexedPacks, removedPacks, skippedPacks, packs: packCount, blobs: blobCount, rewritten: true }
+  return { oldIndexes, unreadableIndexes, newIndexes, addedPacks, reindexedPacks, removedPacks, skippedPacks, keptPacks, packs: packCount, blobs: blobCount, rewritten: true }
 }

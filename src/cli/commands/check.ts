@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import type { Id } from '../../base/index.js'
 import { interruptSignal, runCheck, type CheckPhase, type CheckProblem, type CheckReport } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { keepYoungGenerationSmall } from '../heap.js'
@@ -84,6 +85,9 @@ function printJson(term: Terminal, report: CheckReport): void {
     message_type: 'summary',
     num_errors: report.errors.length,
     broken_packs: report.brokenPacks,
+    missing_packs: report.missingPacks,
+    damaged_packs: report.damagedPacks,
+    unreadable_packs: report.unreadablePacks,
     broken_snapshots: report.brokenSnapshots,
     suggest_repair_index: report.suggestRepairIndex,
     suggest_prune: report.suggestPrune,
@@ -95,10 +99,10 @@ const PATHS_SHOWN = 5
 const SNAPSHOTS_SHOWN = 10
 
 /** "— affects 2 snapshots:" plus one line per snapshot with its damaged paths. */
-function describeAffected(e: CheckProblem, verbose: boolean): string[] {
+function describeAffected(e: CheckProblem, verbose: boolean, treesIncomplete: boolean): string[] {
   if (e.affected === undefined) return []
   if (e.kind === 'snapshot-unreadable') return []
-  if (e.affected.length === 0) return [' — no snapshot uses what was lost']
+  if (e.affected.length === 0) return [treesIncomplete ? ' — no snapshot whose folders could be read uses what was lost' : ' — no snapshot uses what was lost']
   const n = e.affected.length
   const lines = [` — affects ${n} snapshot${n === 1 ? '' : 's'}:`]
   const shown = verbose ? e.affected : e.affected.slice(0, SNAPSHOTS_SHOWN)
@@ -126,7 +130,7 @@ function printText(term: Terminal, report: CheckReport): void {
   if (count('duplicate-pack') + count('index-old-format') > 0) term.info('This is not an error: "cairn repair index" tidies up the index')
   if (count('mixed-pack') > 0) term.info('Packs with both tree and data blobs are not an error: "cairn prune" repacks them')
   for (const e of report.errors) {
-    const [first, ...rest] = describeAffected(e, verbose)
+    const [first, ...rest] = describeAffected(e, verbose, report.treesIncomplete)
     term.warn(`error: ${e.message}${first ?? ''}${rest.length > 0 ? '\n' + rest.join('\n') : ''}`)
   }
   if (report.errors.length === 0) {
@@ -134,15 +138,26 @@ function printText(term: Terminal, report: CheckReport): void {
     return
   }
   term.warn('')
-  if (report.brokenPacks.length > 0) {
-    const n = report.brokenPacks.length
+  const ids = (packs: Id[]) => packs.map((p) => p.slice(0, 8)).join(' ')
+  const packs = (n: number) => `${n} pack${n === 1 ? '' : 's'}`
+  const afterwards =
+    'back up the affected files again if they still exist, which stores their lost data anew; then run "cairn repair snapshots --forget" to drop from the snapshots what is still missing.'
+  if (report.unreadablePacks.length > 0) {
     term.warn(
-      `${n} pack${n === 1 ? ' is' : 's are'} missing or damaged: ${report.brokenPacks.map((p) => p.slice(0, 8)).join(', ')}. To repair: ` +
-        'move any damaged pack files (data/<first two characters of the ID>/<ID>) out of the repository; run "cairn repair index"; ' +
-        'back up the affected files again if they still exist, which stores their lost data anew; ' +
-        'then run "cairn repair snapshots --forget" to drop from the snapshots what is still missing.',
+      `${packs(report.unreadablePacks.length)} cannot be read for lack of permission: ${ids(report.unreadablePacks)}. That is no damage and nothing is lost: ` +
+        "make sure the user running cairn may read the repository's files, then check again.",
     )
-  } else if (report.suggestRepairIndex) {
+  }
+  if (report.damagedPacks.length > 0) {
+    term.warn(
+      `${packs(report.damagedPacks.length)} damaged: ${ids(report.damagedPacks)}. ` +
+        `To repair: run "cairn repair packs ${ids(report.damagedPacks)}", which saves a copy of each pack in the current folder, stores again every blob in them that is intact and removes them; ` +
+        `if it reports lost blobs, ${afterwards}`,
+    )
+  }
+  if (report.missingPacks.length > 0) {
+    term.warn(`${packs(report.missingPacks.length)} missing: ${ids(report.missingPacks)}. To repair: run "cairn repair index" so the index lists only the packs there are; ${afterwards}`)
+  } else if (report.brokenPacks.length === 0 && report.suggestRepairIndex) {
     term.warn('The index does not match the packs: run "cairn repair index" to rebuild it from the pack headers, then check again.')
   }
   if (report.brokenSnapshots.length > 0) {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { interruptSignal, runRepairIndex, runRepairSnapshots, type RepairIndexResult, type RepairSnapshotsResult } from '../../app/index.js'
+import { interruptSignal, runRepairIndex, runRepairPacks, runRepairSnapshots, type RepairIndexResult, type RepairPacksResult, type RepairSnapshotsResult } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { formatTime } from '../output/format.js'
 import type { Terminal } from '../output/terminal.js'
@@ -48,6 +48,40 @@ export function registerRepair(program: Command, ctx: CommandContext): void {
     .action(indexAction)
 
   repair
+    .command('packs')
+    .description('Salvage damaged pack files: store again every blob in them that is intact, then remove them')
+    .argument('<pack...>', 'IDs (or unique prefixes) of the damaged packs, as "cairn check --read-data" reports them')
+    .addHelpText(
+      'after',
+      '\nA copy of each pack is saved in the current folder first (pack-<ID>). Blobs that cannot be read are lost unless another pack holds them: ' +
+        'back the files up again if they still exist, then run "cairn repair snapshots --forget".\n\nExamples:\n  cairn repair packs 1a2b3c4d\n  cd /tmp && cairn -r /srv/backup repair packs 1a2b3c4d 5e6f7a8b',
+    )
+    .action(async (packs: string[]) => {
+      const term = ctx.term
+      const { signal, dispose } = interruptSignal()
+      try {
+        term.info('saving a copy of each pack file in the current folder, then salvaging the intact data')
+        const result = await runRepairPacks(ctx.repositoryOptions(), {
+          packs,
+          copiesDir: process.cwd(),
+          signal,
+          onCopied: (_id, path) => term.info(`saved a copy as ${path}`),
+          onPack: (p) => {
+            if (term.json) return
+            if (p.missing) term.warn(`pack ${p.id.slice(0, 8)}: the file is missing; its blobs leave the index`)
+            else if (p.headerError !== undefined) term.warn(`pack ${p.id.slice(0, 8)}: its header cannot be read (${p.headerError}); using the index's list of its blobs`)
+            term.info(`pack ${p.id.slice(0, 8)}: ${p.salvaged} blob${p.salvaged === 1 ? '' : 's'} saved again, ${p.lost.length} lost`)
+            for (const l of p.lost) term.warn(`  lost ${l.type} blob ${l.id}: ${l.error}`)
+          },
+        })
+        if (term.json) term.jsonLine({ message_type: 'summary', ...result })
+        else printPacksResult(term, result)
+      } finally {
+        dispose()
+      }
+    })
+
+  repair
     .command('snapshots')
     .description('Rewrite snapshots around missing data: files keep what exists, unreadable folders become empty')
     .argument('[snapshot...]', 'only these snapshots (IDs or prefixes); all by default')
@@ -82,8 +116,20 @@ function printIndexResult(term: Terminal, r: RepairIndexResult): void {
   listed(term, r.reindexedPacks, (id) => `reindexing pack file ${id} with unexpected size`, `reindexing ${r.reindexedPacks.length} pack files with unexpected size`)
   listed(term, r.removedPacks, (id) => `removing not found pack file ${id}`, `removing ${r.removedPacks.length} pack files that were not found`)
   for (const s of r.skippedPacks) term.warn(`skipped incomplete pack file ${s.id}: ${s.error}`)
+  for (const k of r.keptPacks) term.warn(`kept the old index entries of pack ${k.id}, whose header cannot be read (${k.error})`)
+  if (r.keptPacks.length > 0) {
+    term.warn(`salvage the intact blobs of ${r.keptPacks.length === 1 ? 'that pack' : 'those packs'} with: cairn repair packs ${r.keptPacks.map((k) => k.id.slice(0, 8)).join(' ')}`)
+  }
   term.info(`saved ${r.newIndexes.length} index files for ${r.packs} packs and ${r.blobs} blobs, removed ${r.oldIndexes.length} old index files`)
   term.info('done')
+}
+
+function printPacksResult(term: Terminal, r: RepairPacksResult): void {
+  term.info(`wrote ${r.packsWritten} new pack${r.packsWritten === 1 ? '' : 's'} and a new index; removed ${r.packsDeleted} damaged pack file${r.packsDeleted === 1 ? '' : 's'}`)
+  for (const e of r.deleteErrors) term.warn(`could not remove ${e}; "cairn prune" removes it later`)
+  const lost = r.packs.reduce((n, p) => n + p.lost.length, 0)
+  if (lost > 0) term.warn(`\n${lost} blob${lost === 1 ? ' is' : 's are'} lost. Back up the affected files again if they still exist, then run "cairn repair snapshots --forget" to drop what is still missing from the snapshots`)
+  else term.info('every blob was saved again: nothing is lost')
 }
 
 const CHANGE_TEXT = {
