@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test'
 import { AppError, type Id } from '../base/index.js'
 import { MemoryBackend, type Backend, type FileType } from '../backends/index.js'
 import { withMembers } from '../backends/testing/overrides.js'
-import type { Repository } from '../repository/index.js'
-import { createTestRepository, seededBytes } from '../repository/testing.js'
+import { Repository } from '../repository/index.js'
+import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { decodeSnapshot } from '../snapshots/index.js'
 import { backup, type BackupOptions, type BackupProgress } from './archiver.js'
 import { ExcludeMatcher } from './exclude.js'
@@ -387,6 +387,35 @@ describe('backup()', () => {
     await writeFiles(root, { 'sub/g.txt': 'g\n' })
     const changed = await run(repo, [root], { parent: { id: same.snapshotId!, snapshot: same.snapshot } })
     assert.deepEqual([changed.summary.dirsNew, changed.summary.dirsChanged, changed.summary.dirsUnmodified], [0, depth + 1, 0])
+  })
+
+  it('stores a fresh copy of a tree of the parent snapshot that is damaged, with a warning, when the folder still hashes to it', async () => {
+    // The new snapshot deduplicated against the damaged copy and was as damaged as the old one.
+    const root = join(dir, 'healing')
+    await writeFiles(root, { 'sub/f.txt': 'f\n', 'g.txt': 'g\n' })
+    const backend = new MemoryBackend()
+    const repo = await createTestRepository({ backend })
+    const first = await run(repo, [root])
+    const sub = (await nodeAt(repo, first.snapshot.tree, `${root}/sub`)).subtree!
+    const at = repo.index.lookup('tree', sub)!
+    const h = { type: 'data' as const, name: at.packId }
+    const bytes = Buffer.from(await backend.load(h))
+    bytes[at.offset + 20] ^= 1
+    await backend.remove(h)
+    await backend.save(h, bytes)
+    const reopened = await Repository.open(backend, TEST_PASSWORD) // nothing cached
+    await reopened.loadIndex()
+    const warnings: string[] = []
+    const second = await run(reopened, [root], { parent: { id: first.snapshotId!, snapshot: first.snapshot }, progress: { onWarning: (p, m) => warnings.push(`${p}: ${m}`) } })
+    assert.equal(warnings.length, 1)
+    // Stored bytes are counted once the writer is done: the last trees were left out before.
+    assert.ok(second.summary.dataAddedPacked > 0, 'the new copy counts as stored')
+    assert.match(warnings[0], /^tree [0-9a-f]{8}: a folder of the parent snapshot cannot be read .*stored anew if unchanged/)
+    const after = await Repository.open(backend, TEST_PASSWORD)
+    await after.loadIndex()
+    assert.equal((await nodeAt(after, second.snapshot.tree, `${root}/sub`)).subtree, sub, 'the same folder, the same tree')
+    assert.equal(after.index.lookupAll('tree', sub).length, 2, 'a second copy of it')
+    assert.deepEqual(names(await nodesAt(after, second.snapshot.tree, `${root}/sub`)), ['f.txt'], 'and it can be read')
   })
 
   it('stores hard links as file nodes that share inode and content', async () => {

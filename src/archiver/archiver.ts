@@ -2,7 +2,7 @@ import { lstatSync } from 'node:fs'
 import { lstat } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
-import { AppError, hashId, messageOf, type Id } from '../base/index.js'
+import { AppError, hashId, messageOf, shortId, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
 import { plaintextLength, type BlobWriter, type Repository } from '../repository/index.js'
@@ -138,6 +138,8 @@ class Archiver {
   #hooks: BackupHooks
   #saver!: FileSaver
   #workers: BackupWorkers | undefined
+  /** Trees of the parent snapshot that could not be read: stored anew when a folder hashes to one. */
+  readonly #damagedTrees = new Set<Id>()
   #users = new UserNames()
   #fileBudget = new ByteBudget(FILE_BYTES, FILE_COUNT)
   #writer!: BlobWriter
@@ -180,10 +182,6 @@ class Archiver {
       const tree = root.target
         ? await (await this.#walkDir('/', parentRoot, (await lstat('/', { bigint: true })).dev)).done
         : await this.#saveVirtual(root, parentRoot)
-      this.#s.dataBlobs = w.stats.dataBlobs
-      this.#s.treeBlobs = w.stats.treeBlobs
-      this.#s.dataAdded = w.stats.dataAdded
-      this.#s.dataAddedPacked = w.stats.dataAddedPacked
       return tree
     }
     let treeId: Id
@@ -194,6 +192,12 @@ class Archiver {
     } finally {
       await this.#workers?.close()
     }
+    // Read once the writer is flushed: the last trees are still being sealed when the walk ends.
+    const stats = this.#writer.stats
+    this.#s.dataBlobs = stats.dataBlobs
+    this.#s.treeBlobs = stats.treeBlobs
+    this.#s.dataAdded = stats.dataAdded
+    this.#s.dataAddedPacked = stats.dataAddedPacked
     const user = currentUser()
     const snapshot: Snapshot = {
       time: formatGoTime(BigInt(time.getTime()) * 1_000_000n),
@@ -242,14 +246,23 @@ class Archiver {
     if (id === undefined) return undefined
     try {
       return await this.#repo.loadBlobWith('tree', id, decode)
-    } catch {
-      return undefined // a damaged parent only costs speed
+    } catch (err) {
+      // A damaged parent costs speed (the folder is read again), and its tree is stored anew
+      // should the folder still hash to it: deduplicating against the damaged copy would make
+      // the new snapshot as damaged as the old one.
+      if (!this.#damagedTrees.has(id)) {
+        this.#damagedTrees.add(id)
+        this.#o.progress?.onWarning?.(`tree ${shortId(id)}`, `a folder of the parent snapshot cannot be read (${messageOf(err)}); it is read again, and stored anew if unchanged. Run "cairn check --read-data" to see what else is damaged`)
+      }
+      return undefined
     }
   }
 
   async #saveTree(nodes: readonly string[]): Promise<Id> {
-    const r = await this.#writer.saveBlob('tree', encodeTreeJson(nodes))
-    return r.id
+    const bytes = encodeTreeJson(nodes)
+    if (this.#damagedTrees.size === 0) return (await this.#writer.saveBlob('tree', bytes)).id
+    const id = hashId(bytes)
+    return (await this.#writer.saveBlob('tree', bytes, id, { duplicate: this.#damagedTrees.has(id) })).id
   }
 
   /** Saves the directories on the way to the targets, each holding only the relevant children. */

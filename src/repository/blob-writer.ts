@@ -127,10 +127,12 @@ export class BlobWriter {
 
   /**
    * Stores a blob unless it is known. `id` may be passed when the caller already hashed the data.
-   * The data is consumed before this returns; it waits only when too much is queued.
+   * The data is consumed before this returns; it waits only when too much is queued. With
+   * `duplicate` the blob is stored even when the repository has it (once per writer): a fresh
+   * copy beside one that is known to be damaged, which readers then fall back to.
    */
-  async saveBlob(type: BlobType, data: Uint8Array, id: Id = hashId(data)): Promise<SaveResult> {
-    if (!this.#accept(type, id, data.length, data.length)) return { id, known: true }
+  async saveBlob(type: BlobType, data: Uint8Array, id: Id = hashId(data), options: { duplicate?: boolean } = {}): Promise<SaveResult> {
+    if (!this.#accept(type, id, data.length, data.length, options.duplicate === true)) return { id, known: true }
     const size = data.length
     const work = this.#encoder.encode(type, data, this.#level).then((enc) => {
       // From here on the blob costs its sealed size, until its pack is uploaded.
@@ -172,9 +174,9 @@ export class BlobWriter {
   }
 
   /** Registers a new blob (false when it is known): stats and the bytes it will hold. */
-  #accept(type: BlobType, id: Id, plainSize: number, queuedBytes: number): boolean {
+  #accept(type: BlobType, id: Id, plainSize: number, queuedBytes: number, duplicate = false): boolean {
     this.#throwIfFailed()
-    if (this.has(type, id)) return false
+    if (duplicate ? this.#pending.has(type + id) : this.has(type, id)) return false
     this.#pending.add(type + id)
     if (type === 'data') this.stats.dataBlobs++
     else {
