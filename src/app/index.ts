@@ -6,7 +6,7 @@
  * maintenance, checking the file) are in `sets.ts`, a second entry: only what reads the config
  * file loads its schema.
  */
-export { initRepository, interruptSignal, openRepository, repositoryLocation, withRepository, type LockMode, type RepositoryOptions } from './session.js'
+export { initRepository, interruptSignal, openRepository, repositoryLocation, withRepository, forWriting, type LockMode, type RepositoryOptions } from './session.js'
 export { defaultRepository } from './default-repository.js'
 export { resolvePassword, type PasswordSource } from './password.js'
 export { runBackup, type BackupRequest } from './backup.js'

@@ -15,7 +15,7 @@ import type {
 } from '../maintenance/index.js'
 import { findSnapshot } from '../snapshots/index.js'
 import { maintenance } from './lazy-layers.js'
-import { withRepository, type RepositoryOptions } from './session.js'
+import { forWriting, withRepository, type RepositoryOptions } from './session.js'
 
 export type { RecoverResult, RepairIndexResult, RepairPacksResult, RepairSnapshotsResult, SalvagedPack } from '../maintenance/index.js'
 
@@ -28,7 +28,7 @@ export interface RepairIndexRequest {
 /** `repair index` (restic 0.14: `rebuild-index`): always under an exclusive lock, even with --no-lock. */
 export async function runRepairIndex(o: RepositoryOptions, req: RepairIndexRequest = {}): Promise<RepairIndexResult> {
   const { repairIndex } = await maintenance()
-  return withRepository({ ...o, noLock: false }, 'exclusive', (repo) => repairIndex(repo, req))
+  return withRepository(forWriting(o), 'exclusive', (repo) => repairIndex(repo, req))
 }
 
 export interface RepairPacksRequest {
@@ -48,7 +48,7 @@ export interface RepairPacksRequest {
 export async function runRepairPacks(o: RepositoryOptions, req: RepairPacksRequest): Promise<RepairPacksResult> {
   if (req.packs.length === 0) throw new AppError('INVALID_ARGUMENT', 'No pack IDs given', { hint: 'Name the damaged packs that "cairn check --read-data" reports, e.g. cairn repair packs 1a2b3c4d' })
   const { repairPacks } = await maintenance()
-  return withRepository({ ...o, noLock: false }, 'exclusive', async (repo) => {
+  return withRepository(forWriting(o), 'exclusive', async (repo) => {
     const all: Id[] = []
     for await (const f of repo.backend.list('data')) all.push(f.name)
     const ids = new Set<Id>()
@@ -96,7 +96,7 @@ export interface RepairSnapshotsRequest {
 export async function runRepairSnapshots(o: RepositoryOptions, req: RepairSnapshotsRequest = {}): Promise<RepairSnapshotsResult> {
   const { repairSnapshots } = await maintenance()
   const mode = req.dryRun ? 'none' : 'exclusive'
-  return withRepository({ ...o, noLock: req.dryRun === true }, mode, async (repo) => {
+  return withRepository(req.dryRun === true ? { ...o, noLock: true } : forWriting(o), mode, async (repo) => {
     await repo.loadIndex()
     let snapshotIds: string[] | undefined
     if (req.snapshots !== undefined && req.snapshots.length > 0) {
@@ -121,7 +121,7 @@ export interface RecoverRequest {
 export async function runRecover(o: RepositoryOptions, req: RecoverRequest = {}): Promise<RecoverResult> {
   const { recover } = await maintenance()
   const user = currentUser()
-  return withRepository({ ...o, noLock: false }, 'exclusive', (repo) =>
+  return withRepository(forWriting(o), 'exclusive', (repo) =>
     recover(repo, { hostname: req.hostname ?? osHostname(), username: user.name, uid: user.uid, gid: user.gid, signal: req.signal, progress: req.progress }),
   )
 }

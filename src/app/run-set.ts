@@ -15,7 +15,7 @@ import { runBackup, type BackupRequest } from './backup.js'
 import { copySnapshots } from './copy.js'
 import { runHooks, type HookContext, type HookKind, type HookRun } from './hooks.js'
 import { exitCodeOf, setStatusOf, type DestinationResult, type RunEvent, type RunResult, type SetRunResult } from './run-set-result.js'
-import { initRepository, withRepository, type RepositoryOptions } from './session.js'
+import { forWriting, initRepository, withRepository, type RepositoryOptions } from './session.js'
 import { maintainDestination, setTag } from './set-maintenance.js'
 import { probeDestination, repositoryOptionsFor, type SharedRepositoryOptions } from './set-destination.js'
 
@@ -336,7 +336,7 @@ async function backupTo(set: EffectiveSet, destination: string, opts: Repository
     },
   }
   try {
-    const r = await withRepository(opts, 'shared', (repo) => runBackup(repo, request))
+    const r = await withRepository(forWriting(opts), 'shared', (repo) => runBackup(repo, request))
     const s = r.summary
     if (s.errors > messages.length) messages.push(`and ${s.errors - messages.length} more unreadable files`)
     return {
@@ -355,7 +355,7 @@ async function backupTo(set: EffectiveSet, destination: string, opts: Repository
 
 async function copyTo(from: Primary, opts: RepositoryOptions, o: RunSetOptions): Promise<Partial<DestinationResult>> {
   const r = await withRepository(from.opts, 'shared', (src) =>
-    withRepository(opts, 'shared', (dst) => copySnapshots(src, dst, { snapshots: [from.snapshotId], ...(o.signal ? { signal: o.signal } : {}) })),
+    withRepository(forWriting(opts), 'shared', (dst) => copySnapshots(src, dst, { snapshots: [from.snapshotId], ...(o.signal ? { signal: o.signal } : {}) })),
   )
   const id = r.copied[0]?.id ?? r.skipped[0]?.copyId
   return { via: 'copy', copiedFrom: from.name, ...(id ? { snapshotId: id } : {}), bytes: r.bytes, errors: [] }

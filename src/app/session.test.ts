@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
+import { encodeLock, newLockInfo } from '../repository/lock.js'
+import { cairn, initRepo, PASSWORD, tempDir, withRepo } from './interop-testing.js'
 import { repositoryLocation } from './session.js'
 
 describe('repositoryLocation()', () => {
@@ -31,5 +33,31 @@ describe('repositoryLocation()', () => {
     const empty = join(dir, 'empty')
     writeFileSync(empty, '\n')
     assert.throws(() => repositoryLocation({ repositoryFile: empty, env }), /is empty/)
+  })
+})
+
+describe('--no-lock', () => {
+  it('is ignored by commands that change the repository: a backup or prune still meets a lock, a read does not', async () => {
+    // backup and prune ran with no lock at all, and prune deleted the packs of a running backup.
+    const tmp = await tempDir('no-lock')
+    try {
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      writeFileSync(join(tmp.path, 'f.txt'), 'f\n')
+      await withRepo(repo, async (r) => {
+        await r.saveUnpacked('locks', encodeLock({ ...newLockInfo(true), hostname: 'elsewhere.example', pid: 4242 }))
+      })
+      for (const args of [['backup', join(tmp.path, 'f.txt')], ['prune'], ['tag', '--add', 'x'], ['key', 'add', '--new-password-file', '/dev/null']]) {
+        const r = await cairn(repo, ['--no-lock', ...args], { CAIRN_PASSWORD: PASSWORD })
+        assert.equal(r.code, 11, `${args[0]}: ${r.stderr}`)
+        assert.match(r.stderr, /already locked exclusively by PID 4242 on elsewhere\.example/)
+      }
+      const read = await cairn(repo, ['--no-lock', 'snapshots'], { CAIRN_PASSWORD: PASSWORD })
+      assert.equal(read.code, 0, read.stderr)
+      const dry = await cairn(repo, ['--no-lock', 'prune', '--dry-run'], { CAIRN_PASSWORD: PASSWORD })
+      assert.equal(dry.code, 0, dry.stderr)
+    } finally {
+      await tmp.remove()
+    }
   })
 })

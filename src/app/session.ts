@@ -140,6 +140,15 @@ export async function openRepository(o: RepositoryOptions, createDefault = false
 }
 
 /**
+ * The options of a command that changes the repository: `--no-lock` is for commands that only
+ * read it (and for dry runs), so a writer locks all the same, as restic's backup and prune do.
+ * Ignoring locks there lets prune delete what a running backup has just written.
+ */
+export function forWriting(o: RepositoryOptions, dryRun = false): RepositoryOptions {
+  return dryRun || !o.noLock ? o : { ...o, noLock: false }
+}
+
+/**
  * Runs `fn` with an open repository and a lock of the given kind; the lock is released and the
  * backend closed whatever happens.
  */

@@ -8,7 +8,7 @@ import type { EffectiveSet, RetentionPolicyConfig } from '../config/index.js'
 import { runCheck } from './check.js'
 import { retentionPolicyFromFlags, runForget, type RetentionFlags } from './forget.js'
 import { runPrune, type PruneRequest } from './prune.js'
-import { withRepository, type RepositoryOptions } from './session.js'
+import { forWriting, withRepository, type RepositoryOptions } from './session.js'
 
 /** The tag every snapshot of a set carries, so retention touches only that set's snapshots. */
 export const SET_TAG_PREFIX = 'cairn-set:'
@@ -82,7 +82,7 @@ export async function maintainDestination(
   if (policy !== undefined) {
     o.onAction?.('forget')
     try {
-      const r = await withRepository(opts, 'exclusive', (repo) =>
+      const r = await withRepository(forWriting(opts), 'exclusive', (repo) =>
         runForget(repo, {
           policy: retentionPolicyFromFlags(retentionFlags(policy)),
           filter: { hosts: [set.host], tags: [setTag(set.name)] },
@@ -99,7 +99,7 @@ export async function maintainDestination(
   if (o.prune === true && !pruned && !o.signal?.aborted) {
     o.onAction?.('prune')
     try {
-      await withRepository(opts, 'exclusive', (repo) => runPrune(repo, pruneRequestOf(set, o.signal)))
+      await withRepository(forWriting(opts), 'exclusive', (repo) => runPrune(repo, pruneRequestOf(set, o.signal)))
       if (out.forget) out.forget.pruned = true
     } catch (err) {
       out.errors.push(`prune failed: ${messageOf(err)}`)

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { interruptSignal, parseFindTime, runBackup, withRepository } from '../../app/index.js'
+import { interruptSignal, parseFindTime, runBackup, forWriting, withRepository } from '../../app/index.js'
 import { parseSize, type BackupResult } from '../../archiver/index.js'
 import { AppError } from '../../base/index.js'
 import type { CommandContext } from '../context.js'
@@ -87,7 +87,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       let finished = false
       try {
         const result = await withRepository(
-          ctx.repositoryOptions(),
+          forWriting(ctx.repositoryOptions(), opts.dryRun === true),
           opts.dryRun ? 'none' : 'shared',
           (repo) =>
             runBackup(repo, {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { copySnapshots, interruptSignal, withFromRepository, withRepository, type CopyProgress, type CopyResult, type FromRepositoryFlags } from '../../app/index.js'
+import { copySnapshots, interruptSignal, withFromRepository, forWriting, withRepository, type CopyProgress, type CopyResult, type FromRepositoryFlags } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { formatTime } from '../output/format.js'
 import { collect } from '../options.js'
@@ -55,7 +55,7 @@ export function registerCopy(program: Command, ctx: CommandContext): void {
       try {
         const result = await withFromRepository(base, fromRepositoryFlags(opts), 'shared', (src) =>
           // restic always locks the destination, --no-lock or not
-          withRepository({ ...base, noLock: false }, 'shared', (dst) =>
+          withRepository(forWriting(base), 'shared', (dst) =>
             copySnapshots(src, dst, { snapshots, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path }, signal, progress: copyProgress(term) }, (m) =>
               term.warn(m),
             ),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { AppError } from '../../base/index.js'
-import { interruptSignal, retentionPolicyFromFlags, runForget, withRepository, type ForgetGroup, type ForgetResult, type RetentionFlags } from '../../app/index.js'
+import { interruptSignal, retentionPolicyFromFlags, runForget, forWriting, withRepository, type ForgetGroup, type ForgetResult, type RetentionFlags } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { collect } from '../options.js'
 import { formatTime, table } from '../output/format.js'
@@ -138,7 +138,7 @@ export function registerForget(program: Command, ctx: CommandContext): void {
       const policy = retentionPolicyFromFlags(opts)
       const { signal, dispose } = interruptSignal()
       try {
-        const result = await withRepository(ctx.repositoryOptions(), 'exclusive', (repo) =>
+        const result = await withRepository(forWriting(ctx.repositoryOptions(), opts.dryRun === true), 'exclusive', (repo) =>
           runForget(repo, {
             ids,
             policy,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { addKey, changePassword, listKeys, readNewPassword, removeKey, withRepository } from '../../app/index.js'
+import { addKey, changePassword, listKeys, readNewPassword, removeKey, forWriting, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { formatTime, table } from '../output/format.js'
 import { promptPassword } from '../output/prompt.js'
@@ -46,7 +46,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
     .option('--host <name>', 'the hostname for the new key')
     .action(async (_opts: KeyFlags, cmd: Command) => {
       const f = flags(cmd)
-      await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
+      await withRepository(forWriting(ctx.repositoryOptions()), 'shared', async (repo) => {
         const id = await addKey(repo, { password: await newPassword(f), username: f.user, hostname: f.host })
         ctx.term.info(`saved new key as ${id}`)
       })
@@ -58,7 +58,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
     .addHelpText('after', '\nExamples:\n  cairn key list\n  cairn key remove 1a2b3c4d')
     .argument('<id>', 'key ID or unique prefix')
     .action(async (id: string) => {
-      await withRepository(ctx.repositoryOptions(), 'exclusive', async (repo) => {
+      await withRepository(forWriting(ctx.repositoryOptions()), 'exclusive', async (repo) => {
         const removed = await removeKey(repo, id)
         ctx.term.info(`removed key ${removed}`)
       })
@@ -71,7 +71,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
     .option('--new-password-file <file>', 'file from which to read the new password')
     .action(async (_opts: KeyFlags, cmd: Command) => {
       const f = flags(cmd)
-      await withRepository(ctx.repositoryOptions(), 'exclusive', async (repo) => {
+      await withRepository(forWriting(ctx.repositoryOptions()), 'exclusive', async (repo) => {
         const { newId } = await changePassword(repo, { password: await newPassword(f) })
         ctx.term.info(`saved new key as ${newId}`)
       })

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { interruptSignal, runPrune, withRepository, type PrunePhase, type PruneProgress, type PruneRequest, type PruneResult, type PruneStats } from '../../app/index.js'
+import { interruptSignal, runPrune, forWriting, withRepository, type PrunePhase, type PruneProgress, type PruneRequest, type PruneResult, type PruneStats } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { formatBytes } from '../output/format.js'
 import type { Terminal } from '../output/terminal.js'
@@ -142,7 +142,7 @@ export function registerPrune(program: Command, ctx: CommandContext): void {
       const term = ctx.term
       const { signal, dispose } = interruptSignal()
       try {
-        const result = await withRepository(ctx.repositoryOptions(), 'exclusive', (repo) =>
+        const result = await withRepository(forWriting(ctx.repositoryOptions(), opts.dryRun === true), 'exclusive', (repo) =>
           runPrune(repo, { ...pruneRequest(opts, term, ctx.globals.packSize), dryRun: opts.dryRun, signal }),
         )
         reportPrune(term, result)

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { interruptSignal, runRewrite, withRepository } from '../../app/index.js'
+import { interruptSignal, runRewrite, forWriting, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { collect } from '../options.js'
 import { formatTime } from '../output/format.js'
@@ -39,7 +39,7 @@ export function registerRewrite(program: Command, ctx: CommandContext): void {
       const { signal, dispose } = interruptSignal()
       try {
         const mode = opts.dryRun ? 'none' : opts.forget ? 'exclusive' : 'shared'
-        await withRepository(ctx.repositoryOptions(), mode, async (repo) => {
+        await withRepository(forWriting(ctx.repositoryOptions(), opts.dryRun === true), mode, async (repo) => {
           const result = await runRewrite(repo, {
             snapshots,
             filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },

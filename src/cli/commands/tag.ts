@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { changeTags, withRepository } from '../../app/index.js'
+import { changeTags, forWriting, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 
 interface TagFlags {
@@ -26,7 +26,7 @@ export function registerTag(program: Command, ctx: CommandContext): void {
     .option('--path <path>', 'only snapshots including this path, when no snapshot ID is given (repeatable)', collect)
     .addHelpText('after', '\nExamples:\n  cairn tag --add keep latest\n  cairn tag --set monthly,offsite 1a2b3c4d\n  cairn tag --remove temp --host laptop')
     .action(async (snapshots: string[], opts: TagFlags) => {
-      await withRepository(ctx.repositoryOptions(), 'exclusive', async (repo) => {
+      await withRepository(forWriting(ctx.repositoryOptions()), 'exclusive', async (repo) => {
         const result = await changeTags(
           repo,
           { snapshots, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path }, set: opts.set, add: opts.add, remove: opts.remove },
