@@ -29,7 +29,7 @@ import { describePolicy } from '../snapshots/index.js'
 import { retentionPolicyFromFlags } from './forget.js'
 import { resolvePruneOptions } from './prune.js'
 import { createHint, localPath } from './set-destination.js'
-import { firstLine } from './password.js'
+import { passwordFromText } from './password.js'
 import { retentionFlags } from './set-maintenance.js'
 
 /** The outcome of `config check`. */
@@ -139,7 +139,7 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     if (r.passwordFile !== undefined) {
       const why = await readable(r.passwordFile)
       if (why) at([...base, 'password-file'], `cannot read password file "${r.passwordFile}": ${why}`, 'error', 'Create the file with the password on its first line, or fix the path (chmod 600 it)')
-      else if (firstLine(await readFile(r.passwordFile, 'utf8')) === '') {
+      else if (passwordFromText(await readFile(r.passwordFile, 'utf8')) === '') {
         at([...base, 'password-file'], `password file "${r.passwordFile}" is empty (its first line is the password)`, 'error', 'Put the password on its first line')
       }
     }

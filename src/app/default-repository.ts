@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { errnoCode } from '../base/index.js'
+import { passwordFromText } from './password.js'
 
 /**
  * The embedded default: with no repository given, cairn uses a local repository under the
@@ -23,13 +24,20 @@ export function defaultRepository(env: NodeJS.ProcessEnv = process.env): Default
 
 /** Returns the default password, creating a random one (and its file) on first use. */
 export async function ensureDefaultPassword(file: string): Promise<{ password: string; created: boolean }> {
-  try {
-    return { password: (await readFile(file, 'utf8')).split(/\r?\n/)[0], created: false }
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err
-  }
+  const existing = await readDefaultPassword(file)
+  if (existing !== undefined) return { password: existing, created: false }
   await mkdir(dirname(file), { recursive: true, mode: 0o700 })
   const password = randomBytes(24).toString('base64url')
   await writeFile(file, password + '\n', { mode: 0o600, flag: 'wx' })
   return { password, created: true }
+}
+
+/** The default repository's password from its file, or undefined when there is no such file. */
+export async function readDefaultPassword(file: string): Promise<string | undefined> {
+  try {
+    return passwordFromText(await readFile(file, 'utf8'))
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err
+    return undefined
+  }
 }

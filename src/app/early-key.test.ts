@@ -33,7 +33,7 @@ describe('startKeyDerivationEarly', () => {
 
   it('uses the repository and password file of the environment, as the command will', async () => {
     const file = join(dir, 'password')
-    await writeFile(file, 'early bird\nsecond line ignored\n')
+    await writeFile(file, '  early bird \n')
     assert.equal(startKeyDerivationEarly(['snapshots'], { CAIRN_REPOSITORY: repo, CAIRN_PASSWORD_FILE: file }), 1)
     const r = await openRepository({ env: { CAIRN_REPOSITORY: repo, CAIRN_PASSWORD_FILE: file }, noLock: true, noCache: true })
     assert.equal(earlyDerivations(), 0)

@@ -15,7 +15,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { startEarlyDerivation } from '../crypto/early-scrypt.js'
 import { defaultRepository } from './default-repository.js'
-import { firstLine } from './password.js'
+import { passwordFromText } from './password.js'
 
 /**
  * Key files derived ahead, in the order the repository tries them: the first (or the one
@@ -90,17 +90,18 @@ function localPath(url: string): string | undefined {
 
 /** The password the command will use, as resolvePassword() and the default repository pick it. */
 function passwordOf(f: EarlyFlags, env: NodeJS.ProcessEnv, isDefault: boolean): string | undefined {
-  const direct = env.CAIRN_PASSWORD ?? env.RESTIC_PASSWORD
-  if (f.passwordFile !== undefined) return firstLineOf(f.passwordFile)
-  if (direct !== undefined && direct !== '') return direct
-  if (isDefault) return firstLineOf(defaultRepository(env).passwordFile)
-  const file = env.CAIRN_PASSWORD_FILE ?? env.RESTIC_PASSWORD_FILE
-  if (file !== undefined && file !== '') return firstLineOf(file)
+  const given = (v: string | undefined) => (v === undefined || v === '' ? undefined : v)
+  if (given(env.CAIRN_PASSWORD_COMMAND) ?? given(env.RESTIC_PASSWORD_COMMAND)) return undefined
+  const file = given(f.passwordFile) ?? given(env.CAIRN_PASSWORD_FILE) ?? given(env.RESTIC_PASSWORD_FILE)
+  if (file !== undefined) return passwordInFile(file)
+  const direct = given(env.CAIRN_PASSWORD) ?? given(env.RESTIC_PASSWORD)
+  if (direct !== undefined) return direct
+  if (isDefault) return passwordInFile(defaultRepository(env).passwordFile)
   return undefined
 }
 
-/** The first line of a regular file. Anything else (a pipe such as `<(pass show x)`, /dev/stdin) is left for the command to read: reading it here would use it up. */
-function firstLineOf(file: string): string {
+/** The password in a regular file. Anything else (a pipe such as `<(pass show x)`, /dev/stdin) is left for the command to read: reading it here would use it up. */
+function passwordInFile(file: string): string {
   if (!statSync(file).isFile()) throw new Error(`${file} is not a regular file`)
-  return firstLine(readFileSync(file, 'utf8'))
+  return passwordFromText(readFileSync(file, 'utf8'))
 }

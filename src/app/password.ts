@@ -15,19 +15,25 @@ export interface PasswordSource {
 }
 
 /**
- * Finds the repository password the way restic does: --password-file, --password-command,
- * then the environment (CAIRN_* before RESTIC_*), then a prompt on a terminal.
+ * Finds the repository password the way restic does: a password command (--password-command or
+ * its variable), else a password file (--password-file or its variable), else the password in
+ * the environment, else a prompt on a terminal. CAIRN_* variables come before RESTIC_* ones. A
+ * command and a file together are refused, as restic refuses them.
  */
 export async function resolvePassword(src: PasswordSource, question = 'enter password for repository: '): Promise<string> {
   const env = src.env ?? process.env
-  const file = src.passwordFile ?? env.CAIRN_PASSWORD_FILE ?? env.RESTIC_PASSWORD_FILE
-  const command = src.passwordCommand ?? env.CAIRN_PASSWORD_COMMAND ?? env.RESTIC_PASSWORD_COMMAND
-  if (src.passwordFile === undefined && src.passwordCommand === undefined) {
-    const direct = env.CAIRN_PASSWORD ?? env.RESTIC_PASSWORD
-    if (direct !== undefined && direct !== '') return direct
+  const given = (v: string | undefined) => (v === undefined || v === '' ? undefined : v)
+  const file = given(src.passwordFile) ?? given(env.CAIRN_PASSWORD_FILE) ?? given(env.RESTIC_PASSWORD_FILE)
+  const command = given(src.passwordCommand) ?? given(env.CAIRN_PASSWORD_COMMAND) ?? given(env.RESTIC_PASSWORD_COMMAND)
+  if (file !== undefined && command !== undefined) {
+    throw new AppError('INVALID_ARGUMENT', `A password file ("${file}") and a password command ("${command}") are both given`, {
+      hint: 'Give one of them: --password-file (CAIRN_PASSWORD_FILE, RESTIC_PASSWORD_FILE) or --password-command (CAIRN_PASSWORD_COMMAND, RESTIC_PASSWORD_COMMAND)',
+    })
   }
-  if (file !== undefined && file !== '') return readPasswordFile(file)
-  if (command !== undefined && command !== '') return runPasswordCommand(command)
+  if (command !== undefined) return runPasswordCommand(command)
+  if (file !== undefined) return readPasswordFile(file)
+  const direct = given(env.CAIRN_PASSWORD) ?? given(env.RESTIC_PASSWORD)
+  if (direct !== undefined) return direct
   if (src.prompt) return src.prompt(question)
   throw new AppError('NO_PASSWORD', 'No password given for the repository', {
     hint: 'Set CAIRN_PASSWORD (or RESTIC_PASSWORD), or use --password-file or --password-command',
@@ -35,19 +41,25 @@ export async function resolvePassword(src: PasswordSource, question = 'enter pas
 }
 
 export async function readPasswordFile(path: string): Promise<string> {
+  let text: string
   try {
-    return firstLine(await readFile(path, 'utf8'))
+    text = await readFile(path, 'utf8')
   } catch (err) {
     throw new AppError('NO_PASSWORD', `Cannot read password file "${path}": ${errnoCode(err) ?? messageOf(err)}`, {
       hint: 'Check the path given with --password-file and that it is readable',
     })
   }
+  const password = passwordFromText(text)
+  if (password === '') throw new AppError('NO_PASSWORD', `Password file "${path}" holds no password (it is empty or only whitespace)`, { hint: 'Write the password into the file' })
+  return password
 }
 
 async function runPasswordCommand(command: string): Promise<string> {
   try {
     const { stdout } = await promisify(execFile)('/bin/sh', ['-c', command], { maxBuffer: 1 << 20 })
-    return firstLine(stdout)
+    const password = passwordFromText(stdout)
+    if (password === '') throw new Error('it printed no password')
+    return password
   } catch (err) {
     throw new AppError('NO_PASSWORD', `Password command "${command}" failed: ${messageOf(err).split('\n')[0]}`, {
       hint: 'Run the command by hand to see what is wrong',
@@ -55,8 +67,10 @@ async function runPasswordCommand(command: string): Promise<string> {
   }
 }
 
-/** The password in a file's or command's output: its first line. */
-export function firstLine(text: string): string {
-  const line = text.split(/\r?\n/)[0]
-  return line
+/**
+ * The password in a file or a command's output, as restic reads it: the whole text without the
+ * white space (spaces, tabs, line ends) around it.
+ */
+export function passwordFromText(text: string): string {
+  return text.trim()
 }

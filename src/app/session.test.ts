@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
 import { encodeLock, newLockInfo } from '../repository/lock.js'
 import { cairn, initRepo, PASSWORD, tempDir, withRepo } from './interop-testing.js'
-import { repositoryLocation } from './session.js'
+import { openRepository, repositoryLocation } from './session.js'
 
 describe('repositoryLocation()', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-session-'))
@@ -33,6 +33,32 @@ describe('repositoryLocation()', () => {
     const empty = join(dir, 'empty')
     writeFileSync(empty, '\n')
     assert.throws(() => repositoryLocation({ repositoryFile: empty, env }), /is empty/)
+  })
+
+  it('refuses a repository given but empty, rather than use the default', () => {
+    // `-r ""` or RESTIC_REPOSITORY="" backed up into the default repository without a word.
+    assert.throws(() => repositoryLocation({ repo: '', env }), (err) => isAppError(err, 'INVALID_ARGUMENT') && /given with -r\/--repo is empty/.test(err.message))
+    assert.throws(() => repositoryLocation({ env: { ...env, RESTIC_REPOSITORY: '' } }), /given with RESTIC_REPOSITORY is empty/)
+    assert.equal(repositoryLocation({ env }).isDefault, true)
+  })
+})
+
+describe('the default repository', () => {
+  it('makes its password file only when it creates the repository', async () => {
+    // A new random password was written for a repository that existed, and opened nothing.
+    const home = mkdtempSync(join(tmpdir(), 'cairn-default-'))
+    try {
+      const env = { HOME: home }
+      const repo = await openRepository({ env, noCache: true }, true)
+      await repo.close?.()
+      const passwordFile = join(home, '.config', 'cairn', 'repository.password')
+      assert.ok(existsSync(passwordFile))
+      rmSync(passwordFile)
+      await assert.rejects(openRepository({ env, noCache: true }, true), (err) => isAppError(err, 'NO_PASSWORD') && /password file of the default repository, ".*", is missing/.test(err.message))
+      assert.equal(existsSync(passwordFile), false)
+    } finally {
+      rmSync(home, { recursive: true, force: true })
+    }
   })
 })
 

@@ -3,7 +3,7 @@ import { AppError, errnoCode, isAppError, messageOf } from '../base/index.js'
 import { openBackend, type Backend, type BackendOptions } from '../backends/index.js'
 import { Lock, releaseAllLocks, Repository } from '../repository/index.js'
 import { repositoryCache } from './cache.js'
-import { defaultRepository, ensureDefaultPassword } from './default-repository.js'
+import { defaultRepository, ensureDefaultPassword, readDefaultPassword } from './default-repository.js'
 import { resolvePassword, type PasswordSource } from './password.js'
 import { compressionMode, packSizeFrom } from './write-options.js'
 
@@ -49,6 +49,14 @@ export function repositoryLocation(o: RepositoryOptions): { url: string; isDefau
   }
   const url = given || (file ? readRepositoryFile(file) : undefined)
   if (url !== undefined && url !== '') return { url, isDefault: false }
+  // Given, but empty (`-r ""`, or a variable set from one that is not): backing up into the
+  // default instead would put the data where nobody looks for it.
+  const empty = flags ? (o.repo === '' ? '-r/--repo' : undefined) : ['CAIRN_REPOSITORY', 'RESTIC_REPOSITORY'].find((v) => env[v] === '')
+  if (empty !== undefined) {
+    throw new AppError('INVALID_ARGUMENT', `The repository given with ${empty} is empty`, {
+      hint: `Give the repository's location, or leave ${empty} out to use the default repository`,
+    })
+  }
   return { url: defaultRepository(env).repository, isDefault: true }
 }
 
@@ -67,12 +75,25 @@ function readRepositoryFile(file: string): string {
   return url
 }
 
-async function passwordFor(o: RepositoryOptions, isDefault: boolean, create: boolean): Promise<string> {
+/**
+ * The repository's password. The embedded default's comes from its own file, which is made (with
+ * a random password) only when `mayCreate` says the repository is about to be created: a new
+ * password for a repository that exists would open nothing.
+ */
+async function passwordFor(o: RepositoryOptions, isDefault: boolean, mayCreate: () => Promise<boolean>): Promise<string> {
+  const env = o.env ?? process.env
   if (isDefault && o.passwordFile === undefined && o.passwordCommand === undefined) {
-    const env = o.env ?? process.env
-    if (!(env.CAIRN_PASSWORD ?? env.RESTIC_PASSWORD)) {
+    // Only when no password is given in any way.
+    const named = ['CAIRN_PASSWORD', 'RESTIC_PASSWORD', 'CAIRN_PASSWORD_FILE', 'RESTIC_PASSWORD_FILE', 'CAIRN_PASSWORD_COMMAND', 'RESTIC_PASSWORD_COMMAND'].some((v) => (env[v] ?? '') !== '')
+    if (!named) {
       const file = defaultRepository(env).passwordFile
-      if (!create) return (await ensureDefaultPassword(file)).password
+      const existing = await readDefaultPassword(file)
+      if (existing !== undefined) return existing
+      if (!(await mayCreate())) {
+        throw new AppError('NO_PASSWORD', `The password file of the default repository, "${file}", is missing`, {
+          hint: 'Put back the copy of it you kept, or give the password with CAIRN_PASSWORD or --password-file',
+        })
+      }
       const { password, created } = await ensureDefaultPassword(file)
       if (created) o.onNotice?.(`Created a random password for the default repository in "${file}": keep a copy somewhere safe, without it the backups cannot be read`)
       return password
@@ -85,7 +106,7 @@ async function passwordFor(o: RepositoryOptions, isDefault: boolean, create: boo
 export async function initRepository(o: RepositoryOptions, init: Parameters<typeof Repository.init>[2] = {}): Promise<Repository> {
   const { url, isDefault } = repositoryLocation(o)
   const backend = await openBackend(url, o.backend)
-  const password = await passwordFor(o, isDefault, true)
+  const password = await passwordFor(o, isDefault, async () => true)
   return closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url), ...init }))
 }
 
@@ -121,7 +142,7 @@ export async function openRepository(o: RepositoryOptions, createDefault = false
   }
   const { url, isDefault } = repositoryLocation(o)
   const backend: Backend = await openBackend(url, o.backend)
-  const password = await passwordFor(o, isDefault, createDefault)
+  const password = await closingOnError(backend, () => passwordFor(o, isDefault, async () => createDefault && !(await hasConfig(backend))))
   try {
     return writing(await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) }))
   } catch (err) {
@@ -205,5 +226,16 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
       process.off('SIGTERM', onSignal)
       process.off('SIGHUP', onHup)
     },
+  }
+}
+
+/** Whether a repository's config file is there. */
+async function hasConfig(backend: Backend): Promise<boolean> {
+  try {
+    await backend.stat({ type: 'config', name: '' })
+    return true
+  } catch (err) {
+    if (isAppError(err, 'NOT_FOUND')) return false
+    throw err
   }
 }

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { isAppError } from '../base/index.js'
+import { resolvePassword } from './password.js'
+
+describe('resolvePassword()', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-password-'))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  const file = (name: string, text: string) => {
+    const p = join(dir, name)
+    writeFileSync(p, text)
+    return p
+  }
+
+  it('reads a password file as restic does: the whole text, trimmed of white space', async () => {
+    // The first line was taken as it was: a trailing space or a blank first line gave "Wrong password".
+    assert.equal(await resolvePassword({ passwordFile: file('a', 'secret \t\n'), env: {} }), 'secret')
+    assert.equal(await resolvePassword({ passwordFile: file('b', '\n  secret\n'), env: {} }), 'secret')
+    assert.equal(await resolvePassword({ passwordCommand: 'printf " secret \\n"', env: {} }), 'secret')
+  })
+
+  it('takes a command, then a file, then the password in the environment, as restic does', async () => {
+    const f = file('c', 'from-file\n')
+    assert.equal(await resolvePassword({ env: { RESTIC_PASSWORD: 'from-env', RESTIC_PASSWORD_FILE: f } }), 'from-file')
+    assert.equal(await resolvePassword({ env: { CAIRN_PASSWORD: 'from-env', RESTIC_PASSWORD_COMMAND: 'echo from-command' } }), 'from-command')
+    assert.equal(await resolvePassword({ env: { RESTIC_PASSWORD: 'from-env' } }), 'from-env')
+  })
+
+  it('refuses a file and a command together, and names an empty file as such', async () => {
+    await assert.rejects(
+      resolvePassword({ passwordFile: file('d', 'x\n'), passwordCommand: 'echo y', env: {} }),
+      (err) => isAppError(err, 'INVALID_ARGUMENT') && /password file .* and a password command .* are both given/.test(err.message),
+    )
+    await assert.rejects(resolvePassword({ passwordFile: file('e', ' \n\n'), env: {} }), (err) => isAppError(err, 'NO_PASSWORD') && /holds no password/.test(err.message))
+  })
+})
