@@ -419,6 +419,31 @@ describe('restore()', () => {
     for (const f of files.filter((f) => !lost.includes(f))) assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
   })
 
+  it('reads a damaged blob from another pack that holds it too', async () => {
+    // The file failed, though a good copy was there (dump used it).
+    const { nodeAt } = await import('../archiver/testing.js')
+    const repo = await createTestRepository() // its own: a second copy would change the tests after
+    const { tree } = (await backup(repo, { paths: [src], excludes: new ExcludeMatcher(), hostname: 'h' })).snapshot
+    const id = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]
+    const first = repo.index.lookup('data', id)!
+    await repo.withWriter((w) => w.saveBlob('data', Buffer.from('bee\n'), id, { duplicate: true }), { threads: 0 })
+    assert.equal(repo.index.lookupAll('data', id).length, 2)
+    const be = repo.backend
+    const load = async (h: Handle, offset = 0, length?: number) => {
+      const bytes = await be.load(h, offset, length)
+      const at = first.offset + 20 - offset
+      if (h.type === 'data' && h.name === first.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
+      return bytes
+    }
+    const target = join(dir, 'other-copy')
+    const errors: string[] = []
+    const summary = await restore({ loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto: undefined }), key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    assert.deepEqual(errors, [])
+    assert.equal(summary.errors, 0)
+    assert.equal(await readFile(join(target, src, 'sub/b.txt'), 'utf8'), 'bee\n')
+    assert.equal((await lstat(join(target, src, 'sub/b.txt'))).mtime.toISOString(), '2020-02-03T04:05:06.789Z', 'and finished')
+  })
+
   it('a damaged blob fails only the files that hold it; the rest of its piece is restored', async () => {
     const { nodeAt } = await import('../archiver/testing.js')
     const bad = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os'
 import { closeSync, constants, ftruncateSync, lstatSync, mkdirSync, open as openCb, unlinkSync } from 'node:fs'
-import { link, mkdir, open, symlink } from 'node:fs/promises'
+import { link, mkdir, open, stat, symlink } from 'node:fs/promises'
 import { clearTheWay } from './in-the-way.js'
-import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
+import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, makeDirectories, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
 import { decodeTree, type Node } from '../snapshots/index.js'
@@ -105,6 +105,8 @@ interface PlannedBlob {
   blob: PackedBlob
   first: Placement
   more?: Placement[]
+  /** Packs whose copy of this blob turned out damaged (another copy is tried then). */
+  damagedIn?: Id[]
 }
 
 /**
@@ -168,6 +170,8 @@ const TARGET_PROBLEMS: Record<string, string> = {
   EPERM: 'operation not permitted (EPERM)',
   EROFS: 'read-only file system (EROFS)',
   ENOSPC: 'no space left on device (ENOSPC)',
+  // mkdir in a folder that exists: a file system that makes no folders (/proc, /sys)
+  ENOENT: 'the file system there does not let folders be made (ENOENT)',
 }
 
 /**
@@ -176,7 +180,7 @@ const TARGET_PROBLEMS: Record<string, string> = {
  */
 async function makeTarget(target: string): Promise<void> {
   try {
-    await mkdir(target, { recursive: true, mode: 0o700 })
+    await makeDirectories(target, 0o700, { stat, mkdir })
   } catch (err) {
     const code = errnoCode(err)
     const why = (code !== undefined ? TARGET_PROBLEMS[code] : undefined) ?? messageOf(err)
@@ -569,8 +573,19 @@ class Restorer {
     const failed = new Map(r.failed.map(([i, k, m]) => [`${i}:${k}`, m]))
     for (const [i, k, m] of r.warnings) this.#error(placesOf(piece[i])[k].file.path, new Error(m))
     const finished: FileJob[] = []
+    // A damaged blob that another pack holds too is read from there (as restic's later versions
+    // do); its files wait for that copy.
+    const again: Array<[Id, PlannedBlob]> = []
     piece.forEach((e, i) => {
       const why = damaged.get(i)
+      if (why !== undefined) {
+        const tried = [...(e.damagedIn ?? []), packId]
+        const other = this.#repo.index.lookupAll('data', e.blob.id).find((l) => !tried.includes(l.packId))
+        if (other !== undefined) {
+          again.push([other.packId, { ...e, blob: other, damagedIn: tried }])
+          return
+        }
+      }
       placesOf(e).forEach((p, k) => {
         const f = p.file
         if (f.remaining < 0) return
@@ -588,6 +603,7 @@ class Restorer {
       })
     })
     for (const f of finished) await this.#finishFile(f)
+    for (const [otherPack, e] of again) await this.#restorePiece(pool, undefined, otherPack, [e])
   }
 
   /**

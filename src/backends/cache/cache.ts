@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { AppError, errnoCode, isId } from '../../base/index.js'
+import { AppError, errnoCode, isId, makeDirectories } from '../../base/index.js'
 import type { FileType, Handle } from '../backend.js'
 
 /** The file types a cache holds, and their folders (restic's names). Never config, keys or locks. */
@@ -51,7 +51,7 @@ export class Cache {
     const dir = join(baseDir, repositoryId)
     let created = false
     try {
-      await fs.mkdir(baseDir, { recursive: true, mode: DIR_MODE })
+      await makeDirectories(baseDir, DIR_MODE, fs)
       await writeCachedirTag(baseDir)
       const version = await readVersion(dir)
       if (version !== undefined && version > CACHE_VERSION) {

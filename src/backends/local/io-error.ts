@@ -22,7 +22,7 @@ const REASONS: Record<string, { reason: string; hint: string }> = {
   },
   EROFS: {
     reason: 'read-only file system',
-    hint: 'The repository is on a read-only file system; mount it read-write to change it',
+    hint: 'The repository is on a read-only file system: commands that only read it (snapshots, ls, restore, check, dump, find, diff, stats) work with --no-lock; mount it read-write to change it',
   },
   ENOENT: {
     reason: 'no such file or directory',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { AppError, errnoCode } from '../../base/index.js'
+import { AppError, errnoCode, makeDirectories } from '../../base/index.js'
 import type { Backend, BackendProperties, FileInfo, FileType, Handle, StagedFile, TemporaryFiles } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
 import { checkHandle, checkListType, checkRange } from '../handle.js'
@@ -77,7 +77,7 @@ export class LocalBackend implements Backend {
     const mode = PRIVATE.dir
     const mkdirp = async (dir: string) => {
       try {
-        await fs.mkdir(dir, { recursive: true, mode })
+        await makeDirectories(dir, mode, fs)
       } catch (err) {
         throw ioError('create', dir, err)
       }
