@@ -32,3 +32,31 @@ describe('backup --time', () => {
     }
   })
 })
+
+describe('backup -vv', () => {
+  it('lists each file and folder as new, modified or unchanged, in text and as JSON verbose_status', async () => {
+    // Nothing was listed.
+    const tmp = await tempDir('backup-vv')
+    try {
+      const repo = join(tmp.path, 'repo')
+      const src = join(tmp.path, 'src')
+      await initRepo(repo)
+      await fs.mkdir(src)
+      await fs.writeFile(join(src, 'a.txt'), 'a')
+      await fs.writeFile(join(src, 'b.txt'), 'b')
+      const first = await cairn(repo, ['backup', '-vv', src])
+      assert.equal(first.code, 0, first.stderr)
+      assert.match(first.stdout, new RegExp(`^new       ${join(src, 'a.txt')}$`, 'm'))
+      assert.match(first.stdout, new RegExp(`^new       ${src}/$`, 'm'))
+      await fs.writeFile(join(src, 'b.txt'), 'bb')
+      const second = await cairn(repo, ['--json', 'backup', '-vv', src])
+      assert.equal(second.code, 0, second.stderr)
+      const items = second.stdout.split('\n').filter((l) => l.includes('verbose_status')).map((l) => JSON.parse(l) as { action: string; item: string })
+      assert.deepEqual(items.map((i) => [i.action, i.item]).sort(), [['modified', join(src, 'b.txt')], ['modified', src], ['unchanged', join(src, 'a.txt')]].sort())
+      const quiet = await cairn(repo, ['backup', '-v', src])
+      assert.doesNotMatch(quiet.stdout, /^unchanged /m, 'not at -v')
+    } finally {
+      await tmp.remove()
+    }
+  })
+})

@@ -117,8 +117,13 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               signal,
               onTotals: term.interactive ? (t) => (totals = t) : undefined,
               progress: {
-                onItem: (_p, kind) => {
+                onItem: (p, kind, status, size) => {
                   if (kind === 'file') files++
+                  // Each file and folder at -vv, as restic lists them.
+                  if (term.verbose < 2) return
+                  const action = status === 'changed' ? 'modified' : status === 'unmodified' ? 'unchanged' : 'new'
+                  if (term.json) term.jsonLine({ message_type: 'verbose_status', action, item: p, ...(kind === 'file' && action !== 'unchanged' ? { data_size: size } : {}) })
+                  else term.info(`${action.padEnd(9)} ${p}${kind === 'dir' ? '/' : ''}`)
                 },
                 onBytes: (n) => {
                   bytes += n
