@@ -419,6 +419,25 @@ describe('restore()', () => {
     for (const f of files.filter((f) => !lost.includes(f))) assert.deepEqual(await readFile(join(target, src, f)), await readFile(join(src, f)), f)
   })
 
+  it('leaves a file of several blobs empty when one of them is damaged, not at its full size with a hole', async () => {
+    // It kept its full size, so it looked restored.
+    const { nodeAt } = await import('../archiver/testing.js')
+    const content = (await nodeAt(repo, tree, `${src}/big.bin`)).content!
+    const loc = repo.index.lookup('data', content[1])!
+    const be = repo.backend
+    const load = async (h: Handle, offset = 0, length?: number) => {
+      const bytes = await be.load(h, offset, length)
+      const at = loc.offset + 20 - offset
+      if (h.type === 'data' && h.name === loc.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
+      return bytes
+    }
+    const target = join(dir, 'damaged-multi')
+    const errors: string[] = []
+    await restore({ loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto: undefined }), key: repo.key }, { tree, target, progress: { onError: (p) => errors.push(p) } })
+    assert.deepEqual(errors, [join(target, src, 'big.bin')])
+    assert.equal((await lstat(join(target, src, 'big.bin'))).size, 0)
+  })
+
   it('reads a damaged blob from another pack that holds it too', async () => {
     // The file failed, though a good copy was there (dump used it).
     const { nodeAt } = await import('../archiver/testing.js')

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { closeSync, constants, ftruncateSync, lstatSync, mkdirSync, open as openCb, unlinkSync } from 'node:fs'
+import { closeSync, constants, ftruncateSync, lstatSync, mkdirSync, open as openCb, openSync, unlinkSync } from 'node:fs'
 import { link, mkdir, open, stat, symlink } from 'node:fs/promises'
 import { clearTheWay } from './in-the-way.js'
 import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, makeDirectories, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
@@ -214,6 +214,8 @@ class Restorer {
   #trees: TreesAhead
   #links = new Map<string, Buffer>()
   #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
+  /** Files made at their full size and not finished yet (see #emptyUnfinished()). */
+  readonly #sized = new Set<FileJob>()
   #createLimit = createLimit(CREATE_CONCURRENCY)
   /** Set when the writer failed: the walk stops at its next entry. */
   #writerFailure: { error: unknown } | undefined
@@ -242,11 +244,16 @@ class Restorer {
       // The writer stops taking batches, finishes the pieces it started and closes its workers.
       this.#handoff.fail(err)
       await writing.catch(() => {})
+      this.#emptyUnfinished()
       throw err
     } finally {
       this.#trees.clear()
     }
-    await writing
+    try {
+      await writing
+    } finally {
+      this.#emptyUnfinished()
+    }
     for (const l of this.#pendingLinks) {
       try {
         await replacing(l.path, () => link(l.target, l.path))
@@ -614,8 +621,31 @@ class Restorer {
     return f.blobs === 1 && !(this.#o.xattrs !== false && f.xattrs !== undefined && f.xattrs.length > 0)
   }
 
+  /**
+   * Empties the files that were made at their full size but not finished (a blob failed, or the
+   * restore was stopped): a file of the right size with holes would look restored.
+   */
+  #emptyUnfinished(): void {
+    for (const f of this.#sized) {
+      if (f.remaining === 0) continue
+      try {
+        // Through a descriptor that does not follow a symlink put there meanwhile.
+        const fd = openSync(f.path, constants.O_WRONLY | constants.O_NOFOLLOW)
+        try {
+          ftruncateSync(fd, 0)
+        } finally {
+          closeSync(fd)
+        }
+      } catch {
+        // reported already, or gone
+      }
+    }
+    this.#sized.clear()
+  }
+
   /** Creates a multi-blob file once, at its final size (blobs then go in at their offsets). */
   #created(f: FileJob): Promise<void> {
+    this.#sized.add(f)
     f.created ??= this.#createLimit(async () => {
       const fd = await openForWriting(f.path)
       try {
@@ -628,6 +658,7 @@ class Restorer {
   }
 
   async #finishFile(f: FileJob): Promise<void> {
+    this.#sized.delete(f)
     this.#s.files++
     this.#o.progress?.onFile?.(f.path.toString())
     if (!this.#finishedByWorker(f)) await this.#meta(f.path, f.node())
