@@ -34,8 +34,16 @@ export function wrapBackend(
   if (scheme === 'memory') return open(options)
   const connections = connectionsOption(scheme, options)
   if (scheme === 'local') {
-    const be = open(options)
-    return connections === undefined ? be : withConnectionLimit(be, connections)
+    const inner = open(options)
+    const be = connections === undefined ? inner : withConnectionLimit(inner, connections)
+    // Limits apply to a local repository too (an external drive shared with other work), as
+    // restic's do: through save and load, so files are no longer written in place meanwhile.
+    const limited = withRateLimit(be, { uploadKiB: options.limitUploadKiB, downloadKiB: options.limitDownloadKiB })
+    if (limited === be) return be
+    return Object.assign(limited, {
+      ...(inner.removeTemporaryFiles === undefined ? {} : { removeTemporaryFiles: inner.removeTemporaryFiles.bind(inner) }),
+      ...(inner.replaceConfig === undefined ? {} : { replaceConfig: inner.replaceConfig.bind(inner) }),
+    })
   }
   const scrub = createScrubber(secretsOf(url, options.env ?? process.env))
   const report = options.onMessage

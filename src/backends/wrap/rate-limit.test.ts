@@ -55,3 +55,26 @@ describe('withRateLimit()', () => {
     assert.throws(() => withRateLimit(inner, { uploadKiB: -1 }), RangeError)
   })
 })
+
+describe('--limit-upload on a local repository', () => {
+  it('is honoured, as restic honours it, through save rather than files written in place', async () => {
+    // The limits were ignored for local repositories.
+    const { mkdtemp, rm } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { openBackend } = await import('../registry.js')
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-local-limit-'))
+    try {
+      const be = await openBackend(join(dir, 'repo'), { limitUploadKiB: 512 })
+      await be.create()
+      assert.equal(be.stage, undefined, 'no writing in place, which would pass the limit by')
+      assert.equal(typeof be.removeTemporaryFiles, 'function', 'prune still cleans up')
+      const { h, data } = file(MiB)
+      const seconds = await timed(() => be.save(h, data))
+      assert.ok(seconds >= 1.95 && seconds < 3, `took ${seconds.toFixed(3)} s`)
+      assert.notEqual((await openBackend(join(dir, 'repo'))).stage, undefined, 'without a limit it writes in place')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
