@@ -29,17 +29,27 @@ export async function openMasterKey(
     if (i > 0) names.unshift(...names.splice(i, 1))
   }
   const max = options.maxKeys ?? MAX_KEYS_TRIED
+  // A key file is named by the hash of its content: one that no longer matches is damaged, and
+  // a wrong password cannot be told from that by decrypting it.
+  const damaged: string[] = []
   for (const name of names.slice(0, max)) {
     const bytes = await backend.load({ type: 'keys', name })
     try {
       return { keyId: name, key: await openKeyFile(bytes, password) }
     } catch (err) {
-      if (isAppError(err, 'WRONG_PASSWORD') || isAppError(err, 'INVALID_DATA')) continue
+      if (isAppError(err, 'WRONG_PASSWORD') || isAppError(err, 'INVALID_DATA')) {
+        if (/^[0-9a-f]{64}$/.test(name) && hashId(bytes) !== name) damaged.push(name)
+        continue
+      }
       throw err
     }
   }
-  throw new AppError('WRONG_PASSWORD', `Wrong password for repository "${backend.location}", or no key found`, {
-    hint: 'Check CAIRN_PASSWORD / RESTIC_PASSWORD, --password-file or --password-command',
+  const also = damaged.length === 0 ? '' : `; key file${damaged.length === 1 ? '' : 's'} ${damaged.map((d) => d.slice(0, 8)).join(', ')} ${damaged.length === 1 ? 'is' : 'are'} damaged (content does not match the name)`
+  throw new AppError('WRONG_PASSWORD', `Wrong password for repository "${backend.location}", or no key found${also}`, {
+    hint:
+      damaged.length === 0
+        ? 'Check CAIRN_PASSWORD / RESTIC_PASSWORD, --password-file or --password-command'
+        : 'If the password is right, its key file is among the damaged ones: put back a copy of keys/ from a backup of the repository',
   })
 }
 

@@ -126,6 +126,22 @@ describe('Repository.init() and open()', () => {
     await assert.rejects(createTestRepository({ backend: new MemoryBackend(), password: '' }), (err) => isAppError(err, 'NO_PASSWORD'))
   })
 
+  it('names a key file that is damaged, which a wrong password cannot be told from', async () => {
+    const be = new MemoryBackend()
+    const repo = await createTestRepository({ backend: be })
+    const [name] = await repo.listIds('keys')
+    const bytes = Buffer.from(await be.load({ type: 'keys', name }))
+    bytes[bytes.length - 10] ^= 1
+    await be.remove({ type: 'keys', name })
+    await be.save({ type: 'keys', name }, bytes)
+    await assert.rejects(Repository.open(be, TEST_PASSWORD), (err) => {
+      assert.ok(isAppError(err, 'WRONG_PASSWORD'))
+      assert.match(err.message, new RegExp(`key file ${name.slice(0, 8)} is damaged`))
+      assert.match(err.hint ?? '', /copy of keys\//)
+      return true
+    })
+  })
+
   it('a repository that lost its config file is not mistaken for an empty location', async () => {
     // init over it used to succeed, with a new key and config that left its snapshots unreadable.
     const be = new MemoryBackend()
