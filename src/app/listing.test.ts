@@ -9,7 +9,7 @@ import { cairn, cairnMain, initRepo, interopSkipReason, openRepo, PASSWORD, rest
 import { MemoryBackend } from '../backends/index.js'
 import { writeSnapshot } from '../maintenance/prune-testing.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
-import { listObjects, listSnapshots, listType, LIST_TYPES } from './listing.js'
+import { listObjects, listSnapshots, listSnapshotTree, listType, LIST_TYPES } from './listing.js'
 
 describe('listType()', () => {
   it('takes restic\'s type names and refuses others, naming them', () => {
@@ -37,6 +37,34 @@ describe('listSnapshots()', () => {
     assert.deepEqual(list.map((e) => e.id), [good])
     assert.equal(warnings.length, 1)
     assert.match(warnings[0], new RegExp(`^Ignoring snapshot ${bad.slice(0, 8)}, which cannot be read`))
+  })
+})
+
+describe('listSnapshotTree()', () => {
+  it('reports a folder it cannot read and lists the rest, when given onError', async () => {
+    // ls printed nothing at all and stopped.
+    const { Repository } = await import('../repository/index.js')
+    const { TEST_PASSWORD } = await import('../repository/testing.js')
+    const { decodeSnapshot } = await import('../snapshots/index.js')
+    const backend = new MemoryBackend()
+    const repo = await createTestRepository({ backend })
+    const id = await writeSnapshot(repo, { 'a.txt': seededBytes(1, 100), 'sub/b.txt': seededBytes(2, 100) })
+    const root = decodeSnapshot(await repo.loadUnpacked('snapshots', id)).tree
+    const { decodeTree } = await import('../snapshots/index.js')
+    const sub = decodeTree(await repo.loadBlob('tree', root)).find((n) => n.name.toString() === 'sub')!.subtree!
+    const at = repo.index.lookup('tree', sub)!
+    const h = { type: 'data' as const, name: at.packId }
+    const bytes = Buffer.from(await backend.load(h))
+    bytes[at.offset + 20] ^= 1
+    await backend.remove(h)
+    await backend.save(h, bytes)
+    const fresh = await Repository.open(backend, TEST_PASSWORD)
+    const seen: string[] = []
+    const errors: string[] = []
+    await listSnapshotTree(fresh, id, { recursive: true, onError: (p) => errors.push(p) }, (i) => seen.push(i.path))
+    assert.deepEqual(seen, ['/a.txt', '/sub'])
+    assert.deepEqual(errors, ['/sub'])
+    await assert.rejects(listSnapshotTree(await Repository.open(backend, TEST_PASSWORD), id, { recursive: true }, () => {}), /damaged/)
   })
 })
 

@@ -39,16 +39,26 @@ export interface ListedNode {
 export async function listSnapshotTree(
   repo: Repository,
   spec: string,
-  options: { dirs?: string[]; recursive?: boolean; filter?: SnapshotFilter },
+  options: {
+    dirs?: string[]
+    recursive?: boolean
+    filter?: SnapshotFilter
+    /** Told which snapshot is listed, before its first entry. */
+    onSnapshot?: (entry: SnapshotEntry) => void
+    /** A folder whose contents cannot be read is reported here and skipped; without it, the listing stops there. */
+    onError?: (path: string, err: unknown) => void
+  },
   visit: (item: ListedNode) => void,
 ): Promise<SnapshotEntry> {
   const { snapshot: id, path } = splitSnapshotPath(spec)
   const entry = await findSnapshot(repo, id, options.filter)
   await repo.loadIndex()
+  options.onSnapshot?.(entry)
+  const walk = (tree: Id, prefix: string, recursive: boolean, see: (item: ListedNode) => void) => walkTree(repo, tree, prefix, recursive, see, options.onError)
   const dirs = (options.dirs ?? []).map((d) => '/' + d.split('/').filter((p) => p !== '').join('/'))
   if (path) dirs.push('/' + path.split('/').filter((p) => p !== '').join('/'))
   if (dirs.length === 0) {
-    await walk(repo, entry.snapshot.tree, '', true, visit)
+    await walk(entry.snapshot.tree, '', true, visit)
     return entry
   }
   // Folders named twice, or one inside another, list each entry once.
@@ -66,16 +76,24 @@ export async function listSnapshotTree(
     }
     // The folder itself first, then what is in it, as restic lists a folder named on the command line.
     if (found.node !== undefined && dir !== '/') once({ path: dir, node: found.node })
-    if (found.tree) await walk(repo, found.tree, dir === '/' ? '' : dir, options.recursive === true, once)
+    if (found.tree) await walk(found.tree, dir === '/' ? '' : dir, options.recursive === true, once)
   }
   return entry
 }
 
-async function walk(repo: Repository, tree: Id, prefix: string, recursive: boolean, visit: (item: ListedNode) => void): Promise<void> {
-  for (const node of decodeTree(await repo.loadBlob('tree', tree))) {
+async function walkTree(repo: Repository, tree: Id, prefix: string, recursive: boolean, visit: (item: ListedNode) => void, onError?: (path: string, err: unknown) => void): Promise<void> {
+  let nodes: Node[]
+  try {
+    nodes = decodeTree(await repo.loadBlob('tree', tree))
+  } catch (err) {
+    if (onError === undefined) throw err
+    onError(prefix === '' ? '/' : prefix, err)
+    return
+  }
+  for (const node of nodes) {
     const path = `${prefix}/${goStringFromBytes(node.name)}`
     visit({ path, node })
-    if (recursive && node.type === 'dir' && node.subtree) await walk(repo, node.subtree, path, recursive, visit)
+    if (recursive && node.type === 'dir' && node.subtree) await walkTree(repo, node.subtree, path, recursive, visit, onError)
   }
 }
 

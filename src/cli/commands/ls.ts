@@ -21,13 +21,33 @@ export function registerLs(program: Command, ctx: CommandContext): void {
     .action(async (snapshot: string, dirs: string[], opts: { long?: boolean; recursive?: boolean; host?: string[]; tag?: string[]; path?: string[] }) => {
       const term = ctx.term
       await withRepository(ctx.repositoryOptions(), 'none', async (repo) => {
-        const lines: string[] = []
-        let header: Record<string, unknown> | undefined
-        const entry = await listSnapshotTree(
+        // Lines go out in batches as they come, not all at the end: a large snapshot lists
+        // millions, and a folder that cannot be read must not hide what came before it.
+        let lines: string[] = []
+        const flush = () => {
+          if (lines.length > 0) term.out(lines.join('\n'))
+          lines = []
+        }
+        let errors = 0
+        await listSnapshotTree(
           repo,
           snapshot,
-          { dirs, recursive: opts.recursive, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path } },
+          {
+            dirs,
+            recursive: opts.recursive,
+            filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
+            onSnapshot: (entry) => {
+              if (term.json) term.out(JSON.stringify({ ...snapshotJson(entry.id, entry.snapshot), struct_type: 'snapshot' }))
+              else term.info(`snapshot ${entry.id.slice(0, 8)} of [${entry.snapshot.paths.join(' ')}] filtered by [${dirs.join(' ')}] at ${entry.snapshot.time}:`)
+            },
+            onError: (path, err) => {
+              flush()
+              errors++
+              term.warn(`error: cannot list "${path}": ${(err as Error).message}`)
+            },
+          },
           (item) => {
+            if (lines.length >= 1000) flush()
             if (term.json) {
               lines.push(goJson(JSON.stringify(nodeJson(item))))
             } else if (opts.long) {
@@ -41,12 +61,10 @@ export function registerLs(program: Command, ctx: CommandContext): void {
             }
           },
         )
-        if (term.json) {
-          header = { ...snapshotJson(entry.id, entry.snapshot), struct_type: 'snapshot' }
-          term.out([JSON.stringify(header), ...lines].join('\n'))
-        } else {
-          term.info(`snapshot ${entry.id.slice(0, 8)} of [${entry.snapshot.paths.join(' ')}] filtered by [${dirs.join(' ')}] at ${entry.snapshot.time}:`)
-          if (lines.length > 0) term.out(lines.join('\n'))
+        flush()
+        if (errors > 0) {
+          term.warn(`There were ${errors} errors: run "cairn check" to see what is damaged`)
+          ctx.exitCode = 1
         }
       })
     })
