@@ -1,22 +1,25 @@
-import type { Id } from '../base/index.js'
-import { isStale, listLocks, type Repository } from '../repository/index.js'
+import { isAppError, type Id } from '../base/index.js'
+import { decodeLock, isStale, type Repository } from '../repository/index.js'
 
-/** Removes stale locks (or all locks with `all`); returns the IDs removed. */
+/**
+ * Removes stale locks (or all locks with `all`), and lock files that are not locks at all (they
+ * do not decrypt or decode: nothing can be waiting on them); returns the IDs removed. A lock that
+ * cannot be read for another reason (permissions, a network error) is left alone.
+ */
 export async function unlockRepository(repo: Repository, all: boolean): Promise<Id[]> {
   const removed: Id[] = []
-  for (const { id, info } of await listLocks(repo)) {
-    if (all || isStale(info)) {
+  for (const id of await repo.listIds('locks')) {
+    let remove = all
+    if (!remove) {
+      try {
+        remove = isStale(decodeLock(await repo.loadUnpacked('locks', id)))
+      } catch (err) {
+        remove = err instanceof SyntaxError || isAppError(err, 'INVALID_DATA')
+      }
+    }
+    if (remove) {
       await repo.backend.remove({ type: 'locks', name: id })
       removed.push(id)
-    }
-  }
-  if (all) {
-    // Locks that could not be read are removed too when everything goes.
-    for (const id of await repo.listIds('locks')) {
-      if (!removed.includes(id)) {
-        await repo.backend.remove({ type: 'locks', name: id })
-        removed.push(id)
-      }
     }
   }
   return removed

@@ -1,0 +1,19 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { encodeLock, newLockInfo } from '../repository/lock.js'
+import { createTestRepository } from '../repository/testing.js'
+import { unlockRepository } from './unlock.js'
+
+describe('unlockRepository()', () => {
+  it('removes stale locks and lock files that are no locks, and leaves live locks', async () => {
+    // A lock file of garbage stayed, and unlock said there were no locks to remove.
+    const repo = await createTestRepository()
+    const live = await repo.saveUnpacked('locks', encodeLock({ ...newLockInfo(false), hostname: 'elsewhere', pid: 1 }))
+    const old = await repo.saveUnpacked('locks', encodeLock({ ...newLockInfo(false), hostname: 'elsewhere', time: '2020-01-01T00:00:00Z' }))
+    const garbage = await repo.saveUnpacked('locks', Buffer.from('not a lock'))
+    const removed = await unlockRepository(repo, false)
+    assert.deepEqual(removed.sort(), [old, garbage].sort())
+    assert.deepEqual(await repo.listIds('locks'), [live])
+    assert.deepEqual(await unlockRepository(repo, true), [live])
+  })
+})
