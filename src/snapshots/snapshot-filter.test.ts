@@ -31,3 +31,24 @@ describe('matchesFilter()', () => {
     assert.equal(matchesFilter(snap([], ['/home/me']), { paths: ['/home'] }), false)
   })
 })
+
+describe('findParentSnapshot()', () => {
+  it("takes the newest snapshot of the host that holds every path backed up, as restic does, though it holds more", async () => {
+    // Only one with exactly the same paths was taken: after "backup src other", "backup src" read everything again.
+    const { encodeSnapshot } = await import('./snapshot.js')
+    const { findParentSnapshot } = await import('./snapshot-find.js')
+    const files = new Map<string, Buffer>()
+    const add = (s: Snapshot) => {
+      const id = String(files.size).padStart(64, '0')
+      files.set(id, Buffer.from(encodeSnapshot(s)))
+      return id
+    }
+    const both = add({ time: '2026-11-24T06:00:00Z', tree: 'a'.repeat(64), paths: ['/src', '/other'], hostname: 'h' })
+    const onlyOther = add({ time: '2026-11-24T07:00:00Z', tree: 'b'.repeat(64), paths: ['/other'], hostname: 'h' })
+    add({ time: '2026-11-24T08:00:00Z', tree: 'c'.repeat(64), paths: ['/src'], hostname: 'elsewhere' })
+    const repo = { listIds: async () => [...files.keys()], loadUnpacked: async (_t: string, id: string) => files.get(id)! }
+    assert.equal((await findParentSnapshot(repo as never, 'h', ['/src']))?.id, both)
+    assert.equal((await findParentSnapshot(repo as never, 'h', ['/other']))?.id, onlyOther)
+    assert.equal(await findParentSnapshot(repo as never, 'h', ['/src', '/third']), undefined)
+  })
+})

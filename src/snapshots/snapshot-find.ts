@@ -108,13 +108,17 @@ export async function resolveSnapshotId(repo: Pick<SnapshotRepo, 'listIds'>, spe
   return ids[0]
 }
 
-/** The newest snapshot of the same host with exactly the same paths: the parent for a backup. */
+/**
+ * The parent for a backup, as restic picks it: the newest snapshot of the same host that holds
+ * every one of `paths` (it may hold more: a snapshot of `a` and `b` is the parent of one of `a`).
+ */
 export async function findParentSnapshot(repo: SnapshotRepo, host: string, paths: string[]): Promise<SnapshotEntry | undefined> {
-  const want = [...paths].sort().join('\0')
   const all = await loadSnapshots(repo, () => {})
   for (let i = all.length - 1; i >= 0; i--) {
     const s = all[i].snapshot
-    if ((s.hostname ?? '') === host && [...s.paths].sort().join('\0') === want) return all[i]
+    if ((s.hostname ?? '') !== host) continue
+    const have = new Set(s.paths)
+    if (paths.every((p) => have.has(p))) return all[i]
   }
   return undefined
 }
