@@ -28,6 +28,10 @@ const REASONS: Record<string, { reason: string; hint: string }> = {
     reason: 'no such file or directory',
     hint: 'Check the repository path, or run "init" to create a repository there',
   },
+  EEXIST: {
+    reason: 'a file is in the way, not a folder',
+    hint: 'Give the path of a folder, or of one that can be made, for the repository',
+  },
   ENOTDIR: {
     reason: 'a part of the path is not a directory',
     hint: 'Check the repository path: it must be a directory made by "init"',

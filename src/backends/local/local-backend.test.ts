@@ -99,15 +99,18 @@ describe('LocalBackend layout', () => {
       await writeFile(f, Buffer.alloc(1000))
       await utimes(f, old, old)
     }
-    // A write that may still be under way (young), a lock being written, and files not ours: kept.
+    // An old lock's temp file goes too (it stayed before); a write that may still be under way
+    // (young), a lock being written, and files not ours: kept.
+    await writeFile(join(path, 'locks', `${id}-tmp-777777777777`), Buffer.alloc(1000))
+    await utimes(join(path, 'locks', `${id}-tmp-777777777777`), old, old)
+    left.push(join(path, 'locks', `${id}-tmp-777777777777`))
     await writeFile(join(path, 'index', `${id}-tmp-999999999999`), 'young')
     await writeFile(join(path, 'locks', `${id}-tmp-888888888888`), 'lock')
-    await utimes(join(path, 'locks', `${id}-tmp-888888888888`), old, old)
     await writeFile(join(path, 'data', 'e7', 'notes-tmp'), 'x')
     await writeFile(join(path, 'snapshots', 'README'), 'x')
-    assert.deepEqual(await be.removeTemporaryFiles({ dryRun: true }), { files: 4, bytes: 4000 })
+    assert.deepEqual(await be.removeTemporaryFiles({ dryRun: true }), { files: 5, bytes: 5000 })
     for (const f of left) await stat(f)
-    assert.deepEqual(await be.removeTemporaryFiles(), { files: 4, bytes: 4000 })
+    assert.deepEqual(await be.removeTemporaryFiles(), { files: 5, bytes: 5000 })
     for (const f of left) await assert.rejects(stat(f), /ENOENT/)
     await stat(join(path, 'data', 'e7', 'notes-tmp'))
     await stat(join(path, 'snapshots', 'README'))

@@ -259,8 +259,9 @@ export class LocalBackend implements Backend {
    */
   async removeTemporaryFiles(options: { dryRun?: boolean } = {}): Promise<TemporaryFiles> {
     const found: TemporaryFiles = { files: 0, bytes: 0 }
-    // Not locks/ (a lock may be written while this runs), and nothing younger than a quarter of an hour.
-    const dirs = [this.#root, ...['index', 'snapshots', 'keys'].map((t) => join(this.#root, t))]
+    // Nothing younger than a quarter of an hour: a file may be written while this runs (a lock
+    // takes milliseconds, a pack seconds).
+    const dirs = [this.#root, ...['index', 'snapshots', 'keys', 'locks'].map((t) => join(this.#root, t))]
     const before = Date.now() - TEMP_MIN_AGE_MS
     for (const sub of await this.#names(join(this.#root, 'data'))) if (/^[0-9a-f]{2}$/.test(sub)) dirs.push(join(this.#root, 'data', sub))
     for (const dir of dirs) {

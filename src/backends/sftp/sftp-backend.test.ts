@@ -123,7 +123,11 @@ describe('SftpBackend', { skip }, () => {
         await be.create()
         const pack = file('data', 10)
         await be.save(pack.h, pack.data)
-        const left = [join(path, 'data', pack.h.name.slice(0, 2), `${pack.h.name}-tmp-0123456789abcdef`), join(path, 'snapshots', `${'c'.repeat(64)}-tmp-fedcba9876543210`)]
+        const left = [
+          join(path, 'data', pack.h.name.slice(0, 2), `${pack.h.name}-tmp-0123456789abcdef`),
+          join(path, 'snapshots', `${'c'.repeat(64)}-tmp-fedcba9876543210`),
+          join(path, 'locks', `${'e'.repeat(64)}-tmp-1111111111111111`),
+        ]
         const old = new Date(Date.now() - 3600_000)
         for (const f of left) {
           await writeFile(f, Buffer.alloc(500))
@@ -131,8 +135,8 @@ describe('SftpBackend', { skip }, () => {
         }
         await writeFile(join(path, 'index', `${'d'.repeat(64)}-tmp-0000000000000000`), 'young: may be under way')
         await writeFile(join(path, 'snapshots', 'README'), 'junk')
-        assert.deepEqual(await be.removeTemporaryFiles?.({ dryRun: true }), { files: 2, bytes: 1000 })
-        assert.deepEqual(await be.removeTemporaryFiles?.(), { files: 2, bytes: 1000 })
+        assert.deepEqual(await be.removeTemporaryFiles?.({ dryRun: true }), { files: 3, bytes: 1500 })
+        assert.deepEqual(await be.removeTemporaryFiles?.(), { files: 3, bytes: 1500 })
         for (const f of left) await assert.rejects(stat(f), /ENOENT/)
         await stat(join(path, 'snapshots', 'README'))
         await stat(join(path, 'index', `${'d'.repeat(64)}-tmp-0000000000000000`))

@@ -187,8 +187,8 @@ export class SftpBackend implements Backend {
       }
     }
     await this.#op('list', this.#root, async (s) => {
-      // Not locks/ (a lock may be written while this runs), and nothing younger than a quarter of an hour.
-      const dirs = [this.#root, ...['index', 'snapshots', 'keys'].map((t) => posix.join(this.#root, t))]
+      // Nothing younger than a quarter of an hour: a file may be written while this runs.
+      const dirs = [this.#root, ...['index', 'snapshots', 'keys', 'locks'].map((t) => posix.join(this.#root, t))]
       const before = Date.now() / 1000 - 15 * 60
       for (const e of await names(s, posix.join(this.#root, 'data'))) if (/^[0-9a-f]{2}$/.test(e.name)) dirs.push(posix.join(this.#root, 'data', e.name))
       for (const dir of dirs) {
