@@ -138,9 +138,9 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     }
     if (r.passwordFile !== undefined) {
       const why = await readable(r.passwordFile)
-      if (why) at([...base, 'password-file'], `cannot read password file "${r.passwordFile}": ${why}`, 'error', 'Create the file with the password on its first line, or fix the path (chmod 600 it)')
+      if (why) at([...base, 'password-file'], `cannot read password file "${r.passwordFile}": ${why}`, 'error', 'Create the file with the password in it, or fix the path (chmod 600 it)')
       else if (passwordFromText(await readFile(r.passwordFile, 'utf8')) === '') {
-        at([...base, 'password-file'], `password file "${r.passwordFile}" is empty (its first line is the password)`, 'error', 'Put the password on its first line')
+        at([...base, 'password-file'], `password file "${r.passwordFile}" holds no password (it is empty or only white space)`, 'error', 'Write the password into the file')
       }
     }
     if (r.passwordCommand !== undefined) {

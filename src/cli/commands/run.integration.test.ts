@@ -127,7 +127,7 @@ describe('cairn config and cairn run', { skip }, () => {
     const empty = await cairn(['config', 'check', '--config', file, '--json'], home)
     assert.equal(empty.code, 1)
     const issues = (JSON.parse(empty.stdout) as { issues: Array<{ key: string; message: string }> }).issues
-    assert.deepEqual(issues.filter((i) => i.key === 'repositories.r.password-file').map((i) => i.message), [`password file "${join(dir, 'empty.pass')}" is empty (its first line is the password)`])
+    assert.deepEqual(issues.filter((i) => i.key === 'repositories.r.password-file').map((i) => i.message), [`password file "${join(dir, 'empty.pass')}" holds no password (it is empty or only white space)`])
     await write(join(tmp.path, 'pw'), 'src', 'echo', 'cache/[abc]')
     await initRepo(join(dir, 'repo'))
     const ok = await cairn(['config', 'check', '--config', file], home)
