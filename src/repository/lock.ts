@@ -8,6 +8,7 @@
  * longer runs. Anything less certain (a lock of restic, of a container or a machine that shares
  * this hostname, or of a laptop that slept through its refreshes) blocks until `unlock`, as
  * restic's locks do: ignoring the lock of a running backup lets prune delete what it just wrote.
+ * Abandoned locks are removed when seen.
  */
 import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname as osHostname, userInfo } from 'node:os'
@@ -255,8 +256,13 @@ export async function listLocks(repo: Pick<LockTarget, 'listIds' | 'loadUnpacked
 async function throwOnConflict(repo: LockTarget, exclusive: boolean, ownId: Id | undefined): Promise<void> {
   for (const { id, info } of await listLocks(repo)) {
     if (id === ownId) continue
+    if (isAbandoned(info)) {
+      // Its process is certainly gone (a killed run): removed, so that restic, which would wait
+      // for "unlock", is not held up by it either.
+      await repo.backend.remove({ type: 'locks', name: id }).catch(() => {})
+      continue
+    }
     if (!exclusive && !info.exclusive) continue
-    if (isAbandoned(info)) continue
     const kind = info.exclusive ? 'exclusively' : 'by a shared lock'
     const stale = staleReason(info, Date.now(), osHostname())
     throw new AppError(
