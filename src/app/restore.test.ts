@@ -103,3 +103,54 @@ describe('runRestore()', () => {
     }
   })
 })
+
+describe('restore into a folder it may not change', { skip: process.getuid?.() !== 0 ? 'needs root, to restore as another user' : false }, () => {
+  it('never writes into, nor empties, a file that was in the way and could not be replaced', async () => {
+    // A file of several blobs that could not replace the file in its way still had its blobs
+    // written into that file by path, and was emptied at the end: the user's file was lost.
+    const { chmod, mkdir, readFile, writeFile } = await import('node:fs/promises')
+    const { cairn, initRepo } = await import('./interop-testing.js')
+    const { seededBytes } = await import('../repository/testing.js')
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-restore-nobody-'))
+    try {
+      await chmod(dir, 0o755)
+      const src = join(dir, 'src')
+      await mkdir(join(src, 'sub'), { recursive: true })
+      await writeFile(join(src, 'sub', 'big.bin'), seededBytes(5, 4 * 1024 * 1024))
+      const repo = join(dir, 'repo')
+      await initRepo(repo)
+      assert.equal((await cairn(repo, ['backup', src])).code, 0)
+      await run('chmod', ['-R', 'a+rX', repo])
+      // The target's sub folder belongs to root; the file in it may be written by anyone.
+      const target = join(dir, 'target')
+      await mkdir(join(target, src, 'sub'), { recursive: true, mode: 0o755 })
+      await chmod(target, 0o777)
+      const precious = join(target, src, 'sub', 'big.bin')
+      await writeFile(precious, 'PRECIOUS USER DATA')
+      await chmod(precious, 0o666)
+      await chmod(join(target, src), 0o777)
+      const asNobody = await runAs(65534, 65534, process.execPath, [(await import('./interop-testing.js')).cairnMain, '-r', repo, '--no-cache', '--no-lock', 'restore', 'latest', '--target', target])
+      assert.notEqual(asNobody.code, 0, 'the file in the way could not be replaced')
+      assert.match(asNobody.stderr, /big\.bin/, asNobody.stderr)
+      assert.equal(await readFile(precious, 'utf8'), 'PRECIOUS USER DATA')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  const { execFileSync } = await import('node:child_process')
+  execFileSync(cmd, args)
+}
+
+async function runAs(uid: number, gid: number, cmd: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  const { spawn } = await import('node:child_process')
+  const { PASSWORD } = await import('./interop-testing.js')
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { uid, gid, env: { ...process.env, HOME: '/tmp', CAIRN_PASSWORD: PASSWORD }, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    p.on('close', (code) => resolve({ code: code ?? -1, stderr }))
+  })
+}

@@ -552,16 +552,19 @@ class Restorer {
     // cloned (a view into a larger buffer is copied first).
     const shared = sealed.buffer instanceof SharedArrayBuffer
     const sent = shared ? sealed : ownBuffer(sealed)
+    // A file that failed already (it could not be made: something it could not remove is in its
+    // way) gets none of its blobs: the worker opens files by path, and would write into that.
+    const live = piece.map((e) => placesOf(e).flatMap((p, k) => (p.file.remaining < 0 ? [] : [{ p, k }])))
     const request: RestorePiece = {
       packId,
       sealed: sent,
-      blobs: piece.map((e) => ({
+      blobs: piece.map((e, i) => ({
         type: 'data',
         id: e.blob.id,
         uncompressedLength: e.blob.uncompressedLength,
         offset: e.blob.offset - start,
         length: e.blob.length,
-        targets: placesOf(e).map((p): WriteTarget => {
+        targets: live[i].map(({ p }): WriteTarget => {
           const f = p.file
           const target: WriteTarget = { path: f.path, offset: p.offset, create: f.blobs === 1, sparse: f.blobs > 1 && f.size > plaintextLength(e.blob) }
           if (this.#finishedByWorker(f)) target.meta = { type: f.type, uid: f.uid, gid: f.gid, mode: f.mode, atime: f.atime, mtime: f.mtime }
@@ -573,12 +576,19 @@ class Restorer {
     try {
       r = await pool.call<RestorePieceResult>(request, sent.length, shared ? [] : [sent.buffer as ArrayBuffer])
     } catch (err) {
-      for (const e of piece) for (const p of placesOf(e)) this.#error(p.file.path, err)
+      for (const e of piece) {
+        for (const p of placesOf(e)) {
+          if (p.file.remaining < 0) continue
+          p.file.remaining = -1
+          this.#error(p.file.path, err)
+        }
+      }
       return
     }
     const damaged = new Map(r.damaged)
-    const failed = new Map(r.failed.map(([i, k, m]) => [`${i}:${k}`, m]))
-    for (const [i, k, m] of r.warnings) this.#error(placesOf(piece[i])[k].file.path, new Error(m))
+    // Results name targets by their place in the request; placesOf() counts them all.
+    const failed = new Map(r.failed.map(([i, k, m]) => [`${i}:${live[i][k].k}`, m]))
+    for (const [i, k, m] of r.warnings) this.#error(live[i][k].p.file.path, new Error(m))
     const finished: FileJob[] = []
     // A damaged blob that another pack holds too is read from there (as restic's later versions
     // do); its files wait for that copy.
@@ -645,9 +655,10 @@ class Restorer {
 
   /** Creates a multi-blob file once, at its final size (blobs then go in at their offsets). */
   #created(f: FileJob): Promise<void> {
-    this.#sized.add(f)
     f.created ??= this.#createLimit(async () => {
       const fd = await openForWriting(f.path)
+      // Only a file made here is emptied should it stay unfinished: never one that was in the way.
+      this.#sized.add(f)
       try {
         ftruncateSync(fd, f.size)
       } finally {
