@@ -262,7 +262,9 @@ class Archiver {
     const bytes = encodeTreeJson(nodes)
     if (this.#damagedTrees.size === 0) return (await this.#writer.saveBlob('tree', bytes)).id
     const id = hashId(bytes)
-    return (await this.#writer.saveBlob('tree', bytes, id, { duplicate: this.#damagedTrees.has(id) })).id
+    // One fresh copy: the same folder elsewhere in this backup finds it in the index then.
+    const duplicate = this.#damagedTrees.delete(id)
+    return (await this.#writer.saveBlob('tree', bytes, id, { duplicate })).id
   }
 
   /** Saves the directories on the way to the targets, each holding only the relevant children. */

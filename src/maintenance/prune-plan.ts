@@ -46,7 +46,13 @@ const HEADER_OVERHEAD = 32 + 4
  * counted as used, preferring a pack that has other used blobs (restic's rule). Throws when a
  * used blob is in no pack at all. Returns the packs and the keys of the duplicated blobs.
  */
-export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneStats): { packs: Map<Id, PackInfo>; duplicated: BlobSet } {
+export function classifyBlobs(
+  index: MasterIndex,
+  used: BlobSet,
+  stats: PruneStats,
+  /** Copies known to be damaged (see verifyDuplicates()): never the copy kept while a sound one exists. */
+  damaged?: ReadonlySet<string>,
+): { packs: Map<Id, PackInfo>; duplicated: BlobSet } {
   const packNumbers = new Map<Id, number>()
   const packIds: Id[] = []
   const infos: PackInfo[] = []
@@ -58,6 +64,8 @@ export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneSta
   const copies: Record<BlobType, Map<Id, number>> = { data: new Map(), tree: new Map() }
   const dupEntries: number[] = []
   const dupBlobs: Array<{ type: BlobType; id: Id }> = []
+  const dupOffsets: number[] = []
+  const entryOffset = new Float64Array(index.size)
   let e = 0
   let lastPack: Id | undefined
   let pn = 0
@@ -77,6 +85,7 @@ export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneSta
     const p = infos[pn]
     entryPack[e] = pn
     entryLength[e] = b.length
+    entryOffset[e] = b.offset
     p.usedSize += b.uncompressedLength !== 0 ? ENTRY_COMPRESSED : ENTRY_PLAIN
     if (p.type !== b.type) p.type = 'mixed'
     if (b.uncompressedLength === 0) p.uncompressed = true
@@ -90,10 +99,12 @@ export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneSta
         q.usedBlobs--
         dupEntries.push(first)
         dupBlobs.push(b)
+        dupOffsets.push(entryOffset[first])
       }
       copies[b.type].set(b.id, Math.min(255, (n ?? 1) + 1))
       dupEntries.push(e)
       dupBlobs.push(b)
+      dupOffsets.push(b.offset)
       stats.size.duplicate += b.length
       stats.blobs.duplicate++
     } else if (used.has(b.type, b.id)) {
@@ -121,13 +132,34 @@ export function classifyBlobs(index: MasterIndex, used: BlobSet, stats: PruneSta
   }
 
   // Every copy of a duplicated blob, in index order: the first in a pack that has other used
-  // blobs (or the last one left) counts as used, the others as unused.
+  // blobs (or the last one left) counts as used, the others as unused. A copy known damaged
+  // counts as unused, and is not counted among the copies, while a sound copy is left.
   const order = dupEntries.map((_, i) => i).sort((a, b) => dupEntries[a] - dupEntries[b])
+  const isDamaged = (i: number) => damaged !== undefined && damaged.has(copyKey(dupBlobs[i].type, dupBlobs[i].id, packIds[entryPack[dupEntries[i]]], dupOffsets[i]))
+  const passOver = new Set<string>()
+  if (damaged !== undefined && damaged.size > 0) {
+    const bad = new Map<string, number>()
+    for (const i of order) if (isDamaged(i)) bad.set(dupBlobs[i].type + dupBlobs[i].id, (bad.get(dupBlobs[i].type + dupBlobs[i].id) ?? 0) + 1)
+    for (const [key, n] of bad) {
+      const type = key.startsWith('data') ? 'data' : 'tree'
+      const id = key.slice(type.length)
+      const sound = copies[type].get(id)! - n
+      if (sound > 0) {
+        copies[type].set(id, sound)
+        passOver.add(key)
+      }
+    }
+  }
   for (const i of order) {
     const entry = dupEntries[i]
     const { type, id } = dupBlobs[i]
-    const count = copies[type].get(id)!
     const q = infos[entryPack[entry]]
+    if (passOver.has(type + id) && isDamaged(i)) {
+      q.unusedSize += entryLength[entry]
+      q.unusedBlobs++
+      continue
+    }
+    const count = copies[type].get(id)!
     if (count !== 0 && (q.usedBlobs > 0 || count === 1)) {
       q.usedSize += entryLength[entry]
       q.usedBlobs++
@@ -281,4 +313,9 @@ export function decidePacks(packs: Map<Id, PackInfo>, stored: ReadonlyMap<Id, nu
   stats.packs.repack = d.repack.size
   stats.packs.remove = d.remove.size
   return d
+}
+
+/** The key of one copy of a blob: its type, ID, pack and offset. */
+export function copyKey(type: BlobType, id: Id, packId: Id, offset: number): string {
+  return `${type}${id}${packId}${offset}`
 }

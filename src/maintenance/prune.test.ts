@@ -166,6 +166,34 @@ describe('PrunePlan.execute()', () => {
     assert.equal(after.index.lookupAll('data', hashId(aChunk)).length, 1)
   })
 
+  it('keeps the sound copy of a duplicated blob whose other copy is damaged, whichever comes first', async () => {
+    // The first copy in index order was kept without a look, and half the time it was the
+    // damaged one: the sound copy's pack was deleted and the file lost.
+    for (const damageFirst of [true, false]) {
+      const { backend } = await prunableRepository()
+      const repo = await reopen(backend)
+      await repo.loadIndex()
+      const aChunk = seededBytes(1, 256 * KiB).subarray(0, 64 * KiB)
+      const id = hashId(aChunk)
+      const original = repo.index.lookup('data', id)!
+      const fresh = new BlobWriter({ backend, key: repo.key, version: 2, index: new MasterIndex(), saveFramedUnpacked: (t, f) => repo.saveFramedUnpacked(t, f) })
+      await fresh.saveBlob('data', aChunk)
+      await fresh.flush()
+      const copies = (await reopen(backend).then(async (r) => (await r.loadIndex(), r))).index.lookupAll('data', id)
+      assert.equal(copies.length, 2)
+      const victim = damageFirst ? original : copies.find((c) => c.packId !== original.packId)!
+      const h = { type: 'data' as const, name: victim.packId }
+      const bytes = Buffer.from(await backend.load(h))
+      bytes[victim.offset + 30] ^= 1
+      await backend.remove(h)
+      await backend.save(h, bytes)
+      await (await planPrune(await reopen(backend), { maxUnused: { kind: 'bytes', bytes: 0 } })).execute()
+      const after = await reopen(backend)
+      await after.loadIndex()
+      assert.deepEqual(await after.loadBlob('data', id), Buffer.from(aChunk), `damaged ${damageFirst ? 'first' : 'second'} copy`)
+    }
+  })
+
   it('repacks uncompressed trees (format v2), and uncompressed data on request', async () => {
     const backend = new MemoryBackend()
     const repo = await createTestRepository({ backend })

@@ -9,7 +9,7 @@ import type { IndexPack, PackedBlob, Repository, WriterOptions } from '../reposi
 import { loadSnapshots } from '../snapshots/index.js'
 import { deleteFiles, repackPacks, writeIndexFiles } from './prune-execute.js'
 import { type MaxUnused } from './prune-options.js'
-import { classifyBlobs, decidePacks, emptyPruneStats, type PruneStats } from './prune-plan.js'
+import { classifyBlobs, copyKey, decidePacks, emptyPruneStats, type PruneStats } from './prune-plan.js'
 import { BlobSet, findUsedBlobs } from './used-blobs.js'
 
 export type PruneRepo = Pick<
@@ -111,8 +111,15 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
 
   signal?.throwIfAborted()
   progress?.phase?.('plan')
-  const stats = emptyPruneStats()
-  const { packs, duplicated } = classifyBlobs(repo.index, used, stats)
+  let stats = emptyPruneStats()
+  let { packs, duplicated } = classifyBlobs(repo.index, used, stats)
+  // Of a blob stored more than once only one copy stays: make sure it is a sound one. Duplicates
+  // are few (an interrupted backup, a fresh copy stored beside a damaged one), so they are read.
+  const damaged = await verifyDuplicates(repo, duplicated, used, signal)
+  if (damaged.size > 0) {
+    stats = emptyPruneStats()
+    ;({ packs, duplicated } = classifyBlobs(repo.index, used, stats, damaged))
+  }
   const stored = new Map<Id, number>()
   for await (const f of repo.backend.list('data')) stored.set(f.name, f.size)
   const size = options.packSize ?? DEFAULT_PACK_SIZE
@@ -292,4 +299,35 @@ function assertCovers(packs: readonly IndexPack[], used: BlobSet): void {
       hint: 'Please report this; the repository is unchanged apart from new packs',
     })
   }
+}
+
+/** Data bytes of duplicate copies read to find damaged ones; trees are always read. */
+const VERIFY_DUPLICATES_BYTES = 256 * 1024 * 1024
+
+/**
+ * Reads every copy of the duplicated blobs in use (trees all, data up to a budget) and returns
+ * the keys (copyKey) of the copies that do not decrypt or verify.
+ */
+async function verifyDuplicates(repo: PruneRepo, duplicated: BlobSet, used: BlobSet, signal?: AbortSignal): Promise<Set<string>> {
+  const damaged = new Set<string>()
+  let budget = VERIFY_DUPLICATES_BYTES
+  for (const b of duplicated) {
+    if (!used.has(b.type, b.id)) continue
+    const copies = repo.index.lookupAll(b.type, b.id)
+    if (b.type === 'data') {
+      const bytes = copies.reduce((n, c) => n + c.length, 0)
+      if (bytes > budget) continue
+      budget -= bytes
+    }
+    for (const c of copies) {
+      signal?.throwIfAborted()
+      try {
+        repo.decodeBlob(c, await repo.backend.load({ type: 'data', name: c.packId }, c.offset, c.length), c.packId)
+      } catch {
+        signal?.throwIfAborted()
+        damaged.add(copyKey(c.type, c.id, c.packId, c.offset))
+      }
+    }
+  }
+  return damaged
 }
