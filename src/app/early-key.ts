@@ -91,10 +91,13 @@ function localPath(url: string): string | undefined {
 /** The password the command will use, as resolvePassword() and the default repository pick it. */
 function passwordOf(f: EarlyFlags, env: NodeJS.ProcessEnv, isDefault: boolean): string | undefined {
   const given = (v: string | undefined) => (v === undefined || v === '' ? undefined : v)
-  if (given(env.CAIRN_PASSWORD_COMMAND) ?? given(env.RESTIC_PASSWORD_COMMAND)) return undefined
-  const file = given(f.passwordFile) ?? given(env.CAIRN_PASSWORD_FILE) ?? given(env.RESTIC_PASSWORD_FILE)
+  if (f.passwordFile !== undefined) return passwordInFile(f.passwordFile)
+  // The CAIRN_* set when any of it is set, else the RESTIC_* one, as resolvePassword() takes them.
+  const prefix = ['CAIRN_PASSWORD', 'CAIRN_PASSWORD_FILE', 'CAIRN_PASSWORD_COMMAND'].some((v) => given(env[v]) !== undefined) ? 'CAIRN' : 'RESTIC'
+  if (given(env[`${prefix}_PASSWORD_COMMAND`]) !== undefined) return undefined
+  const file = given(env[`${prefix}_PASSWORD_FILE`])
   if (file !== undefined) return passwordInFile(file)
-  const direct = given(env.CAIRN_PASSWORD) ?? given(env.RESTIC_PASSWORD)
+  const direct = given(env[`${prefix}_PASSWORD`])
   if (direct !== undefined) return direct
   if (isDefault) return passwordInFile(defaultRepository(env).passwordFile)
   return undefined

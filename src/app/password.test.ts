@@ -22,11 +22,15 @@ describe('resolvePassword()', () => {
     assert.equal(await resolvePassword({ passwordCommand: 'printf " secret \\n"', env: {} }), 'secret')
   })
 
-  it('takes a command, then a file, then the password in the environment, as restic does', async () => {
+  it('takes a command, then a file, then the password in the environment, as restic does; CAIRN_* as a set before RESTIC_*', async () => {
     const f = file('c', 'from-file\n')
     assert.equal(await resolvePassword({ env: { RESTIC_PASSWORD: 'from-env', RESTIC_PASSWORD_FILE: f } }), 'from-file')
-    assert.equal(await resolvePassword({ env: { CAIRN_PASSWORD: 'from-env', RESTIC_PASSWORD_COMMAND: 'echo from-command' } }), 'from-command')
+    assert.equal(await resolvePassword({ env: { RESTIC_PASSWORD: 'from-env', RESTIC_PASSWORD_COMMAND: 'echo from-command' } }), 'from-command')
     assert.equal(await resolvePassword({ env: { RESTIC_PASSWORD: 'from-env' } }), 'from-env')
+    // A leftover of the other tool's set does not win, nor clash.
+    assert.equal(await resolvePassword({ env: { CAIRN_PASSWORD: 'cairn', RESTIC_PASSWORD_FILE: f } }), 'cairn')
+    assert.equal(await resolvePassword({ env: { CAIRN_PASSWORD_FILE: f, RESTIC_PASSWORD_COMMAND: 'echo x' } }), 'from-file')
+    assert.equal(await resolvePassword({ passwordFile: f, env: { CAIRN_PASSWORD_COMMAND: 'echo x' } }), 'from-file', 'a flag beats the environment')
   })
 
   it('refuses a file and a command together, and names an empty file as such', async () => {

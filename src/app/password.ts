@@ -15,24 +15,28 @@ export interface PasswordSource {
 }
 
 /**
- * Finds the repository password the way restic does: a password command (--password-command or
- * its variable), else a password file (--password-file or its variable), else the password in
- * the environment, else a prompt on a terminal. CAIRN_* variables come before RESTIC_* ones. A
- * command and a file together are refused, as restic refuses them.
+ * Finds the repository password the way restic does: a password command, else a password file,
+ * else the password itself, else a prompt on a terminal. The flags come first; then the CAIRN_*
+ * variables, when any of them is set, else the RESTIC_* ones (each tool's set is taken whole, so
+ * a leftover RESTIC_PASSWORD_FILE does not override CAIRN_PASSWORD). A command and a file
+ * together are refused, as restic refuses them.
  */
 export async function resolvePassword(src: PasswordSource, question = 'enter password for repository: '): Promise<string> {
   const env = src.env ?? process.env
   const given = (v: string | undefined) => (v === undefined || v === '' ? undefined : v)
-  const file = given(src.passwordFile) ?? given(env.CAIRN_PASSWORD_FILE) ?? given(env.RESTIC_PASSWORD_FILE)
-  const command = given(src.passwordCommand) ?? given(env.CAIRN_PASSWORD_COMMAND) ?? given(env.RESTIC_PASSWORD_COMMAND)
+  const flags = given(src.passwordFile) !== undefined || given(src.passwordCommand) !== undefined
+  const prefix = ['CAIRN_PASSWORD', 'CAIRN_PASSWORD_FILE', 'CAIRN_PASSWORD_COMMAND'].some((v) => given(env[v]) !== undefined) ? 'CAIRN' : 'RESTIC'
+  const file = flags ? given(src.passwordFile) : given(env[`${prefix}_PASSWORD_FILE`])
+  const command = flags ? given(src.passwordCommand) : given(env[`${prefix}_PASSWORD_COMMAND`])
   if (file !== undefined && command !== undefined) {
-    throw new AppError('INVALID_ARGUMENT', `A password file ("${file}") and a password command ("${command}") are both given`, {
-      hint: 'Give one of them: --password-file (CAIRN_PASSWORD_FILE, RESTIC_PASSWORD_FILE) or --password-command (CAIRN_PASSWORD_COMMAND, RESTIC_PASSWORD_COMMAND)',
+    const where = flags ? '--password-file and --password-command' : `${prefix}_PASSWORD_FILE and ${prefix}_PASSWORD_COMMAND`
+    throw new AppError('INVALID_ARGUMENT', `A password file ("${file}") and a password command ("${command}") are both given (${where})`, {
+      hint: 'Give only one of them',
     })
   }
   if (command !== undefined) return runPasswordCommand(command)
   if (file !== undefined) return readPasswordFile(file)
-  const direct = given(env.CAIRN_PASSWORD) ?? given(env.RESTIC_PASSWORD)
+  const direct = given(env[`${prefix}_PASSWORD`])
   if (direct !== undefined) return direct
   if (src.prompt) return src.prompt(question)
   throw new AppError('NO_PASSWORD', 'No password given for the repository', {

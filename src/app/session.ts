@@ -106,7 +106,8 @@ async function passwordFor(o: RepositoryOptions, isDefault: boolean, mayCreate: 
 export async function initRepository(o: RepositoryOptions, init: Parameters<typeof Repository.init>[2] = {}): Promise<Repository> {
   const { url, isDefault } = repositoryLocation(o)
   const backend = await openBackend(url, o.backend)
-  const password = await passwordFor(o, isDefault, async () => true)
+  // A repository that is there already is not made anew: no new password for it either.
+  const password = await closingOnError(backend, () => passwordFor(o, isDefault, async () => !(await hasConfig(backend))))
   return closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url), ...init }))
 }
 

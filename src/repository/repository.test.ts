@@ -149,13 +149,27 @@ describe('Repository.init() and open()', () => {
     await repo.saveUnpacked('snapshots', Buffer.from('{}'))
     await be.remove({ type: 'config', name: '' })
     await assert.rejects(Repository.open(be, TEST_PASSWORD), (err) => {
-      assert.ok(isAppError(err, 'NO_REPOSITORY'))
+      assert.ok(isAppError(err, 'INVALID_DATA'))
       assert.match(err.message, /config file is missing, though it holds 1 key file and 1 snapshot/)
       assert.doesNotMatch(err.hint ?? '', /run "cairn init" to/)
       return true
     })
     await assert.rejects(createTestRepository({ backend: be }), (err) => isAppError(err, 'REPOSITORY_EXISTS') && /no config file but holds 1 key file/.test(err.message))
     assert.equal((await repo.listIds('keys')).length, 1, 'no key was added')
+  })
+
+  it('init over what an init cut short left (key files only) starts afresh', async () => {
+    // Refused before, with a hint to restore a config file that never existed.
+    const be = new MemoryBackend()
+    const repo = await createTestRepository({ backend: be })
+    const [leftover] = await repo.listIds('keys')
+    await be.remove({ type: 'config', name: '' })
+    await assert.rejects(Repository.open(be, TEST_PASSWORD), (err) => isAppError(err, 'NO_REPOSITORY') && /no repository found there/.test(err.message))
+    const again = await createTestRepository({ backend: be })
+    const keys = await again.listIds('keys')
+    assert.equal(keys.length, 1)
+    assert.notEqual(keys[0], leftover, 'the leftover key is gone')
+    await Repository.open(be, TEST_PASSWORD)
   })
 })
 

@@ -87,8 +87,11 @@ export class Repository {
     if (password.length === 0) throw new AppError('NO_PASSWORD', 'An empty password is not allowed', { hint: 'Choose a password' })
     await backend.create()
     const found = await repositoryFilesIn(backend)
-    if (found !== undefined) {
-      throw new AppError('REPOSITORY_EXISTS', `Cannot create a repository in "${backend.location}": it has no config file but holds ${found}`, {
+    // Key files alone are what an init cut short leaves: they wrap a master key nothing uses,
+    // and would be tried (and fail) before the new one, so they go.
+    if (found !== undefined && found.words === undefined) for (const name of found.keys) await backend.remove({ type: 'keys', name })
+    else if (found !== undefined) {
+      throw new AppError('REPOSITORY_EXISTS', `Cannot create a repository in "${backend.location}": it has no config file but holds ${found.words}`, {
         hint: 'This is a repository whose config file is missing: restore that file from a copy of the repository rather than create a new one over it (a new key and config would leave the old snapshots unreadable). To start afresh, choose an empty location',
       })
     }
@@ -110,8 +113,9 @@ export class Repository {
     } catch (err) {
       if (err instanceof NotFoundError) {
         const found = await repositoryFilesIn(backend).catch(() => undefined)
-        if (found !== undefined) {
-          throw new AppError('NO_REPOSITORY', `Cannot open repository "${backend.location}": its config file is missing, though it holds ${found}`, {
+        if (found?.words !== undefined) {
+          // Damage, not an empty place: not NO_REPOSITORY, which would have the default repository created there.
+          throw new AppError('INVALID_DATA', `Cannot open repository "${backend.location}": its config file is missing, though it holds ${found.words}`, {
             hint: 'Restore the config file from a copy of the repository (it cannot be rebuilt); do not run "cairn init" there',
           })
         }
@@ -332,22 +336,31 @@ function withCacheOption(be: Backend, config: RepoConfig, cache: RepositoryCache
 }
 
 /**
- * What repository files (key files, snapshots) a location without a config file holds, in
- * words ("2 key files and 5 snapshots"), or undefined when it holds none.
+ * What a location without a config file holds: nothing (undefined); only key files, which an
+ * init cut short leaves (it writes the key first); or a repository's files, in words ("1 key
+ * file, 5 snapshots and 3 index files").
  */
-async function repositoryFilesIn(backend: Backend): Promise<string | undefined> {
-  const count = async (type: 'keys' | 'snapshots'): Promise<number> => {
-    let n = 0
+async function repositoryFilesIn(backend: Backend): Promise<{ keys: string[]; words?: string } | undefined> {
+  const names = async (type: 'keys' | 'snapshots' | 'index' | 'data', max = Infinity): Promise<string[]> => {
+    const out: string[] = []
     try {
-      for await (const _ of backend.list(type)) n++
+      for await (const f of backend.list(type)) {
+        out.push(f.name)
+        if (out.length >= max) break
+      }
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err
     }
-    return n
+    return out
   }
-  const keys = await count('keys')
-  const snapshots = await count('snapshots')
-  if (keys === 0 && snapshots === 0) return undefined
-  const words = [keys > 0 ? `${keys} key file${keys === 1 ? '' : 's'}` : '', snapshots > 0 ? `${snapshots} snapshot${snapshots === 1 ? '' : 's'}` : '']
-  return words.filter((w) => w !== '').join(' and ')
+  const keys = await names('keys')
+  const snapshots = (await names('snapshots')).length
+  const index = (await names('index')).length
+  const data = (await names('data', 1)).length
+  if (keys.length + snapshots + index + data === 0) return undefined
+  if (snapshots + index + data === 0) return { keys }
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+  const parts = [keys.length > 0 ? plural(keys.length, 'key file') : '', snapshots > 0 ? plural(snapshots, 'snapshot') : '', index > 0 ? plural(index, 'index file') : '', data > 0 ? 'pack files' : '']
+  const shown = parts.filter((w) => w !== '')
+  return { keys, words: shown.length > 1 ? `${shown.slice(0, -1).join(', ')} and ${shown.at(-1)}` : shown[0] }
 }
