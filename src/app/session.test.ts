@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
 import { encodeLock, newLockInfo } from '../repository/lock.js'
 import { cairn, initRepo, PASSWORD, tempDir, withRepo } from './interop-testing.js'
-import { openRepository, repositoryLocation } from './session.js'
+import { initRepository, openRepository, repositoryLocation } from './session.js'
 
 describe('repositoryLocation()', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-session-'))
@@ -56,6 +56,8 @@ describe('the default repository', () => {
       rmSync(passwordFile)
       await assert.rejects(openRepository({ env, noCache: true }, true), (err) => isAppError(err, 'NO_PASSWORD') && /password file of the default repository, ".*", is missing/.test(err.message))
       assert.equal(existsSync(passwordFile), false)
+      await assert.rejects(initRepository({ env, noCache: true }), (err) => isAppError(err, 'NO_PASSWORD'))
+      assert.equal(existsSync(passwordFile), false, 'init of the existing repository made none either')
     } finally {
       rmSync(home, { recursive: true, force: true })
     }
