@@ -463,6 +463,29 @@ describe('restore()', () => {
     assert.equal((await lstat(join(target, src, 'sub/b.txt'))).mtime.toISOString(), '2020-02-03T04:05:06.789Z', 'and finished')
   })
 
+  it('reads a blob from another pack that holds it too when its pack is cut short or gone', async () => {
+    // Only a blob that failed to decrypt was looked for elsewhere.
+    const { nodeAt } = await import('../archiver/testing.js')
+    const { shortReadError, NotFoundError } = await import('../backends/index.js')
+    for (const how of ['truncated', 'missing'] as const) {
+      const repo = await createTestRepository()
+      const { tree } = (await backup(repo, { paths: [src], excludes: new ExcludeMatcher(), hostname: 'h' })).snapshot
+      const id = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]
+      const first = repo.index.lookup('data', id)!
+      await repo.withWriter((w) => w.saveBlob('data', Buffer.from('bee\n'), id, { duplicate: true }), { threads: 0 })
+      const be = repo.backend
+      const load = async (h: Handle, offset = 0, length?: number) => {
+        if (h.type === 'data' && h.name === first.packId) throw how === 'missing' ? new NotFoundError(h, be.location) : shortReadError(h, be.location, offset, length, 0)
+        return be.load(h, offset, length)
+      }
+      const target = join(dir, `other-copy-${how}`)
+      const errors: string[] = []
+      await restore({ loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto: undefined }), key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+      assert.equal(await readFile(join(target, src, 'sub/b.txt'), 'utf8'), 'bee\n', how)
+      assert.ok(!errors.some((e) => e.includes('sub/b.txt')), errors.join('\n'))
+    }
+  })
+
   it('a damaged blob fails only the files that hold it; the rest of its piece is restored', async () => {
     const { nodeAt } = await import('../archiver/testing.js')
     const bad = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]

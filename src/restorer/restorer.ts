@@ -520,6 +520,12 @@ class Restorer {
         for (const e of piece) await this.#restorePiece(pool, undefined, packId, [e])
         return
       }
+      // A blob that another pack holds too is read from there.
+      const elsewhere = piece.map((e) => this.#otherCopy(e, packId))
+      if (elsewhere.every((o) => o !== undefined)) {
+        for (const [otherPack, e] of elsewhere) await this.#restorePiece(pool, undefined, otherPack, [e])
+        return
+      }
       for (const e of piece) {
         for (const p of placesOf(e)) {
           // Each file is reported once, and never finished.
@@ -595,13 +601,10 @@ class Restorer {
     const again: Array<[Id, PlannedBlob]> = []
     piece.forEach((e, i) => {
       const why = damaged.get(i)
-      if (why !== undefined) {
-        const tried = [...(e.damagedIn ?? []), packId]
-        const other = this.#repo.index.lookupAll('data', e.blob.id).find((l) => !tried.includes(l.packId))
-        if (other !== undefined) {
-          again.push([other.packId, { ...e, blob: other, damagedIn: tried }])
-          return
-        }
+      const other = why === undefined ? undefined : this.#otherCopy(e, packId)
+      if (other !== undefined) {
+        again.push(other)
+        return
       }
       placesOf(e).forEach((p, k) => {
         const f = p.file
@@ -621,6 +624,13 @@ class Restorer {
     })
     for (const f of finished) await this.#finishFile(f)
     for (const [otherPack, e] of again) await this.#restorePiece(pool, undefined, otherPack, [e])
+  }
+
+  /** Another copy of a blob (in a pack not tried yet) with the packs tried so far, or undefined. */
+  #otherCopy(e: PlannedBlob, failedIn: Id): [Id, PlannedBlob] | undefined {
+    const tried = [...(e.damagedIn ?? []), failedIn]
+    const other = this.#repo.index.lookupAll('data', e.blob.id).find((l) => !tried.includes(l.packId))
+    return other === undefined ? undefined : [other.packId, { ...e, blob: other, damagedIn: tried }]
   }
 
   /**
