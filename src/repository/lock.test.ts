@@ -134,23 +134,30 @@ describe('Lock', () => {
   it('a lock of a gone PID blocks when it may come from another PID namespace, boot or program', async () => {
     // A backup in a container (or on another machine) with the same hostname has a PID this
     // process cannot see: taking that for a dead process let prune delete the backup's packs.
-    const cases: Array<[string, Partial<LockInfo>]> = [
-      ['another PID namespace', { pidNamespace: 'pid:[1]' }],
-      ['another boot', { bootId: '00000000-0000-0000-0000-000000000000' }],
-      ['restic (no scope)', { bootId: undefined, pidNamespace: undefined }],
+    // (Only of restic's, which record no namespace, can the PID be taken to say it looks stale.)
+    const cases: Array<[string, Partial<LockInfo>, RegExp]> = [
+      ['another PID namespace', { pidNamespace: 'pid:[1]' }, /already locked by a shared lock by PID \d+ on [^;]*$/],
+      ['another boot', { bootId: '00000000-0000-0000-0000-000000000000' }, /already locked by a shared lock by PID \d+ on [^;]*$/],
+      ['restic (no scope)', { bootId: undefined, pidNamespace: undefined }, /looks stale: no process \d+ runs on/],
     ]
-    for (const [what, fields] of cases) {
+    for (const [what, fields, message] of cases) {
       const repo = await createTestRepository()
       await foreignLock(repo, { exclusive: false, pid: deadPid(), ...fields })
-      await assert.rejects(
-        Lock.acquire(repo, { exclusive: true, ...FAST }),
-        (err) => isAppError(err, 'LOCKED') && /looks stale: no process \d+ runs on/.test(err.message),
-        what,
-      )
+      await assert.rejects(Lock.acquire(repo, { exclusive: true, ...FAST }), (err) => isAppError(err, 'LOCKED') && message.test(err.message), what)
       // a shared lock still goes beside it
       const shared = await Lock.acquire(repo, { exclusive: false, ...FAST })
       await shared.release()
     }
+  })
+
+  it('isStale() judges a lock of another PID namespace or boot by its age alone', () => {
+    // unlock removed the 2-second-old lock of a backup running in a container with the same hostname.
+    const now = Date.now()
+    const young: LockInfo = { time: new Date(now - 2000).toISOString(), exclusive: false, hostname: hostname(), username: 'u', pid: deadPid() }
+    assert.equal(isStale({ ...young, ...processScope() }, now), true, 'this namespace: the PID tells')
+    assert.equal(isStale({ ...young, bootId: processScope().bootId, pidNamespace: 'pid:[1]' }, now), false, 'another namespace')
+    assert.equal(isStale({ ...young, bootId: 'another-boot', pidNamespace: processScope().pidNamespace }, now), false, 'another boot')
+    assert.equal(isStale({ ...young, pidNamespace: 'pid:[1]', time: new Date(now - STALE_AFTER_MS - 1000).toISOString() }, now), true, 'old enough')
   })
 
   it('lock files record the boot ID and PID namespace, and read them back', () => {

@@ -217,7 +217,11 @@ function staleReason(l: LockInfo, now: number, host: string): string | undefined
   const t = Date.parse(l.time)
   if (!Number.isFinite(t)) return 'its time cannot be read'
   if (now - t > STALE_AFTER_MS) return `it was not refreshed for ${Math.floor((now - t) / 60_000)} minutes`
-  if (l.hostname === host && l.pid > 0 && !processRuns(l.pid)) return `no process ${l.pid} runs on ${host}`
+  // The PID says something only where it was taken: a lock that records another boot or PID
+  // namespace (a container with the same hostname) is judged by its age alone.
+  const here = processScope()
+  const elsewhere = (l.bootId !== undefined && l.bootId !== here.bootId) || (l.pidNamespace !== undefined && l.pidNamespace !== here.pidNamespace)
+  if (!elsewhere && l.hostname === host && l.pid > 0 && !processRuns(l.pid)) return `no process ${l.pid} runs on ${host}`
   return undefined
 }
 
