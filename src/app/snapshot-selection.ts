@@ -83,5 +83,5 @@ function describeFilter(f: SnapshotFilter): string {
 
 /** The warning for a snapshot file that cannot be loaded, naming the command that removes it. */
 export function unreadableSnapshot(id: Id, err: unknown): string {
-  return `Ignoring snapshot ${id.slice(0, 8)}, which cannot be read: ${messageOf(err)} (if no copy of the repository has it intact, remove it with "cairn forget ${id.slice(0, 8)}")`
+  return `Ignoring snapshot ${id.slice(0, 8)}, which cannot be read: ${messageOf(err)} (if no copy of the repository has it intact, "cairn recover" saves what it held as a new snapshot; then remove it with "cairn forget ${id.slice(0, 8)}")`
 }

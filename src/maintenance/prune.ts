@@ -98,7 +98,7 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
     await loadSnapshots(repo, (id, err) => {
       if (options.ignoreSnapshots?.has(id)) return
       throw new AppError('INVALID_DATA', `Snapshot ${shortId(id)} cannot be read: ${messageOf(err)}; prune needs every snapshot to know which data is used, so nothing was deleted`, {
-        hint: `If the file is only unreadable for now (permissions, a network share), fix that and run prune again; if it is damaged and no copy of the repository has it intact, remove it with "cairn forget ${shortId(id)}"`,
+        hint: `If the file is only unreadable for now (permissions, a network share), fix that and run prune again; if it is damaged and no copy of the repository has it intact, save what it held with "cairn recover", then remove it with "cairn forget ${shortId(id)}"`,
       })
     })
   ).filter((e) => !options.ignoreSnapshots?.has(e.id))

@@ -48,6 +48,20 @@ describe('recover()', () => {
     assert.equal(again.snapshotId, undefined)
   })
 
+  it('recovers the tree of a snapshot whose file cannot be read, reporting the file', async () => {
+    // It stopped at the damaged snapshot file, the very case it is for.
+    const repo = await createTestRepository()
+    const damaged = await saveTestSnapshot(repo, { files: { '/srv/a/one.txt': 'one' } })
+    await saveTestSnapshot(repo, { files: { '/home/me/three.txt': 'three' } })
+    await tamper(repo.backend, { type: 'snapshots', name: damaged.id }, (b) => {
+      b[30] ^= 1
+    })
+    const result = await recover(repo, { hostname: 'nas', now: NOW })
+    assert.deepEqual(result.unreadableSnapshots.map((s) => s.id), [damaged.id])
+    assert.deepEqual(result.roots, [damaged.tree])
+    assert.ok(result.snapshotId)
+  })
+
   it('indexes packs whose index file is lost before it looks for trees', async () => {
     const repo = await createTestRepository()
     const lost = await saveTestSnapshot(repo, { files: { '/srv/a.txt': 'a' } })

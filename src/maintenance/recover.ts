@@ -29,6 +29,8 @@ export interface RecoverResult {
   unreadableTrees: Array<{ id: Id; error: string }>
   /** Trees no snapshot and no other tree refers to, sorted. */
   roots: Id[]
+  /** Snapshot files that could not be read: the trees only they used count as roots, and are saved. */
+  unreadableSnapshots: Array<{ id: Id; error: string }>
   /** The new snapshot (undefined when no root was found). */
   snapshotId?: Id
   snapshot?: Snapshot
@@ -78,10 +80,12 @@ export async function recover(repo: RecoverRepo, options: RecoverOptions): Promi
     ),
   )
   progress?.phase?.('snapshots', 0)
-  for (const s of await loadSnapshots(repo)) referenced.set(s.snapshot.tree, true)
+  // A damaged snapshot is the very case for recover: its trees are then saved as roots.
+  const unreadableSnapshots: RecoverResult['unreadableSnapshots'] = []
+  for (const s of await loadSnapshots(repo, (id, err) => unreadableSnapshots.push({ id, error: messageOf(err) }))) referenced.set(s.snapshot.tree, true)
   const roots = [...referenced].filter(([, seen]) => !seen).map(([id]) => id).sort()
   unreadableTrees.sort((a, b) => (a.id < b.id ? -1 : 1))
-  const result: RecoverResult = { index, trees: referenced.size, unreadableTrees, roots }
+  const result: RecoverResult = { index, trees: referenced.size, unreadableTrees, roots, unreadableSnapshots }
   if (roots.length === 0) return result
   signal?.throwIfAborted()
 

@@ -161,6 +161,9 @@ function printText(term: Terminal, report: CheckReport): void {
     term.warn('The index does not match the packs: run "cairn repair index" to rebuild it from the pack headers, then check again.')
   }
   if (report.brokenSnapshots.length > 0) {
-    term.warn(`${report.brokenSnapshots.length} snapshot file${report.brokenSnapshots.length === 1 ? '' : 's'} cannot be read and should be removed: cairn forget ${report.brokenSnapshots.map((s) => s.slice(0, 8)).join(' ')}`)
+    term.warn(
+      `${report.brokenSnapshots.length} snapshot file${report.brokenSnapshots.length === 1 ? '' : 's'} cannot be read. Unless a copy of the repository has ${report.brokenSnapshots.length === 1 ? 'it' : 'them'} intact, ` +
+        `save what ${report.brokenSnapshots.length === 1 ? 'it' : 'they'} held with "cairn recover", then remove ${report.brokenSnapshots.length === 1 ? 'it' : 'them'}: cairn forget ${report.brokenSnapshots.map((s) => s.slice(0, 8)).join(' ')}`,
+    )
   }
 }

@@ -33,6 +33,7 @@ export function registerRecover(program: Command, ctx: CommandContext): void {
         }
         for (const s of index.skippedPacks) term.warn(`skipped pack file ${s.id}: ${s.error}`)
         for (const t of result.unreadableTrees) term.warn(`unable to load tree ${t.id.slice(0, 8)}: ${t.error}`)
+        for (const s of result.unreadableSnapshots) term.warn(`unable to load snapshot ${s.id.slice(0, 8)} (the trees only it used are recovered): ${s.error}`)
         if (term.json) {
           term.jsonLine({
             message_type: 'summary',
