@@ -311,6 +311,23 @@ describe('checkRepository()', () => {
     assert.deepEqual(affected(size), { [second.id]: ['/home/me/b.bin'] })
   })
 
+  it('sends a truncated pack to repair packs, and a pack larger than its index to repair index', async () => {
+    // A larger pack loses nothing; it was listed among the damaged packs all the same.
+    const { repo, second } = await twoSnapshots()
+    const blobs = second.files.get('/home/me/b.bin')!
+    const pack = packOf(repo, 'data', blobs[0])
+    await tamper(repo.backend, { type: 'data', name: pack }, (b) => b.subarray(0, offsetOf(repo, 'data', blobs[0]) + 10))
+    const cut = await checkRepository(await reopen(repo))
+    assert.deepEqual([cut.damagedPacks, cut.missingPacks], [[pack], []])
+    const { repo: other } = await twoSnapshots()
+    const some = [...other.index.packs()][0].id
+    await tamper(other.backend, { type: 'data', name: some }, (b) => Buffer.concat([b, Buffer.alloc(100)]))
+    const longer = await checkRepository(await reopen(other))
+    assert.deepEqual(longer.errors.map((e) => e.kind), ['pack-size'])
+    assert.deepEqual([longer.brokenPacks, longer.damagedPacks], [[], []])
+    assert.equal(longer.suggestRepairIndex, true)
+  })
+
   it('treats a pack no index refers to as a hint, not an error', async () => {
     const { repo } = await twoSnapshots()
     const stray = await createTestRepository()

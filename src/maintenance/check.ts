@@ -307,7 +307,9 @@ function summarize(errors: CheckProblem[], hints: CheckProblem[], stats: CheckRe
   const has = (kind: CheckProblem['kind']) => errors.some((e) => e.kind === kind)
   const brokenPacks = new Set<Id>()
   for (const e of errors) {
-    if (e.pack !== undefined && e.kind !== 'pack-header-mismatch') brokenPacks.add(e.pack)
+    // A pack larger than its index says loses nothing: the index is what needs repair.
+    const indexOnly = e.kind === 'pack-header-mismatch' || (e.kind === 'pack-size' && e.affected === undefined)
+    if (e.pack !== undefined && !indexOnly) brokenPacks.add(e.pack)
   }
   const unreferenced = hints.some((h) => h.kind === 'pack-unreferenced')
   const missing = new Set(errors.filter((e) => e.kind === 'pack-missing' && e.pack !== undefined).map((e) => e.pack!))
