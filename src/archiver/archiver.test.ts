@@ -418,6 +418,25 @@ describe('backup()', () => {
     assert.deepEqual(names(await nodesAt(after, second.snapshot.tree, `${root}/sub`)), ['f.txt'], 'and it can be read')
   })
 
+  it('with oneFileSystem keeps a mount point as an empty folder, and backs up a target on another file system whole', { skip: process.getuid?.() !== 0 ? 'needs root to mount' : false }, async () => {
+    // A mount point named as a target was left out entirely (data lost), and one met on the way was dropped.
+    const { execFileSync } = await import('node:child_process')
+    const root = join(dir, 'onefs')
+    await writeFiles(root, { 'a.txt': 'a\n', 'mnt/.keep': '' })
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', join(root, 'mnt')])
+    try {
+      await writeFile(join(root, 'mnt', 'inside.txt'), 'inside\n')
+      const repo = await createTestRepository()
+      const alone = await run(repo, [root], { oneFileSystem: true })
+      assert.deepEqual(names(await nodesAt(repo, alone.snapshot.tree, root)), ['a.txt', 'mnt'])
+      assert.deepEqual(names(await nodesAt(repo, alone.snapshot.tree, `${root}/mnt`)), [], 'the mount point, empty')
+      const both = await run(repo, [root, join(root, 'mnt')], { oneFileSystem: true })
+      assert.deepEqual(names(await nodesAt(repo, both.snapshot.tree, `${root}/mnt`)), ['inside.txt'], 'named, so backed up')
+    } finally {
+      execFileSync('umount', [join(root, 'mnt')])
+    }
+  })
+
   it('stores hard links as file nodes that share inode and content', async () => {
     const root = join(dir, 'hardlinks')
     await writeFiles(root, { 'one.bin': seededBytes(7, 700_000) })

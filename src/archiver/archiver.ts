@@ -138,6 +138,8 @@ class Archiver {
   #hooks: BackupHooks
   #saver!: FileSaver
   #workers: BackupWorkers | undefined
+  /** The targets' absolute paths: each is backed up whole, even when another target holds it. */
+  readonly #targets = new Set<string>()
   /** Trees of the parent snapshot that could not be read: stored anew when a folder hashes to one. */
   readonly #damagedTrees = new Set<Id>()
   #users = new UserNames()
@@ -163,6 +165,7 @@ class Archiver {
       try {
         await lstat(p)
         existing.push(resolvePath(p))
+        this.#targets.add(resolvePath(p))
         given.push(...(await expandDotTarget(p)))
       } catch (err) {
         this.#error(p, err)
@@ -337,9 +340,18 @@ class Archiver {
     this.#checkAbort()
     if (entry.warnings !== undefined) for (const m of entry.warnings) this.#o.progress?.onWarning?.(pathText(path), m)
     if (entry.kind === 'dir') {
-      if (this.#o.oneFileSystem && rootDevice !== undefined && entry.stat.dev !== rootDevice) return { done: Promise.resolve(undefined) }
       const previous = entry.previous
-      const sub = await this.#walkDir(path, previous?.subtree, rootDevice ?? entry.stat.dev, prefetched)
+      let sub: { done: Promise<Id> }
+      if (this.#o.oneFileSystem && rootDevice !== undefined && entry.stat.dev !== rootDevice && !this.#targets.has(pathText(path))) {
+        // Another file system (--one-file-system): the folder it is mounted on is kept, empty,
+        // as restic keeps it (a restored system needs /proc and /sys to mount on).
+        sub = { done: this.#saveTree([]) }
+      } else {
+        // A folder named as a target is backed up even on another file system, as restic does
+        // (`-x / /home` with /home a mount of its own): its own device bounds the walk there.
+        const device = this.#targets.has(pathText(path)) ? entry.stat.dev : (rootDevice ?? entry.stat.dev)
+        sub = await this.#walkDir(path, previous?.subtree, device, prefetched)
+      }
       const done = sub.done.then((id) => {
         const status = previous === undefined ? 'new' : previous.subtree === id ? 'unmodified' : 'changed'
         if (status === 'new') this.#s.dirsNew++
