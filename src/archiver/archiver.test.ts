@@ -437,6 +437,17 @@ describe('backup()', () => {
     }
   })
 
+  it('applies exclude patterns to the paths given too, and refuses when they leave out every one', async () => {
+    // A target matching --exclude was backed up all the same.
+    const root = join(dir, 'excluded-targets')
+    await writeFiles(root, { 'etc/passwd': 'p\n', 'etc/shadow': 'SECRET\n' })
+    const repo = await createTestRepository()
+    const excludes = new ExcludeMatcher({ exclude: ['etc/shadow'] })
+    const r = await run(repo, [join(root, 'etc/passwd'), join(root, 'etc/shadow')], { excludes })
+    assert.deepEqual(names(await nodesAt(repo, r.snapshot.tree, join(root, 'etc'))), ['passwd'])
+    await assert.rejects(run(repo, [join(root, 'etc/shadow')], { excludes }), (err: Error) => /the exclude patterns leave out every path given/.test(err.message))
+  })
+
   it('stores hard links as file nodes that share inode and content', async () => {
     const root = join(dir, 'hardlinks')
     await writeFiles(root, { 'one.bin': seededBytes(7, 700_000) })

@@ -166,7 +166,9 @@ class Archiver {
         await lstat(p)
         existing.push(resolvePath(p))
         this.#targets.add(resolvePath(p))
-        given.push(...(await expandDotTarget(p)))
+        // Exclude patterns apply to the targets too, as restic applies them (`backup /etc/*
+        // --exclude /etc/shadow` leaves the file out).
+        given.push(...(await expandDotTarget(p)).filter((t) => !this.#o.excludes.excludedByPattern(resolvePath(t))))
       } catch (err) {
         this.#error(p, err)
       }
@@ -174,6 +176,11 @@ class Archiver {
     if (existing.length === 0) {
       throw new AppError('INVALID_ARGUMENT', `Nothing to back up: none of the paths ${this.#o.paths.map((p) => `"${p}"`).join(', ')} exists`, {
         hint: 'Check the paths given to "backup"',
+      })
+    }
+    if (given.length === 0) {
+      throw new AppError('INVALID_ARGUMENT', `Nothing to back up: the exclude patterns leave out every path given (${this.#o.paths.map((p) => `"${p}"`).join(', ')})`, {
+        hint: 'Check the --exclude patterns and exclude files against the paths given to "backup"',
       })
     }
     existing.sort()
