@@ -97,6 +97,23 @@ describe('runBackup()', () => {
     assert.equal(forced.summary.filesUnmodified, 0)
     const explicit = await runBackup(repo, { paths: [root], parent: otherHost.snapshotId!.slice(0, 8) })
     assert.equal(explicit.snapshot.parent, otherHost.snapshotId)
+    // An empty --host is this machine's name, as restic takes it (it was stored empty).
+    const emptyHost = await runBackup(repo, { paths: [root], host: '' })
+    assert.equal(emptyHost.snapshot.hostname, hostname())
+  })
+
+  it('--ignore-inode implies --ignore-ctime, as in restic', async () => {
+    // A file whose ctime changed (chmod back and forth, as a remount of a FUSE file system does) was read again.
+    const { chmod } = await import('node:fs/promises')
+    const root = join(dir, 'ignore-inode')
+    await writeFiles(root, { 'a.txt': 'a' })
+    const repo = await createTestRepository()
+    await runBackup(repo, { paths: [root] })
+    await new Promise((r) => setTimeout(r, 20))
+    await chmod(join(root, 'a.txt'), 0o600)
+    await chmod(join(root, 'a.txt'), 0o644)
+    const again = await runBackup(repo, { paths: [root], ignoreInode: true })
+    assert.equal(again.summary.filesUnmodified, 1)
   })
 
   it('reads exclude files and files-from lists, skipping comments and blank lines', async () => {

@@ -91,11 +91,12 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     // Never back a local repository up into itself (it may sit inside a backed-up folder).
     excludePaths: ownFiles(repo),
   })
-  const host = req.host ?? osHostname()
+  // An empty --host is the machine's name, as restic takes it.
+  const host = req.host || osHostname()
   await repo.loadIndex()
   let parent
   if (!req.force) {
-    parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, paths.map((p) => resolve(p)))
+    parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, paths.map((p) => resolve(p)), req.time)
   }
   if (req.onTotals) void scanTotals(paths, excludes, req.onTotals, req.signal).catch(() => {})
   return backup(repo, {
@@ -107,7 +108,9 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     parent,
     oneFileSystem: req.oneFileSystem,
     force: req.force,
-    ignoreCtime: req.ignoreCtime,
+    // --ignore-inode implies --ignore-ctime, as in restic: where inodes are not stable (FUSE,
+    // network file systems) change times are not either.
+    ignoreCtime: req.ignoreCtime === true || req.ignoreInode === true,
     ignoreInode: req.ignoreInode,
     withAtime: req.withAtime,
     time: req.time,
@@ -126,9 +129,10 @@ async function runStdinBackup(repo: Repository, req: BackupRequest, stdin: NonNu
     throw new AppError('INVALID_ARGUMENT', '--stdin and --files-from cannot be used together')
   }
   const path = '/' + stdinPath(stdin.filename).join('/')
-  const host = req.host ?? osHostname()
+  // An empty --host is the machine's name, as restic takes it.
+  const host = req.host || osHostname()
   await repo.loadIndex()
-  const parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, [path])
+  const parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, [path], req.time)
   return backupStdin(repo, {
     ...stdin,
     tags: req.tags,

@@ -50,5 +50,7 @@ describe('findParentSnapshot()', () => {
     assert.equal((await findParentSnapshot(repo as never, 'h', ['/src']))?.id, both)
     assert.equal((await findParentSnapshot(repo as never, 'h', ['/other']))?.id, onlyOther)
     assert.equal(await findParentSnapshot(repo as never, 'h', ['/src', '/third']), undefined)
+    // A backup with an earlier --time takes no parent made after it.
+    assert.equal((await findParentSnapshot(repo as never, 'h', ['/other'], new Date('2026-11-24T06:30:00Z')))?.id, both)
   })
 })

@@ -112,11 +112,14 @@ export async function resolveSnapshotId(repo: Pick<SnapshotRepo, 'listIds'>, spe
  * The parent for a backup, as restic picks it: the newest snapshot of the same host that holds
  * every one of `paths` (it may hold more: a snapshot of `a` and `b` is the parent of one of `a`).
  */
-export async function findParentSnapshot(repo: SnapshotRepo, host: string, paths: string[]): Promise<SnapshotEntry | undefined> {
+export async function findParentSnapshot(repo: SnapshotRepo, host: string, paths: string[], notAfter?: Date): Promise<SnapshotEntry | undefined> {
   const all = await loadSnapshots(repo, () => {})
+  // A backup given an earlier time (--time) takes no parent newer than that, as restic's does.
+  const limit = notAfter === undefined ? undefined : BigInt(notAfter.getTime()) * 1_000_000n
   for (let i = all.length - 1; i >= 0; i--) {
     const s = all[i].snapshot
     if ((s.hostname ?? '') !== host) continue
+    if (limit !== undefined && parseGoTime(s.time) > limit) continue
     const have = new Set(s.paths)
     if (paths.every((p) => have.has(p))) return all[i]
   }
