@@ -77,9 +77,9 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   if (paths.length === 0) {
     throw new AppError('INVALID_ARGUMENT', 'Nothing to back up: no paths given', { hint: 'Name files or directories, or use --files-from' })
   }
-  const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file'))]
+  const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file', 'patterns'))]
   checkPatterns('--exclude', exclude)
-  const iexclude = [...(req.iexclude ?? []), ...(await readListFiles(req.iexcludeFile, 'iexclude file'))]
+  const iexclude = [...(req.iexclude ?? []), ...(await readListFiles(req.iexcludeFile, 'iexclude file', 'patterns'))]
   checkPatterns('--iexclude', iexclude)
   const excludes = new ExcludeMatcher({
     exclude,

@@ -6,7 +6,7 @@ import { AppError, messageOf } from '../base/index.js'
  * one entry per line, trimmed, `#` comments and blank lines skipped; 'verbatim' one per line as
  * it is, only empty lines skipped; 'raw' entries separated by NUL bytes.
  */
-export async function readListFiles(files: string[] | undefined, what: string, form: 'lines' | 'verbatim' | 'raw' = 'lines'): Promise<string[]> {
+export async function readListFiles(files: string[] | undefined, what: string, form: 'lines' | 'verbatim' | 'raw' | 'patterns' = 'lines'): Promise<string[]> {
   const out: string[] = []
   for (const f of files ?? []) {
     let text: string
@@ -21,7 +21,7 @@ export async function readListFiles(files: string[] | undefined, what: string, f
     }
     for (const line of text.split(/\r?\n/)) {
       const t = form === 'verbatim' ? line : line.trim()
-      if (t !== '' && (form === 'verbatim' || !t.startsWith('#'))) out.push(t)
+      if (t !== '' && (form === 'verbatim' || !t.startsWith('#'))) out.push(form === 'patterns' ? expandVariables(t) : t)
     }
   }
   return out
@@ -31,4 +31,17 @@ async function readStdin(): Promise<string> {
   const parts: Buffer[] = []
   for await (const c of process.stdin) parts.push(c as Buffer)
   return Buffer.concat(parts).toString('utf8')
+}
+
+/**
+ * A line of an exclude file with `$NAME` and `${NAME}` replaced by the environment's value (empty
+ * when unset) and `$$` by `$`, as restic reads exclude files (Go's os.Expand). A `$` before
+ * anything else stays as it is.
+ */
+export function expandVariables(line: string, env: NodeJS.ProcessEnv = process.env): string {
+  return line.replace(/\$(?:\{([^}]*)\}|([A-Za-z0-9_]+)|([*#$@!?-]))/g, (_m, braced?: string, plain?: string, special?: string) => {
+    if (special === '$') return '$'
+    const name = braced ?? plain ?? special ?? ''
+    return env[name] ?? ''
+  })
 }

@@ -29,8 +29,8 @@ export interface RewriteRequest {
  * backup, matched against paths inside the snapshot). Refuses to run without a pattern.
  */
 export async function runRewrite(repo: Repository, req: RewriteRequest): Promise<RewriteSnapshotsResult> {
-  const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file'))]
-  const iexclude = [...(req.iexclude ?? []), ...(await readListFiles(req.iexcludeFile, 'iexclude file'))]
+  const exclude = [...(req.exclude ?? []), ...(await readListFiles(req.excludeFile, 'exclude file', 'patterns'))]
+  const iexclude = [...(req.iexclude ?? []), ...(await readListFiles(req.iexcludeFile, 'iexclude file', 'patterns'))]
   if (exclude.length === 0 && iexclude.length === 0) {
     throw new AppError('INVALID_ARGUMENT', 'Nothing to do: no exclude patterns given', { hint: 'Give what to leave out with --exclude, --iexclude or --exclude-file' })
   }
