@@ -5,7 +5,7 @@ import { backup, backupStdin, checkPatterns, ExcludeMatcher, scanTotals, stdinPa
 import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
 import type { Repository } from '../repository/index.js'
 import { defaultRepository } from './default-repository.js'
-import { readListFiles } from './list-files.js'
+import { globPaths, readListFiles } from './list-files.js'
 
 export interface BackupRequest {
   paths: string[]
@@ -68,9 +68,16 @@ function ownFiles(repo: Repository): string[] {
 /** Runs one backup: resolves paths, excludes and the parent snapshot, then archives. */
 export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupResult> {
   if (req.stdin !== undefined) return runStdinBackup(repo, req, req.stdin)
+  // Lines of --files-from are patterns, as restic takes them; one that matches nothing is skipped.
+  const listed: string[] = []
+  for (const line of await readListFiles(req.filesFrom, 'files-from list')) {
+    const matches = await globPaths(line)
+    if (matches.length === 0) req.progress?.onWarning?.(line, 'the pattern from --files-from matches no file; skipped')
+    listed.push(...matches)
+  }
   const paths = [
     ...req.paths,
-    ...(await readListFiles(req.filesFrom, 'files-from list')),
+    ...listed,
     ...(await readListFiles(req.filesFromVerbatim, 'files-from-verbatim list', 'verbatim')),
     ...(await readListFiles(req.filesFromRaw, 'files-from-raw list', 'raw')),
   ]

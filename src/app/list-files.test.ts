@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { expandVariables, readListFiles } from './list-files.js'
+import { expandVariables, globPaths, readListFiles } from './list-files.js'
 
 describe('exclude files', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-list-files-'))
@@ -25,6 +25,28 @@ describe('exclude files', () => {
       assert.deepEqual(await readListFiles([file], 'files-from list'), ['$CAIRN_TEST_BASE/cache', '*.tmp'], 'not in other lists')
     } finally {
       delete process.env.CAIRN_TEST_BASE
+    }
+  })
+})
+
+describe('globPaths()', () => {
+  it('expands a --files-from line as restic does (filepath.Glob)', async () => {
+    // Lines were taken literally: logs/*.log was a path that did not exist.
+    const dir = mkdtempSync(join(tmpdir(), 'cairn-glob-'))
+    try {
+      for (const f of ['logs/a.log', 'logs/b.log', 'logs/c.txt', 'other/x.log', 'we[ird].log']) {
+        const p = join(dir, f)
+        mkdirSync(dirname(p), { recursive: true })
+        writeFileSync(p, 'x')
+      }
+      assert.deepEqual(await globPaths(`${dir}/logs/*.log`), [`${dir}/logs/a.log`, `${dir}/logs/b.log`])
+      assert.deepEqual(await globPaths(`${dir}/*/?.log`), [`${dir}/logs/a.log`, `${dir}/logs/b.log`, `${dir}/other/x.log`])
+      assert.deepEqual(await globPaths(`${dir}/we\\[ird\\].log`), [`${dir}/we[ird].log`])
+      assert.deepEqual(await globPaths(`${dir}/logs/c.txt`), [`${dir}/logs/c.txt`])
+      assert.deepEqual(await globPaths(`${dir}/nothing/*`), [])
+      assert.deepEqual(await globPaths(`${dir}/missing.txt`), [])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

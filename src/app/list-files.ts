@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises'
+import { lstat, readdir, readFile } from 'node:fs/promises'
+import { posix } from 'node:path'
+import { matchComponent } from '../archiver/index.js'
 import { AppError, messageOf } from '../base/index.js'
 
 /**
@@ -44,4 +46,43 @@ export function expandVariables(line: string, env: NodeJS.ProcessEnv = process.e
     const name = braced ?? plain ?? special ?? ''
     return env[name] ?? ''
   })
+}
+
+/**
+ * The paths a line of a --files-from list stands for, as restic expands it (Go's filepath.Glob):
+ * `*`, `?` and `[...]` match within one component, `\` escapes; a line without them stands for
+ * itself when it exists. Sorted; empty when nothing matches.
+ */
+export async function globPaths(pattern: string): Promise<string[]> {
+  const exists = async (p: string) => {
+    try {
+      await lstat(p)
+      return true
+    } catch {
+      return false
+    }
+  }
+  if (!/[*?[\\]/.test(pattern)) return (await exists(pattern)) ? [pattern] : []
+  let found = [pattern.startsWith('/') ? '/' : '']
+  for (const part of pattern.split('/')) {
+    if (part === '') continue
+    const next: string[] = []
+    for (const base of found) {
+      if (!/[*?[\\]/.test(part)) {
+        next.push(posix.join(base, part))
+        continue
+      }
+      let names: string[]
+      try {
+        names = (await readdir(base === '' ? '.' : base)).sort()
+      } catch {
+        continue
+      }
+      for (const name of names) if (matchComponent(part, name)) next.push(base === '' ? name : posix.join(base, name))
+    }
+    found = next
+  }
+  const out: string[] = []
+  for (const p of found) if (p !== '' && (await exists(p))) out.push(p)
+  return out
 }

@@ -9,6 +9,6 @@
  * const { snapshotId, summary } = await backup(repo, { paths: ['/home/me'], excludes: new ExcludeMatcher() })
  */
 export { backup, currentUser, type BackupOptions, type BackupProgress, type BackupResult, type BackupSummary } from './archiver.js'
-export { checkPatterns, ExcludeMatcher, parseSize, PATTERN_HINT, patternProblem, type ExcludeOptions } from './exclude.js'
+export { checkPatterns, ExcludeMatcher, matchComponent, parseSize, PATTERN_HINT, patternProblem, type ExcludeOptions } from './exclude.js'
 export { scanTotals, type ScanTotals } from './scanner.js'
 export { backupStdin, stdinPath, type StdinBackupOptions } from './stdin-backup.js'
