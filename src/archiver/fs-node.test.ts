@@ -174,6 +174,29 @@ describe('nodeFromStat()', () => {
     assert.equal(off.xattrs, undefined)
   })
 
+  test('keeps the other extended attributes when one has a name that is not UTF-8, with a warning for it', async (t) => {
+    // The whole listing failed, and every attribute (ACLs, security.*) was dropped.
+    if (!userXattrs) return t.skip('the temp file system refuses user.* extended attributes')
+    try {
+      execFileSync('setfattr', ['--version'])
+    } catch {
+      return t.skip('setfattr (attr) is not installed')
+    }
+    for (const name of ['odd-xattr-file', 'odd-xattr-dir']) {
+      const path = join(dir, name)
+      if (name.endsWith('dir')) await mkdir(path)
+      else await writeFile(path, 'x')
+      await setAttribute(path, 'user.good', Buffer.from('1'))
+      // Arguments from Node are UTF-8: the shell's printf makes the 0xff byte.
+      execFileSync('sh', ['-c', 'setfattr -n "$(printf \'user.bad\\377\')" -v 2 "$1"', 'sh', path])
+      const warnings: string[] = []
+      const node = mustNode(await nodeOf(name, { ...opts, warn: (m) => warnings.push(m) }))
+      assert.deepEqual(node.xattrs, [{ name: 'user.good', value: Buffer.from('1') }], name)
+      assert.equal(warnings.length, 1)
+      assert.match(warnings[0], /its name is not valid UTF-8/)
+    }
+  })
+
   test('takes the parent node\'s extended attributes while inode, ctime and mtime are unchanged, and reads them again after a change', async (t) => {
     if (!userXattrs) return t.skip('the temp file system refuses user.* extended attributes')
     const file = join(dir, 'kept')

@@ -174,6 +174,8 @@ function readXattrs(
     }
     return xattrs
   } catch (err) {
+    // An attribute whose name is not UTF-8 fails the whole listing: getfattr reads the others.
+    if (/^Invalid attribute/.test(messageOf(err)) && (type === 'file' || type === 'fifo' || type === 'dir')) return XATTRS_BY_TOOL
     const errno = xattrErrno(err)
     if (errno !== osConstants.errno.ENOTSUP && errno !== osConstants.errno.ENODATA) {
       warn?.(`Cannot read extended attributes of "${shown}": ${messageOf(err)}`)
@@ -194,21 +196,21 @@ async function readXattrsWithTool(
   type: NodeType,
   warn: ((message: string) => void) | undefined,
 ): Promise<ExtendedAttribute[]> {
-  if (type !== 'file' && type !== 'fifo') {
+  if (type !== 'file' && type !== 'fifo' && type !== 'dir') {
     warn?.(`Cannot read extended attributes of "${String(path)}": its name is not valid UTF-8`)
     return []
   }
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   try {
     const dump = await runWithFd('getfattr', ['--absolute-names', '-d', '-m', '-', '-e', 'hex', '/proc/self/fd/3'], handle.fd)
-    return parseGetfattrDump(dump)
+    return parseGetfattrDump(dump, (name) => warn?.(`Cannot keep extended attribute ${JSON.stringify(name)} of "${String(path)}": its name is not valid UTF-8`))
   } finally {
     await handle.close()
   }
 }
 
 // getfattr -e hex prints `name=0x…` lines; names escape unusual bytes as \ooo.
-function parseGetfattrDump(dump: Buffer): ExtendedAttribute[] {
+function parseGetfattrDump(dump: Buffer, skipped: (name: string) => void): ExtendedAttribute[] {
   const xattrs: ExtendedAttribute[] = []
   for (const line of dump.toString('latin1').split('\n')) {
     if (line === '' || line.startsWith('#')) continue
@@ -216,7 +218,14 @@ function parseGetfattrDump(dump: Buffer): ExtendedAttribute[] {
     const quoted = eq < 0 ? line : line.slice(0, eq)
     const hex = eq < 0 ? '' : line.slice(eq + 1).replace(/^0x/, '')
     const raw = quoted.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
-    xattrs.push({ name: Buffer.from(raw, 'latin1').toString('utf8'), value: Buffer.from(hex, 'hex') })
+    const bytes = Buffer.from(raw, 'latin1')
+    const name = bytes.toString('utf8')
+    // A name that is not UTF-8 cannot be kept as it is: it is left out, and the others kept.
+    if (!Buffer.from(name, 'utf8').equals(bytes)) {
+      skipped(name)
+      continue
+    }
+    xattrs.push({ name, value: Buffer.from(hex, 'hex') })
   }
   return xattrs
 }
