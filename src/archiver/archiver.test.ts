@@ -448,6 +448,28 @@ describe('backup()', () => {
     await assert.rejects(run(repo, [join(root, 'etc/shadow')], { excludes }), (err: Error) => /the exclude patterns leave out every path given/.test(err.message))
   })
 
+  it('backs up "." as its entries, names that are not UTF-8 too, with the same tree as before', async () => {
+    // Such names were lost: "." was expanded into a list of names as strings.
+    const root = join(dir, 'dot-target')
+    await writeFiles(root, { 'a.txt': 'a\n', 'sub/b.txt': 'b\n' })
+    const odd = Buffer.concat([Buffer.from(root + '/odd-'), Buffer.from([0xff])])
+    await writeFile(odd, 'odd\n')
+    const repo = await createTestRepository()
+    const cwd = process.cwd()
+    process.chdir(root)
+    let r
+    try {
+      r = await run(repo, ['.'])
+    } finally {
+      process.chdir(cwd)
+    }
+    assert.deepEqual(r.snapshot.paths, [root])
+    const { decodeTree } = await import('../snapshots/index.js')
+    const top = decodeTree(await repo.loadBlob('tree', r.snapshot.tree)).map((n) => n.name)
+    assert.deepEqual(top.map((n) => n.toString('hex')), [Buffer.from('a.txt'), Buffer.from('odd-\xff', 'latin1'), Buffer.from('sub')].map((n) => n.toString('hex')))
+    assert.equal(r.summary.errors, 0)
+  })
+
   it('stores hard links as file nodes that share inode and content', async () => {
     const root = join(dir, 'hardlinks')
     await writeFiles(root, { 'one.bin': seededBytes(7, 700_000) })

@@ -12,7 +12,7 @@ import { BackupWorkers } from './backup-workers.js'
 import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, sameNodes, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
 import { FileSaver, type EarlierVersion, type SavedFile } from './file-saver.js'
 import { checkAfterRead, sameContentMark } from './read-check.js'
-import { buildVirtual, expandDotTarget, type Virtual } from './targets.js'
+import { buildVirtual, expandDotTarget, isDotTarget, type Virtual } from './targets.js'
 import { nodeFromStat } from './fs-node.js'
 import { UserNames } from './user-names.js'
 
@@ -161,16 +161,32 @@ class Archiver {
     // each path as given (relative paths stay relative), so both tools build the same trees.
     const given: string[] = []
     const existing: string[] = []
-    for (const p of this.#o.paths) {
+    let excluded = 0
+    // "." (or "..") alone stands for its entries: the folder is walked as the root itself, so
+    // entries whose names are not UTF-8 are kept (a list of their names as targets could not hold them).
+    const only = this.#o.paths.length === 1 && isDotTarget(this.#o.paths[0]) ? resolvePath(this.#o.paths[0]) : undefined
+    for (const p of only === undefined ? this.#o.paths : []) {
       try {
         await lstat(p)
         existing.push(resolvePath(p))
         this.#targets.add(resolvePath(p))
         // Exclude patterns apply to the targets too, as restic applies them (`backup /etc/*
         // --exclude /etc/shadow` leaves the file out).
-        given.push(...(await expandDotTarget(p)).filter((t) => !this.#o.excludes.excludedByPattern(resolvePath(t))))
+        for (const t of await expandDotTarget(p)) {
+          if (this.#o.excludes.excludedByPattern(resolvePath(t))) excluded++
+          else given.push(t)
+        }
       } catch (err) {
         this.#error(p, err)
+      }
+    }
+    if (only !== undefined) {
+      try {
+        await lstat(only)
+        existing.push(only)
+        this.#targets.add(only)
+      } catch (err) {
+        this.#error(this.#o.paths[0], err)
       }
     }
     if (existing.length === 0) {
@@ -178,7 +194,7 @@ class Archiver {
         hint: 'Check the paths given to "backup"',
       })
     }
-    if (given.length === 0) {
+    if (given.length === 0 && excluded > 0) {
       throw new AppError('INVALID_ARGUMENT', `Nothing to back up: the exclude patterns leave out every path given (${this.#o.paths.map((p) => `"${p}"`).join(', ')})`, {
         hint: 'Check the --exclude patterns and exclude files against the paths given to "backup"',
       })
@@ -189,8 +205,9 @@ class Archiver {
     const parentRoot = this.#o.parent?.snapshot.tree
     const run = async (w: BlobWriter) => {
       this.#writer = w
-      const tree = root.target
-        ? await (await this.#walkDir('/', parentRoot, (await lstat('/', { bigint: true })).dev)).done
+      const whole = only ?? (root.target ? '/' : undefined)
+      const tree = whole !== undefined
+        ? await (await this.#walkDir(whole, parentRoot, (await lstat(whole, { bigint: true })).dev)).done
         : await this.#saveVirtual(root, parentRoot)
       return tree
     }

@@ -57,6 +57,11 @@ function rootDirectory(target: string): string {
 }
 
 /** "." and other all-dots targets stand for their entries, sorted, as restic does. */
+/** Whether a target stands for its entries: a relative path of no components ("." "..", "../.."). */
+export function isDotTarget(target: string): boolean {
+  return pathComponents(target).length === 0 && !posix.isAbsolute(target)
+}
+
 export async function expandDotTarget(target: string): Promise<string[]> {
   if (pathComponents(target).length > 0 || posix.isAbsolute(target)) return [target]
   const names = (await readdir(target)).sort()
