@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { MemoryBackend } from '../backends/index.js'
+import { tamper } from '../backends/testing/overrides.js'
 import { writeSnapshot } from '../maintenance/prune-testing.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import { loadSnapshots } from '../snapshots/index.js'
@@ -41,11 +42,9 @@ async function repoWithSnapshots(hosts: string[]) {
 
 /** Damages the file of snapshot `id` in place (bit rot, or an upload cut short). */
 async function damageSnapshot(backend: MemoryBackend, id: string): Promise<void> {
-  const h = { type: 'snapshots' as const, name: id }
-  const bytes = Buffer.from(await backend.load(h))
-  bytes[40] ^= 1
-  await backend.remove(h)
-  await backend.save(h, bytes)
+  await tamper(backend, { type: 'snapshots', name: id }, (b) => {
+    b[40] ^= 1
+  })
 }
 
 describe('runForget()', () => {

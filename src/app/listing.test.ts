@@ -7,6 +7,7 @@ import { isAppError } from '../base/index.js'
 import { Lock } from '../repository/index.js'
 import { cairn, cairnMain, initRepo, interopSkipReason, openRepo, PASSWORD, restic, tempDir, type TempDir } from './interop-testing.js'
 import { MemoryBackend } from '../backends/index.js'
+import { tamper } from '../backends/testing/overrides.js'
 import { writeSnapshot } from '../maintenance/prune-testing.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import { listObjects, listSnapshots, listSnapshotTree, listType, LIST_TYPES } from './listing.js'
@@ -53,11 +54,9 @@ describe('listSnapshotTree()', () => {
     const { decodeTree } = await import('../snapshots/index.js')
     const sub = decodeTree(await repo.loadBlob('tree', root)).find((n) => n.name.toString() === 'sub')!.subtree!
     const at = repo.index.lookup('tree', sub)!
-    const h = { type: 'data' as const, name: at.packId }
-    const bytes = Buffer.from(await backend.load(h))
-    bytes[at.offset + 20] ^= 1
-    await backend.remove(h)
-    await backend.save(h, bytes)
+    await tamper(backend, { type: 'data', name: at.packId }, (b) => {
+      b[at.offset + 20] ^= 1
+    })
     const fresh = await Repository.open(backend, TEST_PASSWORD)
     const seen: string[] = []
     const errors: string[] = []

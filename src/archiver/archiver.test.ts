@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { AppError, type Id } from '../base/index.js'
 import { MemoryBackend, type Backend, type FileType } from '../backends/index.js'
-import { withMembers } from '../backends/testing/overrides.js'
+import { tamper, withMembers } from '../backends/testing/overrides.js'
 import { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { decodeSnapshot } from '../snapshots/index.js'
@@ -398,11 +398,9 @@ describe('backup()', () => {
     const first = await run(repo, [root])
     const sub = (await nodeAt(repo, first.snapshot.tree, `${root}/sub`)).subtree!
     const at = repo.index.lookup('tree', sub)!
-    const h = { type: 'data' as const, name: at.packId }
-    const bytes = Buffer.from(await backend.load(h))
-    bytes[at.offset + 20] ^= 1
-    await backend.remove(h)
-    await backend.save(h, bytes)
+    await tamper(backend, { type: 'data', name: at.packId }, (b) => {
+      b[at.offset + 20] ^= 1
+    })
     const reopened = await Repository.open(backend, TEST_PASSWORD) // nothing cached
     await reopened.loadIndex()
     const warnings: string[] = []

@@ -56,11 +56,10 @@ export async function repackPacks(
     onPack?: (done: number, total: number) => void
   } = {},
 ): Promise<RepackResult> {
-  const { writer, fresh, indexIds, pool } = freshWriter(repo, options)
   const limit = createLimit(Math.max(1, repo.backend.properties.connections))
   let done = 0
-  try {
-    await Promise.all(
+  const { fresh, indexIds } = await withFreshWriter(repo, options, (writer) =>
+    Promise.all(
       packs.map((packId) =>
         limit(async () => {
           options.signal?.throwIfAborted()
@@ -68,7 +67,26 @@ export async function repackPacks(
           options.onPack?.(++done, packs.length)
         }),
       ),
-    )
+    ),
+  )
+  const newPacks = [...fresh.packs()].map((p) => ({ id: p.id, blobs: p.blobs }))
+  return { packs: newPacks, indexIds, bytes: newPacks.reduce((n, p) => n + packSize(p.blobs), 0) }
+}
+
+/**
+ * Runs `fn` with a blob writer of its own, with an empty index (the old copies of the blobs it is
+ * given are still in the repository's index, and the point is to store them again), flushed
+ * after it, or aborted when it fails. Returns the writer's index of the new packs and the index
+ * files it saved for them (a final index written by the caller supersedes those).
+ */
+export async function withFreshWriter(
+  repo: RepackRepo,
+  options: { writer?: WriterOptions; threads?: number; compressAll?: boolean },
+  fn: (writer: BlobWriter) => Promise<unknown>,
+): Promise<{ fresh: MasterIndex; indexIds: Id[] }> {
+  const { writer, fresh, indexIds, pool } = freshWriter(repo, options)
+  try {
+    await fn(writer)
     await writer.flush()
   } catch (err) {
     await writer.abort()
@@ -76,16 +94,10 @@ export async function repackPacks(
   } finally {
     await pool.close()
   }
-  const newPacks = [...fresh.packs()].map((p) => ({ id: p.id, blobs: p.blobs }))
-  return { packs: newPacks, indexIds, bytes: newPacks.reduce((n, p) => n + packSize(p.blobs), 0) }
+  return { fresh, indexIds }
 }
 
-/**
- * A blob writer of its own, with an empty index: the old copies of the blobs it is given are
- * still in the repository's index, and the point is to store them again. `indexIds` collects the
- * index files it saves for its packs (a final index written by the caller supersedes them).
- */
-export function freshWriter(
+function freshWriter(
   repo: RepackRepo,
   options: { writer?: WriterOptions; threads?: number; compressAll?: boolean },
 ): { writer: BlobWriter; fresh: MasterIndex; indexIds: Id[]; pool: BlobEncoder } {

@@ -14,6 +14,7 @@ import { testNode } from '../snapshots/testing.js'
 import { planForget, removeSnapshots } from './forget.js'
 import { maxUnusedBytes, parseByteSize, parseMaxUnused } from './prune-options.js'
 import { CrashingBackend, cloneBackend, repositoryProblems, writeSnapshot } from './prune-testing.js'
+import { tamper } from './testing.js'
 import { planPrune as planPruneWithWorkers, type PruneOptions } from './prune.js'
 
 const KiB = 1024
@@ -182,11 +183,9 @@ describe('PrunePlan.execute()', () => {
       const copies = (await reopen(backend).then(async (r) => (await r.loadIndex(), r))).index.lookupAll('data', id)
       assert.equal(copies.length, 2)
       const victim = damageFirst ? original : copies.find((c) => c.packId !== original.packId)!
-      const h = { type: 'data' as const, name: victim.packId }
-      const bytes = Buffer.from(await backend.load(h))
-      bytes[victim.offset + 30] ^= 1
-      await backend.remove(h)
-      await backend.save(h, bytes)
+      await tamper(backend, { type: 'data', name: victim.packId }, (b) => {
+        b[victim.offset + 30] ^= 1
+      })
       await (await planPrune(await reopen(backend), { maxUnused: { kind: 'bytes', bytes: 0 } })).execute()
       const after = await reopen(backend)
       await after.loadIndex()

@@ -2,18 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AppError, isAppError, type Id } from '../base/index.js'
 import { MemoryBackend, type Handle } from '../backends/index.js'
-import { withMembers } from '../backends/testing/overrides.js'
+import { tamper, withMembers } from '../backends/testing/overrides.js'
 import { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { checkRepository } from './check.js'
 import { writeSnapshot } from './prune-testing.js'
 import { repairPacks } from './repair-packs.js'
 
-/** Replaces a stored file's bytes (memory backends refuse to overwrite). */
-async function replace(backend: MemoryBackend, h: Handle, bytes: Buffer): Promise<void> {
-  await backend.remove(h)
-  await backend.save(h, bytes)
-}
 
 /** A repository with two files of three 64 KiB chunks each, each file's chunks in a pack of its own. */
 async function setup() {
@@ -41,9 +36,9 @@ describe('repairPacks()', () => {
     for (const p of dataPacks) original.set(p.id, Buffer.from(await backend.load({ type: 'data', name: p.id })))
     const flipped = Buffer.from(original.get(damaged.id)!)
     flipped[hit.offset + 40] ^= 1
-    await replace(backend, { type: 'data', name: damaged.id }, flipped)
+    await tamper(backend, { type: 'data', name: damaged.id }, () => flipped)
     const cutBlob = sortedOf(truncated)[2]
-    await replace(backend, { type: 'data', name: truncated.id }, original.get(truncated.id)!.subarray(0, cutBlob.offset + 10))
+    await tamper(backend, { type: 'data', name: truncated.id }, (b) => b.subarray(0, cutBlob.offset + 10))
 
     const copies = new Map<Id, Buffer>()
     const r = await repairPacks(await reopen(backend), [damaged.id, truncated.id], { onPackRead: (id, bytes) => void copies.set(id, Buffer.from(bytes)) })

@@ -11,7 +11,7 @@
  */
 import { AppError, isAppError, isPermissionError, messageOf, shortId, type Id } from '../base/index.js'
 import { readPackHeader, type BlobType, type IndexPack, type PackedBlob } from '../repository/index.js'
-import { deleteFiles, freshWriter, writeIndexFiles, type RepackRepo } from './prune-execute.js'
+import { deleteFiles, withFreshWriter, writeIndexFiles, type RepackRepo } from './prune-execute.js'
 
 export type RepairPacksRepo = RepackRepo & Pick<import('../repository/index.js').Repository, 'loadIndex'>
 
@@ -62,10 +62,9 @@ export async function repairPacks(repo: RepairPacksRepo, ids: readonly Id[], opt
   const indexed = new Map<Id, PackedBlob[]>()
   for (const p of repo.index.packs()) if (targets.has(p.id)) indexed.set(p.id, p.blobs)
 
-  const { writer, fresh, indexIds: writerIndexIds, pool } = freshWriter(repo, { threads: options.threads ?? 0 })
   const result: RepairPacksResult = { packs: [], packsWritten: 0, packsDeleted: 0, deleteErrors: [] }
   const stored = new Set<string>()
-  try {
+  const { fresh, indexIds: writerIndexIds } = await withFreshWriter(repo, { threads: options.threads ?? 0 }, async (writer) => {
     for (const id of targets) {
       signal?.throwIfAborted()
       const pack: SalvagedPack = { id, missing: false, salvaged: 0, lost: [] }
@@ -119,13 +118,7 @@ export async function repairPacks(repo: RepairPacksRepo, ids: readonly Id[], opt
       result.packs.push(pack)
       options.onPack?.(pack)
     }
-    await writer.flush()
-  } catch (err) {
-    await writer.abort()
-    throw err
-  } finally {
-    await pool.close()
-  }
+  })
 
   signal?.throwIfAborted()
   const remaining: IndexPack[] = []

@@ -88,13 +88,7 @@ function join(dir: string, name: string): string {
   return dir === '/' ? '/' + name : `${dir}/${name}`
 }
 
-/** Replaces a stored file with `mutate(content)` under the same name (backends never do this). */
-export async function tamper(backend: Backend, h: Handle, mutate: (b: Buffer) => Buffer | void): Promise<void> {
-  const bytes = await backend.load(h)
-  const changed = mutate(bytes) ?? bytes
-  await backend.remove(h)
-  await backend.save(h, changed)
-}
+export { tamper } from '../backends/testing/overrides.js'
 
 /** The pack holding a blob, by the repository's loaded index. */
 export function packOf(repo: Repository, type: 'data' | 'tree', blob: Id): Id {

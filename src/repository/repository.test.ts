@@ -130,10 +130,9 @@ describe('Repository.init() and open()', () => {
     const be = new MemoryBackend()
     const repo = await createTestRepository({ backend: be })
     const [name] = await repo.listIds('keys')
-    const bytes = Buffer.from(await be.load({ type: 'keys', name }))
-    bytes[bytes.length - 10] ^= 1
-    await be.remove({ type: 'keys', name })
-    await be.save({ type: 'keys', name }, bytes)
+    await tamper(be, { type: 'keys', name }, (b) => {
+      b[b.length - 10] ^= 1
+    })
     await assert.rejects(Repository.open(be, TEST_PASSWORD), (err) => {
       assert.ok(isAppError(err, 'WRONG_PASSWORD'))
       assert.match(err.message, new RegExp(`key file ${name.slice(0, 8)} is damaged`))

@@ -17,6 +17,18 @@ import { restore, restoreInBatches, type RestoreOptions } from './restorer.js'
 
 const MiB = 1024 * 1024
 
+/** What restore reads of `repo`, with one byte of the blob at `loc` flipped on its way from storage. */
+function withDamagedBlob(repo: Repository, loc: { packId: string; offset: number }): Pick<Repository, 'loadBlobWith' | 'index' | 'backend' | 'key'> {
+  const be = repo.backend
+  const load = async (h: Handle, offset = 0, length?: number) => {
+    const bytes = await be.load(h, offset, length)
+    const at = loc.offset + 20 - offset
+    if (h.type === 'data' && h.name === loc.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
+    return bytes
+  }
+  return { loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto: undefined }), key: repo.key }
+}
+
 /** Walks a directory and lists every entry as "relative/path" (dirs with a trailing slash). */
 describe('restore()', () => {
   let dir: string
@@ -424,16 +436,9 @@ describe('restore()', () => {
     const { nodeAt } = await import('../archiver/testing.js')
     const content = (await nodeAt(repo, tree, `${src}/big.bin`)).content!
     const loc = repo.index.lookup('data', content[1])!
-    const be = repo.backend
-    const load = async (h: Handle, offset = 0, length?: number) => {
-      const bytes = await be.load(h, offset, length)
-      const at = loc.offset + 20 - offset
-      if (h.type === 'data' && h.name === loc.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
-      return bytes
-    }
     const target = join(dir, 'damaged-multi')
     const errors: string[] = []
-    await restore({ loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto: undefined }), key: repo.key }, { tree, target, progress: { onError: (p) => errors.push(p) } })
+    await restore(withDamagedBlob(repo, loc), { tree, target, progress: { onError: (p) => errors.push(p) } })
     assert.deepEqual(errors, [join(target, src, 'big.bin')])
     assert.equal((await lstat(join(target, src, 'big.bin'))).size, 0)
   })
@@ -447,16 +452,9 @@ describe('restore()', () => {
     const first = repo.index.lookup('data', id)!
     await repo.withWriter((w) => w.saveBlob('data', Buffer.from('bee\n'), id, { duplicate: true }), { threads: 0 })
     assert.equal(repo.index.lookupAll('data', id).length, 2)
-    const be = repo.backend
-    const load = async (h: Handle, offset = 0, length?: number) => {
-      const bytes = await be.load(h, offset, length)
-      const at = first.offset + 20 - offset
-      if (h.type === 'data' && h.name === first.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
-      return bytes
-    }
     const target = join(dir, 'other-copy')
     const errors: string[] = []
-    const summary = await restore({ loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend: withMembers(be, { load, loadInto: undefined }), key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    const summary = await restore(withDamagedBlob(repo, first), { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
     assert.deepEqual(errors, [])
     assert.equal(summary.errors, 0)
     assert.equal(await readFile(join(target, src, 'sub/b.txt'), 'utf8'), 'bee\n')

@@ -1,6 +1,7 @@
 import * as fsp from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import type { LocalFs } from '../local/local-fs.js'
+import type { Backend, Handle } from '../backend.js'
 
 /**
  * `target` with some of its members replaced; every other property reads through to it, and
@@ -26,4 +27,12 @@ export function fsWithFiles(wrap: (fd: FileHandle, path: string, flags: string |
     ...fsp,
     open: (async (...args: Parameters<typeof fsp.open>) => wrap(await fsp.open(...args), String(args[0]), args[1])) as typeof fsp.open,
   }
+}
+
+/** Replaces a stored file with `mutate(content)` under the same name (backends never do this). */
+export async function tamper(backend: Backend, h: Handle, mutate: (b: Buffer) => Buffer | void): Promise<void> {
+  const bytes = await backend.load(h)
+  const changed = mutate(bytes) ?? bytes
+  await backend.remove(h)
+  await backend.save(h, changed)
 }
