@@ -488,18 +488,9 @@ describe('restore()', () => {
     const { nodeAt } = await import('../archiver/testing.js')
     const bad = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]
     const loc = repo.index.lookup('data', bad)!
-    const be = repo.backend
-    // One byte of the blob's ciphertext flipped on its way from storage.
-    const load = async (h: Handle, offset = 0, length?: number) => {
-      const bytes = await be.load(h, offset, length)
-      const at = loc.offset + 20 - offset
-      if (h.type === 'data' && h.name === loc.packId && at >= 0 && at < bytes.length) bytes[at] ^= 0x40
-      return bytes
-    }
-    const backend = withMembers(be, { load })
     const target = join(dir, 'damaged-blob')
     const errors: string[] = []
-    const summary = await restore({ loadBlobWith: repo.loadBlobWith.bind(repo), index: repo.index, backend, key: repo.key }, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    const summary = await restore(withDamagedBlob(repo, loc), { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
     assert.equal(errors.length, 1, errors.join('\n'))
     assert.match(errors[0], /sub\/b\.txt: The data blob [0-9a-f]{64} in pack [0-9a-f]{64} is damaged/)
     assert.equal(summary.errors, 1)
