@@ -3,6 +3,7 @@ import { interruptSignal, parseFindTime, runBackup, forWriting, withRepository }
 import { parseSize, type BackupResult } from '../../archiver/index.js'
 import { AppError } from '../../base/index.js'
 import type { CommandContext } from '../context.js'
+import { capYoungGeneration } from '../heap.js'
 import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
 
@@ -65,6 +66,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       '\nExamples:\n  cairn -r /srv/backup backup ~/Documents ~/Pictures\n  cairn backup --exclude "*.tmp" --exclude-caches /home\n  cairn backup --tag nightly --files-from list.txt\n  pg_dump mydb | cairn backup --stdin --stdin-filename mydb.sql\n\nWithout -r or CAIRN_REPOSITORY, backups go to the default repository in\n~/.local/share/cairn/repository (created on first use, password kept in\n~/.config/cairn/repository.password).',
     )
     .action(async (paths: string[], opts: BackupFlags) => {
+      capYoungGeneration()
       const term = ctx.term
       const { signal, dispose } = interruptSignal()
       const start = Date.now()

@@ -4,6 +4,7 @@ import { runSets, type DestinationResult, type RunEvent, type RunResult, type Se
 import { AppError } from '../../base/index.js'
 import { formatIssue, loadConfig } from '../../config/index.js'
 import type { CommandContext } from '../context.js'
+import { capYoungGeneration } from '../heap.js'
 import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
 import type { Terminal } from '../output/terminal.js'
@@ -94,6 +95,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
       '\nExit codes: 0 every set ok (or skipped: a removable drive was absent), 3 some set partly failed,\n1 a set failed, 130 interrupted (finally hooks still run).\n\nExamples:\n  cairn run\n  cairn run data --config ./cairn.yaml\n  cairn run --init --json',
     )
     .action(async (sets: string[], opts: RunFlags) => {
+      capYoungGeneration()
       const term = ctx.term
       if (ctx.globals.repo !== undefined) term.warn('Note: -r/--repo is ignored by "run": destinations come from the config file')
       const loaded = await loadConfig(opts.config)
