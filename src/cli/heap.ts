@@ -29,7 +29,8 @@ export function keepYoungGenerationSmall(): void {
 
 /**
  * Lets the main thread's young generation grow as V8 would, but no further than `limit` bytes
- * (its two halves together): for a backup, whose main thread walks, stats and packs all along.
+ * (its two halves together): for a backup, whose main thread walks, stats and packs all along
+ * (`backup`, `run`, and the daemon, which runs backups in its own process).
  * Kept at V8's start size, its collections cost a first backup of the Linux source tree 12% of
  * its wall time; left to grow, it reaches 32 MiB. Held at 16 MiB (11 paired runs there): peak RSS
  * 190-199 against 209-214 MiB, wall time within 1%; a backup with nothing changed and one of six

@@ -4,6 +4,7 @@ import { formatIssue, loadConfig } from '../../config/index.js'
 import { appRunMaintenance, appRunSet, Daemon, DEFAULT_HISTORY_RETENTION, DEFAULT_LISTEN, planFromConfig, stateDirectory, type ListenAddress } from '../../daemon/index.js'
 import { releaseAllLocks } from '../../repository/index.js'
 import type { CommandContext } from '../context.js'
+import { capYoungGeneration } from '../heap.js'
 import { addConfigOption } from './config.js'
 import { VERSION } from './version.js'
 
@@ -57,6 +58,7 @@ export function registerDaemon(program: Command, ctx: CommandContext): void {
       ].join('\n'),
     )
     .action(async (opts: DaemonFlags) => {
+      capYoungGeneration()
       const term = ctx.term
       const loaded = await loadConfig(opts.config)
       for (const w of loaded.warnings) term.warn(formatIssue(w))
