@@ -193,6 +193,55 @@ describe('PrunePlan.execute()', () => {
     }
   })
 
+  it('copies out the sound copy of a duplicated blob when the pack of the damaged copy is the one kept', async () => {
+    // The damaged copy's pack stays (its other blobs are in use) while the sound copy's pack is
+    // repacked: the damaged copy counted as the one that stays, so the sound one was not copied
+    // and went with its pack.
+    const backend = new MemoryBackend()
+    const repo = await createTestRepository({ backend })
+    const big = seededBytes(40, 1024 * KiB)
+    const x = seededBytes(41, 10 * KiB)
+    const xId = hashId(x)
+    const tree = await repo.withWriter(
+      async (w) => {
+        const content: Id[] = []
+        for (let off = 0; off < big.length; off += 64 * KiB) content.push((await w.saveBlob('data', big.subarray(off, off + 64 * KiB))).id)
+        await w.saveBlob('data', x)
+        const nodes = [testNode({ name: Buffer.from('big'), size: big.length, content }), testNode({ name: Buffer.from('x'), size: x.length, content: [xId] })]
+        return (await w.saveBlob('tree', encodeTree(nodes))).id
+      },
+      { threads: 0 },
+    )
+    await repo.saveUnpacked('snapshots', encodeSnapshot({ time: '2025-03-01T00:00:00Z', tree, paths: ['/d'] }))
+    await repo.loadIndex()
+    const damagedCopy = repo.index.lookup('data', xId)!
+    // A second copy of x, beside a blob nothing uses, in a pack and index file of its own.
+    const fresh = new BlobWriter({ backend, key: repo.key, version: 2, index: new MasterIndex(), saveFramedUnpacked: (t, f) => repo.saveFramedUnpacked(t, f) })
+    await fresh.saveBlob('data', x)
+    await fresh.saveBlob('data', seededBytes(42, 100 * KiB))
+    await fresh.flush()
+    await tamper(backend, { type: 'data', name: damagedCopy.packId }, (b) => {
+      b[damagedCopy.offset + 30] ^= 1
+    })
+
+    const plan = await planPrune(await reopen(backend))
+    assert.ok(!plan.repackPacks.has(damagedCopy.packId) && !plan.deletePacks.has(damagedCopy.packId), 'the pack of the damaged copy stays')
+    assert.equal(plan.repackPacks.size, 1, 'the pack of the sound copy is repacked')
+    await plan.execute()
+    const after = await reopen(backend)
+    await after.loadIndex()
+    const sound: string[] = []
+    for (const c of after.index.lookupAll('data', xId)) {
+      try {
+        assert.deepEqual(after.decodeBlob(c, await backend.load({ type: 'data', name: c.packId }, c.offset, c.length), c.packId), x)
+        sound.push(c.packId)
+      } catch {
+        // the damaged copy
+      }
+    }
+    assert.equal(sound.length, 1, 'a sound copy of x is still indexed')
+  })
+
   it('repacks uncompressed trees (format v2), and uncompressed data on request', async () => {
     const backend = new MemoryBackend()
     const repo = await createTestRepository({ backend })

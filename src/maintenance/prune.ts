@@ -5,7 +5,7 @@
  * files), then deleting old index files, and only then deleting packs.
  */
 import { AppError, messageOf, shortId, type Id } from '../base/index.js'
-import type { IndexPack, PackedBlob, Repository, WriterOptions } from '../repository/index.js'
+import type { BlobLocation, BlobType, IndexPack, PackedBlob, Repository, WriterOptions } from '../repository/index.js'
 import { loadSnapshots } from '../snapshots/index.js'
 import { deleteFiles, repackPacks, writeIndexFiles } from './prune-execute.js'
 import { type MaxUnused } from './prune-options.js'
@@ -139,15 +139,21 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
   )
 
   // The used blobs to copy out of the packs being repacked: one copy each, and none when
-  // another copy stays in a pack that is kept.
+  // another copy stays in a pack that is kept. A copy known damaged neither stands in for a
+  // sound one nor is copied out while a sound one exists.
   const toCopy = new Map<Id, PackedBlob[]>()
   const keepBlobs = new BlobSet()
+  const trusted = soundCopies(damaged)
   if (decisions.repack.size > 0) {
     const survives = (pack: Id) => !decisions.repack.has(pack) && !decisions.remove.has(pack) && !decisions.ignore.has(pack)
     for (const b of repo.index.blobs()) {
       if (!decisions.repack.has(b.packId)) continue
       if (!used.has(b.type, b.id) || keepBlobs.has(b.type, b.id)) continue
-      if (duplicated.has(b.type, b.id) && repo.index.lookupAll(b.type, b.id).some((loc) => survives(loc.packId))) continue
+      if (duplicated.has(b.type, b.id)) {
+        const copies = repo.index.lookupAll(b.type, b.id)
+        if (copies.some((loc) => survives(loc.packId) && (trusted?.(loc, copies) ?? true))) continue
+        if (trusted !== undefined && !trusted(b, copies)) continue
+      }
       keepBlobs.add(b.type, b.id)
       const list = toCopy.get(b.packId)
       if (list) list.push(b)
@@ -158,6 +164,7 @@ export async function planPrune(repo: PruneRepo, options: PruneOptions = {}): Pr
     ...decisions,
     stats,
     used,
+    damaged,
     keepBlobs,
     toCopy,
     indexIds,
@@ -174,6 +181,8 @@ interface PlanParts {
   repack: Map<Id, number>
   ignore: Set<Id>
   used: BlobSet
+  /** Copies found damaged among duplicated blobs (copyKey). */
+  damaged: ReadonlySet<string>
   keepBlobs: BlobSet
   toCopy: Map<Id, PackedBlob[]>
   indexIds: Id[]
@@ -260,7 +269,7 @@ export class PrunePlan {
       const remaining: IndexPack[] = []
       for (const pack of repo.index.packs()) if (!dropped(pack.id) && pack.blobs.length > 0) remaining.push(pack)
       remaining.push(...newPacks)
-      assertCovers(remaining, p.used)
+      assertCovers(remaining, p.used, soundCopies(p.damaged), (type, id) => repo.index.lookupAll(type, id))
       const written = await writeIndexFiles(repo, remaining, [...p.indexIds, ...writerIndexIds])
       result.indexFilesWritten = written.length
 
@@ -290,12 +299,34 @@ export class PrunePlan {
   }
 }
 
-/** Last line of defence before the old index goes: every blob in use must stay indexed. */
-function assertCovers(packs: readonly IndexPack[], used: BlobSet): void {
+/**
+ * Whether a copy of a blob (one of `copies`, all of its copies) may be relied on: it is not known
+ * damaged, or no copy is known sound.
+ */
+type Trusted = (copy: BlobLocation, copies: readonly BlobLocation[]) => boolean
+
+/** The Trusted test for the copies verifyDuplicates() found damaged; undefined when there are none. */
+function soundCopies(damaged: ReadonlySet<string>): Trusted | undefined {
+  if (damaged.size === 0) return undefined
+  const sound = (c: BlobLocation) => !damaged.has(copyKey(c.type, c.id, c.packId, c.offset))
+  return (copy, copies) => sound(copy) || !copies.some(sound)
+}
+
+/**
+ * Last line of defence before the old index goes: every blob in use must stay indexed, in a
+ * copy that may be relied on (see Trusted) when the old index had one.
+ */
+function assertCovers(packs: readonly IndexPack[], used: BlobSet, trusted: Trusted | undefined, copiesOf: (type: BlobType, id: Id) => BlobLocation[]): void {
   const missing = used.clone()
-  for (const pack of packs) for (const b of pack.blobs) missing.delete(b.type, b.id)
+  for (const pack of packs) {
+    for (const b of pack.blobs) {
+      if (!missing.has(b.type, b.id)) continue
+      if (trusted !== undefined && !trusted({ ...b, packId: pack.id }, copiesOf(b.type, b.id))) continue
+      missing.delete(b.type, b.id)
+    }
+  }
   if (missing.size > 0) {
-    throw new AppError('INTERNAL', `Prune would lose ${missing.size} blobs in use; stopped before deleting anything`, {
+    throw new AppError('INTERNAL', `Prune would lose ${missing.size} blobs in use (or keep only a damaged copy of them); stopped before deleting anything`, {
       hint: 'Please report this; the repository is unchanged apart from new packs',
     })
   }
