@@ -10,7 +10,8 @@ import { appRunMaintenance, appRunSet } from './app-runner.js'
 import { Daemon } from './daemon.js'
 import type { DaemonEvent } from './event-bus.js'
 import { planFromConfig } from './plan-from-config.js'
-import { readDaemonInfo } from './state-dir.js'
+import { RunHistory } from './history.js'
+import { readDaemonInfo, STATE_FILES } from './state-dir.js'
 import { clockBeforeMinute, fakeRunSet, startHttpReceiver, testPlan, waitUntil } from './testing.js'
 
 type Receiver = Awaited<ReturnType<typeof startHttpReceiver>>
@@ -153,6 +154,36 @@ describe('Daemon API', () => {
       await daemon.stop()
     }
     assert.equal(readDaemonInfo(stateDir), undefined, 'daemon.json is removed on stop')
+  })
+})
+
+describe('Daemon restarts', () => {
+  it('notifies the failure of a run that a daemon which died left unfinished', async () => {
+    // The history closed such a run as a failure, but nobody heard of it: the dead daemon had
+    // sent only its start.
+    const dir = await freshDir()
+    const stateDir = join(dir, 'state')
+    await mkdir(stateDir)
+    const before = RunHistory.open(join(stateDir, STATE_FILES.history))
+    const id = before.start({ job: 'data', kind: 'backup', trigger: 'schedule', destinations: [{ name: 'nas', status: 'not-run' }], startedAt: Date.now() - 60_000 })
+    before.close()
+    const plan = testPlan({ sets: [{ name: 'data', destinations: ['nas'] }], notifications: [{ type: 'webhook', url: `${receiver.url}/died` }] })
+    const daemon = await Daemon.start({ plan, runSet: fakeRunSet({ plan }).fn, stateDir, listen: false })
+    try {
+      await waitUntil(() => receiver.requests.some((r) => r.path === '/died'), 5000, 'the failure notification')
+      const note = JSON.parse(receiver.requests.find((r) => r.path === '/died')?.body ?? '{}')
+      assert.equal(note.event, 'failure')
+      assert.equal(note.run_id ?? note.runId, id)
+      assert.match(JSON.stringify(note), /The daemon stopped before the run finished/)
+      assert.equal(daemon.history.get(id)?.result, 'failure')
+    } finally {
+      await daemon.stop()
+    }
+    // Once only: the next start has nothing to tell.
+    const again = await Daemon.start({ plan, runSet: fakeRunSet({ plan }).fn, stateDir, listen: false })
+    await new Promise((r) => setTimeout(r, 300))
+    await again.stop()
+    assert.equal(receiver.requests.filter((r) => r.path === '/died').length, 1)
   })
 })
 

@@ -15,6 +15,7 @@ import { EventBus, type DaemonEvent } from './event-bus.js'
 import { DEFAULT_HISTORY_RETENTION, RunHistory, type HistoryRetention, type RunRecord } from './history.js'
 import { MediaWatcher } from './media-watcher.js'
 import { RunCounters, renderMetrics } from './metrics.js'
+import { describeRun } from './notify/event.js'
 import { Notifier } from './notify/notifier.js'
 import { jobsOf, type DaemonPlan, type Job } from './plan.js'
 import type { DestinationOutcome, MaintenanceFn, RunSetFn } from './run-contract.js'
@@ -75,6 +76,7 @@ export class Daemon {
   readonly #o: DaemonOptions
   readonly #clock: Clock
   readonly #jobs: Job[]
+  readonly #notifier: Notifier
   readonly #counters = new RunCounters()
   readonly #repoSize = new Map<string, number>()
   readonly #free = new Map<string, number>()
@@ -93,13 +95,13 @@ export class Daemon {
     this.history = RunHistory.open(join(o.stateDir, STATE_FILES.history), this.startedAt)
     this.#jobs = jobsOf(o.plan)
     const perSet = new Map(o.plan.sets.map((s) => [s.name, s.notify]))
-    const notifier = new Notifier({
+    const notifier = (this.#notifier = new Notifier({
       global: o.plan.notifications,
       perSet,
       ...(o.notifyTimeoutMs === undefined ? {} : { timeoutMs: o.notifyTimeoutMs }),
       ...(o.fetch === undefined ? {} : { fetch: o.fetch }),
       onError: (target, err) => log('warn', `Notification failed: ${err.message}`),
-    })
+    }))
     const watched = o.plan.destinations.filter((d) => d.removable && d.path !== undefined).map((d) => ({ name: d.name, path: d.path as string }))
     this.media = new MediaWatcher({
       clock: this.#clock,
@@ -179,12 +181,37 @@ export class Daemon {
     // A removable destination that is connected now and owed a backup gets it, as if it had just appeared.
     for (const d of this.plan.destinations) if (this.media.present(d.name) === true) this.runner.mediaChanged(d.name, true, true)
     this.stale.start()
+    void this.#notifyInterrupted()
     const pruneLoop = () => {
       this.history.prune(this.#clock.now(), o.historyRetention ?? DEFAULT_HISTORY_RETENTION)
       this.#pruneTimer = this.#clock.setTimer(HISTORY_PRUNE_MS, pruneLoop)
     }
     this.#pruneTimer = this.#clock.setTimer(HISTORY_PRUNE_MS, pruneLoop)
     log('info', `Daemon started with ${this.plan.sets.length} sets and ${this.plan.maintenance.length} maintenance tasks`)
+  }
+
+  /**
+   * The runs a daemon that died (killed, out of memory, a power cut) left unfinished are failures
+   * in the history; their failure notifications go out now, as the run's own would have.
+   */
+  async #notifyInterrupted(): Promise<void> {
+    try {
+      await this.#notifyEach(this.history.interrupted)
+    } catch (err) {
+      // the daemon stopped meanwhile (the history is closed)
+      this.#o.log?.('warn', `Could not notify of the runs the last daemon left unfinished: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+
+  async #notifyEach(ids: readonly number[]): Promise<void> {
+    for (const id of ids) {
+      const run = this.history.get(id)
+      if (run === undefined) continue
+      const job = this.#jobs.find((j) => j.kind === run.kind && j.name === run.job)
+      const set = job === undefined ? undefined : job.kind === 'backup' ? job.name : job.task.set
+      const deliveries = await this.#notifier.notify(describeRun(run, this.host, this.plan.destinations, set))
+      for (const d of deliveries) if (!d.ok) this.history.appendLog(id, `notification to ${d.target} failed: ${d.error}`)
+    }
   }
 
   /** Stops: no new runs, active runs cancelled and awaited, API closed, history closed. Idempotent. */

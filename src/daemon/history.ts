@@ -117,7 +117,11 @@ export class RunHistory {
   readonly #db: BetterSqlite3.Database
   readonly #statements = new Map<string, BetterSqlite3.Statement>()
 
-  private constructor(db: BetterSqlite3.Database) {
+  /** Runs that a daemon which died left "running", closed as failures when this history opened. */
+  readonly interrupted: readonly number[]
+
+  private constructor(db: BetterSqlite3.Database, interrupted: readonly number[] = []) {
+    this.interrupted = interrupted
     this.#db = db
   }
 
@@ -152,11 +156,12 @@ export class RunHistory {
         cause: err,
       })
     }
+    const interrupted = (db.prepare(`SELECT id FROM runs WHERE result = 'running' ORDER BY id`).all() as { id: number }[]).map((r) => r.id)
     db.prepare(`UPDATE runs SET result = 'failure', ended_at = ?, errors = ? WHERE result = 'running'`).run(
       now,
       JSON.stringify(['The daemon stopped before the run finished']),
     )
-    return new RunHistory(db)
+    return new RunHistory(db, interrupted)
   }
 
   /** Records the start of a run and returns its id. */
