@@ -33,6 +33,27 @@ describe('runHooks()', () => {
     assert.equal(existsSync(join(dir, 'never')), false)
   })
 
+  test('a hook that leaves a process in the background ends when its shell exits, and that process keeps running', async () => {
+    // The background process held the output pipes open: the hook "ran" until its timeout, failed
+    // the set, and its whole group (the restarted service) was killed.
+    const lines: string[] = []
+    const started = Date.now()
+    const run = await runHook('finally', cmd('sleep 30 & echo $! > bg.pid; echo restarted', 20_000), ctx({ onOutput: (_h, _c, _s, l) => lines.push(l) }))
+    const pid = Number(await readFile(join(dir, 'bg.pid'), 'utf8'))
+    try {
+      assert.equal(run.ok, true, run.error)
+      assert.ok(Date.now() - started < 5000, `ended ${Date.now() - started} ms after it started`)
+      assert.deepEqual(lines, ['restarted'])
+      assert.doesNotThrow(() => process.kill(pid, 0), 'the background process still runs')
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // gone
+      }
+    }
+  })
+
   test('finally hooks all run even after one fails', async () => {
     const r = await runHooks('finally', [cmd('exit 3'), cmd('touch ran')], ctx())
     assert.equal(r.runs.length, 2)

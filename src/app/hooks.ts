@@ -57,8 +57,12 @@ function lineSplitter(emit: (line: string) => void): { push(b: Buffer): void; en
   }
 }
 
+/** How long a hook's output is still read after its shell exited. */
+const OUTPUT_GRACE_MS = 500
+
 /**
- * Runs one hook command and resolves when it (and its output) ended; never rejects: a command
+ * Runs one hook command and resolves when its shell exited and its output ended (or half a
+ * second after the shell exited, when a process left in the background holds the output); never rejects: a command
  * that cannot start fails with exit code null.
  *
  * @example
@@ -98,8 +102,13 @@ export function runHook(hook: HookKind, cmd: HookCommand, ctx: HookContext): Pro
     }
     if (ctx.signal?.aborted) onAbort()
     else ctx.signal?.addEventListener('abort', onAbort, { once: true })
+    let done = false
+    let drainTimer: NodeJS.Timeout | undefined
     const finish = (exitCode: number | null, signal: string | null, spawnError?: string) => {
+      if (done) return
+      done = true
       clearTimeout(timer)
+      if (drainTimer) clearTimeout(drainTimer)
       if (killTimer) clearTimeout(killTimer)
       ctx.signal?.removeEventListener('abort', onAbort)
       out.end()
@@ -126,6 +135,18 @@ export function runHook(hook: HookKind, cmd: HookCommand, ctx: HookContext): Pro
       resolveRun(run)
     }
     child.on('error', (e) => finish(null, null, e.message))
+    // The hook is over when its shell exits. A process it started in the background (a service
+    // restarted with `&`) may hold the output pipes open for as long as it runs: the output is
+    // read a moment longer, then let go, and that process is left alone (Go's exec.Cmd does the
+    // same with WaitDelay).
+    child.on('exit', (code, sig) => {
+      drainTimer = setTimeout(() => {
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        finish(code, sig)
+      }, OUTPUT_GRACE_MS)
+      drainTimer.unref()
+    })
     child.on('close', (code, sig) => finish(code, sig))
   })
 }
