@@ -20,6 +20,7 @@ import {
   resolveRepository,
   sortIssues,
   starterConfig,
+  unsetVariables,
   type ConfigIssue,
   type KeyPath,
   type LoadedConfig,
@@ -126,6 +127,14 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
   const at = (p: KeyPath, message: string, severity: ConfigIssue['severity'], hint?: string) => out.push(loaded.issueAt(p, message, severity, hint))
   const path = (p: string) => resolveConfigPath(p, loaded.dir, env)
   const config = loaded.config
+  /** Reports a path whose environment variables are not all set; true when it did. */
+  const unset = (keyPath: KeyPath, value: unknown): boolean => {
+    const names = typeof value === 'string' ? unsetVariables(value, env) : []
+    if (names.length === 0) return false
+    const list = names.map((n) => `$${n}`).join(', ')
+    at(keyPath, `environment variable ${list} in "${value as string}" is not set here`, 'error', 'Set it where cairn runs (shell profile, systemd unit), or write the path out')
+    return true
+  }
 
   for (const name of Object.keys(config.repositories ?? {})) {
     const raw = config.repositories![name]
@@ -136,7 +145,8 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     } catch (err) {
       at([...base, 'url'], messageOf(err), 'error', err instanceof AppError ? err.hint : undefined)
     }
-    if (r.passwordFile !== undefined) {
+    const urlUnset = unset([...base, 'url'], raw.url)
+    if (r.passwordFile !== undefined && !unset([...base, 'password-file'], rec(raw)['password-file'])) {
       const why = await readable(r.passwordFile)
       if (why) at([...base, 'password-file'], `cannot read password file "${r.passwordFile}": ${why}`, 'error', 'Create the file with the password in it, or fix the path (chmod 600 it)')
       else if (passwordFromText(await readFile(r.passwordFile, 'utf8')) === '') {
@@ -155,7 +165,7 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
       if (why) at([...base, 'cacert', ...(typeof raw.cacert === 'string' ? [] : [i])], `cannot read CA certificate "${f}": ${why}`, 'error', 'Fix the path')
     }
     const local = localPath(r.url)
-    if (local !== undefined) {
+    if (local !== undefined && !urlUnset) {
       const hasConfig = (await readable(join(local, 'config'))) === undefined
       if (!hasConfig && r.removable) at([...base, 'url'], `no repository at "${stripPassword(r.url)}" now (the drive may be unplugged)`, 'warning', 'Runs skip it while it is absent')
       else if (!hasConfig) {
@@ -168,7 +178,7 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
   const sections: Array<[KeyPath, Rec]> = [[['defaults'], rec(config.defaults)], ...Object.entries(config.sets ?? {}).map(([n, s]) => [['sets', n], rec(s)] as [KeyPath, Rec])]
   for (const [base, section] of sections) {
     for (const [i, src] of strings(section.sources).entries()) {
-      if (!(await exists(path(src)))) {
+      if (!unset([...base, 'sources', i], src) && !(await exists(path(src)))) {
         at([...base, 'sources', i], `source "${path(src)}" does not exist`, 'error', 'Fix the path, or remove it from sources')
       }
     }
@@ -179,6 +189,7 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
       }
     }
     for (const [i, f] of strings(section['exclude-file']).entries()) {
+      if (unset([...base, 'exclude-file', i], f)) continue
       const why = await readable(path(f))
       if (why) at([...base, 'exclude-file', i], `cannot read exclude file "${path(f)}": ${why}`, 'error', 'Fix the path, or remove it')
     }

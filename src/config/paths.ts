@@ -1,5 +1,5 @@
 /**
- * Where the config file lives and how `~` in paths is expanded.
+ * Where the config file lives and how `~` and environment variables in paths are expanded.
  */
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
@@ -42,19 +42,40 @@ export function expandHome(path: string, env: NodeJS.ProcessEnv = process.env): 
   return path
 }
 
-/** `~` expanded, then made absolute against `base` (the config file's directory). */
+const VARIABLE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))/g
+
+/**
+ * `$NAME` and `${NAME}` replaced by the environment variable's value; a variable that is not set
+ * stays as written (config check names it: see unsetVariables()).
+ *
+ * @example
+ * expandVariables('$HOME/backups', { HOME: '/home/me' }) // '/home/me/backups'
+ */
+export function expandVariables(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!path.includes('$')) return path
+  return path.replace(VARIABLE, (whole, braced: string | undefined, bare: string | undefined) => env[(braced ?? bare) as string] ?? whole)
+}
+
+/** The names of the variables in `path` that the environment does not set. */
+export function unsetVariables(path: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (!path.includes('$')) return []
+  return [...path.matchAll(VARIABLE)].map((m) => (m[1] ?? m[2]) as string).filter((name) => env[name] === undefined)
+}
+
+/** Environment variables and `~` expanded, then made absolute against `base` (the config file's directory). */
 export function resolveConfigPath(path: string, base: string, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(base, expandHome(path, env))
+  return resolve(base, expandHome(expandVariables(path, env), env))
 }
 
 /**
- * A repository URL with a local path made absolute (`~` expanded, relative paths against
- * `base`); URLs of other backends (`sftp:`, `s3:`, `rest:`, `rclone:`, …) are returned unchanged.
+ * A repository URL with a local path made absolute (environment variables and `~` expanded,
+ * relative paths against `base`); URLs of other backends (`sftp:`, `s3:`, `rest:`, `rclone:`, …) are returned unchanged.
  *
  * @example
  * resolveRepositoryUrl('~/backups/repo', '/etc', { HOME: '/home/me' }) // '/home/me/backups/repo'
  */
 export function resolveRepositoryUrl(url: string, base: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (url.startsWith('$')) url = expandVariables(url, env)
   if (url.startsWith('local:')) return `local:${resolveConfigPath(url.slice(6), base, env)}`
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) && !url.startsWith('~')) return url
   return resolveConfigPath(url, base, env)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { isAppError } from '../base/index.js'
-import { defaultConfigPath, expandHome, parseConfig, resolveBackupSet, resolveRepository, resolveRepositoryUrl } from './index.js'
+import { defaultConfigPath, expandHome, expandVariables, parseConfig, resolveBackupSet, resolveConfigPath, resolveRepository, resolveRepositoryUrl, unsetVariables } from './index.js'
 import { ISSUE_EXAMPLE } from './testing.js'
 import { parseByteSize, parseTimeout } from './values.js'
 
@@ -96,6 +96,20 @@ describe('repositories and paths', () => {
     assert.equal(resolveRepositoryUrl('local:~/r', '/etc', env), 'local:/home/me/r')
     assert.equal(resolveRepositoryUrl('s3:https://h/b', '/etc', env), 's3:https://h/b')
     assert.equal(expandHome('~other/x', env), '~other/x')
+  })
+
+  test('paths expand $NAME and ${NAME} from the environment; a variable that is not set stays as written', () => {
+    // They were taken literally: "$HOME/repo" became a folder named "$HOME" beside the config file.
+    const vars = { HOME: '/home/me', NAS: '/mnt/nas', EMPTY: '' }
+    assert.equal(resolveConfigPath('$HOME/Documents', '/etc/cairn', vars), '/home/me/Documents')
+    assert.equal(resolveConfigPath('${NAS}/photos-${HOME}x', '/etc/cairn', vars), '/mnt/nas/photos-/home/mex')
+    assert.equal(resolveRepositoryUrl('$NAS/cairn', '/etc', vars), '/mnt/nas/cairn')
+    assert.equal(resolveRepositoryUrl('local:${NAS}/cairn', '/etc', vars), 'local:/mnt/nas/cairn')
+    assert.equal(resolveRepositoryUrl('sftp:me@nas:/srv/$USER', '/etc', vars), 'sftp:me@nas:/srv/$USER', 'a remote path is the remote side\'s')
+    assert.equal(expandVariables('$EMPTY/x', vars), '/x')
+    assert.equal(expandVariables('$NOPE/x and ${ALSO_NOT}', vars), '$NOPE/x and ${ALSO_NOT}')
+    assert.equal(expandVariables('price$ 5 $1', vars), 'price$ 5 $1')
+    assert.deepEqual(unsetVariables('$NOPE/$HOME/${ALSO_NOT}', vars), ['NOPE', 'ALSO_NOT'])
   })
 
   test('defaultConfigPath() honours CAIRN_CONFIG and XDG_CONFIG_HOME', () => {

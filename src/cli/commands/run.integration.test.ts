@@ -121,6 +121,18 @@ describe('cairn config and cairn run', { skip }, () => {
         [11, 'sets.s.exclude[1]', 'error', 'invalid pattern "cache/[abc": a "[" class is not closed by "]", or is empty, or has a range without an end'],
       ],
     )
+    // Environment variables in paths are expanded; one that is not set is named as such (the
+    // hint for the repository said to create a folder named "$NOPE").
+    await writeFile(file, 'repositories:\n  r:\n    url: $NOPE_REPO/repo\n    password-file: ${CAIRN_TEST_DIR}/missing.pass\nsets:\n  s:\n    sources: [$CAIRN_TEST_DIR/src, $NOPE_SRC/x]\n    destinations: [r]\n')
+    const vars = await cairn(['config', 'check', '--config', file, '--json'], home, { CAIRN_TEST_DIR: dir })
+    assert.deepEqual(
+      (JSON.parse(vars.stdout) as { issues: Array<{ key: string; message: string }> }).issues.map((i) => [i.key, i.message]),
+      [
+        ['repositories.r.url', 'environment variable $NOPE_REPO in "$NOPE_REPO/repo" is not set here'],
+        ['repositories.r.password-file', `cannot read password file "${join(dir, 'missing.pass')}": ENOENT`],
+        ['sets.s.sources[1]', 'environment variable $NOPE_SRC in "$NOPE_SRC/x" is not set here'],
+      ],
+    )
     // A password file that is there but empty fails every run: check says so too.
     await writeFile(join(dir, 'empty.pass'), '\n')
     await write('empty.pass', 'src', 'echo', 'cache/[abc]')
