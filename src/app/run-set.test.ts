@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { isAppError } from '../base/index.js'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { parseConfig, type LoadedConfig } from '../config/index.js'
@@ -308,6 +308,36 @@ sets:
     assert.deepEqual(r.sets[0].destinations.map((x) => [x.destination, x.status, x.skip]), [['usb', 'skipped', 'absent']])
     assert.deepEqual(r.sets[0].hooks, [])
     await assert.rejects(readFile(join(dir, 'log')), /ENOENT/)
+  })
+
+  test('--init does not create a removable destination on the root file system (a mount point whose drive is unplugged), and does on a mounted one', async (t) => {
+    // The repository landed on the system disk, and the drive looked present from then on.
+    const { dir, loaded } = await world(
+      (d) => `repositories:
+${repoYaml('usb', `${d}/usb/cairn`, '    removable: true\n')}
+sets:
+  data:
+    sources: [${src}]
+    destinations: [usb]
+`,
+    )
+    await mkdir(join(dir, 'usb'))
+    if ((await stat(dir)).dev !== (await stat('/')).dev) return t.skip('the temporary folder is not on the root file system')
+    const r = await run(loaded, { init: true })
+    assert.equal(r.sets[0].status, 'skipped')
+    assert.deepEqual(r.sets[0].destinations.map((x) => [x.destination, x.status, x.skip]), [['usb', 'skipped', 'absent']])
+    assert.match(r.sets[0].destinations[0].reason ?? '', /is on the system's root file system, not on a mounted drive/)
+    await assert.rejects(stat(join(dir, 'usb', 'cairn')), /ENOENT/)
+    if (process.getuid?.() !== 0) return
+    const { execFileSync } = await import('node:child_process')
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', join(dir, 'usb')])
+    try {
+      const plugged = await run(loaded, { init: true })
+      assert.equal(plugged.sets[0].status, 'ok', JSON.stringify(plugged.sets[0]))
+      assert.equal((await snapshots(join(dir, 'usb', 'cairn'))).length, 1)
+    } finally {
+      execFileSync('umount', [join(dir, 'usb')])
+    }
   })
 
   test('a failing after hook makes the set partial: on-error hooks run, and finally sees "partial"', async () => {

@@ -111,8 +111,15 @@ export async function probeDestination(r: EffectiveRepository, init = false): Pr
   const where = stripPassword(r.url)
   let present = await exists(path)
   if (!present) {
-    if (init && (await exists(dirname(path)))) present = true
-    else if (r.removable) return { kind: 'absent', reason: `drive not present ("${where}" does not exist)` }
+    if (init && (await exists(dirname(path)))) {
+      // A drive's mount point (an fstab entry with nofail, a folder under /mnt) is there while
+      // the drive is not: creating the repository there would put the drive's backups on the
+      // system disk, and make the drive look present ever after.
+      if (r.removable && (await onRootFileSystem(dirname(path)))) {
+        return { kind: 'absent', reason: `drive not present: "${dirname(path)}" is on the system's root file system, not on a mounted drive, so --init does not create "${where}" there` }
+      }
+      present = true
+    } else if (r.removable) return { kind: 'absent', reason: `drive not present ("${where}" does not exist)` }
     else return { kind: 'missing', reason: `repository "${r.name}" at "${where}" does not exist`, hint: await createHint(path) }
   }
   if (r.minFree !== undefined) {
@@ -123,4 +130,10 @@ export async function probeDestination(r: EffectiveRepository, init = false): Pr
     }
   }
   return (await exists(path)) ? { kind: 'ready' } : { kind: 'uninitialized' }
+}
+
+/** Whether `path` lies on the file system mounted at `/`. */
+async function onRootFileSystem(path: string): Promise<boolean> {
+  const [here, root] = await Promise.all([stat(path), stat('/')])
+  return here.dev === root.dev
 }
