@@ -214,6 +214,17 @@ describe('Notifier against real receivers', () => {
     assert.deepEqual(n.targetsFor('success', 'data'), [], 'success is not a default event')
   })
 
+  it('command: the timeout stops the whole command, programs it started included', async () => {
+    // Only the shell was signalled, and the delivery waited for the program it had started (the
+    // finished run kept its repository busy meanwhile).
+    const n = new Notifier({ global: parse([{ type: 'command', command: 'sleep 20 && echo done', timeout: '1s' }]) })
+    const started = Date.now()
+    const [d] = await n.notify(failure())
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
+    assert.equal(d.ok, false)
+    assert.match(d.error ?? '', /command #1: command "sleep 20 && echo done" did not finish within 1s/)
+  })
+
   it('a failing receiver is reported, never thrown: HTTP 500, no answer, refused connection, bad command, missing secret', async () => {
     const down = await startHttpReceiver({ status: 500 })
     const hang = await startHttpReceiver({ hang: true })
