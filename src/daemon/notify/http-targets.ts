@@ -105,21 +105,41 @@ export function webhookRequest(t: WebhookTarget, e: NotifyEvent): HttpRequest {
 /** Sends a request; resolves on a 2xx answer, rejects with a message naming `what` otherwise. */
 export async function sendHttp(what: string, req: HttpRequest, timeoutMs: number, fetchFn: typeof fetch = fetch): Promise<void> {
   let res: Response
+  const { url, authorization } = withoutCredentials(req.url)
   try {
-    res = await fetchFn(req.url, {
+    res = await fetchFn(url, {
       method: req.method,
-      headers: { 'user-agent': 'cairn', ...req.headers },
+      headers: { 'user-agent': 'cairn', ...(authorization === undefined ? {} : { authorization }), ...req.headers },
       ...(req.body === undefined ? {} : { body: req.body }),
       signal: AbortSignal.timeout(timeoutMs),
       redirect: 'follow',
     })
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } }
-    const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000}s` : (e.cause?.code ?? e.cause?.message ?? e.message)
+    // The underlying message may repeat the URL, with the secret in its path or query.
+    const why = (e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000}s` : (e.cause?.code ?? e.cause?.message ?? e.message)).split(url).join(safeUrl(url))
     throw new Error(`${what}: cannot reach ${safeUrl(req.url)}: ${why}`)
   }
   const text = await res.text().catch(() => '')
   if (!res.ok) throw new Error(`${what}: ${safeUrl(req.url)} answered HTTP ${res.status} ${res.statusText}${text ? `: ${text.slice(0, 200).trim()}` : ''}`)
+}
+
+/**
+ * `https://user:password@host/…` as fetch takes it: the URL without its credentials, and them as a
+ * Basic authorization header (a header the target sets itself takes precedence).
+ */
+function withoutCredentials(url: string): { url: string; authorization?: string } {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return { url }
+  }
+  if (u.username === '' && u.password === '') return { url }
+  const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`
+  u.username = ''
+  u.password = ''
+  return { url: u.href, authorization: `Basic ${Buffer.from(pair).toString('base64')}` }
 }
 
 /** A URL without credentials or query (webhook URLs carry their secret in the path: keep only the host). */

@@ -173,6 +173,23 @@ describe('Notifier against real receivers', () => {
     assert.deepEqual(def.errors, ['nas: backup failed: connection refused'])
   })
 
+  it('webhook: user:password in the URL becomes a Basic authorization header, and never shows in an error', async () => {
+    // fetch refused such URLs, every delivery failed, and its message put the password and the
+    // query's token into the log and the history.
+    const from = http.requests.length
+    const withUser = (base: string) => base.replace('http://', 'http://me:p%40ss@')
+    const n = new Notifier({ global: parse([{ type: 'webhook', url: `${withUser(http.url)}/auth/hook?token=T0KEN` }]) })
+    assert.deepEqual(await n.notify(failure()), [{ target: 'webhook #1', ok: true }])
+    const [req] = got('/auth', from)
+    assert.equal(req.path, '/auth/hook?token=T0KEN')
+    assert.equal(req.headers.authorization, `Basic ${Buffer.from('me:p@ss').toString('base64')}`)
+    const port = await closedPort()
+    const down = new Notifier({ global: parse([{ type: 'webhook', url: `http://me:secret@127.0.0.1:${port}/hook?token=T0KEN` }]) })
+    const [d] = await down.notify(failure())
+    assert.equal(d.ok, false)
+    assert.doesNotMatch(d.error ?? '', /secret|T0KEN/)
+  })
+
   it('email: a message through a real SMTP server, logged in with the password from its file', async () => {
     const from = smtp.messages.length
     const n = new Notifier({
