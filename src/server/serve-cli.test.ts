@@ -59,9 +59,12 @@ test('--create-user, --list-users and --delete-user manage a users file (bcrypt,
 })
 
 test('--create-user without a users file adds a bcrypt line to <path>/.htpasswd, which the server then accepts', { skip }, async () => {
-  const root = await tmp.dir('htpasswd-served')
+  // The first user of a new server: --path is created (mode 0700) as the server creates it; it
+  // failed with ENOENT before.
+  const root = join(await tmp.dir('htpasswd-served'), 'new', 'repos')
   const add = await serve(['--path', root, '--create-user', 'eve'], 'eve pw\n')
   assert.equal(add.code, 0, add.stderr)
+  assert.equal((await stat(root)).mode & 0o777, 0o700)
   const users = parseHtpasswd(await readFile(join(root, '.htpasswd'), 'utf8')).users
   assert.ok(users.has('eve'))
   const refused = await serve(['--path', root, '--create-user', 'eve', '--quota', '1G'], 'x\n')

@@ -1,4 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { AppError } from '../../base/index.js'
@@ -258,6 +259,8 @@ async function manageUsers(ctx: CommandContext, opts: ServeRestOptions): Promise
   }
   const password = await readNewUserPassword(name)
   const hash = await hashPassword(password)
+  // The first user of a new server: its folder is made as the server makes it.
+  if (target.kind === 'htpasswd' && opts.htpasswdFile === undefined && opts.path !== undefined) await mkdir(resolve(opts.path), { recursive: true, mode: 0o700 })
   const result =
     target.kind === 'users'
       ? await setUsersFileUser(target.file, name, {
