@@ -128,6 +128,37 @@ test('SIGTERM during an upload: the upload finishes with 200 and is stored, the 
   )
 })
 
+test('an upload the client gives up half-way is logged as such (499, the reason, its address), not as a 200', { skip }, async () => {
+  const root = await tmp.dir('aborted')
+  const log = join(tmp.path, 'aborted.log')
+  const server = await spawnServer(['--path', root, '--no-auth', '--listen', '127.0.0.1:0', '--log', log])
+  try {
+    assert.equal((await rawRequest(server.url, 'POST', '/r/?create=true')).status, 200)
+    const body = Buffer.alloc(2 * 1024 * 1024, 7)
+    const u = new URL(server.url)
+    const socket = connect(Number(u.port), u.hostname)
+    await new Promise<void>((res) => socket.on('connect', () => res()))
+    socket.write(`POST /r/data/${idOf(body)} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`)
+    socket.write(body.subarray(0, 512 * 1024))
+    await new Promise((r) => setTimeout(r, 200))
+    socket.destroy()
+    const entry = async () =>
+      (await readFile(log, 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes('/r/data/'))
+        .map((l) => JSON.parse(l) as { status: number; error?: string; remote: string })[0]
+    await waitUntil(async () => (await entry()) !== undefined, 30_000, 'the log line of the upload')
+    const e = (await entry())!
+    assert.equal(e.status, 499)
+    assert.match(e.error ?? '', /closed the connection before the response was complete/)
+    assert.equal(e.remote, '127.0.0.1')
+    assert.equal((await rawRequest(server.url, 'HEAD', `/r/data/${idOf(body)}`)).status, 404, 'nothing stored')
+  } finally {
+    await server.stop()
+  }
+})
+
 test('SIGHUP reloads the credentials even when the file looks unchanged', { skip }, async () => {
   const root = await tmp.dir('sighup')
   const file = join(root, '.htpasswd')

@@ -40,11 +40,15 @@ export class Exchange {
   /** True once the server shuts down: responses then ask the client to close the connection. */
   closing: () => boolean = () => false
 
+  /** The client's address, taken at once: the socket forgets it once it is closed. */
+  readonly remote: string
+
   constructor(req: IncomingMessage, res: ServerResponse, now: number) {
     this.req = req
     this.res = res
     this.started = now
     this.startedAt = new Date()
+    this.remote = req.socket.remoteAddress ?? ''
   }
 
   /** A status with no body (and for HEAD, the Content-Length of what GET would send). */
@@ -73,12 +77,16 @@ export class Exchange {
   }
 
   entry(now: number): AccessLogEntry {
+    // A client that went away before the response ended: nginx's 499 when nothing was answered
+    // yet (the status Node holds is only its default), and the reason either way.
+    const cut = !this.res.writableFinished
+    if (cut) this.error ??= 'the client closed the connection before the response was complete'
     const e: AccessLogEntry = {
       time: this.startedAt.toISOString(),
-      remote: this.req.socket.remoteAddress ?? '',
+      remote: this.remote,
       method: this.req.method ?? '',
       path: this.req.url ?? '',
-      status: this.res.statusCode,
+      status: cut && !this.res.headersSent ? 499 : this.res.statusCode,
       user: this.user,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
