@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { isAppError } from '../base/index.js'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { parseConfig, type LoadedConfig } from '../config/index.js'
 import { initRepo, interopSkipReason, json, PASSWORD, restic, tempDir, type TempDir } from './interop-testing.js'
 import { runSets } from './run-set.js'
+import { acquireSetLock } from './set-lock.js'
 import type { RunResult } from './run-set-result.js'
 
 const skip = await interopSkipReason()
@@ -338,6 +339,44 @@ sets:
     } finally {
       execFileSync('umount', [join(dir, 'usb')])
     }
+  })
+
+  test('a set that another process is running fails at once without running hooks; a lock whose process died is taken over', async () => {
+    // `cairn run SET` beside the daemon's run of it interleaved both runs' hooks: one backup was
+    // taken after the other run's finally hook had restarted the service.
+    const { dir, loaded } = await world(
+      () => `repositories:
+${repoYaml('nas', 'nas')}
+sets:
+  data:
+    sources: [${src}]
+    destinations: [nas]
+    hooks:
+      before: ["echo before >> log"]
+`,
+    )
+    await initRepo(join(dir, 'nas'))
+    const lockDir = join(dir, 'locks')
+    const held = await acquireSetLock(lockDir, loaded.file, 'data')
+    assert.ok(held.ok)
+    const refused = await run(loaded, { lockDir })
+    assert.equal(refused.exitCode, 1)
+    assert.equal(refused.sets[0].status, 'failed')
+    assert.match(refused.sets[0].errors[0], new RegExp(`set "data": it is running already \\(process ${process.pid} on `))
+    await assert.rejects(readFile(join(dir, 'log')), /ENOENT/, 'no hook ran')
+    await held.release()
+    assert.equal((await run(loaded, { lockDir })).exitCode, 0)
+    assert.equal(await readFile(join(dir, 'log'), 'utf8'), 'before\n')
+    // A run that was killed leaves its lock behind.
+    const { spawnSync } = await import('node:child_process')
+    const dead = spawnSync('true').pid as number
+    const again = await acquireSetLock(lockDir, loaded.file, 'data')
+    assert.ok(again.ok)
+    const [file] = await readdir(lockDir)
+    const content = JSON.parse(await readFile(join(lockDir, file), 'utf8')) as Record<string, unknown>
+    await writeFile(join(lockDir, file), JSON.stringify({ ...content, pid: dead }))
+    assert.equal((await run(loaded, { lockDir })).exitCode, 0, 'the dead run\'s lock is taken over')
+    assert.deepEqual(await readdir(lockDir), [], 'and released')
   })
 
   test('a failing after hook makes the set partial: on-error hooks run, and finally sees "partial"', async () => {

@@ -18,6 +18,7 @@ import { exitCodeOf, setStatusOf, type DestinationResult, type RunEvent, type Ru
 import { forWriting, initRepository, withRepository, type RepositoryOptions } from './session.js'
 import { maintainDestination, setTag } from './set-maintenance.js'
 import { probeDestination, repositoryOptionsFor, type SharedRepositoryOptions } from './set-destination.js'
+import { acquireSetLock, setLockDirectory } from './set-lock.js'
 
 /** How to run sets. */
 export interface RunSetOptions {
@@ -40,6 +41,8 @@ export interface RunSetOptions {
   progressIntervalMs?: number
   /** Time between SIGTERM and SIGKILL when a hook is stopped; default 5 s. */
   hookKillGraceMs?: number
+  /** Where the locks that keep a set from running twice at once live (default: see setLockDirectory()). */
+  lockDir?: string
 }
 
 /** A request to run several sets (all of the file's when `sets` is empty). */
@@ -81,8 +84,32 @@ export async function runSets(req: RunSetsRequest): Promise<RunResult> {
   return { sets, exitCode: exitCodeOf(sets), durationMs: Date.now() - started }
 }
 
-/** Runs one backup set; never throws for what happens during the run (it is in the result). */
+/**
+ * Runs one backup set; never throws for what happens during the run (it is in the result). A set
+ * that another process (the daemon, another `cairn run`) is running fails at once: see set-lock.ts.
+ */
 export async function runBackupSet(loaded: LoadedConfig, name: string, o: RunSetOptions = {}): Promise<SetRunResult> {
+  const env = o.env ?? process.env
+  const lock = await acquireSetLock(o.lockDir ?? setLockDirectory(env), loaded.file, name).catch((err: unknown) => err as Error)
+  if (lock instanceof Error || !lock.ok) {
+    const { set } = resolveBackupSet(loaded.config, name, loaded.dir, env)
+    const why =
+      lock instanceof Error
+        ? `cannot take the lock that keeps it from running twice at once: ${messageOf(lock)}`
+        : `it is running already (process ${lock.holder.pid}${lock.holder.hostname ? ` on ${lock.holder.hostname}` : ''}${lock.holder.startedAt ? ` since ${lock.holder.startedAt}` : ''}), so this run did nothing`
+    const result: SetRunResult = { set: name, status: 'failed', startedAt: new Date().toISOString(), durationMs: 0, destinations: [], hooks: [], errors: [`set "${name}": ${why}`], warnings: [] }
+    o.onEvent?.({ type: 'set-start', set: name, destinations: set.destinations, mode: set.mode })
+    o.onEvent?.({ type: 'set-end', set: name, result })
+    return result
+  }
+  try {
+    return await runHoldingLock(loaded, name, o)
+  } finally {
+    await lock.release()
+  }
+}
+
+async function runHoldingLock(loaded: LoadedConfig, name: string, o: RunSetOptions): Promise<SetRunResult> {
   const env = o.env ?? process.env
   const { set } = resolveBackupSet(loaded.config, name, loaded.dir, env)
   const started = Date.now()

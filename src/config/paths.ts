@@ -11,6 +11,16 @@ export function homeDirectory(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
+ * cairn's state directory: `$XDG_STATE_HOME/cairn`, else `~/.local/state/cairn` (the daemon's
+ * history and API token, and the locks of backup sets being run).
+ */
+export function stateDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_STATE_HOME
+  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(xdg, 'cairn')
+  return join(homeDirectory(env), '.local', 'state', 'cairn')
+}
+
+/**
  * The config file to use when none is given: CAIRN_CONFIG, else `cairn.yaml` in
  * `$XDG_CONFIG_HOME/cairn` (default `~/.config/cairn`); a `cairn.yml` or `cairn.json` there is
  * used when `cairn.yaml` does not exist.

@@ -5,17 +5,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { isAbsolute, join } from 'node:path'
+import { join } from 'node:path'
 import { AppError, errnoCode, messageOf } from '../base/index.js'
 
-/** The state directory for an environment (see the module comment). */
-export function stateDirectory(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env.XDG_STATE_HOME
-  if (xdg !== undefined && xdg !== '' && isAbsolute(xdg)) return join(xdg, 'cairn')
-  const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir()
-  return join(home, '.local', 'state', 'cairn')
-}
+export { stateDirectory } from '../config/index.js'
 
 /** Creates the state directory (mode 0700) if needed. */
 export function ensureStateDirectory(dir: string): void {
