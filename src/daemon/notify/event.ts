@@ -49,7 +49,7 @@ export interface NotifyEvent {
 
 const RESULT_WORD: Record<RunResult, string> = {
   success: 'succeeded',
-  partial: 'finished with unreadable files',
+  partial: 'partly failed',
   failure: 'FAILED',
   skipped: 'skipped',
   cancelled: 'was cancelled',
@@ -93,9 +93,11 @@ export function describeRun(run: RunRecord, host: string, destinations: readonly
   }))
   const subject = what(run.kind, run.job)
   const missing = dests.filter((d) => d.status === 'missing').map((d) => d.name)
+  const failed = dests.filter((d) => d.status === 'failure').map((d) => d.name)
   let title: string
   if (start || result === undefined) title = `${subject} started on ${host}`
   else if (result === 'skipped' && missing.length > 0) title = `${subject} skipped on ${host}: ${missing.join(', ')} not connected`
+  else if (result === 'partial' && failed.length > 0) title = `${subject} partly failed on ${host}: ${failed.join(', ')} failed`
   else title = `${subject} ${RESULT_WORD[result]} on ${host}`
 
   const lines: string[] = []

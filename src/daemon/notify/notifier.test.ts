@@ -82,6 +82,14 @@ describe('describeRun()', () => {
     assert.match(f.message, /nas \(sftp:backup@nas\.local:\/srv\/cairn\): failure - connection refused/)
     assert.match(f.message, /What failed:\n {2}nas: backup failed: connection refused/)
   })
+
+  it('a partial run says so, and names the destinations that failed (it said "unreadable files" whatever the cause)', () => {
+    const oneFailed = describeRun(run('partial', { destinations: [{ name: 'nas', status: 'success', snapshotId: 'c0ffee'.padEnd(64, '0') }, { name: 'usb', status: 'failure', error: 'low space' }] }), 'pc', DESTS, 'data')
+    assert.equal(oneFailed.title, 'Backup "data" partly failed on pc: usb failed')
+    assert.equal(oneFailed.event, 'failure')
+    const unreadable = describeRun(run('partial', { destinations: [{ name: 'nas', status: 'partial', snapshotId: 'c0ffee'.padEnd(64, '0') }] }), 'pc', DESTS, 'data')
+    assert.equal(unreadable.title, 'Backup "data" partly failed on pc')
+  })
 })
 
 describe('Notifier against real receivers', () => {
