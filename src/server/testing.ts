@@ -36,7 +36,8 @@ export interface RawRequestOptions {
 export function rawRequest(baseUrl: string, method: string, target: string, opts: RawRequestOptions = {}): Promise<RawResponse> {
   const url = new URL(baseUrl)
   const body = opts.body === undefined ? undefined : Buffer.from(opts.body)
-  const lines = [`${method} ${target} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close']
+  const ownHost = Object.keys(opts.headers ?? {}).some((k) => k.toLowerCase() === 'host')
+  const lines = [`${method} ${target} HTTP/1.1`, ...(ownHost ? [] : [`Host: ${url.host}`]), 'Connection: close']
   for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`)
   if (body !== undefined && !opts.omitLength) lines.push(`Content-Length: ${body.length}`)
   const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1')

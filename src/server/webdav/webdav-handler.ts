@@ -11,6 +11,12 @@ export interface WebDavHandlerOptions {
   credentials?: CredentialStore
   /** Server-side failures, for the operator. */
   onMessage?: (message: string) => void
+  /**
+   * Answer only requests addressed to this machine by a loopback name (`Host: localhost:8080`),
+   * for a server without a login: a web page whose name its DNS turns to 127.0.0.1 (DNS
+   * rebinding) could otherwise read every backed-up file through the visitor's browser.
+   */
+  loopbackHostsOnly?: boolean
 }
 
 const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND'
@@ -36,6 +42,9 @@ export function createWebDavHandler(browser: SnapshotBrowser, options: WebDavHan
 
 async function handle(browser: SnapshotBrowser, options: WebDavHandlerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   req.resume() // a request body (PROPFIND's) is not needed: every property is always sent
+  if (options.loopbackHostsOnly && !LOOPBACK_HOST.test(hostName(req.headers.host ?? ''))) {
+    return send(res, 403, 'text/plain; charset=utf-8', 'Without a login this server answers only requests to localhost, 127.0.0.1 or [::1]\n')
+  }
   if (options.credentials !== undefined) {
     const creds = basicCredentials(req.headers.authorization)
     const account = creds === undefined ? undefined : await options.credentials.authenticate(creds.user, creds.password)
@@ -213,3 +222,14 @@ function percentDecode(s: string): Buffer | undefined {
   return Buffer.from(out)
 }
 
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|::1)$/i
+
+/** The name in a Host header, without its port or an IPv6 address's brackets. */
+function hostName(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']')
+    return end > 0 ? host.slice(1, end) : host
+  }
+  const colon = host.lastIndexOf(':')
+  return colon >= 0 ? host.slice(0, colon) : host
+}

@@ -144,6 +144,19 @@ describe('serve webdav', () => {
     await assert.rejects(startWebDavServer(repo, { listen: '0.0.0.0:0' }), /without a login would let anybody/)
   })
 
+  it('without a login, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {
+    // Any Host was answered: a hostile page whose name resolves to 127.0.0.1 could read every file.
+    const file = '/snapshots/latest/home/me/old.txt'
+    for (const host of ['localhost', '127.0.0.1', '[::1]']) {
+      const port = new URL(server.url).port
+      assert.equal((await get(file, { Host: `${host}:${port}` })).status, 200, host)
+    }
+    const evil = await get(file, { Host: 'evil.example:8080' })
+    assert.equal(evil.status, 403)
+    assert.doesNotMatch(evil.body.toString(), /old/)
+    assert.equal((await get('/', { Host: 'evil.example' }, 'PROPFIND')).status, 403)
+  })
+
   it('serves a repository through the CLI to rclone, a real WebDAV client, names that are not UTF-8 included', { skip: hasRclone ? false : 'rclone is not installed' }, async () => {
     const src = join(dir, 'src')
     await mkdir(join(src, 'docs'), { recursive: true })
