@@ -13,6 +13,8 @@ export interface PendingProblem extends CheckProblem {
   dataBlobs?: Id[]
   /** Tree blobs whose loss damages the directories they list. */
   treeBlobs?: Id[]
+  /** For `pack-size`: the pack is larger than its index entries say (nothing in it is lost). */
+  larger?: boolean
 }
 
 export type StructureRepo = Pick<Repository, 'backend' | 'decodeBlob'>

@@ -326,6 +326,13 @@ describe('checkRepository()', () => {
     assert.deepEqual(longer.errors.map((e) => e.kind), ['pack-size'])
     assert.deepEqual([longer.brokenPacks, longer.damagedPacks], [[], []])
     assert.equal(longer.suggestRepairIndex, true)
+    // Cut short in its header only (which comes after the blobs): damaged too. It went to repair
+    // index, which cannot mend it, so check advised the same again and again.
+    const { repo: third } = await twoSnapshots()
+    const headerCut = [...third.index.packs()][0].id
+    await tamper(third.backend, { type: 'data', name: headerCut }, (b) => b.subarray(0, b.length - 10))
+    const shorter = await checkRepository(await reopen(third))
+    assert.deepEqual([shorter.damagedPacks, shorter.missingPacks], [[headerCut], []])
   })
 
   it('treats a pack no index refers to as a hint, not an error', async () => {

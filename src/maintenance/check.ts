@@ -147,7 +147,7 @@ async function check(repo: CheckRepo, options: CheckOptions, subset: ReadDataSub
     for (const [pack, real] of wrongSize) {
       const blobs = lost.get(pack) ?? []
       const cut = blobs.length > 0 ? `, ${blobs.length} of its blobs lie past the end` : ''
-      report({ kind: 'pack-size', message: `pack ${shortId(pack)}: unexpected size ${real} bytes, the index expects ${expected.get(pack)}${cut}`, pack, ...blobLists(blobs) })
+      report({ kind: 'pack-size', message: `pack ${shortId(pack)}: unexpected size ${real} bytes, the index expects ${expected.get(pack)}${cut}`, pack, larger: real > (expected.get(pack) ?? 0), ...blobLists(blobs) })
     }
   }
   progress?.advance?.('check-packs', expected.size, 0)
@@ -221,10 +221,11 @@ async function check(repo: CheckRepo, options: CheckOptions, subset: ReadDataSub
   const errors: CheckProblem[] = []
   const hints: CheckProblem[] = []
   for (const p of problems) {
-    // A pack bigger than its index entries loses nothing: the index just lacks some entries.
-    const losesNothing = p.kind === 'pack-size' && p.dataBlobs?.length === 0 && p.treeBlobs?.length === 0
+    // A pack bigger than its index entries loses nothing: the index just lacks some entries. A
+    // smaller one is cut short, if only in its header (which comes after the blobs): damaged.
+    const losesNothing = p.kind === 'pack-size' && p.larger === true
     const affected = HINT_KINDS.has(p.kind) || NO_AFFECTED_KINDS.has(p.kind) || losesNothing ? undefined : affectedBy(p, snapshots, graph, refs, isLost)
-    const { refs: _r, dataBlobs: _d, treeBlobs: _t, ...problem } = p
+    const { refs: _r, dataBlobs: _d, treeBlobs: _t, larger: _l, ...problem } = p
     if (affected !== undefined) problem.affected = affected
     ;(HINT_KINDS.has(p.kind) ? hints : errors).push(problem)
   }
