@@ -444,6 +444,12 @@ describe('backup()', () => {
     const r = await run(repo, [join(root, 'etc/passwd'), join(root, 'etc/shadow')], { excludes })
     assert.deepEqual(names(await nodesAt(repo, r.snapshot.tree, join(root, 'etc'))), ['passwd'])
     await assert.rejects(run(repo, [join(root, 'etc/shadow')], { excludes }), (err: Error) => /the exclude patterns leave out every path given/.test(err.message))
+    // The folders leading to an excluded target are stored all the same (empty), as restic stores
+    // them: the two tools then make the same tree. They were left out.
+    await writeFiles(root, { 'var/keep': 'k\n' })
+    const other = await run(repo, [join(root, 'etc/passwd'), join(root, 'var/keep')], { excludes: new ExcludeMatcher({ exclude: ['keep'] }) })
+    assert.deepEqual(names(await nodesAt(repo, other.snapshot.tree, root)), ['etc', 'var'])
+    assert.deepEqual(names(await nodesAt(repo, other.snapshot.tree, join(root, 'var'))), [])
   })
 
   it('backs up "." as its entries, names that are not UTF-8 too, with the same tree as before', async () => {

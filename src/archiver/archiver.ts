@@ -161,7 +161,7 @@ class Archiver {
     // each path as given (relative paths stay relative), so both tools build the same trees.
     const given: string[] = []
     const existing: string[] = []
-    let excluded = 0
+    const excluded: string[] = []
     // "." (or "..") alone stands for its entries: the folder is walked as the root itself, so
     // entries whose names are not UTF-8 are kept (a list of their names as targets could not hold them).
     const only = this.#o.paths.length === 1 && isDotTarget(this.#o.paths[0]) ? resolvePath(this.#o.paths[0]) : undefined
@@ -173,7 +173,7 @@ class Archiver {
         // Exclude patterns apply to the targets too, as restic applies them (`backup /etc/*
         // --exclude /etc/shadow` leaves the file out).
         for (const t of await expandDotTarget(p)) {
-          if (this.#o.excludes.excludedByPattern(resolvePath(t))) excluded++
+          if (this.#o.excludes.excludedByPattern(resolvePath(t))) excluded.push(t)
           else given.push(t)
         }
       } catch (err) {
@@ -194,13 +194,13 @@ class Archiver {
         hint: 'Check the paths given to "backup"',
       })
     }
-    if (given.length === 0 && excluded > 0) {
+    if (given.length === 0 && excluded.length > 0) {
       throw new AppError('INVALID_ARGUMENT', `Nothing to back up: the exclude patterns leave out every path given (${this.#o.paths.map((p) => `"${p}"`).join(', ')})`, {
         hint: 'Check the --exclude patterns and exclude files against the paths given to "backup"',
       })
     }
     existing.sort()
-    const root = buildVirtual(given)
+    const root = buildVirtual(given, excluded)
     const time = this.#o.time ?? new Date()
     const parentRoot = this.#o.parent?.snapshot.tree
     const run = async (w: BlobWriter) => {

@@ -15,30 +15,41 @@ export interface Virtual {
   fsPath: string
 }
 
-export function buildVirtual(targets: string[]): Virtual {
+/**
+ * The tree of the targets. `excluded` are targets left out by an exclude pattern: as in restic,
+ * the folders leading to them are still stored (as they are on the way), without them.
+ */
+export function buildVirtual(targets: string[], excluded: string[] = []): Virtual {
   const root: Virtual = { children: new Map(), target: false, fsPath: '/' }
+  for (const t of excluded) descend(root, t, pathComponents(t).slice(0, -1))
   for (const t of targets) {
     const parts = pathComponents(t)
     if (parts.length === 0) {
       root.target = true
       continue
     }
-    let v = root
-    let fsPath = rootDirectory(t)
-    for (const part of parts) {
-      if (v.target) break
-      fsPath = fsPath === '/' ? `/${part}` : `${fsPath}/${part}`
-      let c = v.children.get(part)
-      if (!c) {
-        c = { children: new Map(), target: false, fsPath }
-        v.children.set(part, c)
-      }
-      v = c
-    }
+    const v = descend(root, t, parts)
     v.target = true
     v.children.clear()
   }
   return root
+}
+
+/** The node of target `t`'s components `parts` (made where missing), or the first target met on the way there. */
+function descend(root: Virtual, t: string, parts: string[]): Virtual {
+  let v = root
+  let fsPath = rootDirectory(t)
+  for (const part of parts) {
+    if (v.target) break
+    fsPath = fsPath === '/' ? `/${part}` : `${fsPath}/${part}`
+    let c = v.children.get(part)
+    if (!c) {
+      c = { children: new Map(), target: false, fsPath }
+      v.children.set(part, c)
+    }
+    v = c
+  }
+  return v
 }
 
 /**
