@@ -1,7 +1,7 @@
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { hostname as osHostname } from 'node:os'
 import { join } from 'node:path'
-import { AppError, type Id } from '../base/index.js'
+import { AppError, errnoCode, type Id } from '../base/index.js'
 import { currentUser } from '../archiver/index.js'
 import type {
   RecoverOptions,
@@ -69,10 +69,17 @@ export async function runRepairPacks(o: RepositoryOptions, req: RepairPacksReque
         try {
           await writeFile(path, bytes, { flag: 'wx' })
         } catch (err) {
-          throw new AppError('IO', `Cannot save a copy of pack ${id} as "${path}": ${(err as Error).message}; nothing was changed`, {
-            hint: 'Run the command from a folder where it may write and that has no such file yet',
-            cause: err,
-          })
+          // The copy an earlier run that was cut short saved is as good as a new one.
+          const same = errnoCode(err) === 'EEXIST' && (await readFile(path).then((old) => old.equals(bytes), () => false))
+          if (!same) {
+            const inTheWay = errnoCode(err) === 'EEXIST'
+            throw new AppError('IO', `Cannot save a copy of pack ${id} as "${path}": ${inTheWay ? 'a different file of that name is there' : (err as Error).message}; nothing was changed`, {
+              hint: inTheWay
+                ? 'It may be the copy of an earlier run, holding the pack as it was then: move it somewhere safe, then run the command again'
+                : 'Run the command from a folder where it may write and that has no such file yet',
+              cause: err,
+            })
+          }
         }
         req.onCopied?.(id, path)
       },

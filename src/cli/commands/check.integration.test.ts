@@ -26,10 +26,10 @@ interface Run {
   stderr: string
 }
 
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+function run(command: string, args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Run> {
   return new Promise((done, fail) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RESTIC|CAIRN)_/.test(k)))
-    const child = spawn(command, args, { env: { ...clean, CAIRN_CACHE_DIR: join(tmpdir(), 'cairn-test-cache'), CAIRN_PASSWORD: password, RESTIC_PASSWORD: password, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(command, args, { cwd, env: { ...clean, CAIRN_CACHE_DIR: join(tmpdir(), 'cairn-test-cache'), CAIRN_PASSWORD: password, RESTIC_PASSWORD: password, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (b: Buffer) => out.push(b))
@@ -119,6 +119,28 @@ describe('cairn check and repair on damaged repositories', { skip }, () => {
     assert.match(r.stderr, new RegExp(`${second.id.slice(0, 8)} \\([^)]+\\): ${big()}\\n`))
     assert.match(r.stderr, /Fatal: repository contains errors\n$/)
     assert.equal((await restic(repo, 'check', '--read-data')).code, 1, 'restic finds it too')
+  })
+
+  it('repair packs run again after a run that was cut short takes the copy it saved, and refuses to overwrite a different file', async () => {
+    // A second run failed at once: the copy "pack-<ID>" of the first was in the way.
+    const repo = await copy()
+    const pack = (await packFiles(repo))[0]
+    const id = pack.path.split('/').pop()!
+    const bytes = await fs.readFile(pack.path)
+    bytes[Math.floor(bytes.length / 3)] ^= 0x10
+    await fs.writeFile(pack.path, bytes)
+    const here = join(tmp, `copies-${caseNo}`)
+    await fs.mkdir(here)
+    await fs.writeFile(join(here, `pack-${id}`), 'something else')
+    const refused = await run(process.execPath, [cairnBin, '-r', repo, 'repair', 'packs', id], {}, here)
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /a different file of that name is there; nothing was changed/)
+    assert.ok(existsSync(pack.path), 'the pack is still there')
+    await fs.writeFile(join(here, `pack-${id}`), bytes)
+    const again = await run(process.execPath, [cairnBin, '-r', repo, 'repair', 'packs', id], {}, here)
+    assert.equal(again.code, 0, again.stderr)
+    assert.deepEqual(await fs.readFile(join(here, `pack-${id}`)), bytes)
+    assert.ok(!existsSync(pack.path), 'the damaged pack was salvaged and removed')
   })
 
   it('reports a deleted pack; repair index and repair snapshots make restic check --read-data pass', async () => {
