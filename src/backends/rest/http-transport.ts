@@ -67,7 +67,7 @@ export class HttpTransport implements RestTransport {
     try {
       return await this.#send(req)
     } catch (err) {
-      if ((err as { reusedSocket?: boolean }).reusedSocket === true && (err as { code?: string }).code === 'ECONNRESET') return this.#send(req)
+      if ((err as { reusedSocket?: boolean }).reusedSocket === true && (err as { code?: string }).code === 'ECONNRESET') return Object.assign(await this.#send(req), { resent: true })
       throw err
     }
   }

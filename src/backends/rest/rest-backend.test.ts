@@ -372,6 +372,44 @@ describe('RestBackend protocol', () => {
     }
   })
 
+  it('a save whose answer was lost on a reused connection, and whose sending again finds the file stored, succeeds', async () => {
+    // The transport sends a request again when a reused connection was reset; the server had
+    // stored the file the first time, answered 403 "exists" the second, and the backup failed.
+    const { h, data } = file('data', 5000)
+    const stored = new Map<string, Buffer>()
+    let posts = 0
+    const s = await serve((req, res, body) => {
+      const path = req.url ?? ''
+      if (req.method === 'POST' && path.includes('/data/')) {
+        posts++
+        if (stored.has(path)) {
+          res.writeHead(403).end('exists')
+          return
+        }
+        stored.set(path, body)
+        req.socket.destroy() // stored, but the answer is lost
+        return
+      }
+      if (req.method === 'HEAD') {
+        const got = stored.get(path)
+        res.writeHead(got === undefined ? 404 : 200, { 'content-length': got?.length ?? 0 }).end()
+        return
+      }
+      res.writeHead(404).end()
+    })
+    const be = new RestBackend(new HttpTransport({ url: s.url, connections: 1 }), { location: `rest:${s.url}`, connections: 1 })
+    try {
+      await assert.rejects(be.stat({ type: 'config', name: '' }), NotFoundError) // a connection to reuse
+      await be.save(h, data)
+      assert.equal(posts, 2)
+      assert.deepEqual([...stored.values()][0], data)
+      // A file that was there before the save is still a conflict.
+      await assert.rejects(be.save(h, data), FileExistsError)
+    } finally {
+      await be.close()
+    }
+  })
+
   it('fails with NETWORK when the server stops answering', async () => {
     const s = await serve(() => {}) // never answers
     const url = s.url

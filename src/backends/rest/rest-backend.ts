@@ -20,7 +20,7 @@ export interface RestBackendOptions {
 }
 
 /** What a response handler may ask for after the connection slot is given back. */
-type Outcome<T> = { done: T } | { forbidden: string } | { unsatisfiable: number | undefined }
+type Outcome<T> = { done: T } | { forbidden: string; resent?: boolean } | { unsatisfiable: number | undefined }
 
 /**
  * A repository behind restic's REST protocol, v2 with v1 fallback (restic-format.md §7.2), over
@@ -87,12 +87,17 @@ export class RestBackend implements Backend {
       }
       if (res.status === 403) {
         // The server's reason ("read-only access: … use --no-lock") is kept for the message.
-        return { forbidden: await readErrorText(res) }
+        return { forbidden: await readErrorText(res), resent: res.resent === true }
       }
       return undefined
     })
     if ('forbidden' in outcome) {
-      if (await this.#exists(h, 'save')) throw new FileExistsError(h, this.location)
+      if (await this.#exists(h, 'save')) {
+        // Sent again after a connection reset: the first sending stored it, and only the answer
+        // was lost. The name is the content's hash, which the server checks.
+        if (outcome.resent && (await this.stat(h)).size === data.byteLength) return
+        throw new FileExistsError(h, this.location)
+      }
       throw statusError(failurePrefix('save', handleToString(h), this.location), 'save', 403, 'Forbidden', outcome.forbidden)
     }
   }

@@ -42,6 +42,11 @@ export interface RestResponse {
   body: AsyncIterable<Buffer>
   /** Frees the connection when the body was not read to its end; harmless after the end. */
   discard(): void
+  /**
+   * The request was sent a second time, after its first sending failed on a reused connection:
+   * the server may have carried out the first one (an answer lost on the way back).
+   */
+  resent?: boolean
 }
 
 /**
