@@ -54,7 +54,10 @@ export interface RunningRestServer {
   /** What is served: the directory or backend location. */
   readonly location: string
   readonly handler: RestHandler
-  /** Reads the credential files again now (for SIGHUP); throws when they are broken, keeping the old users. */
+  /**
+   * Reads the credential files again now, and counts the space in use afresh when next needed
+   * (for SIGHUP); throws when the files are broken, keeping the old users.
+   */
   reloadCredentials(): Promise<void>
   /**
    * Graceful shutdown: stops accepting connections, closes idle ones, lets requests in flight
@@ -173,6 +176,7 @@ export async function startRestServer(config: ServeRestConfig): Promise<RunningR
     location: provider.location,
     handler,
     reloadCredentials: async () => {
+      handler.usage.recount()
       await credentials?.reload()
     },
     close,

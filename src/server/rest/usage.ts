@@ -19,14 +19,30 @@ export type Reservation =
  * files are saved and removed through the server. Uploads reserve their size before the body is
  * read, so concurrent uploads cannot overshoot a limit together.
  */
+/** How old a count may be before a refusal counts again. */
+const RECOUNT_AFTER_MS = 60_000
+
 export class UsageTracker {
   readonly #provider: RepositoryProvider
   readonly #used = new Map<string, number>()
   readonly #counting = new Map<string, Promise<void>>()
   readonly #reserved = new Map<string, number>()
+  /** When each path was last counted (ms). */
+  readonly #countedAt = new Map<string, number>()
+  readonly #now: () => number
 
-  constructor(provider: RepositoryProvider) {
+  constructor(provider: RepositoryProvider, now: () => number = Date.now) {
     this.#provider = provider
+    this.#now = now
+  }
+
+  /**
+   * Forgets the counts, so that each path is counted again when next needed (SIGHUP): files
+   * removed or added beside the server (a prune on the server's disk) are then seen.
+   */
+  recount(): void {
+    this.#used.clear()
+    this.#countedAt.clear()
   }
 
   /** Counts a path now (rest-server tallies --max-size at startup). */
@@ -47,7 +63,14 @@ export class UsageTracker {
     await Promise.all(limits.map((l) => this.#count(key(l.prefix), l.prefix)))
     for (const l of limits) {
       const k = key(l.prefix)
-      const used = (this.#used.get(k) ?? 0) + (this.#reserved.get(k) ?? 0)
+      let used = (this.#used.get(k) ?? 0) + (this.#reserved.get(k) ?? 0)
+      // Before refusing, a count older than a minute is made again: files removed beside the
+      // server (a prune on its disk) would otherwise count until it restarts.
+      if (used + bytes > l.bytes && this.#now() - (this.#countedAt.get(k) ?? 0) > RECOUNT_AFTER_MS) {
+        this.#used.delete(k)
+        await this.#count(k, l.prefix)
+        used = (this.#used.get(k) ?? 0) + (this.#reserved.get(k) ?? 0)
+      }
       if (used + bytes > l.bytes) {
         return { ok: false, reason: `storing ${bytes} more bytes would exceed ${l.label} (${l.bytes} bytes; ${used} in use)` }
       }
@@ -94,6 +117,7 @@ export class UsageTracker {
       p = this.#provider.usage(prefix).then(
         (n) => {
           this.#used.set(k, n)
+          this.#countedAt.set(k, this.#now())
           this.#counting.delete(k)
         },
         (err: unknown) => {
