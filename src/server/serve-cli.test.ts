@@ -159,6 +159,26 @@ test('an upload the client gives up half-way is logged as such (499, the reason,
   }
 })
 
+test('an upload followed by bytes that do not parse ends: it no longer stays in flight for ever', { skip }, async () => {
+  // Node closed the connection while the login was checked, before the body was read: no event
+  // came, the request stayed in flight, and every shutdown waited out its timeout.
+  const root = await tmp.dir('junk-after-body')
+  await writeFile(join(root, '.htpasswd'), `carol:${quickHash('pw')}\n`)
+  const server = await spawnServer(['--path', root, '--listen', '127.0.0.1:0'])
+  try {
+    assert.equal((await rawRequest(server.url, 'POST', '/carol/?create=true', { headers: { Authorization: basic('carol', 'pw') } })).status, 200)
+    const u = new URL(server.url)
+    const socket = connect(Number(u.port), u.hostname)
+    await new Promise<void>((res) => socket.on('connect', () => res()))
+    socket.write(`POST /carol/data/${'a'.repeat(64)} HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic('carol', 'pw')}\r\nContent-Length: 10\r\n\r\nhello world and more`)
+    await new Promise<void>((res) => socket.on('close', () => res()).resume())
+    const inFlight = () => rawRequest(server.url, 'GET', '/health').then((r) => (JSON.parse(r.body.toString()) as { inFlight: number }).inFlight)
+    await waitUntil(async () => (await inFlight()) === 0, 10_000, 'the broken upload to end')
+  } finally {
+    await server.stop()
+  }
+})
+
 test('SIGHUP reloads the credentials even when the file looks unchanged', { skip }, async () => {
   const root = await tmp.dir('sighup')
   const file = join(root, '.htpasswd')

@@ -62,6 +62,9 @@ export function receiveBody(req: IncomingMessage, limit: ReceiveLimit, expectedL
     const onClose = () => {
       if (!req.complete) onAborted()
     }
+    // The connection may be gone already (while the login was checked, the client's next bytes
+    // did not parse, and Node closed it): no event would come.
+    if (req.destroyed) return onAborted()
     req.on('data', onData)
     req.on('end', onEnd)
     req.on('aborted', onAborted)
