@@ -53,6 +53,12 @@ describe('runSets()', { skip }, () => {
     runSets({ config: loaded, shared: { noCache: true }, env: { ...process.env, CAIRN_PASSWORD: undefined }, ...extra })
   const repoYaml = (name: string, url: string, extra = '') => `  ${name}:\n    url: ${url}\n    password-file: ${join(tmp.path, 'pw')}\n${extra}`
 
+  /** A config of one set "data" of `src` backed up to "nas", with these lines under `hooks:`. */
+  const nasSetWithHooks =
+    (...hooks: string[]) =>
+    () =>
+      `repositories:\n${repoYaml('nas', 'nas')}sets:\n  data:\n    sources: [${src}]\n    destinations: [nas]\n    hooks:\n${hooks.map((h) => `      ${h}\n`).join('')}`
+
   test('first-available skips a removable destination that is absent, backs up to the next, and uses the drive once it is there', async () => {
     const { dir, loaded } = await world(
       (d) => `repositories:
@@ -229,18 +235,7 @@ sets:
 
   test('a failing before hook stops the set: no backup, on-error and finally run, exit code 1', async () => {
     const { dir, loaded } = await world(
-      () => `repositories:
-${repoYaml('nas', 'nas')}
-sets:
-  data:
-    sources: [${src}]
-    destinations: [nas]
-    hooks:
-      before: ["echo dump >> log; exit 3", "echo never >> log"]
-      after: ["echo after >> log"]
-      on-error: ["echo on-error $CAIRN_RESULT \\"$CAIRN_ERROR\\" >> log"]
-      finally: ["echo finally $CAIRN_RESULT >> log"]
-`,
+      nasSetWithHooks('before: ["echo dump >> log; exit 3", "echo never >> log"]', 'after: ["echo after >> log"]', 'on-error: ["echo on-error $CAIRN_RESULT \\"$CAIRN_ERROR\\" >> log"]', 'finally: ["echo finally $CAIRN_RESULT >> log"]'),
     )
     await initRepo(join(dir, 'nas'))
     const r = await run(loaded)
@@ -345,15 +340,7 @@ sets:
     // `cairn run SET` beside the daemon's run of it interleaved both runs' hooks: one backup was
     // taken after the other run's finally hook had restarted the service.
     const { dir, loaded } = await world(
-      () => `repositories:
-${repoYaml('nas', 'nas')}
-sets:
-  data:
-    sources: [${src}]
-    destinations: [nas]
-    hooks:
-      before: ["echo before >> log"]
-`,
+      nasSetWithHooks('before: ["echo before >> log"]'),
     )
     await initRepo(join(dir, 'nas'))
     const lockDir = join(dir, 'locks')
@@ -381,17 +368,7 @@ sets:
 
   test('a failing after hook makes the set partial: on-error hooks run, and finally sees "partial"', async () => {
     const { dir, loaded } = await world(
-      () => `repositories:
-${repoYaml('nas', 'nas')}
-sets:
-  data:
-    sources: [${src}]
-    destinations: [nas]
-    hooks:
-      after: ["echo after >> log; exit 4"]
-      on-error: ["echo on-error $CAIRN_RESULT >> log"]
-      finally: ["echo finally $CAIRN_RESULT \\"$CAIRN_ERROR\\" >> log"]
-`,
+      nasSetWithHooks('after: ["echo after >> log; exit 4"]', 'on-error: ["echo on-error $CAIRN_RESULT >> log"]', 'finally: ["echo finally $CAIRN_RESULT \\"$CAIRN_ERROR\\" >> log"]'),
     )
     await initRepo(join(dir, 'nas'))
     const r = await run(loaded)
