@@ -136,6 +136,23 @@ export class RunHistory {
   }
 
   /**
+   * Opens an existing history to read only (`cairn runs` while no daemon runs): nothing in it
+   * changes, runs a daemon left "running" included.
+   */
+  static openReadOnly(path: string): RunHistory {
+    try {
+      const db = new (sqlite())(path, { readonly: true, fileMustExist: true })
+      db.pragma('busy_timeout = 5000')
+      return new RunHistory(db)
+    } catch (err) {
+      throw new AppError('IO', `Cannot read the run history "${path}": ${messageOf(err)}`, {
+        hint: 'The daemon creates it when it first starts; check the state directory (--state-dir)',
+        cause: err,
+      })
+    }
+  }
+
+  /**
    * Opens (creating if needed, mode 0600) the database at `path`, or an in-memory one for
    * ":memory:". Runs left "running" by a daemon that died are closed as failures.
    */

@@ -24,6 +24,7 @@ export { Daemon, DEFAULT_LISTEN, type DaemonOptions } from './daemon.js'
 export { DaemonClient, type ClientOptions } from './client.js'
 export { isLoopback, type ListenAddress } from './api-server.js'
 export type { ActiveJson, DestinationJson, RunJson, SetStatusJson, StatusJson, TaskStatusJson } from './api-types.js'
+export { runJson } from './api-types.js'
 export { DEFAULT_HISTORY_RETENTION, RunHistory, type HistoryRetention, type JobKind, type RunRecord } from './history.js'
 export { jobsOf, type DaemonPlan, type DestinationPlan, type Job, type MaintenancePlan, type SetPlan } from './plan.js'
 export type {

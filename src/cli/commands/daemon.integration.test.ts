@@ -100,6 +100,15 @@ describe('cairn status and cairn runs', () => {
     const gone = await cli(['status', '--state-dir', stateDir])
     assert.equal(gone.code, 1)
     assert.match(gone.stderr, /Fatal: The cairn daemon is not running \(no daemon\.json in ".*state-status"\) \(Start it with "cairn daemon"/)
+    // The history stays readable without the daemon (after a crash is when it is needed most).
+    const offline = await cli(['runs', '--state-dir', stateDir])
+    assert.equal(offline.code, 0, offline.stderr)
+    assert.match(offline.stdout, /^1 +data +manual +.* success +3 +300 B +snapshot 010aaaaa$/m)
+    const offlineShow = await cli(['runs', '--state-dir', stateDir, '--show', '1'])
+    assert.match(offlineShow.stdout, /^Log:\n {2}fake run of "data" started$/m)
+    const unknown = await cli(['runs', '--state-dir', stateDir, '--show', '99'])
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.stderr, /There is no run 99 in the history/)
   })
 })
 

@@ -1,6 +1,7 @@
+import { join } from 'node:path'
 import type { Command } from 'commander'
 import { AppError } from '../../base/index.js'
-import type { RunJson } from '../../daemon/index.js'
+import { readDaemonInfo, RunHistory, runJson, stateDirectory, STATE_FILES, type DaemonClient, type RunJson } from '../../daemon/index.js'
 import type { CommandContext } from '../context.js'
 import { formatBytes, formatDuration, table } from '../output/format.js'
 import { addDaemonClientOptions, clientFor, localTime } from './status.js'
@@ -76,7 +77,7 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
     .option('--show <id>', 'show one run: destinations, errors and its log')
     .addHelpText('after', '\nExamples:\n  cairn runs\n  cairn runs data --limit 5\n  cairn runs --show 42\n  cairn runs --json')
     .action(async (job: string | undefined, opts: RunsFlags) => {
-      const client = clientFor(opts)
+      const client = opts.url !== undefined || daemonRuns(opts) ? clientFor(opts) : historyFile(opts)
       if (opts.show !== undefined) {
         const id = positive(opts.show, 'run id')
         // One after the other: an unknown id is then always reported by the first.
@@ -90,4 +91,41 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
       if (ctx.term.json) ctx.term.jsonLine(runs)
       else ctx.term.out(formatRuns(runs))
     })
+}
+
+/** Whether a daemon looks to be running for this state directory (it wrote where it listens). */
+function daemonRuns(opts: RunsFlags): boolean {
+  return readDaemonInfo(opts.stateDir ?? stateDirectory()) !== undefined
+}
+
+/**
+ * The history file itself, read only, when no daemon runs: after a crash is when it is needed
+ * most. Answers as the daemon's API would.
+ */
+function historyFile(opts: RunsFlags): Pick<DaemonClient, 'run' | 'log' | 'runs'> {
+  const path = join(opts.stateDir ?? stateDirectory(), STATE_FILES.history)
+  const open = <T>(read: (h: RunHistory) => T): T => {
+    const h = RunHistory.openReadOnly(path)
+    try {
+      return read(h)
+    } finally {
+      h.close()
+    }
+  }
+  const missing = (id: number) => new AppError('NOT_FOUND', `There is no run ${id} in the history "${path}"`, { hint: 'List the runs with "cairn runs"' })
+  return {
+    run: async (id) =>
+      open((h) => {
+        const r = h.get(id)
+        if (r === undefined) throw missing(id)
+        return runJson(r)
+      }),
+    log: async (id) =>
+      open((h) => {
+        const text = h.log(id)
+        if (text === undefined) throw missing(id)
+        return text
+      }),
+    runs: async (q) => open((h) => h.list(q).map(runJson)),
+  }
 }
