@@ -109,6 +109,13 @@ describe('cairn status and cairn runs', () => {
     const unknown = await cli(['runs', '--state-dir', stateDir, '--show', '99'])
     assert.equal(unknown.code, 1)
     assert.match(unknown.stderr, /There is no run 99 in the history/)
+    // A daemon that was killed leaves daemon.json behind: its process is gone, so the file is read.
+    const { spawnSync } = await import('node:child_process')
+    const dead = spawnSync('true').pid as number
+    await writeFile(join(stateDir, 'daemon.json'), JSON.stringify({ url: 'http://127.0.0.1:9', pid: dead, startedAt: new Date().toISOString(), version: 'x' }))
+    const afterCrash = await cli(['runs', '--state-dir', stateDir])
+    assert.equal(afterCrash.code, 0, afterCrash.stderr)
+    assert.match(afterCrash.stdout, /^1 +data +manual /m)
   })
 })
 

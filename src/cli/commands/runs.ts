@@ -93,9 +93,19 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
     })
 }
 
-/** Whether a daemon looks to be running for this state directory (it wrote where it listens). */
+/**
+ * Whether a daemon runs for this state directory: it wrote where it listens, and its process is
+ * there (a daemon that was killed leaves the file behind).
+ */
 function daemonRuns(opts: RunsFlags): boolean {
-  return readDaemonInfo(opts.stateDir ?? stateDirectory()) !== undefined
+  const info = readDaemonInfo(opts.stateDir ?? stateDirectory())
+  if (info === undefined) return false
+  try {
+    process.kill(info.pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
 }
 
 /**
