@@ -4,12 +4,12 @@
  * run's `finally` restarts the service the other's `before` stopped, and its backup reads the
  * live data) and contend for the repository's locks.
  *
- * A lock is a file per set and config file in `<state directory>/running/`, created exclusively.
- * A lock whose process is certainly gone (written in this boot of this machine, in this PID
- * namespace, and that PID does not run) is taken over, as repository locks are.
+ * A lock is a file per set and config file in `<state directory>/running/`, created whole and
+ * exclusively. A lock whose process is certainly gone (written in this boot of this machine, in
+ * this PID namespace, and that PID does not run) is taken over, as repository locks are.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
+import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { errnoCode } from '../base/index.js'
@@ -32,8 +32,16 @@ export function setLockDirectory(env: NodeJS.ProcessEnv = process.env): string {
   return join(stateDirectory(env), 'running')
 }
 
+/** A lock file that cannot be read is taken for one being replaced until it is this old. */
+const UNREADABLE_GRACE_MS = 10_000
+
 /**
  * Takes the lock of set `name` of the config file `configFile`, or says who holds it.
+ *
+ * The lock file is written under a name of its own and linked into place, so it appears whole
+ * or not at all, and only one process can link it. Taking over a dead holder's lock happens
+ * under a second lock file (`….takeover`, made the same way), and only after reading the stale
+ * lock again under it: two processes that both saw it dead cannot both take it.
  *
  * @example
  * const lock = await acquireSetLock(setLockDirectory(), loaded.file, 'home')
@@ -44,40 +52,77 @@ export async function acquireSetLock(dir: string, configFile: string, name: stri
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const file = join(dir, `${encodeURIComponent(name)}-${createHash('sha256').update(configFile).digest('hex').slice(0, 16)}.lock`)
   const me: SetLockHolder = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString(), ...processScope() }
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fd = await open(file, 'wx', 0o600)
-      try {
-        await fd.writeFile(JSON.stringify({ ...me, set: name, config: configFile }))
-      } finally {
-        await fd.close()
-      }
-      let released = false
-      return {
-        ok: true,
-        release: async () => {
-          if (released) return
-          released = true
-          await unlink(file).catch(() => {})
-        },
-      }
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') throw err
+  const text = JSON.stringify({ ...me, set: name, config: configFile })
+  const held = (): SetLockAttempt => {
+    let released = false
+    return {
+      ok: true,
+      release: async () => {
+        if (released) return
+        released = true
+        // Only our own lock: never one that another process holds now.
+        if ((await readFile(file, 'utf8').catch(() => undefined)) === text) await unlink(file).catch(() => {})
+      },
     }
-    const holder = await readHolder(file)
-    // Gone: a lock file without a holder (cut short as it was written) or one whose process died.
-    const gone = holder === undefined || isAbandoned({ time: holder.startedAt, exclusive: true, hostname: holder.hostname, username: '', pid: holder.pid, ...(holder.bootId ? { bootId: holder.bootId } : {}), ...(holder.pidNamespace ? { pidNamespace: holder.pidNamespace } : {}) })
-    if (!gone || attempt > 0) return { ok: false, holder: holder ?? { pid: 0, hostname: '', startedAt: '' } }
+  }
+  if (await linkNew(file, text)) return held()
+  const seen = await readHolder(file)
+  if (seen.holder !== undefined && !isGone(seen.holder)) return { ok: false, holder: seen.holder }
+  if (seen.holder === undefined && !seen.missing && Date.now() - seen.mtimeMs < UNREADABLE_GRACE_MS) return { ok: false, holder: UNKNOWN }
+  // The holder is gone (or the file is unreadable and old): take over, one process at a time.
+  const takeover = `${file}.takeover`
+  if (!(await linkNew(takeover, text))) {
+    const other = await readHolder(takeover)
+    if (other.holder !== undefined && !isGone(other.holder) && Date.now() - other.mtimeMs < UNREADABLE_GRACE_MS) return { ok: false, holder: other.holder }
+    await unlink(takeover).catch(() => {})
+    if (!(await linkNew(takeover, text))) return { ok: false, holder: UNKNOWN }
+  }
+  try {
+    const again = await readHolder(file)
+    if (!again.missing && again.text !== seen.text) return { ok: false, holder: again.holder ?? UNKNOWN }
     await unlink(file).catch(() => {})
+    return (await linkNew(file, text)) ? held() : { ok: false, holder: (await readHolder(file)).holder ?? UNKNOWN }
+  } finally {
+    await unlink(takeover).catch(() => {})
   }
 }
 
-async function readHolder(file: string): Promise<SetLockHolder | undefined> {
+const UNKNOWN: SetLockHolder = { pid: 0, hostname: '', startedAt: '' }
+
+/** Whether a holder's process is certainly gone (see isAbandoned). */
+function isGone(h: SetLockHolder): boolean {
+  return isAbandoned({ time: h.startedAt, exclusive: true, hostname: h.hostname, username: '', pid: h.pid, ...(h.bootId ? { bootId: h.bootId } : {}), ...(h.pidNamespace ? { pidNamespace: h.pidNamespace } : {}) })
+}
+
+/** Creates `file` holding `text`, whole, unless it exists: false when it does. */
+async function linkNew(file: string, text: string): Promise<boolean> {
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  await writeFile(temp, text, { mode: 0o600 })
   try {
-    const o = JSON.parse(await readFile(file, 'utf8')) as Partial<SetLockHolder>
-    if (typeof o.pid !== 'number' || typeof o.hostname !== 'string' || typeof o.startedAt !== 'string') return undefined
-    return { pid: o.pid, hostname: o.hostname, startedAt: o.startedAt, ...(typeof o.bootId === 'string' ? { bootId: o.bootId } : {}), ...(typeof o.pidNamespace === 'string' ? { pidNamespace: o.pidNamespace } : {}) }
+    await link(temp, file)
+    return true
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false
+    throw err
+  } finally {
+    await unlink(temp).catch(() => {})
+  }
+}
+
+async function readHolder(file: string): Promise<{ holder?: SetLockHolder; text?: string; missing: boolean; mtimeMs: number }> {
+  let text: string
+  let mtimeMs: number
+  try {
+    ;[text, mtimeMs] = await Promise.all([readFile(file, 'utf8'), stat(file).then((s) => s.mtimeMs)])
   } catch {
-    return undefined
+    return { missing: true, mtimeMs: 0 }
+  }
+  try {
+    const o = JSON.parse(text) as Partial<SetLockHolder>
+    if (typeof o.pid !== 'number' || typeof o.hostname !== 'string' || typeof o.startedAt !== 'string') return { text, missing: false, mtimeMs }
+    const holder: SetLockHolder = { pid: o.pid, hostname: o.hostname, startedAt: o.startedAt, ...(typeof o.bootId === 'string' ? { bootId: o.bootId } : {}), ...(typeof o.pidNamespace === 'string' ? { pidNamespace: o.pidNamespace } : {}) }
+    return { holder, text, missing: false, mtimeMs }
+  } catch {
+    return { text, missing: false, mtimeMs }
   }
 }

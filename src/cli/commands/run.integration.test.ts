@@ -8,6 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { cairnMain, initRepo, interopSkipReason, PASSWORD, restic, tempDir, type TempDir } from '../../app/interop-testing.js'
+import { acquireSetLock } from '../../app/set-lock.js'
 import { BAD_EXAMPLE, BAD_EXAMPLE_MISTAKES, ISSUE_EXAMPLE } from '../../config/testing.js'
 import { lockFiles, makeLargeTree, packFiles, repoFileProblems, waitFor } from '../../../test/helpers/index.js'
 
@@ -168,6 +169,16 @@ describe('cairn config and cairn run', { skip }, () => {
     assert.equal(j.code, 0, j.stderr)
     const result = JSON.parse(j.stdout) as { exitCode: number; sets: Array<{ set: string; status: string }> }
     assert.deepEqual([result.exitCode, result.sets.map((s) => [s.set, s.status])], [0, [['two', 'skipped']]])
+    // A set that runs already elsewhere says so (it printed a bare "failed").
+    const state = join(tmp.path, 'partial-state')
+    const held = await acquireSetLock(join(state, 'cairn', 'running'), file, 'two')
+    try {
+      const busy = await cairn(['run', 'two', '--config', file], home, { XDG_STATE_HOME: state })
+      assert.equal(busy.code, 1)
+      assert.match(busy.stderr, new RegExp(`set "two": it is running already \\(process ${process.pid} `))
+    } finally {
+      if (held.ok) await held.release()
+    }
   })
 
   test('SIGTERM during a run stops the backup, runs finally hooks, exits 130 and leaves a sound repository', { timeout: 170_000 }, async () => {

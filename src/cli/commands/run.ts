@@ -59,9 +59,14 @@ function printEvent(term: Terminal, e: RunEvent): void {
       term.info(`   ${destinationLine(e.result)}`)
       for (const err of e.result.status === 'ok' ? e.result.errors : []) term.warn(`   ${e.result.destination}: ${err}`)
       break
-    case 'set-end':
+    case 'set-end': {
+      // Errors of the set itself (it runs already elsewhere, an unexpected failure); hooks' own
+      // failures were shown as they ended.
+      const shown = new Set(e.result.hooks.map((h) => h.error))
+      for (const err of e.result.errors) if (!shown.has(err)) term.warn(`   ${err}`)
       term.info(`== ${e.set}: ${e.result.status} in ${formatDuration(e.result.durationMs / 1000)}`)
       break
+    }
   }
 }
 
