@@ -364,6 +364,11 @@ sets:
     await writeFile(join(lockDir, file), JSON.stringify({ ...content, pid: dead }))
     assert.equal((await run(loaded, { lockDir })).exitCode, 0, 'the dead run\'s lock is taken over')
     assert.deepEqual(await readdir(lockDir), [], 'and released')
+    // A lock folder that cannot be made (a read-only home) costs the lock, not the backup.
+    await writeFile(join(dir, 'a-file'), '')
+    const unlocked = await run(loaded, { lockDir: join(dir, 'a-file', 'running') })
+    assert.equal(unlocked.exitCode, 0)
+    assert.match(unlocked.sets[0].warnings.join('\n'), /cannot take the lock that keeps set "data" from running twice at once, in ".*a-file\/running": .*running without it/)
   })
 
   test('a failing after hook makes the set partial: on-error hooks run, and finally sees "partial"', async () => {

@@ -90,13 +90,19 @@ export async function runSets(req: RunSetsRequest): Promise<RunResult> {
  */
 export async function runBackupSet(loaded: LoadedConfig, name: string, o: RunSetOptions = {}): Promise<SetRunResult> {
   const env = o.env ?? process.env
-  const lock = await acquireSetLock(o.lockDir ?? setLockDirectory(env), loaded.file, name).catch((err: unknown) => err as Error)
-  if (lock instanceof Error || !lock.ok) {
+  const dir = o.lockDir ?? setLockDirectory(env)
+  const lock = await acquireSetLock(dir, loaded.file, name).catch((err: unknown) => err as Error)
+  if (lock instanceof Error) {
+    // A state folder that cannot be written (a read-only home) costs the lock, not the backup.
+    const warning = `cannot take the lock that keeps set "${name}" from running twice at once, in "${dir}": ${messageOf(lock)}; running without it (set XDG_STATE_HOME to a folder that can be written)`
+    o.onEvent?.({ type: 'warning', set: name, message: warning })
+    const result = await runHoldingLock(loaded, name, o)
+    result.warnings.push(warning)
+    return result
+  }
+  if (!lock.ok) {
     const { set } = resolveBackupSet(loaded.config, name, loaded.dir, env)
-    const why =
-      lock instanceof Error
-        ? `cannot take the lock that keeps it from running twice at once: ${messageOf(lock)}`
-        : `it is running already (process ${lock.holder.pid}${lock.holder.hostname ? ` on ${lock.holder.hostname}` : ''}${lock.holder.startedAt ? ` since ${lock.holder.startedAt}` : ''}), so this run did nothing`
+    const why = `it is running already (process ${lock.holder.pid}${lock.holder.hostname ? ` on ${lock.holder.hostname}` : ''}${lock.holder.startedAt ? ` since ${lock.holder.startedAt}` : ''}), so this run did nothing`
     const result: SetRunResult = { set: name, status: 'failed', startedAt: new Date().toISOString(), durationMs: 0, destinations: [], hooks: [], errors: [`set "${name}": ${why}`], warnings: [] }
     o.onEvent?.({ type: 'set-start', set: name, destinations: set.destinations, mode: set.mode })
     o.onEvent?.({ type: 'set-end', set: name, result })

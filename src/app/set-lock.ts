@@ -9,10 +9,11 @@
  * this PID namespace, and that PID does not run) is taken over, as repository locks are.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
+import * as fsPromises from 'node:fs/promises'
+import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { errnoCode } from '../base/index.js'
+import { errnoCode, makeDirectories } from '../base/index.js'
 import { stateDirectory } from '../config/index.js'
 import { isAbandoned, processScope } from '../repository/index.js'
 
@@ -49,7 +50,7 @@ const UNREADABLE_GRACE_MS = 10_000
  * try { ... } finally { await lock.release() }
  */
 export async function acquireSetLock(dir: string, configFile: string, name: string): Promise<SetLockAttempt> {
-  await mkdir(dir, { recursive: true, mode: 0o700 })
+  await makeDirectories(dir, 0o700, fsPromises)
   const file = join(dir, `${encodeURIComponent(name)}-${createHash('sha256').update(configFile).digest('hex').slice(0, 16)}.lock`)
   const me: SetLockHolder = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString(), ...processScope() }
   const text = JSON.stringify({ ...me, set: name, config: configFile })
