@@ -145,7 +145,9 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     } catch (err) {
       at([...base, 'url'], messageOf(err), 'error', err instanceof AppError ? err.hint : undefined)
     }
-    const urlUnset = unset([...base, 'url'], raw.url)
+    // Only a local repository's path is expanded (a remote URL is left as written).
+    const url = String(raw.url ?? '')
+    const urlUnset = (url.startsWith('$') || url.startsWith('local:') || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url)) && unset([...base, 'url'], url)
     if (r.passwordFile !== undefined && !unset([...base, 'password-file'], rec(raw)['password-file'])) {
       const why = await readable(r.passwordFile)
       if (why) at([...base, 'password-file'], `cannot read password file "${r.passwordFile}": ${why}`, 'error', 'Create the file with the password in it, or fix the path (chmod 600 it)')

@@ -185,6 +185,21 @@ describe('Daemon restarts', () => {
     await again.stop()
     assert.equal(receiver.requests.filter((r) => r.path === '/died').length, 1)
   })
+
+  it('refuses to start a second daemon on the state directory of one that runs', async () => {
+    // The second took the first one's running runs for interrupted ones and notified them as failed.
+    const stateDir = join(await freshDir(), 'state')
+    const plan = testPlan({ sets: [{ name: 'data', destinations: ['nas'] }] })
+    const first = await Daemon.start({ plan, runSet: fakeRunSet({ plan }).fn, stateDir, listen: { host: '127.0.0.1', port: 0 } })
+    try {
+      await assert.rejects(
+        Daemon.start({ plan, runSet: fakeRunSet({ plan }).fn, stateDir, listen: { host: '127.0.0.1', port: 0 } }),
+        (err: Error) => /A cairn daemon already runs for the state directory/.test(err.message),
+      )
+    } finally {
+      await first.stop()
+    }
+  })
 })
 
 describe('Daemon schedules and drives', () => {

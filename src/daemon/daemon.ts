@@ -22,7 +22,7 @@ import type { DestinationOutcome, MaintenanceFn, RunSetFn } from './run-contract
 import { Runner, type ActiveRun, type RequestAnswer } from './runner.js'
 import { Scheduler } from './scheduler.js'
 import { StaleWatch } from './stale-watch.js'
-import { ensureStateDirectory, readOrCreateToken, removeDaemonInfo, STATE_FILES, writeDaemonInfo } from './state-dir.js'
+import { ensureStateDirectory, readDaemonInfo, readOrCreateToken, removeDaemonInfo, STATE_FILES, writeDaemonInfo } from './state-dir.js'
 
 /** Options of {@link Daemon.start}. */
 export interface DaemonOptions {
@@ -150,6 +150,14 @@ export class Daemon {
 
   /** Starts a daemon; see the module comment. */
   static async start(options: DaemonOptions): Promise<Daemon> {
+    // A second daemon on one state directory would take the first one's running runs for
+    // interrupted ones, and notify their failure while they go on.
+    const other = readDaemonInfo(options.stateDir)
+    if (other !== undefined && processRuns(other.pid)) {
+      throw new AppError('LOCKED', `A cairn daemon already runs for the state directory "${options.stateDir}" (process ${other.pid}, ${other.url})`, {
+        hint: 'Stop it first, or give this one another --state-dir',
+      })
+    }
     const d = new Daemon(options)
     try {
       await d.#start()
@@ -341,5 +349,14 @@ export class Daemon {
     if (free !== undefined) this.#free.set(name, free)
     const size = await directorySize(path)
     if (size !== undefined) this.#repoSize.set(name, size)
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
   }
 }

@@ -134,6 +134,10 @@ describe('cairn config and cairn run', { skip }, () => {
         ['sets.s.sources[1]', 'environment variable $NOPE_SRC in "$NOPE_SRC/x" is not set here'],
       ],
     )
+    // A remote URL is not expanded, so a "$" in it (a password) is no variable.
+    await writeFile(file, `repositories:\n  r:\n    url: "rest:http://u:pa$word@127.0.0.1:9/r/"\n    password-file: ${join(tmp.path, 'pw')}\nsets:\n  s:\n    sources: [src]\n    destinations: [r]\n`)
+    const remote = await cairn(['config', 'check', '--config', file, '--json'], home)
+    assert.deepEqual((JSON.parse(remote.stdout) as { issues: unknown[] }).issues, [], remote.stdout)
     // A password file that is there but empty fails every run: check says so too.
     await writeFile(join(dir, 'empty.pass'), '\n')
     await write('empty.pass', 'src', 'echo', 'cache/[abc]')

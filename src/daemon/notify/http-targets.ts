@@ -136,7 +136,14 @@ function withoutCredentials(url: string): { url: string; authorization?: string 
     return { url }
   }
   if (u.username === '' && u.password === '') return { url }
-  const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text)
+    } catch {
+      return text // a "%" that starts no escape: taken as written
+    }
+  }
+  const pair = `${decode(u.username)}:${decode(u.password)}`
   u.username = ''
   u.password = ''
   return { url: u.href, authorization: `Basic ${Buffer.from(pair).toString('base64')}` }

@@ -191,6 +191,10 @@ describe('Notifier against real receivers', () => {
     const [req] = got('/auth', from)
     assert.equal(req.path, '/auth/hook?token=T0KEN')
     assert.equal(req.headers.authorization, `Basic ${Buffer.from('me:p@ss').toString('base64')}`)
+    // A "%" that starts no escape is taken as written (every delivery failed with "URI malformed").
+    const raw = new Notifier({ global: parse([{ type: 'webhook', url: `${http.url.replace('http://', 'http://me:p%zz@')}/auth/raw` }]) })
+    assert.deepEqual(await raw.notify(failure()), [{ target: 'webhook #1', ok: true }])
+    assert.equal(got('/auth/raw', from)[0].headers.authorization, `Basic ${Buffer.from('me:p%zz').toString('base64')}`)
     const port = await closedPort()
     const down = new Notifier({ global: parse([{ type: 'webhook', url: `http://me:secret@127.0.0.1:${port}/hook?token=T0KEN` }]) })
     const [d] = await down.notify(failure())

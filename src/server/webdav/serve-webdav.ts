@@ -43,7 +43,7 @@ export async function startWebDavServer(repo: BrowserRepo, config: ServeWebDavCo
   const credentials = config.htpasswdFile === undefined ? undefined : await CredentialStore.open({ htpasswdFile: config.htpasswdFile, onMessage: config.onMessage })
   const browser = new SnapshotBrowser(repo, { filter: config.filter })
   await browser.root() // a repository that cannot be listed fails here, not at the first request
-  const { server, url } = await listen(createWebDavHandler(browser, { credentials, onMessage: config.onMessage, loopbackHostsOnly: credentials === undefined && !open }), address, config.tls)
+  const { server, url } = await listen(createWebDavHandler(browser, { credentials, onMessage: config.onMessage, loopbackHostsOnly: credentials === undefined && !open && !config.noAuth && address.kind === 'tcp' }), address, config.tls)
   let closed: Promise<void> | undefined
   return {
     url,

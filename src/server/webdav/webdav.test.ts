@@ -155,6 +155,13 @@ describe('serve webdav', () => {
     assert.equal(evil.status, 403)
     assert.doesNotMatch(evil.body.toString(), /old/)
     assert.equal((await get('/', { Host: 'evil.example' }, 'PROPFIND')).status, 403)
+    // --no-auth says the user wants no check at all (a reverse proxy in front, say).
+    const proxied = await startWebDavServer(repo, { listen: '127.0.0.1:0', noAuth: true })
+    try {
+      assert.equal((await rawRequest(proxied.url, 'GET', file, { headers: { Host: 'backups.example' } })).status, 200)
+    } finally {
+      await proxied.close()
+    }
   })
 
   it('serves a repository through the CLI to rclone, a real WebDAV client, names that are not UTF-8 included', { skip: hasRclone ? false : 'rclone is not installed' }, async () => {
