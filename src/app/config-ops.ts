@@ -13,6 +13,7 @@ import { PATTERN_HINT, patternProblem } from '../archiver/index.js'
 import {
   defaultConfigPath,
   inspectConfig,
+  isLocalRepositoryUrl,
   parseConfig,
   readConfigText,
   resolveBackupSet,
@@ -147,7 +148,7 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
     }
     // Only a local repository's path is expanded (a remote URL is left as written).
     const url = String(raw.url ?? '')
-    const urlUnset = (url.startsWith('$') || url.startsWith('local:') || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url)) && unset([...base, 'url'], url)
+    const urlUnset = isLocalRepositoryUrl(url) && unset([...base, 'url'], url)
     if (r.passwordFile !== undefined && !unset([...base, 'password-file'], rec(raw)['password-file'])) {
       const why = await readable(r.passwordFile)
       if (why) at([...base, 'password-file'], `cannot read password file "${r.passwordFile}": ${why}`, 'error', 'Create the file with the password in it, or fix the path (chmod 600 it)')

@@ -14,6 +14,7 @@ export { runRestore, type RestoreRequest, type RestoreResult } from './restore.j
 export { listObjects, listSnapshots, listSnapshotTree, listType, LIST_TYPES, type ListedNode, type ListType } from './listing.js'
 export { resolveTreePath, splitSnapshotPath } from './tree-path.js'
 export { unlockRepository } from './unlock.js'
+export { processRuns } from '../repository/index.js'
 export { catObject, CAT_TYPES } from './cat.js'
 export { runCheck, type AffectedSnapshot, type CheckPhase, type CheckProblem, type CheckReport, type CheckRequest } from './check.js'
 export { runRecover, runRepairIndex, runRepairPacks, runRepairSnapshots, type RepairPacksRequest, type RepairPacksResult, type SalvagedPack, type RecoverRequest, type RecoverResult, type RepairIndexRequest, type RepairIndexResult, type RepairSnapshotsRequest, type RepairSnapshotsResult } from './repair.js'

@@ -15,7 +15,7 @@
 export { ConfigError, formatIssue, sortIssues, type ConfigIssue, type IssueSeverity } from './config-error.js'
 export { inspectConfig, loadConfig, parseConfig, readConfigText, type InspectedConfig, type LoadedConfig } from './load.js'
 export { ConfigText, formatKeyPath, type KeyPath, type Position } from './locate.js'
-export { defaultConfigPath, expandHome, expandVariables, homeDirectory, resolveConfigPath, resolveRepositoryUrl, stateDirectory, unsetVariables } from './paths.js'
+export { defaultConfigPath, expandHome, expandVariables, homeDirectory, isLocalRepositoryUrl, resolveConfigPath, resolveRepositoryUrl, stateDirectory, unsetVariables } from './paths.js'
 export { resolveRepository, type EffectiveRepository } from './repositories.js'
 export { BUILT_IN_DEFAULTS, resolveBackupSet, setNames, type EffectiveSet, type HookCommand, type Origin, type ResolvedSet } from './resolve.js'
 export {

@@ -85,8 +85,16 @@ export function resolveConfigPath(path: string, base: string, env: NodeJS.Proces
  * resolveRepositoryUrl('~/backups/repo', '/etc', { HOME: '/home/me' }) // '/home/me/backups/repo'
  */
 export function resolveRepositoryUrl(url: string, base: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!isLocalRepositoryUrl(url)) return url
   if (url.startsWith('$')) url = expandVariables(url, env)
   if (url.startsWith('local:')) return `local:${resolveConfigPath(url.slice(6), base, env)}`
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url) && !url.startsWith('~')) return url
   return resolveConfigPath(url, base, env)
+}
+
+/**
+ * Whether a repository URL as written in the config names a local path (`local:…`, a path, or
+ * one starting with `~` or `$NAME`): only those are expanded and made absolute.
+ */
+export function isLocalRepositoryUrl(url: string): boolean {
+  return url.startsWith('local:') || url.startsWith('$') || url.startsWith('~') || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(url)
 }

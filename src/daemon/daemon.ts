@@ -22,7 +22,7 @@ import type { DestinationOutcome, MaintenanceFn, RunSetFn } from './run-contract
 import { Runner, type ActiveRun, type RequestAnswer } from './runner.js'
 import { Scheduler } from './scheduler.js'
 import { StaleWatch } from './stale-watch.js'
-import { ensureStateDirectory, readDaemonInfo, readOrCreateToken, removeDaemonInfo, STATE_FILES, writeDaemonInfo } from './state-dir.js'
+import { ensureStateDirectory, readOrCreateToken, removeDaemonInfo, runningDaemon, STATE_FILES, writeDaemonInfo } from './state-dir.js'
 
 /** Options of {@link Daemon.start}. */
 export interface DaemonOptions {
@@ -152,8 +152,8 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     // A second daemon on one state directory would take the first one's running runs for
     // interrupted ones, and notify their failure while they go on.
-    const other = readDaemonInfo(options.stateDir)
-    if (other !== undefined && processRuns(other.pid)) {
+    const other = runningDaemon(options.stateDir)
+    if (other !== undefined) {
       throw new AppError('LOCKED', `A cairn daemon already runs for the state directory "${options.stateDir}" (process ${other.pid}, ${other.url})`, {
         hint: 'Stop it first, or give this one another --state-dir',
       })
@@ -349,14 +349,5 @@ export class Daemon {
     if (free !== undefined) this.#free.set(name, free)
     const size = await directorySize(path)
     if (size !== undefined) this.#repoSize.set(name, size)
-  }
-}
-
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
   }
 }

@@ -39,7 +39,7 @@ export type {
   RunSetResult,
   RunTrigger,
 } from './run-contract.js'
-export { readDaemonInfo, stateDirectory, STATE_FILES } from './state-dir.js'
+export { readDaemonInfo, runningDaemon, stateDirectory, STATE_FILES } from './state-dir.js'
 export { planFromConfig } from './plan-from-config.js'
 export { appRunMaintenance, appRunSet, toRunSetResult, type AppRunnerOptions } from './app-runner.js'
 export {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { AppError, errnoCode, messageOf } from '../base/index.js'
+import { processRuns } from '../app/index.js'
 
 export { stateDirectory } from '../config/index.js'
 
@@ -95,4 +96,10 @@ export function readDaemonInfo(dir: string): DaemonInfo | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The daemon that runs for a state directory: its daemon.json, when its process is still there. */
+export function runningDaemon(dir: string): DaemonInfo | undefined {
+  const info = readDaemonInfo(dir)
+  return info !== undefined && processRuns(info.pid) ? info : undefined
 }

@@ -235,7 +235,8 @@ export function isAbandoned(l: LockInfo, host = osHostname()): boolean {
   return l.hostname === host && l.pid > 0 && !processRuns(l.pid)
 }
 
-function processRuns(pid: number): boolean {
+/** Whether a process with this PID runs on this machine (one we may not signal counts as running). */
+export function processRuns(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import { AppError } from '../../base/index.js'
-import { readDaemonInfo, RunHistory, runJson, stateDirectory, STATE_FILES, type DaemonClient, type RunJson } from '../../daemon/index.js'
+import { RunHistory, runJson, runningDaemon, stateDirectory, STATE_FILES, type DaemonClient, type RunJson } from '../../daemon/index.js'
 import type { CommandContext } from '../context.js'
 import { formatBytes, formatDuration, table } from '../output/format.js'
 import { addDaemonClientOptions, clientFor, localTime } from './status.js'
@@ -77,7 +77,7 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
     .option('--show <id>', 'show one run: destinations, errors and its log')
     .addHelpText('after', '\nExamples:\n  cairn runs\n  cairn runs data --limit 5\n  cairn runs --show 42\n  cairn runs --json')
     .action(async (job: string | undefined, opts: RunsFlags) => {
-      const client = opts.url !== undefined || daemonRuns(opts) ? clientFor(opts) : historyFile(opts)
+      const client = opts.url !== undefined || runningDaemon(opts.stateDir ?? stateDirectory()) !== undefined ? clientFor(opts) : historyFile(opts)
       if (opts.show !== undefined) {
         const id = positive(opts.show, 'run id')
         // One after the other: an unknown id is then always reported by the first.
@@ -91,21 +91,6 @@ export function registerRuns(program: Command, ctx: CommandContext): void {
       if (ctx.term.json) ctx.term.jsonLine(runs)
       else ctx.term.out(formatRuns(runs))
     })
-}
-
-/**
- * Whether a daemon runs for this state directory: it wrote where it listens, and its process is
- * there (a daemon that was killed leaves the file behind).
- */
-function daemonRuns(opts: RunsFlags): boolean {
-  const info = readDaemonInfo(opts.stateDir ?? stateDirectory())
-  if (info === undefined) return false
-  try {
-    process.kill(info.pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
-  }
 }
 
 /**
