@@ -86,7 +86,6 @@ export function resolveConfigPath(path: string, base: string, env: NodeJS.Proces
  */
 export function resolveRepositoryUrl(url: string, base: string, env: NodeJS.ProcessEnv = process.env): string {
   if (!isLocalRepositoryUrl(url)) return url
-  if (url.startsWith('$')) url = expandVariables(url, env)
   if (url.startsWith('local:')) return `local:${resolveConfigPath(url.slice(6), base, env)}`
   return resolveConfigPath(url, base, env)
 }
