@@ -1,7 +1,7 @@
 import { AppError } from '../base/index.js'
 import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import type { Repository } from '../repository/index.js'
-import type { RestoreProgress, RestoreSummary } from '../restorer/index.js'
+import type { OverwritePolicy, RestoreProgress, RestoreSummary } from '../restorer/index.js'
 import { findSnapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { restorer } from './lazy-layers.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
@@ -16,6 +16,11 @@ export interface RestoreRequest {
   iexclude?: string[]
   filter?: SnapshotFilter
   verify?: boolean
+  /** What becomes of files that exist at the target already (default "always"). */
+  overwrite?: OverwritePolicy
+  /** Remove what the target holds and the snapshot does not. */
+  delete?: boolean
+  dryRun?: boolean
   signal?: AbortSignal
   progress?: RestoreProgress
 }
@@ -27,6 +32,10 @@ export interface RestoreResult {
 
 export async function runRestore(repo: Repository, req: RestoreRequest): Promise<RestoreResult> {
   if (!req.target) throw new AppError('INVALID_ARGUMENT', 'No restore target given', { hint: 'Use --target DIR' })
+  const { OVERWRITE_POLICIES, restore } = await restorer()
+  if (req.overwrite !== undefined && !OVERWRITE_POLICIES.includes(req.overwrite)) {
+    throw new AppError('INVALID_ARGUMENT', `Unknown overwrite policy "${String(req.overwrite)}"`, { hint: `Use one of: ${OVERWRITE_POLICIES.join(', ')}` })
+  }
   checkPatterns('--exclude', req.exclude)
   checkPatterns('--iexclude', req.iexclude)
   checkPatterns('--include', req.include)
@@ -45,11 +54,14 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   const excl = new ExcludeMatcher({ exclude: req.exclude, iexclude: req.iexclude })
   const incl = new ExcludeMatcher({ exclude: req.include, iexclude: req.iinclude })
   const hasInclude = (req.include?.length ?? 0) + (req.iinclude?.length ?? 0) > 0
-  const summary = await (await restorer()).restore(repo, {
+  const summary = await restore(repo, {
     tree,
     basePath,
     target: req.target,
     verify: req.verify,
+    overwrite: req.overwrite,
+    delete: req.delete,
+    dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,
     filter: (p, node) => {

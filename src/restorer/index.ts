@@ -11,7 +11,8 @@
  * @example
  * await restore(repo, { tree: snapshot.tree, target: '/tmp/restore' })
  */
-export { restore, type RestoreOptions, type RestoreProgress, type RestoreSummary } from './restorer.js'
+export { restore, type RestoreAction, type RestoreOptions, type RestoreProgress, type RestoreSummary } from './restorer.js'
+export { OVERWRITE_POLICIES, type OverwritePolicy } from './existing.js'
 export { dumpArchive, dumpFile, type ArchiveFormat, type DumpOptions, type DumpSummary } from './archive-dump.js'
 export { TarWriter, type TarEntry, type TarEntryType } from './tar-writer.js'
 export { ZipWriter, type ZipEntry, type ZipMethod, type ZipWriterOptions } from './zip-writer.js'

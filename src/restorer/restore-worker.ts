@@ -26,6 +26,8 @@ export interface RestoreWorkerSetup {
   key: string
   /** Set owners (fchown) of the files finished here. */
   owner: boolean
+  /** A folder with content in the way of a file is removed (restore --delete). */
+  removeFolders?: boolean
 }
 
 export interface RestorePiece {
@@ -52,6 +54,7 @@ const CREATE = WRITE | constants.O_CREAT | constants.O_EXCL
 
 let key: ReturnType<typeof keyFromWorkerData> | undefined
 let owner = false
+let removeFolders = false
 const scratch = new Scratch()
 
 serveWorker<RestorePiece>((m, data) => {
@@ -59,6 +62,7 @@ serveWorker<RestorePiece>((m, data) => {
     const setup = data as RestoreWorkerSetup
     key = keyFromWorkerData(setup.key)
     owner = setup.owner
+    removeFolders = setup.removeFolders === true
   }
   const sealed = Buffer.from(m.sealed.buffer, m.sealed.byteOffset, m.sealed.byteLength)
   const result: RestorePieceResult = { damaged: [], failed: [], warnings: [] }
@@ -213,7 +217,7 @@ function openReplacing(path: Buffer): number {
     return openSync(path, CREATE, 0o600)
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err
-    clearTheWay(path)
+    clearTheWay(path, removeFolders)
     return openSync(path, CREATE, 0o600)
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { appendFileSync } from 'node:fs'
-import { chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { appendFileSync, existsSync } from 'node:fs'
+import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -10,9 +10,9 @@ import { withMembers } from '../backends/testing/overrides.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
 import { listTree, writeFiles } from '../archiver/testing.js'
-import type { PackedBlob, Repository } from '../repository/index.js'
+import { plaintextLength, type PackedBlob, type Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
-import type { Node } from '../snapshots/index.js'
+import { decodeTree, type Node } from '../snapshots/index.js'
 import { restore, restoreInBatches, type RestoreOptions } from './restorer.js'
 
 const MiB = 1024 * 1024
@@ -698,5 +698,208 @@ describe('restore() from a local repository: pieces are read into reused shared 
     assert.equal(summary.errors, 1)
     assert.match(errors.join('\n'), /small\/f7\.txt: The data blob [0-9a-f]{64} in pack [0-9a-f]{64} is damaged/)
     for (const [f, data] of Object.entries(files)) if (f !== 'small/f7.txt') assert.ok((await readFile(join(target, src, f))).equals(data), f)
+  })
+})
+
+describe('restore() into a target that holds files already (--overwrite, --delete, --dry-run)', () => {
+  let dir: string
+  let src: string
+  let repo: Repository
+  let tree: Id
+  // Four blobs or more: a change in the middle leaves the others as they are.
+  const big = seededBytes(31, 6 * MiB + 77)
+  const zeros = Buffer.alloc(3 * MiB)
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-restore-existing-'))
+    src = join(dir, 'src')
+    await writeFiles(src, {
+      'a.txt': 'hello\n',
+      'big.bin': big,
+      'zeros.img': zeros,
+      'script.sh': '#!/bin/sh\necho hi\n',
+      'sub/b.txt': 'bee\n',
+      'sub/c.txt': 'sea\n',
+      'link': { symlink: 'a.txt' },
+    })
+    await chmod(join(src, 'script.sh'), 0o755)
+    await utimes(join(src, 'sub/b.txt'), new Date('2020-02-03T04:05:06Z'), new Date('2020-02-03T04:05:06.789Z'))
+    repo = await createTestRepository()
+    tree = (await backup(repo, { paths: [src], excludes: new ExcludeMatcher(), hostname: 'h' })).snapshot.tree
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** Restores into `name` (a fresh copy first when `fresh`), recording each action by path below the copy's root. */
+  async function restoreInto(name: string, extra: Partial<RestoreOptions> = {}) {
+    const target = join(dir, name)
+    const root = join(target, src)
+    const errors: string[] = []
+    const actions = new Map<string, string>()
+    const summary = await restore(repo, {
+      tree,
+      target,
+      ...extra,
+      progress: {
+        onError: (p, e) => errors.push(`${p}: ${e.message}`),
+        onAction: (p, a) => actions.set(p.slice(root.length + 1), a),
+      },
+    })
+    return { target, root, summary, errors, actions }
+  }
+
+  async function nodeAt(path: string): Promise<Node> {
+    let id = tree
+    const parts = path.split('/').filter((p) => p !== '')
+    for (const [i, part] of parts.entries()) {
+      const node = (await repo.loadBlobWith('tree', id, decodeTree)).find((n) => n.name.toString() === part)!
+      if (i === parts.length - 1) return node
+      id = node.subtree!
+    }
+    throw new Error(`no ${path}`)
+  }
+
+  async function sameAsSource(root: string): Promise<void> {
+    assert.deepEqual(await listTree(root), await listTree(src))
+    for (const f of ['a.txt', 'big.bin', 'zeros.img', 'script.sh', 'sub/b.txt', 'sub/c.txt']) assert.deepEqual(await readFile(join(root, f)), await readFile(join(src, f)), f)
+  }
+
+  it('writes only the blobs an existing file lacks, cuts or extends it to size, and sets the metadata of unchanged ones', async () => {
+    const { root } = await restoreInto('update')
+    const ino = (await lstat(join(root, 'big.bin'))).ino
+    // A few bytes changed in the middle of big.bin; a restore cut short left sub/c.txt empty;
+    // sub/b.txt has more than it should; script.sh lost its mode.
+    const h = await open(join(root, 'big.bin'), 'r+')
+    await h.write(Buffer.from('changed'), 0, 7, 3 * MiB)
+    await h.close()
+    await writeFile(join(root, 'sub/c.txt'), '')
+    appendFileSync(join(root, 'sub/b.txt'), 'and more')
+    await chmod(join(root, 'script.sh'), 0o644)
+    const { summary, errors, actions } = await restoreInto('update')
+    assert.deepEqual(errors, [])
+    await sameAsSource(root)
+    assert.equal((await lstat(join(root, 'big.bin'))).ino, ino, 'written in place, not replaced')
+    assert.deepEqual(Object.fromEntries(actions), {
+      'a.txt': 'unchanged',
+      'big.bin': 'updated',
+      'zeros.img': 'unchanged',
+      'script.sh': 'unchanged',
+      'sub/b.txt': 'updated',
+      'sub/c.txt': 'updated',
+    })
+    assert.equal(summary.files, 3)
+    assert.equal(summary.skipped, 3)
+    // Of big.bin only the blobs holding the changed bytes; sub/c.txt whole; sub/b.txt holds its
+    // blob already and is only cut short.
+    let offset = 0
+    let changed = 0
+    for (const id of (await nodeAt(join(src, 'big.bin'))).content ?? []) {
+      const len = plaintextLength(repo.index.lookup('data', id)!)
+      if (offset < 3 * MiB + 7 && offset + len > 3 * MiB) changed += len
+      offset += len
+    }
+    assert.ok(changed < big.length, "not the whole file")
+    assert.equal(summary.bytes, changed + 4)
+    assert.equal((await lstat(join(root, 'script.sh'))).mode & 0o7777, 0o755, 'metadata set on an unchanged file')
+    assert.equal((await lstat(join(root, 'sub/b.txt'), { bigint: true })).mtimeNs, 1580702706789000000n)
+  })
+
+  it('writes blobs of zeros into an existing file (it may hold other bytes there) and verifies what it wrote', async () => {
+    const { root } = await restoreInto('zeros')
+    await writeFile(join(root, 'zeros.img'), Buffer.alloc(zeros.length, 0xff))
+    await truncate(join(root, 'zeros.img'), MiB)
+    const { summary, errors } = await restoreInto('zeros', { verify: true })
+    assert.deepEqual(errors, [])
+    assert.deepEqual(await readFile(join(root, 'zeros.img')), zeros)
+    assert.equal(summary.verified, 1)
+  })
+
+  it('if-changed takes a file of the same size and mtime as unchanged; always reads it', async () => {
+    const { root } = await restoreInto('if-changed')
+    const st = await lstat(join(root, 'sub/c.txt'), { bigint: true })
+    await writeFile(join(root, 'sub/c.txt'), 'SEA\n')
+    // The same microsecond again (a Date holds milliseconds only).
+    const seconds = (ns: bigint) => Number(ns / 1000n) / 1e6 + 0.5e-6
+    await utimes(join(root, 'sub/c.txt'), seconds(st.atimeNs), seconds(st.mtimeNs))
+    const trusted = await restoreInto('if-changed', { overwrite: 'if-changed' })
+    assert.equal(trusted.actions.get('sub/c.txt'), 'unchanged')
+    assert.equal(await readFile(join(root, 'sub/c.txt'), 'utf8'), 'SEA\n')
+    const read = await restoreInto('if-changed', { overwrite: 'always' })
+    assert.equal(read.actions.get('sub/c.txt'), 'updated')
+    assert.equal(await readFile(join(root, 'sub/c.txt'), 'utf8'), 'sea\n')
+  })
+
+  it('never leaves existing files (of any type) alone; if-newer replaces only those older than the snapshot', async () => {
+    const target = join(dir, 'never')
+    const root = join(target, src)
+    await writeFiles(root, { 'a.txt': 'mine', 'sub/b.txt': 'older', 'sub/c.txt': 'newer', 'link': 'a file where the symlink was' })
+    await utimes(join(root, 'sub/b.txt'), new Date('2001-01-01'), new Date('2001-01-01'))
+    const never = await restoreInto('never', { overwrite: 'never' })
+    assert.deepEqual(never.errors, [])
+    assert.equal(await readFile(join(root, 'a.txt'), 'utf8'), 'mine')
+    assert.equal(await readFile(join(root, 'sub/b.txt'), 'utf8'), 'older')
+    assert.equal(await readFile(join(root, 'link'), 'utf8'), 'a file where the symlink was')
+    assert.deepEqual(await readFile(join(root, 'big.bin')), big, 'what is missing is restored')
+    assert.equal(never.summary.skipped, 4)
+    await rm(join(root, 'big.bin'))
+    const newer = await restoreInto('never', { overwrite: 'if-newer' })
+    assert.deepEqual(newer.errors, [])
+    assert.equal(await readFile(join(root, 'sub/b.txt'), 'utf8'), 'bee\n', 'older than the snapshot: replaced')
+    assert.equal(await readFile(join(root, 'sub/c.txt'), 'utf8'), 'newer', 'newer than the snapshot: kept')
+    assert.deepEqual(await readFile(join(root, 'big.bin')), big)
+  })
+
+  it('delete removes what the snapshot does not have, where the filter would restore it, and never follows a symlink', async () => {
+    const outside = join(dir, 'outside-delete')
+    await writeFiles(outside, { 'precious.txt': 'outside the target' })
+    const target = join(dir, 'delete')
+    const root = join(target, src)
+    await writeFiles(root, {
+      'extra.txt': 'not in the snapshot',
+      'extra-dir/deep/x.txt': 'x',
+      'sub/extra.log': 'log',
+      'sub/keep.tmp': 'excluded from the restore: kept',
+      'a.txt/inside': 'a folder with content where a file goes',
+    })
+    await symlink(outside, join(root, 'extra-link'))
+    const filter: RestoreOptions['filter'] = (p) => (p.endsWith('.tmp') ? 'exclude' : 'include')
+    const dry = await restoreInto('delete', { delete: true, dryRun: true, filter })
+    assert.equal(dry.summary.deleted, 6)
+    assert.ok(existsSync(join(root, 'extra.txt')), 'a dry run deletes nothing')
+    const { summary, errors, actions } = await restoreInto('delete', { delete: true, filter })
+    assert.deepEqual(errors, [])
+    assert.equal(summary.deleted, 6, 'extra.txt, extra-dir (three entries), sub/extra.log, extra-link')
+    assert.equal(actions.get('extra-link'), 'deleted')
+    assert.deepEqual(await listTree(root), [...(await listTree(src)), 'sub/keep.tmp'].sort())
+    assert.equal(await readFile(join(root, 'a.txt'), 'utf8'), 'hello\n', 'with delete a file replaces a folder with content')
+    assert.equal(await readFile(join(outside, 'precious.txt'), 'utf8'), 'outside the target')
+  })
+
+  it('a dry run changes nothing (not even a missing target) and counts what would be done', async () => {
+    const missing = join(dir, 'dry-missing')
+    const fresh = await restoreInto('dry-missing', { dryRun: true })
+    assert.equal(existsSync(missing), false)
+    assert.equal(fresh.summary.files, 6)
+    assert.equal(fresh.summary.bytes, big.length + zeros.length + 6 + 18 + 4 + 4)
+    const { root } = await restoreInto('dry')
+    await writeFile(join(root, 'sub/c.txt'), 'changed')
+    await rm(join(root, 'a.txt'))
+    await chmod(join(root, 'script.sh'), 0o600)
+    const before = await readFile(join(root, 'sub/c.txt'))
+    const { summary, actions } = await restoreInto('dry', { dryRun: true })
+    assert.deepEqual(Object.fromEntries(actions), {
+      'a.txt': 'restored',
+      'big.bin': 'unchanged',
+      'link': 'restored',
+      'zeros.img': 'unchanged',
+      'script.sh': 'unchanged',
+      'sub/b.txt': 'unchanged',
+      'sub/c.txt': 'updated',
+    })
+    assert.equal(summary.files, 2, 'a.txt and sub/c.txt (symlinks are not counted)')
+    assert.deepEqual(await readFile(join(root, 'sub/c.txt')), before)
+    assert.equal(existsSync(join(root, 'a.txt')), false)
+    assert.equal((await lstat(join(root, 'script.sh'))).mode & 0o7777, 0o600)
   })
 })

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os'
-import { closeSync, constants, ftruncateSync, lstatSync, mkdirSync, open as openCb, openSync, unlinkSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, open as openCb, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs'
 import { link, mkdir, open, stat, symlink } from 'node:fs/promises'
 import { clearTheWay } from './in-the-way.js'
+import { compareContent, findExisting, type Existing, type OverwritePolicy } from './existing.js'
 import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, makeDirectories, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
@@ -18,7 +19,15 @@ export interface RestoreProgress {
   onBytes?(n: number): void
   onFile?(path: string): void
   onError?(path: string, error: Error): void
+  /**
+   * What was done (or, on a dry run, would be done) at a path: a file restored anew, an
+   * existing one updated where it differed, one found unchanged (metadata only), one left as it
+   * was by the overwrite policy, or something removed by `delete`. `bytes`: a file's size.
+   */
+  onAction?(path: string, action: RestoreAction, bytes: number): void
 }
+
+export type RestoreAction = 'restored' | 'updated' | 'unchanged' | 'skipped' | 'deleted'
 
 export interface RestoreOptions {
   /** Root tree of the snapshot (or of the sub-folder) to restore. */
@@ -33,15 +42,32 @@ export interface RestoreOptions {
   xattrs?: boolean
   /** Read every restored file back and compare it with the blob IDs. */
   verify?: boolean
+  /**
+   * What becomes of a file that exists at the target (restic's --overwrite). `always` (the
+   * default) and `if-changed` write an existing file in place where its content differs
+   * (if-changed trusts a matching size and mtime without reading), and set its metadata;
+   * `if-newer` does so only when the snapshot's file is newer; `never` leaves it alone.
+   */
+  overwrite?: OverwritePolicy
+  /** Remove what the target holds and the snapshot does not, where the filter selects it. */
+  delete?: boolean
+  /** Change nothing: only count (and tell through progress.onAction) what would be done. */
+  dryRun?: boolean
   signal?: AbortSignal
   progress?: RestoreProgress
 }
 
 export interface RestoreSummary {
+  /** Files restored anew or updated in place (or that would be, on a dry run). */
   files: number
   dirs: number
   bytes: number
   errors: number
+  /** Existing files found unchanged or left alone by the overwrite policy, and their size. */
+  skipped: number
+  skippedBytes: number
+  /** Files and folders removed by `delete` (everything inside a removed folder counts). */
+  deleted: number
   verified?: number
 }
 
@@ -73,6 +99,8 @@ class FileJob {
     /** Blobs still to be written; -1 when the file cannot be restored. */
     public remaining: number,
     keepContent: boolean,
+    /** An existing file written where it differs: never created, emptied or left with holes. */
+    readonly inPlace = false,
   ) {
     this.blobs = remaining
     this.type = node.type
@@ -123,6 +151,11 @@ const CREATE_CONCURRENCY = 32
 /** Stands in for the names of planned files: the path has it, and the node needs it no more. */
 const NO_NAME = Buffer.alloc(0)
 const SLASH = Buffer.from('/')
+/**
+ * Existing files compared with the snapshot at once (each read and hashed): one at a time, a
+ * restore onto an unchanged copy of the kernel tree took 15 s; reads wait on the disk.
+ */
+const COMPARE_CONCURRENCY = 16
 /** Trees read ahead of the walk (loading or loaded, not yet walked). */
 const TREES_AHEAD = 32
 
@@ -213,36 +246,47 @@ class Restorer {
   #handoff = new Handoff<Batch>()
   #trees: TreesAhead
   #links = new Map<string, Buffer>()
-  #pendingLinks: Array<{ path: Buffer; target: Buffer }> = []
+  #pendingLinks: Array<{ path: Buffer; target: Buffer; size: number }> = []
   /** Files made at their full size and not finished yet (see #emptyUnfinished()). */
   readonly #sized = new Set<FileJob>()
   #createLimit = createLimit(CREATE_CONCURRENCY)
+  /** Existing files being compared while the walk goes on (see #update()). */
+  #comparing = new Set<Promise<void>>()
+  #compareSlots = createSemaphore(COMPARE_CONCURRENCY)
   /** Set when the writer failed: the walk stops at its next entry. */
   #writerFailure: { error: unknown } | undefined
-  #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0 }
+  #s: RestoreSummary = { files: 0, dirs: 0, bytes: 0, errors: 0, skipped: 0, skippedBytes: 0, deleted: 0 }
   #owner: boolean
+  #policy: OverwritePolicy
+  #dry: boolean
 
   constructor(repo: RestoreRepo, options: RestoreOptions, batching: RestoreBatching) {
     this.#repo = repo
     this.#o = options
     this.#batching = batching
     this.#owner = options.owner ?? process.getuid?.() === 0
+    this.#policy = options.overwrite ?? 'always'
+    this.#dry = options.dryRun === true
     this.#trees = new TreesAhead((id) => repo.loadBlobWith('tree', id, decodeTree), TREES_AHEAD)
   }
 
   async run(): Promise<RestoreSummary> {
     const target = Buffer.from(this.#o.target)
-    await makeTarget(this.#o.target)
+    // A target that is not there yet is empty once made: nothing in it needs a look first.
+    const fresh = !exists(target)
+    if (!this.#dry) await makeTarget(this.#o.target)
     const writing = this.#writeBatches()
     // Awaited below; a writer that fails while the walk goes on must not be an unhandled rejection.
     writing.catch(() => {})
     try {
-      await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, async () => {})
+      await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, new TargetDir(async () => fresh))
+      await this.#compared()
       await this.#handOff(true)
       this.#handoff.close()
     } catch (err) {
       // The writer stops taking batches, finishes the pieces it started and closes its workers.
       this.#handoff.fail(err)
+      await this.#compared()
       await writing.catch(() => {})
       this.#emptyUnfinished()
       throw err
@@ -256,8 +300,9 @@ class Restorer {
     }
     for (const l of this.#pendingLinks) {
       try {
-        await replacing(l.path, () => link(l.target, l.path))
+        await replacing(l.path, () => link(l.target, l.path), this.#o.delete)
         this.#s.files++
+        this.#o.progress?.onAction?.(l.path.toString(), 'restored', l.size)
       } catch (err) {
         this.#error(l.path, err)
       }
@@ -265,7 +310,7 @@ class Restorer {
     // Directories last, deepest first, so writing into them does not change their times again.
     this.#dirs.sort((a, b) => b.depth - a.depth)
     for (const d of this.#dirs) await this.#meta(d.path, d.node)
-    if (this.#o.verify) this.#s.verified = await this.#verify()
+    if (this.#o.verify && !this.#dry) this.#s.verified = await this.#verify()
     return this.#s
   }
 
@@ -283,7 +328,7 @@ class Restorer {
     if (this.#writerFailure) throw this.#writerFailure.error
   }
 
-  async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, ensureDir: () => Promise<void>): Promise<void> {
+  async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, here: TargetDir): Promise<void> {
     this.#checkAbort()
     this.#checkWriter()
     let nodes: Node[]
@@ -315,26 +360,15 @@ class Restorer {
       const path = Buffer.concat([dir, SLASH, node.name])
       if (node.type === 'dir') {
         // Directories that are only passed through are created when something inside them is.
-        let made: Promise<void> | undefined
-        const ensure = () =>
-          (made ??= (async () => {
-            await ensureDir()
-            // Synchronous, as metadata is: microseconds, where a thread-pool round trip costs more.
-            try {
-              mkdirSync(path, { mode: 0o700 })
-            } catch (err) {
-              if ((err as { code?: string }).code !== 'EEXIST') throw err
-              // Something that is not a folder (a file, a symlink) is replaced, as restic does.
-              if (!lstatSync(path).isDirectory()) {
-                unlinkSync(path)
-                mkdirSync(path, { mode: 0o700 })
-              }
-            }
-            this.#dirs.push({ path, node, depth })
-          })())
+        const sub = new TargetDir(async () => {
+          const parentFresh = await here.ensure()
+          const fresh = this.#dry ? parentFresh || !isFolder(path) : makeFolder(path, this.#o.delete === true)
+          if (!this.#dry) this.#dirs.push({ path, node, depth })
+          return fresh
+        })
         try {
           if (decision === 'include') {
-            await ensure()
+            await sub.ensure()
             this.#s.dirs++
           }
         } catch (err) {
@@ -342,49 +376,97 @@ class Restorer {
           if (node.subtree) this.#trees.forget(node.subtree)
           continue
         }
-        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1, ensure)
+        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1, sub)
         continue
       }
       if (decision === 'descend') continue
       try {
-        await ensureDir()
-        await this.#createEntry(path, node)
+        const fresh = await here.ensure()
+        await this.#createEntry(path, node, fresh)
       } catch (err) {
         // The writer stopped (its error comes back from the hand-off): so does the walk.
         this.#checkWriter()
         this.#error(path, err)
       }
     }
+    // The target itself is looked at even when nothing in it is restored (an empty snapshot).
+    if (this.#o.delete && (depth === 0 ? !(await here.ensure()) : here.existed())) this.#removeUnexpected(dir, snapPath, nodes)
   }
 
-  async #createEntry(path: Buffer, node: Node): Promise<void> {
+  /**
+   * --delete: removes what a folder of the target holds that its tree does not, where the filter
+   * would restore it (so an --include keeps the rest), as restic does. Never follows a symlink.
+   */
+  #removeUnexpected(dir: Buffer, snapPath: string, nodes: Node[]): void {
+    const expected = new Set(nodes.map((n) => n.name.toString('latin1')))
+    let names: Buffer[]
+    try {
+      names = readdirSync(dir, { encoding: 'buffer' })
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') this.#error(dir, err)
+      return
+    }
+    for (const name of names) {
+      if (expected.has(name.toString('latin1'))) continue
+      const path = Buffer.concat([dir, SLASH, name])
+      try {
+        const isDir = lstatSync(path).isDirectory()
+        const probe = { ...DELETE_PROBE, name, type: isDir ? 'dir' : 'file' } satisfies Node
+        if ((this.#o.filter?.(`${snapPath}/${name.toString('utf8')}`, probe) ?? 'include') !== 'include') continue
+        const removed = isDir ? countTree(path) : 1
+        if (!this.#dry) rmSync(path, { recursive: true, force: true })
+        this.#s.deleted += removed
+        this.#o.progress?.onAction?.(path.toString(), 'deleted', 0)
+      } catch (err) {
+        this.#error(path, err)
+      }
+    }
+  }
+
+  /** Counts a file left as it was, or found unchanged, and tells. */
+  #skip(path: Buffer, node: Node, action: 'unchanged' | 'skipped'): void {
+    this.#s.skipped++
+    this.#s.skippedBytes += node.type === 'file' ? node.size : 0
+    this.#o.progress?.onAction?.(path.toString(), action, node.type === 'file' ? node.size : 0)
+  }
+
+  /** `fresh`: the folder was made by this restore, so nothing is at `path` yet. */
+  async #createEntry(path: Buffer, node: Node, fresh: boolean): Promise<void> {
+    const existing: Existing = fresh ? ABSENT : findExisting(path, node, this.#policy)
+    if (existing.kind === 'kept') return this.#skip(path, node, 'skipped')
     switch (node.type) {
       case 'file': {
         const key = node.links > 1 && node.inode !== 0n ? `${node.deviceId}:${node.inode}` : undefined
         const first = key ? this.#links.get(key) : undefined
         if (first) {
           // The first path may not have its content yet: link once contents are written.
-          this.#pendingLinks.push({ path, target: first })
+          if (this.#dry) this.#told(path, 'restored', node.size)
+          else this.#pendingLinks.push({ path, target: first, size: node.size })
           return
         }
         if (key) this.#links.set(key, path)
-        const job = this.#planFile(path, node)
-        if (job?.remaining === 0) {
+        const locations = this.#locate(path, node)
+        if (!locations) return
+        if (existing.kind === 'in-place') return this.#whileWalking(path, () => this.#update(path, node, locations, existing))
+        if (this.#dry) return this.#told(path, 'restored', node.size)
+        const job = this.#planFile(path, node, locations)
+        if (job.remaining === 0) {
           // An empty file is made right away.
-          closeSync(await openForWriting(path))
+          closeSync(await openForWriting(path, this.#o.delete))
           await this.#finishFile(job)
         }
-        if (this.#batch.files >= this.#batching.files || this.#batch.blobs >= this.#batching.blobs) await this.#handOff(false)
-        return
+        return this.#handOffWhenFull()
       }
       case 'symlink':
-        await replacing(path, () => symlink(node.linktarget ?? '', path))
+        if (this.#dry) return this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
+        await replacing(path, () => symlink(node.linktarget ?? '', path), this.#o.delete)
         await this.#meta(path, node)
         return
       case 'fifo':
       case 'dev':
       case 'chardev':
-        await replacing(path, () => createSpecialFile(path, node))
+        if (this.#dry) return this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
+        await replacing(path, () => createSpecialFile(path, node), this.#o.delete)
         await this.#meta(path, node)
         return
       default:
@@ -392,37 +474,104 @@ class Restorer {
     }
   }
 
-  /** Plans the blobs of a file into the current batch; undefined when a blob is missing (reported). */
-  #planFile(path: Buffer, node: Node): FileJob | undefined {
-    const content = node.content ?? []
-    this.#fileCount++
-    this.#totalBytes += node.size
+  /** A dry run's count of a file it would restore (symlinks and special files are not counted, as in a restore). */
+  #told(path: Buffer, action: 'restored' | 'updated', bytes: number): void {
+    this.#s.files++
+    this.#s.bytes += bytes
+    this.#o.progress?.onAction?.(path.toString(), action, bytes)
+  }
+
+  /**
+   * A regular file exists where one is restored: only the blobs it lacks are written into it (a
+   * restore that was cut short goes on where it stopped); one that holds them all gets its
+   * metadata only.
+   */
+  async #update(path: Buffer, node: Node, locations: BlobLocation[], existing: Extract<Existing, { kind: 'in-place' }>): Promise<void> {
+    const { matches, sizeMatches } = await compareContent(path, existing, node, locations.map(plaintextLength), this.#policy === 'if-changed')
+    const missing = matches.filter((m) => !m).length
+    if (missing === 0 && sizeMatches) {
+      this.#skip(path, node, 'unchanged')
+      if (!this.#dry) await this.#meta(path, node)
+      return
+    }
+    if (this.#dry) return this.#told(path, 'updated', locations.reduce((n, l, i) => (matches[i] ? n : n + plaintextLength(l)), 0))
+    const job = this.#planFile(path, node, locations, matches)
+    if (job.remaining === 0) {
+      // Every blob is there, and more after them: the file is cut to its size.
+      await this.#created(job)
+      await this.#finishFile(job)
+    }
+    await this.#handOffWhenFull()
+  }
+
+  /**
+   * Runs `task` beside the walk, a few at a time (the walk waits for a free slot); its error is
+   * the file's. #compared() waits for all.
+   */
+  async #whileWalking(path: Buffer, task: () => Promise<void>): Promise<void> {
+    await this.#compareSlots.acquire()
+    const p: Promise<void> = task()
+      .catch((err: unknown) => {
+        if (this.#writerFailure === undefined) this.#error(path, err)
+      })
+      .finally(() => {
+        this.#compareSlots.release()
+        this.#comparing.delete(p)
+      })
+    this.#comparing.add(p)
+  }
+
+  async #compared(): Promise<void> {
+    while (this.#comparing.size > 0) await Promise.all(this.#comparing)
+  }
+
+  async #handOffWhenFull(): Promise<void> {
+    if (this.#batch.files >= this.#batching.files || this.#batch.blobs >= this.#batching.blobs) await this.#handOff(false)
+  }
+
+  /** The blobs of a file's content, each looked up; undefined when one is missing (reported). */
+  #locate(path: Buffer, node: Node): BlobLocation[] | undefined {
     // Every blob is looked up before any is planned: a file with a missing blob gets nothing
     // written, rather than a handle that is opened for its first blobs and never finished.
     const locations: BlobLocation[] = []
-    for (const id of content) {
+    for (const id of node.content ?? []) {
       const loc = this.#repo.index.lookup('data', id)
       if (!loc) {
+        this.#fileCount++
+        this.#totalBytes += node.size
         this.#error(path, new AppError('NOT_FOUND', `data blob ${id} is missing from the repository`))
         return undefined
       }
       locations.push(loc)
     }
-    const job = new FileJob(path, node, content.length, this.#o.verify === true)
+    return locations
+  }
+
+  /**
+   * Plans the blobs of a file into the current batch: all of them, or (an existing file written
+   * in place) those `have` says it lacks.
+   */
+  #planFile(path: Buffer, node: Node, locations: BlobLocation[], have?: boolean[]): FileJob {
+    const planned = have ? have.filter((m) => !m).length : locations.length
+    this.#fileCount++
+    this.#totalBytes += have ? locations.reduce((n, l, i) => (have[i] ? n : n + plaintextLength(l)), 0) : node.size
+    const job = new FileJob(path, node, planned, this.#o.verify === true, have !== undefined)
     if (this.#o.verify) this.#files.push(job)
     const batch = this.#batch
     batch.files++
-    batch.blobs += locations.length
+    batch.blobs += planned
     let offset = 0
-    for (const loc of locations) {
-      let pack = batch.byPack.get(loc.packId)
-      if (!pack) batch.byPack.set(loc.packId, (pack = new Map()))
-      let entry = pack.get(loc.id)
-      const place = { file: job, offset }
-      if (!entry) pack.set(loc.id, { blob: loc, first: place })
-      else (entry.more ??= []).push(place)
+    locations.forEach((loc, i) => {
+      if (!have?.[i]) {
+        let pack = batch.byPack.get(loc.packId)
+        if (!pack) batch.byPack.set(loc.packId, (pack = new Map()))
+        const entry = pack.get(loc.id)
+        const place = { file: job, offset }
+        if (!entry) pack.set(loc.id, { blob: loc, first: place })
+        else (entry.more ??= []).push(place)
+      }
       offset += plaintextLength(loc)
-    }
+    })
     return job
   }
 
@@ -466,7 +615,11 @@ class Restorer {
               throw failure.error
             }
             this.#checkAbort()
-            pool ??= new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, { key: keyForWorker(this.#repo.key), owner: this.#owner } satisfies RestoreWorkerSetup)
+            pool ??= new WorkerPool(new URL('./restore-worker.js', import.meta.url), threads, {
+              key: keyForWorker(this.#repo.key),
+              owner: this.#owner,
+              removeFolders: this.#o.delete === true,
+            } satisfies RestoreWorkerSetup)
             // A piece of up to one span is read into a reused buffer; a larger one (a single large
             // blob) into a buffer of its own, freed once written: reused buffers grown to the
             // largest blobs (8 MiB) would hold that memory to the end.
@@ -542,7 +695,7 @@ class Restorer {
     const creating: Array<Promise<void>> = []
     for (const e of piece) {
       for (const p of placesOf(e)) {
-        if (p.file.blobs <= 1) continue
+        if (p.file.blobs <= 1 && !p.file.inPlace) continue
         const f = p.file
         creating.push(
           this.#created(f).catch((err: unknown) => {
@@ -572,7 +725,8 @@ class Restorer {
         length: e.blob.length,
         targets: live[i].map(({ p }): WriteTarget => {
           const f = p.file
-          const target: WriteTarget = { path: f.path, offset: p.offset, create: f.blobs === 1, sparse: f.blobs > 1 && f.size > plaintextLength(e.blob) }
+          // A file written in place may hold other bytes where a blob of zeros goes: no holes there.
+          const target: WriteTarget = { path: f.path, offset: p.offset, create: f.blobs === 1 && !f.inPlace, sparse: f.blobs > 1 && !f.inPlace && f.size > plaintextLength(e.blob) }
           if (this.#finishedByWorker(f)) target.meta = { type: f.type, uid: f.uid, gid: f.gid, mode: f.mode, atime: f.atime, mtime: f.mtime }
           return target
         }),
@@ -638,7 +792,7 @@ class Restorer {
    * its descriptor), unless it has extended attributes to set: this thread does those.
    */
   #finishedByWorker(f: FileJob): boolean {
-    return f.blobs === 1 && !(this.#o.xattrs !== false && f.xattrs !== undefined && f.xattrs.length > 0)
+    return f.blobs === 1 && !f.inPlace && !(this.#o.xattrs !== false && f.xattrs !== undefined && f.xattrs.length > 0)
   }
 
   /**
@@ -663,10 +817,14 @@ class Restorer {
     this.#sized.clear()
   }
 
-  /** Creates a multi-blob file once, at its final size (blobs then go in at their offsets). */
+  /**
+   * Creates a multi-blob file once, at its final size (blobs then go in at their offsets); or
+   * sizes an existing file that is written in place.
+   */
   #created(f: FileJob): Promise<void> {
     f.created ??= this.#createLimit(async () => {
-      const fd = await openForWriting(f.path)
+      if (f.inPlace) return sizeInPlace(f.path, f.size)
+      const fd = await openForWriting(f.path, this.#o.delete)
       // Only a file made here is emptied should it stay unfinished: never one that was in the way.
       this.#sized.add(f)
       try {
@@ -682,6 +840,7 @@ class Restorer {
     this.#sized.delete(f)
     this.#s.files++
     this.#o.progress?.onFile?.(f.path.toString())
+    this.#o.progress?.onAction?.(f.path.toString(), f.inPlace ? 'updated' : 'restored', f.size)
     if (!this.#finishedByWorker(f)) await this.#meta(f.path, f.node())
   }
 
@@ -769,14 +928,119 @@ const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | 
  * with content never (clearTheWay). An existing file is never written into: it may be a hard
  * link of a file outside the target (restic replaces such files too).
  */
-async function openForWriting(path: Buffer): Promise<number> {
+async function openForWriting(path: Buffer, removeFolders = false): Promise<number> {
   try {
     return await openFd(path, WRITE_FLAGS)
   } catch (err) {
     if ((err as { code?: string }).code !== 'EEXIST') throw err
-    clearTheWay(path)
+    clearTheWay(path, removeFolders)
     return openFd(path, WRITE_FLAGS)
   }
+}
+
+/**
+ * Opens an existing file to write into it, and cuts or extends it to `size`. It must still be
+ * a regular file of one link (findExisting saw one): anything else there now is an error.
+ * A file its owner may not write (mode 0444) is made writable; its mode is set again at the end.
+ */
+function sizeInPlace(path: Buffer, size: number): void {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW)
+  } catch (err) {
+    if (errnoCode(err) !== 'EACCES') throw err
+    const ro = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    try {
+      fchmodSync(ro, fstatSync(ro).mode | 0o200)
+    } finally {
+      closeSync(ro)
+    }
+    fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW)
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile() || st.nlink !== 1) throw new AppError('IO', `"${path.toString('utf8')}" changed while it was restored`, { hint: 'Restore again' })
+    ftruncateSync(fd, size)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * A folder of the target, made when something is restored into it. Tells whether this restore
+ * made it (so nothing in it needs a look first) or found it there.
+ */
+class TargetDir {
+  #made: Promise<boolean> | undefined
+  #fresh: boolean | undefined
+
+  constructor(private readonly make: () => Promise<boolean>) {}
+
+  /** Makes the folder once; true when it was not there before. */
+  ensure(): Promise<boolean> {
+    return (this.#made ??= this.make().then((fresh) => (this.#fresh = fresh)))
+  }
+
+  /** The folder was made ready and was there before this restore. */
+  existed(): boolean {
+    return this.#fresh === false
+  }
+}
+
+/**
+ * Makes a folder of the target; true when it was not there. Something that is not a folder (a
+ * file, a symlink) is replaced, as restic does. Synchronous, as metadata is: microseconds, where
+ * a thread-pool round trip costs more.
+ */
+function makeFolder(path: Buffer, removeFolders: boolean): boolean {
+  try {
+    mkdirSync(path, { mode: 0o700 })
+    return true
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw err
+  }
+  if (isFolder(path)) return false
+  clearTheWay(path, removeFolders)
+  mkdirSync(path, { mode: 0o700 })
+  return true
+}
+
+function isFolder(path: Buffer): boolean {
+  try {
+    return lstatSync(path).isDirectory()
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false
+    throw err
+  }
+}
+
+/** Whether something is at `path`; a path that cannot be there (below a file) is not. */
+function exists(path: Buffer): boolean {
+  try {
+    lstatSync(path)
+    return true
+  } catch (err) {
+    const code = errnoCode(err)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false
+    throw err
+  }
+}
+
+/** Entries of a folder tree, the folder included (never following a symlink). */
+function countTree(path: Buffer): number {
+  let n = 1
+  for (const name of readdirSync(path, { encoding: 'buffer' })) {
+    const p = Buffer.concat([path, SLASH, name])
+    n += lstatSync(p).isDirectory() ? countTree(p) : 1
+  }
+  return n
+}
+
+const ABSENT: Existing = { kind: 'absent' }
+
+/** Stands in for the node of something in the target that the snapshot does not have. */
+const DELETE_PROBE: Node = {
+  name: NO_NAME, type: 'file', mode: 0, mtime: '', atime: '', ctime: '', uid: 0, gid: 0, inode: 0n, deviceId: 0n, size: 0, links: 0, content: null,
 }
 
 function openFd(path: Buffer, flags: number): Promise<number> {
@@ -784,12 +1048,12 @@ function openFd(path: Buffer, flags: number): Promise<number> {
 }
 
 /** Runs `create`; when something already exists at `path`, removes it (clearTheWay) and tries once more. */
-async function replacing(path: Buffer, create: () => Promise<void>): Promise<void> {
+async function replacing(path: Buffer, create: () => Promise<void>, removeFolders = false): Promise<void> {
   try {
     await create()
   } catch (err) {
     if ((err as { code?: string }).code !== 'EEXIST') throw err
-    clearTheWay(path)
+    clearTheWay(path, removeFolders)
     await create()
   }
 }

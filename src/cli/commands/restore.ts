@@ -1,5 +1,6 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { interruptSignal, runRestore, withRepository } from '../../app/index.js'
+import type { OverwritePolicy } from '../../restorer/index.js'
 import type { CommandContext } from '../context.js'
 import { keepYoungGenerationSmall } from '../heap.js'
 import { collect } from '../options.js'
@@ -15,6 +16,9 @@ interface RestoreFlags {
   tag?: string[]
   path?: string[]
   verify?: boolean
+  overwrite?: OverwritePolicy
+  delete?: boolean
+  dryRun?: boolean
 }
 
 export function registerRestore(program: Command, ctx: CommandContext): void {
@@ -31,7 +35,17 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .option('--tag <tags>', 'for "latest": only snapshots with these tags', collect)
     .option('--path <path>', 'for "latest": only snapshots including this path', collect)
     .option('--verify', 'read the restored files back and check them')
-    .addHelpText('after', '\nExamples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/me/docs --target ~/docs-back\n  cairn restore latest --target / --include /etc/nginx')
+    .addOption(
+      new Option('--overwrite <policy>', 'files that exist at the target: "always" writes what differs, "if-changed" trusts same size and mtime, "if-newer" only older ones, "never" leaves them')
+        .choices(['always', 'if-changed', 'if-newer', 'never'])
+        .default('always'),
+    )
+    .option('--delete', 'remove files and folders the target has and the snapshot does not (where --include/--exclude would restore them)')
+    .option('-n, --dry-run', 'change nothing: tell what would be restored, updated and deleted (each file with -vv)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cairn restore latest --target /tmp/restore\n  cairn restore 1a2b3c4d:/home/me/docs --target ~/docs-back\n  cairn restore latest --target / --include /etc/nginx\n  cairn restore latest --target ~/docs --delete --dry-run -vv\n\nA restore into a folder that holds files already writes into each only the parts that\ndiffer, so a restore that was cut short goes on where it stopped.',
+    )
     .action(async (snapshot: string, opts: RestoreFlags) => {
       keepYoungGenerationSmall()
       const term = ctx.term
@@ -59,6 +73,9 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
             iexclude: opts.iexclude,
             filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
             verify: opts.verify,
+            overwrite: opts.overwrite,
+            delete: opts.delete,
+            dryRun: opts.dryRun,
             signal,
             progress: {
               onPlan: (_f, bytes, complete) => {
@@ -67,6 +84,12 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
               },
               onBytes: (n) => {
                 done += n
+              },
+              onAction: (p, action, bytes) => {
+                // Each file at -vv, as restic lists them.
+                if (term.verbose < 2) return
+                if (term.json) term.jsonLine({ message_type: 'verbose_status', action, item: p, size: bytes })
+                else term.info(`${action.padEnd(9)} ${p}`)
               },
               onError: (p, err) => {
                 errors++
@@ -79,9 +102,27 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
           const s = result.summary
           const snap = result.snapshot
           if (term.json) {
-            term.jsonLine({ message_type: 'summary', files_restored: s.files, dirs_restored: s.dirs, bytes_restored: s.bytes, errors: s.errors, verified: s.verified, snapshot_id: snap.id })
+            term.jsonLine({
+              message_type: 'summary',
+              dry_run: opts.dryRun === true,
+              seconds_elapsed: Math.round((Date.now() - start) / 1000),
+              files_restored: s.files,
+              files_skipped: s.skipped,
+              files_deleted: s.deleted,
+              dirs_restored: s.dirs,
+              bytes_restored: s.bytes,
+              bytes_skipped: s.skippedBytes,
+              errors: s.errors,
+              verified: s.verified,
+              snapshot_id: snap.id,
+            })
           } else {
-            term.info(`restored snapshot ${snap.id.slice(0, 8)} of [${snap.snapshot.paths.join(' ')}] to ${opts.target}: ${s.files} files, ${formatBytes(s.bytes)} in ${formatDuration((Date.now() - start) / 1000)}`)
+            const files = (n: number) => `${n} file${n === 1 ? '' : 's'}`
+            const verb = opts.dryRun ? 'would restore' : 'restored'
+            term.info(`${verb} snapshot ${snap.id.slice(0, 8)} of [${snap.snapshot.paths.join(' ')}] to ${opts.target}: ${files(s.files)}, ${formatBytes(s.bytes)} in ${formatDuration((Date.now() - start) / 1000)}`)
+            const kept = opts.overwrite === 'never' || opts.overwrite === 'if-newer' ? `unchanged, or kept by --overwrite ${opts.overwrite}` : 'unchanged'
+            if (s.skipped > 0) term.info(`${opts.dryRun ? 'would leave' : 'left'} ${files(s.skipped)} (${formatBytes(s.skippedBytes)}) as found: ${kept}`)
+            if (s.deleted > 0) term.info(`${opts.dryRun ? 'would delete' : 'deleted'} ${s.deleted} ${s.deleted === 1 ? 'item' : 'files and folders'} the snapshot does not have`)
             if (s.verified !== undefined) term.info(`verified ${s.verified} files`)
           }
           if (errors > 0) {
