@@ -135,4 +135,25 @@ describe('runDump()', { skip }, () => {
     await assert.rejects(withRepo(repo, (r) => runDump(r, { snapshot, path: `${src}/nope`, target })))
     await assert.rejects(fs.stat(target), 'no file is created for a dump that fails before writing')
   })
+
+  it('removes the incomplete file a failed dump wrote, but never a device or a symlink given as --target', async () => {
+    // A failed dump to -t /dev/null or -t /dev/stdout removed them.
+    const stopped = () => AbortSignal.abort(new Error('stopped'))
+    const file = join(tmp.path, 'incomplete.tar')
+    await assert.rejects(withRepo(repo, (r) => runDump(r, { snapshot, path: src, target: file, signal: stopped() })))
+    await assert.rejects(fs.stat(file), 'the incomplete archive is removed')
+    const real = join(tmp.path, 'real.tar')
+    const link = join(tmp.path, 'link.tar')
+    await fs.writeFile(real, 'x')
+    await fs.symlink(real, link)
+    await assert.rejects(withRepo(repo, (r) => runDump(r, { snapshot, path: src, target: link, signal: stopped() })))
+    assert.ok((await fs.lstat(link)).isSymbolicLink(), 'the symlink is kept')
+    assert.ok((await fs.lstat(real)).isFile(), 'and so is what it leads to')
+    if (isRoot) {
+      const device = join(tmp.path, 'null')
+      assert.equal((await run('mknod', ['-m', '666', device, 'c', '1', '3'])).code, 0)
+      await assert.rejects(withRepo(repo, (r) => runDump(r, { snapshot, path: src, target: device, signal: stopped() })))
+      assert.ok((await fs.lstat(device)).isCharacterDevice(), 'the device node is kept')
+    }
+  })
 })

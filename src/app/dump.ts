@@ -1,4 +1,4 @@
-import { open, rm } from 'node:fs/promises'
+import { lstat, open, rm } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import type { Writable } from 'node:stream'
 import { AppError, errnoCode, messageOf, type Id } from '../base/index.js'
@@ -72,7 +72,8 @@ export async function runDump(repo: DumpRepo, req: DumpRequest, output: Writable
     throw new AppError('INVALID_ARGUMENT', 'Refusing to write an archive to the terminal', { hint: 'Redirect the output to a file or pipe, or use --target FILE' })
   }
 
-  const out = req.target !== undefined ? await openTarget(req.target) : output
+  const opened = req.target !== undefined ? await openTarget(req.target) : undefined
+  const out = opened?.stream ?? output
   const { dumpArchive, dumpFile, streamSink } = await restorer()
   const sink = streamSink(out)
   try {
@@ -90,19 +91,36 @@ export async function runDump(repo: DumpRepo, req: DumpRequest, output: Writable
     }
     return result
   } catch (err) {
-    if (req.target !== undefined) {
+    if (opened !== undefined) {
       out.destroy()
-      await rm(req.target, { force: true }).catch(() => {})
+      await removeIncomplete(req.target!, opened.file)
     }
     throw err
   }
 }
 
-async function openTarget(path: string): Promise<Writable> {
+/** The target's stream, and which regular file it is (dev, ino), if it is one. */
+async function openTarget(path: string): Promise<{ stream: Writable; file?: { dev: number; ino: number } }> {
   try {
-    return (await open(path, 'w')).createWriteStream()
+    const h = await open(path, 'w')
+    const st = await h.stat()
+    return { stream: h.createWriteStream(), ...(st.isFile() ? { file: { dev: st.dev, ino: st.ino } } : {}) }
   } catch (err) {
     throw new AppError('IO', `Cannot create "${path}": ${errnoCode(err) ?? messageOf(err)}`, { hint: 'Check the path given with --target' })
+  }
+}
+
+/**
+ * Removes the incomplete file a failed dump wrote: only a regular file that is still the one it
+ * wrote, never a device (-t /dev/null), a fifo, or a symlink that led to them (-t /dev/stdout).
+ */
+async function removeIncomplete(path: string, file: { dev: number; ino: number } | undefined): Promise<void> {
+  if (file === undefined) return
+  try {
+    const st = await lstat(path)
+    if (st.isFile() && st.dev === file.dev && st.ino === file.ino) await rm(path, { force: true })
+  } catch {
+    // gone already
   }
 }
 

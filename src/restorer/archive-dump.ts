@@ -68,7 +68,7 @@ export async function dumpArchive(repo: DumpRepo, nodes: readonly Node[], root: 
 
   // Entries are taken from the walk a little ahead of writing, so that blobs of the next
   // files load while this one is written.
-  const walk = walkNodes(repo, nodes, prefix)
+  const walk = walkNodes(repo, nodes, prefix, () => summary.skipped++)
   const ahead: Item[] = []
   let done = false
   const refill = async () => {
@@ -141,16 +141,29 @@ async function* takeBlobs(q: BlobQueue, n: number): AsyncGenerator<Buffer> {
 }
 
 /** Depth-first, each directory's entries in byte order of their names, as restic walks. */
-async function* walkNodes(repo: DumpRepo, nodes: readonly Node[], prefix: Buffer): AsyncGenerator<{ name: Buffer; node: Node }> {
+/**
+ * The entries below `nodes`, depth first. A name that could lead out of the folder it is
+ * extracted into ("..", ".", one with a slash: only a crafted tree has them) is left out, with
+ * what is below it, and counted by `onInvalid`, as restore leaves it out.
+ */
+async function* walkNodes(repo: DumpRepo, nodes: readonly Node[], prefix: Buffer, onInvalid: () => void): AsyncGenerator<{ name: Buffer; node: Node }> {
   for (const node of nodes) {
+    if (!safeName(node.name)) {
+      onInvalid()
+      continue
+    }
     const name = prefix.length === 0 ? node.name : Buffer.concat([prefix, SLASH, node.name])
     yield { name, node }
     if (node.type === 'dir') {
       if (node.subtree === undefined) throw new AppError('INVALID_DATA', `Directory "${name.toString('utf8')}" has no subtree`, { hint: 'Run "cairn check"' })
       const children = decodeTree(await repo.loadBlob('tree', node.subtree)).sort((a, b) => Buffer.compare(a.name, b.name))
-      yield* walkNodes(repo, children, name)
+      yield* walkNodes(repo, children, name, onInvalid)
     }
   }
+}
+
+function safeName(name: Buffer): boolean {
+  return name.length > 0 && !name.includes(0x2f) && !(name.length <= 2 && name.every((b) => b === 0x2e))
 }
 
 /** A file's size from its blobs as the index has them, so a header never promises more than exists. */

@@ -1,4 +1,4 @@
-import { chmodSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, lutimesSync } from 'node:fs'
+import { chmodSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, lstatSync, lutimesSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { AppError, errnoCode, lazyRequire, messageOf } from '../base/index.js'
 import { runTool } from './special-files.js'
@@ -82,7 +82,12 @@ interface Setters {
 
 const byPath = (path: string | Buffer): Setters => ({
   chown: (uid, gid) => lchownSync(path, uid, gid),
-  chmod: (mode) => chmodSync(path, mode),
+  // Linux has no lchmod: what became a symlink since (a crafted tree, or another process) is
+  // refused, never followed.
+  chmod: (mode) => {
+    if (lstatSync(path).isSymbolicLink()) throw new AppError('IO', 'it is a symlink now, and a symlink is never followed')
+    chmodSync(path, mode)
+  },
   utimes: (atime, mtime) => lutimesSync(path, atime, mtime),
 })
 

@@ -4,7 +4,7 @@ import { chmod, link, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { AppError, isAppError, type Id } from '../base/index.js'
+import { AppError, hashId, isAppError, type Id } from '../base/index.js'
 import { LocalBackend, type Handle } from '../backends/index.js'
 import { withMembers } from '../backends/testing/overrides.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
@@ -12,8 +12,10 @@ import { backup, ExcludeMatcher } from '../archiver/index.js'
 import { listTree, writeFiles } from '../archiver/testing.js'
 import { plaintextLength, type PackedBlob, type Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
-import { decodeTree, type Node } from '../snapshots/index.js'
+import { decodeTree, encodeTreeJson, type Node } from '../snapshots/index.js'
 import { restore, restoreInBatches, type RestoreOptions } from './restorer.js'
+import { dumpArchive } from './archive-dump.js'
+import { memorySink } from './byte-sink.js'
 
 const MiB = 1024 * 1024
 
@@ -901,5 +903,82 @@ describe('restore() into a target that holds files already (--overwrite, --delet
     assert.deepEqual(await readFile(join(root, 'sub/c.txt')), before)
     assert.equal(existsSync(join(root, 'a.txt')), false)
     assert.equal((await lstat(join(root, 'script.sh'))).mode & 0o7777, 0o600)
+  })
+})
+
+describe('restore() of crafted trees', () => {
+  let dir: string
+  let repo: Repository
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-restore-crafted-'))
+    repo = await createTestRepository()
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const T = '2001-01-01T00:00:00Z'
+  async function saveTree(nodes: object[]): Promise<Id> {
+    const tree = encodeTreeJson(nodes.map((n) => JSON.stringify({ mtime: T, atime: T, ctime: T, uid: 0, gid: 0, ...n })))
+    const id = hashId(tree)
+    await repo.withWriter((w) => w.saveBlob('tree', tree, id), { threads: 0 })
+    return id
+  }
+
+  it('restores only the first of two entries of one name: a folder, then a symlink of its name, never changes what the link leads to', async () => {
+    // The folder was made, replaced by the symlink, and its mode then set through the symlink:
+    // as root, a file outside the target became setuid and world-writable.
+    const outside = join(dir, 'outside.sh')
+    await writeFile(outside, '#!/bin/sh\n')
+    await chmod(outside, 0o755)
+    const empty = await saveTree([])
+    const tree = await saveTree([
+      { name: 'x', type: 'dir', mode: 0x80000000 + 0o4777, subtree: empty },
+      { name: 'x', type: 'symlink', mode: 0x8000000 + 0o777, linktarget: outside },
+    ])
+    const errors: string[] = []
+    await restore(repo, { tree, target: join(dir, 'dup'), progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+    assert.equal((await lstat(outside)).mode & 0o7777, 0o755, 'the file the symlink leads to is untouched')
+    assert.ok((await lstat(join(dir, 'dup', 'x'))).isDirectory())
+    assert.equal(errors.length, 1)
+    assert.match(errors[0], /x: the name appears twice in its folder/)
+  })
+
+  it('dump leaves out names that would lead out of the folder an archive is extracted into', async () => {
+    // "..", "../../x" went into tar and zip as they were; Python's tarfile wrote outside.
+    const data = Buffer.from('evil\n')
+    const dataId = hashId(data)
+    await repo.withWriter((w) => w.saveBlob('data', data, dataId), { threads: 0 })
+    const file = (name: string) => ({ name, type: 'file', mode: 0o644, size: data.length, content: [dataId] })
+    const tree = await saveTree([file('../../x'), file('..'), file('.'), file('ok')])
+    const nodes = await repo.loadBlobWith('tree', tree, decodeTree)
+    for (const format of ['tar', 'zip'] as const) {
+      const sink = memorySink()
+      const summary = await dumpArchive(repo, nodes, '/', sink, { format })
+      assert.equal(summary.files, 1, format)
+      assert.equal(summary.skipped, 3, format)
+      const bytes = sink.bytes()
+      assert.ok(bytes.includes('ok') && !bytes.includes('../'), format)
+    }
+  })
+
+  it('restores a device node that has no device number as 0, 0 (restic leaves a 0 out), and replaces special files in the way', { skip: process.getuid?.() !== 0 ? 'needs root (mknod)' : false }, async () => {
+    // overlayfs's whiteouts (0, 0) failed with "the node has no device number"; a second restore
+    // failed on every fifo and device already there.
+    const tree = await saveTree([
+      { name: 'whiteout', type: 'chardev', mode: 0x4000000 + 0x200000 + 0o600 },
+      { name: 'pipe', type: 'fifo', mode: 0x2000000 + 0o644 },
+    ])
+    const target = join(dir, 'special')
+    for (const round of [1, 2]) {
+      const errors: string[] = []
+      await restore(repo, { tree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } })
+      assert.deepEqual(errors, [], `round ${round}`)
+    }
+    const st = await lstat(join(target, 'whiteout'), { bigint: true })
+    assert.ok(st.isCharacterDevice())
+    assert.equal(st.rdev, 0n)
+    assert.ok((await lstat(join(target, 'pipe'))).isFIFO())
   })
 })

@@ -342,12 +342,21 @@ class Restorer {
       this.#error(dir, err)
       return
     }
+    const seen = new Set<string>()
     const entries: Array<{ node: Node; sp: string; decision: 'include' | 'descend' } | undefined> = nodes.map((node) => {
       const nameText = node.name.toString('utf8')
       if (node.name.length === 0 || nameText === '.' || nameText === '..' || node.name.includes(0x2f)) {
         this.#error(`${snapPath}/${nameText}`, new Error('invalid file name in snapshot'))
         return undefined
       }
+      // A tree holds each name once; a second entry (a crafted tree: a folder, then a symlink of
+      // its name pointing elsewhere) would replace what was made for the first.
+      const key = node.name.toString('latin1')
+      if (seen.has(key)) {
+        this.#error(`${snapPath}/${nameText}`, new Error('the name appears twice in its folder of the snapshot: only the first is restored'))
+        return undefined
+      }
+      seen.add(key)
       const sp = `${snapPath}/${nameText}`
       const decision = this.#o.filter?.(sp, node) ?? 'include'
       return decision === 'exclude' ? undefined : { node, sp, decision }
@@ -466,7 +475,9 @@ class Restorer {
       case 'dev':
       case 'chardev':
         if (this.#dry) return this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
-        await replacing(path, () => createSpecialFile(path, node), this.#o.delete)
+        // mkfifo and mknod tell an existing path only in words: what is there is removed first.
+        if (!fresh) clearTheWay(path, this.#o.delete)
+        await createSpecialFile(path, node)
         await this.#meta(path, node)
         return
       default:

@@ -12,7 +12,7 @@ import { type Node } from '../snapshots/index.js'
  * xattrs come later from applyMetadata). Node has no mkfifo or mknod, so this runs the coreutils
  * programs; device nodes need root (CAP_MKNOD).
  *
- * Rejects with an AppError: INVALID_ARGUMENT for other node types or a device without `device`,
+ * Rejects with an AppError: INVALID_ARGUMENT for other node types (a device without `device` is 0, 0),
  * UNSUPPORTED when the program is missing, IO when it fails (for example EEXIST or EPERM).
  *
  * @example
@@ -26,10 +26,9 @@ export async function createSpecialFile(path: string | Buffer, node: Node): Prom
     command = 'mkfifo'
     tail = []
   } else if (node.type === 'dev' || node.type === 'chardev') {
-    if (node.device === undefined) {
-      throw new AppError('INVALID_ARGUMENT', `Cannot create device node "${String(path)}": the node has no device number`)
-    }
-    const [major, minor] = splitDevice(node.device)
+    // restic leaves a device number of 0 out of the tree (omitempty): overlayfs's whiteouts are
+    // such nodes (0, 0).
+    const [major, minor] = splitDevice(node.device ?? 0n)
     command = 'mknod'
     tail = [node.type === 'dev' ? 'b' : 'c', String(major), String(minor)]
   } else {
