@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { findInSnapshots, withRepository, type FindKind, type FindMatch, type FoundObject } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { goJson } from '../output/terminal.js'
-import { formatTime } from '../output/format.js'
+import { formatTime, longListing, permissionString } from '../output/format.js'
 
 type Node = FindMatch['node']
 type SnapshotEntry = FindMatch['snapshot']
@@ -82,7 +82,7 @@ export function registerFind(program: Command, ctx: CommandContext): void {
                 lastSnapshot = m.snapshot.id
                 term.info(`Found matching entries in snapshot ${m.snapshot.id.slice(0, 8)} from ${formatTime(m.snapshot.snapshot.time)}`)
               }
-              term.out(formatNode(m.path, m.node, opts.long === true))
+              term.out(opts.long === true ? longListing(m.path, m.node) : m.path)
             },
             onObject: (o: FoundObject) => {
               if (term.json) json.push(objectJson(o))
@@ -126,7 +126,7 @@ function objectJson(o: FoundObject): Record<string, unknown> {
 
 /** A match as restic's find --json prints it: the node's JSON with path and permissions, without name, inode, content and subtree. */
 function findNodeJson(path: string, n: Node): Record<string, unknown> {
-  const r: Record<string, unknown> = { path, permissions: goModeString(n.mode), type: n.type }
+  const r: Record<string, unknown> = { path, permissions: permissionString(n.mode), type: n.type }
   if (n.mode) r.mode = n.mode
   r.mtime = n.mtime
   r.atime = n.atime
@@ -141,22 +141,4 @@ function findNodeJson(path: string, n: Node): Record<string, unknown> {
   if (n.linktarget) r.linktarget = n.linktarget
   if (n.error) r.error = n.error
   return r
-}
-
-/** restic's long listing line: mode, uid, gid, size, time, path (and a symlink's target). */
-function formatNode(path: string, n: Node, long: boolean): string {
-  if (!long) return path
-  const target = n.type === 'symlink' ? ` -> ${n.linktarget ?? ''}` : ''
-  return `${goModeString(n.mode)} ${String(n.uid).padStart(5)} ${String(n.gid).padStart(5)} ${String(n.size).padStart(6)} ${formatTime(n.mtime)} ${path}${target}`
-}
-
-/** Go's os.FileMode.String(): type and flag letters, then rwx. */
-function goModeString(mode: number): string {
-  const letters = 'dalTLDpSugct?'
-  let s = ''
-  for (let i = 0; i < letters.length; i++) if (Math.floor(mode / 2 ** (31 - i)) % 2 === 1) s += letters[i]
-  if (s === '') s = '-'
-  const rwx = 'rwxrwxrwx'
-  for (let i = 0; i < 9; i++) s += mode & (1 << (8 - i)) ? rwx[i] : '-'
-  return s
 }

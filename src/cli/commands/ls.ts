@@ -3,8 +3,8 @@ import { listSnapshotTree, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { goJson } from '../output/terminal.js'
 import { collect } from '../options.js'
-import { formatTime } from '../output/format.js'
-import { nodeJson, permissionString, snapshotJson } from '../output/json.js'
+import { longListing } from '../output/format.js'
+import { nodeJson, snapshotJson } from '../output/json.js'
 
 export function registerLs(program: Command, ctx: CommandContext): void {
   program
@@ -51,11 +51,7 @@ export function registerLs(program: Command, ctx: CommandContext): void {
             if (term.json) {
               lines.push(goJson(JSON.stringify(nodeJson(item))))
             } else if (opts.long) {
-              const n = item.node
-              const user = n.user ?? String(n.uid)
-              const group = n.group ?? String(n.gid)
-              const target = n.type === 'symlink' ? ` -> ${n.linktarget ?? ''}` : ''
-              lines.push(`${permissionString(n.mode)} ${user.padStart(5)} ${group.padStart(5)} ${String(n.size).padStart(9)} ${formatTime(n.mtime)} ${item.path}${target}`)
+              lines.push(longListing(item.path, item.node))
             } else {
               lines.push(item.path)
             }

@@ -1,4 +1,5 @@
-/** Human-readable sizes and durations, as restic prints them. */
+/** Human-readable sizes, durations, modes and listing lines, as restic prints them. */
+import type { Node } from '../../snapshots/index.js'
 export { formatBytes } from '../../base/index.js'
 
 export function formatDuration(seconds: number): string {
@@ -26,4 +27,28 @@ export function formatTime(goTime: string): string {
   if (Number.isNaN(d.getTime())) return goTime
   const p = (n: number) => String(n).padStart(2, '0')
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`
+}
+
+/**
+ * The mode as Go's FileMode.String prints it (what restic shows): type and flag letters, then
+ * rwx bits, e.g. "-rw-r--r--", "drwxr-xr-x", "Lrwxrwxrwx", "dtrwxrwxrwx" (sticky), "Dcrw-r--r--".
+ */
+export function permissionString(mode: number): string {
+  // Go's letters for bits 31 down to 19: d a l T L D p S u g c t ?
+  const letters = 'dalTLDpSugct?'
+  let s = ''
+  for (let i = 0; i < letters.length; i++) if ((mode >>> (31 - i)) & 1) s += letters[i]
+  if (s === '') s = '-'
+  const rwx = 'rwxrwxrwx'
+  for (let i = 0; i < 9; i++) s += mode & (1 << (8 - i)) ? rwx[i] : '-'
+  return s
+}
+
+/**
+ * restic's long listing line (ls -l, find -l): mode, uid, gid, size, time, path, and a
+ * symlink's target, in restic's widths, so scripts that cut columns read both tools alike.
+ */
+export function longListing(path: string, n: Node): string {
+  const target = n.type === 'symlink' ? ` -> ${n.linktarget ?? ''}` : ''
+  return `${permissionString(n.mode)} ${String(n.uid).padStart(5)} ${String(n.gid).padStart(5)} ${String(n.size).padStart(6)} ${formatTime(n.mtime)} ${path}${target}`
 }

@@ -1,6 +1,8 @@
 import type { Id } from '../../base/index.js'
 import type { ListedNode } from '../../app/index.js'
 import { goStringFromBytes, type Snapshot } from '../../snapshots/index.js'
+import { permissionString } from './format.js'
+export { permissionString }
 
 /** A snapshot as `restic snapshots --json` prints it (restic's field names plus id and short_id). */
 export function snapshotJson(id: Id, s: Snapshot): Record<string, unknown> {
@@ -34,17 +36,4 @@ export function nodeJson(item: ListedNode): Record<string, unknown> {
   return o
 }
 
-/**
- * The mode as Go's FileMode.String prints it (what restic shows): type and flag letters, then
- * rwx bits, e.g. "-rw-r--r--", "drwxr-xr-x", "Lrwxrwxrwx", "dtrwxrwxrwx" (sticky), "Dcrw-r--r--".
- */
-export function permissionString(mode: number): string {
-  // Go's letters for bits 31 down to 19: d a l T L D p S u g c t ?
-  const letters = 'dalTLDpSugct?'
-  let s = ''
-  for (let i = 0; i < letters.length; i++) if ((mode >>> (31 - i)) & 1) s += letters[i]
-  if (s === '') s = '-'
-  const rwx = 'rwxrwxrwx'
-  for (let i = 0; i < 9; i++) s += mode & (1 << (8 - i)) ? rwx[i] : '-'
-  return s
-}
+

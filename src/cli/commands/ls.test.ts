@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict'
+import { promises as fs } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { cairn, initRepo, interopSkipReason, restic, tempDir } from '../../app/interop-testing.js'
+
+describe('ls -l', { skip: await interopSkipReason() }, () => {
+  it("prints restic's lines: numeric owner, its widths and mode letters, a symlink's target", async () => {
+    // cairn printed owner names and a size column 9 wide; find -l printed restic's.
+    const tmp = await tempDir('ls-long')
+    try {
+      const repo = join(tmp.path, 'repo')
+      const src = join(tmp.path, 'src')
+      await initRepo(repo)
+      await fs.mkdir(join(src, 'sub'), { recursive: true })
+      await fs.writeFile(join(src, 'sub', 'a.txt'), 'x'.repeat(1234567))
+      await fs.symlink('sub/a.txt', join(src, 'link'))
+      await fs.chmod(join(src, 'sub'), 0o1750)
+      assert.equal((await cairn(repo, ['backup', src])).code, 0)
+      const env = { TZ: 'UTC' }
+      const ours = await cairn(repo, ['ls', '-l', 'latest'], env)
+      const theirs = await restic(repo, ['ls', '-l', 'latest'], { ...env, RESTIC_PASSWORD: (await import('../../app/interop-testing.js')).PASSWORD })
+      assert.equal(ours.code, 0, ours.stderr)
+      assert.equal(theirs.code, 0, theirs.stderr)
+      const entries = (out: string) => out.split('\n').filter((l) => l.includes(src) && !l.startsWith('snapshot '))
+      assert.ok(entries(ours.stdout).some((l) => l.includes(' -> sub/a.txt')))
+      assert.deepEqual(entries(ours.stdout), entries(theirs.stdout))
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
