@@ -9,20 +9,26 @@ export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {
   // Named snapshots (IDs, prefixes, "latest") are chosen as every command chooses them.
   // An unreadable snapshot file is reported and skipped, as restic does, when there is someone to tell.
   const unreadable = onWarning && ((id: Id, err: unknown) => onWarning(unreadableSnapshot(id, err)))
-  let list = ids !== undefined && ids.length > 0 ? sortSnapshots(await selectSnapshots(repo, { ids, filter }, onWarning)) : (await loadSnapshots(repo, unreadable)).filter((e) => matchesFilter(e.snapshot, filter))
-  if (latest !== undefined && latest > 0) {
-    const groups = new Map<string, SnapshotEntry[]>()
-    for (const e of list) {
-      const k = `${e.snapshot.hostname ?? ''}\0${[...e.snapshot.paths].sort().join('\0')}`
-      const g = groups.get(k) ?? []
-      g.push(e)
-      groups.set(k, g)
-    }
-    const keep = new Set<Id>()
-    for (const g of groups.values()) for (const e of g.slice(-latest)) keep.add(e.id)
-    list = list.filter((e) => keep.has(e.id))
+  const list = ids !== undefined && ids.length > 0 ? sortSnapshots(await selectSnapshots(repo, { ids, filter }, onWarning)) : (await loadSnapshots(repo, unreadable)).filter((e) => matchesFilter(e.snapshot, filter))
+  return latest !== undefined ? newestPerHostAndPaths(list, latest) : list
+}
+
+/**
+ * The newest `n` snapshots of each host and set of paths in `list` (oldest first), in its order;
+ * all of them for n = 0. `snapshots --group-by` applies it within each group, as restic does.
+ */
+export function newestPerHostAndPaths(list: SnapshotEntry[], n: number): SnapshotEntry[] {
+  if (n <= 0) return list
+  const groups = new Map<string, SnapshotEntry[]>()
+  for (const e of list) {
+    const k = `${e.snapshot.hostname ?? ''}\0${[...e.snapshot.paths].sort().join('\0')}`
+    const g = groups.get(k) ?? []
+    g.push(e)
+    groups.set(k, g)
   }
-  return list
+  const keep = new Set<Id>()
+  for (const g of groups.values()) for (const e of g.slice(-n)) keep.add(e.id)
+  return list.filter((e) => keep.has(e.id))
 }
 
 export interface ListedNode {

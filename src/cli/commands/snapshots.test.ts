@@ -26,6 +26,8 @@ describe('snapshots --group-by and --compact against restic', { skip: await inte
     await resticBackup(repo, src, ['--host', 'alpha', '--tag', 'b,a'])
     await resticBackup(repo, src, ['--host', 'beta'])
     await resticBackup(repo, join(src, 'a.txt'), ['--host', 'alpha'])
+    await resticBackup(repo, src, ['--host', 'gamma', '--tag', 'x'])
+    await resticBackup(repo, src, ['--host', 'gamma', '--tag', 'y'])
   })
   after(() => tmp.remove())
 
@@ -34,6 +36,16 @@ describe('snapshots --group-by and --compact against restic', { skip: await inte
       const ours = json<Group[]>(await cairn(repo, ['--json', 'snapshots', '--group-by', by]))
       const theirs = json<Group[]>(await restic(repo, ['--json', 'snapshots', '--group-by', by]))
       assert.deepEqual(canonical(ours), canonical(theirs), by)
+    }
+  })
+
+  it('--latest with --group-by counts within each group, as restic does', async () => {
+    // --latest was applied before grouping: gamma's older tag x lost to its newer tag y.
+    for (const by of ['tags', 'host,tags']) {
+      const ours = json<Group[]>(await cairn(repo, ['--json', 'snapshots', '--group-by', by, '--latest', '1']))
+      const theirs = json<Group[]>(await restic(repo, ['--json', 'snapshots', '--group-by', by, '--latest', '1']))
+      assert.deepEqual(canonical(ours), canonical(theirs), by)
+      assert.ok(ours.some((g) => g.group_key.tags?.includes('x')), by)
     }
   })
 

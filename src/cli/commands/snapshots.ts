@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { listSnapshots, withRepository } from '../../app/index.js'
+import { listSnapshots, newestPerHostAndPaths, withRepository } from '../../app/index.js'
 import { groupSnapshots, type SnapshotEntry, type SnapshotGroupKey } from '../../snapshots/index.js'
 import type { CommandContext } from '../context.js'
 import { collect, nonNegativeInt } from '../options.js'
@@ -29,8 +29,11 @@ export function registerSnapshots(program: Command, ctx: CommandContext): void {
     .addHelpText('after', '\nExamples:\n  cairn snapshots\n  cairn snapshots latest 1a2b3c4d\n  cairn snapshots --host laptop --latest 3\n  cairn snapshots --group-by host,paths --compact\n  cairn snapshots --json')
     .action(async (ids: string[], opts: SnapshotsFlags) => {
       await withRepository(ctx.repositoryOptions(), 'none', async (repo) => {
-        const list = await listSnapshots(repo, { hosts: opts.host, tags: opts.tag, paths: opts.path }, opts.latest, ids, (m) => ctx.term.warn(m))
-        const groups = opts.groupBy === undefined || opts.groupBy === '' ? undefined : groupSnapshots(list, opts.groupBy)
+        const grouped = opts.groupBy !== undefined && opts.groupBy !== ''
+        // Grouped, --latest counts within each group (a tag's older snapshots are not lost to
+        // another tag's newer ones), as restic does.
+        const list = await listSnapshots(repo, { hosts: opts.host, tags: opts.tag, paths: opts.path }, grouped ? undefined : opts.latest, ids, (m) => ctx.term.warn(m))
+        const groups = grouped ? groupSnapshots(list, opts.groupBy!).map((g) => ({ ...g, entries: newestPerHostAndPaths(g.entries, opts.latest ?? 0) })) : undefined
         if (ctx.term.json) {
           const json = (entries: readonly SnapshotEntry[]) => entries.map((e) => snapshotJson(e.id, e.snapshot))
           ctx.term.out(JSON.stringify(groups === undefined ? json(list) : groups.map((g) => ({ group_key: g.key, snapshots: json(g.entries) }))))
