@@ -32,15 +32,28 @@ export function parseFindTime(text: string): bigint {
   const minute = Number(m[5] ?? 0)
   const second = Number(m[6] ?? 0)
   // Date would roll a 13th month or a 30th of February over into the next: Go refuses them.
-  if (month < 1 || month > 12 || day < 1 || day > new Date(year, month, 0).getDate() || hour > 23 || minute > 59 || second > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
     throw new AppError('INVALID_ARGUMENT', `Unable to parse time "${text}": a field is out of range`)
   }
   let ms: number
   if (m[7] !== undefined) {
     const offset = (Number(m[8]) * 60 + Number(m[9])) * (m[7] === '-' ? -1 : 1)
-    ms = Date.UTC(year, month - 1, day, hour, minute, second) - offset * 60_000
+    const d = new Date(0)
+    d.setUTCFullYear(year, month - 1, day)
+    d.setUTCHours(hour, minute, second, 0)
+    ms = d.getTime() - offset * 60_000
   } else {
-    ms = new Date(year, month - 1, day, hour, minute, second).getTime()
+    const d = new Date(2000, 0, 1)
+    d.setFullYear(year, month - 1, day)
+    d.setHours(hour, minute, second, 0)
+    ms = d.getTime()
   }
   return BigInt(ms) * 1_000_000n
+}
+
+/** Days in a month of the proleptic Gregorian calendar; set*FullYear, unlike Date's constructor, takes years 0-99 as they are. */
+function daysInMonth(year: number, month: number): number {
+  const d = new Date(0)
+  d.setUTCFullYear(year, month, 0)
+  return d.getUTCDate()
 }

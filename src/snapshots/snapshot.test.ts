@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from './snapshot.js'
+import { loadSnapshots } from './snapshot-find.js'
 
 const TREE = '19712e5ef6e6e11c8f7be399d3f40f736cd9e80877c296b8f5eb9997ffa3dc7f'
 const PARENT = 'c81c4c3a300494729806440034b65a1c134396c1a81f0126303b6a1378310104'
@@ -53,6 +54,19 @@ describe('encodeSnapshot()', () => {
 })
 
 describe('decodeSnapshot()', () => {
+  it('refuses a time that does not parse, so that listing skips that snapshot alone (as restic does) instead of failing', async () => {
+    // One snapshot with "…10:00:00z" made snapshots, forget, tag and check fail for all.
+    const bad = Buffer.from(`{"time":"2024-01-03T10:00:00z","tree":"${TREE}","paths":["/a"]}`)
+    assert.throws(() => decodeSnapshot(bad), (err) => isAppError(err, 'INVALID_DATA') && /its time "2024-01-03T10:00:00z"/.test(err.message))
+    const good = Buffer.from(`{"time":"2024-01-03T10:00:00Z","tree":"${TREE}","paths":["/a"]}`)
+    const files = new Map([['a'.repeat(64), bad], ['b'.repeat(64), good]])
+    const repo = { listIds: async () => [...files.keys()], loadUnpacked: async (_t: string, id: string) => files.get(id)! }
+    const skipped: string[] = []
+    const list = await loadSnapshots(repo as never, (id) => skipped.push(id))
+    assert.deepEqual(list.map((e) => e.id), ['b'.repeat(64)])
+    assert.deepEqual(skipped, ['a'.repeat(64)])
+  })
+
   it('ignores unknown fields such as the summary of newer restic versions', () => {
     const text =
       `{"time":"2024-01-01T00:00:00Z","tree":"${TREE}","paths":["/a"],"hostname":"h","id":"x",` +

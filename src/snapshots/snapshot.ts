@@ -4,6 +4,7 @@
  */
 import { AppError, isId, type Id } from '../base/index.js'
 import { goJsonString } from './go-json.js'
+import { parseGoTime } from './go-time.js'
 
 /** A snapshot as stored in `snapshots/<id>`. Its ID is the file name, so it is not a field. */
 export interface Snapshot {
@@ -112,8 +113,15 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   const o = doc as Record<string, unknown>
   const tree = optionalId(o.tree, 'tree')
   if (tree === undefined) throw decodeError('it names no tree')
+  const time = optionalString(o.time, 'time') ?? '0001-01-01T00:00:00Z'
+  // A time that does not parse would fail every command that sorts snapshots, not this one alone.
+  try {
+    parseGoTime(time)
+  } catch (err) {
+    throw decodeError(`its time ${JSON.stringify(time)} is not an RFC 3339 time`, err)
+  }
   const snapshot: Snapshot = {
-    time: optionalString(o.time, 'time') ?? '0001-01-01T00:00:00Z',
+    time,
     tree,
     paths: strings(o.paths, 'paths'),
   }
