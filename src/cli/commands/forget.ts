@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { AppError } from '../../base/index.js'
 import { interruptSignal, retentionPolicyFromFlags, runForget, forWriting, withRepository, type ForgetGroup, type ForgetResult, type RetentionFlags } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
@@ -10,6 +10,8 @@ import { addPruneOptions, pruneRequest, reportPrune, type PruneFlags } from './p
 
 interface ForgetFlags extends RetentionFlags, PruneFlags {
   host: string[]
+  /** restic's deprecated spelling of --host. */
+  hostname: string[]
   tag: string[]
   path: string[]
   compact?: boolean
@@ -119,6 +121,7 @@ export function registerForget(program: Command, ctx: CommandContext): void {
       .option('--keep-within-yearly <duration>', 'keep yearly snapshots within duration of the newest')
       .option('--keep-tag <taglist>', 'keep snapshots with all these tags ("a,b"; repeatable)', collect, [])
       .option('--host <host>', 'only consider snapshots of this host (repeatable)', collect, [])
+      .addOption(new Option('--hostname <host>', 'the same as --host (restic\'s older name)').argParser(collect).default([]).hideHelp())
       .option('--tag <taglist>', 'only consider snapshots with these tags ("a,b"; repeatable)', collect, [])
       .option('--path <path>', 'only consider snapshots including this path (repeatable)', collect, [])
       .option('-c, --compact', 'use compact output')
@@ -143,7 +146,7 @@ export function registerForget(program: Command, ctx: CommandContext): void {
             ids,
             policy,
             groupBy: opts.groupBy,
-            filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
+            filter: { hosts: [...opts.host, ...opts.hostname], tags: opts.tag, paths: opts.path },
             dryRun: opts.dryRun,
             prune: opts.prune ? pruneRequest(opts, term, ctx.globals.packSize) : undefined,
             signal,

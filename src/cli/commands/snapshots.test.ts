@@ -49,6 +49,16 @@ describe('snapshots --group-by and --compact against restic', { skip: await inte
     }
   })
 
+  it("takes restic's older flags: snapshots --last, forget --hostname", async () => {
+    const ids = (r: Array<{ id: string }>) => r.map((s) => s.id).sort()
+    const ours = json<Array<{ id: string }>>(await cairn(repo, ['--json', 'snapshots', '--last']))
+    assert.deepEqual(ids(ours), ids(json<Array<{ id: string }>>(await restic(repo, ['--json', 'snapshots', '--last']))))
+    const forget = await cairn(repo, ['forget', '--dry-run', '--keep-last', '1', '--hostname', 'gamma'])
+    assert.equal(forget.code, 0, forget.stderr)
+    assert.match(forget.stdout, /host \[gamma\]/)
+    assert.doesNotMatch(forget.stdout, /host \[alpha\]/)
+  })
+
   it('text output titles each group as restic does, and --compact lists tags one a line without paths', async () => {
     const r = await cairn(repo, ['snapshots', '--group-by', 'host,tags', '--compact'])
     assert.equal(r.code, 0, r.stderr)

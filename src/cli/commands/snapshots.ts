@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { listSnapshots, newestPerHostAndPaths, withRepository } from '../../app/index.js'
 import { groupSnapshots, type SnapshotEntry, type SnapshotGroupKey } from '../../snapshots/index.js'
 import type { CommandContext } from '../context.js'
@@ -11,6 +11,8 @@ interface SnapshotsFlags {
   tag?: string[]
   path?: string[]
   latest?: number
+  /** restic's deprecated --last: --latest 1. */
+  last?: boolean
   compact?: boolean
   groupBy?: string
 }
@@ -24,10 +26,12 @@ export function registerSnapshots(program: Command, ctx: CommandContext): void {
     .option('--tag <tags>', 'only snapshots with these tags ("a,b" = both)', collect)
     .option('--path <path>', 'only snapshots including this path', collect)
     .option('--latest <n>', 'only the last N snapshots per host and paths', nonNegativeInt('--latest'))
+    .addOption(new Option('--last', 'the same as --latest 1 (restic\'s older flag)').hideHelp())
     .option('-c, --compact', 'compact table: no paths, one tag a line')
     .option('-g, --group-by <group>', 'group snapshots by host, paths and/or tags, separated by commas')
     .addHelpText('after', '\nExamples:\n  cairn snapshots\n  cairn snapshots latest 1a2b3c4d\n  cairn snapshots --host laptop --latest 3\n  cairn snapshots --group-by host,paths --compact\n  cairn snapshots --json')
     .action(async (ids: string[], opts: SnapshotsFlags) => {
+      if (opts.last && opts.latest === undefined) opts.latest = 1
       await withRepository(ctx.repositoryOptions(), 'none', async (repo) => {
         const grouped = opts.groupBy !== undefined && opts.groupBy !== ''
         // Grouped, --latest counts within each group (a tag's older snapshots are not lost to
