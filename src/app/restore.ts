@@ -2,6 +2,8 @@ import { AppError } from '../base/index.js'
 import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import type { Repository } from '../repository/index.js'
 import type { OverwritePolicy, RestoreProgress, RestoreSummary } from '../restorer/index.js'
+
+export type { OverwritePolicy }
 import { findSnapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { restorer } from './lazy-layers.js'
 import { resolveTreePath, splitSnapshotPath } from './tree-path.js'

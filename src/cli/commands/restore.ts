@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander'
-import { interruptSignal, runRestore, withRepository } from '../../app/index.js'
-import type { OverwritePolicy } from '../../restorer/index.js'
+import { interruptSignal, runRestore, withRepository, type OverwritePolicy } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { keepYoungGenerationSmall } from '../heap.js'
 import { collect } from '../options.js'
