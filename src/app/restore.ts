@@ -63,6 +63,8 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     verify: req.verify,
     overwrite: req.overwrite,
     delete: req.delete,
+    // A path backed up as given relative ("docs") is at the top of the tree by its last name.
+    deleteWithin: entry.snapshot.paths.flatMap((p) => [p, '/' + p.split('/').filter((s) => s !== '').pop()]),
     dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,

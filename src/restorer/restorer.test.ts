@@ -878,6 +878,19 @@ describe('restore() into a target that holds files already (--overwrite, --delet
     assert.equal(await readFile(join(outside, 'precious.txt'), 'utf8'), 'outside the target')
   })
 
+  it('delete leaves what is beside the backed-up folders alone: a snapshot of /home/me restored into / keeps /etc', async () => {
+    const target = join(dir, 'delete-within')
+    const root = join(target, src)
+    await writeFiles(target, { 'etc/passwd': 'root', [`${src}/extra.txt`]: 'not in the snapshot' })
+    await writeFile(join(dir, 'delete-within', dir.slice(1).split('/')[0] + '-sibling'), 'beside a folder that only leads there')
+    const { summary, errors } = await restoreInto('delete-within', { delete: true, deleteWithin: [src] })
+    assert.deepEqual(errors, [])
+    assert.equal(summary.deleted, 1)
+    assert.equal(existsSync(join(root, 'extra.txt')), false)
+    assert.equal(await readFile(join(target, 'etc/passwd'), 'utf8'), 'root')
+    assert.ok(existsSync(join(dir, 'delete-within', dir.slice(1).split('/')[0] + '-sibling')))
+  })
+
   it('a dry run changes nothing (not even a missing target) and counts what would be done', async () => {
     const missing = join(dir, 'dry-missing')
     const fresh = await restoreInto('dry-missing', { dryRun: true })

@@ -51,6 +51,12 @@ export interface RestoreOptions {
   overwrite?: OverwritePolicy
   /** Remove what the target holds and the snapshot does not, where the filter selects it. */
   delete?: boolean
+  /**
+   * Snapshot paths (as in the tree, e.g. "/home/me") inside which `delete` removes things: not
+   * beside them, in folders that only lead there (a snapshot of /home/me restored into / must
+   * not remove /etc). Every folder when not given.
+   */
+  deleteWithin?: string[]
   /** Change nothing: only count (and tell through progress.onAction) what would be done. */
   dryRun?: boolean
   signal?: AbortSignal
@@ -399,7 +405,12 @@ class Restorer {
       }
     }
     // The target itself is looked at even when nothing in it is restored (an empty snapshot).
-    if (this.#o.delete && (depth === 0 ? !(await here.ensure()) : here.existed())) this.#removeUnexpected(dir, snapPath, nodes)
+    if (this.#o.delete && this.#mayDelete(snapPath) && (depth === 0 ? !(await here.ensure()) : here.existed())) this.#removeUnexpected(dir, snapPath, nodes)
+  }
+
+  #mayDelete(snapPath: string): boolean {
+    const within = this.#o.deleteWithin
+    return within === undefined || within.some((r) => r === '/' || snapPath === r || snapPath.startsWith(r + '/'))
   }
 
   /**

@@ -20,6 +20,8 @@ describe('restore --overwrite, --delete, --dry-run', () => {
       const root = join(target, src)
       await fs.writeFile(join(root, 'b.txt'), 'changed')
       await fs.writeFile(join(root, 'extra.txt'), 'x')
+      // Beside the folders that only lead to the backed-up one: never deleted.
+      await fs.writeFile(join(target, 'beside.txt'), 'y')
 
       const dry = await cairn(repo, ['restore', 'latest', '--target', target, '--delete', '--dry-run', '-vv'])
       assert.equal(dry.code, 0, dry.stderr)
@@ -41,6 +43,7 @@ describe('restore --overwrite, --delete, --dry-run', () => {
       assert.equal(summary.bytes_skipped, 3)
       assert.equal(await fs.readFile(join(root, 'b.txt'), 'utf8'), 'bbb')
       await assert.rejects(fs.access(join(root, 'extra.txt')))
+      assert.equal(await fs.readFile(join(target, 'beside.txt'), 'utf8'), 'y')
 
       const bad = await cairn(repo, ['restore', 'latest', '--target', target, '--overwrite', 'sometimes'])
       assert.notEqual(bad.code, 0)
