@@ -386,6 +386,20 @@ describe('copySnapshots() between local repositories', () => {
     assert.equal(ok.location, srcDir)
     await ok.close()
   })
+
+  it('says why a source password file or command failed, not that no password was given', async () => {
+    // Both said "No password given for the source repository … use --from-password-file".
+    const missing = join(srcDir, 'no-such-password-file')
+    await assert.rejects(
+      openFromRepository({ env: {} }, { fromRepo: srcDir, fromPasswordFile: missing }),
+      (err) => isAppError(err, 'NO_PASSWORD') && err.message.includes(`Cannot read password file "${missing}": ENOENT`) && err.message.includes(srcDir) && /--from-password-file/.test(err.hint ?? ''),
+    )
+    await assert.rejects(
+      openFromRepository({ env: {} }, { fromRepo: srcDir, fromPasswordCommand: 'exit 3' }),
+      (err) => isAppError(err, 'NO_PASSWORD') && err.message.startsWith('Password command "exit 3" failed'),
+    )
+    await assert.rejects(openFromRepository({ env: {} }, { fromRepo: srcDir }), (err) => isAppError(err, 'NO_PASSWORD') && err.message.startsWith('No password given for the source repository'))
+  })
 })
 
 describe('fromRepositoryOptions()', () => {

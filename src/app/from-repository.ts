@@ -3,6 +3,7 @@ import { AppError, errnoCode, isAppError, messageOf } from '../base/index.js'
 import { stripPassword } from '../backends/index.js'
 import type { Repository } from '../repository/index.js'
 import { openRepository, usingRepository, type LockMode, type RepositoryOptions } from './session.js'
+import { NOT_GIVEN } from './password.js'
 
 /**
  * restic's `--from-*` flags: a second repository beside the main one, the source of `copy` and
@@ -115,7 +116,12 @@ export async function openFromRepository(base: RepositoryOptions, flags: FromRep
       throw new AppError('WRONG_PASSWORD', `Wrong password for the source repository "${where}", or no key found`, { hint: PASSWORD_HINT, cause: err })
     }
     if (isAppError(err, 'NO_PASSWORD')) {
-      throw new AppError('NO_PASSWORD', `No password given for the source repository "${where}"`, { hint: PASSWORD_HINT, cause: err })
+      // A password file that cannot be read, or a command that failed, says so; only a password
+      // not given at all gets the advice to give one.
+      const missing = err.message === NOT_GIVEN
+      const message = missing ? `No password given for the source repository "${where}"` : `${err.message} (for the source repository "${where}")`
+      const hint = missing ? PASSWORD_HINT : err.hint?.replace('--password-file', '--from-password-file')
+      throw new AppError('NO_PASSWORD', message, { ...(hint === undefined ? {} : { hint }), cause: err })
     }
     if (isAppError(err, 'NO_REPOSITORY')) {
       throw new AppError('NO_REPOSITORY', `Cannot open the source repository "${where}": no repository found there (config file missing)`, {

@@ -39,10 +39,13 @@ export async function resolvePassword(src: PasswordSource, question = 'enter pas
   const direct = given(env[`${prefix}_PASSWORD`])
   if (direct !== undefined) return direct
   if (src.prompt) return src.prompt(question)
-  throw new AppError('NO_PASSWORD', 'No password given for the repository', {
+  throw new AppError('NO_PASSWORD', NOT_GIVEN, {
     hint: 'Set CAIRN_PASSWORD (or RESTIC_PASSWORD), or use --password-file or --password-command',
   })
 }
+
+/** The message of the error for a password that was not given at all. */
+export const NOT_GIVEN = 'No password given for the repository'
 
 export async function readPasswordFile(path: string): Promise<string> {
   let text: string
