@@ -109,6 +109,12 @@ export interface Backend {
   removeTemporaryFiles?(options?: { dryRun?: boolean }): Promise<TemporaryFiles>
 
   /**
+   * Optional, for a cache in front of the storage: drops the cached files of `type` that are not
+   * in `keep` (what the repository's index names): a pack another client pruned stays in no cache.
+   */
+  keepCached?(type: FileType, keep: ReadonlySet<string>): Promise<void>
+
+  /**
    * Optional: replaces the `config` file in one step (a rename over it), so that at no moment
    * is there no config (`migrate`). Backends without it are given remove() then save().
    */

@@ -563,3 +563,41 @@ describe('Repository reads', () => {
     assert.deepEqual(await fresh.loadBlob('data', hashId(data)), data)
   })
 })
+
+describe('Repository cache', () => {
+  it('drops cached tree packs the index no longer names once the index is loaded (another client pruned them)', async () => {
+    // They stayed in the cache until cairn's own prune listed the packs.
+    const { mkdtemp, readdir, rm } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-repo-cache-'))
+    try {
+      const plain = await createTestRepository()
+      const cached = await Repository.open(plain.backend, TEST_PASSWORD, { cache: { dir } })
+      await cached.loadIndex()
+      const tree = Buffer.from('{"nodes":[]}\n')
+      await cached.withWriter((w) => w.saveBlob('tree', tree, hashId(tree)), { threads: 0 })
+      const packId = cached.index.lookup('tree', hashId(tree))!.packId
+      await cached.close()
+      // Read once through the cache, as a backup reads its parent's trees.
+      const reader = await Repository.open(plain.backend, TEST_PASSWORD, { cache: { dir } })
+      await reader.loadIndex()
+      assert.deepEqual(await reader.loadBlob('tree', hashId(tree)), tree)
+      await reader.close()
+      const cachedPacks = async () => {
+        const out: string[] = []
+        for (const d of await readdir(dir, { recursive: true })) if (d.includes('data/') && d.endsWith(packId)) out.push(d)
+        return out
+      }
+      assert.equal((await cachedPacks()).length, 1, 'the tree pack is cached once read')
+      // Another client prunes: the pack and the index naming it are gone.
+      for (const type of ['index', 'data'] as const) for await (const f of plain.backend.list(type)) await plain.backend.remove({ type, name: f.name })
+      const again = await Repository.open(plain.backend, TEST_PASSWORD, { cache: { dir } })
+      await again.loadIndex()
+      await again.close()
+      assert.deepEqual(await cachedPacks(), [])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

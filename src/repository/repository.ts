@@ -60,6 +60,8 @@ export class Repository {
    */
   writerDefaults: Pick<WriterOptions, 'compression' | 'packSize'> = {}
   #indexLoaded = false
+  /** Dropping cached packs the index does not name (see loadIndex). */
+  #cacheCleanup: Promise<void> | undefined
   /** Whole tree packs, least recently used dropped first. */
   #treePacks = new PackCache(64 * 1024 * 1024)
   /** Buffers loadBlobWith() decodes into. */
@@ -203,6 +205,9 @@ export class Repository {
     )
     this.index.compact()
     this.#indexLoaded = true
+    // Cached tree packs the index no longer names (another client pruned them) are dropped, as
+    // restic does, beside the command's own work; close() waits for it.
+    if (this.backend.keepCached !== undefined) this.#cacheCleanup ??= this.backend.keepCached('data', this.index.packIdSet())
   }
 
   /** Loads a blob's plaintext, trying every copy the index knows; verifies its ID. */
@@ -326,6 +331,7 @@ export class Repository {
   }
 
   async close(): Promise<void> {
+    await this.#cacheCleanup
     await this.backend.close()
   }
 }

@@ -142,12 +142,17 @@ class CachedBackend implements Backend {
         yield fi
       }
       // Only a complete listing says what the backend no longer has.
-      try {
-        for (const name of await self.#cache.clear(type, names)) self.#verified.delete(keyOf({ type, name }))
-      } catch (err) {
-        self.#warn(`Cannot clean up the ${type} files in the cache "${self.#cache.dir}": ${messageOf(err)}`)
-      }
+      await self.keepCached(type, names)
     })()
+  }
+
+  async keepCached(type: FileType, keep: ReadonlySet<string>): Promise<void> {
+    if (!Cache.holds(type)) return
+    try {
+      for (const name of await this.#cache.clear(type, keep)) this.#verified.delete(keyOf({ type, name }))
+    } catch (err) {
+      this.#warn(`Cannot clean up the ${type} files in the cache "${this.#cache.dir}": ${messageOf(err)}`)
+    }
   }
 
   async remove(h: Handle): Promise<void> {

@@ -41,6 +41,11 @@ export class MasterIndex {
     return this.#packIds.length
   }
 
+  /** The IDs of every pack with a blob in the index. */
+  packIdSet(): Set<Id> {
+    return new Set(this.#packIds)
+  }
+
   /** Adds every blob of a pack. Adding the same (pack, blob) twice keeps one entry. */
   addPack(packId: Id, blobs: readonly PackedBlob[]): void {
     const known = this.#packNumbers.has(packId)
