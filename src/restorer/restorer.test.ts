@@ -807,6 +807,25 @@ describe('restore() into a target that holds files already (--overwrite, --delet
     assert.equal((await lstat(join(root, 'sub/b.txt'), { bigint: true })).mtimeNs, 1580702706789000000n)
   })
 
+  it('hands the plan over one batch at a time while existing files are compared beside the walk', async () => {
+    // Comparisons that finished while a full batch waited for the writer planned into the next
+    // batch and handed it over too: "put() while an item is still on offer", and that batch's
+    // files were never written.
+    const many = join(dir, 'many')
+    const files: Record<string, Buffer> = {}
+    for (let i = 0; i < 300; i++) files[`f${i}`] = seededBytes(1000 + i, 2000 + i)
+    await writeFiles(many, files)
+    const manyTree = (await backup(repo, { paths: [many], excludes: new ExcludeMatcher(), hostname: 'h' })).snapshot.tree
+    const target = join(dir, 'batches')
+    await restore(repo, { tree: manyTree, target })
+    for (const f of Object.keys(files)) await writeFile(join(target, many, f), 'changed')
+    const errors: string[] = []
+    const summary = await restoreInBatches(repo, { tree: manyTree, target, progress: { onError: (p, e) => errors.push(`${p}: ${e.message}`) } }, { files: 1, blobs: 1 })
+    assert.deepEqual(errors, [])
+    assert.equal(summary.files, 300)
+    for (const [f, data] of Object.entries(files)) assert.deepEqual(await readFile(join(target, many, f)), data, f)
+  })
+
   it('writes blobs of zeros into an existing file (it may hold other bytes there) and verifies what it wrote', async () => {
     const { root } = await restoreInto('zeros')
     await writeFile(join(root, 'zeros.img'), Buffer.alloc(zeros.length, 0xff))

@@ -258,6 +258,8 @@ class Restorer {
   #createLimit = createLimit(CREATE_CONCURRENCY)
   /** Existing files being compared while the walk goes on (see #update()). */
   #comparing = new Set<Promise<void>>()
+  /** The hand-off under way (see #handOff()). */
+  #handing: Promise<void> = Promise.resolve()
   #compareSlots = createSemaphore(COMPARE_CONCURRENCY)
   /** Set when the writer failed: the walk stops at its next entry. */
   #writerFailure: { error: unknown } | undefined
@@ -548,7 +550,11 @@ class Restorer {
   }
 
   async #handOffWhenFull(): Promise<void> {
-    if (this.#batch.files >= this.#batching.files || this.#batch.blobs >= this.#batching.blobs) await this.#handOff(false)
+    if (this.#full()) await this.#handOff(false)
+  }
+
+  #full(): boolean {
+    return this.#batch.files >= this.#batching.files || this.#batch.blobs >= this.#batching.blobs
   }
 
   /** The blobs of a file's content, each looked up; undefined when one is missing (reported). */
@@ -597,12 +603,23 @@ class Restorer {
     return job
   }
 
-  /** Gives the current batch to the writer (waiting while it still has one to start) and tells the plan so far. */
-  async #handOff(complete: boolean): Promise<void> {
-    const batch = this.#batch
-    this.#batch = newBatch()
-    this.#o.progress?.onPlan?.(this.#fileCount, this.#totalBytes, complete)
-    if (batch.byPack.size > 0) await this.#handoff.put(batch)
+  /**
+   * Gives the current batch to the writer (waiting while it still has one to start) and tells the
+   * plan so far. One hand-off at a time: files compared beside the walk (#whileWalking) plan
+   * into the next batch while one waits, and may find it full too; the writer takes one offer
+   * at a time. A batch that is no longer full when its turn comes waits for more (unless this
+   * is the last).
+   */
+  #handOff(complete: boolean): Promise<void> {
+    const turn = this.#handing.then(async () => {
+      if (!complete && !this.#full()) return
+      const batch = this.#batch
+      this.#batch = newBatch()
+      this.#o.progress?.onPlan?.(this.#fileCount, this.#totalBytes, complete)
+      if (batch.byPack.size > 0) await this.#handoff.put(batch)
+    })
+    this.#handing = turn.catch(() => {})
+    return turn
   }
 
   /**
