@@ -122,6 +122,8 @@ export interface BackendOptions {
   env?: NodeJS.ProcessEnv
   /** Lines a backend wants the user to see (rclone's stderr, retry notices); never contains secrets. */
   onMessage?: (message: string) => void
+  /** How long a connection may stay silent before its request fails (s3; default 120 s, as rest and rclone). */
+  idleTimeoutMs?: number
 }
 
 type Factory<S extends BackendScheme> = (loc: Extract<RepositoryLocation, { scheme: S }>, options: BackendOptions) => Backend

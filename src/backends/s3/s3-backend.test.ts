@@ -298,3 +298,24 @@ describe('S3Backend', { skip }, () => {
     t.diagnostic(`server start-up: ${(server.startupMs / 1000).toFixed(1)} s`)
   })
 })
+
+describe('S3Backend against a server that stops answering', () => {
+  it('fails a request whose connection stays silent (NETWORK), instead of waiting for ever', { timeout: 60_000 }, async () => {
+    // requestTimeout only logged a warning (silenced): cairn hung without a word.
+    const { createServer } = await import('node:net')
+    const sockets: import('node:net').Socket[] = []
+    const silent = createServer((s) => sockets.push(s))
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    const port = (silent.address() as import('node:net').AddressInfo).port
+    const be = new S3Backend({ endpoint: `127.0.0.1:${port}`, bucket: 'b', prefix: '', useHttp: true }, { env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' }, idleTimeoutMs: 300 })
+    try {
+      const started = Date.now()
+      await assert.rejects(be.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'NETWORK'))
+      assert.ok(Date.now() - started < 30_000)
+    } finally {
+      await be.close()
+      for (const s of sockets) s.destroy()
+      silent.close()
+    }
+  })
+})

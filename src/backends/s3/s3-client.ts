@@ -50,6 +50,9 @@ export function envCredentials(env: NodeJS.ProcessEnv): EnvCredentials | undefin
 
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {} }
 
+/** A request whose connection sends and receives nothing this long fails (and is retried). */
+const IDLE_TIMEOUT_MS = 120_000
+
 /**
  * Builds the S3 client for `settings`:
  * - one keep-alive agent per scheme with `connections` sockets (see s3-agents.ts for why they
@@ -82,7 +85,10 @@ export async function connectS3(settings: S3Settings, options: BackendOptions): 
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: settings.sdkRetries + 1,
       logger: quiet,
-      requestHandler: { httpAgent, httpsAgent, connectionTimeout: 30_000, requestTimeout: 300_000, logger: quiet },
+      // requestTimeout only warns (through the silenced logger) unless told to throw, and a
+      // throttled upload of a large pack may take longer; socketTimeout fails a request whose
+      // connection stays silent: a server that stopped answering hung cairn for ever.
+      requestHandler: { httpAgent, httpsAgent, connectionTimeout: 30_000, socketTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS, logger: quiet },
     }))
     client.middlewareStack.add(
       (next, context) => async (args) => {
