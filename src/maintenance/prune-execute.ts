@@ -143,17 +143,21 @@ async function copyPack(repo: RepackRepo, writer: BlobWriter, packId: Id, blobs:
     }
     const start = blobs[i].offset
     let bytes: Buffer | undefined
+    let failure: unknown
     try {
       bytes = await repo.backend.load({ type: 'data', name: packId }, start, end - start)
-    } catch {
-      bytes = undefined // each blob below then looks for another copy
+    } catch (err) {
+      // A storage that cannot be reached (its retries are spent) is the error: no other copy is
+      // reachable either, and a damaged pack is not to blame.
+      if (unreachable(err)) throw err
+      failure = err // each blob below then looks for another copy
     }
     for (let k = i; k < j; k++) {
       const b = blobs[k]
       if (!keep.has(b.type, b.id)) continue // stored already from another pack
       let plain: Buffer
       try {
-        if (bytes === undefined) throw new AppError('IO', `pack ${packId} cannot be read`)
+        if (bytes === undefined) throw new AppError('IO', `pack ${packId} cannot be read: ${messageOf(failure)}`, { cause: failure })
         plain = repo.decodeBlob(b, bytes.subarray(b.offset - start, b.offset - start + b.length), packId)
       } catch (err) {
         plain = await loadOtherCopy(repo, b, packId, err)
@@ -168,12 +172,17 @@ async function copyPack(repo: RepackRepo, writer: BlobWriter, packId: Id, blobs:
 async function loadOtherCopy(repo: RepackRepo, b: PackedBlob, packId: Id, original: unknown): Promise<Buffer> {
   try {
     return await repo.loadBlob(b.type, b.id)
-  } catch {
+  } catch (err) {
+    if (unreachable(err)) throw err
     throw new AppError('INVALID_DATA', `Cannot repack pack ${packId}: ${messageOf(original)}; nothing was deleted`, {
       hint: 'Run "cairn check --read-data" to see which snapshots are affected',
       cause: original,
     })
   }
+}
+
+function unreachable(err: unknown): boolean {
+  return isAppError(err, 'NETWORK') || isAppError(err, 'INTERRUPTED')
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { hashId, type Id } from '../base/index.js'
+import { AppError, hashId, isAppError, type Id } from '../base/index.js'
 import { MemoryBackend } from '../backends/index.js'
 import { BlobWriter, decodeIndex, MasterIndex, Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
@@ -284,6 +284,27 @@ describe('PrunePlan.execute()', () => {
     const after = { data: await repo.listIds('data'), index: await repo.listIds('index') }
     assert.ok(before.data.every((id) => after.data.includes(id)), 'no pack was deleted')
     assert.deepEqual(after.index.sort(), before.index.sort(), 'the index is unchanged')
+  })
+
+  it('stops with the network error when the storage cannot be reached while repacking, not blaming a damaged pack', async () => {
+    // It said "pack X cannot be read … run check --read-data", after retrying every blob again.
+    const { backend, forget } = await prunableRepository()
+    const repo = await reopen(backend)
+    await removeSnapshots(repo, forget)
+    const plan = await planPrune(repo)
+    assert.ok(plan.repackPacks.size > 0)
+    const before = await repo.listIds('data')
+    const load = backend.load.bind(backend)
+    let loads = 0
+    backend.load = async (h, offset, length) => {
+      if (h.type !== 'data') return load(h, offset, length)
+      loads++
+      throw new AppError('NETWORK', 'Cannot reach the server: connection refused (ECONNREFUSED)')
+    }
+    await assert.rejects(plan.execute(), (err) => isAppError(err, 'NETWORK') && /ECONNREFUSED/.test(err.message))
+    assert.equal(loads, 1, 'no other copy is tried once the storage is unreachable')
+    backend.load = load
+    assert.deepEqual((await repo.listIds('data')).filter((id) => before.includes(id)).sort(), [...before].sort(), 'no pack was deleted')
   })
 
   it('honours --max-unused unlimited and --max-repack-size', async () => {
