@@ -6,7 +6,7 @@ import type { Repository } from '../repository/index.js'
 import type { ArchiveFormat, DumpSummary, ZipMethod } from '../restorer/index.js'
 import { decodeTree, findSnapshot, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { restorer } from './lazy-layers.js'
-import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
+import { cleanSnapshotPath, resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['tar', 'zip']
 
@@ -53,13 +53,13 @@ export async function runDump(repo: DumpRepo, req: DumpRequest, output: Writable
   const entry = await findSnapshot(repo, spec, req.filter)
   await repo.loadIndex()
   let root: Id = entry.snapshot.tree
-  if (subfolder !== undefined && clean(subfolder) !== '/') {
+  if (subfolder !== undefined && cleanSnapshotPath(subfolder) !== '/') {
     const found = await resolveTreePath(repo, root, subfolder)
     if (!found.tree) throw new AppError('INVALID_ARGUMENT', `"${subfolder}" in snapshot ${entry.id.slice(0, 8)} is not a directory`)
     root = found.tree
   }
 
-  const path = clean(req.path)
+  const path = cleanSnapshotPath(req.path)
   const found = path === '/' ? {} : await resolveTreePath(repo, root, path)
   const node: Node | undefined = found.node
   let nodes: Node[] | undefined
@@ -122,15 +122,4 @@ async function removeIncomplete(path: string, file: { dev: number; ino: number }
   } catch {
     // gone already
   }
-}
-
-/** "/a/b" from "a/b/", "/a/./b", "//a/b"; "/" for the root. */
-function clean(p: string): string {
-  const parts: string[] = []
-  for (const s of p.split('/')) {
-    if (s === '' || s === '.') continue
-    if (s === '..') parts.pop()
-    else parts.push(s)
-  }
-  return '/' + parts.join('/')
 }

@@ -128,6 +128,8 @@ describe('list against restic', { skip }, () => {
     const mine = await paths(cairn, [join(src, 'sub')])
     assert.deepEqual(mine, [join(src, 'sub'), join(src, 'sub', 'b.txt')])
     assert.deepEqual(mine, await paths(restic, [join(src, 'sub')]))
+    // "." and ".." are cleaned away, as restic cleans them ("/sub/../sub" was "not found").
+    assert.deepEqual(await paths(cairn, [`${src}/./sub/../sub/`]), mine)
     // A folder named twice, or inside another one named, lists each entry once.
     const twice = await paths(cairn, ['--recursive', src, join(src, 'sub'), join(src, 'sub')])
     assert.equal(new Set(twice).size, twice.length, twice.join('\n'))

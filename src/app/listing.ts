@@ -2,7 +2,7 @@ import { AppError, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import { selectSnapshots, unreadableSnapshot } from './snapshot-selection.js'
 import { decodeTree, goStringFromBytes, loadSnapshots, matchesFilter, findSnapshot, sortSnapshots, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
-import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
+import { cleanSnapshotPath, resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 /** Snapshots matching the filter, oldest first; `latest` keeps the newest N per host and paths. */
 export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}, latest?: number, ids?: string[], onWarning?: (message: string) => void): Promise<SnapshotEntry[]> {
@@ -61,8 +61,8 @@ export async function listSnapshotTree(
   await repo.loadIndex()
   options.onSnapshot?.(entry)
   const walk = (tree: Id, prefix: string, recursive: boolean, see: (item: ListedNode) => void) => walkTree(repo, tree, prefix, recursive, see, options.onError)
-  const dirs = (options.dirs ?? []).map((d) => '/' + d.split('/').filter((p) => p !== '').join('/'))
-  if (path) dirs.push('/' + path.split('/').filter((p) => p !== '').join('/'))
+  const dirs = (options.dirs ?? []).map(cleanSnapshotPath)
+  if (path) dirs.push(cleanSnapshotPath(path))
   if (dirs.length === 0) {
     await walk(entry.snapshot.tree, '', true, visit)
     return entry

@@ -6,7 +6,7 @@ import type { OverwritePolicy, RestoreProgress, RestoreSummary } from '../restor
 export type { OverwritePolicy }
 import { findSnapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { restorer } from './lazy-layers.js'
-import { resolveTreePath, splitSnapshotPath } from './tree-path.js'
+import { cleanSnapshotPath, resolveTreePath, splitSnapshotPath } from './tree-path.js'
 
 export interface RestoreRequest {
   /** "latest", an ID or prefix, optionally with ":/sub/folder". */
@@ -47,11 +47,12 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   await repo.loadIndex()
   let tree = entry.snapshot.tree
   let basePath = ''
-  if (path !== undefined && path !== '' && path !== '/') {
-    const found = await resolveTreePath(repo, tree, path)
+  const sub = path === undefined ? '/' : cleanSnapshotPath(path)
+  if (sub !== '/') {
+    const found = await resolveTreePath(repo, tree, sub)
     if (!found.tree) throw new AppError('INVALID_ARGUMENT', `Path "${path}" in snapshot ${entry.id.slice(0, 8)} is not a directory`, { hint: 'Use "cairn dump" for single files' })
     tree = found.tree
-    basePath = '/' + path.split('/').filter((p) => p !== '').join('/')
+    basePath = sub
   }
   const excl = new ExcludeMatcher({ exclude: req.exclude, iexclude: req.iexclude })
   const incl = new ExcludeMatcher({ exclude: req.include, iexclude: req.iinclude })

@@ -10,6 +10,20 @@ export function splitSnapshotPath(spec: string): { snapshot: string; path?: stri
 }
 
 /**
+ * A path inside a snapshot as restic cleans it: "/a/b" from "a/b/", "/a/./b", "//a/b" or
+ * "/a/c/../b"; "/" for the root.
+ */
+export function cleanSnapshotPath(p: string): string {
+  const parts: string[] = []
+  for (const s of p.split('/')) {
+    if (s === '' || s === '.') continue
+    if (s === '..') parts.pop()
+    else parts.push(s)
+  }
+  return '/' + parts.join('/')
+}
+
+/**
  * Follows `path` (like "/home/me/docs") from a root tree. Returns the node found and the tree
  * to list for it (the node's subtree for a directory).
  */
