@@ -131,6 +131,10 @@ describe('runDump()', { skip }, () => {
       withRepo(repo, (r) => runDump(r, { snapshot, path: src, archive: 'rar' as 'tar' })),
       /Unknown archive format "rar"/,
     )
+    // SNAPSHOT:PATH is cleaned as restic cleans it.
+    const viaParent = await cairn(repo, ['dump', `${snapshot}:${src}/private/..`, 'run.sh'])
+    assert.equal(viaParent.code, 0, viaParent.stderr)
+    assert.equal(viaParent.bytes.toString(), '#!/bin/sh\n')
     const target = join(tmp.path, 'not-left-behind.tar')
     await assert.rejects(withRepo(repo, (r) => runDump(r, { snapshot, path: `${src}/nope`, target })))
     await assert.rejects(fs.stat(target), 'no file is created for a dump that fails before writing')

@@ -54,7 +54,7 @@ export async function runDump(repo: DumpRepo, req: DumpRequest, output: Writable
   await repo.loadIndex()
   let root: Id = entry.snapshot.tree
   if (subfolder !== undefined && cleanSnapshotPath(subfolder) !== '/') {
-    const found = await resolveTreePath(repo, root, subfolder)
+    const found = await resolveTreePath(repo, root, cleanSnapshotPath(subfolder))
     if (!found.tree) throw new AppError('INVALID_ARGUMENT', `"${subfolder}" in snapshot ${entry.id.slice(0, 8)} is not a directory`)
     root = found.tree
   }

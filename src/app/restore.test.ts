@@ -104,6 +104,38 @@ describe('runRestore()', () => {
   })
 })
 
+describe('runRestore() --delete of snapshots of relative paths', () => {
+  it('removes what the backed-up folder lacks whether it was given as ".", "fr/home/me" or an absolute path, and nothing above it', async () => {
+    // With a relative path nothing was ever deleted: the folder was looked for by its absolute path.
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-app-restore-rel-'))
+    const cwd = process.cwd()
+    try {
+      await writeFiles(join(dir, 'fr/home/me'), { 'keep.txt': 'k' })
+      const repo = await createTestRepository()
+      process.chdir(dir)
+      await runBackup(repo, { paths: ['fr/home/me'], tags: ['rel'] })
+      process.chdir(join(dir, 'fr/home/me'))
+      await runBackup(repo, { paths: ['.'], tags: ['dot'] })
+      process.chdir(cwd)
+      await runBackup(repo, { paths: [join(dir, 'fr/home/me')], tags: ['abs'] })
+      for (const [tag, inside] of [['rel', 'fr/home/me'], ['dot', ''], ['abs', join(dir, 'fr/home/me').slice(1)]]) {
+        const target = join(dir, `target-${tag}`)
+        await writeFiles(target, { [join(inside, 'extra.txt')]: 'x', 'elsewhere/beside.txt': 'y' })
+        const r = await runRestore(repo, { snapshot: 'latest', target, delete: true, filter: { tags: [tag] } })
+        assert.equal(r.summary.errors, 0, tag)
+        const tree = await listTree(target)
+        assert.ok(tree.includes(join(inside, 'keep.txt')), `${tag}: ${tree.join(' ')}`)
+        assert.ok(!tree.includes(join(inside, 'extra.txt')), `${tag}: extra.txt is deleted`)
+        // Beside the backed-up folder: kept, except for "." whose folder is the target itself.
+        assert.equal(tree.includes('elsewhere/beside.txt'), tag !== 'dot', tag)
+      }
+    } finally {
+      process.chdir(cwd)
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('restore into a folder it may not change', { skip: process.getuid?.() !== 0 ? 'needs root, to restore as another user' : false }, () => {
   it('never writes into, nor empties, a file that was in the way and could not be replaced', async () => {
     // A file of several blobs that could not replace the file in its way still had its blobs

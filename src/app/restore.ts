@@ -1,4 +1,4 @@
-import { AppError } from '../base/index.js'
+import { AppError, type Id } from '../base/index.js'
 import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import type { Repository } from '../repository/index.js'
 import type { OverwritePolicy, RestoreProgress, RestoreSummary } from '../restorer/index.js'
@@ -64,8 +64,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     verify: req.verify,
     overwrite: req.overwrite,
     delete: req.delete,
-    // A path backed up as given relative ("docs") is at the top of the tree by its last name.
-    deleteWithin: entry.snapshot.paths.flatMap((p) => [p, '/' + p.split('/').filter((s) => s !== '').pop()]),
+    ...(req.delete ? { deleteWithin: await backedUpFolders(repo, entry.snapshot.tree, entry.snapshot.paths) } : {}),
     dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,
@@ -79,4 +78,30 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     },
   })
   return { snapshot: entry, summary }
+}
+
+/**
+ * Where each backed-up path is in the snapshot's tree. An absolute path is there as it is
+ * ("/home/me"), one given relative as what followed (".../fr/home/me" of "fr/home/me",
+ * ".../me" of "../me"), and "." as the root itself: the longest end of the path that the tree
+ * holds as a folder, else the root. The folders above only lead there.
+ */
+async function backedUpFolders(repo: Repository, root: Id, paths: string[]): Promise<string[]> {
+  const out: string[] = []
+  for (const p of paths) {
+    const parts = p.split('/').filter((s) => s !== '')
+    for (let k = 0; k <= parts.length; k++) {
+      const candidate = '/' + parts.slice(k).join('/')
+      if (candidate === '/') {
+        out.push(candidate)
+        break
+      }
+      const found = await resolveTreePath(repo, root, candidate).catch(() => undefined)
+      if (found?.node === undefined) continue
+      // A file backed up alone: nothing beside it is the snapshot's to remove.
+      if (found.node.type === 'dir') out.push(candidate)
+      break
+    }
+  }
+  return out
 }

@@ -56,7 +56,7 @@ export interface ContentMatch {
  * blobs' plaintext lengths) and hashes each piece, up to the file's end. With `trustTimes`
  * (--overwrite if-changed) a file of the node's size and mtime is taken as equal unread.
  */
-export async function compareContent(path: Buffer, existing: { size: number; mtimeNs: bigint }, node: Node, lengths: number[], trustTimes: boolean): Promise<ContentMatch> {
+export async function compareContent(path: Buffer, existing: { size: number; mtimeNs: bigint }, node: Node, lengths: number[], trustTimes: boolean, signal?: AbortSignal): Promise<ContentMatch> {
   const content = node.content ?? []
   const sizeMatches = existing.size === node.size
   if (trustTimes && sizeMatches && micros(existing.mtimeNs) === micros(parseGoTime(node.mtime))) return { matches: content.map(() => true), sizeMatches }
@@ -66,6 +66,8 @@ export async function compareContent(path: Buffer, existing: { size: number; mti
     let buf = Buffer.allocUnsafe(0)
     let offset = 0
     for (let i = 0; i < content.length; i++) {
+      // A large file is many reads: a stop is noticed between them (the caller says so).
+      if (signal?.aborted) break
       const len = lengths[i]
       if (offset + len > existing.size) break
       if (buf.length < len) buf = Buffer.allocUnsafe(len)

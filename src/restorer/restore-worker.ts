@@ -2,7 +2,7 @@
 // decompress, check the ID) and writes each where it goes, so that decoding and writing run on
 // every core while the main thread walks trees and finishes files. A file that is one blob is
 // finished here too (owner, mode, times), on the descriptor that wrote it.
-import { closeSync, constants, openSync, writeSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs'
 import { errnoCode, serveWorker } from '../base/index.js'
 import { applyMetadataToFd, type BasicMetadata } from './fs-metadata.js'
 import { clearTheWay } from './in-the-way.js'
@@ -186,7 +186,16 @@ function targetPath(t: WriteTarget): Buffer {
 }
 
 function openTarget(t: WriteTarget): number {
-  return t.create ? openReplacing(targetPath(t)) : openSync(targetPath(t), WRITE)
+  if (t.create) return openReplacing(targetPath(t))
+  // The file was made (or found) a regular file of one link; something else put at its path
+  // since (a hard link to a file outside the target) is never written into.
+  const fd = openSync(targetPath(t), WRITE)
+  const st = fstatSync(fd)
+  if (!st.isFile() || st.nlink !== 1) {
+    closeSync(fd)
+    throw new Error('it was replaced by something else while it was restored (a link, or not a file)')
+  }
+  return fd
 }
 
 function writeFully(fd: number, bytes: Buffer, position: number): void {

@@ -442,7 +442,9 @@ describe('restore()', () => {
     const errors: string[] = []
     await restore(withDamagedBlob(repo, loc), { tree, target, progress: { onError: (p) => errors.push(p) } })
     assert.deepEqual(errors, [join(target, src, 'big.bin')])
-    assert.equal((await lstat(join(target, src, 'big.bin'))).size, 0)
+    const st = await lstat(join(target, src, 'big.bin'))
+    assert.equal(st.size, 0)
+    assert.equal(st.mtimeMs, 0, 'dated 1970, so that --overwrite if-newer replaces it when the restore is run again')
   })
 
   it('reads a damaged blob from another pack that holds it too', async () => {
@@ -787,6 +789,7 @@ describe('restore() into a target that holds files already (--overwrite, --delet
       'big.bin': 'updated',
       'zeros.img': 'unchanged',
       'script.sh': 'unchanged',
+      'link': 'restored',
       'sub/b.txt': 'updated',
       'sub/c.txt': 'updated',
     })
@@ -824,6 +827,25 @@ describe('restore() into a target that holds files already (--overwrite, --delet
     assert.deepEqual(errors, [])
     assert.equal(summary.files, 300)
     for (const [f, data] of Object.entries(files)) assert.deepEqual(await readFile(join(target, many, f)), data, f)
+  })
+
+  it('stops at once when interrupted while existing files are compared, and deletes nothing then', async () => {
+    // The stop was noticed only when entering a folder or writing: a restore over an unchanged
+    // copy went on to the end, and --delete deleted.
+    const { root } = await restoreInto('interrupted')
+    await writeFile(join(root, 'sub/extra.txt'), 'not in the snapshot')
+    const stop = new AbortController()
+    const target = join(dir, 'interrupted')
+    const actions: string[] = []
+    await assert.rejects(
+      restore(repo, { tree, target, delete: true, signal: stop.signal, progress: { onAction: (p, a) => {
+        actions.push(a)
+        stop.abort()
+      } } }),
+      (err) => isAppError(err, 'INTERRUPTED'),
+    )
+    assert.equal(actions.length, 1, actions.join(' '))
+    assert.ok(existsSync(join(root, 'sub/extra.txt')))
   })
 
   it('writes blobs of zeros into an existing file (it may hold other bytes there) and verifies what it wrote', async () => {

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, lstatSync, mkdirSync, open as openCb, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, futimesSync, lstatSync, mkdirSync, open as openCb, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs'
 import { link, mkdir, open, stat, symlink } from 'node:fs/promises'
 import { clearTheWay } from './in-the-way.js'
 import { compareContent, findExisting, type Existing, type OverwritePolicy } from './existing.js'
@@ -373,6 +373,9 @@ class Restorer {
     for (const e of entries) if (e?.node.type === 'dir' && e.node.subtree) this.#trees.want(e.node.subtree)
     for (const e of entries) {
       if (!e) continue
+      // Per entry: comparing existing files can take long in one folder, and writes nothing to
+      // notice a stop by.
+      this.#checkAbort()
       const { node, sp, decision } = e
       const path = Buffer.concat([dir, SLASH, node.name])
       if (node.type === 'dir') {
@@ -429,6 +432,7 @@ class Restorer {
       return
     }
     for (const name of names) {
+      this.#checkAbort()
       if (expected.has(name.toString('latin1'))) continue
       const path = Buffer.concat([dir, SLASH, name])
       try {
@@ -462,8 +466,11 @@ class Restorer {
         const first = key ? this.#links.get(key) : undefined
         if (first) {
           // The first path may not have its content yet: link once contents are written.
-          if (this.#dry) this.#told(path, 'restored', node.size)
-          else this.#pendingLinks.push({ path, target: first, size: node.size })
+          // Another name for a file: no bytes of its own, as in a restore.
+          if (this.#dry) {
+            this.#s.files++
+            this.#o.progress?.onAction?.(path.toString(), 'restored', node.size)
+          } else this.#pendingLinks.push({ path, target: first, size: node.size })
           return
         }
         if (key) this.#links.set(key, path)
@@ -483,6 +490,7 @@ class Restorer {
         if (this.#dry) return this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
         await replacing(path, () => symlink(node.linktarget ?? '', path), this.#o.delete)
         await this.#meta(path, node)
+        this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
         return
       case 'fifo':
       case 'dev':
@@ -492,6 +500,7 @@ class Restorer {
         if (!fresh) clearTheWay(path, this.#o.delete)
         await createSpecialFile(path, node)
         await this.#meta(path, node)
+        this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
         return
       default:
         return // sockets are never restored
@@ -511,7 +520,8 @@ class Restorer {
    * metadata only.
    */
   async #update(path: Buffer, node: Node, locations: BlobLocation[], existing: Extract<Existing, { kind: 'in-place' }>): Promise<void> {
-    const { matches, sizeMatches } = await compareContent(path, existing, node, locations.map(plaintextLength), this.#policy === 'if-changed')
+    const { matches, sizeMatches } = await compareContent(path, existing, node, locations.map(plaintextLength), this.#policy === 'if-changed', this.#o.signal)
+    this.#checkAbort()
     const missing = matches.filter((m) => !m).length
     if (missing === 0 && sizeMatches) {
       this.#skip(path, node, 'unchanged')
@@ -536,7 +546,7 @@ class Restorer {
     await this.#compareSlots.acquire()
     const p: Promise<void> = task()
       .catch((err: unknown) => {
-        if (this.#writerFailure === undefined) this.#error(path, err)
+        if (this.#writerFailure === undefined && !this.#o.signal?.aborted) this.#error(path, err)
       })
       .finally(() => {
         this.#compareSlots.release()
@@ -846,6 +856,8 @@ class Restorer {
         const fd = openSync(f.path, constants.O_WRONLY | constants.O_NOFOLLOW)
         try {
           ftruncateSync(fd, 0)
+          // Dated 1970, so that a restore resumed with --overwrite if-newer replaces it too.
+          futimesSync(fd, 0, 0)
         } finally {
           closeSync(fd)
         }
