@@ -9,7 +9,7 @@ import { LocalBackend, type Handle } from '../backends/index.js'
 import { withMembers } from '../backends/testing/overrides.js'
 // Tests only: a real backup is the simplest way to get a snapshot of a real tree.
 import { backup, ExcludeMatcher } from '../archiver/index.js'
-import { listTree, writeFiles } from '../archiver/testing.js'
+import { listTree, nodeAt, writeFiles } from '../archiver/testing.js'
 import { plaintextLength, type PackedBlob, type Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import { decodeTree, encodeTreeJson, type Node } from '../snapshots/index.js'
@@ -191,7 +191,6 @@ describe('restore()', () => {
   })
 
   it('stops with the writer\'s error when the writer fails while the tree is still being read', async () => {
-    const { nodeAt } = await import('../archiver/testing.js')
     const first = (await nodeAt(repo, tree, `${src}/a.txt`)).content![0]
     const loc = repo.index.lookup('data', first)!
     const be = repo.backend
@@ -328,7 +327,6 @@ describe('restore()', () => {
     const root = join(dir, 'missing-middle-src')
     await writeFiles(root, { 'multi.bin': seededBytes(77, 2 * MiB) })
     const { snapshot } = await backup(other, { paths: [root], excludes: new ExcludeMatcher(), hostname: 'h' })
-    const { nodeAt } = await import('../archiver/testing.js')
     const content = (await nodeAt(other, snapshot.tree, `${root}/multi.bin`)).content!
     assert.ok(content.length >= 3)
     const { MasterIndex } = await import('../repository/index.js')
@@ -381,7 +379,6 @@ describe('restore()', () => {
   })
 
   it('a piece of a remote pack that cannot be read fails only the files with blobs in it, and leaves no file open', async () => {
-    const { nodeAt } = await import('../archiver/testing.js')
     const files = ['a.txt', 'big.bin', 'script.sh', 'secret.txt', 'zeros.img', 'sub/b.txt', 'sub/deep/c.txt', 'sub/deep/d.log']
     const content = new Map<string, Id[]>()
     for (const f of files) content.set(f, (await nodeAt(repo, tree, `${src}/${f}`)).content!)
@@ -408,7 +405,6 @@ describe('restore()', () => {
 
   it('a truncated pack fails only the files whose blobs are past its end', async () => {
     // The piece was read in one go and every file in it failed, where restic lost only the blobs that were gone.
-    const { nodeAt } = await import('../archiver/testing.js')
     const { shortReadError } = await import('../backends/index.js')
     const files = ['a.txt', 'big.bin', 'script.sh', 'secret.txt', 'zeros.img', 'sub/b.txt', 'sub/deep/c.txt', 'sub/deep/d.log']
     const blobsOf = new Map<string, Array<NonNullable<ReturnType<typeof repo.index.lookup>>>>()
@@ -435,7 +431,6 @@ describe('restore()', () => {
 
   it('leaves a file of several blobs empty when one of them is damaged, not at its full size with a hole', async () => {
     // It kept its full size, so it looked restored.
-    const { nodeAt } = await import('../archiver/testing.js')
     const content = (await nodeAt(repo, tree, `${src}/big.bin`)).content!
     const loc = repo.index.lookup('data', content[1])!
     const target = join(dir, 'damaged-multi')
@@ -449,7 +444,6 @@ describe('restore()', () => {
 
   it('reads a damaged blob from another pack that holds it too', async () => {
     // The file failed, though a good copy was there (dump used it).
-    const { nodeAt } = await import('../archiver/testing.js')
     const repo = await createTestRepository() // its own: a second copy would change the tests after
     const { tree } = (await backup(repo, { paths: [src], excludes: new ExcludeMatcher(), hostname: 'h' })).snapshot
     const id = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]
@@ -467,7 +461,6 @@ describe('restore()', () => {
 
   it('reads a blob from another pack that holds it too when its pack is cut short or gone', async () => {
     // Only a blob that failed to decrypt was looked for elsewhere.
-    const { nodeAt } = await import('../archiver/testing.js')
     const { shortReadError, NotFoundError } = await import('../backends/index.js')
     for (const how of ['truncated', 'missing'] as const) {
       const repo = await createTestRepository()
@@ -489,7 +482,6 @@ describe('restore()', () => {
   })
 
   it('a damaged blob fails only the files that hold it; the rest of its piece is restored', async () => {
-    const { nodeAt } = await import('../archiver/testing.js')
     const bad = (await nodeAt(repo, tree, `${src}/sub/b.txt`)).content![0]
     const loc = repo.index.lookup('data', bad)!
     const target = join(dir, 'damaged-blob')
@@ -502,7 +494,6 @@ describe('restore()', () => {
   })
 
   it('a folder whose tree cannot be read is reported and left empty; the rest is restored, as restic does', async () => {
-    const { nodeAt } = await import('../archiver/testing.js')
     const deep = (await nodeAt(repo, tree, `${src}/sub/deep`)).subtree!
     const damaged = new AppError('INVALID_DATA', `The tree blob ${deep} is damaged: on purpose`)
     const loadBlobWith: Repository['loadBlobWith'] = (type, id, decode) => (type === 'tree' && id === deep ? Promise.reject(damaged) : repo.loadBlobWith(type, id, decode))
@@ -613,7 +604,6 @@ describe('restore() of blobs whose plaintext is larger than a worker writes at o
   })
 
   it('reports the files of a damaged large blob, and restores the others', async () => {
-    const { nodeAt } = await import('../archiver/testing.js')
     const logBlobs = (await nodeAt(repo, tree, `${src}/log.txt`)).content!
     const bad = logBlobs.map((id) => repo.index.lookup('data', id)!).find((l) => l.uncompressedLength > MiB)!
     const be = repo.backend
@@ -692,7 +682,6 @@ describe('restore() from a local repository: pieces are read into reused shared 
   })
 
   it('a damaged blob in shared memory fails only its file; the rest of its piece is restored', async () => {
-    const { nodeAt } = await import('../archiver/testing.js')
     const bad = repo.index.lookup('data', (await nodeAt(repo, tree, `${src}/small/f7.txt`)).content![0])!
     const { view, reads } = recorded({ packId: bad.packId, at: bad.offset + 20 })
     const target = join(dir, 'damaged')
@@ -753,17 +742,6 @@ describe('restore() into a target that holds files already (--overwrite, --delet
     return { target, root, summary, errors, actions }
   }
 
-  async function nodeAt(path: string): Promise<Node> {
-    let id = tree
-    const parts = path.split('/').filter((p) => p !== '')
-    for (const [i, part] of parts.entries()) {
-      const node = (await repo.loadBlobWith('tree', id, decodeTree)).find((n) => n.name.toString() === part)!
-      if (i === parts.length - 1) return node
-      id = node.subtree!
-    }
-    throw new Error(`no ${path}`)
-  }
-
   async function sameAsSource(root: string): Promise<void> {
     assert.deepEqual(await listTree(root), await listTree(src))
     for (const f of ['a.txt', 'big.bin', 'zeros.img', 'script.sh', 'sub/b.txt', 'sub/c.txt']) assert.deepEqual(await readFile(join(root, f)), await readFile(join(src, f)), f)
@@ -799,7 +777,7 @@ describe('restore() into a target that holds files already (--overwrite, --delet
     // blob already and is only cut short.
     let offset = 0
     let changed = 0
-    for (const id of (await nodeAt(join(src, 'big.bin'))).content ?? []) {
+    for (const id of (await nodeAt(repo, tree, join(src, 'big.bin'))).content ?? []) {
       const len = plaintextLength(repo.index.lookup('data', id)!)
       if (offset < 3 * MiB + 7 && offset + len > 3 * MiB) changed += len
       offset += len
