@@ -2,6 +2,7 @@ import { lstat, readdir, readFile } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { matchComponent } from '../archiver/index.js'
 import { AppError, messageOf } from '../base/index.js'
+import { goStringFromBytes } from '../snapshots/index.js'
 
 /**
  * Reads pattern or path list files ("-" is standard input), as restic reads each kind: 'lines'
@@ -11,28 +12,45 @@ import { AppError, messageOf } from '../base/index.js'
 export async function readListFiles(files: string[] | undefined, what: string, form: 'lines' | 'verbatim' | 'raw' | 'patterns' = 'lines'): Promise<string[]> {
   const out: string[] = []
   for (const f of files ?? []) {
-    let text: string
+    let bytes: Buffer
     try {
-      text = f === '-' ? await readStdin() : await readFile(f, 'utf8')
+      bytes = f === '-' ? await readStdin() : await readFile(f)
     } catch (err) {
       throw new AppError('INVALID_ARGUMENT', `Cannot read ${what} "${f}": ${messageOf(err)}`)
     }
-    if (form === 'raw') {
-      out.push(...text.split('\0').filter((p) => p !== ''))
+    // Paths taken as they are keep bytes that are not UTF-8 (as Go strings: the archiver turns
+    // them back into those bytes); 'lines' and 'patterns' are text.
+    if (form === 'raw' || form === 'verbatim') {
+      for (const entry of splitBytes(bytes, form === 'raw' ? 0x00 : 0x0a)) {
+        const e = form === 'verbatim' && entry.at(-1) === 0x0d ? entry.subarray(0, -1) : entry
+        if (e.length > 0) out.push(goStringFromBytes(e))
+      }
       continue
     }
+    const text = bytes.toString('utf8')
     for (const line of text.split(/\r?\n/)) {
-      const t = form === 'verbatim' ? line : line.trim()
-      if (t !== '' && (form === 'verbatim' || !t.startsWith('#'))) out.push(form === 'patterns' ? expandVariables(t) : t)
+      const t = line.trim()
+      if (t !== '' && !t.startsWith('#')) out.push(form === 'patterns' ? expandVariables(t) : t)
     }
   }
   return out
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Buffer> {
   const parts: Buffer[] = []
   for await (const c of process.stdin) parts.push(c as Buffer)
-  return Buffer.concat(parts).toString('utf8')
+  return Buffer.concat(parts)
+}
+
+function splitBytes(bytes: Buffer, separator: number): Buffer[] {
+  const out: Buffer[] = []
+  let start = 0
+  for (let i = bytes.indexOf(separator); i >= 0; i = bytes.indexOf(separator, start)) {
+    out.push(bytes.subarray(start, i))
+    start = i + 1
+  }
+  out.push(bytes.subarray(start))
+  return out
 }
 
 /**

@@ -6,7 +6,7 @@ import { AppError, hashId, messageOf, shortId, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
 import { plaintextLength, type BlobWriter, type Repository } from '../repository/index.js'
-import { decodeNodeJson, decodeTree, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
+import { bytesFromGoString, decodeNodeJson, decodeTree, hasEscapedBytes, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
 import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, sameNodes, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
@@ -167,7 +167,7 @@ class Archiver {
     const only = this.#o.paths.length === 1 && isDotTarget(this.#o.paths[0]) ? resolvePath(this.#o.paths[0]) : undefined
     for (const p of only === undefined ? this.#o.paths : []) {
       try {
-        await lstat(p)
+        await lstat(fsPath(p))
         existing.push(resolvePath(p))
         this.#targets.add(resolvePath(p))
         // Exclude patterns apply to the targets too, as restic applies them (`backup /etc/*
@@ -309,8 +309,8 @@ class Archiver {
       nodes.push(node)
     }
     for (const [name, child] of v.children) {
-      const childPath = child.fsPath
-      const nameBuf = Buffer.from(name)
+      const childPath = fsPath(child.fsPath)
+      const nameBuf = bytesFromGoString(name)
       const parentNode = parent?.get(keyOfBytes(nameBuf))
       if (child.target) {
         const entry = await this.#statEntry(nameBuf, childPath, parentNode)
@@ -648,3 +648,11 @@ export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
   return w as unknown as BlobWriter
 }
 
+/**
+ * A target's path for the file system. Paths given on the command line or in --files-from-raw
+ * that are not UTF-8 come as Go strings (goStringFromBytes): their bytes are what names the
+ * file, and what its node is named by, as restic names it.
+ */
+function fsPath(p: string): string | Buffer {
+  return hasEscapedBytes(p) ? bytesFromGoString(p) : p
+}

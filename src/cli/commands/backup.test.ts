@@ -60,3 +60,32 @@ describe('backup -vv', () => {
     }
   })
 })
+
+describe('backup of paths that are not UTF-8', () => {
+  it('--files-from-raw and --files-from-verbatim back up a file whose name is not UTF-8, under its own bytes', async () => {
+    // The bytes were read as UTF-8 (each bad byte became U+FFFD): the file was not found, and
+    // not backed up.
+    const tmp = await tempDir('backup-raw-names')
+    try {
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      const name = Buffer.concat([Buffer.from('bad'), Buffer.of(0xff, 0xfe), Buffer.from('name')])
+      const dir = Buffer.from(join(tmp.path, 'src'))
+      await fs.mkdir(dir)
+      const file = Buffer.concat([dir, Buffer.from('/'), name])
+      await fs.writeFile(file, 'data')
+      await fs.writeFile(join(tmp.path, 'raw'), Buffer.concat([file, Buffer.of(0)]))
+      await fs.writeFile(join(tmp.path, 'verbatim'), Buffer.concat([file, Buffer.from('\n')]))
+      for (const flag of ['--files-from-raw', '--files-from-verbatim']) {
+        const r = await cairn(repo, ['backup', flag, join(tmp.path, flag === '--files-from-raw' ? 'raw' : 'verbatim')])
+        assert.equal(r.code, 0, `${flag}: ${r.stderr}`)
+        const target = join(tmp.path, `out${flag}`)
+        assert.equal((await cairn(repo, ['restore', 'latest', '--target', target])).code, 0)
+        const restored = await fs.readdir(Buffer.concat([Buffer.from(target), dir]), { encoding: 'buffer' })
+        assert.deepEqual(restored, [name], flag)
+      }
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
