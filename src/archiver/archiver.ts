@@ -1,5 +1,5 @@
 import { lstatSync } from 'node:fs'
-import { lstat } from 'node:fs/promises'
+import { lstat, stat } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { AppError, hashId, messageOf, shortId, type Id } from '../base/index.js'
@@ -319,7 +319,9 @@ class Archiver {
         add(walked.done.then((json) => (json === undefined ? undefined : { name: nameBuf, json })))
         continue
       }
-      const st = await lstat(childPath, { bigint: true })
+      // A folder that only leads to a target is followed if it is a symlink, as restic follows
+      // it: stored as the link, it would hide the target below it from every restore.
+      const st = await stat(childPath, { bigint: true })
       const node = await nodeFromStat(nameBuf, childPath, st, this.#nodeOptions(childPath))
       if (!node) continue
       const previous = parentNode?.type === 'dir' ? parentNode.subtree : undefined

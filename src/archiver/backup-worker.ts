@@ -8,7 +8,7 @@ import { hashId, type HandlerAnswer, type ReplyOutput } from '../base/index.js'
 import { createChunker, type Chunker } from '../chunker/index.js'
 import type { EncoderWorkerApi } from '../repository/index.js'
 import type { SmallFileAnswer, WorkerRequest } from './backup-workers.js'
-import { contentMarkText } from './read-check.js'
+import { contentMarkText, READ_FLAGS } from './read-check.js'
 
 // One read buffer per worker, reused: a fresh one per small file leaves the garbage collector
 // with many external buffers to find, and the process with their memory meanwhile.
@@ -21,12 +21,12 @@ function openRead(path: string | Uint8Array): number {
   const p = typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength)
   if (O_NOATIME !== 0) {
     try {
-      return openSync(p, constants.O_RDONLY | O_NOATIME)
+      return openSync(p, READ_FLAGS | O_NOATIME)
     } catch {
       // O_NOATIME needs ownership of the file
     }
   }
-  return openSync(p, constants.O_RDONLY)
+  return openSync(p, READ_FLAGS)
 }
 
 export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, out: ReplyOutput) => HandlerAnswer {

@@ -3,6 +3,7 @@ import { AppError, createLimit, hashId, type Id } from '../base/index.js'
 import { couldEndChunk, createChunker, createScanBuffer, MAX_SIZE, MIN_SIZE, type ChunkerState } from '../chunker/index.js'
 import type { EncodedBlob, SaveResult } from '../repository/index.js'
 import type { BackupWorkers } from './backup-workers.js'
+import { READ_FLAGS } from './read-check.js'
 
 /** What the file saver needs of a blob writer. */
 export interface DataSink {
@@ -501,12 +502,12 @@ async function openForReading(path: string | Buffer): Promise<FileHandleLike> {
   let fd: number | undefined
   if (O_NOATIME !== 0) {
     try {
-      fd = await openFd(path, constants.O_RDONLY | O_NOATIME)
+      fd = await openFd(path, READ_FLAGS | O_NOATIME)
     } catch {
       // O_NOATIME needs ownership of the file; fall through
     }
   }
-  fd ??= await openFd(path, constants.O_RDONLY)
+  fd ??= await openFd(path, READ_FLAGS)
   const handle = fd
   return {
     read: (buf, offset, length) =>

@@ -296,3 +296,38 @@ describe('files that change while they are read', () => {
     })
   })
 })
+
+describe('a file swapped for something else before it is read', () => {
+  it('is never read through a symlink put in its place (small files on a worker, large ones here)', async () => {
+    // Files were opened following symlinks: root stored the link's target (say /etc/shadow)
+    // under the user's file name.
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-swap-'))
+    try {
+      const secret = join(dir, 'secret')
+      const secretBytes = seededBytes(9, 3 * 1024 * 1024)
+      await writeFile(secret, secretBytes)
+      const root = join(dir, 'user')
+      await writeFiles(root, { 'small.txt': 'mine', 'big.bin': seededBytes(8, 3 * 1024 * 1024) })
+      const { symlink } = await import('node:fs/promises')
+      const hooks: BackupHooks = {
+        beforeRead: async (path, attempt) => {
+          if (attempt !== 1) return
+          await unlink(path)
+          await symlink(path.endsWith('small.txt') ? join(dir, 'small-secret') : secret, path)
+        },
+      }
+      await writeFile(join(dir, 'small-secret'), 'SECRET')
+      const repo = await createTestRepository()
+      const r = recorder()
+      const result = await run(repo, [root], { progress: r.progress }, hooks)
+      for (const f of ['small.txt', 'big.bin']) {
+        const node = await nodeAt(repo, result.snapshot.tree, `${root}/${f}`).catch(() => undefined)
+        if (node === undefined || node.type !== 'file') continue
+        const content = await fileContent(repo, node)
+        assert.ok(!content.equals(secretBytes) && !content.toString().includes('SECRET'), `${f} holds the symlink target's content`)
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

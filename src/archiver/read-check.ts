@@ -1,4 +1,4 @@
-import { lstatSync, type BigIntStats } from 'node:fs'
+import { constants, lstatSync, type BigIntStats } from 'node:fs'
 
 /** The parts of a file's `lstat` that move when its content does (or when it is replaced). */
 export type ContentMark = Pick<BigIntStats, 'size' | 'mtimeNs' | 'ctimeNs' | 'ino' | 'dev'>
@@ -50,3 +50,11 @@ export function contentMarkText(m: ContentMark): string {
 export function sameContentMark(a: ContentMark, b: ContentMark): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev
 }
+
+/**
+ * A file is opened as the file its lstat saw, or not at all: never through a symlink put in its
+ * place meanwhile (root would store, say, /etc/shadow under a user's file name), and never
+ * blocking on a fifo put there (O_NONBLOCK changes nothing for a regular file). The check after
+ * reading then reports the change.
+ */
+export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK

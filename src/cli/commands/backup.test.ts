@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { isAppError } from '../../base/index.js'
-import { cairn, initRepo, json, tempDir } from '../../app/interop-testing.js'
+import { cairn, initRepo, json, PASSWORD, restic, tempDir } from '../../app/interop-testing.js'
 import { parseSnapshotTime } from './backup.js'
 
 describe('backup --time', () => {
@@ -84,6 +84,33 @@ describe('backup of paths that are not UTF-8', () => {
         const restored = await fs.readdir(Buffer.concat([Buffer.from(target), dir]), { encoding: 'buffer' })
         assert.deepEqual(restored, [name], flag)
       }
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
+
+describe('backup of a path below a symlinked folder', () => {
+  it('follows the symlink on the way to the target and stores a folder there, as restic does (same tree)', async () => {
+    // The folder on the way was stored as the symlink (with a subtree): nothing below it could
+    // be listed or restored, and the backup said it was fine.
+    const tmp = await tempDir('backup-symlinked-way')
+    try {
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      await fs.mkdir(join(tmp.path, 'data/home/u'), { recursive: true })
+      await fs.writeFile(join(tmp.path, 'data/home/u/f.txt'), 'f')
+      await fs.mkdir(join(tmp.path, 'way'))
+      await fs.symlink('../data/home', join(tmp.path, 'way/home'))
+      const target = join(tmp.path, 'way/home/u')
+      const args = ['--host', 'h', '--time', '2020-01-01 00:00:00']
+      assert.equal((await cairn(repo, ['backup', ...args, target])).code, 0)
+      assert.equal((await restic(repo, ['backup', ...args, target], { RESTIC_PASSWORD: PASSWORD })).code, 0)
+      const snaps = json<Array<{ tree: string }>>(await cairn(repo, ['--json', 'snapshots']))
+      assert.equal(snaps.length, 2)
+      assert.equal(snaps[0].tree, snaps[1].tree)
+      const ls = await cairn(repo, ['ls', 'latest'])
+      assert.match(ls.stdout, /way\/home\/u\/f\.txt/)
     } finally {
       await tmp.remove()
     }
