@@ -1,8 +1,9 @@
 import { hostname as osHostname } from 'node:os'
+import { lstatSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { AppError } from '../base/index.js'
 import { backup, backupStdin, checkPatterns, ExcludeMatcher, scanTotals, stdinPath, type BackupProgress, type BackupResult, type ScanTotals, type StdinBackupOptions } from '../archiver/index.js'
-import { findParentSnapshot, findSnapshot } from '../snapshots/index.js'
+import { bytesFromGoString, findParentSnapshot, findSnapshot } from '../snapshots/index.js'
 import type { Repository } from '../repository/index.js'
 import { defaultRepository } from './default-repository.js'
 import { globPaths, readListFiles } from './list-files.js'
@@ -103,7 +104,10 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   await repo.loadIndex()
   let parent
   if (!req.force) {
-    parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, paths.map((p) => resolve(p)), req.time)
+    // The snapshot will name the paths that exist: a missing one must not keep the parent away
+    // (every file would be read again), as restic drops it first.
+    const existing = paths.filter((p) => lstatOrUndefined(bytesFromGoString(p)) !== undefined)
+    parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, existing.map((p) => resolve(p)), req.time)
   }
   if (req.onTotals) void scanTotals(paths, excludes, req.onTotals, req.signal).catch(() => {})
   return backup(repo, {
@@ -150,4 +154,12 @@ async function runStdinBackup(repo: Repository, req: BackupRequest, stdin: NonNu
     signal: req.signal,
     progress: req.progress,
   })
+}
+
+function lstatOrUndefined(path: Buffer): ReturnType<typeof lstatSync> | undefined {
+  try {
+    return lstatSync(path)
+  } catch {
+    return undefined
+  }
 }

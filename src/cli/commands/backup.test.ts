@@ -116,3 +116,24 @@ describe('backup of a path below a symlinked folder', () => {
     }
   })
 })
+
+describe('backup with a path that does not exist', () => {
+  it('still finds the parent snapshot of the paths that do, so unchanged files are not read again', async () => {
+    // The missing path was part of the parent's lookup, which then never matched.
+    const tmp = await tempDir('backup-missing-parent')
+    try {
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      await fs.mkdir(join(tmp.path, 'src'))
+      await fs.writeFile(join(tmp.path, 'src/a.txt'), 'a')
+      const args = ['backup', join(tmp.path, 'src'), join(tmp.path, 'missing')]
+      assert.equal((await cairn(repo, args)).code, 3)
+      const second = await cairn(repo, args)
+      assert.equal(second.code, 3)
+      assert.match(second.stdout, /parent snapshot/i)
+      assert.match(second.stdout, /0 new, +0 changed, +1 unmodified/)
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
