@@ -207,7 +207,7 @@ class Archiver {
       this.#writer = w
       const whole = only ?? (root.target ? '/' : undefined)
       const tree = whole !== undefined
-        ? await (await this.#walkDir(whole, parentRoot, (await lstat(whole, { bigint: true })).dev)).done
+        ? await this.#rootTree(whole, await this.#walkDir(whole, parentRoot, (await lstat(whole, { bigint: true })).dev))
         : await this.#saveVirtual(root, parentRoot)
       return tree
     }
@@ -367,7 +367,7 @@ class Archiver {
     if (entry.warnings !== undefined) for (const m of entry.warnings) this.#o.progress?.onWarning?.(pathText(path), m)
     if (entry.kind === 'dir') {
       const previous = entry.previous
-      let sub: { done: Promise<Id> }
+      let sub: { done: Promise<Id | undefined> }
       if (this.#o.oneFileSystem && rootDevice !== undefined && entry.stat.dev !== rootDevice && !this.#targets.has(pathText(path))) {
         // Another file system (--one-file-system): the folder it is mounted on is kept, empty,
         // as restic keeps it (a restored system needs /proc and /sys to mount on).
@@ -379,6 +379,7 @@ class Archiver {
         sub = await this.#walkDir(path, previous?.subtree, device, prefetched)
       }
       const done = sub.done.then((id) => {
+        if (id === undefined) return undefined
         const status = previous === undefined ? 'new' : previous.subtree === id ? 'unmodified' : 'changed'
         if (status === 'new') this.#s.dirsNew++
         else if (status === 'changed') this.#s.dirsChanged++
@@ -403,15 +404,24 @@ class Archiver {
   }
 
   /** Walks a directory: its entries, filtered by the excludes, are handed on in order. */
-  async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint, prefetched?: DirPrefetch): Promise<{ done: Promise<Id> }> {
+  /** The tree of a folder backed up as the snapshot's root ("." or "/"), which must be readable. */
+  async #rootTree(path: string, walked: { done: Promise<Id | undefined> }): Promise<Id> {
+    const id = await walked.done
+    if (id === undefined) throw new AppError('IO', `Cannot back up "${path}": the folder cannot be listed`, { hint: 'Check its permissions (the error above says why)' })
+    return id
+  }
+
+  /** `done` gives undefined for a folder that cannot be listed (reported): it is left out, as restic leaves it out. */
+  async #walkDir(path: string | Buffer, parentTree: Id | undefined, rootDevice: bigint, prefetched?: DirPrefetch): Promise<{ done: Promise<Id | undefined> }> {
     const parent = await (prefetched ?? this.#loadParentTree(parentTree, parentNodes))
     const dirText = pathText(path)
     let names: EntryName[]
     try {
       names = listNames(path)
     } catch (err) {
+      // Stored empty, it would look emptied in a restore, not missing.
       this.#error(dirText, err)
-      names = []
+      return { done: Promise.resolve(undefined) }
     }
     if (!this.#o.excludes.isEmpty) {
       const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(pathText)))

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { isAppError } from '../../base/index.js'
-import { cairn, initRepo, json, PASSWORD, restic, tempDir } from '../../app/interop-testing.js'
+import { cairn, cairnMain, initRepo, json, PASSWORD, restic, tempDir } from '../../app/interop-testing.js'
 import { parseSnapshotTime } from './backup.js'
 
 describe('backup --time', () => {
@@ -132,6 +132,38 @@ describe('backup with a path that does not exist', () => {
       assert.equal(second.code, 3)
       assert.match(second.stdout, /parent snapshot/i)
       assert.match(second.stdout, /0 new, +0 changed, +1 unmodified/)
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
+
+describe('backup of a folder that cannot be listed', { skip: process.getuid?.() !== 0 ? 'needs root, to back up as another user' : false }, () => {
+  it('leaves it out of the snapshot, as restic does, rather than storing it empty', async () => {
+    // Stored empty, a restore showed it emptied rather than missing.
+    const { spawn } = await import('node:child_process')
+    const tmp = await tempDir('backup-unlistable')
+    try {
+      await fs.chmod(tmp.path, 0o777)
+      const repo = join(tmp.path, 'repo')
+      await initRepo(repo)
+      await fs.mkdir(join(tmp.path, 'src/open'), { recursive: true })
+      await fs.mkdir(join(tmp.path, 'src/closed'), { mode: 0o700 })
+      await fs.writeFile(join(tmp.path, 'src/open/a.txt'), 'a')
+      await fs.writeFile(join(tmp.path, 'src/closed/secret.txt'), 's')
+      await fs.chmod(join(tmp.path, 'src'), 0o755)
+      const { execFileSync } = await import('node:child_process')
+      execFileSync('chmod', ['-R', 'a+rwX', repo])
+      const code = await new Promise<number>((resolve) => {
+        const p = spawn(process.execPath, [cairnMain, '-r', repo, '--no-cache', 'backup', join(tmp.path, 'src')], {
+          uid: 65534, gid: 65534, env: { ...process.env, HOME: tmp.path, CAIRN_PASSWORD: PASSWORD }, stdio: 'ignore',
+        })
+        p.on('close', (c) => resolve(c ?? -1))
+      })
+      assert.equal(code, 3)
+      const ls = await cairn(repo, ['ls', 'latest'])
+      assert.match(ls.stdout, /src\/open\/a\.txt/)
+      assert.doesNotMatch(ls.stdout, /src\/closed/)
     } finally {
       await tmp.remove()
     }
