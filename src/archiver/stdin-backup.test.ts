@@ -54,10 +54,11 @@ describe('backupStdin()', () => {
     assert.equal(summary.dataAdded, data.length + trees, 'data and trees, as restic counts')
   })
 
-  it('stores empty input as an empty file, and a dry run writes nothing', async () => {
+  it('refuses empty input without saving a snapshot, as restic does, and a dry run writes nothing', async () => {
+    // Empty input was stored as an empty file: a `pg_dump db |` that failed looked backed up.
     const repo = await createTestRepository()
-    const empty = await backupStdin(repo, { filename: 'empty', input: streamOf(Buffer.alloc(0)).input })
-    assert.deepEqual((await nodeAt(repo, empty.snapshot.tree, '/empty')).content, [])
+    await assert.rejects(backupStdin(repo, { filename: 'empty', input: streamOf(Buffer.alloc(0)).input }), (err) => isAppError(err, 'INVALID_ARGUMENT') && /No data read from standard input/.test(err.message))
+    assert.deepEqual(await repo.listIds('snapshots'), [])
     const dry = await backupStdin(repo, { filename: 'x', input: streamOf(Buffer.from('data')).input, dryRun: true })
     assert.equal(dry.snapshotId, undefined)
     assert.ok(dry.summary.dataAdded > 4 && dry.summary.dataAdded < 2000, 'the data and its two trees')

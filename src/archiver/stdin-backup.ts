@@ -68,6 +68,13 @@ export async function backupStdin(repo: ArchiverRepo, options: StdinBackupOption
       await input.close()
     }
     if (options.signal?.aborted) throw new AppError('INTERRUPTED', 'Backup interrupted')
+    // As restic refuses it: an empty stream is most often a command that failed before writing
+    // (`pg_dump db | cairn backup --stdin`), and its snapshot would look like a backup.
+    if (saved.size === 0) {
+      throw new AppError('INVALID_ARGUMENT', 'No data read from standard input: no snapshot was saved', {
+        hint: 'Check the command whose output is piped into cairn (it may have failed)',
+      })
+    }
     summary.filesNew = 1
     summary.totalFilesProcessed = 1
     summary.totalBytesProcessed = saved.size
