@@ -11,6 +11,13 @@ describe('parseFindTime()', () => {
     assert.equal(iso(parseFindTime('01.05.2024 12:30 -0100')), '2024-05-01T13:30:00.000Z')
   })
 
+  it('takes a fraction after the seconds, as Go does though the layout has none', () => {
+    // "2020-01-01 00:00:00.5" was refused; restic takes it.
+    assert.equal(parseFindTime('2020-01-01 00:00:00.25 +0000'), 1577836800250000000n)
+    assert.equal(parseFindTime('2020-01-01 00:00:00,123456789 +0000'), 1577836800123456789n)
+    assert.throws(() => parseFindTime('2020-01-01 00:00.5'), (err) => isAppError(err, 'INVALID_ARGUMENT'))
+  })
+
   it('takes years 0 to 99 as they are, not as 1900 to 1999', () => {
     // "0099-06-01" became 1999-06-01 (Date's constructor adds 1900 to such years).
     assert.equal(iso(parseFindTime('0099-06-01 00:00:00 +0000')), '0099-06-01T00:00:00.000Z')

@@ -1,9 +1,11 @@
 import { AppError } from '../base/index.js'
 
 // restic's find accepts these layouts (Go's time.ParseInLocation, local zone):
-// "2006-01-02[ 15:04[:05][ -0700]]" and "02.01.2006[ 15:04[:05][ -0700]]".
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2})(?::(\d{2}))?(?: ([+-])(\d{2})(\d{2}))?)?$/
-const GERMAN = /^(\d{2})\.(\d{2})\.(\d{4})(?: (\d{2}):(\d{2})(?::(\d{2}))?(?: ([+-])(\d{2})(\d{2}))?)?$/
+// "2006-01-02[ 15:04[:05][ -0700]]" and "02.01.2006[ 15:04[:05][ -0700]]". Go also takes a
+// fraction after the seconds ("05.25" or "05,25") that the layout does not name.
+const CLOCK = ' (\\d{2}):(\\d{2})(?::(\\d{2})(?:[.,](\\d{1,9}))?)?(?: ([+-])(\\d{2})(\\d{2}))?'
+const ISO = new RegExp(`^(\\d{4})-(\\d{2})-(\\d{2})(?:${CLOCK})?$`)
+const GERMAN = new RegExp(`^(\\d{2})\\.(\\d{2})\\.(\\d{4})(?:${CLOCK})?$`)
 
 /**
  * Parses a time given to find's --oldest/--newest (and backup's --time), in the local zone
@@ -35,9 +37,10 @@ export function parseFindTime(text: string): bigint {
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
     throw new AppError('INVALID_ARGUMENT', `Unable to parse time "${text}": a field is out of range`)
   }
+  const fraction = BigInt((m[7] ?? '').padEnd(9, '0'))
   let ms: number
-  if (m[7] !== undefined) {
-    const offset = (Number(m[8]) * 60 + Number(m[9])) * (m[7] === '-' ? -1 : 1)
+  if (m[8] !== undefined) {
+    const offset = (Number(m[9]) * 60 + Number(m[10])) * (m[8] === '-' ? -1 : 1)
     const d = new Date(0)
     d.setUTCFullYear(year, month - 1, day)
     d.setUTCHours(hour, minute, second, 0)
@@ -48,7 +51,7 @@ export function parseFindTime(text: string): bigint {
     d.setHours(hour, minute, second, 0)
     ms = d.getTime()
   }
-  return BigInt(ms) * 1_000_000n
+  return BigInt(ms) * 1_000_000n + fraction
 }
 
 /** Days in a month of the proleptic Gregorian calendar; set*FullYear, unlike Date's constructor, takes years 0-99 as they are. */
