@@ -437,7 +437,7 @@ class Archiver {
       else entry = it
       if (entry !== undefined) entries.push({ entry, path: childPath })
     }
-    const dones: Array<Promise<string | undefined>> = []
+    const dones: Array<Promise<string | undefined> | string> = []
     const ahead: Array<DirPrefetch | undefined> = []
     let scanned = 0
     let inFlight = 0
@@ -456,6 +456,12 @@ class Archiver {
         ahead[i] = undefined
         inFlight--
       }
+      // Most files of a backup with a parent are unchanged: no promise, no await for those.
+      const unchanged = entry.kind === 'file' ? this.#unchangedFile(entry, childPath) : undefined
+      if (unchanged !== undefined) {
+        dones.push(unchanged)
+        continue
+      }
       const walked = await this.#walkEntry(entry, childPath, rootDevice, prefetchedDir)
       dones.push(walked.done)
     }
@@ -466,6 +472,16 @@ class Archiver {
     })
     done.catch(() => {})
     return { done }
+  }
+
+  /**
+   * The node's JSON of a file that #walkEntry would take whole from the parent snapshot, found
+   * without waiting; undefined for any other file, which #walkEntry then walks.
+   */
+  #unchangedFile(entry: ScanEntry, path: string | Buffer): string | undefined {
+    if (entry.warnings !== undefined || this.#o.excludes.excludedBySize(entry.size)) return undefined
+    this.#checkAbort()
+    return this.#reuseParentContent(entry, path)
   }
 
   /**
