@@ -4,6 +4,7 @@
  * (`1y2m3d4h`), retention counts and percentages. Pure; each returns undefined for text it
  * does not accept, so the schema can turn that into an issue with a line number.
  */
+import { parseReadDataSubset } from '../base/index.js'
 
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }
 
@@ -58,14 +59,14 @@ export function isPercentage(text: string): boolean {
   return m !== null && Number(m[1]) < 100
 }
 
-/** True for `check`'s `read-data-subset`: `n/t`, a percentage up to 100, or a size. */
+/** True for `check`'s `read-data-subset`: what `check --read-data-subset` takes (parseReadDataSubset). */
 export function isReadDataSubset(text: string): boolean {
-  const t = text.trim()
-  const g = /^(\d+)\/(\d+)$/.exec(t)
-  if (g) return Number(g[1]) >= 1 && Number(g[1]) <= Number(g[2]) && Number(g[2]) <= 256
-  const p = /^(\d+(?:\.\d+)?)%$/.exec(t)
-  if (p) return Number(p[1]) > 0 && Number(p[1]) <= 100
-  return parseByteSize(t) !== undefined
+  try {
+    parseReadDataSubset(text)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** Formats bytes with binary units for messages (`9.3 GiB`). */

@@ -60,8 +60,10 @@ export interface CheckReport {
   unreadablePacks: Id[]
   /** Some trees could not be read, so what uses a lost blob is not fully known. */
   treesIncomplete: boolean
-  /** Snapshot files that cannot be read. */
+  /** Snapshot files that cannot be read because they are damaged. */
   brokenSnapshots: Id[]
+  /** Snapshot files that this user may not read (permissions): nothing is damaged. */
+  unreadableSnapshots: Id[]
   /** Rebuilding the index (`repair index`) would fix or reduce some of the problems. */
   suggestRepairIndex: boolean
   /** `prune` would tidy up (unreferenced or mixed packs). */

@@ -44,16 +44,28 @@ export interface StructureContext {
 const NULL_ID = '0'.repeat(64)
 const OTHER_NODE_TYPES = new Set(['symlink', 'socket', 'chardev', 'dev', 'fifo'])
 
-/** Loads a blob from any of its copies using check's own index; classifies failures. */
+/** True for an error message that says a file is there but this user may not read it. */
+export function isPermissionProblem(message: string): boolean {
+  return /\b(EACCES|EPERM)\b|permission denied/i.test(message)
+}
+
+/**
+ * Loads a blob from any of its copies using check's own index; classifies failures: `pack` is
+ * the first pack whose copy is there but fails, `refused` that every such failure was a lack
+ * of permission.
+ */
 export async function loadCheckedBlob(
   ctx: Pick<StructureContext, 'repo' | 'index' | 'missingPacks' | 'packSizes' | 'packCache'>,
   type: BlobType,
   id: Id,
-): Promise<Buffer | { missing: boolean; detail: string }> {
+): Promise<Buffer | { missing: boolean; detail: string; pack?: Id; refused?: boolean }> {
   const locations = ctx.index.lookupAll(type, id)
   if (locations.length === 0) return { missing: true, detail: 'not in the index' }
   const details: string[] = []
   let allGone = true
+  // The first pack whose copy fails, and whether every failure was a lack of permission.
+  let pack: Id | undefined
+  let refused = true
   for (const loc of locations) {
     if (ctx.missingPacks.has(loc.packId)) {
       details.push(`its pack ${shortId(loc.packId)} is missing`)
@@ -69,11 +81,13 @@ export async function loadCheckedBlob(
         continue
       }
       allGone = false
+      pack ??= loc.packId
       const where = `the copy in pack ${shortId(loc.packId)}`
+      if (!isPermissionProblem(messageOf(err))) refused = false
       details.push(isAppError(err, 'INVALID_DATA') ? `${where} fails to decrypt or verify` : `${where} cannot be read: ${messageOf(err)}`)
     }
   }
-  return { missing: allGone, detail: details.join('; ') }
+  return allGone ? { missing: true, detail: details.join('; ') } : { missing: false, detail: details.join('; '), pack, refused }
 }
 
 async function loadSealed(ctx: Pick<StructureContext, 'repo' | 'packSizes' | 'packCache'>, type: BlobType, loc: BlobLocation): Promise<Buffer> {
@@ -189,8 +203,9 @@ async function loadTree(ctx: StructureContext, tree: Id): Promise<Node[] | undef
   const loaded = await loadCheckedBlob(ctx, 'tree', tree)
   if (!Buffer.isBuffer(loaded)) {
     ctx.failedTrees.add(tree)
-    const kind = loaded.missing ? 'tree-missing' : 'tree-damaged'
-    ctx.report({ kind, message: `tree ${shortId(tree)}: ${loaded.missing ? 'missing' : 'damaged'} (${loaded.detail})`, tree, refs: [{ tree }] })
+    // The pack is named, so that check advises what mends it (repair packs, or permissions).
+    const what = loaded.missing ? 'missing' : loaded.refused === true ? 'cannot be read' : 'damaged'
+    ctx.report({ kind: loaded.missing ? 'tree-missing' : 'tree-damaged', message: `tree ${shortId(tree)}: ${what} (${loaded.detail})`, tree, pack: loaded.pack, refs: [{ tree }] })
     return undefined
   }
   try {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LocalBackend } from '../backends/index.js'
-import type { Id, WorkerPool } from '../base/index.js'
+import { AppError, type Id, type WorkerPool } from '../base/index.js'
+import type { Handle } from '../backends/index.js'
+import { withMembers } from '../backends/testing/overrides.js'
 import { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { decodeSnapshot } from '../snapshots/index.js'
@@ -181,6 +183,20 @@ describe('checkRepository()', () => {
     assert.ok(decodeSnapshot(await repo.loadUnpacked('snapshots', second.id)))
   })
 
+  it('tells a snapshot file it may not read (permissions) from a damaged one, and advises no forget for it', async () => {
+    const { repo, first } = await twoSnapshots()
+    const refused = new AppError('IO', `Cannot read "snapshots/${first.id}": permission denied (EACCES)`)
+    const guarded = withMembers(repo.backend, {
+      load: async (h: Handle, offset?: number, length?: number) => {
+        if (h.type === 'snapshots' && h.name === first.id) throw refused
+        return repo.backend.load(h, offset, length)
+      },
+    })
+    const report = await checkRepository(await Repository.open(guarded, TEST_PASSWORD))
+    assert.equal(only(report, 'snapshot-unreadable').snapshot, first.id)
+    assert.deepEqual([report.unreadableSnapshots, report.brokenSnapshots], [[first.id], []])
+  })
+
   it('finds a damaged tree blob while walking, without reading the data', async () => {
     const { repo, first, second } = await twoSnapshots()
     const docs = first.dirs.get('/home/me/docs')!
@@ -191,6 +207,25 @@ describe('checkRepository()', () => {
     const tree = only(report, 'tree-damaged')
     assert.equal(tree.tree, docs)
     assert.deepEqual(affected(tree), { [first.id]: ['/home/me/docs'], [second.id]: ['/home/me/docs'] })
+    // Its pack is named, so that check advises "repair packs" for it: it advised nothing.
+    assert.equal(tree.pack, packOf(repo, 'tree', docs))
+    assert.deepEqual(report.damagedPacks, [packOf(repo, 'tree', docs)])
+  })
+
+  it('tells a tree pack it may not read (permissions) from a damaged one', async () => {
+    const { repo, first } = await twoSnapshots()
+    const docs = first.dirs.get('/home/me/docs')!
+    const pack = packOf(repo, 'tree', docs)
+    const guarded = withMembers(repo.backend, {
+      load: async (h: Handle, offset?: number, length?: number) => {
+        if (h.type === 'data' && h.name === pack) throw new AppError('IO', `Cannot read "data/${pack}": permission denied (EACCES)`)
+        return repo.backend.load(h, offset, length)
+      },
+    })
+    const report = await checkRepository(await Repository.open(guarded, TEST_PASSWORD))
+    const trees = report.errors.filter((e) => e.kind === 'tree-damaged')
+    assert.ok(trees.length > 0 && trees.every((e) => e.pack === pack && /: cannot be read \(.*permission denied/.test(e.message)), JSON.stringify(trees))
+    assert.deepEqual([report.unreadablePacks, report.damagedPacks], [[pack], []])
   })
 
   it('with readData on a local repository (packs read into reused shared buffers) finds a flipped byte in one pack of many', async () => {
@@ -319,13 +354,27 @@ describe('checkRepository()', () => {
     await tamper(repo.backend, { type: 'data', name: pack }, (b) => b.subarray(0, offsetOf(repo, 'data', blobs[0]) + 10))
     const cut = await checkRepository(await reopen(repo))
     assert.deepEqual([cut.damagedPacks, cut.missingPacks], [[pack], []])
+    // Larger because the index lacks the entry of its last blob: the header lists it.
     const { repo: other } = await twoSnapshots()
-    const some = [...other.index.packs()][0].id
-    await tamper(other.backend, { type: 'data', name: some }, (b) => Buffer.concat([b, Buffer.alloc(100)]))
+    const { decodeIndex, encodeIndex } = await import('../repository/index.js')
+    const [indexId] = await other.listIds('index')
+    const file = decodeIndex(await other.loadUnpacked('index', indexId))
+    const some = file.packs.find((p) => p.blobs.length > 1)!
+    await other.backend.remove({ type: 'index', name: indexId })
+    await other.saveUnpacked('index', encodeIndex({ supersedes: [], packs: file.packs.map((p) => (p === some ? { ...p, blobs: p.blobs.slice(0, -1) } : p)) }))
     const longer = await checkRepository(await reopen(other))
-    assert.deepEqual(longer.errors.map((e) => e.kind), ['pack-size'])
+    assert.deepEqual(longer.errors.map((e) => e.kind), ['pack-size', 'blob-missing'])
     assert.deepEqual([longer.brokenPacks, longer.damagedPacks], [[], []])
     assert.equal(longer.suggestRepairIndex, true)
+    // Larger because bytes were appended: its header (read from the end) cannot be read, which
+    // "repair index" cannot mend either. It sent the user there, and check said the same again.
+    const { repo: fourth } = await twoSnapshots()
+    const appended = [...fourth.index.packs()][0].id
+    await tamper(fourth.backend, { type: 'data', name: appended }, (b) => Buffer.concat([b, Buffer.alloc(100, 7)]))
+    const garbage = await checkRepository(await reopen(fourth))
+    assert.match(only(garbage, 'pack-size').message, /the index expects \d+, and its header cannot be read \(.*invalid header length/)
+    assert.deepEqual([garbage.brokenPacks, garbage.damagedPacks], [[appended], [appended]])
+    assert.deepEqual(only(garbage, 'pack-size').affected, [], 'nothing is lost: the blobs are before the garbage')
     // Cut short in its header only (which comes after the blobs): damaged too. It went to repair
     // index, which cannot mend it, so check advised the same again and again.
     const { repo: third } = await twoSnapshots()

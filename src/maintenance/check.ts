@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os'
-import { AppError, messageOf, shortId, WorkerPool, type Id } from '../base/index.js'
+import { AppError, isAppError, messageOf, shortId, WorkerPool, type Id } from '../base/index.js'
 import { masterKeyToJSON } from '../crypto/index.js'
-import { MasterIndex, PackCache, packSize, type PackedBlob, type Repository } from '../repository/index.js'
+import { MasterIndex, PackCache, packSize, readPackHeader, type PackedBlob, type Repository } from '../repository/index.js'
 import { loadSnapshots, type SnapshotEntry } from '../snapshots/index.js'
 import type { AffectedSnapshot, CheckProblem, CheckProgress, CheckReport } from './check-report.js'
 import { packSlots, readPacks, type PackToRead } from './check-read-data.js'
-import { findFileRefs, walkTrees, type PendingProblem, type StructureContext } from './check-structure.js'
+import { findFileRefs, isPermissionProblem, walkTrees, type PendingProblem, type StructureContext } from './check-structure.js'
 import { forEachIndexFile } from './index-files.js'
 import { parseReadDataSubset, selectPacks, type ReadDataSubset } from './read-data-subset.js'
 import { TreeGraph, type TreeRef } from './tree-graph.js'
@@ -146,8 +146,15 @@ async function check(repo: CheckRepo, options: CheckOptions, subset: ReadDataSub
     }
     for (const [pack, real] of wrongSize) {
       const blobs = lost.get(pack) ?? []
-      const cut = blobs.length > 0 ? `, ${blobs.length} of its blobs lie past the end` : ''
-      report({ kind: 'pack-size', message: `pack ${shortId(pack)}: unexpected size ${real} bytes, the index expects ${expected.get(pack)}${cut}`, pack, larger: real > (expected.get(pack) ?? 0), ...blobLists(blobs) })
+      const cut = blobs.length > 0 ? `, ${blobs.length} of its blobs ${blobs.length === 1 ? 'lies' : 'lie'} past the end` : ''
+      const size = `pack ${shortId(pack)}: unexpected size ${real} bytes, the index expects ${expected.get(pack)}${cut}`
+      const larger = real > (expected.get(pack) ?? 0)
+      // Bigger than its index entries: blobs the index lacks, which "repair index" finds in the
+      // header, unless the header is what is wrong (bytes appended to the pack): then only
+      // "repair packs" helps, and the index advice would send the user round in circles.
+      const header = larger ? await headerProblem(repo, pack, real) : undefined
+      if (header === undefined) report({ kind: 'pack-size', message: size, pack, larger, ...blobLists(blobs) })
+      else report({ kind: 'pack-size', message: `${size}, and its header cannot be read (${header})`, pack, larger: false, ...blobLists(blobs) })
     }
   }
   progress?.advance?.('check-packs', expected.size, 0)
@@ -258,6 +265,18 @@ function verifyPacks(
   return readPacks({ repo, index, badCopies, report, concurrency, verifier, buffers: packSlots(), signal, progress }, packs)
 }
 
+/** Why the header of a pack that is bigger than the index says cannot be read; undefined when it can. */
+async function headerProblem(repo: CheckRepo, pack: Id, size: number): Promise<string | undefined> {
+  try {
+    await readPackHeader(repo.backend, repo.key, pack, size)
+    return undefined
+  } catch (err) {
+    if (isAppError(err, 'INVALID_DATA')) return messageOf(err)
+    // Not the pack's content (a dropped connection, permissions): the size is all that is known.
+    return undefined
+  }
+}
+
 /** A rejection handler that stops the other side of the check, then passes the error on. */
 function stopWith(stop: AbortController): (err: unknown) => never {
   return (err) => {
@@ -314,8 +333,10 @@ function summarize(errors: CheckProblem[], hints: CheckProblem[], stats: CheckRe
   }
   const unreferenced = hints.some((h) => h.kind === 'pack-unreferenced')
   const missing = new Set(errors.filter((e) => e.kind === 'pack-missing' && e.pack !== undefined).map((e) => e.pack!))
-  // A pack refused for lack of permission is not damaged: deleting it would lose data.
-  const refused = new Set(errors.filter((e) => e.kind === 'pack-unreadable' && /\b(EACCES|EPERM)\b|permission denied/i.test(e.message)).map((e) => e.pack!))
+  // A pack or snapshot refused for lack of permission is not damaged: deleting it would lose data.
+  const refused = new Set(errors.filter((e) => (e.kind === 'pack-unreadable' || e.kind === 'tree-damaged') && e.pack !== undefined && isPermissionProblem(e.message)).map((e) => e.pack!))
+  const unreadable = errors.filter((e) => e.kind === 'snapshot-unreadable')
+  const refusedSnapshots = unreadable.filter((e) => isPermissionProblem(e.message)).map((e) => e.snapshot!)
   return {
     errors,
     hints,
@@ -324,7 +345,8 @@ function summarize(errors: CheckProblem[], hints: CheckProblem[], stats: CheckRe
     damagedPacks: [...brokenPacks].filter((p) => !missing.has(p) && !refused.has(p)),
     unreadablePacks: [...brokenPacks].filter((p) => !missing.has(p) && refused.has(p)),
     treesIncomplete: errors.some((e) => e.kind === 'tree-missing' || e.kind === 'tree-damaged' || e.kind === 'snapshot-unreadable'),
-    brokenSnapshots: errors.filter((e) => e.kind === 'snapshot-unreadable').map((e) => e.snapshot!),
+    brokenSnapshots: unreadable.filter((e) => !isPermissionProblem(e.message)).map((e) => e.snapshot!),
+    unreadableSnapshots: refusedSnapshots,
     suggestRepairIndex:
       has('index-unreadable') ||
       has('pack-size') ||

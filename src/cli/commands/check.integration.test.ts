@@ -206,6 +206,23 @@ describe('cairn check and repair on damaged repositories', { skip }, () => {
     assert.deepEqual(restored.get('big.bin'), await fs.readFile(big()))
   })
 
+  it('sends a pack with bytes appended to repair packs, not round in circles through repair index', async () => {
+    const repo = await copy()
+    const pack = (await packFiles(repo))[0]
+    await fs.appendFile(pack.path, randomBytes(100))
+    const r = await cairn(repo, 'check')
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /error: pack [0-9a-f]{8}: unexpected size \d+ bytes, the index expects \d+, and its header cannot be read/)
+    const id = pack.path.split('/').pop()!.slice(0, 8)
+    assert.match(r.stderr, new RegExp(`To repair: run "cairn repair packs ${id}"`))
+    assert.doesNotMatch(r.stderr, /run "cairn repair index"/)
+    const repaired = await run(process.execPath, [cairnBin, '-r', repo, 'repair', 'packs', id], {}, tmp)
+    assert.equal(repaired.code, 0, repaired.stderr)
+    assert.equal((await cairn(repo, 'check', '--read-data')).code, 0)
+    const rc = await restic(repo, 'check', '--read-data')
+    assert.equal(rc.code, 0, rc.stdout + rc.stderr)
+  })
+
   it('reports a truncated snapshot file by its ID', async () => {
     const repo = await copy()
     const file = join(repo, 'snapshots', first.id)

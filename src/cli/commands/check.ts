@@ -89,6 +89,7 @@ function printJson(term: Terminal, report: CheckReport): void {
     damaged_packs: report.damagedPacks,
     unreadable_packs: report.unreadablePacks,
     broken_snapshots: report.brokenSnapshots,
+    unreadable_snapshots: report.unreadableSnapshots,
     suggest_repair_index: report.suggestRepairIndex,
     suggest_prune: report.suggestPrune,
     ...report.stats,
@@ -159,6 +160,13 @@ function printText(term: Terminal, report: CheckReport): void {
     term.warn(`${packs(report.missingPacks.length)} missing: ${ids(report.missingPacks)}. To repair: run "cairn repair index" so the index lists only the packs there are; ${afterwards}`)
   } else if (report.brokenPacks.length === 0 && report.suggestRepairIndex) {
     term.warn('The index does not match the packs: run "cairn repair index" to rebuild it from the pack headers, then check again.')
+  }
+  if (report.unreadableSnapshots.length > 0) {
+    const n = report.unreadableSnapshots.length
+    term.warn(
+      `${n} snapshot file${n === 1 ? '' : 's'} cannot be read for lack of permission: ${ids(report.unreadableSnapshots)}. That is no damage and nothing is lost: ` +
+        "make sure the user running cairn may read the repository's files, then check again.",
+    )
   }
   if (report.brokenSnapshots.length > 0) {
     term.warn(
