@@ -6,14 +6,27 @@ import { findSnapshot } from '../snapshots/index.js'
 export const CAT_TYPES = ['config', 'index', 'snapshot', 'key', 'masterkey', 'lock', 'pack', 'blob', 'tree', 'header'] as const
 export type CatType = (typeof CAT_TYPES)[number]
 
-/** Resolves a full or abbreviated ID among the files of a type. */
-async function resolveFileId(repo: Repository, type: 'index' | 'snapshots' | 'keys' | 'locks' | 'data', prefix: string | undefined): Promise<Id> {
-  if (!prefix) throw new AppError('INVALID_ARGUMENT', `An ID is needed for "cat ${type}"`)
+/** What `cat` calls the files of each folder, for messages. */
+const NOUNS = { index: 'index', snapshots: 'snapshot', keys: 'key', locks: 'lock', data: 'pack' } as const
+
+/** Resolves a full or abbreviated ID (any case, as restic takes it) among the files of a type. */
+async function resolveFileId(repo: Repository, type: 'index' | 'snapshots' | 'keys' | 'locks' | 'data', given: string | undefined): Promise<Id> {
+  const noun = NOUNS[type]
+  if (!given) throw new AppError('INVALID_ARGUMENT', `An ID is needed for "cat ${noun}"`)
+  const prefix = given.toLowerCase()
+  if (!/^[0-9a-f]{1,64}$/.test(prefix)) throw new AppError('INVALID_ARGUMENT', `"${given}" is not a ${noun} ID`, { hint: 'Give its ID, or the start of it, in hexadecimal' })
   const ids = await repo.listIds(type)
   const hits = ids.filter((id) => id.startsWith(prefix))
   if (hits.length === 1) return hits[0]
-  if (hits.length === 0) throw new AppError('NOT_FOUND', `No ${type} file with ID "${prefix}"`)
-  throw new AppError('INVALID_ARGUMENT', `ID prefix "${prefix}" is ambiguous among ${type} files`, { hint: 'Give more characters' })
+  if (hits.length === 0) throw new AppError('NOT_FOUND', `No ${noun} file with ID "${given}"`, { hint: `"cairn list ${type === 'data' ? 'packs' : type === 'keys' ? 'keys' : type}" shows the IDs there are` })
+  throw new AppError('INVALID_ARGUMENT', `ID prefix "${given}" is ambiguous among ${noun} files`, { hint: 'Give more characters' })
+}
+
+/** A blob's ID as given (any case, as restic takes it): the whole of it, as restic requires. */
+function blobId(given: string, type: 'blob' | 'tree'): Id {
+  const id = given.toLowerCase()
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new AppError('INVALID_ARGUMENT', `"${given}" is not a ${type} ID: a ${type} is named by all 64 hexadecimal characters of its ID`, { hint: '"cairn list blobs" shows them' })
+  return id
 }
 
 function pretty(json: Uint8Array | object): string {
@@ -49,9 +62,10 @@ export async function catObject(repo: Repository, type: string, id?: string): Pr
     case 'blob':
     case 'tree': {
       if (!id) throw new AppError('INVALID_ARGUMENT', `An ID is needed for "cat ${type}"`)
+      const blob = blobId(id, type as 'blob' | 'tree')
       await repo.loadIndex()
-      if (type === 'tree') return pretty(await repo.loadBlob('tree', id))
-      for (const t of ['data', 'tree'] as const) if (repo.index.has(t, id)) return repo.loadBlob(t, id)
+      if (type === 'tree') return pretty(await repo.loadBlob('tree', blob))
+      for (const t of ['data', 'tree'] as const) if (repo.index.has(t, blob)) return repo.loadBlob(t, blob)
       throw new AppError('NOT_FOUND', `No blob with ID "${id}" in the index`)
     }
     default:

@@ -108,4 +108,27 @@ describe('recover()', () => {
     assert.deepEqual(result.unreadableTrees.map((t) => t.id), [root])
     assert.deepEqual(result.roots, [root, below].sort(), 'the damaged root is still unreferenced, and /srv now is too')
   })
+
+  it('leaves the index as it is when a pack it lists is gone: it only adds packs no index lists', async () => {
+    // It rewrote every index file without the missing pack, so a pack missing only for now (a
+    // copy half synced) lost its entries for good.
+    const repo = await createTestRepository()
+    const lost = await saveTestSnapshot(repo, { files: { '/srv/a/one.txt': 'one' }, packSize: 1 })
+    const other = await saveTestSnapshot(repo, { files: { '/home/me/two.txt': 'two' }, packSize: 1 })
+    await repo.backend.remove({ type: 'snapshots', name: lost.id })
+    const gone = packOf(repo, 'data', other.files.get('/home/me/two.txt')![0])
+    const saved = await repo.backend.load({ type: 'data', name: gone })
+    await repo.backend.remove({ type: 'data', name: gone })
+    const indexesBefore = new Map<string, Buffer>()
+    for (const id of await repo.listIds('index')) indexesBefore.set(id, await repo.backend.load({ type: 'index', name: id }))
+
+    const result = await recover(await Repository.open(repo.backend, TEST_PASSWORD), { hostname: 'nas', now: NOW })
+    assert.deepEqual(result.roots, [lost.tree])
+    assert.deepEqual(result.index.removedPacks, [])
+    // Each index file is still there as it was (beside the one of the new snapshot's tree).
+    for (const [id, bytes] of indexesBefore) assert.deepEqual(await repo.backend.load({ type: 'index', name: id }), bytes, id)
+    // The pack comes back: nothing was lost.
+    await repo.backend.save({ type: 'data', name: gone }, saved)
+    assert.deepEqual((await checkRepository(await Repository.open(repo.backend, TEST_PASSWORD), { readData: true })).errors, [])
+  })
 })

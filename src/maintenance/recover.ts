@@ -52,7 +52,8 @@ export type RecoverRepo = Pick<Repository, 'backend' | 'key' | 'index' | 'listId
 export async function recover(repo: RecoverRepo, options: RecoverOptions): Promise<RecoverResult> {
   const { signal, progress } = options
   progress?.phase?.('index', 0)
-  const index = await repairIndex(repo, { onlyIfIncomplete: true, signal })
+  // Packs no index lists (a backup cut short) may hold trees too; the index says nothing else new.
+  const index = await repairIndex(repo, { addOnly: true, signal })
   await repo.loadIndex({ force: index.rewritten })
 
   // Each tree maps to whether a snapshot or another tree refers to it.

@@ -8,10 +8,12 @@ export interface RepairIndexOptions {
   /** A new index file is started once one holds this many blobs (default 150 000, as restic v2). */
   blobsPerFile?: number
   /**
-   * Write nothing when the index already matches the packs (every pack indexed with its size,
-   * no entry for a pack that is gone, every index file readable), as `recover` needs.
+   * Only index the packs that no index file lists, in new index files beside the old ones,
+   * which stay as they are: entries of packs that are gone (perhaps only for now, a copy half
+   * synced) or of another size are kept. Nothing is written when every pack is indexed. What
+   * `recover` needs: it must not change what the index says of other packs.
    */
-  onlyIfIncomplete?: boolean
+  addOnly?: boolean
   signal?: AbortSignal
   progress?: RepairIndexProgress
 }
@@ -45,7 +47,7 @@ export interface RepairIndexResult {
   keptPacks: Array<{ id: Id; error: string }>
   packs: number
   blobs: number
-  /** False when `onlyIfIncomplete` found nothing to repair and no file was written or removed. */
+  /** False when no file was written or removed (`addOnly` found every pack indexed). */
   rewritten: boolean
 }
 
@@ -104,13 +106,13 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
   for await (const f of repo.backend.list('data')) {
     present.add(f.name)
     const size = expected.get(f.name)
-    if (size === f.size) continue
+    if (size === f.size || (options.addOnly && size !== undefined)) continue
     toRead.set(f.name, f.size)
     if (size === undefined) addedPacks.push(f.name)
     else reindexedPacks.push(f.name)
   }
-  const removedPacks = [...expected.keys()].filter((id) => !present.has(id))
-  if (options.onlyIfIncomplete && toRead.size === 0 && removedPacks.length === 0 && unreadableIndexes.length === 0) {
+  const removedPacks = options.addOnly ? [] : [...expected.keys()].filter((id) => !present.has(id))
+  if (options.addOnly && toRead.size === 0) {
     let blobs = 0
     for (const p of old.packs()) blobs += p.blobs.length
     return { oldIndexes: [], unreadableIndexes, newIndexes: [], addedPacks, reindexedPacks, removedPacks, skippedPacks: [], keptPacks: [], packs: expected.size, blobs, rewritten: false }
@@ -145,12 +147,14 @@ export async function repairIndex(repo: RepairIndexRepo, options: RepairIndexOpt
     ),
   )
 
-  // Every pack that stays: old entries that still match, then the headers just read.
+  // Every pack that stays: old entries that still match, then the headers just read. Adding
+  // only, the old index files stay, and the new ones hold the headers alone.
   const keep = function* (): Generator<IndexPack> {
     const kept = new Set(keptPacks.map((k) => k.id))
-    for (const p of old.packs()) if (present.has(p.id) && (!toRead.has(p.id) || kept.has(p.id))) yield p
+    if (!options.addOnly) for (const p of old.packs()) if (present.has(p.id) && (!toRead.has(p.id) || kept.has(p.id))) yield p
     for (const [id, blobs] of headers) yield { id, blobs }
   }
+  if (options.addOnly) oldIndexes = []
   signal?.throwIfAborted()
   progress?.phase?.('write-index', 0)
   const newIndexes: Id[] = []

@@ -29,7 +29,7 @@ export function registerRecover(program: Command, ctx: CommandContext): void {
         })
         const index = result.index
         if (index.rewritten) {
-          term.info(`indexed ${index.addedPacks.length + index.reindexedPacks.length} pack files, dropped ${index.removedPacks.length} missing ones`)
+          term.info(`indexed ${index.addedPacks.length} pack file${index.addedPacks.length === 1 ? '' : 's'} that no index listed`)
         }
         for (const s of index.skippedPacks) term.warn(`skipped pack file ${s.id}: ${s.error}`)
         for (const t of result.unreadableTrees) term.warn(`unable to load tree ${t.id.slice(0, 8)}: ${t.error}`)

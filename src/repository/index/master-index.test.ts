@@ -52,6 +52,19 @@ describe('MasterIndex', () => {
     }
   })
 
+  it('finds nothing for an ID that is short, long or not hex, even right after a lookup of the real one', () => {
+    // The key buffer was written with what hex the text had and kept the rest of the last key:
+    // "zz", or the first 8 characters of a stored ID, found that ID's entry.
+    const idx = new MasterIndex()
+    const [id] = ids(4, 1)
+    idx.addPack(packId(1), [blob('data', id, 1)])
+    for (const bad of [id.slice(0, 8), 'zz', '', id + 'ff', id.slice(0, 62) + 'zz']) {
+      assert.equal(idx.has('data', id), true)
+      assert.equal(idx.has('data', bad), false, bad)
+      assert.equal(idx.lookup('data', bad), undefined, bad)
+    }
+  })
+
   it('keeps the same ID as data and as tree apart', () => {
     const idx = new MasterIndex()
     const [id, other] = ids(3, 2)

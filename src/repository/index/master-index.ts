@@ -134,8 +134,9 @@ export class MasterIndex {
    * the probe run in insertion order), in pack `pn` unless it is -1; EMPTY when there is none.
    */
   #find(type: BlobType, id: Id, pn: number, from: number): number {
-    if (this.#count === 0) return EMPTY
-    this.#scratch.write(id, 'hex')
+    // Buffer.write stops at the first character that is not hex: a shorter or damaged ID would
+    // otherwise be looked up with the rest of the previous key, and might find its entry.
+    if (this.#count === 0 || id.length !== 64 || this.#scratch.write(id, 'hex') !== 32) return EMPTY
     return this.#findKey(typeCode(type), this.#scratch, 0, pn, from)
   }
 
