@@ -165,6 +165,21 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.match(r.stderr, /^Fatal: Cannot open repository ".*no-repo"/)
   })
 
+  it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {
+    const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
+    const repo = join(home, 'repo-find-pack')
+    const data = join(home, 'data-find-pack')
+    await mkdir(data)
+    await writeFile(join(data, 'one.txt'), 'the one file\n')
+    assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
+    assert.equal((await cairn(['-r', repo, 'backup', data], env)).code, 0)
+    const [snapshot] = JSON.parse((await cairn(['-r', repo, 'snapshots', '--json'], env)).stdout) as Array<{ tree: string }>
+    const whole = await cairn(['-r', repo, 'find', '--tree', snapshot.tree, '--show-pack-id'], env)
+    assert.match(whole.stdout, /Object belongs to pack [0-9a-f]{64}\n \.\.\. Pack [0-9a-f]{8}: <Blob \(tree\) /)
+    const start = await cairn(['-r', repo, 'find', '--tree', snapshot.tree.slice(0, 8), '--show-pack-id'], env)
+    assert.match(start.stdout, new RegExp(`Object ${snapshot.tree.slice(0, 8)} not found in the index: --show-pack-id looks up whole IDs`))
+  })
+
   it('a reader that closes the output early ends the run quietly, with exit code 141 and no lock left', async () => {
     // Enough output (about 200 KiB) that the commands still write after the reader is gone.
     const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }

@@ -97,7 +97,7 @@ export function registerFind(program: Command, ctx: CommandContext): void {
         }
         for (const p of result.packs ?? []) {
           const loc = p.locations[0]
-          if (loc === undefined) term.out(`Object ${p.id.slice(0, 8)} not found in the index`)
+          if (loc === undefined) term.out(`Object ${p.id.slice(0, 8)} not found in the index${p.id.length < 64 ? ': --show-pack-id looks up whole IDs (64 hexadecimal characters), not the start of one' : ''}`)
           else {
             term.out(
               `Object belongs to pack ${loc.packId}\n ... Pack ${loc.packId.slice(0, 8)}: <Blob (${loc.type}) ${loc.id.slice(0, 8)}, offset ${loc.offset}, length ${loc.length}, uncompressed length ${loc.uncompressedLength}>`,
