@@ -72,6 +72,27 @@ describe('runHooks()', () => {
     assert.equal(existsSync(join(dir, 'orphan')), false)
   })
 
+  test('a timeout kills, after the grace period, a process of the group that ignores SIGTERM, even when the shell went at once', async () => {
+    // The shell died on SIGTERM, the hook counted as over, and the SIGKILL was called off: the
+    // process that ignored SIGTERM ran on, an orphan (a stuck pg_dump after every timed-out run).
+    const pidFile = join(dir, 'stubborn.pid')
+    const run = await runHook('before', cmd(`sh -c 'trap "" TERM; echo $$ > ${pidFile}; sleep 30' & sleep 30`, 300), ctx({ killGraceMs: 1500 }))
+    assert.equal(run.timedOut, true)
+    const pid = Number(await readFile(pidFile, 'utf8'))
+    const alive = () => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    assert.equal(alive(), true, 'it ignores SIGTERM: alive within the grace period')
+    const deadline = Date.now() + 3000
+    while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(alive(), false, 'killed once the grace period ended')
+  })
+
   test('an abort stops a running hook, and later hooks other than finally do not start', async () => {
     const ac = new AbortController()
     setTimeout(() => ac.abort(), 200)

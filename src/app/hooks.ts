@@ -87,6 +87,14 @@ export function runHook(hook: HookKind, cmd: HookCommand, ctx: HookContext): Pro
         // the group is gone already
       }
     }
+    const groupAlive = (): boolean => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 0)
+        return child.pid !== undefined
+      } catch {
+        return false
+      }
+    }
     const stop = () => {
       killGroup('SIGTERM')
       killTimer ??= setTimeout(() => killGroup('SIGKILL'), ctx.killGraceMs ?? 5000)
@@ -109,7 +117,13 @@ export function runHook(hook: HookKind, cmd: HookCommand, ctx: HookContext): Pro
       done = true
       clearTimeout(timer)
       if (drainTimer) clearTimeout(drainTimer)
-      if (killTimer) clearTimeout(killTimer)
+      // Stopped (timeout, abort): the shell may have gone on SIGTERM while a process of its group
+      // ignores it. That process still gets SIGKILL when the grace period ends, and this process
+      // waits for that moment rather than leave it running.
+      if (killTimer !== undefined) {
+        if (groupAlive()) killTimer.ref()
+        else clearTimeout(killTimer)
+      }
       ctx.signal?.removeEventListener('abort', onAbort)
       out.end()
       err.end()

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -63,5 +63,18 @@ describe('acquireSetLock()', () => {
     assert.equal(await readFile(join(dir, file), 'utf8'), theirs)
     const refused = await acquireSetLock(dir, '/etc/cairn.yaml', 'data')
     assert.equal(refused.ok, false)
+  })
+
+  it('is one lock for a config file named through a symlink and named directly', async () => {
+    // Keyed by the path as given, the same set could run twice at once on one repository.
+    const dir = fresh()
+    const config = join(root, 'cairn.yaml')
+    await writeFile(config, 'sets: {}\n')
+    await symlink(config, join(root, 'dotfiles-link.yaml'))
+    const direct = await acquireSetLock(dir, config, 'data')
+    assert.ok(direct.ok)
+    const linked = await acquireSetLock(dir, join(root, 'dotfiles-link.yaml'), 'data')
+    assert.equal(linked.ok, false)
+    await direct.release()
   })
 })

@@ -51,7 +51,10 @@ const UNREADABLE_GRACE_MS = 10_000
  */
 export async function acquireSetLock(dir: string, configFile: string, name: string): Promise<SetLockAttempt> {
   await makeDirectories(dir, 0o700, fsPromises)
-  const file = join(dir, `${encodeURIComponent(name)}-${createHash('sha256').update(configFile).digest('hex').slice(0, 16)}.lock`)
+  // Keyed by the file itself, not the path it was named by: a config reached through a symlink
+  // (from a dotfiles folder, say) by one caller and directly by another is one config.
+  const real = await fsPromises.realpath(configFile).catch(() => configFile)
+  const file = join(dir, `${encodeURIComponent(name)}-${createHash('sha256').update(real).digest('hex').slice(0, 16)}.lock`)
   const me: SetLockHolder = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString(), ...processScope() }
   const text = JSON.stringify({ ...me, set: name, config: configFile })
   const held = (): SetLockAttempt => {
