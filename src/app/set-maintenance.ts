@@ -4,14 +4,13 @@
  * tag, from the set's host), prune as the set says, and check when asked.
  */
 import { messageOf } from '../base/index.js'
-import type { EffectiveSet, RetentionPolicyConfig } from '../config/index.js'
+import { SET_TAG_PREFIX, type EffectiveSet, type RetentionPolicyConfig } from '../config/index.js'
 import { runCheck } from './check.js'
 import { retentionPolicyFromFlags, runForget, type RetentionFlags } from './forget.js'
 import { runPrune, type PruneRequest } from './prune.js'
 import { forWriting, withRepository, type RepositoryOptions } from './session.js'
 
-/** The tag every snapshot of a set carries, so retention touches only that set's snapshots. */
-export const SET_TAG_PREFIX = 'cairn-set:'
+export { SET_TAG_PREFIX }
 
 /** The tag of set `name`. @example setTag('data') // 'cairn-set:data' */
 export function setTag(name: string): string {

@@ -22,6 +22,7 @@ export {
   configSchema,
   NAME_PATTERN,
   RETENTION_KEYS,
+  SET_TAG_PREFIX,
   type CheckConfig,
   type ConfigFile,
   type DefaultsConfig,

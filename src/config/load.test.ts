@@ -67,6 +67,14 @@ describe('inspectConfig()', () => {
     ])
   })
 
+  test("refuses a set tag that starts with cairn's own cairn-set: prefix", () => {
+    // Another set's retention removed the snapshots of a set that carried its tag.
+    const text = 'repositories:\n  r1: { url: /r, password-env: P }\nsets:\n  s2: { sources: [/a], destinations: [r1] }\n  t:\n    sources: [/a]\n    destinations: [r1]\n    tags: [mine, "cairn-set:s2"]\n'
+    const errors = inspectConfig(text, 't.yaml').issues.filter((i) => i.severity === 'error').map(formatIssue)
+    assert.equal(errors.length, 1, errors.join('\n'))
+    assert.match(errors[0], /^t\.yaml:8:\d+: sets\.t\.tags\[1\]: tag "cairn-set:s2" is reserved/)
+  })
+
   test('names the missing key and where it belongs', () => {
     const r = inspectConfig('repositories:\n  a:\n    password-env: X\n', 'm.yaml')
     assert.deepEqual(r.issues.map(formatIssue), [

@@ -9,6 +9,9 @@ import { z } from 'zod'
 import type { AppError } from '../base/index.js'
 import { notificationTargetSchema } from './notifications.js'
 import { durationSchema, parseSchedule } from './schedule.js'
+
+/** The tag every snapshot of a set carries (SET_TAG_PREFIX + its name), so retention touches only that set's snapshots. */
+export const SET_TAG_PREFIX = 'cairn-set:'
 import { isPercentage, isReadDataSubset, isRetentionCount, isRetentionDuration, parseByteSize, parseTimeout } from './values.js'
 
 /** Names of repositories and sets: a letter or digit, then letters, digits, `_`, `.`, `-`. */
@@ -185,7 +188,14 @@ const sharedShape = {
   'exclude-larger-than': sizeSchema.optional(),
   'one-file-system': z.boolean().optional(),
   'ignore-files': stringList.optional().meta({ description: 'Per-directory ignore files in gitignore syntax, e.g. .cairnignore' }),
-  tags: stringList.optional(),
+  tags: z
+    .array(
+      z.string().refine((t) => !t.startsWith(SET_TAG_PREFIX), {
+        error: (i) => `tag ${JSON.stringify(i.input)} is reserved: cairn tags each set's snapshots "${SET_TAG_PREFIX}NAME" itself, and retention of set NAME would remove snapshots that carry it`,
+      }),
+    )
+    .optional()
+    .meta({ description: 'Tags for the snapshots, besides cairn-set:NAME (reserved)' }),
   host: z.string().min(1).optional(),
   destinations: z.array(z.string()).min(1, { error: 'give at least one destination' }).optional().meta({ description: 'Repository names, in priority order' }),
   mode: z.enum(['first-available', 'all']).optional().meta({ description: 'first-available: the first that works; all: every available one' }),
