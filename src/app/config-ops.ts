@@ -179,10 +179,19 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
   }
 
   const sections: Array<[KeyPath, Rec]> = [[['defaults'], rec(config.defaults)], ...Object.entries(config.sets ?? {}).map(([n, s]) => [['sets', n], rec(s)] as [KeyPath, Rec])]
+  const beforeHooks = (section: Rec): boolean => {
+    const before = rec(section.hooks).before
+    return Array.isArray(before) && before.length > 0
+  }
+  const defaultsBefore = beforeHooks(rec(config.defaults))
   for (const [base, section] of sections) {
+    // A before hook may make the source (a file system snapshot mounted for the backup, as the
+    // docs' btrfs, LVM and ZFS examples do): missing now is no error then.
+    const madeByHook = defaultsBefore || beforeHooks(section)
     for (const [i, src] of strings(section.sources).entries()) {
       if (!unset([...base, 'sources', i], src) && !(await exists(path(src)))) {
-        at([...base, 'sources', i], `source "${path(src)}" does not exist`, 'error', 'Fix the path, or remove it from sources')
+        if (madeByHook) at([...base, 'sources', i], `source "${path(src)}" does not exist now`, 'warning', 'Fine if a before hook makes it (a file system snapshot, say); else fix the path')
+        else at([...base, 'sources', i], `source "${path(src)}" does not exist`, 'error', 'Fix the path, or remove it from sources')
       }
     }
     for (const key of ['exclude', 'iexclude'] as const) {
