@@ -100,4 +100,13 @@ describe('crontabBlock()', () => {
     const { block } = crontabBlock([{ name: 'x', schedule: parseSchedule('daily') }], { ...cmd, config: '/c/100%.yaml' }, '/s')
     assert.match(block, /--config \/c\/100\\%\.yaml/)
   })
+
+  it('runs "monthly last" on days 28-31 behind a date test, as cron has no L, and refuses other uses of L', () => {
+    // It wrote "0 23 L * *", which cron refuses: no set at all was installed.
+    const { block } = crontabBlock([{ name: 'x', schedule: parseSchedule('monthly last 23:00') }], cmd, '/s')
+    const line = block.split('\n')[1]
+    assert.ok(line.startsWith('0 23 28-31 * * [ "$(date -d tomorrow +\\%d)" = 01 ] && /usr/bin/node '), line)
+    assert.doesNotMatch(line.split(' [ ')[0], /L/)
+    assert.throws(() => crontabBlock([{ name: 'y', schedule: parseSchedule('0 23 L * 1') }], cmd, '/s'), /set "y" to the crontab: cron has no "L"/)
+  })
 })

@@ -191,12 +191,30 @@ export function crontabBlock(sets: readonly ScheduledSet[], cmd: CairnCommand, l
     }
     if (s.schedule.jitterMs > 0) notes.push(`Set "${s.name}": cron has no jitter; it runs exactly at ${s.schedule.cron}`)
     const log = `${logDir}/cron-${s.name}.log`
+    const { fields, guard } = cronFields(s)
     // cron turns an unescaped % into a newline.
-    const command = `${commandLine(cmd, ['run', s.name, '--config', cmd.config])} >> ${quote(log)} 2>&1`.replace(/%/g, '\\%')
-    lines.push(`${s.schedule.cron} ${command}`)
+    const command = `${guard}${commandLine(cmd, ['run', s.name, '--config', cmd.config])} >> ${quote(log)} 2>&1`.replace(/%/g, '\\%')
+    lines.push(`${fields} ${command}`)
   }
   lines.push(CRON_END)
   return { block: lines.join('\n'), notes }
+}
+
+/**
+ * A schedule's cron fields as cron takes them. cron knows no "L" (last day of the month, from
+ * "monthly last"): that runs on days 28-31 behind a test that tomorrow is the 1st. Any other
+ * use of "L" is refused, naming the set, rather than failing the whole crontab.
+ */
+function cronFields(s: ScheduledSet): { fields: string; guard: string } {
+  const f = s.schedule.cron.trim().split(/\s+/)
+  if (!/l/i.test(s.schedule.cron)) return { fields: s.schedule.cron, guard: '' }
+  if (f.length === 5 && f[2].toUpperCase() === 'L' && f[4] === '*' && !f.some((x, i) => i !== 2 && /l/i.test(x))) {
+    f[2] = '28-31'
+    return { fields: f.join(' '), guard: '[ "$(date -d tomorrow +%d)" = 01 ] && ' }
+  }
+  throw new AppError('UNSUPPORTED', `Cannot write set "${s.name}" to the crontab: cron has no "L" in "${s.schedule.cron}"`, {
+    hint: 'Use "monthly last HH:MM" (which cron runs through a test of the date), or systemd timers ("cairn schedule install" without --cron) or "cairn daemon"',
+  })
 }
 
 /** True when the crontab holds cairn's block. */
