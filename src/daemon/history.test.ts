@@ -78,14 +78,26 @@ describe('RunHistory', () => {
     h.close()
   })
 
-  it('cuts a log longer than 1 MiB with a note', () => {
+  it('cuts a log longer than 1 MiB in the middle with a note, keeping its first half and its last lines', () => {
+    // It kept the first 1 MiB and dropped the rest: a chatty hook pushed out the lines that say
+    // how the run ended.
     const h = RunHistory.open(':memory:')
     const id = h.start({ job: 'data', kind: 'backup', trigger: 'manual', destinations: [], startedAt: 0 })
     const line = 'x'.repeat(1023)
-    for (let i = 0; i < 1100; i++) h.appendLog(id, line)
+    h.appendLog(id, 'FIRST LINE')
+    for (let i = 0; i < 3000; i++) h.appendLog(id, `${i} ${line}`)
+    h.appendLog(id, 'set data: ok')
     const log = h.log(id) ?? ''
-    assert.ok(Buffer.byteLength(log) <= MAX_LOG_BYTES + 100)
-    assert.match(log, /\[log truncated: more than 1 MiB\]\n$/)
+    assert.ok(Buffer.byteLength(log) <= MAX_LOG_BYTES, `${Buffer.byteLength(log)} bytes`)
+    assert.ok(Buffer.byteLength(log) > MAX_LOG_BYTES - 4096, 'it fills the limit')
+    const lines = log.trimEnd().split('\n')
+    assert.equal(lines[0], 'FIRST LINE')
+    assert.equal(lines.at(-1), 'set data: ok')
+    const note = lines.findIndex((l) => l.startsWith('[log truncated'))
+    assert.ok(note > 400 && note < 600, `the note after the first half, at line ${note}`)
+    assert.equal(lines.filter((l) => l.startsWith('[log truncated')).length, 1)
+    assert.ok(lines[note + 1].startsWith('2'), 'later lines follow the note')
+    assert.equal(Number(lines.at(-2)!.split(' ')[0]), 2999, 'the last lines are all there')
     h.close()
   })
 

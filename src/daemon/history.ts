@@ -64,10 +64,17 @@ export interface HistoryRetention {
 /** The default retention of the run history. */
 export const DEFAULT_HISTORY_RETENTION: HistoryRetention = { keepDays: 90, keepPerJob: 20 }
 
-/** Largest log kept per run; more is cut with a note. */
+/**
+ * Largest log kept per run. A longer one keeps its first half and its last lines, with a note
+ * between: a hook that prints a great deal must not push out the lines that say how the run
+ * ended, which come last.
+ */
 export const MAX_LOG_BYTES = 1024 * 1024
 
-const TRUNCATED = '[log truncated: more than 1 MiB]\n'
+/** The part of MAX_LOG_BYTES that the first lines of a long log keep. */
+const LOG_HEAD_BYTES = MAX_LOG_BYTES / 2
+
+const TRUNCATED = '[log truncated: more than 1 MiB; its first and last lines are kept]\n'
 
 interface Row {
   id: number
@@ -189,20 +196,45 @@ export class RunHistory {
     return Number(r.lastInsertRowid)
   }
 
-  /** Appends text to a run's log (a newline is added when missing), up to {@link MAX_LOG_BYTES}. */
+  /**
+   * Appends text to a run's log (a newline is added when missing). Past {@link MAX_LOG_BYTES},
+   * the oldest lines after the first half (and the note that marks the cut) give way.
+   */
   appendLog(id: number, text: string): void {
     const line = text.endsWith('\n') ? text : `${text}\n`
     const row = this.#sql('SELECT log_bytes AS n FROM runs WHERE id = ?').get(id) as { n: number } | undefined
     if (!row) return
-    const limit = MAX_LOG_BYTES - TRUNCATED.length
     const size = Buffer.byteLength(line)
-    let add: string | undefined
-    if (row.n + size <= limit) add = line
-    else if (row.n <= limit) add = TRUNCATED
-    if (add === undefined) return
-    this.#sql('INSERT INTO log_lines (run_id, text) VALUES (?, ?)').run(id, add)
-    // After the note, the count goes past the limit so nothing more is added.
-    this.#sql('UPDATE runs SET log_bytes = ? WHERE id = ?').run(add === line ? row.n + size : MAX_LOG_BYTES + 1, id)
+    let bytes = row.n
+    if (bytes + size > MAX_LOG_BYTES) {
+      if (size > MAX_LOG_BYTES - LOG_HEAD_BYTES - TRUNCATED.length) return
+      let mark = this.#sql('SELECT seq FROM log_lines WHERE run_id = ? AND text = ? ORDER BY seq LIMIT 1').pluck().get(id, TRUNCATED) as number | undefined
+      if (mark === undefined) {
+        // The first cut: the line that ends the first half becomes the note.
+        let head = 0
+        for (const r of this.#sql('SELECT seq, length(CAST(text AS BLOB)) AS n FROM log_lines WHERE run_id = ? ORDER BY seq').all(id) as Array<{ seq: number; n: number }>) {
+          head += r.n
+          if (head <= LOG_HEAD_BYTES) continue
+          mark = r.seq
+          bytes += TRUNCATED.length - r.n
+          this.#sql('UPDATE log_lines SET text = ? WHERE seq = ?').run(TRUNCATED, r.seq)
+          break
+        }
+        if (mark === undefined) return
+      }
+      // The oldest lines after the note go until this one fits; the first half stays.
+      const after = this.#sql('SELECT seq, length(CAST(text AS BLOB)) AS n FROM log_lines WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT 1000').all(id, mark) as Array<{ seq: number; n: number }>
+      let upTo: number | undefined
+      for (const r of after) {
+        if (bytes + size <= MAX_LOG_BYTES) break
+        bytes -= r.n
+        upTo = r.seq
+      }
+      if (upTo !== undefined) this.#sql('DELETE FROM log_lines WHERE run_id = ? AND seq > ? AND seq <= ?').run(id, mark, upTo)
+      if (bytes + size > MAX_LOG_BYTES) return
+    }
+    this.#sql('INSERT INTO log_lines (run_id, text) VALUES (?, ?)').run(id, line)
+    this.#sql('UPDATE runs SET log_bytes = ? WHERE id = ?').run(bytes + size, id)
   }
 
   /** Records how a run ended. */
