@@ -143,5 +143,5 @@ export async function withFromRepository<T>(
   mode: LockMode,
   fn: (repo: Repository) => Promise<T>,
 ): Promise<T> {
-  return usingRepository(await openFromRepository(base, flags), mode, base.noLock, fn)
+  return usingRepository(await openFromRepository(base, flags), mode, base, fn)
 }

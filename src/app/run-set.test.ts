@@ -9,7 +9,8 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { parseConfig, type LoadedConfig } from '../config/index.js'
-import { initRepo, interopSkipReason, json, PASSWORD, restic, tempDir, type TempDir } from './interop-testing.js'
+import { initRepo, interopSkipReason, json, openRepo, PASSWORD, restic, tempDir, type TempDir } from './interop-testing.js'
+import { Lock } from '../repository/index.js'
 import { runSets } from './run-set.js'
 import { acquireSetLock } from './set-lock.js'
 import type { RunResult } from './run-set-result.js'
@@ -102,6 +103,20 @@ sets:
     )
     assert.equal((await snapshots(join(dir, 'usb', 'cairn'))).length, 1)
     assert.equal((await snapshots(join(dir, 'nas'))).length, 1)
+  })
+
+  test('waits for a repository lock another process holds, as with restic --retry-lock, instead of failing the set', async () => {
+    // Two timers starting at once, or a prune run by hand: the set failed at once.
+    const { dir, loaded } = await world(() => `repositories:\n${repoYaml('nas', 'nas')}sets:\n  data:\n    sources: [${src}]\n    destinations: [nas]\n`)
+    await initRepo(join(dir, 'nas'))
+    const other = await openRepo(join(dir, 'nas'))
+    const held = await Lock.acquire(other, { exclusive: true, settleMs: 0 })
+    setTimeout(() => void held.release().then(() => other.close()), 1500)
+    const notices: string[] = []
+    const r = await run(loaded, { shared: { noCache: true, onNotice: (m) => void notices.push(m) } })
+    assert.equal(r.exitCode, 0, JSON.stringify(r.sets[0].destinations))
+    assert.equal(r.sets[0].destinations[0].status, 'ok')
+    assert.match(notices.join('\n'), /already locked exclusively .*; trying again for up to 5m/)
   })
 
   test('first-available falls back past a missing and a failing destination: partial, exit code 3', async () => {

@@ -14,6 +14,8 @@ export interface RepositoryOptions extends PasswordSource {
   repositoryFile?: string
   keyHint?: string
   noLock?: boolean
+  /** `--retry-lock`: when the repository is locked, try again for up to this long (ms). */
+  retryLockMs?: number
   /** How to reach the backend: `-o` options, TLS, bandwidth limits. */
   backend?: BackendOptions
   /** `--no-cache`: do not use or fill the local cache of metadata. */
@@ -180,19 +182,24 @@ export async function withRepository<T>(
   fn: (repo: Repository) => Promise<T>,
   createDefault = false,
 ): Promise<T> {
-  return usingRepository(await openRepository(o, createDefault), mode, o.noLock, fn)
+  return usingRepository(await openRepository(o, createDefault), mode, o, fn)
 }
 
 /**
- * Runs `fn` with an open repository locked as `mode` asks (unless `noLock`); the lock is released
+ * Runs `fn` with an open repository locked as `mode` asks (unless `noLock`; waiting up to
+ * `retryLockMs` for a lock another process holds); the lock is released
  * and the repository closed whatever happens. Commits wait for the lock's confirmation
  * (Lock.confirmed), and a conflict found after the pause fails the run.
  */
-export async function usingRepository<T>(repo: Repository, mode: LockMode, noLock: boolean | undefined, fn: (repo: Repository) => Promise<T>): Promise<T> {
+export async function usingRepository<T>(repo: Repository, mode: LockMode, o: Pick<RepositoryOptions, 'noLock' | 'retryLockMs' | 'onNotice'>, fn: (repo: Repository) => Promise<T>): Promise<T> {
   let lock: Lock | undefined
   try {
-    if (mode !== 'none' && !noLock) {
-      lock = await Lock.acquire(repo, { exclusive: mode === 'exclusive' })
+    if (mode !== 'none' && !o.noLock) {
+      lock = await Lock.acquire(repo, {
+        exclusive: mode === 'exclusive',
+        retryMs: o.retryLockMs,
+        onWait: (err, ms) => o.onNotice?.(`${messageOf(err)}; trying again for up to ${formatWait(ms)}`),
+      })
       repo.commitAfter(lock.confirmed)
     }
     const result = await fn(repo)
@@ -239,4 +246,12 @@ async function hasConfig(backend: Backend): Promise<boolean> {
     if (isAppError(err, 'NOT_FOUND')) return false
     throw err
   }
+}
+
+/** "5m", "1h30m" or "45s": how long a lock wait lasts, for messages. */
+function formatWait(ms: number): string {
+  const s = Math.round(ms / 1000)
+  const h = Math.floor(s / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  return `${h > 0 ? `${h}h` : ''}${m > 0 ? `${m}m` : ''}${s % 60 > 0 || s === 0 ? `${s % 60}s` : ''}`
 }

@@ -12,9 +12,16 @@ import { formatByteSize, type EffectiveRepository } from '../config/index.js'
 import type { RepositoryOptions } from './session.js'
 
 /** Settings every destination shares: cache, notices, backend messages. */
-export type SharedRepositoryOptions = Pick<RepositoryOptions, 'noCache' | 'cacheDir' | 'onNotice' | 'noLock'> & {
+export type SharedRepositoryOptions = Pick<RepositoryOptions, 'noCache' | 'cacheDir' | 'onNotice' | 'noLock' | 'retryLockMs'> & {
   onBackendMessage?: (message: string) => void
 }
+
+/**
+ * How long a set's run waits for a repository lock that another process holds (restic's
+ * --retry-lock), unless told otherwise: two timers that start at once would otherwise fail
+ * the second's forget, and a prune run by hand the whole backup.
+ */
+export const SET_RETRY_LOCK_MS = 5 * 60_000
 
 const PASSWORD_VARIABLES = /^(CAIRN|RESTIC)_PASSWORD(_FILE|_COMMAND)?$/
 
@@ -54,6 +61,8 @@ export function repositoryOptionsFor(r: EffectiveRepository, shared: SharedRepos
     ...(shared.noCache === undefined ? {} : { noCache: shared.noCache }),
     ...(shared.cacheDir === undefined ? {} : { cacheDir: shared.cacheDir }),
     ...(shared.noLock === undefined ? {} : { noLock: shared.noLock }),
+    // Unattended: another run (a second timer, a prune by hand) holding the lock is waited for.
+    retryLockMs: shared.retryLockMs ?? SET_RETRY_LOCK_MS,
     ...(shared.onNotice ? { onNotice: shared.onNotice } : {}),
   }
 }

@@ -8,6 +8,8 @@ import { after, before, describe, it } from 'node:test'
 import { CommanderError, type Command } from 'commander'
 import { VERSION } from './commands/version.js'
 import { buildProgram } from './program.js'
+import { LocalBackend } from '../backends/index.js'
+import { Lock, Repository } from '../repository/index.js'
 
 // The compiled test lives in dist/src/cli/; the bin file is at the package root.
 const BIN = fileURLToPath(new URL('../../../bin/cairn.js', import.meta.url))
@@ -178,6 +180,25 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.match(whole.stdout, /Object belongs to pack [0-9a-f]{64}\n \.\.\. Pack [0-9a-f]{8}: <Blob \(tree\) /)
     const start = await cairn(['-r', repo, 'find', '--tree', snapshot.tree.slice(0, 8), '--show-pack-id'], env)
     assert.match(start.stdout, new RegExp(`Object ${snapshot.tree.slice(0, 8)} not found in the index: --show-pack-id looks up whole IDs`))
+  })
+
+  it('--retry-lock waits for a lock another process holds, as restic does; without it the command fails at once', async () => {
+    const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
+    const repo = join(home, 'repo-retry-lock')
+    const data = join(home, 'data-retry-lock')
+    await mkdir(data)
+    await writeFile(join(data, 'f.txt'), 'locked out for a moment\n')
+    assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
+    const held = await Lock.acquire(await Repository.open(new LocalBackend(repo), 'pw'), { exclusive: true, settleMs: 0 })
+    const refused = await cairn(['-r', repo, 'backup', data], env)
+    assert.equal(refused.code, 11, refused.stderr)
+    setTimeout(() => void held.release(), 1500)
+    const waited = await cairn(['-r', repo, '--retry-lock', '1m', 'backup', data], env)
+    assert.equal(waited.code, 0, waited.stderr)
+    assert.match(waited.stderr, /already locked exclusively .*; trying again for up to (59s|1m)/)
+    const bad = await cairn(['-r', repo, '--retry-lock', '5 minutes', 'snapshots'], env)
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /Invalid value "5 minutes" for --retry-lock: expected a duration such as 30s, 5m or 1h30m/)
   })
 
   it('a reader that closes the output early ends the run quietly, with exit code 141 and no lock left', async () => {

@@ -14,6 +14,7 @@ export interface GlobalOptions {
   quiet?: boolean
   verbose?: number
   lock?: boolean
+  retryLock?: number
   option?: string[]
   cacert?: string[]
   tlsClientCert?: string
@@ -55,6 +56,7 @@ export class CommandContext {
       passwordCommand: g.passwordCommand,
       keyHint: g.keyHint,
       noLock: g.lock === false,
+      ...(g.retryLock === undefined ? {} : { retryLockMs: g.retryLock }),
       backend: {
         extended: parseExtendedOptions(g.option ?? []),
         ...(g.cacert === undefined ? {} : { caCertFiles: g.cacert }),

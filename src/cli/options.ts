@@ -31,3 +31,19 @@ export function nonNegativeInt(name: string): (value: string) => number {
     return n
   }
 }
+
+/**
+ * A parser for a Go duration flag (`30s`, `5m`, `1h30m`, `1.5h`, `0`), as restic's take them;
+ * gives milliseconds.
+ */
+export function goDuration(name: string): (value: string) => number {
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }
+  return (value) => {
+    if (value === '0') return 0
+    const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)]
+    if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value) {
+      throw new AppError('INVALID_ARGUMENT', `Invalid value "${value}" for ${name}: expected a duration such as 30s, 5m or 1h30m`)
+    }
+    return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]], 0))
+  }
+}

@@ -5,7 +5,7 @@
 import { Command } from 'commander'
 import { VERSION } from './commands/version.js'
 import { CommandContext } from './context.js'
-import { collect, nonNegativeInt } from './options.js'
+import { collect, goDuration, nonNegativeInt } from './options.js'
 
 type Register = (program: Command, ctx: CommandContext) => void
 
@@ -67,6 +67,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<{ prog
     .option('-q, --quiet', 'print only results and errors')
     .option('-v, --verbose', 'print more (repeat for even more)', (_v: string, prev: number) => prev + 1, 0)
     .option('--no-lock', 'do not lock the repository (read-only commands only)')
+    .option('--retry-lock <duration>', 'when the repository is locked, try again for up to this long (e.g. 5m), as restic does', goDuration('--retry-lock'))
     .option('-o, --option <key=value>', 'set a backend option, as restic does (repeat for more)', collect)
     .option('--cacert <file>', 'trust this PEM CA certificate for TLS (repeat for more)', collect)
     .option('--tls-client-cert <file>', 'present this PEM client certificate (with its key) over TLS')

@@ -59,6 +59,23 @@ describe('Lock', () => {
     await excl.release()
   })
 
+  it('with retryMs, waits for a conflicting lock to go (restic\'s --retry-lock), and gives up when it stays', async () => {
+    const repo = await createTestRepository()
+    const other = await Lock.acquire(repo, { exclusive: true, ...FAST })
+    setTimeout(() => void other.release(), 1500)
+    const waits: number[] = []
+    const started = Date.now()
+    const mine = await Lock.acquire(repo, { exclusive: true, ...FAST, retryMs: 20_000, onWait: (err, left) => void waits.push(left, err.code === 'LOCKED' ? 1 : 0) })
+    assert.ok(Date.now() - started >= 1400, 'it waited for the other lock to go')
+    assert.equal(waits.length, 2, 'told once')
+    assert.ok(waits[0] > 15_000 && waits[1] === 1)
+    const late = Date.now()
+    await assert.rejects(Lock.acquire(repo, { exclusive: false, ...FAST, retryMs: 1200 }), (err) => isAppError(err, 'LOCKED'))
+    assert.ok(Date.now() - late >= 1100, 'it tried for the time given')
+    assert.deepEqual(await lockIds(repo), [mine.id], 'the failed tries left nothing behind')
+    await mine.release()
+  })
+
   it('a shared lock returns before its pause and confirms itself afterwards', async () => {
     const repo = await createTestRepository()
     const started = Date.now()

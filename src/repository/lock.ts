@@ -12,7 +12,7 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname as osHostname, userInfo } from 'node:os'
-import { AppError, errnoCode, shortId, type Id } from '../base/index.js'
+import { AppError, errnoCode, isAppError, shortId, type Id } from '../base/index.js'
 import type { UnpackedType } from './repository.js'
 
 export interface LockInfo {
@@ -50,6 +50,23 @@ const held = new Set<Lock>()
  */
 const writing = new Set<{ saving: Promise<Id>; repo: LockTarget }>()
 
+export interface LockOptions {
+  exclusive: boolean
+  /** The pause before the second look for conflicting locks (see Lock.acquire). */
+  settleMs?: number
+  /**
+   * restic's --retry-lock: when another process holds a conflicting lock, try again for up to
+   * this long (ms), after pauses that double from 1 s to a minute. Default 0: fail at once.
+   */
+  retryMs?: number
+  /** Told once, when the first try found the repository locked and the retries begin. */
+  onWait?: (err: AppError, msLeft: number) => void
+}
+
+/** The first pause of a lock retry, doubled after each try up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 1000
+const RETRY_MAX_MS = 60_000
+
 export class Lock {
   #repo: LockTarget
   #id: Id
@@ -86,7 +103,23 @@ export class Lock {
    * turned up (the lock is released then). Whoever commits with a shared lock (index files,
    * snapshots) waits for `confirmed` first.
    */
-  static async acquire(repo: LockTarget, options: { exclusive: boolean; settleMs?: number }): Promise<Lock> {
+  static async acquire(repo: LockTarget, options: LockOptions): Promise<Lock> {
+    const deadline = Date.now() + (options.retryMs ?? 0)
+    let pause = RETRY_FIRST_MS
+    for (;;) {
+      try {
+        return await Lock.#acquireOnce(repo, options)
+      } catch (err) {
+        const left = deadline - Date.now()
+        if (!isAppError(err, 'LOCKED') || left <= 0) throw err
+        if (pause === RETRY_FIRST_MS) options.onWait?.(err as AppError, left)
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)))
+        pause = Math.min(pause * 2, RETRY_MAX_MS)
+      }
+    }
+  }
+
+  static async #acquireOnce(repo: LockTarget, options: LockOptions): Promise<Lock> {
     await throwOnConflict(repo, options.exclusive, undefined)
     const pending = { saving: repo.saveUnpacked('locks', encodeLock(newLockInfo(options.exclusive))), repo }
     writing.add(pending)

@@ -120,6 +120,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
           shared: {
             noCache: g.cache === false,
             ...(g.cacheDir === undefined ? {} : { cacheDir: g.cacheDir }),
+            ...(g.retryLock === undefined ? {} : { retryLockMs: g.retryLock }),
             onNotice: (m) => term.warn(m),
             onBackendMessage: (m) => term.warn(m),
           },
