@@ -265,7 +265,7 @@ async function runDestinations(loaded: LoadedConfig, set: EffectiveSet, o: RunSe
     } else {
       dr = await runDestination(set, repo, skeleton, set.mode === 'all' && set.copy ? primary : undefined, o, emit)
       if (dr.status === 'ok' && primary === undefined && dr.via === 'backup' && dr.snapshotId) {
-        primary = { name, snapshotId: dr.snapshotId, opts: repositoryOptionsFor(repo, o.shared, env) }
+        primary = { name, snapshotId: dr.snapshotId, opts: { ...repositoryOptionsFor(repo, o.shared, env), signal: o.signal } }
       }
     }
     result.destinations.push(dr)
@@ -288,7 +288,7 @@ async function runDestination(
   const absent = (reason: string) => done({ status: 'skipped', skip: 'absent', reason })
   let opts: RepositoryOptions
   try {
-    opts = repositoryOptionsFor(repo, o.shared, env)
+    opts = { ...repositoryOptionsFor(repo, o.shared, env), signal: o.signal }
     const availability = await probeDestination(repo, o.init)
     if (availability.kind === 'absent') return absent(availability.reason)
     if (availability.kind === 'missing') return fail(`${availability.reason}; ${availability.hint}`)

@@ -16,6 +16,8 @@ export interface RepositoryOptions extends PasswordSource {
   noLock?: boolean
   /** `--retry-lock`: when the repository is locked, try again for up to this long (ms). */
   retryLockMs?: number
+  /** Ends a wait for the lock (retryLockMs) early, with INTERRUPTED. */
+  signal?: AbortSignal
   /** How to reach the backend: `-o` options, TLS, bandwidth limits. */
   backend?: BackendOptions
   /** `--no-cache`: do not use or fill the local cache of metadata. */
@@ -191,13 +193,14 @@ export async function withRepository<T>(
  * and the repository closed whatever happens. Commits wait for the lock's confirmation
  * (Lock.confirmed), and a conflict found after the pause fails the run.
  */
-export async function usingRepository<T>(repo: Repository, mode: LockMode, o: Pick<RepositoryOptions, 'noLock' | 'retryLockMs' | 'onNotice'>, fn: (repo: Repository) => Promise<T>): Promise<T> {
+export async function usingRepository<T>(repo: Repository, mode: LockMode, o: Pick<RepositoryOptions, 'noLock' | 'retryLockMs' | 'onNotice' | 'signal'>, fn: (repo: Repository) => Promise<T>): Promise<T> {
   let lock: Lock | undefined
   try {
     if (mode !== 'none' && !o.noLock) {
       lock = await Lock.acquire(repo, {
         exclusive: mode === 'exclusive',
         retryMs: o.retryLockMs,
+        signal: o.signal,
         onWait: (err, ms) => o.onNotice?.(`${messageOf(err)}; trying again for up to ${formatWait(ms)}`),
       })
       repo.commitAfter(lock.confirmed)

@@ -119,7 +119,7 @@ export function appRunMaintenance(o: AppRunnerOptions): MaintenanceFn {
     if (availability.kind === 'missing') return { result: 'failure', errors: [`${req.repository}: ${availability.reason}`] }
     let opts
     try {
-      opts = repositoryOptionsFor(repo, { ...o.shared, onNotice: log, onBackendMessage: log }, env)
+      opts = { ...repositoryOptionsFor(repo, { ...o.shared, onNotice: log, onBackendMessage: log }, env), signal: req.signal }
     } catch (err) {
       return { result: 'failure', errors: [`${req.repository}: ${messageOf(err)}`] }
     }

@@ -73,6 +73,12 @@ describe('Lock', () => {
     await assert.rejects(Lock.acquire(repo, { exclusive: false, ...FAST, retryMs: 1200 }), (err) => isAppError(err, 'LOCKED'))
     assert.ok(Date.now() - late >= 1100, 'it tried for the time given')
     assert.deepEqual(await lockIds(repo), [mine.id], 'the failed tries left nothing behind')
+    // A stop ends the wait at once (the daemon's SIGTERM waited out the whole retry).
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(), 300)
+    const stopped = Date.now()
+    await assert.rejects(Lock.acquire(repo, { exclusive: false, ...FAST, retryMs: 60_000, signal: stop.signal }), (err) => isAppError(err, 'INTERRUPTED'))
+    assert.ok(Date.now() - stopped < 1000, 'it stopped waiting when told')
     await mine.release()
   })
 

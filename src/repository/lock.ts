@@ -61,6 +61,25 @@ export interface LockOptions {
   retryMs?: number
   /** Told once, when the first try found the repository locked and the retries begin. */
   onWait?: (err: AppError, msLeft: number) => void
+  /** Ends a wait for a lock (retryMs) with INTERRUPTED. */
+  signal?: AbortSignal
+}
+
+/** Waits `ms`; rejects with INTERRUPTED as soon as `signal` aborts. */
+function pauseUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const interrupted = () => reject(new AppError('INTERRUPTED', 'Interrupted while waiting for the repository lock'))
+    if (signal?.aborted) return interrupted()
+    const onAbort = () => {
+      clearTimeout(timer)
+      interrupted()
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 /** The first pause of a lock retry, doubled after each try up to RETRY_MAX_MS. */
@@ -113,7 +132,7 @@ export class Lock {
         const left = deadline - Date.now()
         if (!isAppError(err, 'LOCKED') || left <= 0) throw err
         if (pause === RETRY_FIRST_MS) options.onWait?.(err as AppError, left)
-        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)))
+        await pauseUnlessAborted(Math.min(pause, left), options.signal)
         pause = Math.min(pause * 2, RETRY_MAX_MS)
       }
     }
