@@ -200,7 +200,7 @@ export async function usingRepository<T>(repo: Repository, mode: LockMode, o: Pi
       lock = await Lock.acquire(repo, {
         exclusive: mode === 'exclusive',
         retryMs: o.retryLockMs,
-        signal: o.signal,
+        signal: o.signal ?? commandInterrupt,
         onWait: (err, ms) => o.onNotice?.(`${messageOf(err)}; trying again for up to ${formatWait(ms)}`),
       })
       repo.commitAfter(lock.confirmed)
@@ -214,12 +214,16 @@ export async function usingRepository<T>(repo: Repository, mode: LockMode, o: Pi
   }
 }
 
+/** The signal of the command's interruptSignal(), if any: it also ends a wait for a lock. */
+let commandInterrupt: AbortSignal | undefined
+
 /**
  * An AbortSignal fired by SIGINT or SIGTERM. SIGHUP is ignored: restic probes lock owners with
  * it, and it must not kill us. A second SIGINT exits at once, after removing our locks.
  */
 export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController()
+  commandInterrupt = ac.signal
   let count = 0
   const onSignal = () => {
     count++
@@ -233,6 +237,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   return {
     signal: ac.signal,
     dispose: () => {
+      if (commandInterrupt === ac.signal) commandInterrupt = undefined
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
       process.off('SIGHUP', onHup)

@@ -196,6 +196,27 @@ describe('cairn binary', { concurrency: true }, () => {
     const waited = await cairn(['-r', repo, '--retry-lock', '1m', 'backup', data], env)
     assert.equal(waited.code, 0, waited.stderr)
     assert.match(waited.stderr, /already locked exclusively .*; trying again for up to (59s|1m)/)
+    // One Ctrl-C ends the wait of a command that stops itself cleanly (backup), not only a second one.
+    const again = await Lock.acquire(await Repository.open(new LocalBackend(repo), 'pw'), { exclusive: true, settleMs: 0 })
+    const child = spawn(process.execPath, [BIN, '-r', repo, '--retry-lock', '10m', 'backup', data], { env: { PATH: process.env.PATH ?? '', HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    while (!stderr.includes('trying again')) await new Promise((resolve) => setTimeout(resolve, 50))
+    const stopped = Date.now()
+    child.kill('SIGINT')
+    const code = await new Promise<number | null | 'still waiting'>((resolve) => {
+      const t = setTimeout(() => {
+        child.kill('SIGKILL')
+        resolve('still waiting')
+      }, 8000)
+      child.on('close', (c) => {
+        clearTimeout(t)
+        resolve(c)
+      })
+    })
+    assert.equal(code, 130, stderr)
+    assert.ok(Date.now() - stopped < 5000, 'one Ctrl-C ended the wait')
+    await again.release()
     const bad = await cairn(['-r', repo, '--retry-lock', '5 minutes', 'snapshots'], env)
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /Invalid value "5 minutes" for --retry-lock: expected a duration such as 30s, 5m or 1h30m/)
