@@ -167,13 +167,19 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.match(r.stderr, /^Fatal: Cannot open repository ".*no-repo"/)
   })
 
-  it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {
+  /** A new repository (password "pw") and a folder of one file to back up, named after `label`. */
+  async function newRepository(label: string): Promise<{ env: Record<string, string>; repo: string; data: string }> {
     const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
-    const repo = join(home, 'repo-find-pack')
-    const data = join(home, 'data-find-pack')
+    const repo = join(home, `repo-${label}`)
+    const data = join(home, `data-${label}`)
     await mkdir(data)
     await writeFile(join(data, 'one.txt'), 'the one file\n')
     assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
+    return { env, repo, data }
+  }
+
+  it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {
+    const { env, repo, data } = await newRepository('find-pack')
     assert.equal((await cairn(['-r', repo, 'backup', data], env)).code, 0)
     const [snapshot] = JSON.parse((await cairn(['-r', repo, 'snapshots', '--json'], env)).stdout) as Array<{ tree: string }>
     const whole = await cairn(['-r', repo, 'find', '--tree', snapshot.tree, '--show-pack-id'], env)
@@ -183,12 +189,7 @@ describe('cairn binary', { concurrency: true }, () => {
   })
 
   it('--retry-lock waits for a lock another process holds, as restic does; without it the command fails at once', async () => {
-    const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
-    const repo = join(home, 'repo-retry-lock')
-    const data = join(home, 'data-retry-lock')
-    await mkdir(data)
-    await writeFile(join(data, 'f.txt'), 'locked out for a moment\n')
-    assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
+    const { env, repo, data } = await newRepository('retry-lock')
     const held = await Lock.acquire(await Repository.open(new LocalBackend(repo), 'pw'), { exclusive: true, settleMs: 0 })
     const refused = await cairn(['-r', repo, 'backup', data], env)
     assert.equal(refused.code, 11, refused.stderr)
