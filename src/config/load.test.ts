@@ -53,8 +53,11 @@ describe('inspectConfig()', () => {
     assert.equal(r.config, undefined)
     assert.ok(r.issues.length > 0)
     assert.match(formatIssue(r.issues[0]), /^broken\.yaml:\d+:\d+: not valid YAML: /)
+    // A key given twice is named, with a hint that fits (it said "Map keys must be unique" and to check the indentation).
     const dup = inspectConfig('sets: {}\nsets: {}\n', 'dup.yaml')
-    assert.match(formatIssue(dup.issues[0]), /^dup\.yaml:2:1: not valid YAML: Map keys must be unique/)
+    assert.equal(formatIssue(dup.issues[0]), 'dup.yaml:2:1: not valid YAML: the key "sets" is given twice in the same map\n    A map holds each key once: merge the two into one, or rename one of them')
+    const nested = inspectConfig('sets:\n  s1: { sources: [/a] }\n  "s1": { sources: [/b] }\n', 'dup.yaml')
+    assert.match(formatIssue(nested.issues[0]), /^dup\.yaml:3:3: not valid YAML: the key "s1" is given twice in the same map/)
   })
 
   test('a notification of an unknown type gets the list of types and a suggestion', () => {

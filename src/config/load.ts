@@ -51,8 +51,9 @@ export function inspectConfig(text: string, file: string): InspectedConfig {
       file,
       path: [],
       position: p.position,
-      message: `not valid YAML: ${p.message}`,
-      hint: 'Check the indentation (spaces, not tabs), colons after keys, and closing brackets and quotes',
+      ...(p.duplicateKey !== undefined
+        ? { message: `not valid YAML: the key "${p.duplicateKey}" is given twice in the same map`, hint: 'A map holds each key once: merge the two into one, or rename one of them' }
+        : { message: `not valid YAML: ${p.message}`, hint: 'Check the indentation (spaces, not tabs), colons after keys, and closing brackets and quotes' }),
       severity: 'error' as const,
     }))
     return { file, issues, text: parsed }

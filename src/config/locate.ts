@@ -21,6 +21,8 @@ export interface Position {
 export interface SyntaxProblem {
   message: string
   position?: Position
+  /** For a key given twice in one map: that key. */
+  duplicateKey?: string
 }
 
 /**
@@ -48,7 +50,12 @@ export class ConfigText {
   constructor(text: string) {
     this.#lines = new (yaml().LineCounter)()
     this.#doc = yaml().parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true })
-    this.problems = this.#doc.errors.map((e) => ({ message: e.message.split('\n')[0], position: this.#at(e.pos[0]) }))
+    this.problems = this.#doc.errors.map((e) => {
+      const problem: SyntaxProblem = { message: e.message.split('\n')[0], position: this.#at(e.pos[0]) }
+      const key = e.code === 'DUPLICATE_KEY' ? /^("[^"\n]*"|'[^'\n]*'|[^:\n]+?)\s*:/.exec(text.slice(e.pos[0]))?.[1] : undefined
+      if (key !== undefined) problem.duplicateKey = key.replace(/^(["'])(.*)\1$/, '$2')
+      return problem
+    })
     this.value = this.problems.length === 0 ? this.#doc.toJS({ maxAliasCount: 1000 }) : undefined
   }
 
