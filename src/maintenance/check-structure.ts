@@ -1,4 +1,4 @@
-import { AppError, createLimit, isAppError, messageOf, shortId, type Id } from '../base/index.js'
+import { AppError, createLimit, isAppError, isPermissionError, messageOf, shortId, type Id } from '../base/index.js'
 import type { BlobLocation, BlobType, MasterIndex, Repository } from '../repository/index.js'
 import { decodeTree, type Node, type SnapshotEntry } from '../snapshots/index.js'
 import type { CheckProblem, CheckProgress } from './check-report.js'
@@ -83,7 +83,7 @@ export async function loadCheckedBlob(
       allGone = false
       pack ??= loc.packId
       const where = `the copy in pack ${shortId(loc.packId)}`
-      if (!isPermissionProblem(messageOf(err))) refused = false
+      if (!isPermissionError(err)) refused = false
       details.push(isAppError(err, 'INVALID_DATA') ? `${where} fails to decrypt or verify` : `${where} cannot be read: ${messageOf(err)}`)
     }
   }
