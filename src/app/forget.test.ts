@@ -8,7 +8,9 @@ import { tamper } from '../backends/testing/overrides.js'
 import { writeSnapshot } from '../maintenance/prune-testing.js'
 import { createTestRepository, seededBytes } from '../repository/testing.js'
 import { loadSnapshots } from '../snapshots/index.js'
+import { isAppError } from '../base/index.js'
 import { retentionPolicyFromFlags, runForget } from './forget.js'
+import { runPrune } from './prune.js'
 
 describe('retentionPolicyFromFlags()', () => {
   it('reads counts, "unlimited", durations and tag lists', () => {
@@ -109,6 +111,18 @@ describe('runForget()', () => {
     assert.equal(r.removed.length, 2)
     assert.ok(r.prune?.execution && r.prune.execution.packsDeleted >= 2)
     assert.ok((await repo.listIds('data')).length < packsBefore)
+  })
+
+  it('refuses --repack-uncompressed with compression off, in prune and before forget deletes anything', async () => {
+    // restic refuses the pair; cairn repacked the data uncompressed again, on every run.
+    const { repo } = await repoWithSnapshots(['a', 'a'])
+    repo.writerDefaults = { compression: 'off' }
+    const refused = (err: unknown) => isAppError(err, 'INVALID_ARGUMENT') && /--repack-uncompressed cannot go with --compression off/.test(err.message)
+    await assert.rejects(runPrune(repo, { repackUncompressed: true, threads: 0 }), refused)
+    await assert.rejects(runForget(repo, { policy: { last: 1 }, prune: { repackUncompressed: true, threads: 0 } }), refused)
+    assert.equal((await loadSnapshots(repo)).length, 2)
+    repo.writerDefaults = {}
+    assert.equal((await runPrune(repo, { repackUncompressed: true, threads: 0, dryRun: true })).dryRun, true)
   })
 
   it('on a dry run with --prune, plans as if the snapshots were gone but changes nothing', async () => {

@@ -119,7 +119,7 @@ export interface ForgetResult {
  * deleted; packs are left to prune, which runs afterwards when `prune` is set.
  */
 export async function runForget(repo: Repository, req: ForgetRequest): Promise<ForgetResult> {
-  if (req.prune) await resolvePruneOptions(req.prune) // reject bad prune flags before deleting anything
+  if (req.prune) await resolvePruneOptions(req.prune, repo.writerDefaults.compression) // reject bad prune flags before deleting anything
   const { planForget, removeSnapshots } = await maintenance()
   const groupBy = parseGroupBy(req.groupBy ?? 'host,paths')
   const filter = req.filter ?? {}

@@ -1,7 +1,7 @@
-import type { Id } from '../base/index.js'
+import { AppError, type Id } from '../base/index.js'
 import type { TemporaryFiles } from '../backends/index.js'
 import type { PruneExecution, PruneOptions, PrunePlan, PruneProgress, PruneStats } from '../maintenance/index.js'
-import type { Repository } from '../repository/index.js'
+import type { CompressionMode, Repository } from '../repository/index.js'
 import { maintenance } from './lazy-layers.js'
 import { packSizeFrom } from './write-options.js'
 
@@ -46,8 +46,15 @@ function packSizeBytes(req: PruneRequest): number {
  * Checks and converts the request's flags into prune options; throws INVALID_ARGUMENT naming the
  * bad flag. Run it before changing anything (forget --prune checks first, deletes later).
  */
-export async function resolvePruneOptions(req: PruneRequest): Promise<PruneOptions> {
+export async function resolvePruneOptions(req: PruneRequest, compression?: CompressionMode): Promise<PruneOptions> {
   const { parseByteSize, parseMaxUnused } = await maintenance()
+  // Repacked blobs are written in the repository's mode: "off" would store them uncompressed
+  // again, and the next run would find the same packs to repack (restic refuses this too).
+  if (req.repackUncompressed && compression === 'off') {
+    throw new AppError('INVALID_ARGUMENT', '--repack-uncompressed cannot go with --compression off: the repacked data would be stored uncompressed again', {
+      hint: 'Drop --compression off (and CAIRN_COMPRESSION=off or RESTIC_COMPRESSION=off) for this prune',
+    })
+  }
   return {
     maxUnused: parseMaxUnused(req.maxUnused ?? '5%'),
     maxRepackBytes: req.maxRepackSize === undefined || req.maxRepackSize === '' ? undefined : parseByteSize(req.maxRepackSize, '--max-repack-size'),
@@ -67,7 +74,7 @@ export async function resolvePruneOptions(req: PruneRequest): Promise<PruneOptio
  * it is a dry run executes the plan.
  */
 export async function runPrune(repo: Repository, req: PruneRequest = {}): Promise<PruneResult> {
-  const options = await resolvePruneOptions(req)
+  const options = await resolvePruneOptions(req, repo.writerDefaults.compression)
   const plan = await (await maintenance()).planPrune(repo, options)
   req.onPlan?.(plan)
   const result: PruneResult = { stats: plan.stats, dryRun: req.dryRun === true, nothingToDo: plan.empty }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AppError, hashId, isAppError, type Id } from '../base/index.js'
 import { MemoryBackend } from '../backends/index.js'
-import { BlobWriter, decodeIndex, MasterIndex, Repository } from '../repository/index.js'
+import { BlobWriter, decodeIndex, encodeBlob, MasterIndex, Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { encodeSnapshot, encodeTree, loadSnapshots } from '../snapshots/index.js'
 import { testNode } from '../snapshots/testing.js'
@@ -249,7 +249,10 @@ describe('PrunePlan.execute()', () => {
     const noise = seededBytes(30, 50 * KiB) // incompressible
     await repo.withWriter(async (w) => {
       const data = [(await w.saveBlob('data', text)).id, (await w.saveBlob('data', noise)).id]
-      const tree = await w.saveBlob('tree', encodeTree([testNode({ content: data, size: text.length + noise.length })]))
+      // An uncompressed tree, as a repository migrated from format 1 holds them: a writer
+      // compresses trees of a v2 repository even with compression off.
+      const treeBytes = encodeTree([testNode({ content: data, size: text.length + noise.length })])
+      const tree = await w.saveEncodedBlob('tree', hashId(treeBytes), treeBytes.length, { ...encodeBlob(repo.key, 'tree', treeBytes, 0), release: () => {} })
       await repo.saveUnpacked('snapshots', encodeSnapshot({ time: '2025-02-01T00:00:00Z', tree: tree.id, paths: ['/x'] }))
     }, { compression: 'off', threads: 0 })
     let plan = await planPrune(await reopen(backend))

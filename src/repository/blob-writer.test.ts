@@ -60,6 +60,24 @@ describe('BlobWriter', () => {
   })
 })
 
+describe('BlobWriter compression', () => {
+  it('compresses the trees of a v2 repository even with compression off, as restic does; data follows the mode', async () => {
+    // Trees came out uncompressed, and every prune repacked them again (it compresses trees).
+    const tree = Buffer.from('{"nodes":[]}'.repeat(200))
+    const data = Buffer.from('compressible '.repeat(2000))
+    for (const [version, treeCompressed] of [[2, true], [1, false]] as const) {
+      const repo = await createTestRepository({ version })
+      await repo.withWriter(async (w) => {
+        await w.saveBlob('tree', tree)
+        await w.saveBlob('data', data)
+      }, { compression: 'off' })
+      assert.equal(repo.index.lookup('tree', hashId(tree))!.uncompressedLength > 0, treeCompressed, `tree, format ${version}`)
+      assert.equal(repo.index.lookup('data', hashId(data))!.uncompressedLength, 0, `data, format ${version}`)
+      assert.deepEqual(await repo.loadBlob('tree', hashId(tree)), tree)
+    }
+  })
+})
+
 describe('BlobWriter on a backend that stages packs', () => {
   /** A local repository whose data saves are counted; staged packs do not go through save(). */
   async function localRepository(fs?: LocalFs): Promise<{ repo: Awaited<ReturnType<typeof createTestRepository>>; path: string; dataSaves: () => number }> {

@@ -75,6 +75,8 @@ export class BlobWriter {
   #target: WriterTarget
   #packSize: number
   #level: number
+  /** Trees are compressed in a v2 repository whatever the mode, as restic does (see the constructor). */
+  #treeLevel: number
   #concurrency: number
   #encoder: BlobEncoder
   #maxQueued: number
@@ -104,6 +106,9 @@ export class BlobWriter {
     this.#packSize = options.packSize ?? 16 * 1024 * 1024
     const mode = target.version === 1 ? 'off' : (options.compression ?? 'auto')
     this.#level = mode === 'off' ? 0 : mode === 'max' ? MAX_LEVEL : DEFAULT_LEVEL
+    // --compression off is about file contents: restic compresses tree blobs of a v2 repository
+    // even then. Left uncompressed, they were repacked by every prune, which compresses trees.
+    this.#treeLevel = target.version === 1 ? 0 : this.#level === 0 ? DEFAULT_LEVEL : this.#level
     // A local upload (write and fsync) takes a fraction of the time a pack takes to fill: one
     // at a time keeps up, and holds one pack buffer less.
     this.#concurrency = options.uploadConcurrency ?? (target.backend.properties.local ? 1 : Math.max(1, target.backend.properties.connections))
@@ -113,7 +118,7 @@ export class BlobWriter {
     this.#packBuffers = new BufferPool(this.#packSize + PACK_HEADROOM, this.#concurrency + 1)
   }
 
-  /** The zstd level blobs are compressed with (0: none), for encoders working outside the writer. */
+  /** The zstd level data blobs are compressed with (0: none), for encoders working outside the writer. */
   get compressionLevel(): number {
     return this.#level
   }
@@ -134,7 +139,7 @@ export class BlobWriter {
   async saveBlob(type: BlobType, data: Uint8Array, id: Id = hashId(data), options: { duplicate?: boolean } = {}): Promise<SaveResult> {
     if (!this.#accept(type, id, data.length, data.length, options.duplicate === true)) return { id, known: true }
     const size = data.length
-    const work = this.#encoder.encode(type, data, this.#level).then((enc) => {
+    const work = this.#encoder.encode(type, data, type === 'tree' ? this.#treeLevel : this.#level).then((enc) => {
       // From here on the blob costs its sealed size, until its pack is uploaded.
       this.#release(Math.max(0, size - enc.sealed.length))
       return this.#add(type, id, enc)
