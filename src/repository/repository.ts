@@ -8,7 +8,7 @@ import { BlobWriter, type WriterOptions } from './blob-writer.js'
 import { createWorkerEncoder } from './blob-encoder.js'
 import { decodeSealedBlob, Scratch } from './blob-decoder.js'
 import { zstdDecompress } from './compression.js'
-import { decodeIndexTable } from './index/index-file.js'
+import { decodeIndexTable, type IndexTable } from './index/index-file.js'
 import { MasterIndex } from './index/master-index.js'
 import { PackCache } from './pack/pack-cache.js'
 import { addKeyFile, openMasterKey } from './keys.js'
@@ -193,16 +193,29 @@ export class Repository {
   /** Loads every index file into the in-memory index (once). */
   async loadIndex(options: { force?: boolean; onFile?: (id: Id) => void } = {}): Promise<void> {
     if (this.#indexLoaded && !options.force) return
-    const ids = await this.listIds('index')
-    const limit = createLimit(Math.max(4, this.backend.properties.connections * 2))
-    await Promise.all(
-      ids.map((id) =>
-        limit(async () => {
-          this.index.addTable(decodeIndexTable(await this.loadUnpacked('index', id), id))
-          options.onFile?.(id)
-        }),
-      ),
-    )
+    // Loaded side by side, added in the order of their IDs: when a blob is in several files,
+    // which copy the index finds first (and prune keeps) must not depend on which load ended
+    // first, or a dry run could plan other than the run after it. Loads run at most `ahead`
+    // files past the one to add next, so that a slow file holds back a bounded number of tables.
+    const ids = (await this.listIds('index')).sort()
+    const parallel = Math.max(4, this.backend.properties.connections * 2)
+    const limit = createLimit(parallel)
+    const ahead = 2 * parallel
+    const loads: Array<Promise<IndexTable> | undefined> = []
+    const start = (i: number) => {
+      if (i >= ids.length) return
+      const load = limit(async () => decodeIndexTable(await this.loadUnpacked('index', ids[i]), ids[i]))
+      load.catch(() => {}) // awaited below, in order; an error after an earlier one is not "unhandled"
+      loads[i] = load
+    }
+    for (let i = 0; i < ahead; i++) start(i)
+    for (let i = 0; i < ids.length; i++) {
+      const table = await loads[i]!
+      loads[i] = undefined
+      start(i + ahead)
+      this.index.addTable(table)
+      options.onFile?.(ids[i])
+    }
     this.index.compact()
     this.#indexLoaded = true
     // Cached tree packs the index no longer names (another client pruned them) are dropped, as
