@@ -71,8 +71,11 @@ function hasTagGroup(tags: readonly string[], group: string): boolean {
 }
 
 /**
- * A path as restic cleans one given to `--path`: absolute (a relative one is taken from the
- * current folder, as snapshot paths are), no trailing slash, no `//`, `.` or `..` parts.
+ * A `--path` value cleaned: absolute (a relative one is taken from the current folder, as
+ * snapshot paths are), no trailing slash, no `//`, `.` or `..` parts. restic cleans it only to
+ * find `latest`, and compares it as typed elsewhere (`forget --path src/` matches nothing there);
+ * cairn compares the cleaned path everywhere, so that one value picks the same snapshots in
+ * every command.
  */
 function cleanPath(p: string): string {
   const clean = posix.isAbsolute(p) ? posix.normalize(p) : posix.resolve(p)
