@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import type { BlobCache } from '../restorer/index.js'
@@ -35,11 +36,18 @@ export interface SnapshotBrowserOptions {
   refreshMs?: number
   /** Clock in ms, for tests. */
   now?: () => number
+  /** Entries of decoded folders kept in all (default TREE_CACHE_ENTRIES), for tests. */
+  treeCacheEntries?: number
 }
 
 export type BrowserRepo = Pick<Repository, 'listIds' | 'loadUnpacked' | 'loadBlob' | 'blobSize' | 'loadIndex'>
 
-const TREE_CACHE = 2048
+/**
+ * Decoded folders kept for the next request: at most this many entries in all (about 330 bytes
+ * each), the folders used longest ago dropped first. Bounded by count alone (2048 folders), a
+ * client walking many snapshots of a folder of 20,000 files ran the server out of memory.
+ */
+const TREE_CACHE_ENTRIES = 100_000
 
 /**
  * Snapshots as a read-only file tree, laid out as restic's `mount`: `ids/<short ID>`,
@@ -64,6 +72,7 @@ export class SnapshotBrowser {
   #snapshotIds = ''
   #refreshing: Promise<BrowseDir> | undefined
   #trees = new Map<Id, BrowseEntry[]>()
+  #treeEntries = 0
   #cache: BlobCache | undefined
 
   constructor(repo: BrowserRepo, options: SnapshotBrowserOptions = {}) {
@@ -96,14 +105,26 @@ export class SnapshotBrowser {
     if (dir.children !== undefined) return [...dir.children.values()]
     const id = dir.tree!
     let entries = this.#trees.get(id)
-    if (entries === undefined) {
-      entries = []
-      for (const n of decodeTree(await this.#repo.loadBlob('tree', id))) {
-        const e = entryOf(n)
-        if (e !== undefined) entries.push(e)
-      }
-      if (this.#trees.size >= TREE_CACHE) this.#trees.delete(this.#trees.keys().next().value!)
+    if (entries !== undefined) {
+      // Used again: the last to be dropped.
+      this.#trees.delete(id)
       this.#trees.set(id, entries)
+      return entries
+    }
+    entries = []
+    for (const n of decodeTree(await this.#repo.loadBlob('tree', id))) {
+      const e = entryOf(n)
+      if (e !== undefined) entries.push(e)
+    }
+    if (!this.#trees.has(id)) {
+      // One folder bigger than the budget is still kept, alone, for the requests that page through it.
+      for (const [old, held] of this.#trees) {
+        if (this.#treeEntries + entries.length <= (this.#options.treeCacheEntries ?? TREE_CACHE_ENTRIES)) break
+        this.#trees.delete(old)
+        this.#treeEntries -= held.length
+      }
+      this.#trees.set(id, entries)
+      this.#treeEntries += entries.length
     }
     return entries
   }
@@ -153,12 +174,17 @@ function entryOf(n: Node): BrowseEntry | undefined {
   return undefined
 }
 
-/** A file's ETag: the same content gives the same tag, in any snapshot. */
+/**
+ * A file's ETag, a strong validator: the same content gives the same tag in any snapshot, and
+ * other content another tag. One blob's ID is the hash of the file's bytes; for more, the hash
+ * of all their IDs in order. (A tag made of a few of the IDs stayed the same when a large file
+ * changed only in the middle, so clients kept old bytes, or resumed a download across versions.)
+ */
 function etagOf(content: readonly Id[], size: number): string {
   if (content.length === 1) return content[0]
-  let s = `${size}`
-  for (const id of content) s += id.slice(0, 8)
-  return s.length <= 64 ? s : `${size}-${content.length}-${content[0].slice(0, 16)}-${content[content.length - 1].slice(0, 16)}`
+  const h = createHash('sha256').update(String(size))
+  for (const id of content) h.update(id)
+  return h.digest('hex')
 }
 
 function dateOf(goTime: string): Date {

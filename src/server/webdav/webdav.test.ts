@@ -126,6 +126,55 @@ describe('serve webdav', () => {
     assert.equal(found?.kind, 'file')
   })
 
+  it('gives a file another ETag when any of its blobs changes, and the same one for the same content', async () => {
+    // The tag of a file of many blobs was made of its size, its count and its first and last
+    // blobs: a change in the middle kept it, so clients kept (or spliced in) old bytes.
+    const fresh = await createTestRepository()
+    const before = seededBytes(4, 30_000)
+    const after = Buffer.from(before)
+    after.write('CHANGED', 15_000)
+    await saveTestSnapshot(fresh, { files: { '/f.bin': before, '/same.bin': before }, time: '2026-11-20T10:00:00Z', chunkSize: 3000 })
+    await saveTestSnapshot(fresh, { files: { '/f.bin': after, '/same.bin': before }, time: '2026-11-21T10:00:00Z', chunkSize: 3000 })
+    await fresh.loadIndex()
+    const browser = new SnapshotBrowser(fresh)
+    const tag = async (time: string, name: string) => {
+      const e = await browser.resolve(['snapshots', time, name].map((s) => Buffer.from(s)))
+      assert.equal(e?.kind, 'file')
+      return e.kind === 'file' ? e : assert.fail()
+    }
+    const [a, b] = [await tag('2026-11-20T10:00:00Z', 'f.bin'), await tag('2026-11-21T10:00:00Z', 'f.bin')]
+    assert.ok(a.content.length >= 10 && a.content[0] === b.content[0] && a.content.at(-1) === b.content.at(-1), 'only middle blobs differ')
+    assert.notEqual(a.etag, b.etag)
+    assert.equal((await tag('2026-11-20T10:00:00Z', 'same.bin')).etag, (await tag('2026-11-21T10:00:00Z', 'same.bin')).etag)
+  })
+
+  it('keeps decoded folders up to a number of entries in all, dropping those used longest ago', async () => {
+    // Bounded by count (2048 folders), folders of many files ran the server out of memory.
+    const fresh = await createTestRepository()
+    const files: Record<string, string> = {}
+    for (const d of ['a', 'b', 'c']) for (let i = 0; i < 6; i++) files[`/${d}/f${i}`] = `${d}${i}`
+    await saveTestSnapshot(fresh, { files, time: '2026-11-20T10:00:00Z' })
+    await fresh.loadIndex()
+    const loads: string[] = []
+    const counted = Object.assign(Object.create(fresh) as Repository, {
+      loadBlob: (type: 'tree' | 'data', id: string) => (loads.push(id), fresh.loadBlob(type, id)),
+    })
+    const browser = new SnapshotBrowser(counted, { treeCacheEntries: 15 }) // the snapshot's top folder (3) and two others
+    const list = async (d: string) => {
+      const dir = await browser.resolve(['snapshots', 'latest', d].map((s) => Buffer.from(s)))
+      assert.equal(dir?.kind, 'dir')
+      const before = loads.length
+      if (dir.kind === 'dir') assert.equal((await browser.list(dir)).length, 6)
+      return loads.length - before
+    }
+    await list('a')
+    await list('b')
+    assert.equal(await list('a'), 0, 'a is kept, and now the last to go')
+    await list('c') // 21 entries: b goes
+    assert.equal(await list('a'), 0)
+    assert.equal(await list('b'), 1, 'b was dropped')
+  })
+
   it('asks for a login when given an htpasswd file, and refuses to serve other hosts without one', async () => {
     const htpasswd = join(dir, 'htpasswd')
     await writeFile(htpasswd, `alice:${quickHash('secret')}\n`)
