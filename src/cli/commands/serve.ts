@@ -106,7 +106,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .description("Serve the repository's snapshots read-only over WebDAV, for file managers and davfs2")
     .option('--listen <addr>', 'listen address: HOST:PORT or unix:/path', 'localhost:8080')
     .option('--htpasswd-file <file>', 'ask for a login of a user of this htpasswd file (bcrypt or {SHA})')
-    .option('--no-auth', 'serve without a login on an address other hosts reach')
+    .option('--no-auth', 'serve without a login on an address other hosts reach; on localhost, also answer requests for any host name (a reverse proxy in front), which a web page could reach through DNS rebinding')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('-H, --host <host>', 'only snapshots of this host (repeatable)', collect)

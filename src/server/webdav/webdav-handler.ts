@@ -98,7 +98,7 @@ async function sendFile(browser: SnapshotBrowser, req: IncomingMessage, res: Ser
     ETag: `"${file.etag}"`,
     'Accept-Ranges': 'bytes',
   }
-  if (req.headers['if-none-match'] === `"${file.etag}"`) {
+  if (noneMatch(req.headers['if-none-match'], file.etag)) {
     res.writeHead(304, headers)
     return void res.end()
   }
@@ -119,15 +119,39 @@ async function sendFile(browser: SnapshotBrowser, req: IncomingMessage, res: Ser
     }
   }
   headers['Content-Length'] = end - start
+  if (headOnly || end === start) {
+    res.writeHead(status, headers)
+    return void res.end()
+  }
+  // The first piece is read before the status is sent: a blob that cannot be read (a missing
+  // pack) is answered 500, not with a 200 cut off before its first byte.
+  const pieces = browser.read(file, start, end)
+  const first = await pieces.next()
   res.writeHead(status, headers)
-  if (headOnly || end === start) return void res.end()
-  await pipeline(Readable.from(browser.read(file, start, end)), res)
+  await pipeline(Readable.from(withFirst(first, pieces)), res)
+}
+
+async function* withFirst(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.done === true) return
+  yield first.value
+  yield* rest
+}
+
+/**
+ * If-None-Match (RFC 9110 13.1.2): true when the header is "*" or lists the file's tag, compared
+ * weakly (a W/ prefix does not count).
+ */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  if (header.trim() === '*') return true
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === `"${etag}"`)
 }
 
 /** One byte range ("bytes=a-b", "bytes=a-", "bytes=-n"); several ranges are answered whole. */
 function parseRange(header: string, size: number): [number, number] | 'unsatisfiable' | undefined {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
-  if (m === null || (m[1] === '' && m[2] === '')) return undefined
+  // An empty file has no byte to name in a Content-Range: it is sent whole (empty), as RFC 9110 allows.
+  if (m === null || (m[1] === '' && m[2] === '') || size === 0) return undefined
   if (m[1] === '') {
     const n = Number(m[2])
     if (n === 0) return 'unsatisfiable'

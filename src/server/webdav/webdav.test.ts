@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { SnapshotBrowser } from '../../app/index.js'
+import { MemoryBackend } from '../../backends/index.js'
 import { PASSWORD, run } from '../../app/interop-testing.js'
 import { saveTestSnapshot } from '../../maintenance/testing.js'
 import { createTestRepository, seededBytes } from '../../repository/testing.js'
@@ -146,6 +147,46 @@ describe('serve webdav', () => {
     assert.ok(a.content.length >= 10 && a.content[0] === b.content[0] && a.content.at(-1) === b.content.at(-1), 'only middle blobs differ')
     assert.notEqual(a.etag, b.etag)
     assert.equal((await tag('2026-11-20T10:00:00Z', 'same.bin')).etag, (await tag('2026-11-21T10:00:00Z', 'same.bin')).etag)
+  })
+
+  it('answers If-None-Match lists, weak tags and "*" with 304, and sends an empty file whole for any range', async () => {
+    const file = '/snapshots/latest/home/me/big.bin'
+    const etag = (await get(file, {}, 'HEAD')).headers.etag
+    for (const header of [`"other", ${etag}`, `W/${etag}`, '*']) assert.equal((await get(file, { 'If-None-Match': header })).status, 304, header)
+    assert.equal((await get(file, { 'If-None-Match': '"other"' })).status, 200)
+    // "bytes 0--1/0" was sent for an empty file: no byte of it can be named.
+    const fresh = await createTestRepository()
+    await saveTestSnapshot(fresh, { files: { '/empty': '' }, time: '2026-11-20T10:00:00Z' })
+    await fresh.loadIndex()
+    const s = await startWebDavServer(fresh, { listen: '127.0.0.1:0' })
+    try {
+      for (const range of ['bytes=-5', 'bytes=0-', 'bytes=0-0']) {
+        const r = await rawRequest(s.url, 'GET', '/snapshots/latest/empty', { headers: { Range: range } })
+        assert.equal(r.status, 200, range)
+        assert.equal(r.headers['content-range'], undefined)
+        assert.equal(r.body.length, 0)
+      }
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('answers 500 when the first bytes of a file cannot be read (a pack is missing), not a 200 cut short', async () => {
+    const backend = new MemoryBackend()
+    const fresh = await createTestRepository({ backend })
+    await saveTestSnapshot(fresh, { files: { '/f.bin': seededBytes(5, 5000) }, time: '2026-11-20T10:00:00Z' })
+    await fresh.loadIndex()
+    const dataPacks = new Set([...fresh.index.blobs()].filter((b) => b.type === 'data').map((b) => b.packId))
+    assert.ok(dataPacks.size > 0)
+    for (const pack of dataPacks) await backend.remove({ type: 'data', name: pack })
+    const s = await startWebDavServer(fresh, { listen: '127.0.0.1:0' })
+    try {
+      const r = await rawRequest(s.url, 'GET', '/snapshots/latest/f.bin')
+      assert.equal(r.status, 500)
+      assert.match(r.body.toString(), /Cannot read the repository/)
+    } finally {
+      await s.close()
+    }
   })
 
   it('keeps decoded folders up to a number of entries in all, dropping those used longest ago', async () => {
