@@ -5,7 +5,7 @@ import { after, test } from 'node:test'
 import { makeTempRoot } from '../../../test/helpers/index.js'
 import { quickHash, shaHash } from '../testing.js'
 import { parseHtpasswd, removeHtpasswdUser, setHtpasswdUser } from './htpasswd.js'
-import { verifyPassword } from './password-hash.js'
+import { hashPassword, verifyPassword } from './password-hash.js'
 
 const tmp = await makeTempRoot('server-htpasswd')
 after(() => tmp.cleanup())
@@ -38,6 +38,18 @@ test('verifyPassword() checks $2a$, $2b$, $2y$ and {SHA} and never matches unsup
   assert.equal(await verifyPassword(shaHash('secret'), 'secret2'), false)
   assert.equal(await verifyPassword('$apr1$abc$defghijklmnopqrstuvwx', 'secret'), false)
   assert.equal(await verifyPassword('secret', 'secret'), false)
+})
+
+test('verifyPassword() checks bcrypt off the calling thread: a burst of wrong passwords does not stall it', async () => {
+  // bcryptjs ran on the server's thread: 100 wrong logins at once held a valid request for 9 s.
+  const hash = await hashPassword('secret', 10)
+  const done: number[] = []
+  const checks = Array.from({ length: 6 }, () => verifyPassword(hash, 'wrong').then((ok) => (done.push(Date.now()), ok)))
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r))
+  const turned = Date.now()
+  assert.deepEqual(await Promise.all(checks), [false, false, false, false, false, false])
+  assert.ok(turned < Math.min(...done), 'the thread turned ten times before the first check ended')
+  assert.equal(await verifyPassword(hash, 'secret'), true)
 })
 
 test('setHtpasswdUser() and removeHtpasswdUser() edit one line, keep the others, and write mode 0600', async () => {
