@@ -90,23 +90,25 @@ export function encodeNode(n: Node): string {
  * the name's JSON when the caller has it (plainNameJson).
  */
 export function nodeJsonHead(n: Node, quotedName = nameJson(n.name)): string {
-  let s = '{"name":' + quotedName + ',"type":' + (TYPE_JSON[n.type] ?? goJsonString(n.type))
-  if (n.mode !== 0) s += ',"mode":' + (n.mode >>> 0)
+  // Pieces joined once: a flat string. Built with `+=`, the head was a rope of some 25 pieces,
+  // about 1 KiB where its text is 250 bytes, and a backup holds one per entry of a folder until
+  // the folder's tree is saved (600 MiB for a folder of 600,000 files).
   const mtime = goJsonString(n.mtime)
   // restic stores atime = mtime unless asked otherwise; skip the second escape then.
   const atime = n.atime === n.mtime ? mtime : goJsonString(n.atime)
-  s += ',"mtime":' + mtime + ',"atime":' + atime + ',"ctime":' + goJsonString(n.ctime)
-  s += ',"uid":' + n.uid + ',"gid":' + n.gid
-  if (n.user) s += ',"user":' + userJson.of(n.user)
-  if (n.group) s += ',"group":' + groupJson.of(n.group)
-  if (n.inode !== 0n) s += ',"inode":' + n.inode
-  if (n.deviceId !== 0n) s += ',"device_id":' + n.deviceId
-  if (n.size !== 0 && n.type === 'file') s += ',"size":' + n.size
-  if (n.links !== 0 && HAS_LINKS.has(n.type)) s += ',"links":' + n.links
-  if (n.linktarget) s += ',"linktarget":' + goJsonString(n.linktarget)
-  if (n.xattrs !== undefined && n.xattrs.length > 0) s += ',"extended_attributes":' + xattrsJson(n.xattrs)
-  if (n.device !== undefined && n.device !== 0n && HAS_DEVICE.has(n.type)) s += ',"device":' + n.device
-  return s
+  const s = ['{"name":', quotedName, ',"type":', TYPE_JSON[n.type] ?? goJsonString(n.type)]
+  if (n.mode !== 0) s.push(',"mode":', String(n.mode >>> 0))
+  s.push(',"mtime":', mtime, ',"atime":', atime, ',"ctime":', goJsonString(n.ctime), ',"uid":', String(n.uid), ',"gid":', String(n.gid))
+  if (n.user) s.push(',"user":', userJson.of(n.user))
+  if (n.group) s.push(',"group":', groupJson.of(n.group))
+  if (n.inode !== 0n) s.push(',"inode":', String(n.inode))
+  if (n.deviceId !== 0n) s.push(',"device_id":', String(n.deviceId))
+  if (n.size !== 0 && n.type === 'file') s.push(',"size":', String(n.size))
+  if (n.links !== 0 && HAS_LINKS.has(n.type)) s.push(',"links":', String(n.links))
+  if (n.linktarget) s.push(',"linktarget":', goJsonString(n.linktarget))
+  if (n.xattrs !== undefined && n.xattrs.length > 0) s.push(',"extended_attributes":', xattrsJson(n.xattrs))
+  if (n.device !== undefined && n.device !== 0n && HAS_DEVICE.has(n.type)) s.push(',"device":', String(n.device))
+  return s.join('')
 }
 
 /** The rest of a node's JSON after nodeJsonHead: content, subtree and error, and the closing brace. */
@@ -123,8 +125,24 @@ export function nodeJsonTail(content: readonly Id[] | null, subtree?: Id, error?
  * the nodes they encode.
  */
 export function encodeTreeJson(nodes: readonly string[]): Buffer {
-  return Buffer.from('{"nodes":[' + nodes.join(',') + ']}\n', 'utf8')
+  if (nodes.length <= WRITE_NODES_FROM) return Buffer.from('{"nodes":[' + nodes.join(',') + ']}\n', 'utf8')
+  // A big folder's nodes go straight into the tree's bytes: joined first, they made a string as
+  // big as the tree (170 MiB for a folder of 600,000 files) beside the buffer encoded from it.
+  let size = TREE_OPEN.length + TREE_CLOSE.length + nodes.length - 1
+  for (const n of nodes) size += Buffer.byteLength(n, 'utf8')
+  const out = Buffer.allocUnsafe(size)
+  let at = out.write(TREE_OPEN, 0, 'latin1')
+  for (let i = 0; i < nodes.length; i++) {
+    if (i > 0) out[at++] = 0x2c // ,
+    at += out.write(nodes[i], at, 'utf8')
+  }
+  out.write(TREE_CLOSE, at, 'latin1')
+  return out
 }
+const TREE_OPEN = '{"nodes":['
+const TREE_CLOSE = ']}\n'
+/** From this many nodes on, encodeTreeJson writes them one by one instead of joining them. */
+const WRITE_NODES_FROM = 1024
 
 /**
  * Orders names as trees do, by their UTF-8 bytes. For strings that is code point order, which
