@@ -5,7 +5,7 @@ import { runInNewContext } from 'node:vm'
 import { hashId, isAppError } from '../base/index.js'
 import type { Node } from './node.js'
 import { testNode } from './testing.js'
-import { compareNames, decodeNodeJson, decodeTree, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, plainNameJson, splitTreeJson } from './tree.js'
+import { compareNames, decodeNodeJson, decodeTree, decodeTreeInPieces, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, nodeRanges, plainNameJson, splitBigTreeJson, splitTreeJson } from './tree.js'
 
 /**
  * A tree restic 0.14 wrote (TZ=Asia/Kolkata) for a directory holding every node type: block and
@@ -296,6 +296,33 @@ describe('node JSON in parts (nodeJsonHead, nodeJsonTail, encodeTreeJson, splitT
     const perHead = (process.memoryUsage().heapUsed - before) / count
     const text = heads[0].length
     assert.ok(perHead < 2 * text, `${perHead.toFixed(0)} bytes held per head of ${text} characters`)
+  })
+
+  it('reads a tree node by node (as it does a tree too big for one string) as it reads it whole', () => {
+    // A tree over 2^29 characters (a folder of about 1.7 million entries, which restic backs
+    // up) could not be read: "Cannot create a string longer than 0x1fffffe8 characters".
+    const odd = [
+      '{"name":"big {[,]}","type":"file","mode":420,"mtime":"2020-01-02T08:34:05Z","atime":"2020-01-02T08:34:05Z","ctime":"2020-01-02T08:34:05Z","uid":0,"gid":0,"inode":18446744073709551615,"device_id":18446744073709551610,"content":[]}',
+      '{"name":"bad\\ufffd\\\\ufffd-é😀","type":"symlink","mtime":"2020-01-02T08:34:05Z","atime":"2020-01-02T08:34:05Z","ctime":"2020-01-02T08:34:05Z","uid":0,"gid":0,"linktarget":"x\\ufffdy \\"q\\" {]\\\\","content":null}',
+    ]
+    const trees = [
+      RESTIC_TREE,
+      Buffer.from('{"nodes":[' + [...RESTIC_NODES, ...odd].join(',') + ']}\n'),
+      Buffer.from(JSON.stringify({ nodes: JSON.parse('[' + RESTIC_NODES.join(',') + ']') }, null, 2) + '\n'),
+      Buffer.from(' {\n "nodes" : [ ' + odd.join(' ,\n ') + ' ] } \n'),
+      Buffer.from('{"nodes":[]}\n'),
+      Buffer.from('{"nodes":null}'),
+    ]
+    for (const tree of trees) {
+      for (const batch of [1, 700, 1 << 20]) assert.deepEqual(decodeTreeInPieces(tree, batch), decodeTree(tree), `${tree.toString().slice(0, 40)} / ${batch}`)
+      assert.deepEqual(splitBigTreeJson(tree), splitTreeJson(tree))
+    }
+    assert.deepEqual(splitBigTreeJson(trees[1]), [...RESTIC_NODES, ...odd])
+    // Any other shape is left to the whole-tree reader, which says what is wrong.
+    for (const other of ['{"nodes":[],"x":1}', '{"x":1,"nodes":[]}', '{"nodes":[{}', '{"nodes":[{}]}x', '{"nodes":[{"a":"}]}', '[]', '{"nodes":[1]}']) {
+      assert.equal(nodeRanges(Buffer.from(other)), undefined, other)
+      assert.equal(decodeTreeInPieces(Buffer.from(other)), undefined, other)
+    }
   })
 
   it('splits a tree restic wrote into its nodes as written, and decodeNodeJson reads each', () => {

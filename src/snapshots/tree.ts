@@ -336,6 +336,123 @@ function nodeFromJson(o: unknown): Node {
  * const nodes = decodeTree(await loadBlob('tree', id))
  */
 export function decodeTree(bytes: Uint8Array): Node[] {
+  if (bytes.byteLength >= IN_PIECES_FROM) {
+    const nodes = decodeTreeInPieces(bytes)
+    if (nodes !== undefined) return nodes
+  }
+  return decodeWholeTree(bytes)
+}
+
+/**
+ * From this size on, a tree is read node by node (decodeTreeInPieces, splitTreeJson): V8 makes
+ * no string longer than 2^29 - 24 characters, and a folder of about 1.7 million entries has a
+ * tree that long, which restic writes and reads.
+ */
+const IN_PIECES_FROM = 64 * 1024 * 1024
+
+/**
+ * decodeTree() of a tree too big to be one string: its nodes are found in the bytes
+ * (nodeRanges) and decoded in batches of about `batchBytes`, each as a tree of its own.
+ * Undefined when the blob is not `{"nodes":[…]}` (whitespace allowed): decodeTree then reads
+ * it whole, and says what is wrong with it.
+ */
+export function decodeTreeInPieces(bytes: Uint8Array, batchBytes = 16 * 1024 * 1024): Node[] | undefined {
+  const ranges = nodeRanges(bytes)
+  if (ranges === undefined) return undefined
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const nodes: Node[] = []
+  for (let first = 0; first < ranges.length; ) {
+    const parts: Buffer[] = [TREE_START]
+    let size = 0
+    let last = first
+    for (; last < ranges.length && (last === first || size < batchBytes); last++) {
+      if (last > first) parts.push(COMMA)
+      const [start, end] = ranges[last]
+      parts.push(buf.subarray(start, end))
+      size += end - start
+    }
+    parts.push(TREE_END)
+    for (const n of decodeWholeTree(Buffer.concat(parts))) nodes.push(n)
+    first = last
+  }
+  return nodes
+}
+const TREE_START = Buffer.from('{"nodes":[')
+const TREE_END = Buffer.from(']}')
+const COMMA = Buffer.from(',')
+
+/**
+ * Where each node of a tree blob lies, as [start, end) byte offsets, when the blob is
+ * `{"nodes":[…]}` or `{"nodes":null}` with any JSON whitespace; undefined for anything else.
+ * Works on bytes: a multi-byte UTF-8 character never holds a byte of JSON's punctuation.
+ */
+export function nodeRanges(bytes: Uint8Array): Array<[number, number]> | undefined {
+  const n = bytes.length
+  const ws = (i: number) => {
+    while (i < n && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)) i++
+    return i
+  }
+  const literal = (i: number, text: string) => {
+    for (let k = 0; k < text.length; k++) if (bytes[i + k] !== text.charCodeAt(k)) return -1
+    return i + text.length
+  }
+  let i = ws(0)
+  if (bytes[i] !== 0x7b /* { */) return undefined
+  i = literal(ws(i + 1), '"nodes"')
+  if (i < 0) return undefined
+  i = ws(i)
+  if (bytes[i] !== 0x3a /* : */) return undefined
+  i = ws(i + 1)
+  const ranges: Array<[number, number]> = []
+  const isNull = literal(i, 'null')
+  if (isNull >= 0) i = isNull
+  else {
+    if (bytes[i] !== 0x5b /* [ */) return undefined
+    i = ws(i + 1)
+    if (bytes[i] === 0x5d /* ] */) i++
+    else {
+      for (;;) {
+        if (bytes[i] !== 0x7b) return undefined
+        const end = endOfJsonValue(bytes, i)
+        if (end < 0) return undefined
+        ranges.push([i, end])
+        i = ws(end)
+        if (bytes[i] === 0x2c /* , */) i = ws(i + 1)
+        else if (bytes[i] === 0x5d) {
+          i++
+          break
+        } else return undefined
+      }
+    }
+  }
+  i = ws(i)
+  if (bytes[i] !== 0x7d /* } */) return undefined
+  return ws(i + 1) === n ? ranges : undefined
+}
+
+/** The offset just past the JSON object or array starting at `start` in `bytes`, or -1. */
+function endOfJsonValue(bytes: Uint8Array, start: number): number {
+  let depth = 0
+  for (let i = start; i < bytes.length; i++) {
+    const c = bytes[i]
+    if (c === 0x22 /* " */) {
+      // To the next quote not escaped by an odd run of backslashes.
+      for (;;) {
+        i = bytes.indexOf(0x22, i + 1)
+        if (i < 0) return -1
+        let k = i - 1
+        while (bytes[k] === 0x5c /* \ */) k--
+        if ((i - 1 - k) % 2 === 0) break
+      }
+    } else if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) return i + 1
+    }
+  }
+  return -1
+}
+
+function decodeWholeTree(bytes: Uint8Array): Node[] {
   let text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     .toString('utf8')
     .replace(BIG_NUMBER_FIELD, '"$1"$2"$3"')
@@ -367,7 +484,9 @@ export function decodeNodeJson(json: string): Node {
  * for their shape: callers fall back to decodeTree on undefined.
  */
 export function splitTreeJson(bytes: Uint8Array): string[] | undefined {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (buf.length >= IN_PIECES_FROM) return splitBigTreeJson(buf)
+  const text = buf.toString('utf8')
   const OPEN = '{"nodes":['
   if (!text.startsWith(OPEN)) return undefined
   const nodes: string[] = []
@@ -391,6 +510,21 @@ export function splitTreeJson(bytes: Uint8Array): string[] | undefined {
 }
 
 const NEXT_NODE = '},{"name":'
+
+/** splitTreeJson() of a tree too big to be one string: the same answer, node by node. */
+export function splitBigTreeJson(buf: Buffer): string[] | undefined {
+  const ranges = nodeRanges(buf)
+  // The shape encodeTree writes: no whitespace, nothing but a newline after the end.
+  if (ranges === undefined || !buf.subarray(0, TREE_START.length).equals(TREE_START)) return undefined
+  let at = TREE_START.length
+  for (const [start, end] of ranges) {
+    if (start !== at) return undefined
+    at = end + 1 // a comma, or the closing bracket
+  }
+  const tail = buf.subarray(ranges.length === 0 ? TREE_START.length : at - 1).toString('latin1')
+  if (tail !== ']}\n' && tail !== ']}') return undefined
+  return ranges.map(([start, end]) => buf.toString('utf8', start, end))
+}
 
 /** The index just past the JSON object or array starting at `start`, or -1. */
 function endOfValue(text: string, start: number): number {
