@@ -6,6 +6,7 @@
 import { CommanderError } from 'commander'
 import { AppError, type ErrorCode } from '../base/index.js'
 import { releaseAllLocks } from '../repository/index.js'
+import { waitForPipeReaders } from './output/terminal.js'
 import { buildProgram } from './program.js'
 import { withRawBytes } from './raw-argv.js'
 
@@ -32,6 +33,7 @@ let outputFailure: NodeJS.ErrnoException | undefined
  * would: consistent. A failure to write to stderr is ignored: there is nowhere to report it.
  */
 function endWhenOutputFails(): void {
+  waitForPipeReaders()
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (outputFailure !== undefined) return // later writes fail too
     outputFailure = err

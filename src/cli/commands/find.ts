@@ -48,10 +48,13 @@ export function registerFind(program: Command, ctx: CommandContext): void {
       const kind: FindKind = kinds[0] ?? 'path'
       const term = ctx.term
       await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
-        const json: unknown[] = []
-        let current: { snapshot: SnapshotEntry; matches: unknown[] } | undefined
+        // --json output is written as it is found, as restic streams it: held until the end, a
+        // search with millions of matches ran out of memory, or past the longest string.
+        let items = 0
+        const item = (json: string) => term.write((items++ === 0 ? '[' : ',') + json)
+        let current: { snapshot: SnapshotEntry; hits: number } | undefined
         const flushJson = () => {
-          if (current) json.push({ matches: current.matches, hits: current.matches.length, snapshot: current.snapshot.id })
+          if (current) term.write(`],"hits":${current.hits},"snapshot":${JSON.stringify(current.snapshot.id)}}`)
           current = undefined
         }
         let lastSnapshot: string | undefined
@@ -72,9 +75,10 @@ export function registerFind(program: Command, ctx: CommandContext): void {
               if (term.json) {
                 if (current?.snapshot.id !== m.snapshot.id) {
                   flushJson()
-                  current = { snapshot: m.snapshot, matches: [] }
+                  item('{"matches":[')
+                  current = { snapshot: m.snapshot, hits: 0 }
                 }
-                current.matches.push(findNodeJson(m.path, m.node))
+                term.write((current.hits++ === 0 ? '' : ',') + goJson(JSON.stringify(findNodeJson(m.path, m.node))))
                 return
               }
               if (lastSnapshot !== m.snapshot.id) {
@@ -85,7 +89,7 @@ export function registerFind(program: Command, ctx: CommandContext): void {
               term.out(opts.long === true ? longListing(m.path, m.node) : m.path)
             },
             onObject: (o: FoundObject) => {
-              if (term.json) json.push(objectJson(o))
+              if (term.json) item(goJson(JSON.stringify(objectJson(o))))
               else term.out(objectText(o))
             },
             onWarning: (message) => term.warn(message),
@@ -93,7 +97,7 @@ export function registerFind(program: Command, ctx: CommandContext): void {
         )
         if (term.json) {
           flushJson()
-          term.out(goJson(JSON.stringify(json)))
+          term.write(items === 0 ? '[]\n' : ']\n')
         }
         for (const p of result.packs ?? []) {
           const loc = p.locations[0]
