@@ -147,17 +147,26 @@ async function* takeBlobs(q: BlobQueue, n: number): AsyncGenerator<Buffer> {
  * what is below it, and counted by `onInvalid`, as restore leaves it out.
  */
 async function* walkNodes(repo: DumpRepo, nodes: readonly Node[], prefix: Buffer, onInvalid: () => void): AsyncGenerator<{ name: Buffer; node: Node }> {
-  for (const node of nodes) {
+  // A stack of folders being walked, not a generator per level: nested `yield*` ran out of stack
+  // about 2,000 folders deep, and restic backs up such trees.
+  const stack: Array<{ nodes: readonly Node[]; next: number; prefix: Buffer }> = [{ nodes, next: 0, prefix }]
+  while (stack.length > 0) {
+    const level = stack[stack.length - 1]
+    if (level.next >= level.nodes.length) {
+      stack.pop()
+      continue
+    }
+    const node = level.nodes[level.next++]
     if (!safeName(node.name)) {
       onInvalid()
       continue
     }
-    const name = prefix.length === 0 ? node.name : Buffer.concat([prefix, SLASH, node.name])
+    const name = level.prefix.length === 0 ? node.name : Buffer.concat([level.prefix, SLASH, node.name])
     yield { name, node }
     if (node.type === 'dir') {
       if (node.subtree === undefined) throw new AppError('INVALID_DATA', `Directory "${name.toString('utf8')}" has no subtree`, { hint: 'Run "cairn check"' })
       const children = decodeTree(await repo.loadBlob('tree', node.subtree)).sort((a, b) => Buffer.compare(a.name, b.name))
-      yield* walkNodes(repo, children, name, onInvalid)
+      stack.push({ nodes: children, next: 0, prefix: name })
     }
   }
 }

@@ -995,6 +995,21 @@ describe('restore() of crafted trees', () => {
     }
   })
 
+  it('dumps a tree 5,000 folders deep (restic backs such trees up)', async () => {
+    // Each level was a generator of its own (yield*): about 2,030 levels deep, dump failed with
+    // "Maximum call stack size exceeded" and left a cut-off archive.
+    const data = Buffer.from('deep\n')
+    const dataId = hashId(data)
+    await repo.withWriter((w) => w.saveBlob('data', data, dataId), { threads: 0 })
+    let tree = await saveTree([{ name: 'f', type: 'file', mode: 0o644, size: data.length, content: [dataId] }])
+    for (let i = 0; i < 5000; i++) tree = await saveTree([{ name: 'a', type: 'dir', mode: 0x80000000 + 0o755, subtree: tree }])
+    const nodes = await repo.loadBlobWith('tree', tree, decodeTree)
+    const sink = memorySink()
+    const summary = await dumpArchive(repo, nodes, '/', sink, { format: 'tar' })
+    assert.equal(summary.files, 1)
+    assert.ok(sink.bytes().includes('deep\n'))
+  })
+
   it('restores a device node that has no device number as 0, 0 (restic leaves a 0 out), and replaces special files in the way', { skip: process.getuid?.() !== 0 ? 'needs root (mknod)' : false }, async () => {
     // overlayfs's whiteouts (0, 0) failed with "the node has no device number"; a second restore
     // failed on every fifo and device already there.
