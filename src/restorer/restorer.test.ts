@@ -822,7 +822,10 @@ describe('restore() into a target that holds files already (--overwrite, --delet
       } } }),
       (err) => isAppError(err, 'INTERRUPTED'),
     )
-    assert.equal(actions.length, 1, actions.join(' '))
+    // What was under way when the stop came may still finish and tell (a symlink being made, on a
+    // loaded machine); nothing after it starts. The tree has seven entries.
+    assert.ok(actions.length <= 2, actions.join(' '))
+    assert.ok(!actions.includes('deleted'), actions.join(' '))
     assert.ok(existsSync(join(root, 'sub/extra.txt')))
   })
 
