@@ -822,8 +822,8 @@ describe('restore() into a target that holds files already (--overwrite, --delet
       } } }),
       (err) => isAppError(err, 'INTERRUPTED'),
     )
-    // What was under way when the stop came may still finish and tell (a symlink being made, on a
-    // loaded machine); nothing after it starts. The tree has seven entries.
+    // What was under way when the stop came may still finish and tell (a symlink being made, as
+    // timing has it); nothing after it starts. The tree has seven entries.
     assert.ok(actions.length <= 2, actions.join(' '))
     assert.ok(!actions.includes('deleted'), actions.join(' '))
     assert.ok(existsSync(join(root, 'sub/extra.txt')))
