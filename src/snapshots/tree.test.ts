@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
-import { hashId, isAppError } from '../base/index.js'
+import { hashId, isAppError, youngCollector } from '../base/index.js'
 import type { Node } from './node.js'
 import { testNode } from './testing.js'
 import { compareNames, decodeNodeJson, decodeTree, decodeTreeInPieces, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, nodeRanges, plainNameJson, splitBigTreeJson, splitTreeJson } from './tree.js'
@@ -285,8 +283,9 @@ describe('node JSON in parts (nodeJsonHead, nodeJsonTail, encodeTreeJson, splitT
   it('nodeJsonHead() gives a flat string, not a rope of its pieces (a backup holds one per entry of a folder)', () => {
     // Built piece by piece with +=, a head of 250 bytes held about 1 KiB: 600 MiB for a folder
     // of 600,000 files.
-    const gc = exposedGc()
-    if (gc === undefined) return
+    const collect = youngCollector()
+    if (collect === undefined) return
+    const gc = () => collect(true)
     const n = testNode({ name: Buffer.from('some-file-name.txt'), size: 12345, inode: 987654321n, deviceId: 2049n, links: 1, uid: 1000, gid: 1000, user: 'someone', group: 'users' })
     const count = 20_000
     gc()
@@ -387,15 +386,3 @@ describe('node JSON in parts (nodeJsonHead, nodeJsonTail, encodeTreeJson, splitT
   })
 })
 
-/** V8's gc(), for a test that weighs what stays alive; undefined where it cannot be had. */
-function exposedGc(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc')
-    const gc = runInNewContext('gc') as unknown
-    return typeof gc === 'function' ? () => (gc as () => void)() : undefined
-  } catch {
-    return undefined
-  } finally {
-    setFlagsFromString('--no-expose-gc')
-  }
-}
