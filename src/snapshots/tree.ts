@@ -430,7 +430,11 @@ export function nodeRanges(bytes: Uint8Array): Array<[number, number]> | undefin
   return ws(i + 1) === n ? ranges : undefined
 }
 
-/** The offset just past the JSON object or array starting at `start` in `bytes`, or -1. */
+/**
+ * The offset just past the JSON object or array starting at `start` in `bytes`, or -1: endOfValue
+ * on bytes. Kept apart from it on purpose: one scanner for both through an accessor measured 1.8
+ * times slower on a 114 MB tree and 40% slower at splitting small trees, a backup's hot path.
+ */
 function endOfJsonValue(bytes: Uint8Array, start: number): number {
   let depth = 0
   for (let i = start; i < bytes.length; i++) {
