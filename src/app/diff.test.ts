@@ -42,6 +42,17 @@ describe('diffSnapshots()', { skip }, () => {
   })
   after(() => tmp.remove())
 
+  it('compares the same sub-folder of both with SNAPSHOT:/sub, paths inside it, as restic (0.16 and later) does', async () => {
+    // The syntax was refused: "Invalid snapshot ID".
+    const changes: DiffChange[] = []
+    const result = await withRepo(repo, (r) => diffSnapshots(r, { first: `${first}:${src}`, second: `${second}:${src}/` }, { onChange: (c) => changes.push(c) }))
+    assert.deepEqual(changes.map((c) => `${c.modifier} ${c.path}`), ['T /becomes-file', '- /gone-dir/', '- /gone-dir/x', 'M /modified.txt', '+ /new-dir/', '+ /new-dir/added.txt', '- /removed.bin'])
+    assert.equal(result.changedFiles, 1)
+    const none: DiffChange[] = []
+    await withRepo(repo, (r) => diffSnapshots(r, { first: `${first}:${src}/sub`, second: `${second}:${src}/sub` }, { onChange: (c) => none.push(c) }))
+    assert.deepEqual(none, [])
+  })
+
   it('reports each kind of change: added, removed, modified, type changed, and metadata with --metadata', async () => {
     const plain: DiffChange[] = []
     const result = await withRepo(repo, (r) => diffSnapshots(r, { first, second }, { onChange: (c) => plain.push(c) }))

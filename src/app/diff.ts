@@ -2,6 +2,7 @@ import type { Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import { findSnapshot, goStringFromBytes, parseGoTime, type Node, type SnapshotEntry } from '../snapshots/index.js'
 import { subtreesOf, TreeLoader } from './tree-loader.js'
+import { splitSnapshotPath, subfolderTree } from './tree-path.js'
 
 /**
  * One changed path, as restic's diff prints it: "+" added, "-" removed, "M" content modified,
@@ -63,16 +64,22 @@ const emptyStat = (): DiffStat => ({ files: 0, dirs: 0, others: 0, dataBlobs: 0,
  * const r = await diffSnapshots(repo, { first: 'a1b2c3d4', second: 'latest' }, { onChange: (c) => console.log(c.modifier, c.path) })
  */
 export async function diffSnapshots(repo: DiffRepo, req: DiffRequest, visitor: DiffVisitor = {}): Promise<DiffResult> {
-  const source = await findSnapshot(repo, req.first)
-  const target = await findSnapshot(repo, req.second)
+  // "SNAPSHOT:/sub" compares that folder of each, as restic (0.16 and later) does.
+  const first = splitSnapshotPath(req.first)
+  const second = splitSnapshotPath(req.second)
+  const source = await findSnapshot(repo, first.snapshot)
+  const target = await findSnapshot(repo, second.snapshot)
   const onChange = visitor.onChange ?? (() => {})
   const onWarning = visitor.onWarning ?? (() => {})
-  visitor.onStart?.(source, target)
   await repo.loadIndex()
+  const loadBlob = (type: 'tree', id: Id) => repo.loadBlobWith(type, id, (b) => Buffer.from(b))
+  const sourceTree = await subfolderTree({ loadBlob }, source, first.path)
+  const targetTree = await subfolderTree({ loadBlob }, target, second.path)
+  visitor.onStart?.(source, target)
   const c = new Comparer(new TreeLoader(repo), req, onChange, onWarning)
-  c.before.add('t' + source.snapshot.tree)
-  c.after.add('t' + target.snapshot.tree)
-  await c.diffTree('/', source.snapshot.tree, target.snapshot.tree)
+  c.before.add('t' + sourceTree)
+  c.after.add('t' + targetTree)
+  await c.diffTree('/', sourceTree, targetTree)
 
   const added = c.added
   const removed = c.removed

@@ -67,6 +67,22 @@ describe('listSnapshotTree()', () => {
   })
 })
 
+describe('listSnapshotTree() of SNAPSHOT:/sub', () => {
+  it('lists the sub-folder as the root, recursively, with paths inside it, as restic (0.16 and later) does', async () => {
+    // It listed only the folder's own entries, with their paths in the whole snapshot.
+    const repo = await createTestRepository()
+    const id = await writeSnapshot(repo, { 'top.txt': seededBytes(1, 10), 'sub/a': seededBytes(2, 10), 'sub/b': seededBytes(3, 10) })
+    const seen: string[] = []
+    await listSnapshotTree(repo, `${id}:/sub`, {}, (i) => seen.push(i.path))
+    assert.deepEqual(seen, ['/a', '/b'])
+    const inside: string[] = []
+    await listSnapshotTree(repo, `${id}:sub/`, { dirs: ['/b'] }, (i) => inside.push(i.path))
+    assert.deepEqual(inside, ['/b'])
+    await assert.rejects(listSnapshotTree(repo, `${id}:/top.txt`, {}, () => {}), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes('not a folder'))
+    await assert.rejects(listSnapshotTree(repo, `${id}:/nope`, {}, () => {}), (err) => isAppError(err, 'NOT_FOUND'))
+  })
+})
+
 describe('list against restic', { skip }, () => {
   let tmp: TempDir
   let repo: string

@@ -2,7 +2,7 @@ import { AppError, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
 import { selectSnapshots, unreadableSnapshot } from './snapshot-selection.js'
 import { decodeTree, goStringFromBytes, loadSnapshots, matchesFilter, findSnapshot, sortSnapshots, type Node, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
-import { cleanSnapshotPath, resolveTreePath, splitSnapshotPath } from './tree-path.js'
+import { cleanSnapshotPath, resolveTreePath, splitSnapshotPath, subfolderTree } from './tree-path.js'
 
 /** Snapshots matching the filter, oldest first; `latest` keeps the newest N per host and paths. */
 export async function listSnapshots(repo: Repository, filter: SnapshotFilter = {}, latest?: number, ids?: string[], onWarning?: (message: string) => void): Promise<SnapshotEntry[]> {
@@ -38,7 +38,7 @@ export interface ListedNode {
 }
 
 /**
- * Walks a snapshot (or "SNAPSHOT:/sub/dir", or the `dir` argument as restic's ls takes it) and
+ * Walks a snapshot (or the sub-folder of "SNAPSHOT:/sub/dir" as its root; `dirs` as restic's ls takes them) and
  * calls `visit` for each node in tree order. Without `recursive`, only the named directory's
  * entries are listed (and with no directory, the whole snapshot, as restic does).
  */
@@ -61,10 +61,12 @@ export async function listSnapshotTree(
   await repo.loadIndex()
   options.onSnapshot?.(entry)
   const walk = (tree: Id, prefix: string, recursive: boolean, see: (item: ListedNode) => void) => walkTree(repo, tree, prefix, recursive, see, options.onError)
+  // SNAPSHOT:/sub lists the sub-folder as if it were the snapshot's root, as restic (0.16 and
+  // later) does: its paths start at the sub-folder, and `dirs` are inside it.
+  const root = await subfolderTree(repo, entry, path)
   const dirs = (options.dirs ?? []).map(cleanSnapshotPath)
-  if (path) dirs.push(cleanSnapshotPath(path))
   if (dirs.length === 0) {
-    await walk(entry.snapshot.tree, '', true, visit)
+    await walk(root, '', true, visit)
     return entry
   }
   // Folders named twice, or one inside another, list each entry once.
@@ -75,7 +77,7 @@ export async function listSnapshotTree(
     visit(item)
   }
   for (const dir of dirs) {
-    const found = await resolveTreePath(repo, entry.snapshot.tree, dir)
+    const found = await resolveTreePath(repo, root, dir)
     if (found.node && found.node.type !== 'dir') {
       once({ path: dir, node: found.node })
       continue

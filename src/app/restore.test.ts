@@ -80,6 +80,27 @@ describe('runRestore()', () => {
     assert.deepEqual(await listTree(target), ['a.txt', 'old/', 'old/c.txt'])
   })
 
+  it('SNAPSHOT:PATH matches --include and --exclude against paths inside the sub-folder, as restic does', async () => {
+    // They were matched against the whole snapshot's paths: "--exclude /old" restored old/ anyway.
+    const excluded = join(dir, `sub-${n++}`)
+    await runRestore(repo, { snapshot: `latest:${src}/docs`, target: excluded, exclude: ['/old'] })
+    assert.deepEqual(await listTree(excluded), ['a.txt', 'b.md'])
+    const included = join(dir, `sub-${n++}`)
+    await runRestore(repo, { snapshot: `latest:${src}/docs`, target: included, include: ['/old'] })
+    assert.deepEqual(await listTree(included), ['old/', 'old/c.txt'])
+  })
+
+  it('refuses --delete into / without a filter, and --dry-run with --verify, before restoring anything', async () => {
+    await assert.rejects(
+      runRestore(repo, { snapshot: `latest:${src}/docs`, target: '/', delete: true, dryRun: true }),
+      (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes('--target /') && (err.hint ?? '').includes('--include'),
+    )
+    await assert.rejects(runRestore(repo, { snapshot: 'latest', target: '/.', delete: true }), (err) => isAppError(err, 'INVALID_ARGUMENT'))
+    const target = join(dir, `t${n++}`)
+    await assert.rejects(runRestore(repo, { snapshot: 'latest', target, dryRun: true, verify: true }), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes('--verify'))
+    assert.deepEqual(await listTree(target).catch(() => 'no target'), 'no target')
+  })
+
   it('fails with INVALID_ARGUMENT for a missing target or a path that is not a directory', async () => {
     await assert.rejects(runRestore(repo, { snapshot: 'latest', target: '' }), (err) => isAppError(err, 'INVALID_ARGUMENT'))
     await assert.rejects(

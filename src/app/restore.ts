@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from 'node:path'
 import { AppError, type Id } from '../base/index.js'
 import { checkPatterns, ExcludeMatcher } from '../archiver/index.js'
 import type { Repository } from '../repository/index.js'
@@ -42,6 +43,16 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   checkPatterns('--iexclude', req.iexclude)
   checkPatterns('--include', req.include)
   checkPatterns('--iinclude', req.iinclude)
+  const hasFilter = [req.include, req.iinclude, req.exclude, req.iexclude].some((l) => l !== undefined && l.length > 0)
+  if (req.delete && resolvePath(req.target) === '/' && !hasFilter) {
+    // restic 0.17 refuses it too: everything on the system the snapshot lacks would go.
+    throw new AppError('INVALID_ARGUMENT', 'Refusing "--delete" with "--target /" and no filter: it would remove everything on this machine that the snapshot does not hold', {
+      hint: 'Name what may be removed with --include or --exclude, or restore into another folder',
+    })
+  }
+  if (req.dryRun && req.verify) {
+    throw new AppError('INVALID_ARGUMENT', '"--dry-run" and "--verify" cannot be used together: a dry run writes nothing to verify', { hint: 'Drop one of them' })
+  }
   const { snapshot: spec, path } = splitSnapshotPath(req.snapshot)
   const entry = await findSnapshot(repo, spec, req.filter)
   await repo.loadIndex()
@@ -68,7 +79,10 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,
-    filter: (p, node) => {
+    filter: (path, node) => {
+      // SNAPSHOT:/sub restores the sub-folder as the root: patterns name paths inside it, as
+      // restic's (0.16 and later) do.
+      const p = basePath === '' ? path : path.slice(basePath.length) || '/'
       if (excl.excludedByPattern(p)) return 'exclude'
       if (!hasInclude) return 'include'
       // A path is included when it or one of its parents matches an include pattern.

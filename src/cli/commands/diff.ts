@@ -7,8 +7,8 @@ export function registerDiff(program: Command, ctx: CommandContext): void {
   program
     .command('diff')
     .description('Show what changed from the first snapshot to the second')
-    .argument('<snapshot1>', 'snapshot ID, prefix or "latest"')
-    .argument('<snapshot2>', 'snapshot ID, prefix or "latest"')
+    .argument('<snapshot1>', 'snapshot ID, prefix or "latest"; SNAPSHOT:/sub/dir compares that folder')
+    .argument('<snapshot2>', 'snapshot ID, prefix or "latest"; SNAPSHOT:/sub/dir compares that folder')
     .option('--metadata', 'also show metadata-only changes (U)')
     .addHelpText(
       'after',
