@@ -5,7 +5,7 @@
  */
 import { AppError } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
-import { decodeTree, parseGoTime, unixModeFromGo, type Node } from '../snapshots/index.js'
+import { bytesFromGoString, decodeTree, parseGoTime, unixModeFromGo, type Node } from '../snapshots/index.js'
 import { BlobCache, BlobQueue } from './blob-stream.js'
 import type { ByteSink } from './byte-sink.js'
 import { TarWriter, type TarEntry } from './tar-writer.js'
@@ -216,7 +216,7 @@ function tarEntry(item: Item): TarEntry {
       break
     case 'symlink':
       e.type = 'symlink'
-      e.linkname = node.linktarget ?? ''
+      e.linkname = bytesFromGoString(node.linktarget ?? '')
       break
     case 'fifo':
       e.type = 'fifo'
@@ -245,7 +245,7 @@ function zipEntry(item: Item): ZipEntry {
     uid: node.uid,
     gid: node.gid,
     size: item.size,
-    linkname: node.linktarget,
+    linkname: node.linktarget === undefined ? undefined : bytesFromGoString(node.linktarget),
   }
 }
 

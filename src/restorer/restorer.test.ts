@@ -1032,3 +1032,24 @@ describe('restore() of crafted trees', () => {
     assert.ok((await lstat(join(target, 'pipe'))).isFIFO())
   })
 })
+
+describe('a symlink whose target is not UTF-8', () => {
+  it('comes back with the target\'s very bytes from a restore and a tar dump', async () => {
+    // The bad byte was stored only as \ufffd: the link came back pointing at "b\xef\xbf\xbd/x".
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-raw-link-'))
+    try {
+      const target = Buffer.from([0x62, 0xff, 0x2f, 0x78])
+      await mkdir(join(dir, 'src'))
+      await symlink(target, join(dir, 'src', 'l'))
+      const repo = await createTestRepository()
+      const { snapshot } = await backup(repo, { paths: [join(dir, 'src')], excludes: new ExcludeMatcher(), hostname: 'h' })
+      await restore(repo, { tree: snapshot.tree, target: join(dir, 'out') })
+      assert.deepEqual(await readlink(join(dir, 'out', dir, 'src', 'l'), { encoding: 'buffer' }), target)
+      const sink = memorySink()
+      await dumpArchive(repo, await repo.loadBlobWith('tree', snapshot.tree, decodeTree), '/', sink, { format: 'tar' })
+      assert.ok(sink.bytes().includes(Buffer.concat([target, Buffer.alloc(1)])), 'the tar header holds the bytes')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -6,7 +6,7 @@ import { compareContent, findExisting, type Existing, type OverwritePolicy } fro
 import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, makeDirectories, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
-import { decodeTree, type Node } from '../snapshots/index.js'
+import { bytesFromGoString, decodeTree, type Node } from '../snapshots/index.js'
 import { applyMetadata } from './fs-metadata.js'
 import { createSpecialFile } from './special-files.js'
 
@@ -488,7 +488,7 @@ class Restorer {
       }
       case 'symlink':
         if (this.#dry) return this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
-        await replacing(path, () => symlink(node.linktarget ?? '', path), this.#o.delete)
+        await replacing(path, () => symlink(bytesFromGoString(node.linktarget ?? ''), path), this.#o.delete)
         await this.#meta(path, node)
         this.#o.progress?.onAction?.(path.toString(), 'restored', 0)
         return

@@ -4,6 +4,7 @@ import { hashId, isAppError, youngCollector } from '../base/index.js'
 import type { Node } from './node.js'
 import { testNode } from './testing.js'
 import { compareNames, decodeNodeJson, decodeTree, decodeTreeInPieces, encodeNode, encodeTree, encodeTreeJson, nodeJsonHead, nodeJsonTail, nodeRanges, plainNameJson, splitBigTreeJson, splitTreeJson } from './tree.js'
+import { bytesFromGoString, goStringFromBytes } from './go-utf8.js'
 
 /**
  * A tree restic 0.14 wrote (TZ=Asia/Kolkata) for a directory holding every node type: block and
@@ -191,9 +192,24 @@ describe('decodeTree()', () => {
     assert.equal(sticky.subtree, 'ac08ce34ba4f8123618661bef2425f7028ffb9ac740578a3ee88684d2523fee8')
   })
 
+  it('keeps a symlink target that is not UTF-8 as restic 0.16 and later do: its bytes in linktarget_raw', () => {
+    // The bytes were lost: only "linktarget", where each bad byte is \ufffd, was written, and a
+    // restic 0.16 node's linktarget_raw was ignored, so the link came back pointing elsewhere.
+    const target = goStringFromBytes(Buffer.from([0x62, 0xff, 0x2f, 0x78]))
+    const json = encodeNode(testNode({ name: Buffer.from('l'), type: 'symlink', linktarget: target, content: null }))
+    assert.match(json, /,"linktarget":"b\\ufffd\/x","linktarget_raw":"Yv8veA==",/)
+    const [back] = decodeTree(encodeTree([decodeTree(Buffer.from(`{"nodes":[${json}]}`))[0]]))
+    assert.deepEqual(bytesFromGoString(back.linktarget!), Buffer.from([0x62, 0xff, 0x2f, 0x78]))
+    assert.equal(encodeNode(back), json, 'encodes back byte for byte')
+    // A valid target has no raw copy; a restic 0.14 node (text only, \ufffd) stays as it was.
+    assert.doesNotMatch(encodeNode(testNode({ name: Buffer.from('l'), type: 'symlink', linktarget: 'b\ufffd', content: null })), /linktarget_raw/)
+    const old = '{"name":"l","type":"symlink","mtime":"0001-01-01T00:00:00Z","atime":"0001-01-01T00:00:00Z","ctime":"0001-01-01T00:00:00Z","uid":0,"gid":0,"linktarget":"b\\ufffd","content":null}'
+    assert.equal(encodeNode(decodeTree(Buffer.from(`{"nodes":[${old}]}`))[0]), old)
+  })
+
   it('accepts a tree without the trailing newline, with unknown fields, any order and whitespace', () => {
     const text =
-      ' { "future": {"x": [1, 2]}, "nodes" : [ { "content": null, "linktarget_raw": "AAE=", "type": "symlink", ' +
+      ' { "future": {"x": [1, 2]}, "nodes" : [ { "content": null, "generic_attributes": {"y": 1}, "type": "symlink", ' +
       '"name": "l", "linktarget": "t", "uid": 5, "gid": 6 } ] } '
     const [node] = decodeTree(Buffer.from(text))
     assert.equal(node.name.toString(), 'l')

@@ -6,6 +6,7 @@
 import { AppError, isId, type Id } from '../base/index.js'
 import { goJsonString } from './go-json.js'
 import { goQuoteName, goUnquoteName } from './go-quote.js'
+import { bytesFromGoString, goStringFromBytes, hasEscapedBytes } from './go-utf8.js'
 import type { ExtendedAttribute, Node, NodeType } from './node.js'
 
 const TYPE_JSON: Record<string, string> = {
@@ -105,7 +106,12 @@ export function nodeJsonHead(n: Node, quotedName = nameJson(n.name)): string {
   if (n.deviceId !== 0n) s.push(',"device_id":', String(n.deviceId))
   if (n.size !== 0 && n.type === 'file') s.push(',"size":', String(n.size))
   if (n.links !== 0 && HAS_LINKS.has(n.type)) s.push(',"links":', String(n.links))
-  if (n.linktarget) s.push(',"linktarget":', goJsonString(n.linktarget))
+  if (n.linktarget) {
+    s.push(',"linktarget":', goJsonString(n.linktarget))
+    // restic 0.16 and later keep a target that is not UTF-8 as its bytes too (base64), which
+    // the text cannot hold: each bad byte is written there as \ufffd.
+    if (hasEscapedBytes(n.linktarget)) s.push(',"linktarget_raw":"', bytesFromGoString(n.linktarget).toString('base64'), '"')
+  }
   if (n.xattrs !== undefined && n.xattrs.length > 0) s.push(',"extended_attributes":', xattrsJson(n.xattrs))
   if (n.device !== undefined && n.device !== 0n && HAS_DEVICE.has(n.type)) s.push(',"device":', String(n.device))
   return s.join('')
@@ -233,6 +239,11 @@ function str(v: unknown, field: string): string {
   return v
 }
 
+/** A symlink target kept as bytes (restic 0.16's `linktarget_raw`), as the string goStringFromBytes makes of them. */
+function linkTargetRaw(v: unknown): string {
+  return goStringFromBytes(Buffer.from(str(v, 'linktarget_raw'), 'base64'))
+}
+
 function uint(v: unknown, field: string, max: number): number {
   if (v === undefined || v === null) return 0
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
@@ -310,7 +321,7 @@ function nodeFromJson(o: unknown): Node {
   if (user !== '') node.user = user
   const group = str(o.group, 'group')
   if (group !== '') node.group = group
-  const linktarget = str(o.linktarget, 'linktarget')
+  const linktarget = o.linktarget_raw !== undefined && o.linktarget_raw !== null ? linkTargetRaw(o.linktarget_raw) : str(o.linktarget, 'linktarget')
   if (linktarget !== '') node.linktarget = linktarget
   const attrs = xattrs(o.extended_attributes)
   if (attrs !== undefined) node.xattrs = attrs
