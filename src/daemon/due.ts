@@ -43,6 +43,9 @@ export function initialDue(schedule: Schedule, key: string, lastRun: number | un
   if (lastRun !== undefined) {
     const missed = nextDue(schedule, key, lastRun)
     if (missed.due <= now) return { slot: missed.slot, due: now, catchUp: true }
+    // Its run time has passed but its jittered time has not (a restart at 02:40 for a 02:30
+    // run delayed to 03:15): it stays due then. The next run time would lose it.
+    if (missed.slot <= now) return missed
   }
   return nextDue(schedule, key, now)
 }

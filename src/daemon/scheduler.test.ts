@@ -138,4 +138,16 @@ describe('Scheduler', () => {
     assert.equal(d.catchUp, false)
     assert.equal(d.due, at('2025-01-01T01:00:00Z'))
   })
+
+  it('initialDue() keeps a run whose time has passed but whose jittered time has not (a restart in between)', () => {
+    // A daemon started at 02:31 dropped that day's 02:30 run (due at 02:30 plus its jitter):
+    // the next run was tomorrow's.
+    const s = parseSchedule('daily 02:30', { timeZone: 'UTC', jitter: '60m' })
+    const today = nextDue(s, 'set:data', at('2025-01-01T12:00:00Z'))
+    assert.ok(today.due > today.slot + 60_000, 'this key\'s jitter for the day is over a minute')
+    const d = initialDue(s, 'set:data', at('2025-01-01T02:40:00Z'), today.slot + 60_000)
+    assert.deepEqual(d, today)
+    // Before its run time, the run is simply the next one.
+    assert.deepEqual(initialDue(s, 'set:data', at('2025-01-01T02:40:00Z'), today.slot - 60_000), today)
+  })
 })
