@@ -137,9 +137,9 @@ describe('parseSchedule()', () => {
     assert.equal(iso(s.nextRun(new Date('2025-01-01T00:00:00Z'), 'America/New_York')), '2025-01-01T07:30:00.000Z')
   })
 
-  it('keeps the jitter in milliseconds', () => {
+  it('keeps the jitter in milliseconds, a bare number being seconds', () => {
     assert.equal(parseSchedule('daily', { jitter: '15m' }).jitterMs, 900_000)
-    assert.equal(parseSchedule('daily', { jitter: 5000 }).jitterMs, 5000)
+    assert.equal(parseSchedule('daily', { jitter: 1800 }).jitterMs, 1_800_000)
     assert.equal(parseSchedule('daily').jitterMs, 0)
   })
 })
@@ -150,7 +150,8 @@ describe('parseDuration()', () => {
     assert.equal(parseDuration('1h30m'), 5_400_000)
     assert.equal(parseDuration('7d'), 604_800_000)
     assert.equal(parseDuration('250ms'), 250)
-    assert.equal(parseDuration(42), 42)
+    assert.equal(parseDuration(42), 42_000, 'a bare number is seconds, as a hook timeout is')
+    assert.equal(parseDuration(0.5), 500)
   })
   it('refuses text without a unit', () => {
     assert.throws(() => parseDuration('15'), /Invalid duration "15"/)

@@ -32,7 +32,7 @@ export interface Schedule {
 
 /** Options of {@link parseSchedule}. */
 export interface ScheduleOptions {
-  /** Largest random delay added to each run: milliseconds or a duration such as "15m". */
+  /** Largest random delay added to each run: seconds, or a duration such as "15m". */
   jitter?: number | string
   /** IANA time zone name such as "Europe/Berlin"; default: the system's. */
   timeZone?: string
@@ -80,7 +80,7 @@ export function parseSchedule(text: string, options: ScheduleOptions = {}): Sche
   const cron = toCron(text)
   const timeZone = options.timeZone
   if (timeZone !== undefined) checkTimeZone(timeZone, text)
-  const jitterMs = options.jitter === undefined ? 0 : typeof options.jitter === 'number' ? options.jitter : parseDuration(options.jitter)
+  const jitterMs = options.jitter === undefined ? 0 : parseDuration(options.jitter)
   if (!Number.isFinite(jitterMs) || jitterMs < 0) throw scheduleError(text, `the jitter "${options.jitter}" is not a duration of zero or more`)
 
   let base: Cron
@@ -113,12 +113,14 @@ export function parseSchedule(text: string, options: ScheduleOptions = {}): Sche
 }
 
 /**
- * Parses a duration: a number of milliseconds, or units s, m, h, d, w joined together
- * ("90s", "15m", "1h30m", "7d"). Throws AppError CONFIG otherwise.
+ * Parses a duration into milliseconds: a number of seconds (as a hook's timeout, and systemd's
+ * durations, take a bare number), or units ms, s, m, h, d, w joined together ("90s", "15m",
+ * "1h30m", "7d"). Throws AppError CONFIG otherwise.
  */
 export function parseDuration(text: string | number): number {
   if (typeof text === 'number') {
-    if (Number.isFinite(text) && text >= 0) return text
+    // Milliseconds once: `timeout: 30` on a notification gave up after 0.03 s.
+    if (Number.isFinite(text) && text >= 0) return Math.round(text * 1000)
     throw durationError(String(text))
   }
   const t = text.trim().toLowerCase()
@@ -129,7 +131,7 @@ export function parseDuration(text: string | number): number {
   return Math.round(total)
 }
 
-/** A duration in a config file: "15m", "1h30m", "7d", or a number of milliseconds. */
+/** A duration in a config file: "15m", "1h30m", "7d", or a number of seconds. */
 export const durationSchema = z.union([z.number().nonnegative(), z.string()]).superRefine((v, ctx) => {
   try {
     parseDuration(v)

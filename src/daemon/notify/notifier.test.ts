@@ -243,10 +243,10 @@ describe('Notifier against real receivers', () => {
     assert.deepEqual(n.targetsFor('success', 'data'), [], 'success is not a default event')
   })
 
-  it('command: the timeout stops the whole command, programs it started included', async () => {
+  it('command: the timeout (a bare number is seconds) stops the whole command, programs it started included', async () => {
     // Only the shell was signalled, and the delivery waited for the program it had started (the
-    // finished run kept its repository busy meanwhile).
-    const n = new Notifier({ global: parse([{ type: 'command', command: 'sleep 20 && echo done', timeout: '1s' }]) })
+    // finished run kept its repository busy meanwhile). A bare number was read as milliseconds.
+    const n = new Notifier({ global: parse([{ type: 'command', command: 'sleep 20 && echo done', timeout: 1 }]) })
     const started = Date.now()
     const [d] = await n.notify(failure())
     assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
