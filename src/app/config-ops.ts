@@ -21,7 +21,7 @@ import {
   resolveRepository,
   sortIssues,
   starterConfig,
-  unsetVariables,
+  unsetVariableIssue,
   type ConfigIssue,
   type KeyPath,
   type LoadedConfig,
@@ -130,11 +130,9 @@ async function runtimeIssues(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Prom
   const config = loaded.config
   /** Reports a path whose environment variables are not all set; true when it did. */
   const unset = (keyPath: KeyPath, value: unknown): boolean => {
-    const names = typeof value === 'string' ? unsetVariables(value, env) : []
-    if (names.length === 0) return false
-    const list = names.map((n) => `$${n}`).join(', ')
-    at(keyPath, `environment variable ${list} in "${value as string}" is not set here`, 'error', 'Set it where cairn runs (shell profile, systemd unit), or write the path out')
-    return true
+    const issue = unsetVariableIssue(loaded, keyPath, value, env)
+    if (issue !== undefined) out.push(issue)
+    return issue !== undefined
   }
 
   for (const name of Object.keys(config.repositories ?? {})) {

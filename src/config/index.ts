@@ -13,6 +13,7 @@
  * set.destinations // ['nas', 'usb', 'cloud']; origins.mode === 'set'
  */
 export { ConfigError, formatIssue, sortIssues, type ConfigIssue, type IssueSeverity } from './config-error.js'
+export { unsetVariableIssue, unsetVariableIssues } from './variables.js'
 export { inspectConfig, loadConfig, parseConfig, readConfigText, type InspectedConfig, type LoadedConfig } from './load.js'
 export { ConfigText, formatKeyPath, type KeyPath, type Position } from './locate.js'
 export { defaultConfigPath, expandHome, expandVariables, homeDirectory, isLocalRepositoryUrl, resolveConfigPath, resolveRepositoryUrl, stateDirectory, unsetVariables } from './paths.js'

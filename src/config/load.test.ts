@@ -124,4 +124,25 @@ describe('parseConfig() and loadConfig()', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  test('loadConfig() refuses a path naming an environment variable that is not set, as "config check" reports it', async () => {
+    // "cairn run --init" created a repository in a folder named "${BACKUP_DISK}" beside the file.
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-config-'))
+    try {
+      const text = 'repositories:\n  r: { url: "${BACKUP_DISK}/cairn", password-file: /etc/pw }\nsets:\n  s:\n    sources: [/srv, "$DATA/x"]\n    destinations: [r]\n'
+      await writeFile(join(dir, 'c.yaml'), text)
+      await assert.rejects(loadConfig(join(dir, 'c.yaml'), { HOME: dir }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.deepEqual(err.issues.map((i) => `${i.position?.line}: ${i.message}`), [
+          '2: environment variable $BACKUP_DISK in "${BACKUP_DISK}/cairn" is not set here',
+          '5: environment variable $DATA in "$DATA/x" is not set here',
+        ])
+        return true
+      })
+      const loaded = await loadConfig(join(dir, 'c.yaml'), { HOME: dir, BACKUP_DISK: '/media/usb', DATA: '/data' })
+      assert.deepEqual(loaded.config.sets?.s.sources, ['/srv', '$DATA/x'])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

@@ -12,6 +12,7 @@ import { defaultConfigPath } from './paths.js'
 import { checkReferences, coveredByReferences } from './references.js'
 import { configSchema, type ConfigFile } from './schema.js'
 import { translateZodIssue, type PathIssue } from './zod-issues.js'
+import { unsetVariableIssues } from './variables.js'
 
 /** A config file that passed validation. */
 export interface LoadedConfig {
@@ -84,7 +85,12 @@ export function inspectConfig(text: string, file: string): InspectedConfig {
 export async function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   const file = resolve(path ?? defaultConfigPath(env))
   const text = await readConfigText(file, path === undefined)
-  return parseConfig(text, file)
+  const loaded = parseConfig(text, file)
+  // A path with an unset variable would name a folder "$VAR" beside the file: refused, as
+  // "config check" reports it.
+  const unset = unsetVariableIssues(loaded, env)
+  if (unset.length > 0) throw new ConfigError(file, unset)
+  return loaded
 }
 
 /** Validates config text that was read already (tests, the daemon's reload); throws as loadConfig. */
