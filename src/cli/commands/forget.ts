@@ -68,7 +68,8 @@ function groupHeader(g: ForgetGroup): string | undefined {
 function snapshotTable(rows: Array<{ e: SnapshotLike; reasons?: string[] }>, compact: boolean): string {
   const sorted = [...rows].reverse() // newest last, as restic prints
   const withReasons = !compact && sorted.some((r) => r.reasons !== undefined)
-  const header = compact ? ['ID', 'Time', 'Host', 'Tags'] : ['ID', 'Time', 'Host', 'Tags', ...(withReasons ? ['Reasons'] : []), 'Paths']
+  // restic pads these two headers to ten characters in the full table (not in --compact).
+  const header = compact ? ['ID', 'Time', 'Host', 'Tags'] : ['ID', 'Time', 'Host      ', 'Tags      ', ...(withReasons ? ['Reasons'] : []), 'Paths']
   const lines: string[][] = []
   for (const { e, reasons } of sorted) {
     const s = e.snapshot

@@ -66,4 +66,11 @@ describe('snapshots --group-by and --compact against restic', { skip: await inte
     assert.match(r.stdout, /^snapshots for \(host \[beta\]\):$/m)
     assert.doesNotMatch(r.stdout, /Paths/)
   })
+
+  it('the full table is restic\'s to the character, header padding included', async () => {
+    // The Host and Tags headers were not padded to ten characters as restic's are.
+    const ours = await cairn(repo, ['snapshots'])
+    const theirs = await restic(repo, ['snapshots'])
+    assert.equal(ours.stdout.trimEnd(), theirs.stdout.trimEnd())
+  })
 })
