@@ -29,4 +29,27 @@ describe('ls -l', { skip: await interopSkipReason() }, () => {
       await tmp.remove()
     }
   })
+
+  it("--json prints restic's nodes, a file of mode 000 without \"mode\" as restic leaves it out", async () => {
+    // cairn printed "mode":0 for it.
+    const tmp = await tempDir('ls-json')
+    try {
+      const repo = join(tmp.path, 'repo')
+      const src = join(tmp.path, 'src')
+      await initRepo(repo)
+      await fs.mkdir(src)
+      await fs.writeFile(join(src, 'none'), 'x')
+      await fs.chmod(join(src, 'none'), 0)
+      await fs.writeFile(join(src, 'some'), 'y')
+      assert.equal((await cairn(repo, ['backup', src])).code, 0)
+      const nodes = (out: string) => out.split('\n').filter((l) => l.includes('"struct_type":"node"') && l.includes(src)).map((l) => JSON.parse(l))
+      const ours = nodes((await cairn(repo, ['ls', '--json', 'latest'])).stdout)
+      const theirs = nodes((await restic(repo, ['ls', '--json', 'latest'], { RESTIC_PASSWORD: (await import('../../app/interop-testing.js')).PASSWORD })).stdout)
+      assert.ok(ours.length >= 3)
+      assert.deepEqual(ours, theirs)
+      assert.equal(ours.find((n) => n.name === 'none').mode, undefined)
+    } finally {
+      await tmp.remove()
+    }
+  })
 })

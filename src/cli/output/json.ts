@@ -27,7 +27,8 @@ export function nodeJson(item: ListedNode): Record<string, unknown> {
   const n = item.node
   const o: Record<string, unknown> = { name: goStringFromBytes(n.name), type: n.type, path: item.path, uid: n.uid, gid: n.gid }
   if (n.type === 'file') o.size = n.size
-  o.mode = n.mode
+  // omitempty in restic's: a file with no permission bits at all (chmod 000) has no "mode".
+  if (n.mode !== 0) o.mode = n.mode
   o.permissions = permissionString(n.mode)
   o.mtime = n.mtime
   o.atime = n.atime
