@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
+import { goStringFromBytes } from '../snapshots/index.js'
 import { listTree, writeFiles } from '../archiver/testing.js'
 import type { Repository } from '../repository/index.js'
 import { createTestRepository } from '../repository/testing.js'
@@ -121,6 +122,37 @@ describe('runRestore()', () => {
       const target = join(dir, `bad-pattern-${n++}`)
       await assert.rejects(runRestore(repo, { snapshot: 'latest', target, ...req }), (err) => isAppError(err, 'INVALID_ARGUMENT') && err.message.includes(`for ${flag}:`))
       assert.deepEqual(await listTree(target).catch(() => 'no target'), 'no target', 'nothing was restored')
+    }
+  })
+})
+
+describe('patterns naming a file whose name is not UTF-8', () => {
+  it('match it in backup --exclude, restore --exclude and restore --include, as the command line gives them', async () => {
+    // Such a pattern (each bad byte a lone surrogate, see raw-argv) never matched: the file was
+    // backed up and restored despite --exclude, and --include restored nothing.
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-app-restore-raw-'))
+    try {
+      const src = join(dir, 'src')
+      await mkdir(src)
+      const bad = Buffer.concat([Buffer.from(src + '/f'), Buffer.from([0xff])])
+      await writeFile(bad, 'x')
+      await writeFile(join(src, 'keep'), 'k')
+      const pattern = goStringFromBytes(bad) // "/.../src/f\udcff", as raw-argv turns the argument
+      const repo = await createTestRepository()
+      await runBackup(repo, { paths: [src], exclude: ['f' + String.fromCharCode(0xdcff)], tags: ['without'] })
+      await runBackup(repo, { paths: [src], tags: ['with'] })
+      const names = async (target: string) => (await readdir(join(target, src), { encoding: 'buffer' })).map((n) => n.toString('latin1')).sort()
+      const t1 = join(dir, 't1')
+      await runRestore(repo, { snapshot: 'latest', target: t1, filter: { tags: ['without'] } })
+      assert.deepEqual(await names(t1), ['keep'], 'left out of the backup')
+      const t2 = join(dir, 't2')
+      await runRestore(repo, { snapshot: 'latest', target: t2, filter: { tags: ['with'] }, exclude: [pattern] })
+      assert.deepEqual(await names(t2), ['keep'], 'left out of the restore')
+      const t3 = join(dir, 't3')
+      await runRestore(repo, { snapshot: 'latest', target: t3, filter: { tags: ['with'] }, include: [pattern] })
+      assert.deepEqual(await names(t3), ['f\xff'], 'the only one restored')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })

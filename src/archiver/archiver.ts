@@ -6,7 +6,7 @@ import { AppError, hashId, messageOf, shortId, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
 import { ByteBudget } from './byte-budget.js'
 import { plaintextLength, type BlobWriter, type Repository } from '../repository/index.js'
-import { bytesFromGoString, decodeNodeJson, decodeTree, hasEscapedBytes, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
+import { bytesFromGoString, decodeNodeJson, goStringFromBytes, decodeTree, hasEscapedBytes, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
 import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, sameNodes, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
@@ -426,7 +426,8 @@ class Archiver {
     if (!this.#o.excludes.isEmpty) {
       const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(pathText)))
       if (keep) names = names.filter((n) => keep.has(pathText(n)))
-      names = names.filter((n) => !this.#o.excludes.excludedByPattern(pathText(joinPath(path, n))))
+      // A path that is not UTF-8 is matched as the command line gives such a pattern (goStringFromBytes).
+      names = names.filter((n) => !this.#o.excludes.excludedByPattern(patternText(joinPath(path, n))))
     }
     const entries: Array<{ entry: ScanEntry; path: string | Buffer }> = []
     for (const it of scanEntries(path, names, parent, this.#users, this.#o)) {
@@ -681,6 +682,10 @@ export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
  * that are not UTF-8 come as Go strings (goStringFromBytes): their bytes are what names the
  * file, and what its node is named by, as restic names it.
  */
+function patternText(p: string | Buffer): string {
+  return typeof p === 'string' ? p : goStringFromBytes(p)
+}
+
 function fsPath(p: string): string | Buffer {
   return hasEscapedBytes(p) ? bytesFromGoString(p) : p
 }

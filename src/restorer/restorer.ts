@@ -6,7 +6,7 @@ import { compareContent, findExisting, type Existing, type OverwritePolicy } fro
 import { AppError, createLimit, createSemaphore, errnoCode, Handoff, hashId, makeDirectories, messageOf, ownBuffer, SharedSlots, WorkerPool, type Id, type SharedSlot } from '../base/index.js'
 import { keyForWorker, plaintextLength, type BlobLocation, type PackedBlob, type Repository } from '../repository/index.js'
 import type { RestorePiece, RestorePieceResult, RestoreWorkerSetup, WriteTarget } from './restore-worker.js'
-import { bytesFromGoString, decodeTree, type Node } from '../snapshots/index.js'
+import { bytesFromGoString, decodeTree, goStringFromBytes, type Node } from '../snapshots/index.js'
 import { applyMetadata } from './fs-metadata.js'
 import { createSpecialFile } from './special-files.js'
 
@@ -352,7 +352,9 @@ class Restorer {
     }
     const seen = new Set<string>()
     const entries: Array<{ node: Node; sp: string; decision: 'include' | 'descend' } | undefined> = nodes.map((node) => {
-      const nameText = node.name.toString('utf8')
+      // As the command line gives a name that is not UTF-8 (see goStringFromBytes): so that an
+      // --include or --exclude naming it matches.
+      const nameText = goStringFromBytes(node.name)
       if (node.name.length === 0 || nameText === '.' || nameText === '..' || node.name.includes(0x2f)) {
         this.#error(`${snapPath}/${nameText}`, new Error('invalid file name in snapshot'))
         return undefined
@@ -438,7 +440,7 @@ class Restorer {
       try {
         const isDir = lstatSync(path).isDirectory()
         const probe = { ...DELETE_PROBE, name, type: isDir ? 'dir' : 'file' } satisfies Node
-        if ((this.#o.filter?.(`${snapPath}/${name.toString('utf8')}`, probe) ?? 'include') !== 'include') continue
+        if ((this.#o.filter?.(`${snapPath}/${goStringFromBytes(name)}`, probe) ?? 'include') !== 'include') continue
         const removed = isDir ? countTree(path) : 1
         if (!this.#dry) rmSync(path, { recursive: true, force: true })
         this.#s.deleted += removed
