@@ -79,4 +79,36 @@ describe('StaleWatch', () => {
     watch.stop()
     history.close()
   })
+
+  it('tells each target by its own stale-after', async () => {
+    // Every stale target was told at the shortest stale-after of them all, and as often.
+    const clock = new FakeClock(new Date('2025-01-01T00:00:00Z'))
+    const history = RunHistory.open(':memory:')
+    const plan = testPlan({
+      sets: [{ name: 'own', destinations: ['nas'] }],
+      notifications: notificationsSchema.parse([
+        { type: 'webhook', url: `${receiver.url}/own-short`, on: ['stale'], 'stale-after': '2h' },
+        { type: 'webhook', url: `${receiver.url}/own-week`, on: ['stale'] },
+      ]),
+    })
+    const watch = new StaleWatch({ clock, history, notifier: new Notifier({ global: plan.notifications }), sets: plan.sets, destinations: plan.destinations, host: 'pc', log: () => {} })
+    const got = (path: string) => receiver.requests.filter((r) => r.path === path).length
+    const at = async (hours: number) => {
+      await clock.advance(hours * H - (clock.now() - Date.parse('2025-01-01T00:00:00Z')))
+      await watch.check()
+    }
+    await at(0)
+    await at(3)
+    assert.equal(got('/own-short'), 1)
+    await at(4)
+    assert.equal(got('/own-short'), 1, 'once per its period')
+    await at(5)
+    assert.equal(got('/own-short'), 2, 'again after its period')
+    assert.equal(got('/own-week'), 0, 'the 7-day target is not told yet')
+    await at(7 * 24 + 1)
+    assert.equal(got('/own-week'), 1, 'the 7-day target is told after its own period')
+    await at(7 * 24 + 2)
+    assert.equal(got('/own-week'), 1)
+    history.close()
+  })
 })

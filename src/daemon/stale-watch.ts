@@ -1,8 +1,8 @@
 /**
  * The "no successful backup for N days" warning. Every hour (or more often for a shorter stale-after; and at start) it compares each
- * set's last successful run with the `stale-after` of the targets that want `stale`; a set that
- * never succeeded counts from when the daemon first saw it. One warning per `stale-after` while
- * the set stays stale, remembered across restarts in the history database.
+ * set's last successful run with the `stale-after` of each target that wants `stale`; a set that
+ * never succeeded counts from when the daemon first saw it. Each target is warned once per its
+ * own `stale-after` while the set stays stale, remembered across restarts in the history database.
  */
 import type { CancelTimer, Clock } from '../base/index.js'
 import type { RunHistory } from './history.js'
@@ -55,17 +55,20 @@ export class StaleWatch {
         firstSeen = now
         history.setMeta(firstKey, String(now))
       }
-      const after = notifier.staleAfter(set.name)
-      if (after === undefined) continue
+      const targets = notifier.staleTargets(set.name)
+      if (targets.length === 0) continue
       const lastSuccess = history.lastSuccess(set.name)?.startedAt
       const since = lastSuccess ?? firstSeen
-      const sentKey = `stale-sent:${set.name}`
-      if (now - since < after) continue
-      const sent = Number(history.getMeta(sentKey))
-      if (Number.isFinite(sent) && sent >= since && now - sent < after) continue
-      history.setMeta(sentKey, String(now))
+      // Each target by its own stale-after: one that waits 7 days is not told after another's 2 hours.
+      const due = targets.filter((t) => {
+        if (now - since < t.afterMs) return false
+        const sent = Number(history.getMeta(`stale-sent:${set.name}:${t.name}`))
+        return !(Number.isFinite(sent) && sent >= since && now - sent < t.afterMs)
+      })
+      if (due.length === 0) continue
+      for (const t of due) history.setMeta(`stale-sent:${set.name}:${t.name}`, String(now))
       this.#o.log('warn', `No successful backup of "${set.name}" since ${new Date(since).toISOString()}`)
-      await notifier.notify(describeStale(set.name, this.#o.host, now, lastSuccess, firstSeen, history.lastRun(set.name), this.#o.destinations))
+      await notifier.notify(describeStale(set.name, this.#o.host, now, lastSuccess, firstSeen, history.lastRun(set.name), this.#o.destinations), due)
     }
   }
 

@@ -70,16 +70,19 @@ export class Notifier {
     return out
   }
 
-  /** How long without success before `stale` for a set: the smallest `stale-after` of its stale targets (default 7 days), or undefined when none wants `stale`. */
-  staleAfter(set: string): number | undefined {
-    const targets = this.targetsFor('stale', set)
-    if (targets.length === 0) return undefined
-    return Math.min(...targets.map((t) => (t.target['stale-after'] === undefined ? 7 * 86_400_000 : parseDuration(t.target['stale-after']))))
+  /** The targets that want `stale` for a set, each with its own `stale-after` in ms (default 7 days). */
+  staleTargets(set: string): Array<Named & { afterMs: number }> {
+    return this.targetsFor('stale', set).map((t) => ({ ...t, afterMs: t.target['stale-after'] === undefined ? 7 * 86_400_000 : parseDuration(t.target['stale-after']) }))
   }
 
-  /** Delivers `e` to every target that wants it. Never rejects. */
-  async notify(e: NotifyEvent): Promise<Delivery[]> {
-    const targets = this.targetsFor(e.event, e.set)
+  /** How long without success before the first `stale` for a set: the smallest `stale-after` of its stale targets, or undefined when none wants `stale`. */
+  staleAfter(set: string): number | undefined {
+    const targets = this.staleTargets(set)
+    return targets.length === 0 ? undefined : Math.min(...targets.map((t) => t.afterMs))
+  }
+
+  /** Delivers `e` to every target that wants it, or to `targets` (some of them). Never rejects. */
+  async notify(e: NotifyEvent, targets: readonly Named[] = this.targetsFor(e.event, e.set)): Promise<Delivery[]> {
     return Promise.all(
       targets.map(async ({ target, name }) => {
         try {
