@@ -164,6 +164,22 @@ describe('Runner', () => {
     assert.equal(t.runner.cancel(1), false)
   })
 
+  it('tells the end of a cancelled run to the targets told its start (healthchecks.io waited and reported a timeout), and no one else', async () => {
+    const plan = testPlan({
+      sets: [{ name: 'data', destinations: ['nas'] }],
+      notifications: [webhook(`${receiver.url}/cancel-start`, ['start', 'failure']), webhook(`${receiver.url}/cancel-fail`, ['failure'])],
+    })
+    const t = setup(plan, { manual: true })
+    t.runner.request('set:data', 'manual')
+    await t.fake.waitForCalls(1)
+    assert.equal(t.runner.cancel(1), true)
+    await t.runner.idle()
+    const to = (path: string) => receiver.requests.filter((r) => r.path === path).map((r) => JSON.parse(r.body).event)
+    await waitUntil(() => to('/cancel-start').length === 2, 5000, 'the start and the end')
+    assert.deepEqual(to('/cancel-start'), ['start', 'failure'])
+    assert.deepEqual(to('/cancel-fail'), [], 'a cancelled run is no failure to tell those who did not hear it start')
+  })
+
   it('records a run function that throws as a failure with its message, and notifies it', async () => {
     const plan = testPlan({ sets: [{ name: 'data', destinations: ['nas'] }], notifications: [webhook(`${receiver.url}/hook-throw`)] })
     const t = setup(plan, { manual: true })

@@ -303,8 +303,11 @@ export class Runner {
 
     const set = job.kind === 'backup' ? job.set.name : job.task.set
     await startNotice
-    if (eventForResult(outcome.result) !== undefined) {
-      const deliveries = await o.notifier.notify(describeRun(record, o.host, o.plan.destinations, set))
+    // A cancelled run is news to no one but the targets told it started (healthchecks.io would
+    // wait for its end and report a timeout): they get its end, as a failure.
+    const to = eventForResult(outcome.result) !== undefined ? undefined : outcome.result === 'cancelled' ? o.notifier.targetsFor('start', set) : []
+    if (to === undefined || to.length > 0) {
+      const deliveries = await o.notifier.notify(describeRun(record, o.host, o.plan.destinations, set), to)
       for (const d of deliveries) if (!d.ok) o.history.appendLog(runId, `notification to ${d.target} failed: ${d.error}`)
     }
     await this.#checkSpace(outcome.destinations, set)
