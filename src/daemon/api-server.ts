@@ -11,6 +11,8 @@
  *   POST /api/v1/sets/:name/run       start a backup now ({"destinations": [...]} optional) → 202
  *   POST /api/v1/tasks/:id/run        start a maintenance task now → 202
  *   POST /api/v1/runs/:id/cancel      cancel a waiting or running run
+ *   POST /api/v1/sets/:name/cancel    cancel the set's waiting or running run (a waiting one has no id yet)
+ *   POST /api/v1/tasks/:id/cancel     the same for a maintenance task
  *   GET  /api/v1/events               server-sent events: status, run-started, progress, log, run-finished, destination
  *   GET  /metrics                     Prometheus metrics
  *
@@ -34,6 +36,8 @@ export interface DaemonApi {
   /** Starts a set (`kind` "set") or a maintenance task ("task") now; undefined for an unknown name. */
   trigger(kind: 'set' | 'task', name: string, destinations?: string[]): RequestAnswer | undefined
   cancel(id: number): 'cancelled' | 'not-active' | 'unknown'
+  /** Cancels the waiting or running run of a set or task; undefined for an unknown name. */
+  cancelJob(kind: 'set' | 'task', name: string): 'cancelled' | 'not-active' | undefined
   metrics(): Promise<string>
   subscribe(listener: (e: DaemonEvent) => void): () => void
 }
@@ -119,6 +123,15 @@ async function route(api: DaemonApi, req: IncomingMessage, res: ServerResponse, 
     if (r === 'unknown') throw new HttpError(404, 'NOT_FOUND', `No run ${m[1]}`)
     if (r === 'not-active') throw new HttpError(409, 'NOT_RUNNING', `Run ${m[1]} has already ended`)
     return sendJson(res, 202, { cancelled: true, runId: Number(m[1]) })
+  }
+  if ((m = /^\/api\/v1\/(sets|tasks)\/([^/]+)\/cancel$/.exec(path))) {
+    only('POST')
+    const kind = m[1] === 'sets' ? 'set' : 'task'
+    const name = decodeURIComponent(m[2])
+    const r = api.cancelJob(kind, name)
+    if (r === undefined) throw new HttpError(404, 'NOT_FOUND', `No ${kind} "${name}"`, `GET /api/v1/status lists the ${kind}s`)
+    if (r === 'not-active') throw new HttpError(409, 'NOT_RUNNING', `${kind === 'set' ? 'Set' : 'Task'} "${name}" is neither waiting nor running`)
+    return sendJson(res, 202, { cancelled: true })
   }
   if ((m = /^\/api\/v1\/(sets|tasks)\/([^/]+)\/run$/.exec(path))) {
     only('POST')

@@ -144,10 +144,20 @@ describe('Daemon API', () => {
       assert.equal(cancelled.result, 'cancelled')
       assert.equal((await fetch(`${url}/api/v1/runs/2/cancel`, { method: 'POST', headers: auth })).status, 409)
 
+      // Cancel by the set's name: a waiting run has no id yet to cancel it by.
+      await fetch(`${url}/api/v1/sets/data/run`, { method: 'POST', headers: auth })
+      await fake.waitForCalls(3)
+      const bySet = await fetch(`${url}/api/v1/sets/data/cancel`, { method: 'POST', headers: auth })
+      assert.equal(bySet.status, 202)
+      await daemon.runner.idle()
+      assert.equal(((await (await fetch(`${url}/api/v1/runs/3`, { headers: auth })).json()) as { result: string }).result, 'cancelled')
+      assert.equal((await fetch(`${url}/api/v1/sets/data/cancel`, { method: 'POST', headers: auth })).status, 409)
+      assert.equal((await fetch(`${url}/api/v1/sets/nope/cancel`, { method: 'POST', headers: auth })).status, 404)
+
       const metrics = await (await fetch(`${url}/metrics`, { headers: auth })).text()
       assert.match(metrics, /^# TYPE cairn_runs_total counter$/m)
       assert.match(metrics, /^cairn_runs_total\{job="data",kind="backup",result="success"\} 1$/m)
-      assert.match(metrics, /^cairn_runs_total\{job="data",kind="backup",result="cancelled"\} 1$/m)
+      assert.match(metrics, /^cairn_runs_total\{job="data",kind="backup",result="cancelled"\} 2$/m)
       assert.match(metrics, /^cairn_next_run_timestamp_seconds\{job="data",kind="backup"\} \d+$/m)
       assert.match(metrics, /^cairn_last_run_success\{job="data",kind="backup"\} 0$/m)
     } finally {

@@ -330,6 +330,10 @@ export class Daemon {
         if (this.runner.cancel(id)) return 'cancelled'
         return this.history.get(id) ? 'not-active' : 'unknown'
       },
+      cancelJob: (kind, name) => {
+        if (kind === 'set' ? !this.plan.sets.some((s) => s.name === name) : !this.plan.maintenance.some((t) => t.id === name)) return undefined
+        return this.runner.cancel(`${kind}:${name}`) ? 'cancelled' : 'not-active'
+      },
       metrics: async () => renderMetrics(await this.status(), this.#counters),
       subscribe: (listener: (e: DaemonEvent) => void) => this.bus.subscribe(listener),
     }
