@@ -115,11 +115,13 @@ export function describeRun(run: RunRecord, host: string, destinations: readonly
       let line = `  ${d.name} (${d.location})`
       if (d.status) line += `: ${d.status === 'missing' ? 'not connected' : d.status}`
       if (d.snapshotId) line += `, snapshot ${d.snapshotId.slice(0, 8)}`
-      if (d.error) line += ` - ${d.error}`
+      // (A drive that is not connected has its error say just that.)
+      if (d.error && d.status !== 'missing') line += ` - ${d.error}`
       lines.push(line)
     }
   }
-  if (!start && run.errors.length > 0) {
+  // A skipped run failed nothing: its destinations above say which drive was not connected.
+  if (!start && run.errors.length > 0 && result !== 'skipped') {
     lines.push('', 'What failed:')
     for (const e of run.errors) lines.push(`  ${e}`)
   }

@@ -90,6 +90,15 @@ describe('describeRun()', () => {
     const unreadable = describeRun(run('partial', { destinations: [{ name: 'nas', status: 'partial', snapshotId: 'c0ffee'.padEnd(64, '0') }] }), 'pc', DESTS, 'data')
     assert.equal(unreadable.title, 'Backup "data" partly failed on pc')
   })
+
+  it('a skipped run names the drive that was not connected once, and nothing under "What failed"', () => {
+    // It said "not connected - usb (...) is not connected", then listed the drive as what failed.
+    const missing = 'usb (/media/me/T9/cairn) is not connected'
+    const s = describeRun(run('skipped', { destinations: [{ name: 'usb', status: 'missing', error: missing }], errors: [missing] }), 'pc', DESTS, 'data')
+    assert.equal(s.title, 'Backup "data" skipped on pc: usb not connected')
+    assert.equal(s.message.split('not connected').length - 1, 1, s.message)
+    assert.doesNotMatch(s.message, /What failed/)
+  })
 })
 
 describe('Notifier against real receivers', () => {
