@@ -98,6 +98,7 @@ export class Daemon {
     const notifier = (this.#notifier = new Notifier({
       global: o.plan.notifications,
       perSet,
+      ...(o.plan.dir === undefined ? {} : { cwd: o.plan.dir }),
       ...(o.notifyTimeoutMs === undefined ? {} : { timeoutMs: o.notifyTimeoutMs }),
       ...(o.fetch === undefined ? {} : { fetch: o.fetch }),
       onError: (target, err) => log('warn', `Notification failed: ${err.message}`),

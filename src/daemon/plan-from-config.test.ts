@@ -36,6 +36,7 @@ sets:
 describe('planFromConfig()', () => {
   it('takes sets, destinations, maintenance tasks and notification targets from the config file', () => {
     const plan = planFromConfig(parseConfig(CONFIG, '/home/me/.config/cairn/cairn.yaml'), { HOME: '/home/me' })
+    assert.equal(plan.dir, '/home/me/.config/cairn', 'where notification commands run')
     assert.deepEqual(plan.sets.map((s) => [s.name, s.schedule?.cron ?? null, s.schedule?.jitterMs ?? null, s.schedule?.timeZone ?? null, s.mode, s.destinations]), [
       ['data', '30 2 * * *', 900_000, 'Europe/Berlin', 'all', ['nas', 'usb']],
       ['config', null, null, null, 'first-available', ['usb']],

@@ -72,5 +72,5 @@ export function planFromConfig(loaded: LoadedConfig, env: NodeJS.ProcessEnv = pr
       for (const d of set.destinations) maintenance.push({ id: `check ${name}/${d}`, kind: 'check', repository: d, set: name, schedule })
     }
   }
-  return { sets, destinations: [...destinations.values()], maintenance, notifications: (config.notifications ?? []).map(paths) }
+  return { sets, destinations: [...destinations.values()], maintenance, notifications: (config.notifications ?? []).map(paths), dir: loaded.dir }
 }

@@ -54,6 +54,8 @@ export interface DaemonPlan {
   maintenance: MaintenancePlan[]
   /** Targets told about every set (each may narrow itself with `sets:`). */
   notifications: NotificationTarget[]
+  /** The config file's folder: notification commands run there, as hooks do. */
+  dir?: string
 }
 
 /** A job: a set's backup or a maintenance task. `key` is unique ("set:data", "task:prune nas"). */

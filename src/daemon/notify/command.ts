@@ -33,9 +33,9 @@ export function commandEnv(e: NotifyEvent): Record<string, string> {
  * (curl in a pipeline, say) would otherwise keep the delivery waiting. It is done when its shell
  * exits; a process it leaves in the background is not waited for.
  */
-export function runCommand(what: string, command: string, e: NotifyEvent, timeoutMs: number): Promise<void> {
+export function runCommand(what: string, command: string, e: NotifyEvent, timeoutMs: number, cwd?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...commandEnv(e) }, stdio: ['pipe', 'ignore', 'pipe'], detached: true })
+    const child = spawn('/bin/sh', ['-c', command], { env: { ...process.env, ...commandEnv(e) }, stdio: ['pipe', 'ignore', 'pipe'], detached: true, ...(cwd === undefined ? {} : { cwd }) })
     let stderr = ''
     let timedOut = false
     let settled = false

@@ -243,6 +243,14 @@ describe('Notifier against real receivers', () => {
     assert.match(text, /^failure\|data\|failure\|1234\nBackup "data" FAILED on pc\n\n/)
   })
 
+  it('command: runs in the folder given (the config file\'s, as hooks do)', async () => {
+    // It ran wherever the daemon was started (/ under systemd): a relative path that worked in
+    // a hook failed here.
+    const n = new Notifier({ global: parse([{ type: 'command', command: 'pwd > where.out' }]), cwd: dir })
+    assert.deepEqual(await n.notify(failure()), [{ target: 'command #1', ok: true }])
+    assert.equal((await readFile(join(dir, 'where.out'), 'utf8')).trim(), dir)
+  })
+
   it('per-set targets and the sets: filter decide who hears about which set', () => {
     const global: NotificationTarget[] = parse([{ type: 'slack', url: 'http://x/a' }, { type: 'slack', url: 'http://x/b', sets: ['other'] }])
     const perSet = new Map([['data', parse([{ type: 'discord', url: 'http://x/c', name: 'mine' }])]])

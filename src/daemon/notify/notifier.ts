@@ -38,6 +38,8 @@ export interface NotifierOptions {
   onError?(target: string, error: Error, event: NotifyEvent): void
   /** Default timeout of one delivery (10 s). */
   timeoutMs?: number
+  /** Where command targets run (the config file's folder, as for hooks); default: the current folder. */
+  cwd?: string
   fetch?: typeof fetch
 }
 
@@ -120,7 +122,7 @@ export class Notifier {
       case 'email':
         return sendEmail(name, t, e, await secret(name, undefined, t['password-file']), timeoutMs)
       case 'command':
-        return runCommand(name, t.command, e, timeoutMs)
+        return runCommand(name, t.command, e, timeoutMs, this.#o.cwd)
     }
   }
 }
