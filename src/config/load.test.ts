@@ -125,6 +125,15 @@ describe('parseConfig() and loadConfig()', () => {
     }
   })
 
+  test('a jitter as long as the time between runs is an error (the daemon skipped runs quietly)', () => {
+    const text = 'repositories:\n  r: { url: /srv/r, password-file: /etc/pw }\nsets:\n  s:\n    sources: [/srv]\n    destinations: [r]\n    schedule: { when: every 15m, jitter: 2h }\n  t:\n    sources: [/srv]\n    destinations: [r]\n    schedule: { when: hourly, jitter: 10m }\n'
+    const issues = inspectConfig(text, '/etc/cairn.yaml').issues.filter((i) => i.severity === 'error')
+    assert.deepEqual(issues.map((i) => [formatKeyPath(i.path), i.position?.line, i.message]), [
+      ['sets.s.schedule.jitter', 7, 'jitter 2h is not shorter than the time between two runs of "every 15m" (15m): runs would be skipped'],
+    ])
+    assert.match(issues[0].hint ?? '', /a third of it/)
+  })
+
   test('loadConfig() refuses a path naming an environment variable that is not set, as "config check" reports it', async () => {
     // "cairn run --init" created a repository in a folder named "${BACKUP_DISK}" beside the file.
     const dir = await mkdtemp(join(tmpdir(), 'cairn-config-'))

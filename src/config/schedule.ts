@@ -7,7 +7,8 @@
  *
  * Daylight saving time follows what people expect of a fixed time of day: a job at 02:30 runs
  * once on the day the clocks jump from 02:00 to 03:00 (at 03:00) and once, not twice, on the day
- * 02:30 happens twice. Interval schedules (`every 15m`, `*\/15 * * * *`) keep their interval.
+ * 02:30 happens twice. Minute intervals (`every 15m`, `*\/15 * * * *`) keep their interval; hour
+ * intervals (`every 2h`) follow the clock as cron's do (see docs/daemon.md).
  */
 import { Cron } from 'croner'
 import { z } from 'zod'

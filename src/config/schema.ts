@@ -8,7 +8,7 @@
 import { z } from 'zod'
 import type { AppError } from '../base/index.js'
 import { notificationTargetSchema } from './notifications.js'
-import { durationSchema, parseSchedule } from './schedule.js'
+import { durationSchema, parseDuration, parseSchedule } from './schedule.js'
 
 /** The tag every snapshot of a set carries (SET_TAG_PREFIX + its name), so retention touches only that set's snapshots. */
 export const SET_TAG_PREFIX = 'cairn-set:'
@@ -31,6 +31,29 @@ export const timeoutSchema = z
   .union([z.number().positive(), z.string()])
   .refine((v) => parseTimeout(v) !== undefined, { error: (i) => `invalid timeout ${JSON.stringify(i.input)}: use seconds, or a duration such as 90s, 5m or 1h30m` })
   .meta({ id: 'timeout', description: 'Seconds, or a duration such as "90s", "5m", "1h30m"' })
+
+/** The shortest time between two of the next runs of a schedule (undefined if it cannot tell). */
+function shortestGap(schedule: { nextRun(after: Date): Date }): number | undefined {
+  try {
+    let at = schedule.nextRun(new Date())
+    let gap = Infinity
+    for (let i = 0; i < 16; i++) {
+      const next = schedule.nextRun(at)
+      gap = Math.min(gap, next.getTime() - at.getTime())
+      at = next
+    }
+    return Number.isFinite(gap) ? gap : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function formatGap(ms: number): string {
+  const m = Math.round(ms / 60_000)
+  if (m % 1440 === 0) return `${m / 1440}d`
+  if (m % 60 === 0) return `${m / 60}h`
+  return `${m}m`
+}
 
 /** Checks schedule text with the daemon's parseSchedule(); its message and hint become the issue's. */
 function checkSchedule(text: string, ctx: z.core.$RefinementCtx<string>, options: { jitter?: string | number; timeZone?: string } = {}): void {
@@ -58,12 +81,29 @@ export const scheduleSchema = z
         timezone: z.string().optional().meta({ description: 'IANA zone such as Europe/Berlin; default: the system\'s' }),
       })
       .superRefine((v, ctx) => {
-        if (v.timezone === undefined) return
+        let schedule
         try {
-          parseSchedule(v.when, { timeZone: v.timezone })
+          schedule = parseSchedule(v.when, { timeZone: v.timezone })
         } catch (err) {
           const e = err as AppError
-          ctx.addIssue({ code: 'custom', path: ['timezone'], message: e.message.replace(/^Invalid/, 'invalid'), params: { hint: e.hint } })
+          if (v.timezone !== undefined) ctx.addIssue({ code: 'custom', path: ['timezone'], message: e.message.replace(/^Invalid/, 'invalid'), params: { hint: e.hint } })
+          return
+        }
+        let jitterMs = 0
+        try {
+          jitterMs = v.jitter === undefined ? 0 : parseDuration(v.jitter)
+        } catch {
+          return // reported as the jitter's own issue
+        }
+        // A delay as long as the time between two runs makes the daemon skip runs, quietly.
+        const gap = shortestGap(schedule)
+        if (jitterMs > 0 && gap !== undefined && jitterMs >= gap) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['jitter'],
+            message: `jitter ${String(v.jitter)} is not shorter than the time between two runs of "${v.when}" (${formatGap(gap)}): runs would be skipped`,
+            params: { hint: 'Use a jitter well under the interval, a third of it at most' },
+          })
         }
       }),
   ])
