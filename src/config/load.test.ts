@@ -125,6 +125,18 @@ describe('parseConfig() and loadConfig()', () => {
     }
   })
 
+  test('a value out of bounds gets one message in words, not zod\'s', () => {
+    // "to: me" gave "Too small: expected string to have >=3 characters"; a negative hook timeout
+    // gave that kind of message beside the timeout's own.
+    const text = 'repositories:\n  r: { url: /srv/r, password-file: /etc/pw }\nnotifications:\n  - { type: email, host: localhost, from: a@b.c, to: me }\nsets:\n  s:\n    sources: [/srv]\n    destinations: [r]\n    hooks: { timeout: -5 }\n'
+    const issues = inspectConfig(text, '/etc/cairn.yaml').issues.filter((i) => i.severity === 'error')
+    assert.deepEqual(issues.map((i) => [formatKeyPath(i.path), i.message]), [
+      ['notifications[0].to', 'the text "me" is too short for to: at least 3 characters'],
+      ['sets.s.hooks.timeout', 'invalid timeout -5: use seconds, or a duration such as 90s, 5m or 1h30m'],
+    ])
+    assert.equal(issues[0].hint, 'Write an email address, such as me@example.com')
+  })
+
   test('a jitter as long as the time between runs is an error (the daemon skipped runs quietly)', () => {
     const text = 'repositories:\n  r: { url: /srv/r, password-file: /etc/pw }\nsets:\n  s:\n    sources: [/srv]\n    destinations: [r]\n    schedule: { when: every 15m, jitter: 2h }\n  t:\n    sources: [/srv]\n    destinations: [r]\n    schedule: { when: hourly, jitter: 10m }\n'
     const issues = inspectConfig(text, '/etc/cairn.yaml').issues.filter((i) => i.severity === 'error')

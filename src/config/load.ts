@@ -67,7 +67,12 @@ export function inspectConfig(text: string, file: string): InspectedConfig {
   }
   const result = configSchema.safeParse(value)
   if (!result.success) {
+    // A value out of bounds whose own check also failed (a timeout of -5) gets that check's
+    // message alone, which says how to write it.
+    const key = (p: readonly PropertyKey[]) => p.map(String).join('\0')
+    const checked = new Set(result.error.issues.filter((zi) => zi.code === 'custom').map((zi) => key(zi.path)))
     for (const zi of result.error.issues) {
+      if ((zi.code === 'too_small' || zi.code === 'too_big') && checked.has(key(zi.path))) continue
       for (const i of translateZodIssue(zi, value, configSchema)) if (!coveredByReferences(value, i.path)) issues.push(i)
     }
   }

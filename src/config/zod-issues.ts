@@ -141,6 +141,21 @@ export function translateZodIssue(issue: z.core.$ZodIssue, value: unknown, schem
       const nouns = issue.errors.flatMap((b) => b.filter((i) => i.code === 'invalid_type').map((i) => EXPECTED[(i as { expected: string }).expected]?.noun ?? 'another kind of value'))
       return [{ path, message: `expected ${[...new Set(nouns)].join(' or ')}, got ${describeValue(got)}`, hint: unionHint(path), severity: 'error' }]
     }
+    case 'too_small':
+    case 'too_big': {
+      const small = issue.code === 'too_small'
+      const bound = Number(small ? (issue as { minimum: unknown }).minimum : (issue as { maximum: unknown }).maximum)
+      const inclusive = (issue as { inclusive?: boolean }).inclusive !== false
+      const key = typeof path[path.length - 1] === 'string' ? String(path[path.length - 1]) : 'value'
+      const origin = (issue as { origin?: string }).origin
+      const limit = `${small ? (inclusive ? 'at least' : 'more than') : inclusive ? 'at most' : 'less than'} ${bound}`
+      const message =
+        origin === 'string' ? `${describeValue(got)} is too ${small ? 'short' : 'long'} for ${key}: ${limit} characters`
+        : origin === 'array' || origin === 'set' ? `${key} lists ${Array.isArray(got) ? got.length : 'too few'} ${small ? '' : 'too many '}items: ${limit}`.replace('  ', ' ')
+        : `${describeValue(got)} is too ${small ? 'small' : 'large'} for ${key}: ${limit}`
+      const hint = key === 'to' || key === 'from' ? 'Write an email address, such as me@example.com' : undefined
+      return [{ path, message, ...(hint ? { hint } : {}), severity: 'error' }]
+    }
     default: {
       const hint = (issue as { params?: { hint?: unknown } }).params?.hint
       return [{ path, message: issue.message, ...(typeof hint === 'string' ? { hint } : {}), severity: 'error' }]
