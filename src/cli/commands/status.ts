@@ -28,6 +28,12 @@ export function runSummary(run: RunJson | null): string {
   return `${run.result}${run.errors.length > 0 ? `: ${run.errors[0]}` : ''}`
 }
 
+/** A table cell cut to a width a terminal holds: a failure's whole errors follow the table. */
+function cell(text: string, width = 60): string {
+  const line = text.split('\n')[0]
+  return line.length <= width ? line : `${line.slice(0, width - 1)}…`
+}
+
 function destinations(s: SetStatusJson): string {
   return s.destinations
     .map((d) => {
@@ -58,7 +64,7 @@ export function formatStatus(s: StatusJson): string {
       ['Set', 'Last result', 'Last run', 'Next run', 'Destinations'],
       s.sets.map((set) => [
         set.name,
-        active(set) ?? runSummary(set.lastRun),
+        active(set) ?? cell(runSummary(set.lastRun)),
         localTime(set.lastRun?.startedAt ?? null),
         set.nextRun === null ? (set.schedule === null ? 'not scheduled' : '-') : localTime(set.nextRun),
         destinations(set),
@@ -70,7 +76,7 @@ export function formatStatus(s: StatusJson): string {
     out.push(
       table(
         ['Task', 'Last result', 'Last run', 'Next run'],
-        s.tasks.map((t) => [t.id, active(t) ?? runSummary(t.lastRun), localTime(t.lastRun?.startedAt ?? null), localTime(t.nextRun)]),
+        s.tasks.map((t) => [t.id, active(t) ?? cell(runSummary(t.lastRun)), localTime(t.lastRun?.startedAt ?? null), localTime(t.nextRun)]),
       ).trimEnd(),
     )
   }
