@@ -39,7 +39,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         .choices(['always', 'if-changed', 'if-newer', 'never'])
         .default('always'),
     )
-    .option('--delete', 'remove files and folders the target has and the snapshot does not (where --include/--exclude would restore them)')
+    .option('--delete', 'remove files and folders the target has and the snapshot does not (where --include/--exclude would restore them), inside the backed-up folders only: never beside them, in the folders that lead there (a snapshot of /home/me restored into / leaves /etc alone); with --target / it needs an --include or --exclude')
     .option('-n, --dry-run', 'change nothing: tell what would be restored, updated and deleted (each file with -vv)')
     .addHelpText(
       'after',
