@@ -113,7 +113,8 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   return backup(repo, {
     paths,
     excludes,
-    excludePatterns: [...exclude, ...iexclude],
+    // What restic records in the snapshot: the --exclude patterns as given, no others.
+    excludePatterns: req.exclude ?? [],
     tags: req.tags,
     hostname: host,
     parent,
