@@ -125,6 +125,16 @@ describe('parseConfig() and loadConfig()', () => {
     }
   })
 
+  test('YAML merge keys share one set\'s settings with another, and a mistake beside them is still placed', () => {
+    // "<<" was an unknown key, and the set it should have filled had no destinations.
+    const text = 'repositories:\n  r: { url: /srv/r, password-file: /etc/pw }\nsets:\n  s: &common\n    destinations: [r]\n    schedule: daily 02:30\n    sources: [/srv]\n  t:\n    <<: *common\n    sources: [/home]\n'
+    const ok = inspectConfig(text, '/etc/cairn.yaml')
+    assert.deepEqual(ok.issues, [])
+    assert.deepEqual(ok.config?.sets?.t, { destinations: ['r'], schedule: 'daily 02:30', sources: ['/home'] })
+    const bad = inspectConfig(text + '    bogus: 1\n', '/etc/cairn.yaml')
+    assert.deepEqual(bad.issues.map((i) => [formatKeyPath(i.path), i.position?.line]), [['sets.t.bogus', 11]])
+  })
+
   test('a value out of bounds gets one message in words, not zod\'s', () => {
     // "to: me" gave "Too small: expected string to have >=3 characters"; a negative hook timeout
     // gave that kind of message beside the timeout's own.

@@ -49,7 +49,8 @@ export class ConfigText {
 
   constructor(text: string) {
     this.#lines = new (yaml().LineCounter)()
-    this.#doc = yaml().parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true })
+    // YAML merge keys (`<<: *base`) share settings between sets, as in docker-compose files.
+    this.#doc = yaml().parseDocument(text, { lineCounter: this.#lines, prettyErrors: false, uniqueKeys: true, merge: true })
     this.problems = this.#doc.errors.map((e) => {
       const problem: SyntaxProblem = { message: e.message.split('\n')[0], position: this.#at(e.pos[0]) }
       const key = e.code === 'DUPLICATE_KEY' ? /^("[^"\n]*"|'[^'\n]*'|[^:\n]+?)\s*:/.exec(text.slice(e.pos[0]))?.[1] : undefined
