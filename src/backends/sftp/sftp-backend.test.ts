@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { hashId } from '../../base/index.js'
+import { hashId, isAppError } from '../../base/index.js'
 import type { FileInfo, FileType, Handle } from '../backend.js'
 import { NotFoundError } from '../errors.js'
 import { openBackend } from '../registry.js'
@@ -110,6 +111,26 @@ describe('SftpBackend', { skip }, () => {
         await mkdir(join(path, 'data', 'zz'))
         assert.deepEqual(await collect(be, 'snapshots'), [{ name: other.h.name, size: 10 }])
         assert.deepEqual(await collect(be, 'data'), [{ name: pack.h.name, size: 10 }])
+      } finally {
+        await be.close()
+      }
+    })
+
+    it('save() into a repository whose folder is gone fails (NO_REPOSITORY), and makes nothing where it was', async () => {
+      // It made the whole path again (on the server's other disk, when the repository's was
+      // unmounted), wrote the backup there and called it a success.
+      const { be, path } = backend('command')
+      try {
+        await be.create()
+        await rename(path, `${path}-away`)
+        const pack = file('data', 10)
+        await assert.rejects(be.save(pack.h, pack.data), (err) => isAppError(err, 'NO_REPOSITORY') && err.message.includes('is gone'))
+        await assert.rejects(be.save(file('snapshots', 10).h, Buffer.alloc(10)), (err) => isAppError(err, 'NO_REPOSITORY'))
+        assert.equal(existsSync(path), false, 'nothing made in its place')
+        await rename(`${path}-away`, path)
+        await rm(join(path, 'data'), { recursive: true })
+        await be.save(pack.h, pack.data)
+        assert.deepEqual(await be.load(pack.h), pack.data, 'a missing data folder inside the repository is still made')
       } finally {
         await be.close()
       }

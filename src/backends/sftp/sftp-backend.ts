@@ -80,7 +80,7 @@ export class SftpBackend implements Backend {
         handle = await s.open(tmp, OPEN.WRITE | OPEN.CREAT | OPEN.EXCL)
       } catch (err) {
         if (!isStatus(err, FX.NO_SUCH_FILE)) throw err
-        await this.#mkdirAll(s, posix.dirname(final)) // data/xx made lazily, as by rclone
+        await this.#mkdirBelowRoot(s, posix.dirname(final)) // data/xx made lazily, as by rclone
         handle = await s.open(tmp, OPEN.WRITE | OPEN.CREAT | OPEN.EXCL)
       }
       let open = true
@@ -288,6 +288,26 @@ export class SftpBackend implements Backend {
         if (isDir) return
       }
       throw sftpError('create', dir, this.location, this.#settings.user, err)
+    }
+  }
+
+  /**
+   * mkdir -p for a folder inside the repository, which never makes the repository's own folder:
+   * when that is gone (its disk unmounted on the server, the folder moved), a backup would go
+   * on into a new folder of that name on the server's other disk and call itself a success.
+   */
+  async #mkdirBelowRoot(s: SftpSession, dir: string): Promise<void> {
+    if (dir === this.#root || !dir.startsWith(this.#root.endsWith('/') ? this.#root : `${this.#root}/`)) {
+      throw new AppError('NO_REPOSITORY', `The repository folder "${this.#root}" is gone from ${this.location} (its disk unmounted, or the folder moved or removed): nothing was written`, {
+        hint: 'Mount the disk or put the folder back on the server, then run the command again',
+      })
+    }
+    try {
+      await this.#mkdir(s, dir)
+    } catch (err) {
+      if (!(err instanceof AppError) || !isStatus(err.cause, FX.NO_SUCH_FILE)) throw err
+      await this.#mkdirBelowRoot(s, posix.dirname(dir))
+      await this.#mkdir(s, dir)
     }
   }
 
