@@ -57,11 +57,14 @@ export function wrapBackend(
   const inner = be
   be = withConnectionLimit(be, connections ?? Math.max(1, be.properties.connections))
   be = withRateLimit(be, { uploadKiB: options.limitUploadKiB, downloadKiB: options.limitDownloadKiB })
-  be = withRetry(be, { ...retry, ...(onMessage === undefined ? {} : { onMessage }) })
+  const retryOptions = { ...retry, ...(onMessage === undefined ? {} : { onMessage }) }
+  be = withRetry(be, retryOptions)
   const outer = withScrubbedErrors(be, scrub)
-  // Cleaning up after killed runs (prune, under its exclusive lock) goes straight to the backend.
+  // Cleaning up after killed runs (prune, under its exclusive lock) goes to the backend past
+  // the connection and rate limits, but is retried as every other call is: one dropped
+  // connection failed the whole prune.
   if (inner.removeTemporaryFiles !== undefined) {
-    const clean = inner.removeTemporaryFiles.bind(inner)
+    const clean = withRetry(inner, retryOptions).removeTemporaryFiles!
     return Object.assign(outer, { removeTemporaryFiles: (o?: { dryRun?: boolean }) => clean(o).catch((err: unknown) => Promise.reject(scrubError(err, scrub))) })
   }
   return outer

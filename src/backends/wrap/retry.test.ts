@@ -23,6 +23,23 @@ async function collect(it: AsyncIterable<FileInfo>): Promise<string[]> {
 }
 
 describe('withRetry()', () => {
+  it('retries removeTemporaryFiles() when the connection drops, as every other call (prune failed on one drop)', async () => {
+    const faulty = new FaultyBackend()
+    let calls = 0
+    const flaky = Object.assign(faulty, {
+      removeTemporaryFiles: async () => {
+        if (++calls < 3) throw new AppError('NETWORK', 'the connection was lost')
+        return { files: 2, bytes: 10 }
+      },
+    })
+    const messages: string[] = []
+    const be = withRetry(flaky, { ...FAST, onMessage: (m) => messages.push(m) })
+    assert.deepEqual(await be.removeTemporaryFiles?.(), { files: 2, bytes: 10 })
+    assert.equal(calls, 3)
+    assert.equal(messages.at(-1), 'RemoveTemporaryFiles() succeeded after 2 retries')
+    assert.equal(withRetry(new FaultyBackend(), FAST).removeTemporaryFiles, undefined, 'only where the backend has it')
+  })
+
   it('retries a load that fails with NETWORK and reports each retry and the success', async () => {
     const faulty = new FaultyBackend()
     const { h, data } = file('data')

@@ -66,6 +66,8 @@ export function withRetry(be: Backend, options: RetryOptions = {}): Backend {
     list: (type) => listWithRetry(be, type, retry),
     remove: (h) => retry(`Remove(${describe(h)})`, () => be.remove(h)),
     close: () => be.close(),
+    // Idempotent: a file removed before the connection dropped is simply not found again.
+    ...(be.removeTemporaryFiles === undefined ? {} : { removeTemporaryFiles: (o?: { dryRun?: boolean }) => retry('RemoveTemporaryFiles()', () => be.removeTemporaryFiles!(o)) }),
   }
 }
 
