@@ -365,6 +365,8 @@ describe('RestBackend protocol', () => {
       await assert.rejects(be.stat({ type: 'config', name: '' }), (err: unknown) => {
         assert.ok(isAppError(err, 'NETWORK'), String(err))
         assert.equal(err.message, `Cannot stat "config" in "rest:http://127.0.0.1:${port}/repo/": connection refused (ECONNREFUSED)`)
+        // It had no hint, where the SFTP backend's asks whether sshd runs.
+        assert.match(err.hint ?? '', /Is the server running, and listening on the port/)
         return true
       })
     } finally {

@@ -228,7 +228,7 @@ describe('S3Backend', { skip }, () => {
     const closed = new S3Backend({ endpoint: '127.0.0.1:1', bucket: 'b', prefix: '', useHttp: true }, { env: server.credentialsEnv })
     try {
       await assert.rejects(untrusted.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'INVALID_ARGUMENT') && /--cacert/.test(err.hint ?? ''))
-      await assert.rejects(closed.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'NETWORK') && /ECONNREFUSED/.test(err.message))
+      await assert.rejects(closed.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'NETWORK') && /ECONNREFUSED/.test(err.message) && /Is the server running/.test(err.hint ?? ''))
     } finally {
       await untrusted.close()
       await closed.close()

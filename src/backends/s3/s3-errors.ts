@@ -176,6 +176,10 @@ function classify(err: unknown, ctx: S3ErrorContext): Classified {
     return {
       code: 'NETWORK',
       detail: status === undefined ? `cannot reach "${ctx.endpointUrl}": ${messageOf(err)}` : `the server failed (${describe(status, code, serverText)})`,
+      hint:
+        errno === 'ECONNREFUSED' ? 'Is the server running, and listening on the port the endpoint names? Check the endpoint and the server'
+        : errno === 'ENOTFOUND' ? 'Check the host name of the endpoint (and the DNS of this machine)'
+        : 'Check the network and the server; running the command again goes on where it stopped',
     }
   }
   if (status === 400 && code === undefined) {
