@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
+import { existsSync } from 'node:fs'
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -203,4 +204,23 @@ test('SIGHUP reloads the credentials even when the file looks unchanged', { skip
     assert.equal(r.code, 0)
     assert.match(r.stdout, /^\{"message_type":"listening","url":"http:\/\/127\.0\.0\.1:\d+\/","location":".*sighup"\}$/m)
   }
+})
+
+test('an access log that cannot be written is told once and the server goes on; one that cannot be opened is an error before it starts', { skip: skip || !existsSync('/dev/full') }, async () => {
+  // A full disk under the log (here /dev/full) ended the server with exit 1, cutting uploads.
+  const root = await tmp.dir('log-full')
+  const server = await spawnServer(['--path', root, '--no-auth', '--listen', '127.0.0.1:0', '--log', '/dev/full'])
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await rawRequest(server.url, 'POST', `/r${i}/?create=true`)).status, 200)
+    await waitUntil(() => server.output().stderr.includes('cannot be written'), 10_000, 'the warning')
+    assert.equal(server.output().stderr.split('cannot be written').length - 1, 1, 'told once')
+    assert.equal((await rawRequest(server.url, 'GET', '/health')).status, 200, 'still serving')
+  } finally {
+    await server.signal('SIGTERM')
+    await server.exited()
+  }
+  const bad = await serve(['--path', root, '--no-auth', '--listen', '127.0.0.1:0', '--log', join(root, 'no', 'such', 'dir', 'access.log')])
+  assert.equal(bad.code, 1)
+  assert.match(bad.stderr, /Cannot open the access log ".*access\.log": .*no such file/i)
+  assert.doesNotMatch(bad.stderr, /    at /, 'no stack trace')
 })

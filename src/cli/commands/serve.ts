@@ -1,8 +1,8 @@
-import { createWriteStream, type WriteStream } from 'node:fs'
+import { createWriteStream, openSync, type WriteStream } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { AppError } from '../../base/index.js'
+import { AppError, messageOf } from '../../base/index.js'
 import {
   ACCESS_LEVELS,
   hashPassword,
@@ -162,9 +162,7 @@ async function runServer(ctx: CommandContext, opts: ServeRestOptions): Promise<v
   if (tlsMin !== '1.2' && tlsMin !== '1.3') throw new AppError('INVALID_ARGUMENT', `Invalid TLS version "${tlsMin}"`, { hint: 'Use --tls-min-ver 1.2 or 1.3' })
   const shutdownSeconds = Number(opts.shutdownTimeout)
   if (!(shutdownSeconds >= 0)) throw new AppError('INVALID_ARGUMENT', `Invalid --shutdown-timeout "${opts.shutdownTimeout}"`, { hint: 'Give a number of seconds' })
-  let log: WriteStream | NodeJS.WriteStream | undefined
-  if (opts.log === '-') log = process.stdout
-  else if (opts.log !== undefined) log = createWriteStream(resolve(opts.log), { flags: 'a', mode: 0o640 })
+  const log = opts.log === undefined ? undefined : openAccessLog(opts.log, (m) => term.warn(`serve: ${m}`))
   const g = ctx.globals
   const server = await startRestServer({
     path: opts.path,
@@ -220,8 +218,40 @@ async function runServer(ctx: CommandContext, opts: ServeRestOptions): Promise<v
   const { forced } = await server.close()
   process.off('SIGHUP', onHup)
   if (forced) term.warn(`serve: requests still running after ${shutdownSeconds} s were cut`)
-  if (log !== undefined && log !== process.stdout) await new Promise<void>((res) => (log as WriteStream).end(res))
+  await log?.close()
   term.warn('serve: stopped')
+}
+
+/**
+ * The access log: a file opened now (so a bad path is an error before the server starts), or
+ * stdout for "-". A write that fails later (a full disk) is told once and logging stops; the
+ * server goes on serving, as it goes on answering 507 when the disk is full.
+ */
+function openAccessLog(file: string, warn: (message: string) => void): { write(line: string): void; close(): Promise<void> } {
+  let stream: WriteStream | NodeJS.WriteStream
+  if (file === '-') stream = process.stdout
+  else {
+    const path = resolve(file)
+    let fd: number
+    try {
+      fd = openSync(path, 'a', 0o640)
+    } catch (err) {
+      throw new AppError('IO', `Cannot open the access log "${path}": ${messageOf(err)}`, { hint: 'Check the folder exists and may be written, or log to stdout with --log -', cause: err })
+    }
+    stream = createWriteStream(path, { fd })
+  }
+  let failed = false
+  stream.on('error', (err) => {
+    if (failed) return
+    failed = true
+    warn(`the access log ${file === '-' ? 'on stdout' : `"${file}"`} cannot be written (${messageOf(err)}): requests are served without it from now on`)
+  })
+  return {
+    write: (line) => {
+      if (!failed) stream.write(line)
+    },
+    close: () => (stream === process.stdout || failed ? Promise.resolve() : new Promise<void>((res) => (stream as WriteStream).end(res))),
+  }
 }
 
 async function manageUsers(ctx: CommandContext, opts: ServeRestOptions): Promise<void> {
