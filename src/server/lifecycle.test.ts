@@ -33,6 +33,25 @@ test('startRestServer() refuses to start without credentials, naming the file an
   await assert.rejects(startTestServer({ path: root, noAuth: true, tls: true }), /Cannot read the TLS key ".*private_key"/)
 })
 
+test('startRestServer() refuses --no-auth with options that only mean something with logins, and never shows a backend\'s password', async () => {
+  // --private-repos, --htpasswd-file and --users-file were silently off: every repository open to all.
+  const root = await tmp.dir('no-auth-conflicts')
+  for (const extra of [{ privateRepos: true }, { htpasswdFile: join(root, '.htpasswd') }, { usersFile: join(root, 'users.yaml') }]) {
+    const started = await startTestServer({ path: root, noAuth: true, ...extra }).catch((err: unknown) => err as Error)
+    if (!(started instanceof Error)) {
+      await started.close()
+      assert.fail(`started with ${JSON.stringify(extra)}`)
+    }
+    assert.match(started.message, /--no-auth turns logins off, so --(private-repos|htpasswd-file|users-file) would do nothing/)
+  }
+  const server = await startTestServer({ backend: 'rest:http://someone:s3cret-pw@127.0.0.1:1/base', noAuth: true })
+  try {
+    assert.ok(!server.location.includes('s3cret-pw'), server.location)
+  } finally {
+    await server.close()
+  }
+})
+
 test('/health answers 200 JSON without credentials; /metrics needs them unless --prometheus-no-auth', async () => {
   const root = await tmp.dir('health')
   await writeFile(join(root, '.htpasswd'), `u:${shaHash('pw')}\n`)

@@ -86,6 +86,16 @@ export async function startRestServer(config: ServeRestConfig): Promise<RunningR
   const root = config.path === undefined ? undefined : resolve(config.path)
   if (root !== undefined) await ensureDirectory(root)
 
+  if (config.noAuth) {
+    // Each of these only means something with logins: silently off, they would leave every
+    // repository open to everyone who reaches the server.
+    const needLogins = [config.htpasswdFile !== undefined && '--htpasswd-file', config.usersFile !== undefined && '--users-file', config.privateRepos === true && '--private-repos'].filter((f) => f !== false)
+    if (needLogins.length > 0) {
+      throw new AppError('INVALID_ARGUMENT', `--no-auth turns logins off, so ${needLogins.join(' and ')} would do nothing`, {
+        hint: `Drop --no-auth to check logins, or drop ${needLogins.join(' and ')}`,
+      })
+    }
+  }
   let credentials: CredentialStore | undefined
   if (!config.noAuth) {
     const htpasswdFile = config.htpasswdFile ?? (config.usersFile === undefined && root !== undefined ? join(root, '.htpasswd') : undefined)

@@ -1,7 +1,7 @@
 import { lstat, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errnoCode } from '../../base/index.js'
-import { LocalBackend, openBackend, type Backend, type BackendOptions } from '../../backends/index.js'
+import { LocalBackend, openBackend, stripPassword, type Backend, type BackendOptions } from '../../backends/index.js'
 import { isValidSegment } from '../auth/account.js'
 import { MAX_REPO_DEPTH } from './request-path.js'
 
@@ -105,7 +105,8 @@ export class BackendUrlProvider extends CachingProvider {
   constructor(baseUrl: string, options: BackendOptions = {}) {
     super()
     this.#base = baseUrl.replace(/\/+$/, '')
-    this.location = baseUrl
+    // Printed and logged: a password in the URL must not be.
+    this.location = stripPassword(baseUrl)
     this.#options = options
   }
 
