@@ -7,6 +7,7 @@ import { Repository } from '../repository/index.js'
 import { createTestRepository, seededBytes, TEST_PASSWORD } from '../repository/testing.js'
 import { checkRepository } from './check.js'
 import { writeSnapshot } from './prune-testing.js'
+import { repairIndex } from './repair-index.js'
 import { repairPacks } from './repair-packs.js'
 
 
@@ -68,6 +69,20 @@ describe('repairPacks()', () => {
     const report = await checkRepository(after, { readData: true })
     assert.deepEqual(report.errors.map((e) => e.kind), ['blob-missing', 'blob-missing'], 'one per damaged file')
     assert.deepEqual(report.brokenPacks, [])
+  })
+
+  it('keeps a pack whose header cannot be read and that no index lists: what it holds is unknown', async () => {
+    // After "repair index --read-all-packs" dropped such a pack's entries, "repair packs" found
+    // no blobs in it, deleted it and said nothing was lost.
+    const { backend, dataPacks } = await setup()
+    const [cut] = dataPacks
+    await tamper(backend, { type: 'data', name: cut.id }, (b) => b.subarray(0, 70_000))
+    const rebuilt = await repairIndex(await reopen(backend), { readAllPacks: true })
+    assert.deepEqual(rebuilt.skippedPacks.map((s) => s.id), [cut.id])
+    const r = await repairPacks(await reopen(backend), [cut.id])
+    assert.equal(r.packs[0].unknown, true)
+    assert.equal(r.packsDeleted, 0)
+    assert.equal((await backend.stat({ type: 'data', name: cut.id })).size, 70_000, 'the pack is still there')
   })
 
   it('stops before changing anything when a pack cannot be read for lack of permission', async () => {

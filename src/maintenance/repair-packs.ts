@@ -25,13 +25,18 @@ export interface SalvagedPack {
   lost: Array<{ type: BlobType; id: Id; error: string }>
   /** The pack's header could not be read (its blobs came from the index alone). */
   headerError?: string
+  /**
+   * The header cannot be read and no index lists the pack's blobs: what it holds is unknown, so
+   * it is kept, not deleted (its blobs may be what snapshots miss).
+   */
+  unknown?: boolean
 }
 
 export interface RepairPacksResult {
   packs: SalvagedPack[]
   /** New packs the salvaged blobs went into. */
   packsWritten: number
-  /** Packs deleted (all of `packs` unless a deletion failed: prune removes those later). */
+  /** Packs deleted (all of `packs` but those missing or of unknown content, unless a deletion failed: prune removes those later). */
   packsDeleted: number
   /** Deletions that failed. */
   deleteErrors: string[]
@@ -90,6 +95,7 @@ export async function repairPacks(repo: RepairPacksRepo, ids: readonly Id[], opt
           for (const b of header) blobs.set(`${b.type}:${b.id}:${b.offset}:${b.length}`, b)
         } catch (err) {
           pack.headerError = messageOf(err)
+          if (blobs.size === 0) pack.unknown = true
         }
       }
       const sorted = [...blobs.values()].sort((a, b) => a.offset - b.offset)
@@ -131,7 +137,7 @@ export async function repairPacks(repo: RepairPacksRepo, ids: readonly Id[], opt
 
   // A pack that cannot be deleted now is unreferenced: prune removes it later.
   for (const p of result.packs) {
-    if (p.missing) continue
+    if (p.missing || p.unknown) continue
     try {
       await deleteFiles(repo, 'data', [p.id], { signal })
       result.packsDeleted++

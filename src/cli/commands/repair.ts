@@ -69,6 +69,7 @@ export function registerRepair(program: Command, ctx: CommandContext): void {
           onPack: (p) => {
             if (term.json) return
             if (p.missing) term.warn(`pack ${p.id.slice(0, 8)}: the file is missing; its blobs leave the index`)
+            else if (p.unknown) return // told with the summary
             else if (p.headerError !== undefined) term.warn(`pack ${p.id.slice(0, 8)}: its header cannot be read (${p.headerError}); using the index's list of its blobs`)
             term.info(`pack ${p.id.slice(0, 8)}: ${p.salvaged} blob${p.salvaged === 1 ? '' : 's'} saved again, ${p.lost.length} lost`)
             for (const l of p.lost) term.warn(`  lost ${l.type} blob ${l.id}: ${l.error}`)
@@ -127,8 +128,13 @@ function printIndexResult(term: Terminal, r: RepairIndexResult): void {
 function printPacksResult(term: Terminal, r: RepairPacksResult): void {
   term.info(`wrote ${r.packsWritten} new pack${r.packsWritten === 1 ? '' : 's'} and a new index; removed ${r.packsDeleted} damaged pack file${r.packsDeleted === 1 ? '' : 's'}`)
   for (const e of r.deleteErrors) term.warn(`could not remove ${e}; "cairn prune" removes it later`)
+  const unknown = r.packs.filter((p) => p.unknown)
+  for (const p of unknown) {
+    term.warn(`pack ${p.id.slice(0, 8)} was kept: its header cannot be read (${p.headerError}) and no index lists its blobs, so what it holds is unknown. Its copy pack-${p.id} in this folder is the one to keep safe`)
+  }
   const lost = r.packs.reduce((n, p) => n + p.lost.length, 0)
   if (lost > 0) term.warn(`\n${lost} blob${lost === 1 ? ' is' : 's are'} lost. Back up the affected files again if they still exist, then run "cairn repair snapshots --forget" to drop what is still missing from the snapshots`)
+  else if (unknown.length > 0) term.warn('\nThe blobs of the kept packs cannot be salvaged. Back up the affected files again if they still exist, then run "cairn repair snapshots --forget" to drop what is missing from the snapshots')
   else term.info('every blob was saved again: nothing is lost')
 }
 
