@@ -48,6 +48,22 @@ describe('key management', { skip }, () => {
     assert.match(old.stderr, /wrong password/)
   })
 
+  it('removeKey() refuses when this session\'s own key was removed meanwhile: two sessions removing each other\'s key left none', async () => {
+    const repo = join(tmp.path, 'remove-race')
+    await initRepo(repo)
+    await withRepo(repo, (r) => addKey(r, { password: 'second', scrypt: WEAK_SCRYPT }))
+    const a = await openRepo(repo, PASSWORD)
+    const b = await openRepo(repo, 'second')
+    try {
+      assert.equal(await removeKey(a, b.keyId), b.keyId)
+      await assert.rejects(removeKey(b, a.keyId), (err) => isAppError(err, 'INVALID_ARGUMENT') && /was removed meanwhile/.test(err.message))
+      assert.deepEqual(await a.listIds('keys'), [a.keyId], 'one key is left, and it opens the repository')
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
   it('changePassword() replaces the key in use: the old password fails, the new one works in cairn and restic', async () => {
     const repo = join(tmp.path, 'passwd')
     await initRepo(repo)

@@ -104,6 +104,14 @@ export async function removeKey(repo: KeyRepo, idOrPrefix: string): Promise<Id> 
       hint: 'Open the repository with another password (or --key-hint) to remove this key',
     })
   }
+  // Another session may have removed this session's key since it was opened (two "key remove"
+  // runs, each removing the other's key, left none): the key in use must still be there.
+  const ids = await repo.listIds('keys')
+  if (!ids.includes(repo.keyId)) {
+    throw new AppError('INVALID_ARGUMENT', `Refusing to remove key ${id.slice(0, 8)}: the key this session opened the repository with (${repo.keyId.slice(0, 8)}) was removed meanwhile, and removing another could leave no key at all`, {
+      hint: 'Run "cairn key list" with a password that still works, and remove keys from that session',
+    })
+  }
   await repo.backend.remove({ type: 'keys', name: id })
   return id
 }
