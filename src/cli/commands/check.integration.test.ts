@@ -13,8 +13,9 @@ import { dirname, join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { LocalBackend } from '../../backends/index.js'
-import { decodeIndex, Repository } from '../../repository/index.js'
+import { decodeIndex, encodeIndex, Repository } from '../../repository/index.js'
 import { TEST_POLYNOMIAL, WEAK_SCRYPT } from '../../repository/testing.js'
+import { encodeSnapshot } from '../../snapshots/index.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..')
 const cairnBin = join(root, 'bin', 'cairn.js')
@@ -221,6 +222,43 @@ describe('cairn check and repair on damaged repositories', { skip }, () => {
     assert.equal((await cairn(repo, 'check', '--read-data')).code, 0)
     const rc = await restic(repo, 'check', '--read-data')
     assert.equal(rc.code, 0, rc.stdout + rc.stderr)
+  })
+
+  it('advises repair index --read-all-packs when an index entry disagrees with its pack\'s header (plain repair index changes nothing then)', async () => {
+    const repo = await copy()
+    const r0 = await Repository.open(new LocalBackend(repo), password)
+    let changed = false
+    for (const id of await r0.listIds('index')) {
+      const index = decodeIndex(await r0.loadUnpacked('index', id))
+      const pack = index.packs.find((p) => p.blobs.length > 1 && p.blobs.every((b) => b.type === 'tree'))
+      if (pack === undefined || changed) continue
+      pack.blobs[0] = { ...pack.blobs[0], type: 'data' }
+      await r0.saveUnpacked('index', encodeIndex(index))
+      await fs.rm(join(repo, 'index', id))
+      changed = true
+    }
+    await r0.close()
+    assert.ok(changed, 'setup: a tree pack with two trees')
+    const advice = /The index does not match the packs: run "cairn repair index --read-all-packs"/
+    const r = await cairn(repo, 'check', '--read-data')
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /header and index disagree/)
+    assert.match(r.stderr, advice)
+    assert.equal((await cairn(repo, 'repair', 'index', '--read-all-packs')).code, 0)
+    const again = await cairn(repo, 'check', '--read-data')
+    assert.equal(again.code, 0, again.stderr)
+  })
+
+  it('tells what to do about a snapshot whose root tree is in no pack (it printed the error alone)', async () => {
+    const repo = await copy()
+    const r0 = await Repository.open(new LocalBackend(repo), password)
+    const orphan = await r0.saveUnpacked('snapshots', encodeSnapshot({ time: '2025-01-01T00:00:00Z', tree: 'ab'.repeat(32), paths: ['/gone'], hostname: 'h' }))
+    await r0.close()
+    const r = await cairn(repo, 'check')
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /error: tree abababab: missing .*— affects 1 snapshot/)
+    assert.match(r.stderr, new RegExp(`Data the snapshots need is not in the repository, and no pack holds it: .*cairn repair snapshots --forget`))
+    assert.ok(r.stderr.includes(orphan.slice(0, 8)))
   })
 
   it('reports a truncated snapshot file by its ID', async () => {

@@ -159,7 +159,13 @@ function printText(term: Terminal, report: CheckReport): void {
   if (report.missingPacks.length > 0) {
     term.warn(`${packs(report.missingPacks.length)} missing: ${ids(report.missingPacks)}. To repair: run "cairn repair index" so the index lists only the packs there are; ${afterwards}`)
   } else if (report.brokenPacks.length === 0 && report.suggestRepairIndex) {
-    term.warn('The index does not match the packs: run "cairn repair index" to rebuild it from the pack headers, then check again.')
+    // A plain "repair index" keeps the entries of every pack whose size matches: a header that
+    // disagrees with them needs every header read, or the same advice comes back.
+    const readAll = report.errors.some((e) => e.kind === 'pack-header-mismatch')
+    term.warn(`The index does not match the packs: run "cairn repair index${readAll ? ' --read-all-packs' : ''}" to rebuild it from the pack headers, then check again.`)
+  } else if (report.brokenPacks.length === 0 && report.unreadableSnapshots.length === 0 && report.brokenSnapshots.length === 0) {
+    // Nothing above to repair first (a snapshot whose tree no pack holds, say): say what is left to do.
+    term.warn(`Data the snapshots need is not in the repository, and no pack holds it: ${afterwards}`)
   }
   if (report.unreadableSnapshots.length > 0) {
     const n = report.unreadableSnapshots.length
