@@ -3,6 +3,7 @@
  * Vocabulary with no I/O: the AppError base with codes, Id helpers, a concurrency limit and a
  * handoff of work from one producer to one consumer.
  */
+export * from './byte-budget.js'
 export * from './clock.js'
 export * from './errors.js'
 export * from './format.js'

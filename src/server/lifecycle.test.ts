@@ -203,8 +203,42 @@ function startSlowUpload(url: string, target: string, body: Buffer) {
         s.write(body.subarray(0, body.length >> 1), () => resolve())
       }),
   )
-  return { started, finish: () => s.write(body.subarray(body.length >> 1)), response: ended }
+  return { started, finish: () => s.write(body.subarray(body.length >> 1)), abort: () => s.destroy(), response: ended }
 }
+
+test('bodies in memory are bounded over all requests: an upload past the bound waits for one to finish, and one whose client leaves while waiting frees its place', async () => {
+  // Any logged-in user's parallel uploads (or unread downloads) were held whole, without bound:
+  // eight uploads of 250 MB took the server to 2.5 GB.
+  const root = await tmp.dir('memory-bound')
+  const server = await startTestServer({ path: root, noAuth: true, memoryBytes: 1024 * 1024, maxUploadBytes: 1024 * 1024 })
+  const first = Buffer.alloc(700 * 1024, 1)
+  let slow: ReturnType<typeof startSlowUpload> | undefined
+  try {
+    assert.equal((await rawRequest(server.url, 'POST', '/m/?create=true')).status, 200)
+    slow = startSlowUpload(server.url, `/m/data/${idOf(first)}`, first)
+    await slow.started
+    await new Promise((r) => setTimeout(r, 100))
+    // Another 700 KiB does not fit beside the first: it waits, and so does a third that gives up.
+    const quitter = startSlowUpload(server.url, `/m/data/${idOf(Buffer.alloc(700 * 1024, 3))}`, Buffer.alloc(700 * 1024, 3))
+    await quitter.started
+    const second = Buffer.alloc(700 * 1024, 2)
+    let secondDone = false
+    const secondUpload = rawRequest(server.url, 'POST', `/m/data/${idOf(second)}`, { body: second }).then((r) => {
+      secondDone = true
+      return r
+    })
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(secondDone, false, 'the second upload waits while the first holds the memory')
+    quitter.abort()
+    slow.finish()
+    assert.equal((await secondUpload).status, 200)
+    assert.equal((await rawRequest(server.url, 'GET', `/m/data/${idOf(second)}`)).body.length, second.length)
+  } finally {
+    await server.close()
+  }
+  // (Its connection stays open, kept alive, until the server closes.)
+  assert.match(await slow!.response, /^HTTP\/1\.1 200 /)
+})
 
 test('close() stops accepting, lets an upload in flight finish and be stored, then resolves (not forced)', async () => {
   const root = await tmp.dir('graceful')

@@ -29,6 +29,8 @@ export interface ServeRestConfig {
   maxSize?: number
   /** Largest single upload (default 256 MiB). */
   maxUploadBytes?: number
+  /** Bytes of bodies in memory over all requests (default 256 MiB, or maxUploadBytes if more). */
+  memoryBytes?: number
   /** Default true; false is rest-server's --no-verify-upload. */
   verifyUpload?: boolean
   prometheus?: boolean
@@ -137,6 +139,7 @@ export async function startRestServer(config: ServeRestConfig): Promise<RunningR
     privateRepos: config.privateRepos,
     maxSize: config.maxSize,
     maxUploadBytes: config.maxUploadBytes,
+    memoryBytes: config.memoryBytes,
     verifyUpload: config.verifyUpload,
     prometheus: config.prometheus,
     prometheusNoAuth: config.prometheusNoAuth,

@@ -1,4 +1,4 @@
-import { AppError, errnoCode, isAppError } from '../../base/index.js'
+import { AppError, errnoCode, isAppError, type ByteBudget } from '../../base/index.js'
 import { FileExistsError, NotFoundError, type Backend, type FileInfo, type Handle } from '../../backends/index.js'
 import type { Exchange } from '../http/exchange.js'
 import type { Metrics } from '../http/metrics.js'
@@ -31,6 +31,8 @@ export interface RouteDeps {
   limits: UsageLimit[]
   verifyUpload: boolean
   maxUploadBytes: number
+  /** Bytes of bodies held in memory, over all requests (see RestHandlerOptions.memoryBytes). */
+  memory: ByteBudget
   /** For failures that are the server's fault (500): the message goes to the operator. */
   onError: (message: string, err: unknown) => void
 }
@@ -69,6 +71,7 @@ export async function getFile(x: Exchange, t: FileTarget, d: RouteDeps): Promise
   const closed = closedRange(x.req.headers.range)
   let size: number | undefined
   if (closed !== undefined && closed.end - closed.start < FAST_RANGE_MAX) {
+    if (!(await holdMemory(x, d, closed.end - closed.start + 1))) return
     const [st, data] = await Promise.allSettled([d.be.stat(h), d.be.load(h, closed.start, closed.end - closed.start + 1)])
     if (st.status === 'rejected') return backendFailure(x, d, st.reason, `stat ${describe(h)}`)
     size = st.value.size
@@ -92,6 +95,9 @@ export async function getFile(x: Exchange, t: FileTarget, d: RouteDeps): Promise
   }
   const start = range.kind === 'partial' ? range.start : 0
   const length = range.kind === 'partial' ? range.end - range.start + 1 : size
+  if (closed === undefined || closed.end - closed.start >= FAST_RANGE_MAX) {
+    if (!(await holdMemory(x, d, length))) return
+  }
   let data: Buffer
   try {
     data = length === 0 ? Buffer.alloc(0) : await d.be.load(h, start, length)
@@ -136,6 +142,7 @@ export async function postFile(x: Exchange, t: FileTarget, d: RouteDeps): Promis
     if (!reservation.ok) return x.fail(507, reservation.reason)
   }
   try {
+    if (!(await holdMemory(x, d, Math.min(declared ?? d.maxUploadBytes, d.maxUploadBytes)))) return
     // Node's parser never hands over more than Content-Length bytes; an unsized (chunked) body is capped.
     const limit: ReceiveLimit = { bytes: declared ?? d.maxUploadBytes, status: 413, reason: `the upload is larger than the server accepts (${d.maxUploadBytes} bytes)` }
     const body = await receiveBody(x.req, limit, declared)
@@ -158,6 +165,27 @@ export async function postFile(x: Exchange, t: FileTarget, d: RouteDeps): Promis
   } finally {
     if (reservation?.ok) reservation.release()
   }
+}
+
+/**
+ * Takes `bytes` of the server's memory budget for this request's body, waiting while other
+ * requests hold it (the client's upload waits in its socket meanwhile), and gives it back when
+ * the response is done or cut. False when the client went away while waiting: nothing to answer.
+ */
+async function holdMemory(x: Exchange, d: RouteDeps, bytes: number): Promise<boolean> {
+  if (x.res.destroyed || x.req.destroyed) return false
+  const left = new AbortController()
+  const gone = () => left.abort(new Error('the client went away'))
+  x.res.once('close', gone)
+  try {
+    await d.memory.acquire(bytes, left.signal)
+  } catch {
+    return false
+  } finally {
+    x.res.off('close', gone)
+  }
+  x.res.once('close', () => d.memory.release(bytes))
+  return true
 }
 
 /** `DELETE` of config or an object: 200 whether or not it existed (restic retries deletes). */

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ByteBudget } from '../../base/index.js'
 import type { Account } from '../auth/account.js'
 import type { CredentialStore } from '../auth/credential-store.js'
 import { Exchange, type AccessLogEntry } from '../http/exchange.js'
@@ -11,6 +12,7 @@ import { UsageTracker, type UsageLimit } from './usage.js'
 
 /** Default for the largest single upload: restic's largest pack (--pack-size 128) with room to spare. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024
 
 /** What the handler serves and how; every switch defaults to rest-server's default. */
 export interface RestHandlerOptions {
@@ -27,6 +29,11 @@ export interface RestHandlerOptions {
   verifyUpload?: boolean
   /** Largest single upload accepted (default 256 MiB). */
   maxUploadBytes?: number
+  /**
+   * Bytes of uploads and downloads held in memory at once, over all requests (default 256 MiB,
+   * or the largest upload if that is more): requests past it wait their turn.
+   */
+  memoryBytes?: number
   /** Serve /metrics (rest-server's --prometheus). */
   prometheus?: boolean
   /** /metrics without authentication (rest-server's --prometheus-no-auth). */
@@ -73,6 +80,9 @@ const ROUTE_METHODS: Record<RestRoute['kind'], string[]> = {
 export function createRestHandler(options: RestHandlerOptions): RestHandler {
   const metrics = new Metrics()
   const usage = new UsageTracker(options.provider)
+  // Bodies are held whole while they are stored or sent: without a bound over all requests, a
+  // few large uploads or slow downloads (any logged-in user's) ran the server out of memory.
+  const memory = new ByteBudget(options.memoryBytes ?? Math.max(DEFAULT_MEMORY_BYTES, options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES), Number.POSITIVE_INFINITY)
   const now = options.now ?? (() => performance.now() / 1000)
   const startedAt = now()
   const onError = options.onError ?? (() => {})
@@ -169,6 +179,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       limits: op === 'write' ? limitsFor(account, route.repo) : [],
       verifyUpload: options.verifyUpload !== false,
       maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+      memory,
       onError,
     }
     if (route.kind === 'repository') return createRepository(x, route, query, deps)
