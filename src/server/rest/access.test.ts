@@ -201,6 +201,23 @@ describe('quotas', () => {
     }
   })
 
+  test('a user limited to some repositories has one quota over all of them, not one per repository', async () => {
+    // With repos [shared/a, shared/b] and a 2000-byte quota, each repository took 2000 bytes.
+    const { server, as } = await serverWith('quota-repos', users({ t: 'quota: 2000, repos: ["shared/a", "shared/b"]' }))
+    try {
+      const t = as('t')
+      for (const r of ['shared/a', 'shared/b']) assert.equal((await t('POST', `/${r}/?create=true`)).status, 200)
+      const a = { data: Buffer.alloc(1200, 5), id: idOf(Buffer.alloc(1200, 5)) }
+      const b = { data: Buffer.alloc(1200, 6), id: idOf(Buffer.alloc(1200, 6)) }
+      assert.equal((await t('POST', `/shared/a/data/${a.id}`, a.data)).status, 200)
+      const over = await t('POST', `/shared/b/data/${b.id}`, b.data)
+      assert.equal(over.status, 507)
+      assert.match(over.body.toString(), /would exceed the quota of user "t" \(2000 bytes; 1200 in use\)/)
+    } finally {
+      await server.close()
+    }
+  })
+
   test('--max-size limits everything served, counted at startup, including files already there', async () => {
     const root = await tmp.dir('max-size')
     await writeFile(join(root, 'existing'), Buffer.alloc(500))

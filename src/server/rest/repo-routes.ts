@@ -135,7 +135,7 @@ export async function postFile(x: Exchange, t: FileTarget, d: RouteDeps): Promis
   let reservation: Awaited<ReturnType<UsageTracker['reserve']>> | undefined
   if (d.limits.length > 0) {
     try {
-      reservation = await d.usage.reserve(d.limits, declared ?? 0)
+      reservation = await d.usage.reserve(d.limits, declared ?? 0, t.repo)
     } catch (err) {
       return backendFailure(x, d, err, 'count the space in use')
     }

@@ -212,10 +212,15 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
 
   function limitsFor(account: Account, repo: readonly string[]): UsageLimit[] {
     const limits: UsageLimit[] = []
-    if (options.maxSize !== undefined && options.maxSize > 0) limits.push({ prefix: [], bytes: options.maxSize, label: "the server's --max-size" })
+    if (options.maxSize !== undefined && options.maxSize > 0) limits.push({ prefixes: [[]], bytes: options.maxSize, label: "the server's --max-size" })
     if (account.quota !== undefined) {
+      // Everything the user may write to, together: their own folder with --private-repos, or
+      // the repositories their `repos` name (each was limited apart: a user spread over three
+      // stored three quotas). A user who may write anywhere is held to their own folder, or
+      // to the repository written when elsewhere: the whole server would count others' data.
       const own = account.name !== '' && repo[0] === account.name
-      limits.push({ prefix: own ? [account.name] : repo, bytes: account.quota, label: `the quota of user "${account.name}"` })
+      const prefixes = options.privateRepos ? [[account.name]] : (account.repos ?? [own ? [account.name] : repo])
+      limits.push({ prefixes, bytes: account.quota, label: `the quota of user "${account.name}"` })
     }
     return limits
   }

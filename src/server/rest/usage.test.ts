@@ -16,7 +16,7 @@ test('a refusal counts the space again when its count is older than a minute, an
   const { state, provider } = disk(90)
   let now = 1_000_000
   const usage = new UsageTracker(provider, () => now)
-  const limits = [{ prefix: ['carol'], bytes: 100, label: 'the quota of user "carol"' }]
+  const limits = [{ prefixes: [['carol']], bytes: 100, label: 'the quota of user "carol"' }]
   const refused = await usage.reserve(limits, 20)
   assert.equal(refused.ok, false)
   assert.equal(state.counts, 1, 'a fresh count is not made again')

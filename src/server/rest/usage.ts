@@ -1,8 +1,8 @@
 import type { RepositoryProvider } from './repository-provider.js'
 
-/** A size limit on everything stored at or below a repository path. */
+/** A size limit on everything stored at or below some repository paths, together. */
 export interface UsageLimit {
-  prefix: readonly string[]
+  prefixes: readonly (readonly string[])[]
   bytes: number
   /** For the 507 message: `the server's --max-size`, `the quota of user "alice"`. */
   label: string
@@ -26,6 +26,7 @@ export class UsageTracker {
   readonly #provider: RepositoryProvider
   readonly #used = new Map<string, number>()
   readonly #counting = new Map<string, Promise<void>>()
+  /** Bytes of uploads under way, by the repository they go to. */
   readonly #reserved = new Map<string, number>()
   /** When each path was last counted (ms). */
   readonly #countedAt = new Map<string, number>()
@@ -59,33 +60,48 @@ export class UsageTracker {
    * Reserves `bytes` under every limit, or says which limit it would break. Release the
    * reservation when the upload ends, whether or not it was stored (then call added()).
    */
-  async reserve(limits: readonly UsageLimit[], bytes: number): Promise<Reservation> {
-    await Promise.all(limits.map((l) => this.#count(key(l.prefix), l.prefix)))
+  async reserve(limits: readonly UsageLimit[], bytes: number, repo: readonly string[] = []): Promise<Reservation> {
+    const all = limits.flatMap((l) => outermost(l.prefixes))
+    await Promise.all(all.map((p) => this.#count(key(p), p)))
     for (const l of limits) {
-      const k = key(l.prefix)
-      let used = (this.#used.get(k) ?? 0) + (this.#reserved.get(k) ?? 0)
-      // Before refusing, a count older than a minute is made again: files removed beside the
+      const prefixes = outermost(l.prefixes)
+      let used = this.#inUse(prefixes)
+      // Before refusing, counts older than a minute are made again: files removed beside the
       // server (a prune on its disk) would otherwise count until it restarts.
-      if (used + bytes > l.bytes && this.#now() - (this.#countedAt.get(k) ?? 0) > RECOUNT_AFTER_MS) {
-        this.#used.delete(k)
-        await this.#count(k, l.prefix)
-        used = (this.#used.get(k) ?? 0) + (this.#reserved.get(k) ?? 0)
+      const stale = prefixes.filter((p) => this.#now() - (this.#countedAt.get(key(p)) ?? 0) > RECOUNT_AFTER_MS)
+      if (used + bytes > l.bytes && stale.length > 0) {
+        for (const p of stale) this.#used.delete(key(p))
+        await Promise.all(stale.map((p) => this.#count(key(p), p)))
+        used = this.#inUse(prefixes)
       }
       if (used + bytes > l.bytes) {
         return { ok: false, reason: `storing ${bytes} more bytes would exceed ${l.label} (${l.bytes} bytes; ${used} in use)` }
       }
     }
-    const keys = [...new Set(limits.map((l) => key(l.prefix)))]
-    for (const k of keys) this.#reserved.set(k, (this.#reserved.get(k) ?? 0) + bytes)
+    const r = key(repo)
+    this.#reserved.set(r, (this.#reserved.get(r) ?? 0) + bytes)
     let released = false
     return {
       ok: true,
       release: () => {
         if (released) return
         released = true
-        for (const k of keys) this.#reserved.set(k, (this.#reserved.get(k) ?? 0) - bytes)
+        const left = (this.#reserved.get(r) ?? 0) - bytes
+        if (left > 0) this.#reserved.set(r, left)
+        else this.#reserved.delete(r)
       },
     }
+  }
+
+  /** Bytes stored (as counted) and reserved at or below the paths, which do not overlap. */
+  #inUse(prefixes: readonly (readonly string[])[]): number {
+    let total = 0
+    for (const p of prefixes) {
+      const k = key(p)
+      total += this.#used.get(k) ?? 0
+      for (const [r, n] of this.#reserved) if (covers(k, r)) total += n
+    }
+    return total
   }
 
   /** A file of `bytes` was stored in `repo`. */
@@ -129,6 +145,12 @@ export class UsageTracker {
     }
     return p
   }
+}
+
+/** The paths of a limit without those below another of them: each byte counts once. */
+function outermost(prefixes: readonly (readonly string[])[]): Array<readonly string[]> {
+  const keys = prefixes.map(key)
+  return prefixes.filter((p, i) => !keys.some((k, j) => j !== i && covers(k, keys[i]) && (k !== keys[i] || j < i)))
 }
 
 function key(prefix: readonly string[]): string {
