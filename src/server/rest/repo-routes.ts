@@ -232,6 +232,9 @@ function backendFailure(x: Exchange, d: RouteDeps, err: unknown, what: string): 
   if (err instanceof FileExistsError) return x.fail(403, 'the file exists already; files are never overwritten')
   const code = errnoCode(err instanceof AppError ? err.cause : err)
   if (code === 'ENOSPC' || code === 'EDQUOT') return x.fail(507, 'the server has no space left for this upload')
+  // A path through a file of the served folder (its TLS key, a users file): not a repository,
+  // and no failure of the server's to report (it told who asked which files exist there).
+  if (code === 'ENOTDIR') return x.fail(404, 'no such file')
   d.onError(`Cannot ${what}: ${err instanceof Error ? err.message : String(err)}`, err)
   x.fail(500, `the server could not ${what}`)
 }

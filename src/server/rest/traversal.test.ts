@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { makeTempRoot, needs, straceAvailable, type TempRoot } from '../../../test/helpers/index.js'
@@ -152,6 +152,21 @@ describe('crafted paths never reach outside --path', { skip }, () => {
     // The server still works, and the valid object is intact.
     const ok = await rawRequest(server.url, 'GET', `/alice/keys/${OK_ID}`, { headers: auth })
     assert.equal(ok.body.toString(), 'inside object')
+  })
+
+  test('a file of the served folder used as a repository path is 404, as a name that does not exist (it was 500)', async () => {
+    // A 500 told whoever asked which files the folder holds (its TLS key, a users file).
+    await writeFile(join(served, 'private_key'), 'a key')
+    try {
+      for (const method of ['GET', 'HEAD']) {
+        for (const target of ['/private_key/config', `/private_key/keys/${OK_ID}`, '/nothing-here/config']) {
+          const r = await rawRequest(server.url, method, target, { headers: auth })
+          assert.equal(r.status, 404, `${method} ${target}`)
+        }
+      }
+    } finally {
+      await rm(join(served, 'private_key'))
+    }
   })
 
   test('nothing outside --path was created, changed or read', async () => {
