@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { lstat, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import { basicCredentials } from '../rest/rest-handler.js'
 import { closedRange } from '../rest/range.js'
 import { parseByteSize } from '../size.js'
-import { parseListenAddress } from './listen.js'
+import { listen, parseListenAddress } from './listen.js'
 
 test('parseListenAddress() takes rest-server\'s --listen forms and refuses others', () => {
   assert.deepEqual(parseListenAddress(':8000'), { kind: 'tcp', port: 8000 })
@@ -36,4 +40,25 @@ test('basicCredentials() decodes HTTP Basic auth, keeping colons in the password
   assert.deepEqual(basicCredentials(h('jürgen:ö')), { user: 'jürgen', password: 'ö' })
   assert.deepEqual(basicCredentials(`basic  ${Buffer.from('a:b').toString('base64')}`), { user: 'a', password: 'b' })
   for (const bad of [undefined, 'Bearer x', 'Basic', h('no-colon'), 'Basic ###']) assert.equal(basicCredentials(bad), undefined, String(bad))
+})
+
+test('listen() on a Unix socket takes over a socket file a killed server left, and leaves one a live server holds', async () => {
+  // A socket file left by kill -9 blocked every restart ("another process uses this address").
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-listen-'))
+  try {
+    const path = join(dir, 'cairn.sock')
+    const handler = (_req: unknown, res: { end(t: string): void }) => res.end('ok')
+    // A socket file nobody listens on: a server in a child process, killed without cleanup.
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`])
+    await new Promise((r) => child.on('exit', r))
+    assert.ok((await lstat(path)).isSocket(), 'setup: a stale socket file')
+    const first = await listen(handler as never, { kind: 'unix', path })
+    try {
+      await assert.rejects(listen(handler as never, { kind: 'unix', path }), (err: Error) => /Cannot listen on "unix:.*": EADDRINUSE/.test(err.message) && /Another server answers on this socket/.test((err as { hint?: string }).hint ?? ''))
+    } finally {
+      await new Promise((r) => first.server.close(r))
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })

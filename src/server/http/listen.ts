@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises'
+import { lstat, readFile, unlink } from 'node:fs/promises'
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { AppError, errnoCode } from '../../base/index.js'
 
 /** Where to listen: a TCP host and port (no host = every interface), or a Unix socket. */
@@ -73,13 +73,23 @@ export async function listen(handler: RequestListener, address: ListenAddress, t
   server.headersTimeout = 60_000
   server.keepAliveTimeout = 60_000
   server.setTimeout(5 * 60_000, (socket) => socket.destroy())
+  // A socket file a killed server left behind blocks the address: when nothing answers on it,
+  // it is stale and goes. One a live server holds is left alone (EADDRINUSE below).
+  if (address.kind === 'unix' && (await staleSocket(address.path))) await unlink(address.path).catch(() => {})
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
       const code = errnoCode(err)
       const where = address.kind === 'unix' ? `unix:${address.path}` : `${address.host ?? ''}:${address.port}`
       reject(
         new AppError('IO', `Cannot listen on "${where}": ${code ?? err.message}`, {
-          hint: code === 'EADDRINUSE' ? 'Another process uses this address; choose another port with --listen' : code === 'EACCES' ? 'Ports below 1024 need privileges; choose a port from 1024' : 'Check the --listen address',
+          hint:
+            code === 'EADDRINUSE'
+              ? address.kind === 'unix'
+                ? 'Another server answers on this socket, or a file of that name is in the way; stop it, or choose another path with --listen'
+                : 'Another process uses this address; choose another port with --listen'
+              : code === 'EACCES'
+                ? address.kind === 'unix' ? 'Check the permissions of the socket\'s folder' : 'Ports below 1024 need privileges; choose a port from 1024'
+                : 'Check the --listen address',
           cause: err,
         }),
       )
@@ -96,6 +106,23 @@ export async function listen(handler: RequestListener, address: ListenAddress, t
   const info = server.address()
   if (typeof info === 'string' || info === null) return { server, url: `unix:${address.kind === 'unix' ? address.path : String(info)}` }
   return { server, url: `${scheme}://${hostForUrl(info)}:${info.port}/` }
+}
+
+/** True when `path` is a Unix socket nothing listens on (connecting is refused). */
+async function staleSocket(path: string): Promise<boolean> {
+  try {
+    if (!(await lstat(path)).isSocket()) return false
+  } catch {
+    return false
+  }
+  return new Promise((resolve) => {
+    const c = connect(path)
+    c.once('connect', () => {
+      c.destroy()
+      resolve(false)
+    })
+    c.once('error', (err) => resolve(errnoCode(err) === 'ECONNREFUSED'))
+  })
 }
 
 function hostForUrl(info: AddressInfo): string {
