@@ -297,28 +297,22 @@ export class SftpBackend implements Backend {
    * on into a new folder of that name on the server's other disk and call itself a success.
    */
   async #mkdirBelowRoot(s: SftpSession, dir: string): Promise<void> {
-    if (dir === this.#root || !dir.startsWith(this.#root.endsWith('/') ? this.#root : `${this.#root}/`)) {
-      throw new AppError('NO_REPOSITORY', `The repository folder "${this.#root}" is gone from ${this.location} (its disk unmounted, or the folder moved or removed): nothing was written`, {
+    return this.#mkdirAll(s, dir, this.#root)
+  }
+
+  /** mkdir -p; `.` and `/` exist already. With `within`, only folders strictly below it are made. */
+  async #mkdirAll(s: SftpSession, dir: string, within?: string): Promise<void> {
+    if (within !== undefined && (dir === within || !dir.startsWith(within.endsWith('/') ? within : `${within}/`))) {
+      throw new AppError('NO_REPOSITORY', `The repository folder "${within}" is gone from ${this.location} (its disk unmounted, or the folder moved or removed): nothing was written`, {
         hint: 'Mount the disk or put the folder back on the server, then run the command again',
       })
     }
-    try {
-      await this.#mkdir(s, dir)
-    } catch (err) {
-      if (!(err instanceof AppError) || !isStatus(err.cause, FX.NO_SUCH_FILE)) throw err
-      await this.#mkdirBelowRoot(s, posix.dirname(dir))
-      await this.#mkdir(s, dir)
-    }
-  }
-
-  /** mkdir -p; `.` and `/` exist already. */
-  async #mkdirAll(s: SftpSession, dir: string): Promise<void> {
     if (dir === '.' || dir === '/' || dir === '') return
     try {
       await this.#mkdir(s, dir)
     } catch (err) {
       if (!(err instanceof AppError) || !isStatus(err.cause, FX.NO_SUCH_FILE)) throw err
-      await this.#mkdirAll(s, posix.dirname(dir))
+      await this.#mkdirAll(s, posix.dirname(dir), within)
       await this.#mkdir(s, dir)
     }
   }
