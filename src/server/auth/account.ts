@@ -3,6 +3,7 @@
  * **access level** (read-only < append-only < full), an optional **quota** in bytes and an
  * optional list of repository paths it may reach.
  */
+import { AppError } from '../../base/index.js'
 
 /** Access levels, weakest first. */
 export const ACCESS_LEVELS = ['read-only', 'append-only', 'full'] as const
@@ -34,6 +35,27 @@ export function weakerAccess(a: Access, b: Access): Access {
 /** True when `name` is a valid user name (rest-server's rule, and never `.` or `..`). */
 export function isValidUserName(name: string): boolean {
   return NAME_PATTERN.test(name) && name !== '.' && name !== '..'
+}
+
+/** Names a repository path cannot start with: `/data/…` is the root repository's data. */
+const ROUTE_WORDS = new Set(['config', 'data', 'index', 'keys', 'locks', 'snapshots'])
+
+/**
+ * Refuses a name for a new user that could never reach a repository of its own name (under
+ * --private-repos every request of such a user would be refused, with no hint why): one that is
+ * no valid path segment (`.hidden`), or a word of restic's paths (`data`, `keys`, …).
+ *
+ * @throws AppError INVALID_ARGUMENT naming the rule
+ */
+export function checkNewUserName(name: string): void {
+  if (!isValidUserName(name)) {
+    throw new AppError('INVALID_ARGUMENT', `Invalid user name "${name}"`, { hint: 'Use letters, digits, "@", ".", "_" and "-"' })
+  }
+  if (!isValidSegment(name) || ROUTE_WORDS.has(name)) {
+    throw new AppError('INVALID_ARGUMENT', `User name "${name}" cannot name a repository of its own (${ROUTE_WORDS.has(name) ? 'it is a word of restic\'s paths' : 'it starts with "." or is longer than 128 characters'})`, {
+      hint: 'Choose another name: with --private-repos a user reaches only /<name>/',
+    })
+  }
 }
 
 /** Longest repository path segment accepted, in characters. */

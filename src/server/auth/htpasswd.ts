@@ -1,5 +1,4 @@
-import { AppError } from '../../base/index.js'
-import { isValidUserName } from './account.js'
+import { checkNewUserName, isValidUserName } from './account.js'
 import { isSupportedHash } from './password-hash.js'
 import { readOptionalFile, writeSecretFile } from './secret-file.js'
 
@@ -53,7 +52,7 @@ export function parseHtpasswd(text: string): HtpasswdEntries {
  * creates the file (mode 0600) when missing.
  */
 export async function setHtpasswdUser(path: string, name: string, hash: string): Promise<'added' | 'replaced'> {
-  checkName(name)
+  checkNewUserName(name)
   const text = (await readOptionalFile(path)) ?? ''
   const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n')
   const at = lines.findIndex((l) => l.trimStart().startsWith(`${name}:`))
@@ -74,8 +73,3 @@ export async function removeHtpasswdUser(path: string, name: string): Promise<bo
   return true
 }
 
-function checkName(name: string): void {
-  if (!isValidUserName(name)) {
-    throw new AppError('INVALID_ARGUMENT', `Invalid user name "${name}"`, { hint: 'Use letters, digits, "@", ".", "_" and "-"' })
-  }
-}

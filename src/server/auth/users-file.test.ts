@@ -5,6 +5,7 @@ import { after, test } from 'node:test'
 import { makeTempRoot } from '../../../test/helpers/index.js'
 import { quickHash, shaHash } from '../testing.js'
 import { loadUsersFile, parseUsersFile, removeUsersFileUser, setUsersFileUser } from './users-file.js'
+import { setHtpasswdUser } from './htpasswd.js'
 
 const tmp = await makeTempRoot('server-users-file')
 after(() => tmp.cleanup())
@@ -70,6 +71,11 @@ test('setUsersFileUser() creates a missing file and refuses bad names and reposi
   await setUsersFileUser(file, 'carol', { passwordHash: shaHash('c') })
   assert.equal((await loadUsersFile(file)).get('carol')?.access, 'full')
   await assert.rejects(setUsersFileUser(file, 'ca/rol', { passwordHash: shaHash('c') }), /Invalid user name/)
+  // Names that could never reach a repository of their own were added: every request then failed.
+  for (const name of ['.hidden', 'data', 'keys', 'config']) {
+    await assert.rejects(setUsersFileUser(file, name, { passwordHash: shaHash('c') }), (err: Error) => err.message.includes(`User name "${name}" cannot name a repository of its own`), name)
+    await assert.rejects(setHtpasswdUser(join(tmp.path, 'names.htpasswd'), name, shaHash('c')), /cannot name a repository of its own/, name)
+  }
   await assert.rejects(setUsersFileUser(file, 'carol', { passwordHash: shaHash('c'), repos: ['..'] }), /Invalid repository path/)
   await assert.rejects(loadUsersFile(join(tmp.path, 'missing.yaml')), /does not exist/)
 })

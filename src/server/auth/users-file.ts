@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { AppError, lazyRequire } from '../../base/index.js'
 import { parseByteSize } from '../size.js'
-import { ACCESS_LEVELS, isValidSegment, isValidUserName, type Access } from './account.js'
+import { ACCESS_LEVELS, checkNewUserName, isValidSegment, isValidUserName, type Access } from './account.js'
 import { isSupportedHash } from './password-hash.js'
 import { readOptionalFile, writeSecretFile } from './secret-file.js'
 
@@ -123,9 +123,7 @@ export interface UserUpdate {
  * comments) as it is. Creates the file when missing. The file is written atomically, mode 0600.
  */
 export async function setUsersFileUser(path: string, name: string, update: UserUpdate): Promise<'added' | 'replaced'> {
-  if (!isValidUserName(name)) {
-    throw new AppError('INVALID_ARGUMENT', `Invalid user name "${name}"`, { hint: 'Use letters, digits, "@", ".", "_" and "-"' })
-  }
+  checkNewUserName(name)
   for (const r of update.repos ?? []) {
     if (parseRepoList(r) === undefined) {
       throw new AppError('INVALID_ARGUMENT', `Invalid repository path "${r}"`, { hint: 'Use 1 or 2 segments such as "alice" or "alice/laptop", or "/" for all' })
