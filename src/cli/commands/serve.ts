@@ -92,7 +92,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .option('--delete-user <name>', 'remove a user')
     .option('--list-users', 'list the users of the users file')
     .option('--access <level>', `with --create-user: ${ACCESS_LEVELS.join(', ')}`)
-    .option('--quota <size>', 'with --create-user: most bytes under /<name>/ (e.g. 50G)')
+    .option('--quota <size>', 'with --create-user: most bytes the repositories the user may write to hold together (e.g. 50G; 0: no limit)')
     .option('--allow-repo <path>', 'with --create-user: only this repository and below (repeat for more)', collect)
     .addHelpText('after', EXAMPLES)
     .exitOverride()

@@ -17,6 +17,7 @@ test('parseUsersFile() reads access, quota and repos, with full access by defaul
       `  alice: { password: "${quickHash('a')}", access: append-only, quota: 10GiB, repos: [alice, shared/photos] }`,
       `  bob: { password: "${shaHash('b')}", quota: 1048576 }`,
       `  root: { password: "${shaHash('r')}", access: read-only, repos: ["/"] }`,
+      `  free: { password: "${shaHash('f')}", quota: 0 }`,
     ].join('\n'),
     'users.yaml',
   )
@@ -30,6 +31,8 @@ test('parseUsersFile() reads access, quota and repos, with full access by defaul
   assert.equal(users.get('bob')?.access, 'full')
   assert.equal(users.get('bob')?.quota, 1048576)
   assert.deepEqual(users.get('root')?.repos, [[]])
+  // 0 is no limit, as --max-size 0 is: it refused every upload.
+  assert.equal(users.get('free')?.quota, undefined)
 })
 
 test('parseUsersFile() refuses bad files with a message naming the place', () => {

@@ -72,11 +72,14 @@ export function parseUsersFile(text: string, path: string): Map<string, UserReco
     if (!isValidUserName(name)) throw fail('invalid user name (use letters, digits, "@", ".", "_" and "-")')
     const record: UserRecord = { name, passwordHash: u.password, access: u.access }
     if (u.quota !== undefined) {
+      let quota: number
       try {
-        record.quota = parseByteSize(u.quota)
+        quota = parseByteSize(u.quota)
       } catch (err) {
         throw fail(err instanceof Error ? err.message : String(err))
       }
+      // 0 is no limit, as the server's --max-size 0 is (it refused every upload).
+      if (quota > 0) record.quota = quota
     }
     if (u.repos !== undefined) {
       record.repos = u.repos.map((r) => {
