@@ -50,7 +50,7 @@ export interface DiffResult {
   removed: DiffStat
 }
 
-type DiffRepo = Pick<Repository, 'loadBlobWith' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'blobSize'>
+type DiffRepo = Pick<Repository, 'loadBlob' | 'loadBlobWith' | 'listIds' | 'loadUnpacked' | 'loadIndex' | 'blobSize'>
 
 const emptyStat = (): DiffStat => ({ files: 0, dirs: 0, others: 0, dataBlobs: 0, treeBlobs: 0, bytes: 0 })
 
@@ -72,9 +72,8 @@ export async function diffSnapshots(repo: DiffRepo, req: DiffRequest, visitor: D
   const onChange = visitor.onChange ?? (() => {})
   const onWarning = visitor.onWarning ?? (() => {})
   await repo.loadIndex()
-  const loadBlob = (type: 'tree', id: Id) => repo.loadBlobWith(type, id, (b) => Buffer.from(b))
-  const sourceTree = await subfolderTree({ loadBlob }, source, first.path)
-  const targetTree = await subfolderTree({ loadBlob }, target, second.path)
+  const sourceTree = await subfolderTree(repo, source, first.path)
+  const targetTree = await subfolderTree(repo, target, second.path)
   visitor.onStart?.(source, target)
   const c = new Comparer(new TreeLoader(repo), req, onChange, onWarning)
   c.before.add('t' + sourceTree)

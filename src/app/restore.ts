@@ -7,7 +7,7 @@ import type { OverwritePolicy, RestoreProgress, RestoreSummary } from '../restor
 export type { OverwritePolicy }
 import { findSnapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { restorer } from './lazy-layers.js'
-import { cleanSnapshotPath, resolveTreePath, splitSnapshotPath } from './tree-path.js'
+import { cleanSnapshotPath, resolveTreePath, splitSnapshotPath, subfolderTree } from './tree-path.js'
 
 export interface RestoreRequest {
   /** "latest", an ID or prefix, optionally with ":/sub/folder". */
@@ -56,15 +56,9 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   const { snapshot: spec, path } = splitSnapshotPath(req.snapshot)
   const entry = await findSnapshot(repo, spec, req.filter)
   await repo.loadIndex()
-  let tree = entry.snapshot.tree
-  let basePath = ''
+  const tree = await subfolderTree(repo, entry, path, 'Use "cairn dump" for single files')
   const sub = path === undefined ? '/' : cleanSnapshotPath(path)
-  if (sub !== '/') {
-    const found = await resolveTreePath(repo, tree, sub)
-    if (!found.tree) throw new AppError('INVALID_ARGUMENT', `Path "${path}" in snapshot ${entry.id.slice(0, 8)} is not a directory`, { hint: 'Use "cairn dump" for single files' })
-    tree = found.tree
-    basePath = sub
-  }
+  const basePath = sub === '/' ? '' : sub
   const excl = new ExcludeMatcher({ exclude: req.exclude, iexclude: req.iexclude })
   const incl = new ExcludeMatcher({ exclude: req.include, iexclude: req.iinclude })
   const hasInclude = (req.include?.length ?? 0) + (req.iinclude?.length ?? 0) > 0

@@ -50,13 +50,16 @@ export async function resolveTreePath(
  * The tree that "SNAPSHOT:PATH" names: the folder's, or the snapshot's root without a path.
  * @throws AppError NOT_FOUND when the snapshot lacks the path, INVALID_ARGUMENT when it is not a folder
  */
-export async function subfolderTree(repo: Pick<Repository, 'loadBlob'>, snapshot: { id: string; snapshot: { tree: Id } }, path: string | undefined): Promise<Id> {
+export async function subfolderTree(
+  repo: Pick<Repository, 'loadBlob'>,
+  snapshot: { id: string; snapshot: { tree: Id } },
+  path: string | undefined,
+  hint = 'Name a folder after the colon, as "cairn ls SNAPSHOT" shows them',
+): Promise<Id> {
   const sub = path === undefined ? '/' : cleanSnapshotPath(path)
   if (sub === '/') return snapshot.snapshot.tree
   const found = await resolveTreePath(repo, snapshot.snapshot.tree, sub)
-  if (found.tree === undefined) {
-    throw new AppError('INVALID_ARGUMENT', `Path "${path}" in snapshot ${snapshot.id.slice(0, 8)} is not a folder`, { hint: 'Name a folder after the colon, as "cairn ls SNAPSHOT" shows them' })
-  }
+  if (found.tree === undefined) throw new AppError('INVALID_ARGUMENT', `Path "${path}" in snapshot ${snapshot.id.slice(0, 8)} is not a folder`, { hint })
   return found.tree
 }
 

@@ -2,9 +2,8 @@ import { lstatSync } from 'node:fs'
 import { lstat, stat } from 'node:fs/promises'
 import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
-import { AppError, hashId, messageOf, shortId, type Id } from '../base/index.js'
+import { AppError, ByteBudget, hashId, messageOf, shortId, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
-import { ByteBudget } from '../base/index.js'
 import { plaintextLength, type BlobWriter, type Repository } from '../repository/index.js'
 import { bytesFromGoString, decodeNodeJson, goStringFromBytes, decodeTree, hasEscapedBytes, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
@@ -426,7 +425,6 @@ class Archiver {
     if (!this.#o.excludes.isEmpty) {
       const keep = await this.#o.excludes.markerSurvivors(dirText, new Set(names.map(pathText)))
       if (keep) names = names.filter((n) => keep.has(pathText(n)))
-      // A path that is not UTF-8 is matched as the command line gives such a pattern (goStringFromBytes).
       names = names.filter((n) => !this.#o.excludes.excludedByPattern(patternText(joinPath(path, n))))
     }
     const entries: Array<{ entry: ScanEntry; path: string | Buffer }> = []
@@ -677,15 +675,16 @@ export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
   return w as unknown as BlobWriter
 }
 
+/** A path as exclude patterns are matched against it: one that is not UTF-8 as a Go string, as the command line gives such a pattern. */
+function patternText(p: string | Buffer): string {
+  return typeof p === 'string' ? p : goStringFromBytes(p)
+}
+
 /**
  * A target's path for the file system. Paths given on the command line or in --files-from-raw
  * that are not UTF-8 come as Go strings (goStringFromBytes): their bytes are what names the
  * file, and what its node is named by, as restic names it.
  */
-function patternText(p: string | Buffer): string {
-  return typeof p === 'string' ? p : goStringFromBytes(p)
-}
-
 function fsPath(p: string): string | Buffer {
   return hasEscapedBytes(p) ? bytesFromGoString(p) : p
 }

@@ -47,3 +47,14 @@ export function shortReadError(h: Handle, location: string, offset: number, leng
 export function handleToString(h: Handle): string {
   return h.type === 'config' ? 'config' : `${h.type}/${h.name}`
 }
+
+/**
+ * What to do about a connection that failed with `errno` (ECONNREFUSED, ENOTFOUND, …), for a
+ * backend reached at `address` ("the URL", "the endpoint").
+ */
+export function networkHint(errno: string | undefined, address: string): string {
+  if (errno === 'ECONNREFUSED') return `Is the server running, and listening on the port ${address} names? Check ${address} and the server`
+  if (errno === 'ENOTFOUND') return `Check the host name in ${address} (and the DNS of this machine)`
+  if (errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH') return 'Check that this machine can reach the server (network, VPN, firewall)'
+  return 'Check the network and the server; running the command again goes on where it stopped'
+}

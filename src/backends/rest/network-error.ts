@@ -1,4 +1,5 @@
 import { errnoCode, messageOf } from '../../base/index.js'
+import { networkHint } from '../errors.js'
 import { TransportError } from './transport.js'
 
 /** Certificate checks that failed on our side: the server is not who we trust. */
@@ -34,14 +35,6 @@ const REASONS: Record<string, string> = {
   ERR_HTTP2_INVALID_SESSION: 'the HTTP/2 session is closed',
 }
 
-const NETWORK_HINT = 'Check the network and the server; running the command again goes on where it stopped'
-const NETWORK_HINTS: Record<string, string> = {
-  ECONNREFUSED: 'Is the server running, and listening on the port the URL names? Check the URL and the server',
-  ENOTFOUND: 'Check the host name in the URL (and the DNS of this machine)',
-  EHOSTUNREACH: 'Check that this machine can reach the server (network, VPN, firewall)',
-  ENETUNREACH: 'Check that this machine can reach the server (network, VPN, firewall)',
-}
-
 /**
  * Words for an error of node:net, node:tls, node:http or node:http2. Certificate failures are
  * PERMISSION_DENIED (retrying cannot help, a --cacert can); everything else is NETWORK.
@@ -67,5 +60,5 @@ export function explainNetworkError(err: unknown): TransportError {
   }
   const reason = code === undefined ? undefined : REASONS[code]
   const text = reason === undefined ? messageOf(err) : reason
-  return new TransportError('NETWORK', code === undefined ? text : `${text} (${code})`, { hint: NETWORK_HINTS[code ?? ''] ?? NETWORK_HINT, cause: err })
+  return new TransportError('NETWORK', code === undefined ? text : `${text} (${code})`, { hint: networkHint(code, 'the URL'), cause: err })
 }

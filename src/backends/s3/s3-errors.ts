@@ -1,4 +1,5 @@
 import { AppError, errnoCode, messageOf } from '../../base/index.js'
+import { networkHint } from '../errors.js'
 
 /** What an error message may name: never the secret key, which is scrubbed if a server echoes it. */
 export interface S3ErrorContext {
@@ -176,10 +177,7 @@ function classify(err: unknown, ctx: S3ErrorContext): Classified {
     return {
       code: 'NETWORK',
       detail: status === undefined ? `cannot reach "${ctx.endpointUrl}": ${messageOf(err)}` : `the server failed (${describe(status, code, serverText)})`,
-      hint:
-        errno === 'ECONNREFUSED' ? 'Is the server running, and listening on the port the endpoint names? Check the endpoint and the server'
-        : errno === 'ENOTFOUND' ? 'Check the host name of the endpoint (and the DNS of this machine)'
-        : 'Check the network and the server; running the command again goes on where it stopped',
+      hint: networkHint(errno, 'the endpoint'),
     }
   }
   if (status === 400 && code === undefined) {
