@@ -145,13 +145,13 @@ export interface NewPasswordSource {
   file?: string
   /** Environment to look in for CAIRN_NEW_PASSWORD (scripts and tests). */
   env?: NodeJS.ProcessEnv
-  /** Asks on the terminal; undefined when there is none. */
+  /** Asks for it (twice on a terminal, as the caller arranges); undefined when it cannot. */
   prompt?: (question: string) => Promise<string>
 }
 
 /**
  * The new password for `key add` and `key passwd`: from --new-password-file, CAIRN_NEW_PASSWORD,
- * or asked twice on the terminal.
+ * or asked for.
  */
 export async function readNewPassword(src: NewPasswordSource): Promise<string> {
   if (src.file !== undefined && src.file !== '') {
@@ -168,10 +168,7 @@ export async function readNewPassword(src: NewPasswordSource): Promise<string> {
   const env = (src.env ?? process.env).CAIRN_NEW_PASSWORD
   if (env !== undefined && env !== '') return env
   if (!src.prompt) {
-    throw new AppError('NO_PASSWORD', 'No new password given', { hint: 'Use --new-password-file FILE, or set CAIRN_NEW_PASSWORD, or run on a terminal' })
+    throw new AppError('NO_PASSWORD', 'No new password given', { hint: 'Use --new-password-file FILE, or set CAIRN_NEW_PASSWORD, or type it at a terminal' })
   }
-  const first = await src.prompt('enter new password: ')
-  const second = await src.prompt('enter password again: ')
-  if (first !== second) throw new AppError('INVALID_ARGUMENT', 'Passwords do not match', { hint: 'Type the same password twice' })
-  return first
+  return src.prompt('enter new password: ')
 }

@@ -22,10 +22,13 @@ interface Run {
 
 let home: string
 
-/** Runs the real binary with a clean environment (no repository or password variables). */
-function cairn(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/**
+ * Runs the real binary with a clean environment (no repository or password variables); its
+ * standard input is a pipe that gives `input` and then ends.
+ */
+function cairn(args: string[], env: Record<string, string> = {}, input = ''): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [BIN, ...args],
       { env: { PATH: process.env.PATH ?? '', HOME: home, ...env }, timeout: 60_000 },
@@ -34,6 +37,8 @@ function cairn(args: string[], env: Record<string, string> = {}): Promise<Run> {
         resolve({ code, stdout, stderr })
       },
     )
+    child.stdin?.on('error', () => {})
+    child.stdin?.end(input)
   })
 }
 
@@ -177,6 +182,39 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.equal((await cairn(['-r', repo, 'init'], env)).code, 0)
     return { env, repo, data }
   }
+
+  it("reads a password given in no other way from standard input's first line when it is not a terminal, as restic does", async () => {
+    const env = { CAIRN_CACHE_DIR: join(home, 'cache') }
+    const repo = join(home, 'repo-stdin-password')
+    const data = join(home, 'data-stdin-password')
+    await mkdir(data)
+    await writeFile(join(data, 'one.txt'), 'the one file\n')
+    const init = await cairn(['-r', repo, 'init'], env, 'pw\n')
+    assert.equal(init.code, 0, init.stderr)
+    assert.match(init.stderr, /^reading repository password from stdin\n/)
+    assert.equal((await cairn(['-r', repo, 'backup', data], env, 'pw\r\n')).code, 0)
+    const listed = await cairn(['-r', repo, 'snapshots', '--json'], env, 'pw\nwhat follows is not read\n')
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 1)
+    const wrong = await cairn(['-r', repo, 'snapshots'], env, 'not-it\n')
+    assert.equal(wrong.code, 12)
+    const empty = await cairn(['-r', repo, 'snapshots'], env, '')
+    assert.equal(empty.code, 1)
+    assert.match(empty.stderr, /^Fatal: No repository password given: standard input is not a terminal, and its first line is empty/m)
+    // key add: the repository's password from the variable, the new one from stdin, read once
+    const added = await cairn(['-r', repo, 'key', 'add'], { ...env, CAIRN_PASSWORD: 'pw' }, 'second\n')
+    assert.equal(added.code, 0, added.stderr)
+    assert.equal((await cairn(['-r', repo, 'snapshots'], env, 'second\n')).code, 0)
+    // both passwords on stdin, one line each
+    assert.equal((await cairn(['-r', repo, 'key', 'add'], env, 'second\nthird\n')).code, 0)
+    assert.equal((await cairn(['-r', repo, 'snapshots', '-q'], env, 'third\n')).stderr, '')
+    // data or a list of files on stdin: the password cannot come from there too
+    for (const args of [['backup', '--stdin'], ['backup', '--files-from', '-']]) {
+      const r = await cairn(['-r', repo, ...args], env, 'pw\n')
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, new RegExp(`standard input cannot carry it: ${args.slice(1).join(' ')} reads it`))
+    }
+  })
 
   it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {
     const { env, repo, data } = await newRepository('find-pack')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { RepositoryOptions } from '../app/index.js'
 import { Terminal } from './output/terminal.js'
-import { promptPassword } from './output/prompt.js'
+import { passwordInput } from './output/prompt.js'
 import { parseExtendedOptions } from './options.js'
 
 export interface GlobalOptions {
@@ -47,6 +47,11 @@ export class CommandContext {
     return this.#term
   }
 
+  /** A word on stderr about what the command does on the user's behalf; silenced by --quiet. */
+  notice(text: string): void {
+    if (!this.term.quiet) this.term.warn(text)
+  }
+
   repositoryOptions(): RepositoryOptions {
     const g = this.globals
     return {
@@ -70,7 +75,7 @@ export class CommandContext {
       ...(g.cacheDir === undefined ? {} : { cacheDir: g.cacheDir }),
       ...(g.compression === undefined ? {} : { compression: g.compression }),
       ...(g.packSize === undefined ? {} : { packSizeMiB: g.packSize }),
-      prompt: process.stdin.isTTY ? promptPassword : undefined,
+      prompt: passwordInput('repository password', (m) => this.notice(m)),
       onNotice: (m) => this.term.warn(m),
     }
   }

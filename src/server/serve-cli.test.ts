@@ -56,7 +56,7 @@ test('--create-user, --list-users and --delete-user manage a users file (bcrypt,
   assert.match(bad.stderr, /Invalid access level "admin"/)
   const empty = await serve(['--users-file', file, '--create-user', 'dave'], '')
   assert.equal(empty.code, 1)
-  assert.match(empty.stderr, /No password given/)
+  assert.match(empty.stderr, /No password for user "dave" given/)
 })
 
 test('--create-user without a users file adds a bcrypt line to <path>/.htpasswd, which the server then accepts', { skip }, async () => {

@@ -1,11 +1,12 @@
 import type { Command } from 'commander'
-import { interruptSignal, parseFindTime, runBackup, forWriting, withRepository } from '../../app/index.js'
+import { interruptSignal, parseFindTime, runBackup, forWriting, withRepository, type RepositoryOptions } from '../../app/index.js'
 import { parseSize, type BackupResult } from '../../archiver/index.js'
 import { AppError } from '../../base/index.js'
 import type { CommandContext } from '../context.js'
 import { capYoungGeneration } from '../heap.js'
 import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
+import { stdinIsTerminal } from '../output/prompt.js'
 
 interface BackupFlags {
   exclude?: string[]
@@ -89,7 +90,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       let finished = false
       try {
         const result = await withRepository(
-          forWriting(ctx.repositoryOptions(), opts.dryRun === true),
+          forWriting(dataOnStdin(ctx.repositoryOptions(), opts), opts.dryRun === true),
           opts.dryRun ? 'none' : 'shared',
           (repo) =>
             runBackup(repo, {
@@ -159,6 +160,24 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
         if (signal.aborted && !finished) throw new AppError('INTERRUPTED', 'Backup interrupted: no snapshot was written')
       }
     })
+}
+
+/**
+ * The repository options for a backup that reads its data or its list of files from standard
+ * input: the password can then not come from there too, as restic refuses it.
+ */
+function dataOnStdin(o: RepositoryOptions, opts: BackupFlags): RepositoryOptions {
+  const lists = [...(opts.filesFrom ?? []), ...(opts.filesFromVerbatim ?? []), ...(opts.filesFromRaw ?? [])]
+  const what = opts.stdin === true ? '--stdin' : lists.includes('-') ? '--files-from -' : undefined
+  if (what === undefined || stdinIsTerminal()) return o
+  return {
+    ...o,
+    prompt: async () => {
+      throw new AppError('NO_PASSWORD', `No password given for the repository, and standard input cannot carry it: ${what} reads it`, {
+        hint: 'Give the password with CAIRN_PASSWORD, --password-file or --password-command',
+      })
+    },
+  }
 }
 
 function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: boolean): void {

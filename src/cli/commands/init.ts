@@ -3,6 +3,7 @@ import { AppError } from '../../base/index.js'
 import { initRepository, namesFromRepository, repositoryLocation, withFromRepository, type FromRepositoryFlags } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { addFromRepositoryOptions, fromRepositoryFlags } from './copy.js'
+import { passwordInput } from '../output/prompt.js'
 
 interface InitFlags extends FromRepositoryFlags {
   repositoryVersion: string
@@ -42,7 +43,9 @@ export function registerInit(program: Command, ctx: CommandContext): void {
         hint: 'Add --copy-chunker-params, or leave out --from-repo/--from-repository-file',
       })
     }
-    const repo = await initRepository(o, { version, ...(polynomial === undefined ? {} : { polynomial }) })
+    // A new repository's password is typed twice: a typing mistake would lock the data away.
+    const ask = passwordInput('repository password', (m) => ctx.notice(m), { twice: true })
+    const repo = await initRepository({ ...o, prompt: () => ask('enter password for new repository: ') }, { version, ...(polynomial === undefined ? {} : { polynomial }) })
     const { url } = repositoryLocation(o)
     if (ctx.term.json) ctx.term.jsonLine({ message_type: 'initialized', id: repo.config.id, repository: url })
     else

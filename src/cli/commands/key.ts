@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { addKey, changePassword, listKeys, readNewPassword, removeKey, forWriting, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { formatTime, table } from '../output/format.js'
-import { promptPassword } from '../output/prompt.js'
+import { passwordInput } from '../output/prompt.js'
 
 interface KeyFlags {
   newPasswordFile?: string
@@ -19,7 +19,11 @@ export function registerKey(program: Command, ctx: CommandContext): void {
     .option('--host <name>', 'the hostname for new keys')
     .addHelpText('after', '\nExamples:\n  cairn key list\n  cairn key add --new-password-file ~/second-pass\n  cairn key remove 1a2b3c4d\n  cairn key passwd')
   const flags = (cmd: Command): KeyFlags => ({ ...key.opts<KeyFlags>(), ...cmd.opts<KeyFlags>() })
-  const newPassword = (f: KeyFlags) => readNewPassword({ file: f.newPasswordFile, prompt: process.stdin.isTTY ? promptPassword : undefined })
+  const newPassword = (f: KeyFlags) =>
+    readNewPassword({
+      file: f.newPasswordFile,
+      prompt: passwordInput('new password', (m) => ctx.notice(m), { twice: true, hint: 'Pipe the new password into the command, or use --new-password-file FILE or CAIRN_NEW_PASSWORD' }),
+    })
 
   key
     .command('list')

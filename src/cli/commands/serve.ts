@@ -20,7 +20,7 @@ import {
 } from '../../server/index.js'
 import { withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
-import { promptPassword } from '../output/prompt.js'
+import { passwordInput } from '../output/prompt.js'
 import { collect, parseExtendedOptions } from '../options.js'
 
 interface ServeRestOptions {
@@ -311,16 +311,8 @@ function htpasswdTarget(opts: ServeRestOptions): { kind: 'htpasswd'; file: strin
 
 /** The new user's password: typed twice on a terminal, otherwise the first line of stdin. */
 async function readNewUserPassword(name: string): Promise<string> {
-  let password: string
-  if (process.stdin.isTTY) {
-    password = await promptPassword(`enter password for user "${name}": `)
-    const again = await promptPassword('enter password again: ')
-    if (again !== password) throw new AppError('INVALID_ARGUMENT', 'The passwords do not match', { hint: 'Run the command again' })
-  } else {
-    const chunks: Buffer[] = []
-    for await (const c of process.stdin) chunks.push(c as Buffer)
-    password = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]
-  }
-  if (password === '') throw new AppError('INVALID_ARGUMENT', `No password given for user "${name}"`, { hint: 'Type it at the prompt, or pipe it on stdin' })
+  const hint = 'Type it at the prompt, or pipe it on stdin'
+  const password = await passwordInput(`password for user "${name}"`, () => {}, { twice: true, hint })(`enter password for user "${name}": `)
+  if (password === '') throw new AppError('INVALID_ARGUMENT', `No password given for user "${name}"`, { hint })
   return password
 }
