@@ -40,4 +40,15 @@ describe('resolvePassword()', () => {
     )
     await assert.rejects(resolvePassword({ passwordFile: file('e', ' \n\n'), env: {} }), (err) => isAppError(err, 'NO_PASSWORD') && /holds no password/.test(err.message))
   })
+
+  it('runs a password command with no standard input, as restic does, and names how it failed', { timeout: 20_000 }, async () => {
+    // Its stdin was a pipe nobody wrote to or closed: a command that reads it waited for ever.
+    assert.equal(await resolvePassword({ passwordCommand: 'read line; echo "got [$line]"', env: {} }), 'got []')
+    await assert.rejects(
+      resolvePassword({ passwordCommand: 'exit 3', env: {} }),
+      (err) => isAppError(err, 'NO_PASSWORD') && err.message === 'Password command "exit 3" failed with exit status 3',
+    )
+    await assert.rejects(resolvePassword({ passwordCommand: 'kill -TERM $$', env: {} }), (err) => isAppError(err, 'NO_PASSWORD') && /was ended by SIGTERM/.test(err.message))
+    await assert.rejects(resolvePassword({ passwordCommand: 'true', env: {} }), (err) => isAppError(err, 'NO_PASSWORD') && /printed no password/.test(err.message))
+  })
 })

@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
-import { promisify } from 'node:util'
 import { AppError, errnoCode, messageOf } from '../base/index.js'
 
 export interface PasswordSource {
@@ -61,17 +60,30 @@ export async function readPasswordFile(path: string): Promise<string> {
   return password
 }
 
+/**
+ * The first line of what `command` prints. It runs with no standard input (a command that reads
+ * it would wait for ever) and its standard error is the user's, as restic runs it: the messages of
+ * a helper such as gpg or pass reach them.
+ */
 async function runPasswordCommand(command: string): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)('/bin/sh', ['-c', command], { maxBuffer: 1 << 20 })
-    const password = passwordFromText(stdout)
-    if (password === '') throw new Error('it printed no password')
-    return password
-  } catch (err) {
-    throw new AppError('NO_PASSWORD', `Password command "${command}" failed: ${messageOf(err).split('\n')[0]}`, {
-      hint: 'Run the command by hand to see what is wrong',
+  const failed = (why: string) =>
+    new AppError('NO_PASSWORD', `Password command "${command}" ${why}`, { hint: 'Run the command by hand to see what is wrong; its messages are shown above' })
+  const { code, signal, stdout } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }>((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const out: Buffer[] = []
+    let size = 0
+    child.stdout.on('data', (b: Buffer) => {
+      size += b.length
+      if (size <= 1 << 20) out.push(b)
     })
-  }
+    child.on('error', (err) => reject(failed(`could not be run: ${messageOf(err)}`)))
+    child.on('close', (c, s) => resolve({ code: c, signal: s, stdout: Buffer.concat(out).toString('utf8') }))
+  })
+  if (signal !== null) throw failed(`was ended by ${signal}`)
+  if (code !== 0) throw failed(`failed with exit status ${code}`)
+  const password = passwordFromText(stdout)
+  if (password === '') throw failed('printed no password')
+  return password
 }
 
 /**

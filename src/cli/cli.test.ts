@@ -216,6 +216,30 @@ describe('cairn binary', { concurrency: true }, () => {
     }
   })
 
+  it("shows a password command's own messages (its stderr), as restic does", async () => {
+    const { env, repo } = await newRepository('password-command')
+    const { CAIRN_PASSWORD: _, ...rest } = env
+    const r = await cairn(['-r', repo, '--password-command', 'echo "helper: unlocking" >&2; echo pw', 'snapshots', '--json'], rest)
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr, 'helper: unlocking\n')
+  })
+
+  it("takes --key-hint from RESTIC_KEY_HINT or CAIRN_KEY_HINT, as restic does", async () => {
+    const { env, repo } = await newRepository('key-hint')
+    const added = await cairn(['-r', repo, 'key', 'add'], { ...env, CAIRN_NEW_PASSWORD: 'pw' })
+    assert.equal(added.code, 0, added.stderr)
+    const second = /saved new key as ([0-9a-f]{64})/.exec(added.stdout)?.[1] ?? ''
+    const current = async (extra: Record<string, string>) =>
+      (JSON.parse((await cairn(['-r', repo, 'key', 'list', '--json'], { ...env, ...extra })).stdout) as Array<{ current: boolean; id: string }>).find((k) => k.current)?.id
+    const ids = (JSON.parse((await cairn(['-r', repo, 'key', 'list', '--json'], env)).stdout) as Array<{ id: string }>).map((k) => k.id)
+    const first = ids.find((id) => id !== second.slice(0, 8)) ?? ''
+    // whichever key opens first without a hint, each hint picks its own key
+    for (const id of [first, second.slice(0, 8)]) {
+      assert.equal(await current({ RESTIC_KEY_HINT: id }), id)
+      assert.equal(await current({ CAIRN_KEY_HINT: id, RESTIC_KEY_HINT: 'ffffffff' }), id)
+    }
+  })
+
   it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {
     const { env, repo, data } = await newRepository('find-pack')
     assert.equal((await cairn(['-r', repo, 'backup', data], env)).code, 0)

@@ -59,7 +59,7 @@ export class CommandContext {
       repositoryFile: g.repositoryFile,
       passwordFile: g.passwordFile,
       passwordCommand: g.passwordCommand,
-      keyHint: g.keyHint,
+      keyHint: g.keyHint ?? keyHintFromEnvironment(),
       noLock: g.lock === false,
       ...(g.retryLock === undefined ? {} : { retryLockMs: g.retryLock }),
       backend: {
@@ -79,4 +79,10 @@ export class CommandContext {
       onNotice: (m) => this.term.warn(m),
     }
   }
+}
+
+/** restic's --key-hint default: $RESTIC_KEY_HINT (CAIRN_KEY_HINT first). */
+function keyHintFromEnvironment(): string | undefined {
+  const hint = process.env.CAIRN_KEY_HINT || process.env.RESTIC_KEY_HINT
+  return hint === '' ? undefined : hint
 }

@@ -62,7 +62,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<{ prog
     .option('--repository-file <file>', 'read the repository URL from a file (also CAIRN_REPOSITORY_FILE or RESTIC_REPOSITORY_FILE)')
     .option('-p, --password-file <file>', 'read the password from a file (also CAIRN_PASSWORD_FILE)')
     .option('--password-command <cmd>', 'run a command to get the password (also CAIRN_PASSWORD_COMMAND)')
-    .option('--key-hint <id>', 'try this key file first')
+    .option('--key-hint <id>', 'try this key file first (also CAIRN_KEY_HINT or RESTIC_KEY_HINT)')
     .option('--json', 'print JSON instead of text')
     .option('-q, --quiet', 'print only results and errors')
     .option('-v, --verbose', 'print more (repeat for even more)', (_v: string, prev: number) => prev + 1, 0)
