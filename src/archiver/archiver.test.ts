@@ -331,6 +331,24 @@ describe('backup()', () => {
     assert.match(r.errors[0].message, /ENOENT/)
   })
 
+  it('counts a file that could not be read neither as processed nor its bytes, as restic counts', async () => {
+    const root = join(dir, 'unreadable')
+    await writeFiles(root, { 'kept.txt': 'kept!', 'gone.txt': 'vanishes' })
+    const repo = await createTestRepository()
+    const r = recorder()
+    const gone = join(root, 'gone.txt')
+    // listed, then removed just before its content is read
+    const result = await backup(repo, { paths: [root], excludes: new ExcludeMatcher(), hostname: 'test-host', progress: r.progress }, {
+      beforeRead: async (path) => {
+        if (path === gone) await rm(gone)
+      },
+    })
+    assert.deepEqual(r.errors.map((e) => e.path), [gone])
+    assert.equal(result.summary.errors, 1)
+    assert.equal(result.summary.totalFilesProcessed, 1)
+    assert.equal(result.summary.totalBytesProcessed, 'kept!'.length)
+  })
+
   it('stops at the first pack the repository cannot take, with its error, not one per file after it', async () => {
     const root = join(dir, 'full-disk')
     const files: Record<string, Buffer> = {}

@@ -503,8 +503,6 @@ class Archiver {
   async #saveFileContent(entry: ScanEntry, path: string | Buffer): Promise<string | undefined> {
     this.#checkAbort()
     const text = pathText(path)
-    this.#s.totalFilesProcessed++
-    this.#s.totalBytesProcessed += entry.size
     const st = entry.stat
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
     const seen = linkKey ? this.#hardLinks.get(linkKey) : undefined
@@ -522,10 +520,12 @@ class Archiver {
         this.#error(text, err)
         return undefined
       }
-      this.#s.totalBytesProcessed += stored.size - entry.size
       // A file that changed while read is not shared: its other links are read on their own.
       if (linkKey && stored.consistent) this.#hardLinks.set(linkKey, { stat: st, content: stored.content })
     }
+    // Counted once stored: a file that could not be read is not processed, as restic counts.
+    this.#s.totalFilesProcessed++
+    this.#s.totalBytesProcessed += stored.size
     const status = entry.previous === undefined ? 'new' : 'changed'
     if (status === 'new') this.#s.filesNew++
     else this.#s.filesChanged++
@@ -557,10 +557,15 @@ class Archiver {
     const before = entry.previous?.earlier
     const earlier = entry.previous?.wasFile === true ? { chunks: this.#earlierChunks(before), only: before?.length === 1 ? before[0] : undefined } : undefined
     const first = await this.#readOnce(path, entry.size, earlier, 1)
-    const check = checkAfterRead(path, entry.stat, first.size, first.readEnd)
-    if (check.kind === 'same') return { json: entry.head + nodeJsonTail(first.content), size: first.size, content: first.content, consistent: true }
+    const check = checkAfterRead(path, entry.stat, first.readEnd)
+    if (check.kind === 'same' && first.size === entry.size) return { json: entry.head + nodeJsonTail(first.content), size: first.size, content: first.content, consistent: true }
     // From here the node describes the bytes stored, whatever happens next.
     const node = decodeNodeJson(entry.head + nodeJsonTail(first.content))
+    if (check.kind === 'same') {
+      // A file whose stat does not tell its size (/proc, /sys): its size is what it held.
+      node.size = first.size
+      return { json: encodeNode(node), size: first.size, content: first.content, consistent: true }
+    }
     const expected = node.size
     node.size = first.size
     const text = pathText(path)
@@ -587,9 +592,9 @@ class Archiver {
       return keep(node)
     }
     again.content = second.content
-    const recheck = checkAfterRead(path, check.st, second.size, second.readEnd)
-    if (recheck.kind === 'same') return keep(again)
+    const recheck = checkAfterRead(path, check.st, second.readEnd)
     again.size = second.size
+    if (recheck.kind === 'same') return keep(again)
     this.#warnChanged(text, `file changed while it was read, twice; stored the ${second.size} bytes of the second read, which may mix old and new content (back up from a file system snapshot to avoid this)`)
     return keep(again)
   }

@@ -51,7 +51,7 @@ export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, 
       const { output, uncompressedLength } = api.encode('data', m.data, m.level, out)
       return { result: { id, uncompressedLength }, output }
     }
-    // A whole small file: read one byte more than expected to notice growth.
+    // A whole small file: read one byte more than expected to notice more content.
     const fd = openRead(m.path)
     if (readBuffer.length < m.size + 1) readBuffer = Buffer.allocUnsafeSlow(Math.max(m.size + 1, m.maxSize + 1))
     const buf = readBuffer.subarray(0, m.size + 1)
@@ -69,7 +69,9 @@ export default function backupWorker(api: EncoderWorkerApi): (m: WorkerRequest, 
     } finally {
       closeSync(fd)
     }
-    if (n > m.maxSize) return { result: { grew: true, size: n } satisfies SmallFileAnswer }
+    // More than its stat said: a file that grew, or one whose stat does not tell its size (/proc,
+    // /sys, some FUSE file systems). The caller reads it to its end.
+    if (n > m.size) return { result: { grew: true, size: n } satisfies SmallFileAnswer }
     if (n === 0) return { result: { size: 0, readEnd } satisfies SmallFileAnswer }
     const plain = buf.subarray(0, n)
     const id = hashId(plain)

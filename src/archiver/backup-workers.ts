@@ -16,7 +16,7 @@ export type WorkerRequest =
  */
 export type SmallFileResult =
   | { kind: 'empty'; readEnd: string }
-  /** The file grew past the small-file limit while being read: read it the normal way. */
+  /** The file held more than its stat said (it grew, or its stat does not tell): read it to its end. */
   | { kind: 'grew' }
   /** Its content hashed to the ID it was asked about (readSmallFile's `unless`): not encoded. */
   | { kind: 'same'; id: Id; size: number; readEnd: string }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -220,4 +220,24 @@ describe('FileSaver', () => {
     assert.deepEqual(saved.content, expectedContent(data))
     assert.equal(saved.size, data.length)
   })
+  for (const withWorkers of [true, false]) {
+    it(`reads a small file to its end when it holds more than its stat said, ${withWorkers ? 'on a worker' : 'without workers'}`, async () => {
+      const saver = new FileSaver(TEST_POLYNOMIAL, withWorkers ? workers : undefined)
+      const { sink } = recordingSink(3)
+      // A file that grew since it was listed: it was stored cut to the listed size plus one byte.
+      const data = seededBytes(10, 5000)
+      await writeFile(join(dir, 'grew-small'), data)
+      const saved = await saver.save(join(dir, 'grew-small'), 100, sink)
+      assert.deepEqual(saved.content, expectedContent(data))
+      assert.equal(saved.size, data.length)
+      // A file whose stat does not tell its size: /proc/version says 0 bytes.
+      if (process.platform === 'linux') {
+        const proc = await saver.save('/proc/version', Number((await stat('/proc/version')).size), sink)
+        const text = await readFile('/proc/version')
+        assert.ok(text.length > 1)
+        assert.deepEqual(proc.content, expectedContent(text))
+        assert.equal(proc.size, text.length)
+      }
+    })
+  }
 })

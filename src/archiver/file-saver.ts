@@ -176,7 +176,7 @@ export class FileSaver {
     const unless = earlier?.only !== undefined && sink.has?.('data', earlier.only) ? earlier.only : undefined
     const r = await this.#workers!.readSmallFile(path, expectedSize, MIN_SIZE, sink.compressionLevel ?? 0, unless)
     if (r.kind === 'empty') return { content: [], size: 0, added: 0, readEnd: r.readEnd }
-    if (r.kind === 'grew') return this.#saveHere(path, expectedSize, sink, onBytes, earlier) // chunk it as a large file
+    if (r.kind === 'grew') return this.#saveHere(path, expectedSize, sink, onBytes, earlier) // read to its end and chunked
     if (r.kind === 'same') {
       onBytes?.(r.size)
       return { content: [r.id], size: r.size, added: 0, readEnd: r.readEnd }
@@ -197,7 +197,8 @@ export class FileSaver {
   }
 
   async #saveSmall(fh: FileHandleLike, expectedSize: number, sink: DataSink, onBytes?: (n: number) => void): Promise<SavedFile> {
-    // Read one byte more than expected to notice a file that grew; fall back to chunking then.
+    // Read one byte more than expected to notice more content: a file that grew, or one whose
+    // stat does not tell its size (/proc, /sys). It is then read to its end and chunked.
     const buf = Buffer.allocUnsafe(expectedSize + 1)
     let n = 0
     while (n < buf.length) {
@@ -205,7 +206,7 @@ export class FileSaver {
       if (bytesRead === 0) break
       n += bytesRead
     }
-    if (n > expectedSize && n > MIN_SIZE) return this.#saveLarge(fh, sink, onBytes, buf.subarray(0, n))
+    if (n > expectedSize) return this.#saveLarge(fh, sink, onBytes, buf.subarray(0, n))
     if (n === 0) return { content: [], size: 0, added: 0 }
     const data = buf.subarray(0, n)
     const r = await sink.saveBlob('data', data, hashId(data))

@@ -15,11 +15,15 @@ export type AfterRead =
 const SAME: AfterRead = Object.freeze({ kind: 'same' })
 
 /**
- * Checks whether a file changed while it was read: the read is consistent when exactly
- * `before.size` bytes were read and the size, mtime, ctime, inode and device still equal
- * `before` (the stat the read started from). Timestamps are compared in nanoseconds; a write
- * within the file system's timestamp granularity that keeps the size cannot be seen, as with
- * GNU tar's and borg's checks.
+ * Checks whether a file changed while it was read: the read is consistent when the size, mtime,
+ * ctime, inode and device still equal `before` (the stat the read started from). Timestamps are
+ * compared in nanoseconds; a write within the file system's timestamp granularity that keeps the
+ * size cannot be seen, as with GNU tar's and borg's checks.
+ *
+ * The number of bytes read is not compared with `before.size`: a regular file that grew or shrank
+ * shows it in its stat, and one whose stat does not tell its size (/proc/version says 0 bytes and
+ * holds 124, a /sys file says 4096) is read whole and is consistent when nothing in its stat
+ * moved; the caller records the bytes read as its size, as restic does.
  *
  * `readEnd`, when the reader took it, is the state of the file read (contentMarkText of an
  * fstat of its descriptor as the read ended): matching `before`, it settles the check.
@@ -27,15 +31,15 @@ const SAME: AfterRead = Object.freeze({ kind: 'same' })
  * warm cache, cheaper than a round trip through the thread pool), and gives the state to read
  * again from. Never throws: a failing `lstat` gives `gone`.
  */
-export function checkAfterRead(path: string | Buffer, before: ContentMark, bytesRead: number, readEnd?: string): AfterRead {
-  if (readEnd !== undefined && BigInt(bytesRead) === before.size && contentMarkText(before) === readEnd) return SAME
+export function checkAfterRead(path: string | Buffer, before: ContentMark, readEnd?: string): AfterRead {
+  if (readEnd !== undefined && contentMarkText(before) === readEnd) return SAME
   let st: BigIntStats
   try {
     st = lstatSync(path, { bigint: true })
   } catch (error) {
     return { kind: 'gone', error }
   }
-  return BigInt(bytesRead) === before.size && sameContentMark(before, st) ? SAME : { kind: 'changed', st }
+  return sameContentMark(before, st) ? SAME : { kind: 'changed', st }
 }
 
 /**
