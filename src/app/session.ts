@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { AppError, errnoCode, isAppError, messageOf } from '../base/index.js'
 import { openBackend, type Backend, type BackendOptions } from '../backends/index.js'
 import { Lock, releaseAllLocks, Repository } from '../repository/index.js'
-import { repositoryCache } from './cache.js'
+import { cleanupCaches, listCaches, repositoryCache } from './cache.js'
 import { defaultRepository, ensureDefaultPassword, readDefaultPassword } from './default-repository.js'
 import { resolvePassword, type PasswordSource } from './password.js'
 import { compressionMode, packSizeFrom } from './write-options.js'
@@ -29,6 +29,12 @@ export interface RepositoryOptions extends PasswordSource {
   cacheDir?: string
   /** Told when the embedded default repository is used or created. */
   onNotice?: (message: string) => void
+  /**
+   * restic's `--cleanup-cache`: once the repository is open, remove the caches of repositories
+   * not used for 30 days. Without it, `tellOldCaches` has their number told through onNotice.
+   */
+  cleanupCache?: boolean
+  tellOldCaches?: boolean
   /** `--compression`: auto, off or max; default from CAIRN_COMPRESSION or RESTIC_COMPRESSION, else auto. */
   compression?: string
   /** `--pack-size` in MiB (4 to 128); default from CAIRN_PACK_SIZE or RESTIC_PACK_SIZE, else 16. */
@@ -128,6 +134,29 @@ async function closingOnError<T>(backend: Backend, fn: () => Promise<T>): Promis
   }
 }
 
+/**
+ * The caches of other repositories not used for 30 days, as restic tends them on every open:
+ * removed with `--cleanup-cache`, else counted for the user (on a terminal). Never fails the
+ * command: a cache is only a copy.
+ */
+async function tendOldCaches(o: RepositoryOptions): Promise<void> {
+  if (o.noCache || (!o.cleanupCache && !o.tellOldCaches)) return
+  const settings = { cacheDir: o.cacheDir, env: o.env }
+  try {
+    if (o.cleanupCache) {
+      const r = await cleanupCaches(settings)
+      if (r.removed.length > 0) o.onNotice?.(`removed ${r.removed.length} old cache directories from ${r.dir}`)
+      for (const f of r.failed) o.onNotice?.(`unable to remove old cache directory ${f.cache.path}: ${f.message}`)
+      return
+    }
+    const { dir, caches } = await listCaches(settings, { size: false })
+    const old = caches.filter((c) => c.old).length
+    if (old > 0) o.onNotice?.(`found ${old} old cache directories in ${dir}, run "cairn cache --cleanup" to remove them`)
+  } catch (err) {
+    o.onNotice?.(`cannot look for old cache directories: ${messageOf(err)}`)
+  }
+}
+
 /** The repository's cache option from --no-cache, --cache-dir and the environment. */
 function cacheFor(o: RepositoryOptions, url: string) {
   return repositoryCache(url, { noCache: o.noCache, cacheDir: o.cacheDir, env: o.env, onWarning: o.onNotice })
@@ -149,7 +178,9 @@ export async function openRepository(o: RepositoryOptions, createDefault = false
   const backend: Backend = await openBackend(url, o.backend)
   const password = await closingOnError(backend, () => passwordFor(o, isDefault, async () => createDefault && !(await hasConfig(backend))))
   try {
-    return writing(await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) }))
+    const repo = writing(await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) }))
+    await tendOldCaches(o)
+    return repo
   } catch (err) {
     if (isDefault && createDefault && isAppError(err, 'NO_REPOSITORY')) {
       o.onNotice?.(`Creating the default repository in "${url}"`)

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { CommanderError, type Command } from 'commander'
 import { VERSION } from './commands/version.js'
+import { pflagForms } from './main.js'
 import { buildProgram } from './program.js'
 import { LocalBackend } from '../backends/index.js'
 import { Lock, Repository } from '../repository/index.js'
@@ -238,6 +239,41 @@ describe('cairn binary', { concurrency: true }, () => {
       assert.equal(await current({ RESTIC_KEY_HINT: id }), id)
       assert.equal(await current({ CAIRN_KEY_HINT: id, RESTIC_KEY_HINT: 'ffffffff' }), id)
     }
+  })
+
+  it("takes restic's --cleanup-cache: the caches of repositories not used for 30 days go once the repository is open", async () => {
+    const { env, repo } = await newRepository('cleanup-cache')
+    const cacheDir = join(home, 'cleanup-cache-dir')
+    const old = join(cacheDir, 'a'.repeat(64))
+    const fresh = join(cacheDir, 'b'.repeat(64))
+    await mkdir(old, { recursive: true })
+    await mkdir(fresh)
+    const longAgo = new Date(Date.now() - 60 * 24 * 3600 * 1000)
+    await utimes(old, longAgo, longAgo)
+    const withCache = { ...env, CAIRN_CACHE_DIR: cacheDir }
+    assert.equal((await cairn(['-r', repo, 'snapshots'], withCache)).code, 0)
+    assert.ok((await readdir(cacheDir)).includes('a'.repeat(64)), 'kept without the flag')
+    const r = await cairn(['-r', repo, '--cleanup-cache', 'snapshots', '--json'], withCache)
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /removed 1 old cache directories from /)
+    const left = await readdir(cacheDir)
+    assert.ok(!left.includes('a'.repeat(64)))
+    assert.ok(left.includes('b'.repeat(64)))
+  })
+
+  it("reads restic's -X=value and --switch=true|false flag forms (-H=h2 matched no host)", async () => {
+    const { env, repo, data } = await newRepository('pflag')
+    assert.equal((await cairn(['-r', repo, 'backup', '--host', 'h2', data], env)).code, 0)
+    const listed = await cairn(['-r', repo, 'snapshots', '-H=h2', '--json'], env)
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 1)
+    const dry = await cairn(['-r', repo, 'forget', '-l=0', '--keep-tag=x', '--dry-run=true', '--json'], env)
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.equal((JSON.parse((await cairn(['-r', repo, 'snapshots', '--json=false', '--json'], env)).stdout) as unknown[]).length, 1, 'the dry run removed nothing')
+    const { program } = await buildProgram(['snapshots'])
+    assert.deepEqual(pflagForms(['node', 'cairn', 'snapshots', '-H=a=b', '-q=false', '--json=TRUE', '-Z=1', '--', '-H=x'], program), [
+      'node', 'cairn', 'snapshots', '-H', 'a=b', '--json', '-Z=1', '--', '-H=x',
+    ])
   })
 
   it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {

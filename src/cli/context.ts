@@ -23,6 +23,7 @@ export interface GlobalOptions {
   limitDownload?: number
   cache?: boolean
   cacheDir?: string
+  cleanupCache?: boolean
   compression?: string
   packSize?: number
 }
@@ -73,6 +74,8 @@ export class CommandContext {
       },
       noCache: g.cache === false,
       ...(g.cacheDir === undefined ? {} : { cacheDir: g.cacheDir }),
+      cleanupCache: g.cleanupCache === true,
+      tellOldCaches: this.term.interactive,
       ...(g.compression === undefined ? {} : { compression: g.compression }),
       ...(g.packSize === undefined ? {} : { packSizeMiB: g.packSize }),
       prompt: passwordInput('repository password', (m) => this.notice(m)),

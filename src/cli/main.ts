@@ -3,7 +3,7 @@
  * become messages and exit codes (restic's: 0 ok, 1 fatal, 3 partial backup, 10 no repository,
  * 11 locked, 12 wrong password, 130 interrupted, 141 output closed by its reader).
  */
-import { CommanderError } from 'commander'
+import { CommanderError, type Command } from 'commander'
 import { AppError, type ErrorCode } from '../base/index.js'
 import { releaseAllLocks } from '../repository/index.js'
 import { waitForPipeReaders } from './output/terminal.js'
@@ -69,6 +69,7 @@ function outputFailureExitCode(err: NodeJS.ErrnoException): number {
 export async function main(argv: string[]): Promise<number> {
   argv = expandVerbosity(withRawBytes(argv))
   const { program, ctx } = await buildProgram(argv.slice(2))
+  argv = pflagForms(argv, program)
   try {
     await program.parseAsync(argv)
     return ctx.exitCode
@@ -84,6 +85,42 @@ function expandVerbosity(argv: string[]): string[] {
   return argv.flatMap((a, i) => {
     const m = /^--verbose=(\d{1,2})$/.exec(a)
     return m !== null && (end < 0 || i < end) ? Array<string>(Number(m[1])).fill('--verbose') : [a]
+  })
+}
+
+/**
+ * The forms of restic's flag parser (pflag) that commander reads otherwise: `-H=host` is
+ * `-H host` (commander took "=host" as the value, so a filter silently matched nothing), and a
+ * switch given a value, `--dry-run=true` or `-n=false`, is the switch or nothing. Only for flags
+ * the program has, before any `--`.
+ */
+export function pflagForms(argv: string[], program: Command): string[] {
+  const valued = new Set<string>()
+  const switches = new Set<string>()
+  const visit = (c: Command) => {
+    for (const o of c.options) {
+      for (const flag of [o.short, o.long]) {
+        if (flag === undefined) continue
+        if (o.required || o.optional) valued.add(flag)
+        else if (!o.negate) switches.add(flag)
+      }
+    }
+    c.commands.forEach(visit)
+  }
+  visit(program)
+  const end = argv.indexOf('--')
+  return argv.flatMap((a, i) => {
+    if (i < 2 || (end >= 0 && i >= end)) return [a]
+    const m = /^(-[A-Za-z]|--[a-z][a-z0-9-]*)=(.*)$/s.exec(a)
+    if (m === null) return [a]
+    const [, flag, value] = m
+    if (flag.length === 2 && valued.has(flag)) return [flag, value]
+    if (switches.has(flag) && !valued.has(flag)) {
+      // Go's strconv.ParseBool, as pflag reads a switch's value
+      if (/^(1|t|T|true|TRUE|True)$/.test(value)) return [flag]
+      if (/^(0|f|F|false|FALSE|False)$/.test(value)) return []
+    }
+    return [a]
   })
 }
 

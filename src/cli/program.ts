@@ -76,6 +76,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<{ prog
     .option('--limit-download <KiB/s>', 'limit downloads to this many KiB/s', nonNegativeInt('--limit-download'))
     .option('--no-cache', 'do not use the local cache of repository metadata')
     .option('--cache-dir <dir>', 'where the local cache lives (default: ~/.cache/cairn)')
+    .option('--cleanup-cache', 'remove the caches of repositories not used for 30 days')
     .option('--compression <mode>', 'compress new data: auto, off or max (also CAIRN_COMPRESSION)')
     .option('--pack-size <MiB>', 'target size of new packs in MiB, 4 to 128 (also CAIRN_PACK_SIZE)', nonNegativeInt('--pack-size'))
     .showHelpAfterError()
