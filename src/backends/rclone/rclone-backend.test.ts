@@ -137,6 +137,52 @@ describe('RcloneBackend', { skip }, () => {
     }
   })
 
+  it('kills an rclone that hangs (stopped: not even a ping answered), so that the next request starts a new one', async () => {
+    // Each retry went back to the stopped rclone and waited out the idle timeout again: a backup stalled for 20 minutes.
+    const be = RcloneBackend.open(join(root, 'hung'), {}, { idleTimeoutMs: 1000 })
+    let first: number | undefined
+    try {
+      await be.create()
+      const f = file('data', 4096)
+      await be.save(f.h, f.data)
+      first = await be.pid()
+      assert.ok(first !== undefined)
+      process.kill(first, 'SIGSTOP')
+      await assert.rejects(be.load(f.h), (err: unknown) => isAppError(err, 'NETWORK') && /rclone sent nothing for 1 s/.test(err.message))
+      for (const t0 = Date.now(); processExists(first); ) {
+        assert.ok(Date.now() - t0 < 5000, 'the stopped rclone was killed')
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      assert.deepEqual(await be.load(f.h), f.data, 'the next request works, on a new rclone')
+      const second = await be.pid()
+      assert.ok(second !== undefined && second !== first)
+    } finally {
+      if (first !== undefined && processExists(first)) process.kill(first, 'SIGKILL')
+      await be.close()
+    }
+  })
+
+  it('kills the whole process group of an rclone run by a wrapper script, and does not wait for it', async () => {
+    const pidFile = join(root, 'wrapped.pid')
+    // The wrapper does not exec: the "rclone" (a sleep) is its child, holding stderr open.
+    const be = RcloneBackend.open(join(root, 'wrapped'), {
+      extended: { 'rclone.program': 'sh', 'rclone.args': `-c 'sleep 30 & echo $! > ${pidFile}; wait'`, 'rclone.timeout': '300ms' },
+    })
+    const t0 = Date.now()
+    try {
+      await assert.rejects(be.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'IO'))
+    } finally {
+      await be.close()
+    }
+    const sleeper = Number((await import('node:fs')).readFileSync(pidFile, 'utf8'))
+    assert.ok(sleeper > 0)
+    for (const t1 = Date.now(); processExists(sleeper); ) {
+      assert.ok(Date.now() - t1 < 3000, "the wrapper's child was killed too")
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.ok(Date.now() - t0 < 5000)
+  })
+
   it('saves and loads 16 MiB packs (speed reported)', async (t) => {
     const be = RcloneBackend.open(join(root, 'speed'))
     try {

@@ -1,7 +1,7 @@
 import type { BackendOptions, RepositoryLocation } from '../registry.js'
 import { RestBackend } from '../rest/rest-backend.js'
 import { rcloneConfig } from './config.js'
-import { RcloneTransport } from './rclone-transport.js'
+import { RcloneTransport, type RcloneTransportOptions } from './rclone-transport.js'
 
 /**
  * A repository on any rclone remote (`rclone:remote:path`, or `rclone:/local/path`): cairn starts
@@ -22,10 +22,14 @@ export class RcloneBackend extends RestBackend {
     this.#transport = transport
   }
 
-  /** Parses the `-o rclone.*` options now (a bad one throws INVALID_ARGUMENT); starts nothing yet. */
-  static open(remote: string, options: BackendOptions = {}): RcloneBackend {
+  /**
+   * Parses the `-o rclone.*` options now (a bad one throws INVALID_ARGUMENT); starts nothing yet.
+   * `tuning` changes the transport's timeouts (tests).
+   */
+  static open(remote: string, options: BackendOptions = {}, tuning: Pick<RcloneTransportOptions, 'idleTimeoutMs'> = {}): RcloneBackend {
     const config = rcloneConfig(remote, options.extended)
     const transport = new RcloneTransport(config, {
+      ...tuning,
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }),
     })

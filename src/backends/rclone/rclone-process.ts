@@ -61,7 +61,11 @@ export class RcloneProcess {
       this.child.once('exit', (code, signal) => {
         // Let the last stderr lines arrive (they explain the exit), but do not wait for a
         // grandchild that may hold the pipe open.
-        const done = () => resolve((this.#exit ??= { code, signal }))
+        const done = () => {
+          // A grandchild (rclone under a wrapper script) holding the pipe must not keep us alive.
+          this.child.stderr.destroy()
+          resolve((this.#exit ??= { code, signal }))
+        }
         if (this.child.stderr.closed) done()
         else {
           const timer = setTimeout(done, 500)
@@ -106,8 +110,9 @@ export class RcloneProcess {
 
   /**
    * Ends the process and waits for it: our end of its stdin is closed (rclone exits when its
-   * connection ends); after `graceMs` it is killed. Resolves once it has been reaped, so no
-   * zombie stays.
+   * connection ends); after `graceMs` it is killed, with its whole process group (an rclone run
+   * by a wrapper script that does not exec it would live on). Resolves once it has been reaped,
+   * so no zombie stays.
    */
   async stop(graceMs: number): Promise<void> {
     if (this.#exit !== undefined) return
@@ -119,8 +124,19 @@ export class RcloneProcess {
     const first = await Promise.race([this.exited, timeout])
     clearTimeout(timer)
     if (first === 'timeout') {
-      this.child.kill('SIGKILL')
+      this.#killGroup()
       await this.exited
+    }
+  }
+
+  #killGroup(): void {
+    const pid = this.child.pid
+    try {
+      // detached: the child leads its own process group
+      if (pid !== undefined) process.kill(-pid, 'SIGKILL')
+      else this.child.kill('SIGKILL')
+    } catch {
+      this.child.kill('SIGKILL')
     }
   }
 }

@@ -12,6 +12,8 @@ const STREAM_WINDOW = 8 * 1024 * 1024
 const SESSION_WINDOW = 64 * 1024 * 1024
 /** A request that neither sends nor receives for this long fails with NETWORK. */
 const IDLE_TIMEOUT_MS = 120_000
+/** How long rclone has to answer an HTTP/2 ping once a request went idle, before it is stopped. */
+const PING_TIMEOUT_MS = 10_000
 /** How long close() waits for rclone to exit by itself before it kills it. */
 const EXIT_GRACE_MS = 5000
 
@@ -19,6 +21,8 @@ const EXIT_GRACE_MS = 5000
 export interface RcloneTransportOptions {
   env?: NodeJS.ProcessEnv
   onMessage?: (message: string) => void
+  /** How long a request may neither send nor receive (default 120 s; tests shorten it). */
+  idleTimeoutMs?: number
 }
 
 /**
@@ -28,7 +32,10 @@ export interface RcloneTransportOptions {
  * by the first request; that request waits until rclone answers a probe (`GET /file-<random>`)
  * or `timeoutMs` passes. When rclone dies, requests in flight fail with NETWORK naming the
  * command and rclone's last messages, and the next request starts a new rclone, so a retry
- * can succeed. close() ends the session and waits for the process.
+ * can succeed. An rclone that hangs instead (stopped, or wedged on its remote so that it does
+ * not even answer an HTTP/2 ping once a request has gone idle) is killed, and so replaced the
+ * same way: retries sent to it would each wait out the idle timeout. close() ends the session
+ * and waits for the process.
  */
 export class RcloneTransport implements RestTransport {
   readonly #config: RcloneConfig
@@ -88,10 +95,16 @@ export class RcloneTransport implements RestTransport {
 class RcloneConnection {
   readonly process: RcloneProcess
   readonly #session: ClientHttp2Session
+  readonly #idleMs: number
+  /** A ping is out to see whether rclone still answers. */
+  #pinging = false
+  /** Set when rclone was killed for not answering one. */
+  #hung: string | undefined
 
-  private constructor(process: RcloneProcess, session: ClientHttp2Session) {
+  private constructor(process: RcloneProcess, session: ClientHttp2Session, idleMs: number) {
     this.process = process
     this.#session = session
+    this.#idleMs = idleMs
   }
 
   /** Starts rclone and resolves once it has answered the probe; rejects with a TransportError. */
@@ -105,7 +118,7 @@ class RcloneConnection {
     session.on('error', () => {}) // each stream reports its own failure
     session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW))
     void proc.exited.then(() => session.destroy())
-    const conn = new RcloneConnection(proc, session)
+    const conn = new RcloneConnection(proc, session, options.idleTimeoutMs ?? IDLE_TIMEOUT_MS)
     try {
       await conn.#probe(config.timeoutMs)
     } catch (err) {
@@ -125,8 +138,9 @@ class RcloneConnection {
         { endStream: req.body === undefined },
       )
       stream.on('error', () => {}) // a reader sees the error through the body; no one else must
-      stream.setTimeout(IDLE_TIMEOUT_MS, () => {
-        stream.destroy(new TransportError('NETWORK', `rclone sent nothing for ${IDLE_TIMEOUT_MS / 1000} s (ETIMEDOUT)`))
+      stream.setTimeout(this.#idleMs, () => {
+        stream.destroy(new TransportError('NETWORK', `rclone sent nothing for ${this.#idleMs / 1000} s (ETIMEDOUT)`))
+        this.#checkAnswers()
       })
       const response = responseOf(stream)
       if (req.body !== undefined) stream.end(req.body)
@@ -148,6 +162,33 @@ class RcloneConnection {
       discard: () => {
         if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL)
       },
+    }
+  }
+
+  /**
+   * After a request went idle: a ping rclone does not answer in time means the process hangs
+   * (stopped, or its HTTP/2 server stuck), and it is killed, so that the next request starts a
+   * new one. One that answers is alive, only slow on that request.
+   */
+  #checkAnswers(): void {
+    if (this.#pinging || this.process.exit !== undefined || this.#session.destroyed) return
+    this.#pinging = true
+    const limit = Math.min(PING_TIMEOUT_MS, this.#idleMs)
+    const hung = () => {
+      if (this.#hung !== undefined || this.process.exit !== undefined) return
+      this.#hung = `rclone stopped answering (a request went ${this.#idleMs / 1000} s without a byte, and an HTTP/2 ping ${limit / 1000} s without a reply) and was stopped`
+      this.#session.destroy()
+      void this.process.stop(0)
+    }
+    const timer = setTimeout(hung, limit)
+    const sent = this.#session.ping((err) => {
+      clearTimeout(timer)
+      this.#pinging = false
+      if (err) hung()
+    })
+    if (!sent) {
+      clearTimeout(timer)
+      hung()
     }
   }
 
@@ -235,6 +276,12 @@ class RcloneConnection {
   /** A failure in words; when rclone is dying, waits briefly so the message can say how it ended. */
   async #explain(err: unknown): Promise<TransportError> {
     if (err instanceof TransportError) return err
+    if (this.#hung !== undefined) {
+      return new TransportError('NETWORK', `${this.#hung} (command: ${this.process.command})${this.process.lastMessages()}`, {
+        hint: 'The next request starts rclone again; if it keeps hanging, check the remote and its configuration',
+        cause: err,
+      })
+    }
     if (this.process.exit === undefined) {
       // The socket usually breaks a moment before the exit is known; an error with the session
       // still up may be rclone's death on its way.
