@@ -92,7 +92,7 @@ describe('changeTags() against restic', { skip }, () => {
     const lines = cleared.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
     assert.equal(lines[0].message_type, 'changed')
     assert.equal(lines[0].old_snapshot_id, first)
-    assert.deepEqual(lines.at(-1), { message_type: 'summary', changed_snapshots: 1 })
+    assert.deepEqual(lines.at(-1), { message_type: 'summary', changed_snapshot_count: 1 })
     const alpha = (await snapshots(repo)).find((s) => s.hostname === 'alpha')
     assert.equal(alpha?.tags, undefined)
     assert.equal(alpha?.original, first)

@@ -162,6 +162,7 @@ describe('cairn binary', { concurrency: true }, () => {
     const json = await cairn(['--json', 'version'])
     assert.equal(json.code, 0)
     assert.equal(JSON.parse(json.stdout).version, VERSION)
+    assert.equal(JSON.parse(json.stdout).message_type, 'version', "restic's message type")
     const flag = await runInProcess(['--version'])
     assert.equal(flag.code, 0)
     assert.equal(flag.out.trim(), VERSION)

@@ -52,9 +52,42 @@ describe('backup -vv', () => {
       const second = await cairn(repo, ['--json', 'backup', '-vv', src])
       assert.equal(second.code, 0, second.stderr)
       const items = second.stdout.split('\n').filter((l) => l.includes('verbose_status')).map((l) => JSON.parse(l) as { action: string; item: string })
-      assert.deepEqual(items.map((i) => [i.action, i.item]).sort(), [['modified', join(src, 'b.txt')], ['modified', src], ['unchanged', join(src, 'a.txt')]].sort())
+      assert.deepEqual(items.map((i) => [i.action, i.item]).sort(), [['modified', join(src, 'b.txt')], ['modified', `${src}/`], ['unchanged', join(src, 'a.txt')]].sort())
       const quiet = await cairn(repo, ['backup', '-v', src])
       assert.doesNotMatch(quiet.stdout, /^unchanged /m, 'not at -v')
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
+
+describe('backup --json', () => {
+  it("prints restic's status messages while it runs, and error messages on stderr, as restic does", async () => {
+    // No status message was printed at all, and errors went to stdout among the results.
+    const tmp = await tempDir('backup-json')
+    try {
+      const repo = join(tmp.path, 'repo')
+      const src = join(tmp.path, 'src')
+      await initRepo(repo)
+      await fs.mkdir(src)
+      await fs.writeFile(join(src, 'a.bin'), Buffer.alloc(8 * 1024 * 1024, 7))
+      const missing = join(tmp.path, 'missing')
+      const r = await cairn(repo, ['--json', 'backup', src, missing], { RESTIC_PROGRESS_FPS: '1000' })
+      assert.equal(r.code, 3, r.stderr)
+      const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      const status = out.filter((m) => m.message_type === 'status')
+      assert.ok(status.length > 0, r.stdout)
+      for (const m of status) {
+        assert.equal(typeof m.percent_done, 'number')
+        for (const [k, v] of Object.entries(m)) if (k !== 'percent_done' && k !== 'message_type') assert.notEqual(v, 0, `${k} is left out when 0`)
+      }
+      assert.deepEqual(out.map((m) => m.message_type).filter((t) => t !== 'status'), ['summary'], 'nothing but status and the summary on stdout')
+      const errLines = r.stderr.trim().split('\n')
+      const error = JSON.parse(errLines[0]) as { message_type: string; item: string; during: string }
+      assert.deepEqual([error.message_type, error.item, error.during], ['error', missing, 'archival'])
+      assert.equal(errLines.at(-1), 'Warning: at least one source file could not be read')
+      const quiet = await cairn(repo, ['--json', '-q', 'backup', src], { RESTIC_PROGRESS_FPS: '1000' })
+      assert.deepEqual(quiet.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { message_type: string }).message_type), ['summary'])
     } finally {
       await tmp.remove()
     }

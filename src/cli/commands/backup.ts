@@ -75,18 +75,29 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       let bytes = 0
       let errors = 0
       let totals: { files: number; bytes: number } | undefined
-      const timer = setInterval(() => {
+      const stopProgress = term.progress(() => {
         const secs = (Date.now() - start) / 1000
         const rate = bytes / Math.max(secs, 0.001)
         let line = `[${formatDuration(secs)}] `
-        if (totals && totals.bytes > 0) {
-          const pct = Math.min(100, (100 * bytes) / totals.bytes)
-          const eta = rate > 0 ? Math.max(0, (totals.bytes - bytes) / rate) : 0
-          line += `${pct.toFixed(2)}%  ${files} / ${totals.files} files  ${formatBytes(bytes)} / ${formatBytes(totals.bytes)}  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`
+        const known = totals !== undefined && totals.bytes > 0
+        const eta = known && rate > 0 ? Math.max(0, (totals!.bytes - bytes) / rate) : 0
+        if (known) {
+          const pct = Math.min(100, (100 * bytes) / totals!.bytes)
+          line += `${pct.toFixed(2)}%  ${files} / ${totals!.files} files  ${formatBytes(bytes)} / ${formatBytes(totals!.bytes)}  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`
         } else line += `${files} files ${formatBytes(bytes)}, ${formatBytes(rate)}/s`
-        term.status(`${line}  ${errors} errors`)
-      }, 250)
-      timer.unref()
+        // restic's status message; its zero fields left out, as Go's omitempty does
+        const json = omitZeros({
+          seconds_elapsed: Math.floor(secs),
+          seconds_remaining: Math.floor(eta),
+          percent_done: known ? Math.min(1, bytes / totals!.bytes) : 0,
+          total_files: totals?.files ?? 0,
+          files_done: files,
+          total_bytes: totals?.bytes ?? 0,
+          bytes_done: bytes,
+          error_count: errors,
+        }, ['percent_done'])
+        return { line: `${line}  ${errors} errors`, json }
+      })
       let finished = false
       try {
         const result = await withRepository(
@@ -118,14 +129,14 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               dryRun: opts.dryRun,
               ...(opts.stdin ? { stdin: { filename: opts.stdinFilename } } : {}),
               signal,
-              onTotals: term.interactive ? (t) => (totals = t) : undefined,
+              onTotals: term.interactive || (term.json && !term.quiet) ? (t) => (totals = t) : undefined,
               progress: {
                 onItem: (p, kind, status, size) => {
                   if (kind === 'file') files++
                   // Each file and folder at -vv, as restic lists them.
                   if (term.verbose < 2) return
                   const action = status === 'changed' ? 'modified' : status === 'unmodified' ? 'unchanged' : 'new'
-                  if (term.json) term.jsonLine({ message_type: 'verbose_status', action, item: p, ...(kind === 'file' && action !== 'unchanged' ? { data_size: size } : {}) })
+                  if (term.json) term.jsonLine({ message_type: 'verbose_status', action, item: kind === 'dir' ? `${p}/` : p, data_size: kind === 'file' ? size : 0 })
                   else term.info(`${action.padEnd(9)} ${p}${kind === 'dir' ? '/' : ''}`)
                 },
                 onBytes: (n) => {
@@ -133,12 +144,12 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
                 },
                 onWarning: (p, m) => {
                   // restic has no JSON warning message; ours mirrors its error message's shape
-                  if (term.json) term.jsonLine({ message_type: 'warning', warning: { message: m }, during: 'archival', item: p })
+                  if (term.json) term.jsonError({ message_type: 'warning', warning: { message: m }, during: 'archival', item: p })
                   else term.warn(`warning: ${p}: ${m}`)
                 },
                 onError: (p, err) => {
                   errors++
-                  if (term.json) term.jsonLine({ message_type: 'error', error: { message: err.message }, during: 'archival', item: p })
+                  if (term.json) term.jsonError({ message_type: 'error', error: { message: err.message }, during: 'archival', item: p })
                   else term.warn(`error: ${p}: ${err.message}`)
                 },
               },
@@ -146,20 +157,25 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
           true,
         )
         finished = true
-        clearInterval(timer)
+        stopProgress()
         term.done()
         report(ctx, result, (Date.now() - start) / 1000, opts.dryRun === true)
         if (result.summary.errors > 0) {
-          if (!term.json) term.warn(`Warning: at least one source file could not be read`)
+          term.warn(`Warning: at least one source file could not be read`)
           ctx.exitCode = 3
         }
       } finally {
-        clearInterval(timer)
+        stopProgress()
         dispose()
         // A signal that came once the snapshot was saved changes nothing: the backup is done.
         if (signal.aborted && !finished) throw new AppError('INTERRUPTED', 'Backup interrupted: no snapshot was written')
       }
     })
+}
+
+/** `fields` without those that are 0, except `keep`: Go's omitempty. */
+function omitZeros(fields: Record<string, number>, keep: string[]): Record<string, number> {
+  return Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== 0 || keep.includes(k)))
 }
 
 /**
@@ -210,8 +226,8 @@ function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: b
   const lines = [
     r.snapshot.parent ? `using parent snapshot ${r.snapshot.parent.slice(0, 8)}` : 'no parent snapshot found, will read all files',
     '',
-    `Files:        ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,
-    `Dirs:         ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
+    `Files:       ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,
+    `Dirs:        ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
     `${dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(s.dataAdded)} (${formatBytes(s.dataAddedPacked)} stored)`,
     '',
     ...(s.filesReread > 0

@@ -291,9 +291,13 @@ describe('cairn check and repair on damaged repositories', { skip }, () => {
     await fs.rm((await packFiles(repo))[0].path)
     const r = await cairn(repo, '--json', 'check')
     assert.equal(r.code, 1)
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
-    const summary = lines.at(-1)!
+    // The summary alone on stdout, in snake_case; the problems on stderr, as restic prints them.
+    const summary = JSON.parse(r.stdout) as Record<string, unknown>
     assert.equal(summary.message_type, 'summary')
+    assert.deepEqual(Object.keys(summary).filter((k) => /[A-Z]/.test(k)), [])
+    assert.equal(typeof summary.index_files, 'number')
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+    assert.ok(lines.length > 0)
     assert.equal(summary.num_errors, lines.filter((l) => l.message_type === 'error').length)
     const missing = lines.find((l) => l.kind === 'pack-missing') as { affected: Array<{ id: string; paths: string[] }> }
     assert.deepEqual(

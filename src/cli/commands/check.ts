@@ -79,8 +79,9 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
 }
 
 function printJson(term: Terminal, report: CheckReport): void {
-  for (const e of report.errors) term.jsonLine({ message_type: 'error', ...e })
-  for (const h of report.hints) term.jsonLine({ message_type: 'hint', ...h })
+  // Problems on stderr, as restic prints them; the summary alone on stdout.
+  for (const e of report.errors) term.jsonError({ message_type: 'error', ...e })
+  for (const h of report.hints) term.jsonError({ message_type: 'hint', ...h })
   term.jsonLine({
     message_type: 'summary',
     num_errors: report.errors.length,
@@ -92,7 +93,8 @@ function printJson(term: Terminal, report: CheckReport): void {
     unreadable_snapshots: report.unreadableSnapshots,
     suggest_repair_index: report.suggestRepairIndex,
     suggest_prune: report.suggestPrune,
-    ...report.stats,
+    // indexFiles → index_files: the message's own spelling
+    ...Object.fromEntries(Object.entries(report.stats).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v])),
   })
 }
 

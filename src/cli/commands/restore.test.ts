@@ -41,6 +41,8 @@ describe('restore --overwrite, --delete, --dry-run', () => {
       assert.equal(summary.files_deleted, 1)
       assert.equal(summary.bytes_restored, 3)
       assert.equal(summary.bytes_skipped, 3)
+      assert.equal(summary.total_files, 2, "restic's total_files: restored and skipped")
+      assert.equal(summary.total_bytes, 6)
       assert.equal(await fs.readFile(join(root, 'b.txt'), 'utf8'), 'bbb')
       await assert.rejects(fs.access(join(root, 'extra.txt')))
       assert.equal(await fs.readFile(join(target, 'beside.txt'), 'utf8'), 'y')
@@ -49,6 +51,29 @@ describe('restore --overwrite, --delete, --dry-run', () => {
       assert.notEqual(bad.code, 0)
       assert.match(bad.stderr, /sometimes/)
       assert.match(bad.stderr, /always, if-changed, if-newer, never/)
+    } finally {
+      await tmp.remove()
+    }
+  })
+})
+
+describe('restore --json', () => {
+  it("prints restic's status messages while it runs", async () => {
+    const tmp = await tempDir('restore-json')
+    try {
+      const repo = join(tmp.path, 'repo')
+      const src = join(tmp.path, 'src')
+      await initRepo(repo)
+      await fs.mkdir(src)
+      await fs.writeFile(join(src, 'a.bin'), Buffer.alloc(4 * 1024 * 1024, 1))
+      assert.equal((await cairn(repo, ['backup', src])).code, 0)
+      const r = await cairn(repo, ['--json', 'restore', 'latest', '--target', join(tmp.path, 'target')], { RESTIC_PROGRESS_FPS: '1000' })
+      assert.equal(r.code, 0, r.stderr)
+      const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      const status = out.filter((m) => m.message_type === 'status')
+      assert.ok(status.length > 0, r.stdout)
+      for (const m of status) assert.equal(typeof m.percent_done, 'number')
+      assert.equal(out.at(-1)?.message_type, 'summary')
     } finally {
       await tmp.remove()
     }

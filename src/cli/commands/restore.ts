@@ -54,13 +54,24 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       let planned = false
       let done = 0
       let errors = 0
-      const timer = setInterval(() => {
+      let totalFiles = 0
+      let filesDone = 0
+      const stopProgress = term.progress(() => {
         const secs = (Date.now() - start) / 1000
         // Until the whole tree was read, the total is what was found so far.
         const pct = planned && total > 0 ? ((100 * done) / total).toFixed(1) + '%  ' : ''
-        term.status(`[${formatDuration(secs)}] ${pct}${formatBytes(done)} / ${planned ? '' : 'at least '}${formatBytes(total)}`)
-      }, 250)
-      timer.unref()
+        const line = `[${formatDuration(secs)}] ${pct}${formatBytes(done)} / ${planned ? '' : 'at least '}${formatBytes(total)}`
+        // restic's (0.16 and later) status message, its zero fields left out as Go's omitempty does
+        const fields: Record<string, number> = {
+          seconds_elapsed: Math.floor(secs),
+          percent_done: planned && total > 0 ? Math.min(1, done / total) : 0,
+          total_files: totalFiles,
+          files_restored: filesDone,
+          total_bytes: total,
+          bytes_restored: done,
+        }
+        return { line, json: Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== 0 || k === 'percent_done')) }
+      })
       try {
         await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
           const result = await runRestore(repo, {
@@ -77,12 +88,16 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
             dryRun: opts.dryRun,
             signal,
             progress: {
-              onPlan: (_f, bytes, complete) => {
+              onPlan: (files, bytes, complete) => {
+                totalFiles = files
                 total = bytes
                 planned = complete
               },
               onBytes: (n) => {
                 done += n
+              },
+              onFile: () => {
+                filesDone++
               },
               onAction: (p, action, bytes) => {
                 // Each file at -vv, as restic lists them.
@@ -92,11 +107,12 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
               },
               onError: (p, err) => {
                 errors++
-                term.warn(`ignoring error for ${p}: ${err.message}`)
+                if (term.json) term.jsonError({ message_type: 'error', error: { message: err.message }, during: 'restore', item: p })
+                else term.warn(`ignoring error for ${p}: ${err.message}`)
               },
             },
           })
-          clearInterval(timer)
+          stopProgress()
           term.done()
           const s = result.summary
           const snap = result.snapshot
@@ -105,10 +121,12 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
               message_type: 'summary',
               dry_run: opts.dryRun === true,
               seconds_elapsed: Math.round((Date.now() - start) / 1000),
+              total_files: s.files + s.skipped,
               files_restored: s.files,
               files_skipped: s.skipped,
               files_deleted: s.deleted,
               dirs_restored: s.dirs,
+              total_bytes: s.bytes + s.skippedBytes,
               bytes_restored: s.bytes,
               bytes_skipped: s.skippedBytes,
               errors: s.errors,
@@ -130,7 +148,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
           }
         })
       } finally {
-        clearInterval(timer)
+        stopProgress()
         dispose()
       }
     })

@@ -34,7 +34,7 @@ export function registerTag(program: Command, ctx: CommandContext): void {
         )
         if (ctx.term.json) {
           for (const c of result.changed) ctx.term.jsonLine({ message_type: 'changed', old_snapshot_id: c.oldId, new_snapshot_id: c.newId })
-          ctx.term.jsonLine({ message_type: 'summary', changed_snapshots: result.changed.length })
+          ctx.term.jsonLine({ message_type: 'summary', changed_snapshot_count: result.changed.length })
           return
         }
         for (const c of result.changed) if (ctx.term.verbose > 0) ctx.term.info(`snapshot ${c.oldId.slice(0, 8)} saved as ${c.newId.slice(0, 8)}`)

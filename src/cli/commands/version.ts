@@ -10,7 +10,7 @@ export function registerVersion(program: Command, ctx: CommandContext): void {
     .addHelpText('after', '\nExamples:\n  cairn version\n  cairn version --json')
     .action(() => {
       const text = `cairn ${VERSION} compiled with node ${process.version} on ${process.platform}/${process.arch}`
-      if (ctx.term.json) ctx.term.jsonLine({ version: VERSION, node: process.version, platform: process.platform, arch: process.arch })
+      if (ctx.term.json) ctx.term.jsonLine({ message_type: 'version', version: VERSION, node: process.version, platform: process.platform, arch: process.arch })
       else ctx.term.out(text)
     })
 }

@@ -43,6 +43,30 @@ export class Terminal {
     process.stdout.write(goJson(JSON.stringify(value)) + '\n')
   }
 
+  /** A JSON message about a problem (`error`, `warning`): on stderr, as restic prints them. */
+  jsonError(value: unknown): void {
+    process.stderr.write(goJson(JSON.stringify(value)) + '\n')
+  }
+
+  /**
+   * Reports progress while a command runs: on a terminal as a status line rewritten four times a
+   * second, with --json as restic's `status` messages (once a second, or RESTIC_PROGRESS_FPS
+   * times), otherwise not at all. `render` gives both forms; the JSON one without message_type.
+   * Returns the function that stops it.
+   */
+  progress(render: () => { line: string; json: Record<string, unknown> }): () => void {
+    if (this.quiet || (!this.json && !this.interactive)) return () => {}
+    const fps = Number(process.env.CAIRN_PROGRESS_FPS || process.env.RESTIC_PROGRESS_FPS)
+    const interval = this.json ? (fps > 0 ? Math.max(1000 / fps, 16) : 1000) : 250
+    const timer = setInterval(() => {
+      const now = render()
+      if (this.json) this.jsonLine({ message_type: 'status', ...now.json })
+      else this.status(now.line)
+    }, interval)
+    timer.unref()
+    return () => clearInterval(timer)
+  }
+
   warn(text: string): void {
     this.#clearStatus()
     process.stderr.write(text.endsWith('\n') ? text : text + '\n')
@@ -51,8 +75,9 @@ export class Terminal {
   /** A progress line, rewritten in place; only on a terminal. */
   status(text: string): void {
     if (!this.interactive) return
-    const width = process.stdout.columns ?? 80
-    process.stdout.write('\r\x1b[2K' + text.slice(0, width - 1))
+    // A terminal that does not tell its size says 0 columns: then the line is not cut.
+    const width = process.stdout.columns || 0
+    process.stdout.write('\r\x1b[2K' + (width > 1 ? text.slice(0, width - 1) : text))
     this.#statusShown = true
   }
 
