@@ -127,6 +127,8 @@ describe('ExcludeMatcher.excludedByPattern()', () => {
     check({ exclude: ['*.JPG'] }, ['/p/c.JPG'], ['/p/a.jpg'])
     check({ exclude: ['*.log'], iexclude: ['!KEEP.LOG'] }, ['/var/keep.log', '/var/x.log'], ['/var/x.txt'])
     check({ exclude: ['/Data/*'], iexclude: ['/data/cache'] }, ['/Data/x', '/data/CACHE/y'], ['/data/x'])
+    // Go's strings.ToLower, one character at a time, as restic folds: "İ" is "i", a final "Σ" is "σ"
+    check({ iexclude: ['istanbul', 'οδοσ'] }, ['/p/İstanbul', '/p/ΟΔΟΣ'], ['/p/Istanbul-x'])
   })
 
   it('ignores empty patterns and comments, and matches exact paths given as excludePaths', () => {

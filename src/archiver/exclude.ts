@@ -44,9 +44,21 @@ function compile(pattern: string, fold: boolean): Pattern | undefined {
     negate = true
     p = p.slice(1)
   }
-  if (fold) p = p.toLowerCase()
+  if (fold) p = goToLower(p)
   const parts = p.split('/').filter((s) => s !== '' && s !== '.')
   return { parts: p.startsWith('/') ? [...parts, '**'] : ['**', ...parts, '**'], negate }
+}
+
+/**
+ * Go's strings.ToLower, which --iexclude and friends use in restic: each character on its own.
+ * JavaScript's toLowerCase differs for two: "İ" (U+0130) becomes two characters ("i̇", Go: "i"),
+ * and a capital sigma at a word's end becomes "ς" (Go: always "σ").
+ */
+export function goToLower(s: string): string {
+  if (!/[\u0130\u03a3]/.test(s)) return s.toLowerCase()
+  let out = ''
+  for (const ch of s) out += ch === '\u0130' ? 'i' : ch === '\u03a3' ? '\u03c3' : ch.toLowerCase()
+  return out
 }
 
 /** filepath.Match for one component: `*`, `?`, `[...]` (with `^` negation and ranges), `\` escapes. */
@@ -264,7 +276,7 @@ export class ExcludeMatcher {
     if (this.#patterns.length === 0 && this.#foldPatterns.length === 0) return false
     const parts = absPath.split('/').filter((s) => s !== '')
     if (matchList(this.#patterns, parts)) return true
-    return this.#foldPatterns.length > 0 && matchList(this.#foldPatterns, parts.map((s) => s.toLowerCase()))
+    return this.#foldPatterns.length > 0 && matchList(this.#foldPatterns, parts.map(goToLower))
   }
 
   /**
