@@ -69,6 +69,13 @@ describe('rewrite against restic', { skip: await interopSkipReason() }, () => {
     const newest = after.find((s) => s.original === before[1].id)!
     const dumped = await restic(repo, ['dump', newest.id, `${src}/docs/notes.txt`])
     assert.equal(dumped.stdout, 'notes, edited\n')
+    // The same rewrite again finds its work done: it saves nothing, and says so.
+    const again = await cairn(repo, ['rewrite', '--exclude', '.ssh', '--iexclude', '*.iso'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /already rewritten as snapshot [0-9a-f]{8} \(by an earlier run\)/)
+    assert.doesNotMatch(again.stdout, /saved new snapshot/)
+    assert.match(again.stdout, /no snapshots were modified/)
+    assert.equal((await snapshots(repo)).length, 4)
   })
 
   it('--forget removes the originals (no tag then); a snapshot without an excluded path is left alone; prune then frees the data', async () => {

@@ -111,5 +111,8 @@ describe('changeTags() against restic', { skip }, () => {
       withRepo(repo, (r) => changeTags(r, { set: ['a'], add: ['b'] })),
       (err) => isAppError(err, 'INVALID_ARGUMENT'),
     )
+    // `--add "$TAGS"` with TAGS empty: nothing changes, as in restic, and that is no error
+    assert.deepEqual(await withRepo(repo, (r) => changeTags(r, { add: [''], remove: [' '] })), { changed: [], unchanged: 2 })
+    await assert.rejects(withRepo(repo, (r) => changeTags(r, {})), (err) => isAppError(err, 'INVALID_ARGUMENT') && /Nothing to do/.test(err.message))
   })
 })

@@ -78,7 +78,8 @@ export async function changeTags(
   const set = req.set !== undefined && req.set.length > 0 ? flattenTags(req.set) : undefined
   const add = flattenTags(req.add)
   const remove = flattenTags(req.remove)
-  if (set === undefined && add.length === 0 && remove.length === 0) {
+  // Judged on the flags as given, as restic does: `--add "$TAGS"` with TAGS empty changes nothing and is no error.
+  if (set === undefined && (req.add?.length ?? 0) === 0 && (req.remove?.length ?? 0) === 0) {
     throw new AppError('INVALID_ARGUMENT', 'Nothing to do: no tags to set, add or remove', { hint: 'Use --set, --add or --remove' })
   }
   if (set !== undefined && ((req.add?.length ?? 0) > 0 || (req.remove?.length ?? 0) > 0)) {

@@ -277,6 +277,15 @@ describe('cairn binary', { concurrency: true }, () => {
     ])
   })
 
+  it('forget with only IDs that name no snapshot says so for each, and nothing about a missing policy', async () => {
+    const { env, repo } = await newRepository('forget-ids')
+    const r = await cairn(['-r', repo, 'forget', '--dry-run', 'deadbeef'], env)
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stderr, /Ignoring "deadbeef"/)
+    assert.doesNotMatch(r.stdout + r.stderr, /no policy was specified/)
+    assert.match((await cairn(['-r', repo, 'forget'], env)).stdout, /no policy was specified/)
+  })
+
   it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {
     const { env, repo, data } = await newRepository('find-pack')
     assert.equal((await cairn(['-r', repo, 'backup', data], env)).code, 0)

@@ -32,6 +32,8 @@ export interface RepairedSnapshot {
   changes: RepairChange[]
   /** The repaired snapshot (absent in a dry run and when the snapshot was removed). */
   newId?: Id
+  /** The repaired snapshot was there already, saved by an earlier run: nothing was saved now. */
+  reused?: boolean
   /** The original was removed (with `forget`, or because its root tree is lost). */
   removed: boolean
 }

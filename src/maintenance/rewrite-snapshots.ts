@@ -25,6 +25,8 @@ export interface RewrittenSnapshot {
   removedPaths: string[]
   /** The new snapshot (absent in a dry run). */
   newId?: Id
+  /** The new snapshot was there already, saved by an earlier run: nothing was saved now. */
+  reused?: boolean
   /** The original was removed (`forget`). */
   removed: boolean
 }

@@ -85,9 +85,10 @@ function snapshotTable(rows: Array<{ e: SnapshotLike; reasons?: string[] }>, com
   return table(header, lines, `${rows.length} snapshots`)
 }
 
-function printText(term: Terminal, result: ForgetResult, dryRun: boolean, compact: boolean): void {
+function printText(term: Terminal, result: ForgetResult, dryRun: boolean, compact: boolean, idsGiven: boolean): void {
   if (result.policyEmpty && result.groups.length === 0 && result.removed.length === 0) {
-    term.info('no policy was specified, no snapshots will be removed')
+    // IDs none of which named a snapshot were reported one by one already
+    if (!idsGiven) term.info('no policy was specified, no snapshots will be removed')
     return
   }
   if (!result.policyEmpty && result.groups.length > 0) term.info(`Applying Policy: ${result.policyText}`)
@@ -153,7 +154,7 @@ export function registerForget(program: Command, ctx: CommandContext): void {
             signal,
             onWarning: (m) => term.warn(m),
             onForgotten: (forgotten) => {
-              if (!term.json) printText(term, forgotten, opts.dryRun === true, opts.compact === true)
+              if (!term.json) printText(term, forgotten, opts.dryRun === true, opts.compact === true, ids.length > 0)
               else if (forgotten.groups.length > 0) process.stdout.write(forgetJson(forgotten.groups, /(^|,)tags?(,|$)/.test(opts.groupBy)))
             },
           }),

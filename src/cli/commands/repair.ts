@@ -154,12 +154,13 @@ function printSnapshotsResult(term: Terminal, r: RepairSnapshotsResult, dryRun: 
     if (rootLost) term.info(dryRun ? 'would delete empty snapshot' : `removed empty snapshot ${s.id.slice(0, 8)}`)
     else if (dryRun) term.info(forget ? 'would save new snapshot\nwould remove old snapshot' : 'would save new snapshot')
     else {
-      term.info(`saved new snapshot ${s.newId!.slice(0, 8)}`)
+      term.info(s.reused ? `already repaired as snapshot ${s.newId!.slice(0, 8)} (by an earlier run)` : `saved new snapshot ${s.newId!.slice(0, 8)}`)
       if (s.removed) term.info(`removed old snapshot ${s.id.slice(0, 8)}`)
     }
   }
   term.info('')
-  const n = r.repaired.length
+  // A snapshot an earlier run repaired, and whose original stays, was not modified now.
+  const n = r.repaired.filter((s) => dryRun || !s.reused || s.removed).length
   if (n === 0) term.info(dryRun ? 'no snapshots would be modified' : 'no snapshots were modified')
   else term.info(dryRun ? `would modify ${n} snapshots` : `modified ${n} snapshots`)
 }

@@ -52,21 +52,23 @@ export function registerRewrite(program: Command, ctx: CommandContext): void {
             signal,
             onWarning: (m) => term.warn(m),
           })
+          // A snapshot an earlier run rewrote, and whose original stays, was not modified now.
+          const modified = result.rewritten.filter((r) => opts.dryRun || !r.reused || r.removed)
           if (term.json) {
             for (const r of result.rewritten) {
-              term.jsonLine({ message_type: 'rewritten', snapshot_id: r.entry.id, new_snapshot_id: r.newId ?? null, removed: r.removed, excluded: r.removedPaths })
+              term.jsonLine({ message_type: 'rewritten', snapshot_id: r.entry.id, new_snapshot_id: r.newId ?? null, removed: r.removed, ...(r.reused ? { reused: true } : {}), excluded: r.removedPaths })
             }
-            term.jsonLine({ message_type: 'summary', rewritten_snapshots: result.rewritten.length, unchanged_snapshots: result.unchanged, dry_run: opts.dryRun === true })
+            term.jsonLine({ message_type: 'summary', rewritten_snapshots: modified.length, unchanged_snapshots: result.unchanged + result.rewritten.length - modified.length, dry_run: opts.dryRun === true })
             return
           }
           for (const r of result.rewritten) {
             const s = r.entry.snapshot
             term.info(`\nsnapshot ${r.entry.id.slice(0, 8)} of [${s.paths.join(' ')}] at ${formatTime(s.time)}:`)
             for (const p of r.removedPaths) term.info(`  ${opts.dryRun ? 'would exclude' : 'excluded'} ${p}`)
-            if (r.newId !== undefined) term.info(`saved new snapshot ${r.newId.slice(0, 8)}`)
+            if (r.newId !== undefined) term.info(r.reused ? `already rewritten as snapshot ${r.newId.slice(0, 8)} (by an earlier run)` : `saved new snapshot ${r.newId.slice(0, 8)}`)
             if (r.removed) term.info(`removed old snapshot ${r.entry.id.slice(0, 8)}`)
           }
-          const n = result.rewritten.length
+          const n = modified.length
           term.info('')
           if (opts.dryRun) term.info(n === 0 ? 'no snapshots would be modified' : `would modify ${n} snapshots`)
           else term.info(n === 0 ? 'no snapshots were modified' : `modified ${n} snapshots`)
