@@ -36,4 +36,8 @@ describe('goJson()', () => {
     assert.equal(goJson(JSON.stringify({ name: 'a\\udc80' })), '{"name":"a\\\\udc80"}')
     assert.equal(goJson(JSON.stringify({ name: '😀' })), '{"name":"😀"}')
   })
+
+  it("escapes <, >, &, U+2028 and U+2029 as Go's encoding/json does (snapshots --json wrote them raw)", () => {
+    assert.equal(goJson(JSON.stringify({ host: 'h<&>\u2028\u2029' })), '{"host":"h\\u003c\\u0026\\u003e\\u2028\\u2029"}')
+  })
 })

@@ -5,7 +5,7 @@ import type { CommandContext } from '../context.js'
 import { collect } from '../options.js'
 import { formatTime, table } from '../output/format.js'
 import { snapshotJson } from '../output/json.js'
-import type { Terminal } from '../output/terminal.js'
+import { goJson, type Terminal } from '../output/terminal.js'
 import { addPruneOptions, pruneRequest, reportPrune, type PruneFlags } from './prune.js'
 
 interface ForgetFlags extends RetentionFlags, PruneFlags {
@@ -54,7 +54,7 @@ export function forgetJson(groups: readonly ForgetGroup[], groupByTags: boolean)
           }))
         : null,
   }))
-  return JSON.stringify(out).replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) + '\n'
+  return goJson(JSON.stringify(out)) + '\n'
 }
 
 function groupHeader(g: ForgetGroup): string | undefined {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { addKey, changePassword, listKeys, readNewPassword, removeKey, forWriting, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { goJson } from '../output/terminal.js'
 import { formatTime, table } from '../output/format.js'
 import { passwordInput } from '../output/prompt.js'
 
@@ -33,7 +34,7 @@ export function registerKey(program: Command, ctx: CommandContext): void {
       await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
         const keys = await listKeys(repo, (m) => ctx.term.warn(m))
         if (ctx.term.json) {
-          ctx.term.out(JSON.stringify(keys.map((k) => ({ current: k.current, id: k.id.slice(0, 8), userName: k.username, hostName: k.hostname, created: formatTime(k.created) }))))
+          ctx.term.out(goJson(JSON.stringify(keys.map((k) => ({ current: k.current, id: k.id.slice(0, 8), userName: k.username, hostName: k.hostname, created: formatTime(k.created) })))))
           return
         }
         const rows = keys.map((k) => [(k.current ? '*' : ' ') + k.id.slice(0, 8), k.username, k.hostname, formatTime(k.created)])

@@ -37,7 +37,7 @@ export function registerLs(program: Command, ctx: CommandContext): void {
             recursive: opts.recursive,
             filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
             onSnapshot: (entry) => {
-              if (term.json) term.out(JSON.stringify({ ...snapshotJson(entry.id, entry.snapshot), struct_type: 'snapshot' }))
+              if (term.json) term.out(goJson(JSON.stringify({ ...snapshotJson(entry.id, entry.snapshot), struct_type: 'snapshot' })))
               else term.info(`snapshot ${entry.id.slice(0, 8)} of [${entry.snapshot.paths.join(' ')}] filtered by [${dirs.join(' ')}] at ${entry.snapshot.time}:`)
             },
             onError: (path, err) => {

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander'
 import { listSnapshots, newestPerHostAndPaths, withRepository } from '../../app/index.js'
 import { groupSnapshots, type SnapshotEntry, type SnapshotGroupKey } from '../../snapshots/index.js'
 import type { CommandContext } from '../context.js'
+import { goJson } from '../output/terminal.js'
 import { collect, nonNegativeInt } from '../options.js'
 import { formatTime, table } from '../output/format.js'
 import { snapshotJson } from '../output/json.js'
@@ -40,7 +41,7 @@ export function registerSnapshots(program: Command, ctx: CommandContext): void {
         const groups = grouped ? groupSnapshots(list, opts.groupBy!).map((g) => ({ ...g, entries: newestPerHostAndPaths(g.entries, opts.latest ?? 0) })) : undefined
         if (ctx.term.json) {
           const json = (entries: readonly SnapshotEntry[]) => entries.map((e) => snapshotJson(e.id, e.snapshot))
-          ctx.term.out(JSON.stringify(groups === undefined ? json(list) : groups.map((g) => ({ group_key: g.key, snapshots: json(g.entries) }))))
+          ctx.term.out(goJson(JSON.stringify(groups === undefined ? json(list) : groups.map((g) => ({ group_key: g.key, snapshots: json(g.entries) })))))
           return
         }
         if (groups === undefined) {

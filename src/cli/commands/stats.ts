@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { collectStats, STATS_MODES, withRepository, type StatsMode, type StatsResult } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
+import { goJson } from '../output/terminal.js'
 import { formatBytes } from '../output/format.js'
 
 interface StatsFlags {
@@ -38,7 +39,7 @@ export function registerStats(program: Command, ctx: CommandContext): void {
       await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {
         term.info('scanning...')
         const s = await collectStats(repo, { snapshots, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path }, mode: opts.mode as StatsMode }, (m) => term.warn(m))
-        if (term.json) term.out(JSON.stringify(statsJson(s)))
+        if (term.json) term.out(goJson(JSON.stringify(statsJson(s))))
         else term.out(statsText(s))
       })
     })

@@ -94,12 +94,15 @@ export class Terminal {
 }
 
 /**
- * JSON text as Go writes it for a name that is not UTF-8: each byte that is not (a lone
- * surrogate from goStringFromBytes, which JSON.stringify escapes as \\udcXX) becomes \\ufffd.
+ * JSON text as Go's encoding/json writes it, as restic prints it: `<`, `>`, `&`, U+2028 and
+ * U+2029 escaped (\\u003c …), and for a name that is not UTF-8 each byte that is not (a lone
+ * surrogate from goStringFromBytes, which JSON.stringify escapes as \\udcXX) as \\ufffd.
  */
 export function goJson(json: string): string {
   // An escape only where the backslash is not itself escaped (a name may hold a literal "\\udc80").
-  return json.includes('\\udc') ? json.replace(/(?<!\\)((?:\\\\)*)\\udc[89a-f][0-9a-f]/g, '$1\\ufffd') : json
+  let out = json.includes('\\udc') ? json.replace(/(?<!\\)((?:\\\\)*)\\udc[89a-f][0-9a-f]/g, '$1\\ufffd') : json
+  if (/[<>&\u2028\u2029]/.test(out)) out = out.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return out
 }
 
 /**
