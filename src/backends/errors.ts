@@ -58,3 +58,17 @@ export function networkHint(errno: string | undefined, address: string): string 
   if (errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH') return 'Check that this machine can reach the server (network, VPN, firewall)'
   return 'Check the network and the server; running the command again goes on where it stopped'
 }
+
+/**
+ * For a TLS connection that failed because the other side does not speak TLS at all (an https://
+ * address given for a plain-HTTP server: OpenSSL's "wrong version number", under EPROTO), the
+ * words and hint that say so; undefined for any other error. Retrying cannot help there.
+ */
+export function notTlsServer(errno: string | undefined, message: string, address: string): { detail: string; hint: string } | undefined {
+  if (errno !== 'EPROTO' && errno !== 'ERR_SSL_WRONG_VERSION_NUMBER') return undefined
+  if (!/wrong[ _]version[ _]number|packet[ _]length[ _]too[ _]long|http[ _]request|unknown[ _]protocol/i.test(message)) return undefined
+  return {
+    detail: 'the server does not speak TLS there (OpenSSL: wrong version number)',
+    hint: `Use http:// in ${address} if the server serves plain HTTP on that port, or the port where it serves https`,
+  }
+}

@@ -1,5 +1,5 @@
 import { errnoCode, messageOf } from '../../base/index.js'
-import { networkHint } from '../errors.js'
+import { networkHint, notTlsServer } from '../errors.js'
 import { TransportError } from './transport.js'
 
 /** Certificate checks that failed on our side: the server is not who we trust. */
@@ -52,6 +52,8 @@ export function explainNetworkError(err: unknown): TransportError {
       cause: err,
     })
   }
+  const plain = notTlsServer(code, messageOf(err), 'the URL')
+  if (plain !== undefined) return new TransportError('INVALID_ARGUMENT', plain.detail, { hint: plain.hint, cause: err })
   if (code !== undefined && /^ERR_SSL_|^ERR_TLS_/.test(code)) {
     return new TransportError('PERMISSION_DENIED', `the TLS handshake failed: ${messageOf(err)} (${code})`, {
       hint: 'Check that the server speaks https, and whether it wants a client certificate (--tls-client-cert)',

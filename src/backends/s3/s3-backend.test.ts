@@ -225,7 +225,7 @@ describe('S3Backend', { skip }, () => {
 
   it('https without the CA fails as INVALID_ARGUMENT pointing to --cacert; closed ports are NETWORK', async () => {
     const untrusted = new S3Backend(location('https', server.bucket, 'x'), { env: server.credentialsEnv })
-    const closed = new S3Backend({ endpoint: '127.0.0.1:1', bucket: 'b', prefix: '', useHttp: true }, { env: server.credentialsEnv })
+    const closed = new S3Backend({ endpoint: '127.0.0.1:1', bucket: 'bkt', prefix: '', useHttp: true }, { env: server.credentialsEnv })
     try {
       await assert.rejects(untrusted.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'INVALID_ARGUMENT') && /--cacert/.test(err.hint ?? ''))
       await assert.rejects(closed.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'NETWORK') && /ECONNREFUSED/.test(err.message) && /Is the server running/.test(err.hint ?? ''))
@@ -307,7 +307,7 @@ describe('S3Backend against a server that stops answering', () => {
     const silent = createServer((s) => sockets.push(s))
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
     const port = (silent.address() as import('node:net').AddressInfo).port
-    const be = new S3Backend({ endpoint: `127.0.0.1:${port}`, bucket: 'b', prefix: '', useHttp: true }, { env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' }, idleTimeoutMs: 300 })
+    const be = new S3Backend({ endpoint: `127.0.0.1:${port}`, bucket: 'bkt', prefix: '', useHttp: true }, { env: { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' }, idleTimeoutMs: 300 })
     try {
       const started = Date.now()
       await assert.rejects(be.stat({ type: 'config', name: '' }), (err: unknown) => isAppError(err, 'NETWORK'))

@@ -48,7 +48,8 @@ export class S3Backend implements Backend {
     const s = this.#settings
     this.location = `s3:${s.endpointUrl}/${s.bucket}${s.prefix === '' ? '' : `/${s.prefix}`}`
     this.properties = { connections: s.connections, local: false, listsAfterWrite: false }
-    this.#ctx = { location: this.location, endpointUrl: s.endpointUrl, bucket: s.bucket }
+    const profile = (options.env ?? process.env).AWS_PROFILE
+    this.#ctx = { location: this.location, endpointUrl: s.endpointUrl, bucket: s.bucket, ...(profile ? { profile } : {}) }
   }
 
   /**

@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { AppError } from '../../base/index.js'
+import { explainNetworkError } from '../rest/network-error.js'
+import { isTransient } from '../wrap/transient.js'
 import { isMissingKey, s3Error } from './s3-errors.js'
+import { checkBucketName } from './s3-settings.js'
 
 const ctx = { location: 's3:https://s3.example.net/bkt/repo', endpointUrl: 'https://s3.example.net', bucket: 'bkt', secret: 'sup3r-secret-key' }
 
@@ -45,6 +48,41 @@ describe('s3Error()', () => {
     assert.equal(s3Error(app, 'read "config"', ctx), app)
     const err = sdkError('NoSuchBucket', 404)
     assert.equal(s3Error(err, 'read "config"', ctx).cause, err)
+  })
+
+  it('says a server that does not speak TLS does not, at once and with the way out (https:// to a plain-HTTP port)', () => {
+    // It was an IO error with OpenSSL's text and no hint; the REST client retried it for a minute.
+    const err = Object.assign(new Error('write EPROTO 80:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:ssl3_record.c:350:\n'), { code: 'EPROTO' })
+    const e = s3Error(err, 'read "config"', ctx)
+    assert.equal(e.code, 'INVALID_ARGUMENT')
+    assert.equal(e.message, 'Cannot read "config" in "s3:https://s3.example.net/bkt/repo": cannot reach "https://s3.example.net": the server does not speak TLS there (OpenSSL: wrong version number)')
+    assert.match(e.hint ?? '', /Use http:\/\//)
+    const rest = explainNetworkError(err)
+    assert.equal(rest.code, 'INVALID_ARGUMENT')
+    assert.equal(isTransient(rest), false)
+  })
+
+  it('names an invalid bucket name as such, before sending anything and in what the server says', () => {
+    for (const [bucket, why] of [['b1', /shorter than 3/], ['My Bucket', /not allowed/], ['a'.repeat(64), /longer than 63/], ['1.2.3.4', /IP address/]] as const) {
+      assert.throws(() => checkBucketName(bucket), (err) => err instanceof AppError && err.code === 'INVALID_ARGUMENT' && why.test(err.message), bucket)
+    }
+    checkBucketName('My_Bucket') // restic's client lets it through too: some servers take it
+    const named = s3Error(sdkError('InvalidBucketName', 400, 'The specified bucket is not valid.'), 'read "config"', { ...ctx, bucket: 'My_Bucket' })
+    assert.equal(named.code, 'INVALID_ARGUMENT')
+    assert.match(named.hint ?? '', /3 to 63 characters/)
+    // A bare 400 to a HEAD: the region hint only when the name is a plain one
+    const bare = (bucket: string) => s3Error(sdkError('UnknownError', 400, 'UnknownError'), 'create bucket', { ...ctx, bucket })
+    assert.match(bare('My_Bucket').hint ?? '', /3 to 63 characters/)
+    assert.match(bare('good-bucket').hint ?? '', /region/)
+  })
+
+  it('names the AWS_PROFILE it could not find credentials in', () => {
+    const err = Object.assign(new Error('Could not resolve credentials using profile: [nosuch] in configuration/credentials file(s).'), { name: 'CredentialsProviderError' })
+    const e = s3Error(err, 'read "config"', { ...ctx, profile: 'nosuch' })
+    assert.equal(e.code, 'PERMISSION_DENIED')
+    assert.match(e.message, /profile: \[nosuch\]/)
+    assert.match(e.hint ?? '', /the profile "nosuch" named by AWS_PROFILE/)
+    assert.match(s3Error(err, 'read "config"', ctx).hint ?? '', /Set AWS_ACCESS_KEY_ID/)
   })
 
   it('isMissingKey() is true for NoSuchKey and a bodiless 404, false for a missing bucket', () => {

@@ -1,5 +1,6 @@
 import { AppError, errnoCode, messageOf } from '../../base/index.js'
-import { networkHint } from '../errors.js'
+import { networkHint, notTlsServer } from '../errors.js'
+import { BUCKET_NAME_RULES } from './s3-settings.js'
 
 /** What an error message may name: never the secret key, which is scrubbed if a server echoes it. */
 export interface S3ErrorContext {
@@ -9,6 +10,8 @@ export interface S3ErrorContext {
   bucket: string
   /** The secret in use, to remove from any message; undefined when the SDK found it itself. */
   secret?: string
+  /** AWS_PROFILE, when the credentials were to come from that profile. */
+  profile?: string
 }
 
 /** Codes S3 servers give for bad or unusable credentials. */
@@ -115,6 +118,14 @@ function classify(err: unknown, ctx: S3ErrorContext): Classified {
   const name = typeof err === 'object' && err !== null ? (err as { name?: unknown }).name : undefined
 
   if (name === 'CredentialsProviderError') {
+    const profile = ctx.profile
+    if (profile !== undefined && profile !== '') {
+      return {
+        code: 'PERMISSION_DENIED',
+        detail: `no S3 credentials found for ${where}: ${messageOf(err)}`,
+        hint: `Check that the profile "${profile}" named by AWS_PROFILE is in ~/.aws/credentials (or ~/.aws/config), or unset AWS_PROFILE and set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+      }
+    }
     return {
       code: 'PERMISSION_DENIED',
       detail: `no S3 credentials found for ${where}`,
@@ -149,6 +160,9 @@ function classify(err: unknown, ctx: S3ErrorContext): Classified {
       hint: 'Give the bucket\'s region with -o s3.region=REGION or AWS_DEFAULT_REGION (servers other than AWS usually want us-east-1)',
     }
   }
+  if (code === 'InvalidBucketName') {
+    return { code: 'INVALID_ARGUMENT', detail: `the server does not accept the bucket name "${ctx.bucket}" (${describe(status, code, serverText)})`, hint: BUCKET_NAME_RULES }
+  }
   if (code === 'InvalidStorageClass') {
     return {
       code: 'INVALID_ARGUMENT',
@@ -160,6 +174,8 @@ function classify(err: unknown, ctx: S3ErrorContext): Classified {
     return { code: 'INVALID_ARGUMENT', detail: `${where} refused the request: ${describe(status, code, serverText)}`, hint: 'Set this computer\'s clock right' }
   }
   const errno = errnoCode(err)
+  const plain = notTlsServer(errno, messageOf(err), 'the endpoint')
+  if (plain !== undefined) return { code: 'INVALID_ARGUMENT', detail: `cannot reach "${ctx.endpointUrl}": ${plain.detail}`, hint: plain.hint }
   if (errno !== undefined && (TLS_TRUST_CODES.has(errno) || errno.startsWith('ERR_TLS_') || errno.startsWith('ERR_SSL_'))) {
     return {
       code: 'INVALID_ARGUMENT',
@@ -181,6 +197,14 @@ function classify(err: unknown, ctx: S3ErrorContext): Classified {
     }
   }
   if (status === 400 && code === undefined) {
+    // A bare 400 to a HEAD: a bucket name the server does not take, or a region it does not.
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(ctx.bucket)) {
+      return {
+        code: 'INVALID_ARGUMENT',
+        detail: `the server rejected the request (HTTP 400, no details: a HEAD has no body); the bucket name "${ctx.bucket}" may be what it does not accept`,
+        hint: BUCKET_NAME_RULES,
+      }
+    }
     return {
       code: 'IO',
       detail: `the server rejected the request (HTTP 400, no details: a HEAD has no body)`,

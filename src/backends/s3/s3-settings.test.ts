@@ -7,7 +7,7 @@ import { awsRegionOf, MAX_PARTS, parseSize, partSizeFor, resolveS3Settings, type
 
 const MiB = 1024 * 1024
 const ID = 'ab'.padEnd(64, '0')
-const swift: S3Location = { endpoint: '127.0.0.1:8080', bucket: 'b', prefix: 'repo', useHttp: true }
+const swift: S3Location = { endpoint: '127.0.0.1:8080', bucket: 'bkt', prefix: 'repo', useHttp: true }
 const aws: S3Location = { endpoint: 's3.amazonaws.com', bucket: 'my-bucket', prefix: '', useHttp: false }
 
 describe('resolveS3Settings()', () => {
@@ -135,10 +135,10 @@ describe('openBackend("s3:…")', () => {
     const be = await openBackend('s3:s3.amazonaws.com/bucket/some/prefix', { env: { AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 'hunter2-secret' } })
     assert.equal(be.location, 's3:https://s3.amazonaws.com/bucket/some/prefix')
     assert.deepEqual(be.properties, { connections: 5, local: false, listsAfterWrite: false })
-    assert.equal((await openBackend('s3:http://127.0.0.1:9000/b', {})).location, 's3:http://127.0.0.1:9000/b')
+    assert.equal((await openBackend('s3:http://127.0.0.1:9000/bkt', {})).location, 's3:http://127.0.0.1:9000/bkt')
   })
 
   it('reports a bad -o s3 option when opening', async () => {
-    await assert.rejects(openBackend('s3:http://127.0.0.1:9000/b', { extended: { 's3.connections': '-1' } }), (err) => isAppError(err, 'INVALID_ARGUMENT'))
+    await assert.rejects(openBackend('s3:http://127.0.0.1:9000/bkt', { extended: { 's3.connections': '-1' } }), (err) => isAppError(err, 'INVALID_ARGUMENT'))
   })
 })

@@ -95,6 +95,7 @@ export function resolveS3Settings(
       })
     }
   }
+  checkBucketName(loc.bucket)
   const host = loc.endpoint.toLowerCase()
   const hostname = host.replace(/:\d+$/, '')
   const isAws = hostname === 'amazonaws.com' || hostname.endsWith('.amazonaws.com') || hostname.endsWith('.amazonaws.com.cn')
@@ -208,4 +209,23 @@ function nonEmpty(s: string | undefined): string | undefined {
 function cleanPrefix(prefix: string): string {
   const p = prefix.replace(/\/+$/, '')
   return p === '.' ? '' : p
+}
+
+/** S3's rules for bucket names, in words, for hints. */
+export const BUCKET_NAME_RULES = 'S3 bucket names are 3 to 63 characters: lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit'
+
+/**
+ * Refuses a bucket name no S3 server takes, before anything is sent, as restic's client
+ * (minio-go) does: the server's answer to a HEAD is a bare 400 that says nothing. Lenient where
+ * minio-go is (capitals, "_" and ":" pass), since some servers allow them.
+ */
+export function checkBucketName(bucket: string): void {
+  const why =
+    bucket.length < 3 ? 'it is shorter than 3 characters'
+    : bucket.length > 63 ? 'it is longer than 63 characters'
+    : !/^[A-Za-z0-9][A-Za-z0-9._:-]*[A-Za-z0-9]$/.test(bucket) ? 'it holds a character that is not allowed, or does not start and end with a letter or digit'
+    : bucket.includes('..') ? 'it holds ".."'
+    : /^\d+\.\d+\.\d+\.\d+$/.test(bucket) ? 'it looks like an IP address'
+    : undefined
+  if (why !== undefined) throw new AppError('INVALID_ARGUMENT', `Invalid S3 bucket name "${bucket}": ${why}`, { hint: BUCKET_NAME_RULES })
 }
