@@ -211,7 +211,8 @@ function virtualDir(name: string, mtime: Date, etag: string): BrowseDir {
   return { kind: 'dir', name: Buffer.from(name), mtime, children: new Map(), etag }
 }
 
-function layout(all: SnapshotEntry[], ids: string): BrowseDir {
+/** The folders of the snapshots (ids/, snapshots/, hosts/, tags/); `ids` is the listing they came from. */
+export function layout(all: SnapshotEntry[], ids: string): BrowseDir {
   const sorted = [...all].sort((a, b) => {
     const d = parseGoTime(a.snapshot.time) - parseGoTime(b.snapshot.time)
     return d < 0n ? -1 : d > 0n ? 1 : a.id < b.id ? -1 : 1
@@ -239,8 +240,11 @@ function layout(all: SnapshotEntry[], ids: string): BrowseDir {
   const tags = dir(root, 'tags')
   for (const s of sorted) {
     const when = snapshotFolderName(s.snapshot.time)
-    const byId: BrowseDir = { kind: 'dir', name: Buffer.from(s.id.slice(0, 8)), mtime: dateOf(s.snapshot.time), tree: s.snapshot.tree, etag: s.snapshot.tree }
-    ids_.children!.set(s.id.slice(0, 8), byId)
+    // Two IDs that start alike (one in tens of thousands of snapshots) both get a folder, as in restic's mount.
+    let idName = s.id.slice(0, 8)
+    for (let i = 1; ids_.children!.has(idName); i++) idName = `${s.id.slice(0, 8)}-${i}`
+    const byId: BrowseDir = { kind: 'dir', name: Buffer.from(idName), mtime: dateOf(s.snapshot.time), tree: s.snapshot.tree, etag: s.snapshot.tree }
+    ids_.children!.set(idName, byId)
     add(snapshots, when, s)
     add(dir(hosts, tagFolderName(s.snapshot.hostname ?? '')), when, s)
     for (const t of s.snapshot.tags ?? []) add(dir(tags, tagFolderName(t)), when, s)

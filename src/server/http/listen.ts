@@ -134,7 +134,7 @@ async function readTlsFile(path: string, what: string): Promise<Buffer> {
     return await readFile(path)
   } catch (err) {
     throw new AppError('CONFIG', `Cannot read the TLS ${what} "${path}": ${errnoCode(err) ?? String(err)}`, {
-      hint: `Give the ${what} with --tls-${what === 'key' ? 'key' : 'cert'} (PEM); by default it is looked for in the --path directory`,
+      hint: `Give the ${what} with --tls-${what === 'key' ? 'key' : 'cert'} (PEM), and check that this user may read it`,
     })
   }
 }

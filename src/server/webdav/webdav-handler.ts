@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { messageOf } from '../../base/index.js'
+import { errnoCode, messageOf } from '../../base/index.js'
 import type { BrowseEntry, BrowseFile, SnapshotBrowser } from '../../app/index.js'
 import type { CredentialStore } from '../auth/credential-store.js'
 import { basicCredentials } from '../rest/rest-handler.js'
@@ -21,6 +21,9 @@ export interface WebDavHandlerOptions {
 
 const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND'
 
+/** What writing to a client that closed its connection fails with. */
+const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED'])
+
 /**
  * A read-only WebDAV server (RFC 4918, class 1) over a SnapshotBrowser, so that a file manager
  * (Finder, GNOME Files, Windows Explorer), davfs2 or rclone can mount the snapshots. PROPFIND
@@ -33,6 +36,8 @@ const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND'
 export function createWebDavHandler(browser: SnapshotBrowser, options: WebDavHandlerOptions = {}): RequestListener {
   return (req, res) => {
     void handle(browser, options, req, res).catch((err) => {
+      // A client that went away mid-download (a cancelled copy, a player seeking) is no problem to report.
+      if (CLIENT_GONE.has(errnoCode(err) ?? '') && (req.socket.destroyed || res.destroyed)) return
       options.onMessage?.(`${req.method} ${req.url}: ${messageOf(err)}`)
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `Cannot read the repository: ${messageOf(err)}\n`)
       else res.destroy()

@@ -189,6 +189,33 @@ describe('serve webdav', () => {
     }
   })
 
+  it('says nothing about a client that goes away in the middle of a download', async () => {
+    // Each cancelled download was logged as "GET …: Premature close", among the real problems.
+    const fresh = await createTestRepository()
+    await saveTestSnapshot(fresh, { files: { '/big.bin': seededBytes(6, 24 * 1024 * 1024) }, time: '2026-11-20T10:00:00Z', chunkSize: 1024 * 1024 })
+    await fresh.loadIndex()
+    const messages: string[] = []
+    const s = await startWebDavServer(fresh, { listen: '127.0.0.1:0', onMessage: (m) => messages.push(m) })
+    try {
+      const { request } = await import('node:http')
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${s.url}snapshots/latest/big.bin`, (res) => {
+          res.once('data', () => {
+            req.destroy()
+            resolve()
+          })
+        })
+        req.on('error', () => {})
+        req.once('error', (err) => (err.message.includes('socket hang up') ? undefined : reject(err)))
+        req.end()
+      })
+      await new Promise((r) => setTimeout(r, 500))
+      assert.deepEqual(messages, [])
+    } finally {
+      await s.close()
+    }
+  })
+
   it('keeps decoded folders up to a number of entries in all, dropping those used longest ago', async () => {
     // Bounded by count (2048 folders), folders of many files ran the server out of memory.
     const fresh = await createTestRepository()
