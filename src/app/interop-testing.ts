@@ -25,11 +25,11 @@ export interface Run {
   bytes: Buffer
 }
 
-/** Runs a program with RESTIC_/CAIRN_ variables cleared, then `env` added. */
-export function run(command: string, args: string[], env: Record<string, string> = {}, input?: Buffer): Promise<Run> {
+/** Runs a program with RESTIC_/CAIRN_ variables cleared, then `env` added; in `cwd` when given. */
+export function run(command: string, args: string[], env: Record<string, string> = {}, input?: Buffer, cwd?: string): Promise<Run> {
   return new Promise((done, fail) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(RESTIC|CAIRN)_/.test(k)))
-    const child = spawn(command, args, { env: { ...clean, CAIRN_CACHE_DIR: join(tmpdir(), 'cairn-test-cache'), CAIRN_PASSWORD: PASSWORD, RESTIC_PASSWORD: PASSWORD, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(command, args, { env: { ...clean, CAIRN_CACHE_DIR: join(tmpdir(), 'cairn-test-cache'), CAIRN_PASSWORD: PASSWORD, RESTIC_PASSWORD: PASSWORD, ...env }, stdio: ['pipe', 'pipe', 'pipe'], ...(cwd === undefined ? {} : { cwd }) })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (b: Buffer) => out.push(b))

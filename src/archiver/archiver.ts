@@ -11,12 +11,16 @@ import { BackupWorkers } from './backup-workers.js'
 import { joinPath, keyOfBytes, listNames, nameBytes, parentNodes, pathText, sameNodes, scanEntries, scanEntry, type EntryName, type EntryStat, type ParentNodes, type ScanEntry } from './dir-scan.js'
 import { FileSaver, type EarlierVersion, type SavedFile } from './file-saver.js'
 import { checkAfterRead, sameContentMark } from './read-check.js'
-import { buildVirtual, expandDotTarget, isDotTarget, type Virtual } from './targets.js'
+import { buildVirtual, expandDotTarget, isDotTarget, snapshotPathOf, type Virtual } from './targets.js'
 import { nodeFromStat } from './fs-node.js'
 import { UserNames } from './user-names.js'
 
 export interface BackupProgress {
-  /** A file or directory is done; `status` says how it compared with the parent snapshot. */
+  /**
+   * A file or directory is done; `status` says how it compared with the parent snapshot. `path`
+   * is where it is in the snapshot (for a relative target, not where it is on disk), as restic's
+   * verbose output names it.
+   */
   onItem?(path: string, kind: 'file' | 'dir', status: 'new' | 'changed' | 'unmodified', bytes: number): void
   /** Bytes of file content read. */
   onBytes?(n: number): void
@@ -139,6 +143,8 @@ class Archiver {
   #workers: BackupWorkers | undefined
   /** The targets' absolute paths: each is backed up whole, even when another target holds it. */
   readonly #targets = new Set<string>()
+  /** Targets that sit elsewhere in the snapshot than on disk (relative ones, "."): [disk, snapshot]. */
+  readonly #moved: Array<[string, string]> = []
   /** Trees of the parent snapshot that could not be read: stored anew when a folder hashes to one. */
   readonly #damagedTrees = new Set<Id>()
   #users = new UserNames()
@@ -174,6 +180,7 @@ class Archiver {
         for (const t of await expandDotTarget(p)) {
           if (this.#o.excludes.excludedByPattern(resolvePath(t))) excluded.push(t)
           else given.push(t)
+          if (resolvePath(t) !== snapshotPathOf(t)) this.#moved.push([resolvePath(t), snapshotPathOf(t)])
         }
       } catch (err) {
         this.#error(p, err)
@@ -184,6 +191,7 @@ class Archiver {
         await lstat(only)
         existing.push(only)
         this.#targets.add(only)
+        this.#moved.push([only, '/'])
       } catch (err) {
         this.#error(this.#o.paths[0], err)
       }
@@ -383,7 +391,7 @@ class Archiver {
         if (status === 'new') this.#s.dirsNew++
         else if (status === 'changed') this.#s.dirsChanged++
         else this.#s.dirsUnmodified++
-        this.#o.progress?.onItem?.(pathText(path), 'dir', status, 0)
+        this.#o.progress?.onItem?.(this.#itemPath(pathText(path)), 'dir', status, 0)
         return status === 'unmodified' && entry.previousJson !== undefined ? entry.previousJson : entry.head + nodeJsonTail(null, id)
       })
       done.catch(() => {}) // as for a file's, below
@@ -493,7 +501,7 @@ class Archiver {
     this.#s.totalFilesProcessed++
     this.#s.totalBytesProcessed += entry.size
     this.#s.filesUnmodified++
-    this.#o.progress?.onItem?.(pathText(path), 'file', 'unmodified', entry.size)
+    this.#o.progress?.onItem?.(this.#itemPath(pathText(path)), 'file', 'unmodified', entry.size)
     this.#o.progress?.onBytes?.(entry.size)
     // The parent node's text, when the scan matched it, is this node (same head, same content).
     return entry.previousJson ?? entry.head + nodeJsonTail(content)
@@ -529,7 +537,7 @@ class Archiver {
     const status = entry.previous === undefined ? 'new' : 'changed'
     if (status === 'new') this.#s.filesNew++
     else this.#s.filesChanged++
-    this.#o.progress?.onItem?.(text, 'file', status, stored.size)
+    this.#o.progress?.onItem?.(this.#itemPath(text), 'file', status, stored.size)
     return stored.json
   }
 
@@ -605,6 +613,15 @@ class Archiver {
     const saved = await this.#saver.save(path, size, this.#writer, (n) => this.#o.progress?.onBytes?.(n), earlier)
     if (this.#hooks.afterRead) await this.#hooks.afterRead(pathText(path), attempt)
     return saved
+  }
+
+  /** Where a path on disk is in the snapshot, as restic names items: the same, unless its target was relative. */
+  #itemPath(path: string): string {
+    for (const [disk, inSnapshot] of this.#moved) {
+      if (path === disk) return inSnapshot
+      if (path.startsWith(disk) && path[disk.length] === '/') return (inSnapshot === '/' ? '' : inSnapshot) + path.slice(disk.length)
+    }
+    return path
   }
 
   #warnChanged(path: string, message: string): void {

@@ -60,6 +60,11 @@ function pathComponents(target: string): string[] {
   return posix.normalize(posix.isAbsolute(target) ? target : `/${target}`).split('/').filter((s) => s !== '')
 }
 
+/** Where a target sits in the snapshot: "/home/me" for "/home/me", "/docs/x" for "docs/x". */
+export function snapshotPathOf(target: string): string {
+  return '/' + pathComponents(target).join('/')
+}
+
 /** The absolute directory holding a target's first component ("/" for absolute targets). */
 function rootDirectory(target: string): string {
   if (posix.isAbsolute(target)) return '/'

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { isAppError } from '../../base/index.js'
-import { cairn, cairnMain, initRepo, json, PASSWORD, restic, tempDir } from '../../app/interop-testing.js'
+import { cairn, cairnMain, initRepo, json, PASSWORD, restic, run, tempDir } from '../../app/interop-testing.js'
 import { parseSnapshotTime } from './backup.js'
 
 describe('backup --time', () => {
@@ -53,6 +53,11 @@ describe('backup -vv', () => {
       assert.equal(second.code, 0, second.stderr)
       const items = second.stdout.split('\n').filter((l) => l.includes('verbose_status')).map((l) => JSON.parse(l) as { action: string; item: string })
       assert.deepEqual(items.map((i) => [i.action, i.item]).sort(), [['modified', join(src, 'b.txt')], ['modified', `${src}/`], ['unchanged', join(src, 'a.txt')]].sort())
+      // A relative target: items named where they are in the snapshot, as restic names them
+      const relative = await run(process.execPath, [cairnMain, '-r', repo, '--json', 'backup', '-vv', '--force', 'src'], {}, undefined, tmp.path)
+      assert.equal(relative.code, 0, relative.stderr)
+      const named = relative.stdout.split('\n').filter((l) => l.includes('verbose_status')).map((l) => (JSON.parse(l) as { item: string }).item)
+      assert.deepEqual(named.sort(), ['/src/', '/src/a.txt', '/src/b.txt'])
       const quiet = await cairn(repo, ['backup', '-v', src])
       assert.doesNotMatch(quiet.stdout, /^unchanged /m, 'not at -v')
     } finally {
