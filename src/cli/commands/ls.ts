@@ -3,7 +3,7 @@ import { listSnapshotTree, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { goJson } from '../output/terminal.js'
 import { collect } from '../options.js'
-import { longListing } from '../output/format.js'
+import { goTimeText, longListing } from '../output/format.js'
 import { nodeJson, snapshotJson } from '../output/json.js'
 
 export function registerLs(program: Command, ctx: CommandContext): void {
@@ -38,7 +38,7 @@ export function registerLs(program: Command, ctx: CommandContext): void {
             filter: { hosts: opts.host, tags: opts.tag, paths: opts.path },
             onSnapshot: (entry) => {
               if (term.json) term.out(goJson(JSON.stringify({ ...snapshotJson(entry.id, entry.snapshot), struct_type: 'snapshot' })))
-              else term.info(`snapshot ${entry.id.slice(0, 8)} of [${entry.snapshot.paths.join(' ')}] filtered by [${dirs.join(' ')}] at ${entry.snapshot.time}:`)
+              else term.info(`snapshot ${entry.id.slice(0, 8)} of [${entry.snapshot.paths.join(' ')}] filtered by [${dirs.join(' ')}] at ${goTimeText(entry.snapshot.time)}):`)
             },
             onError: (path, err) => {
               flush()

@@ -30,6 +30,28 @@ export function formatTime(goTime: string): string {
 }
 
 /**
+ * A Go RFC 3339 time string as Go's time.Time String() prints it, which restic uses in some
+ * headers (`ls`): "2026-11-25 00:34:01.133092724 +0000 UTC". The zone's name is UTC for "Z";
+ * for an offset, the local zone's short name when the offset is this machine's at that time (as
+ * Go's parser takes the local zone then), else the offset again ("+0100 +0100"), as for Go's
+ * fixed zones.
+ */
+export function goTimeText(goTime: string): string {
+  const m = /^(\d{4,}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(goTime)
+  if (m === null) return goTime
+  const [, date, clock, fraction = '', zone] = m
+  const offset = zone === 'Z' ? '+0000' : zone.replace(':', '')
+  const minutes = zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)))
+  const at = new Date(goTime.replace(/(\.\d{3})\d+/, '$1'))
+  let name = zone === 'Z' ? 'UTC' : offset
+  if (zone !== 'Z' && !Number.isNaN(at.getTime()) && -at.getTimezoneOffset() === minutes) {
+    const local = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(at).find((p) => p.type === 'timeZoneName')?.value
+    if (local !== undefined && /^[A-Z]{2,5}$/.test(local)) name = local
+  }
+  return `${date} ${clock}${fraction.replace(/\.?0+$/, '')} ${offset} ${name}`
+}
+
+/**
  * The mode as Go's FileMode.String prints it (what restic shows): type and flag letters, then
  * rwx bits, e.g. "-rw-r--r--", "drwxr-xr-x", "Lrwxrwxrwx", "dtrwxrwxrwx" (sticky), "Dcrw-r--r--".
  */
