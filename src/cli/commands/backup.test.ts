@@ -60,6 +60,8 @@ describe('backup -vv', () => {
       assert.deepEqual(named.sort(), ['/src/', '/src/a.txt', '/src/b.txt'])
       const quiet = await cairn(repo, ['backup', '-v', src])
       assert.doesNotMatch(quiet.stdout, /^unchanged /m, 'not at -v')
+      // restic's summary at -v: the blob counts, and the sizes padded as its %-5s pads them
+      assert.match(quiet.stdout, /^Data Blobs: {6}0 new\nTree Blobs: {6}0 new\nAdded to the repository: 0 B {3}\(0 B {3}stored\)$/m)
     } finally {
       await tmp.remove()
     }

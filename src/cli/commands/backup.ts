@@ -228,7 +228,9 @@ function report(ctx: CommandContext, r: BackupResult, seconds: number, dryRun: b
     '',
     `Files:       ${pad(s.filesNew)} new, ${pad(s.filesChanged)} changed, ${pad(s.filesUnmodified)} unmodified`,
     `Dirs:        ${pad(s.dirsNew)} new, ${pad(s.dirsChanged)} changed, ${pad(s.dirsUnmodified)} unmodified`,
-    `${dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(s.dataAdded)} (${formatBytes(s.dataAddedPacked)} stored)`,
+    ...(term.verbose > 0 ? [`Data Blobs:  ${pad(s.dataBlobs)} new`, `Tree Blobs:  ${pad(s.treeBlobs)} new`] : []),
+    // restic's %-5s
+    `${dryRun ? 'Would add' : 'Added'} to the repository: ${formatBytes(s.dataAdded).padEnd(5)} (${formatBytes(s.dataAddedPacked).padEnd(5)} stored)`,
     '',
     ...(s.filesReread > 0
       ? [`${s.filesReread} files changed while read and were read again; ${s.filesChangedWhileRead} kept changing (see the warnings above)`]
