@@ -61,7 +61,9 @@ describe('backup -vv', () => {
       const quiet = await cairn(repo, ['backup', '-v', src])
       assert.doesNotMatch(quiet.stdout, /^unchanged /m, 'not at -v')
       // restic's summary at -v: the blob counts, and the sizes padded as its %-5s pads them
-      assert.match(quiet.stdout, /^Data Blobs: {6}0 new\nTree Blobs: {6}0 new\nAdded to the repository: 0 B {3}\(0 B {3}stored\)$/m)
+      assert.match(quiet.stdout, /^Data Blobs: +\d+ new\nTree Blobs: +\d+ new\nAdded to the repository: \S+ \S+ *\(\S+ \S+ *stored\)$/m)
+      const again = await cairn(repo, ['backup', '-v', src])
+      assert.match(again.stdout, /^Added to the repository: 0 B {3}\(0 B {3}stored\)$/m)
     } finally {
       await tmp.remove()
     }
