@@ -82,7 +82,8 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
       // A path is included when it or one of its parents matches an include pattern.
       const parts = p.split('/')
       for (let i = parts.length; i > 1; i--) if (incl.excludedByPattern(parts.slice(0, i).join('/'))) return 'include'
-      return node.type === 'dir' ? 'descend' : 'exclude'
+      // A folder no include pattern can reach into is not read at all, as restic skips it.
+      return node.type === 'dir' && incl.mayMatchBelow(p) ? 'descend' : 'exclude'
     },
   })
   return { snapshot: entry, summary }

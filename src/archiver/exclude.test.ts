@@ -145,6 +145,22 @@ describe('ExcludeMatcher.excludedByPattern()', () => {
   })
 })
 
+describe('ExcludeMatcher.mayMatchBelow()', () => {
+  it('says whether a pattern could match something below a folder, as restic\'s childMayMatch does', () => {
+    const m = new ExcludeMatcher({ exclude: ['/home/*/docs/x.txt'], iexclude: ['/SRV/Data'] })
+    assert.equal(m.mayMatchBelow('/'), true)
+    assert.equal(m.mayMatchBelow('/home'), true)
+    assert.equal(m.mayMatchBelow('/home/me'), true)
+    assert.equal(m.mayMatchBelow('/home/me/docs'), true)
+    assert.equal(m.mayMatchBelow('/home/me/music'), false)
+    assert.equal(m.mayMatchBelow('/etc'), false)
+    assert.equal(m.mayMatchBelow('/srv/DATA/deep'), true, 'below a match, and case folded')
+    assert.equal(new ExcludeMatcher({ exclude: ['*.txt'] }).mayMatchBelow('/any/where'), true)
+    assert.equal(new ExcludeMatcher({ exclude: ['/a/**/z'] }).mayMatchBelow('/a/b/c'), true)
+    assert.equal(new ExcludeMatcher({ exclude: ['/a/**/z'] }).mayMatchBelow('/b'), false)
+  })
+})
+
 describe('ExcludeMatcher marker files', () => {
   let dir: string
   const SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55'

@@ -189,6 +189,12 @@ function matchParts(pp: string[], pi: number, path: string[], si: number): boole
   return matchComponent(pp[pi], path[si]) && matchParts(pp, pi + 1, path, si + 1)
 }
 
+/** Whether `path[si..]` could be the start of a path that `pp[pi..]` matches. */
+function prefixMayMatch(pp: string[], pi: number, path: string[], si: number): boolean {
+  if (si === path.length || pi === pp.length || pp[pi] === '**') return true
+  return matchComponent(pp[pi], path[si]) && prefixMayMatch(pp, pi + 1, path, si + 1)
+}
+
 function compileAll(patterns: string[] | undefined, fold: boolean): Pattern[] {
   return (patterns ?? []).map((p) => compile(p, fold)).filter((p): p is Pattern => p !== undefined)
 }
@@ -277,6 +283,18 @@ export class ExcludeMatcher {
     const parts = absPath.split('/').filter((s) => s !== '')
     if (matchList(this.#patterns, parts)) return true
     return this.#foldPatterns.length > 0 && matchList(this.#foldPatterns, parts.map(goToLower))
+  }
+
+  /**
+   * Whether a pattern could match something below the folder `absDir` (restic's childMayMatch):
+   * a walk for `--include` skips a folder when none can, instead of reading every folder of the
+   * snapshot. Patterns that are not anchored at the root (`*.txt`) can match anywhere.
+   */
+  mayMatchBelow(absDir: string): boolean {
+    if (this.#paths.size > 0 || this.#ignoreFiles.length > 0) return true
+    const parts = absDir.split('/').filter((s) => s !== '')
+    const could = (list: Pattern[], path: string[]) => list.some((p) => p.negate || prefixMayMatch(p.parts, 0, path, 0))
+    return could(this.#patterns, parts) || (this.#foldPatterns.length > 0 && could(this.#foldPatterns, parts.map(goToLower)))
   }
 
   /**
