@@ -73,12 +73,12 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     dryRun: req.dryRun,
     signal: req.signal,
     progress: req.progress,
-    filter: (path, node) => {
+    filter: (path, node, inIncluded) => {
       // SNAPSHOT:/sub restores the sub-folder as the root: patterns name paths inside it, as
       // restic's (0.16 and later) do.
       const p = basePath === '' ? path : path.slice(basePath.length) || '/'
       if (excl.excludedByPattern(p)) return 'exclude'
-      if (!hasInclude) return 'include'
+      if (!hasInclude || inIncluded) return 'include'
       // A path is included when it or one of its parents matches an include pattern.
       const parts = p.split('/')
       for (let i = parts.length; i > 1; i--) if (incl.excludedByPattern(parts.slice(0, i).join('/'))) return 'include'

@@ -35,8 +35,11 @@ export interface RestoreOptions {
   /** Prefix of the restored paths inside the snapshot, for messages and filters (e.g. "/home/me"). */
   basePath?: string
   target: string
-  /** Decides per snapshot path (e.g. "/home/me/a.txt") whether to restore it; directories on the way are kept. */
-  filter?: (path: string, node: Node) => 'include' | 'exclude' | 'descend'
+  /**
+   * Decides per snapshot path (e.g. "/home/me/a.txt") whether to restore it; directories on the
+   * way are kept. `inIncluded` says the folder holding it was included itself.
+   */
+  filter?: (path: string, node: Node, inIncluded: boolean) => 'include' | 'exclude' | 'descend'
   /** Set owners (default: when running as root). */
   owner?: boolean
   xattrs?: boolean
@@ -287,7 +290,7 @@ class Restorer {
     // Awaited below; a writer that fails while the walk goes on must not be an unhandled rejection.
     writing.catch(() => {})
     try {
-      await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, new TargetDir(async () => fresh))
+      await this.#walk(this.#o.tree, target, this.#o.basePath ?? '', 0, new TargetDir(async () => fresh), false)
       await this.#compared()
       await this.#handOff(true)
       this.#handoff.close()
@@ -336,7 +339,7 @@ class Restorer {
     if (this.#writerFailure) throw this.#writerFailure.error
   }
 
-  async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, here: TargetDir): Promise<void> {
+  async #walk(treeId: Id, dir: Buffer, snapPath: string, depth: number, here: TargetDir, included: boolean): Promise<void> {
     this.#checkAbort()
     this.#checkWriter()
     let nodes: Node[]
@@ -368,7 +371,7 @@ class Restorer {
       }
       seen.add(key)
       const sp = `${snapPath}/${nameText}`
-      const decision = this.#o.filter?.(sp, node) ?? 'include'
+      const decision = this.#o.filter?.(sp, node, included) ?? 'include'
       return decision === 'exclude' ? undefined : { node, sp, decision }
     })
     // Subdirectories are read ahead while this one is walked: reading a tree is latency-bound.
@@ -398,7 +401,7 @@ class Restorer {
           if (node.subtree) this.#trees.forget(node.subtree)
           continue
         }
-        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1, sub)
+        if (node.subtree) await this.#walk(node.subtree, path, sp, depth + 1, sub, decision === 'include')
         continue
       }
       if (decision === 'descend') continue
@@ -412,7 +415,7 @@ class Restorer {
       }
     }
     // The target itself is looked at even when nothing in it is restored (an empty snapshot).
-    if (this.#o.delete && this.#mayDelete(snapPath) && (depth === 0 ? !(await here.ensure()) : here.existed())) this.#removeUnexpected(dir, snapPath, nodes)
+    if (this.#o.delete && this.#mayDelete(snapPath) && (depth === 0 ? !(await here.ensure()) : here.existed())) this.#removeUnexpected(dir, snapPath, nodes, included)
   }
 
   #mayDelete(snapPath: string): boolean {
@@ -424,7 +427,7 @@ class Restorer {
    * --delete: removes what a folder of the target holds that its tree does not, where the filter
    * would restore it (so an --include keeps the rest), as restic does. Never follows a symlink.
    */
-  #removeUnexpected(dir: Buffer, snapPath: string, nodes: Node[]): void {
+  #removeUnexpected(dir: Buffer, snapPath: string, nodes: Node[], included: boolean): void {
     const expected = new Set(nodes.map((n) => n.name.toString('latin1')))
     let names: Buffer[]
     try {
@@ -440,7 +443,7 @@ class Restorer {
       try {
         const isDir = lstatSync(path).isDirectory()
         const probe = { ...DELETE_PROBE, name, type: isDir ? 'dir' : 'file' } satisfies Node
-        if ((this.#o.filter?.(`${snapPath}/${goStringFromBytes(name)}`, probe) ?? 'include') !== 'include') continue
+        if ((this.#o.filter?.(`${snapPath}/${goStringFromBytes(name)}`, probe, included) ?? 'include') !== 'include') continue
         const removed = isDir ? countTree(path) : 1
         if (!this.#dry) rmSync(path, { recursive: true, force: true })
         this.#s.deleted += removed
