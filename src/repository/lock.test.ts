@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { hostname } from 'node:os'
 import { describe, it } from 'node:test'
-import { isAppError, shortId } from '../base/index.js'
+import { AppError, isAppError, shortId } from '../base/index.js'
 import { decodeLock, encodeLock, isStale, listLocks, Lock, newLockInfo, processScope, releaseAllLocks, STALE_AFTER_MS, type LockInfo } from './lock.js'
-import type { Repository } from './repository.js'
-import { createTestRepository } from './testing.js'
+import { Repository } from './repository.js'
+import { createTestRepository, TEST_PASSWORD } from './testing.js'
 import { MemoryBackend, type Backend, type Handle } from '../backends/index.js'
 import { withMembers } from '../backends/testing/overrides.js'
 
@@ -273,6 +273,29 @@ describe('Lock', () => {
       '{"time":"2024-05-01T11:50:00.123456789Z","exclusive":true,"hostname":"h","username":"root","pid":7,"uid":1000,"gid":100}',
     )
     assert.deepEqual(decodeLock(encodeLock({ ...info, uid: 1000, gid: 100 })), { ...info, uid: 1000, gid: 100 })
+  })
+
+  it('a lock file that cannot be read blocks taking a lock, shared or exclusive, as restic (0.16 and later) refuses', async () => {
+    // It counted as no lock: prune took the repository past a running backup's lock it could not
+    // read (a permission problem) and deleted the pack the backup had just written.
+    const memory = new MemoryBackend()
+    const theirs = await foreignLock(await createTestRepository({ backend: memory }), { hostname: 'other-host', exclusive: false })
+    const denied = withMembers<Backend>(memory, {
+      load: async (h: Handle, ...rest: unknown[]) => {
+        if (h.type === 'locks' && h.name === theirs) throw new AppError('PERMISSION_DENIED', `Cannot read "locks/${h.name}": EACCES`)
+        return (memory.load as (...a: unknown[]) => Promise<Buffer>)(h, ...rest)
+      },
+    })
+    const repo = await Repository.open(denied, TEST_PASSWORD)
+    for (const exclusive of [true, false]) {
+      await assert.rejects(Lock.acquire(repo, { exclusive, ...FAST }), (err) => {
+        assert.ok(isAppError(err, 'LOCKED'), String(err))
+        assert.match(err.message, new RegExp(`holds a lock that cannot be read \\(lock ${shortId(theirs)}\\): Cannot read .*EACCES`))
+        assert.match(err.hint ?? '', /unlock --remove-all/)
+        return true
+      })
+    }
+    assert.deepEqual(await lockIds(repo), [theirs], 'the failed attempts left nothing behind')
   })
 
   it('listLocks() skips unreadable lock files', async () => {

@@ -299,20 +299,36 @@ export function processRuns(pid: number): boolean {
 
 /** Every lock file with its content (unreadable ones are skipped, as restic does). */
 export async function listLocks(repo: Pick<LockTarget, 'listIds' | 'loadUnpacked'>): Promise<Array<{ id: Id; info: LockInfo }>> {
-  const out: Array<{ id: Id; info: LockInfo }> = []
+  return (await readLocks(repo)).filter((l): l is { id: Id; info: LockInfo } => l.info !== undefined)
+}
+
+/**
+ * Every lock file with what it says, or why it could not be read. One that vanished meanwhile
+ * (its process ended) is left out.
+ */
+async function readLocks(repo: Pick<LockTarget, 'listIds' | 'loadUnpacked'>): Promise<Array<{ id: Id; info?: LockInfo; error?: unknown }>> {
+  const out: Array<{ id: Id; info?: LockInfo; error?: unknown }> = []
   for (const id of await repo.listIds('locks')) {
     try {
       out.push({ id, info: decodeLock(await repo.loadUnpacked('locks', id)) })
-    } catch {
-      // a lock that vanished or cannot be read does not block
+    } catch (error) {
+      if (!isAppError(error, 'NOT_FOUND')) out.push({ id, error })
     }
   }
   return out
 }
 
 async function throwOnConflict(repo: LockTarget, exclusive: boolean, ownId: Id | undefined): Promise<void> {
-  for (const { id, info } of await listLocks(repo)) {
+  for (const { id, info, error } of await readLocks(repo)) {
     if (id === ownId) continue
+    if (info === undefined) {
+      // Unreadable (no permission, an I/O error, a damaged file): it may be the lock of a
+      // running backup, and taking the repository past it lets prune delete what that backup
+      // writes. restic (0.16 and later) refuses too.
+      throw new AppError('LOCKED', `Repository "${repo.location}" holds a lock that cannot be read (lock ${shortId(id)}): ${error instanceof Error ? error.message : String(error)}`, {
+        hint: 'Check that this user may read the files in locks/; if the lock is damaged and no process uses the repository, remove it with "cairn unlock --remove-all"',
+      })
+    }
     if (isAbandoned(info)) {
       // Its process is certainly gone (a killed run): removed, so that restic, which would wait
       // for "unlock", is not held up by it either.
