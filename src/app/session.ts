@@ -233,8 +233,10 @@ export async function usingRepository<T>(repo: Repository, mode: LockMode, o: Pi
         retryMs: o.retryLockMs,
         signal: o.signal ?? commandInterrupt,
         onWait: (err, ms) => o.onNotice?.(`${messageOf(err)}; trying again for up to ${formatWait(ms)}`),
+        onWarning: (m) => o.onNotice?.(m),
       })
-      repo.commitAfter(lock.confirmed)
+      const held = lock
+      repo.commitAfter(lock.confirmed, () => held.throwIfLost())
     }
     const result = await fn(repo)
     await lock?.confirmed

@@ -224,6 +224,52 @@ describe('Lock', () => {
     assert.deepEqual(await lockIds(repo), [])
   })
 
+  it('a lock removed meanwhile (unlock elsewhere) is lost: not written anew, and nothing more is committed under it', async () => {
+    // The refresh wrote a new lock beside the exclusive one another process had taken meanwhile,
+    // and the backup saved its snapshot although prune could have removed its packs.
+    const repo = await createTestRepository()
+    const warnings: string[] = []
+    const lock = await Lock.acquire(repo, { exclusive: false, ...FAST, onWarning: (m) => warnings.push(m) })
+    repo.commitAfter(lock.confirmed, () => lock.throwIfLost())
+    await repo.backend.remove({ type: 'locks', name: lock.id })
+    const theirs = await foreignLock(repo, { hostname: 'other-host', exclusive: true })
+    await lock.refresh()
+    assert.deepEqual(await lockIds(repo), [theirs], 'no lock of ours written anew')
+    assert.throws(() => lock.throwIfLost(), (err) => isAppError(err, 'LOCKED') && /was removed while this command ran/.test(err.message))
+    await assert.rejects(repo.saveUnpacked('snapshots', Buffer.from('{}')), (err) => isAppError(err, 'LOCKED'))
+    assert.deepEqual(await repo.listIds('snapshots'), [])
+    assert.match(warnings.join('\n'), /nothing more will be committed/)
+    await lock.release()
+  })
+
+  it('a refresh that fails is told, and the lock is lost once others would take it for stale', async () => {
+    const memory = new MemoryBackend()
+    let failing = false
+    const flaky = withMembers<Backend>(memory, {
+      save: async (h: Handle, data: Uint8Array) => {
+        if (failing && h.type === 'locks') throw new AppError('NETWORK', 'Cannot save the lock: connection refused')
+        return memory.save(h, data)
+      },
+    })
+    const repo = await createTestRepository({ backend: flaky })
+    const warnings: string[] = []
+    const lock = await Lock.acquire(repo, { exclusive: false, ...FAST, onWarning: (m) => warnings.push(m) })
+    failing = true
+    await lock.refresh()
+    assert.match(warnings.join('\n'), /Cannot refresh the repository lock, trying again in 5 minutes: Cannot save the lock/)
+    lock.throwIfLost() // one failed refresh: still held
+    const now = Date.now
+    Date.now = () => now() + STALE_AFTER_MS - 4 * 60_000
+    try {
+      await lock.refresh()
+    } finally {
+      Date.now = now
+    }
+    assert.throws(() => lock.throwIfLost(), (err) => isAppError(err, 'LOCKED') && /could not be refreshed for 26 minutes/.test(err.message))
+    failing = false
+    await lock.release()
+  })
+
   it('release() is idempotent', async () => {
     const repo = await createTestRepository()
     const lock = await Lock.acquire(repo, { exclusive: true, ...FAST })

@@ -8,7 +8,9 @@
  * longer runs. Anything less certain (a lock of restic, of a container or a machine that shares
  * this hostname, or of a laptop that slept through its refreshes) blocks until `unlock`, as
  * restic's locks do: ignoring the lock of a running backup lets prune delete what it just wrote.
- * Abandoned locks are removed when seen.
+ * Abandoned locks are removed when seen. A lock that another machine removed, or that could not
+ * be refreshed before others would take it for stale, is lost: nothing more is committed under it
+ * (restic 0.16 and later stop then too).
  */
 import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname as osHostname, userInfo } from 'node:os'
@@ -36,7 +38,11 @@ export interface LockTarget {
   listIds(type: 'locks'): Promise<Id[]>
   loadUnpacked(type: UnpackedType, id: Id): Promise<Buffer>
   saveUnpacked(type: UnpackedType, json: Uint8Array): Promise<Id>
-  readonly backend: { remove(h: { type: 'locks'; name: string }): Promise<void>; readonly properties: { listsAfterWrite: boolean } }
+  readonly backend: {
+    remove(h: { type: 'locks'; name: string }): Promise<void>
+    stat(h: { type: 'locks'; name: string }): Promise<unknown>
+    readonly properties: { listsAfterWrite: boolean }
+  }
 }
 
 export const STALE_AFTER_MS = 30 * 60 * 1000
@@ -63,6 +69,8 @@ export interface LockOptions {
   onWait?: (err: AppError, msLeft: number) => void
   /** Ends a wait for a lock (retryMs) with INTERRUPTED. */
   signal?: AbortSignal
+  /** Told when a refresh fails, and when the lock is lost (see Lock.throwIfLost). */
+  onWarning?: (message: string) => void
 }
 
 /** Waits `ms`; rejects with INTERRUPTED as soon as `signal` aborts. */
@@ -94,6 +102,11 @@ export class Lock {
   #refreshing: Promise<void> = Promise.resolve()
   #released = false
   #confirmed: Promise<void> = Promise.resolve()
+  /** When the current lock file was written. */
+  #written = Date.now()
+  /** Why the lock no longer holds the repository, once it does not. */
+  #lost: AppError | undefined
+  #onWarning: ((message: string) => void) | undefined
 
   private constructor(repo: LockTarget, id: Id, exclusive: boolean) {
     this.#repo = repo
@@ -111,8 +124,8 @@ export class Lock {
   }
 
   /**
-   * Takes a lock or throws LOCKED naming the conflicting lock. Stale locks do not block (they
-   * are left for `unlock` to remove).
+   * Takes a lock or throws LOCKED naming the conflicting lock. Abandoned locks (see isAbandoned)
+   * do not block and are removed; stale ones block until `unlock` removes them, as restic's do.
    *
    * Another process may write its lock at the same moment, so the locks are listed again: when
    * both write first and list after, one of the two sees the other. Where listings lag behind
@@ -149,6 +162,7 @@ export class Lock {
       writing.delete(pending)
     }
     const lock = new Lock(repo, id, options.exclusive)
+    lock.#onWarning = options.onWarning
     held.add(lock)
     const recheck = async () => {
       try {
@@ -171,15 +185,57 @@ export class Lock {
     return lock
   }
 
-  /** Writes a fresh lock file and removes the previous one. */
+  /**
+   * Writes a fresh lock file and removes the previous one. A lock file that is gone (`unlock` on
+   * another machine took it for stale) is not written anew: another process may hold the
+   * repository now, so the lock is lost. So it is when refreshes failed until other machines
+   * would take it for stale before the next one. A failed refresh is told through onWarning.
+   */
   async refresh(): Promise<void> {
     this.#refreshing = this.#refreshing.then(async () => {
-      if (this.#released) return
+      if (this.#released || this.#lost !== undefined) return
       const old = this.#id
-      this.#id = await this.#repo.saveUnpacked('locks', encodeLock(newLockInfo(this.exclusive)))
-      await this.#repo.backend.remove({ type: 'locks', name: old })
+      if (!(await this.#stillThere(old))) {
+        return this.#lose(`the repository lock ${shortId(old)} was removed while this command ran (by "unlock" on some machine?), and another process may hold the repository now`)
+      }
+      try {
+        this.#id = await this.#repo.saveUnpacked('locks', encodeLock(newLockInfo(this.exclusive)))
+        this.#written = Date.now()
+      } catch (err) {
+        const minutes = Math.floor((Date.now() - this.#written) / 60_000)
+        const why = err instanceof Error ? err.message : String(err)
+        // Stale for others before the next refresh: prune elsewhere may go past it.
+        if (Date.now() - this.#written >= STALE_AFTER_MS - REFRESH_EVERY_MS) {
+          return this.#lose(`the repository lock could not be refreshed for ${minutes} minutes (${why}); other machines take it for stale at 30`)
+        }
+        this.#onWarning?.(`Cannot refresh the repository lock, trying again in ${REFRESH_EVERY_MS / 60_000} minutes: ${why}`)
+        return
+      }
+      await this.#repo.backend.remove({ type: 'locks', name: old }).catch(() => {})
     })
     return this.#refreshing
+  }
+
+  /** Throws LOCKED once the lock is lost (see refresh()): nothing may be committed under it. */
+  throwIfLost(): void {
+    if (this.#lost !== undefined) throw this.#lost
+  }
+
+  #lose(why: string): void {
+    this.#lost = new AppError('LOCKED', `Stopped: ${why}`, {
+      hint: 'Nothing more was committed; run the command again (a backup goes on where it stopped)',
+    })
+    this.#onWarning?.(`Warning: ${why}; nothing more will be committed`)
+  }
+
+  /** Whether the lock file is still there; one that cannot be looked at counts as there. */
+  async #stillThere(id: Id): Promise<boolean> {
+    try {
+      await this.#repo.backend.stat({ type: 'locks', name: id })
+      return true
+    } catch (err) {
+      return !isAppError(err, 'NOT_FOUND')
+    }
   }
 
   async release(): Promise<void> {

@@ -68,6 +68,7 @@ export class Repository {
   #scratch = new Scratch()
 
   #commitGate: Promise<void> = Promise.resolve()
+  #commitCheck: (() => void) | undefined
 
   private constructor(backend: Backend, key: MasterKey, keyId: Id, config: RepoConfig) {
     this.backend = backend
@@ -148,9 +149,11 @@ export class Repository {
   /**
    * Makes index and snapshot writes wait for `gate` (and fail with its error): a shared lock
    * confirms itself in the background (Lock.confirmed), and nothing is committed before that.
+   * `check`, run before each, throws when they may no longer be written (a lock that was lost).
    */
-  commitAfter(gate: Promise<void>): void {
+  commitAfter(gate: Promise<void>, check?: () => void): void {
     this.#commitGate = gate
+    this.#commitCheck = check
   }
 
   /** Encrypts and stores a JSON document as an index, snapshot or lock file; returns its ID. */
@@ -163,7 +166,10 @@ export class Repository {
    * IndexFileBuilder). It is sealed where it lies: `framed` is used up.
    */
   async saveFramedUnpacked(type: UnpackedType, framed: Sealable): Promise<Id> {
-    if (type !== 'locks') await this.#commitGate
+    if (type !== 'locks') {
+      await this.#commitGate
+      this.#commitCheck?.()
+    }
     const bytes = sealInPlace(this.key, framed)
     const id = hashId(bytes)
     await this.backend.save({ type, name: id }, bytes)
