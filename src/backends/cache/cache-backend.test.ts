@@ -260,4 +260,15 @@ describe('withCache()', () => {
     assert.equal(warnings.length, 1)
     assert.match(warnings[0], /^Cannot write to the cache ".*": .*; new files are not cached in this run$/)
   })
+
+  it('warns once also when several writes under way fail together', async () => {
+    const { faulty, be, cache, warnings } = await setup()
+    await fs.rm(join(cache.dir, 'index'), { recursive: true })
+    await fs.writeFile(join(cache.dir, 'index'), 'not a directory')
+    const files = [file('index'), file('index'), file('index')]
+    for (const f of files) await faulty.inner.save(f.h, f.data)
+    const loaded = await Promise.all(files.map((f) => be.load(f.h)))
+    loaded.forEach((b, i) => assert.deepEqual(b, files[i].data))
+    assert.equal(warnings.length, 1, warnings.join('\n'))
+  })
 })

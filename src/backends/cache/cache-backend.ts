@@ -205,8 +205,9 @@ class CachedBackend implements Backend {
       await this.#cache.write(h, data)
       return true
     } catch (err) {
+      // Told once: writes that were under way when the first failed fail too.
+      if (!this.#writesOff) this.#warn(`Cannot write to the cache "${this.#cache.dir}": ${messageOf(err)}; new files are not cached in this run`)
       this.#writesOff = true
-      this.#warn(`Cannot write to the cache "${this.#cache.dir}": ${messageOf(err)}; new files are not cached in this run`)
       return false
     }
   }
