@@ -5,6 +5,7 @@ import { after, test } from 'node:test'
 import { makeTempRoot } from '../../../test/helpers/index.js'
 import { quickHash, shaHash } from '../testing.js'
 import { CredentialStore } from './credential-store.js'
+import { hashPassword } from './password-hash.js'
 
 const tmp = await makeTempRoot('server-credentials')
 after(() => tmp.cleanup())
@@ -63,4 +64,24 @@ test('CredentialStore.open() names a missing file and suggests --no-auth', async
     assert.match(err.hint ?? '', /--no-auth/)
     return true
   })
+})
+
+test('CredentialStore.authenticate() takes as long for a user name that does not exist as for a wrong password', async () => {
+  // An unknown name was refused at once, a known one after bcrypt: the time told which names exist.
+  const file = join(tmp.path, 'timing.htpasswd')
+  await writeFile(file, `alice:${await hashPassword('right', 8)}\n`)
+  const store = await CredentialStore.open({ htpasswdFile: file })
+  const fastest = async (name: string) => {
+    let best = Infinity
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now()
+      assert.equal(await store.authenticate(name, `wrong-${i}`), undefined)
+      best = Math.min(best, performance.now() - t0)
+    }
+    return best
+  }
+  await store.authenticate('nobody', 'warm-up')
+  const known = await fastest('alice')
+  const unknown = await fastest('nobody')
+  assert.ok(unknown > known * 0.3, `unknown user ${unknown.toFixed(1)} ms, wrong password ${known.toFixed(1)} ms`)
 })

@@ -1,9 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { AppError } from '../../base/index.js'
 import type { Access, Account } from './account.js'
 import { parseHtpasswd } from './htpasswd.js'
-import { verifyPassword } from './password-hash.js'
+import { hashPassword, verifyPassword } from './password-hash.js'
 import { readOptionalFile } from './secret-file.js'
 import { parseUsersFile } from './users-file.js'
 
@@ -48,6 +48,7 @@ interface FileStamp {
 export class CredentialStore {
   readonly #sources: CredentialSources
   readonly #now: () => number
+  readonly #decoys = new Map<number, Promise<string>>()
   #users = new Map<string, Stored>()
   #stamps = new Map<string, FileStamp | undefined>()
   #cache = new Map<string, { verifier: Buffer; expires: number }>()
@@ -84,7 +85,13 @@ export class CredentialStore {
   async authenticate(name: string, password: string): Promise<Account | undefined> {
     await this.#maybeReload()
     const stored = this.#users.get(name)
-    if (stored === undefined) return undefined
+    if (stored === undefined) {
+      // As long as a wrong password of a real user takes: the time of a login must not tell
+      // which user names exist.
+      const decoy = this.#decoy()
+      if (decoy !== undefined) await verifyPassword(await decoy, password)
+      return undefined
+    }
     const verifier = createHash('sha256').update(`${name}:${password}`, 'utf8').digest()
     const cached = this.#cache.get(name)
     const now = this.#now()
@@ -98,6 +105,22 @@ export class CredentialStore {
     if (this.#users !== users && this.#users.get(name)?.hash !== stored.hash) return undefined
     this.#cache.set(name, { verifier, expires: now + (this.#sources.cacheMs ?? 60_000) })
     return this.#users.get(name)?.account ?? stored.account
+  }
+
+  /** A bcrypt hash of the cost the users' hashes have (none when no user has one), made once per cost. */
+  #decoy(): Promise<string> | undefined {
+    let cost: number | undefined
+    for (const u of this.#users.values()) {
+      const m = /^\$2[aby]\$(\d\d)\$/.exec(u.hash)
+      if (m !== null) {
+        cost = Number(m[1])
+        break
+      }
+    }
+    if (cost === undefined) return undefined
+    let made = this.#decoys.get(cost)
+    if (made === undefined) this.#decoys.set(cost, (made = hashPassword(randomBytes(16).toString('hex'), cost)))
+    return made
   }
 
   /** Reads the files again now (for SIGHUP). Throws when a file is broken; the old users stay. */
