@@ -286,6 +286,14 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.match((await cairn(['-r', repo, 'forget'], env)).stdout, /no policy was specified/)
   })
 
+  it('"latest" that no snapshot matches names the filters it was looked for with', async () => {
+    const { env, repo, data } = await newRepository('latest-filters')
+    assert.equal((await cairn(['-r', repo, 'backup', data], env)).code, 0)
+    const r = await cairn(['-r', repo, 'ls', 'latest', '--host', 'nohost', '--tag', 'a,b'], env)
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^Fatal: No snapshot found for --host "nohost" and --tag "a,b" \(/)
+  })
+
   it('find --tree --show-pack-id names the pack of a tree, and says why the start of an ID it did not find is not found', async () => {
     const { env, repo, data } = await newRepository('find-pack')
     assert.equal((await cairn(['-r', repo, 'backup', data], env)).code, 0)

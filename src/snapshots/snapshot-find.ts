@@ -93,7 +93,16 @@ export async function findSnapshot(repo: SnapshotRepo, spec: string, filter: Sna
   if (spec === 'latest') {
     const all = (await loadSnapshots(repo, () => {})).filter((e) => matchesFilter(e.snapshot, filter))
     const last = all.at(-1)
-    if (!last) throw new AppError('NOT_FOUND', 'No snapshot found', { hint: 'List snapshots with "cairn snapshots"; check --host, --tag and --path filters' })
+    if (!last) {
+      // The filters named, as restic names them ("no snapshot found Paths:[] Hosts:[nohost]")
+      const given = [
+        ['--host', filter.hosts],
+        ['--tag', filter.tags],
+        ['--path', filter.paths],
+      ].filter((f): f is [string, string[]] => f[1] !== undefined && f[1].length > 0)
+      const which = given.length === 0 ? '' : ` for ${given.map(([flag, v]) => `${flag} ${v.map((x) => JSON.stringify(x)).join(', ')}`).join(' and ')}`
+      throw new AppError('NOT_FOUND', `No snapshot found${which}`, { hint: 'List snapshots with "cairn snapshots"; check --host, --tag and --path filters' })
+    }
     return last
   }
   const id = await resolveSnapshotId(repo, spec)
