@@ -6,6 +6,7 @@ import type { CommandContext } from '../context.js'
 import { capYoungGeneration } from '../heap.js'
 import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
+import { omitZeros } from '../output/json.js'
 import { stdinIsTerminal } from '../output/prompt.js'
 
 interface BackupFlags {
@@ -171,11 +172,6 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
         if (signal.aborted && !finished) throw new AppError('INTERRUPTED', 'Backup interrupted: no snapshot was written')
       }
     })
-}
-
-/** `fields` without those that are 0, except `keep`: Go's omitempty. */
-function omitZeros(fields: Record<string, number>, keep: string[]): Record<string, number> {
-  return Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== 0 || keep.includes(k)))
 }
 
 /**

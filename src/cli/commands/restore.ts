@@ -4,6 +4,7 @@ import type { CommandContext } from '../context.js'
 import { keepYoungGenerationSmall } from '../heap.js'
 import { collect } from '../options.js'
 import { formatBytes, formatDuration } from '../output/format.js'
+import { omitZeros } from '../output/json.js'
 
 interface RestoreFlags {
   target?: string
@@ -62,15 +63,18 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         const pct = planned && total > 0 ? ((100 * done) / total).toFixed(1) + '%  ' : ''
         const line = `[${formatDuration(secs)}] ${pct}${formatBytes(done)} / ${planned ? '' : 'at least '}${formatBytes(total)}`
         // restic's (0.16 and later) status message, its zero fields left out as Go's omitempty does
-        const fields: Record<string, number> = {
-          seconds_elapsed: Math.floor(secs),
-          percent_done: planned && total > 0 ? Math.min(1, done / total) : 0,
-          total_files: totalFiles,
-          files_restored: filesDone,
-          total_bytes: total,
-          bytes_restored: done,
-        }
-        return { line, json: Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== 0 || k === 'percent_done')) }
+        const json = omitZeros(
+          {
+            seconds_elapsed: Math.floor(secs),
+            percent_done: planned && total > 0 ? Math.min(1, done / total) : 0,
+            total_files: totalFiles,
+            files_restored: filesDone,
+            total_bytes: total,
+            bytes_restored: done,
+          },
+          ['percent_done'],
+        )
+        return { line, json }
       })
       try {
         await withRepository(ctx.repositoryOptions(), 'shared', async (repo) => {

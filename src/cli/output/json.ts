@@ -37,4 +37,7 @@ export function nodeJson(item: ListedNode): Record<string, unknown> {
   return o
 }
 
-
+/** `fields` without those that are 0, except `keep`: the numbers of a message as Go's omitempty writes them. */
+export function omitZeros(fields: Record<string, number>, keep: readonly string[]): Record<string, number> {
+  return Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== 0 || keep.includes(k)))
+}
