@@ -8,6 +8,12 @@ import type { Repository } from '../repository/index.js'
 import { defaultRepository } from './default-repository.js'
 import { globPaths, readListFiles } from './list-files.js'
 
+/** A step of a backup run, as it begins (`scanned`: the count of what there is to back up is done). */
+export type BackupStep =
+  | { kind: 'load-index' }
+  | { kind: 'scan' | 'backup'; paths: string[] }
+  | { kind: 'scanned'; totals: ScanTotals; seconds: number }
+
 export interface BackupRequest {
   paths: string[]
   /** Files listing paths, one a line (`#` comments and blank lines skipped, lines trimmed). */
@@ -43,6 +49,8 @@ export interface BackupRequest {
   progress?: BackupProgress
   /** Count files and bytes beside the backup, for a percentage and an ETA (costs extra stat calls). */
   onTotals?: (t: ScanTotals) => void
+  /** The steps of the run as they begin, for restic's -v lines; `scanned` also counts (as onTotals). */
+  onStep?: (step: BackupStep) => void
   /**
    * Back up standard input (or `input`) as one file at `filename` instead of paths (restic's
    * --stdin and --stdin-filename). Paths, --files-from and excludes do not go with it.
@@ -101,6 +109,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   })
   // An empty --host is the machine's name, as restic takes it.
   const host = req.host || osHostname()
+  req.onStep?.({ kind: 'load-index' })
   await repo.loadIndex()
   let parent
   if (!req.force) {
@@ -109,7 +118,14 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     const existing = paths.filter((p) => lstatOrUndefined(bytesFromGoString(p)) !== undefined)
     parent = req.parent ? await findSnapshot(repo, req.parent) : await findParentSnapshot(repo, host, existing.map((p) => resolve(p)), req.time)
   }
-  if (req.onTotals) void scanTotals(paths, excludes, req.onTotals, req.signal).catch(() => {})
+  req.onStep?.({ kind: 'scan', paths })
+  if (req.onTotals || req.onStep) {
+    const started = Date.now()
+    void scanTotals(paths, excludes, req.onTotals ?? (() => {}), req.signal)
+      .then((totals) => req.onStep?.({ kind: 'scanned', totals, seconds: (Date.now() - started) / 1000 }))
+      .catch(() => {})
+  }
+  req.onStep?.({ kind: 'backup', paths })
   return backup(repo, {
     paths,
     excludes,

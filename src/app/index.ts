@@ -9,7 +9,7 @@
 export { initRepository, interruptSignal, openRepository, repositoryLocation, withRepository, forWriting, type LockMode, type RepositoryOptions } from './session.js'
 export { defaultRepository } from './default-repository.js'
 export { resolvePassword, type PasswordSource } from './password.js'
-export { runBackup, type BackupRequest } from './backup.js'
+export { runBackup, type BackupRequest, type BackupStep } from './backup.js'
 export { runRestore, type OverwritePolicy, type RestoreRequest, type RestoreResult } from './restore.js'
 export { listObjects, listSnapshots, listSnapshotTree, newestPerHostAndPaths, listType, LIST_TYPES, type ListedNode, type ListType } from './listing.js'
 export { resolveTreePath, splitSnapshotPath } from './tree-path.js'

@@ -60,6 +60,9 @@ describe('backup -vv', () => {
       assert.deepEqual(named.sort(), ['/src/', '/src/a.txt', '/src/b.txt'])
       const quiet = await cairn(repo, ['backup', '-v', src])
       assert.doesNotMatch(quiet.stdout, /^unchanged /m, 'not at -v')
+      // restic's lines on what the run does, at -v
+      assert.match(quiet.stdout, new RegExp(`^open repository\nlock repository\nload index files\nstart scan on \\[${src}\\]\nstart backup on \\[${src}\\]\n`))
+      assert.match(quiet.stdout, /^scan finished in \d+\.\d{3}s: 2 files, 3 B$/m)
       // restic's summary at -v: the blob counts, and the sizes padded as its %-5s pads them
       assert.match(quiet.stdout, /^Data Blobs: +\d+ new\nTree Blobs: +\d+ new\nAdded to the repository: \S+ \S+ *\(\S+ \S+ *stored\)$/m)
       const again = await cairn(repo, ['backup', '-v', src])

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { interruptSignal, parseFindTime, runBackup, forWriting, withRepository, type RepositoryOptions } from '../../app/index.js'
+import { interruptSignal, parseFindTime, runBackup, forWriting, withRepository, type BackupStep, type RepositoryOptions } from '../../app/index.js'
 import { parseSize, type BackupResult } from '../../archiver/index.js'
 import { AppError } from '../../base/index.js'
 import type { CommandContext } from '../context.js'
@@ -100,12 +100,16 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
         return { line: `${line}  ${errors} errors`, json }
       })
       let finished = false
+      // restic's -v lines on what the run is doing
+      const steps = term.verbose >= 1 && !term.json && !term.quiet
+      if (steps) term.info('open repository')
       try {
         const result = await withRepository(
           forWriting(dataOnStdin(ctx.repositoryOptions(), opts), opts.dryRun === true),
           opts.dryRun ? 'none' : 'shared',
-          (repo) =>
-            runBackup(repo, {
+          (repo) => {
+            if (steps && !opts.dryRun) term.info('lock repository')
+            return runBackup(repo, {
               paths,
               filesFrom: opts.filesFrom,
               filesFromVerbatim: opts.filesFromVerbatim,
@@ -131,6 +135,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               ...(opts.stdin ? { stdin: { filename: opts.stdinFilename } } : {}),
               signal,
               onTotals: term.interactive || (term.json && !term.quiet) ? (t) => (totals = t) : undefined,
+              onStep: steps ? (step) => term.info(stepLine(step)) : undefined,
               progress: {
                 onItem: (p, kind, status, size) => {
                   if (kind === 'file') files++
@@ -154,7 +159,8 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
                   else term.warn(`error: ${p}: ${err.message}`)
                 },
               },
-            }),
+            })
+          },
           true,
         )
         finished = true
@@ -172,6 +178,13 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
         if (signal.aborted && !finished) throw new AppError('INTERRUPTED', 'Backup interrupted: no snapshot was written')
       }
     })
+}
+
+/** A step of the run in restic's -v words. */
+function stepLine(step: BackupStep): string {
+  if (step.kind === 'load-index') return 'load index files'
+  if (step.kind === 'scanned') return `scan finished in ${step.seconds.toFixed(3)}s: ${step.totals.files} files, ${formatBytes(step.totals.bytes)}`
+  return `start ${step.kind} on [${step.paths.join(' ')}]`
 }
 
 /**
