@@ -14,7 +14,7 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname as osHostname, userInfo } from 'node:os'
-import { AppError, errnoCode, isAppError, shortId, type Id } from '../base/index.js'
+import { AppError, errnoCode, isAppError, messageOf, shortId, type Id } from '../base/index.js'
 import type { UnpackedType } from './repository.js'
 
 export interface LockInfo {
@@ -202,11 +202,11 @@ export class Lock {
         this.#id = await this.#repo.saveUnpacked('locks', encodeLock(newLockInfo(this.exclusive)))
         this.#written = Date.now()
       } catch (err) {
-        const minutes = Math.floor((Date.now() - this.#written) / 60_000)
-        const why = err instanceof Error ? err.message : String(err)
+        const age = Date.now() - this.#written
+        const why = messageOf(err)
         // Stale for others before the next refresh: prune elsewhere may go past it.
-        if (Date.now() - this.#written >= STALE_AFTER_MS - REFRESH_EVERY_MS) {
-          return this.#lose(`the repository lock could not be refreshed for ${minutes} minutes (${why}); other machines take it for stale at 30`)
+        if (age >= STALE_AFTER_MS - REFRESH_EVERY_MS) {
+          return this.#lose(`the repository lock could not be refreshed for ${Math.floor(age / 60_000)} minutes (${why}); other machines take it for stale at 30`)
         }
         this.#onWarning?.(`Cannot refresh the repository lock, trying again in ${REFRESH_EVERY_MS / 60_000} minutes: ${why}`)
         return
@@ -223,7 +223,7 @@ export class Lock {
 
   #lose(why: string): void {
     this.#lost = new AppError('LOCKED', `Stopped: ${why}`, {
-      hint: 'Nothing more was committed; run the command again (a backup goes on where it stopped)',
+      hint: 'Nothing more was committed; run the command again',
     })
     this.#onWarning?.(`Warning: ${why}; nothing more will be committed`)
   }
@@ -381,7 +381,7 @@ async function throwOnConflict(repo: LockTarget, exclusive: boolean, ownId: Id |
       // Unreadable (no permission, an I/O error, a damaged file): it may be the lock of a
       // running backup, and taking the repository past it lets prune delete what that backup
       // writes. restic (0.16 and later) refuses too.
-      throw new AppError('LOCKED', `Repository "${repo.location}" holds a lock that cannot be read (lock ${shortId(id)}): ${error instanceof Error ? error.message : String(error)}`, {
+      throw new AppError('LOCKED', `Repository "${repo.location}" holds a lock that cannot be read (lock ${shortId(id)}): ${messageOf(error)}`, {
         hint: 'Check that this user may read the files in locks/; if the lock is damaged and no process uses the repository, remove it with "cairn unlock --remove-all"',
       })
     }
