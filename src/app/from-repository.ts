@@ -84,7 +84,7 @@ export async function fromRepositoryOptions(base: RepositoryOptions, flags: From
   // The password resolver reads CAIRN_PASSWORD and friends: hand it the FROM_ values under
   // those names, and none of the main repository's.
   const sourceEnv: NodeJS.ProcessEnv = { ...env }
-  for (const name of ['PASSWORD', 'PASSWORD_FILE', 'PASSWORD_COMMAND', 'REPOSITORY', 'REPOSITORY_FILE']) {
+  for (const name of ['PASSWORD', 'PASSWORD_FILE', 'PASSWORD_COMMAND', 'REPOSITORY', 'REPOSITORY_FILE', 'KEY_HINT']) {
     delete sourceEnv[`CAIRN_${name}`]
     delete sourceEnv[`RESTIC_${name}`]
   }

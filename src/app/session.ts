@@ -178,7 +178,9 @@ export async function openRepository(o: RepositoryOptions, createDefault = false
   const backend: Backend = await openBackend(url, o.backend)
   const password = await closingOnError(backend, () => passwordFor(o, isDefault, async () => createDefault && !(await hasConfig(backend))))
   try {
-    const repo = writing(await Repository.open(backend, password, { keyHint: o.keyHint, cache: cacheFor(o, url) }))
+    // restic's --key-hint defaults to $RESTIC_KEY_HINT (CAIRN_KEY_HINT first)
+    const keyHint = o.keyHint ?? (nonEmpty(env.CAIRN_KEY_HINT) || nonEmpty(env.RESTIC_KEY_HINT))
+    const repo = writing(await Repository.open(backend, password, { keyHint, cache: cacheFor(o, url) }))
     await tendOldCaches(o)
     return repo
   } catch (err) {

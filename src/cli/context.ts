@@ -60,7 +60,7 @@ export class CommandContext {
       repositoryFile: g.repositoryFile,
       passwordFile: g.passwordFile,
       passwordCommand: g.passwordCommand,
-      keyHint: g.keyHint ?? keyHintFromEnvironment(),
+      keyHint: g.keyHint,
       noLock: g.lock === false,
       ...(g.retryLock === undefined ? {} : { retryLockMs: g.retryLock }),
       backend: {
@@ -82,10 +82,4 @@ export class CommandContext {
       onNotice: (m) => this.term.warn(m),
     }
   }
-}
-
-/** restic's --key-hint default: $RESTIC_KEY_HINT (CAIRN_KEY_HINT first). */
-function keyHintFromEnvironment(): string | undefined {
-  const hint = process.env.CAIRN_KEY_HINT || process.env.RESTIC_KEY_HINT
-  return hint === '' ? undefined : hint
 }
