@@ -131,5 +131,5 @@ export async function* listObjects(repo: Repository, type: ListType): AsyncGener
     for (const b of repo.index.blobs()) yield `${b.type} ${b.id}`
     return
   }
-  for await (const f of repo.backend.list(FILE_TYPE_OF[type])) yield f.name
+  for await (const f of repo.backend.list(FILE_TYPE_OF[type], { namesOnly: true })) yield f.name
 }

@@ -50,7 +50,7 @@ export async function runRepairPacks(o: RepositoryOptions, req: RepairPacksReque
   const { repairPacks } = await maintenance()
   return withRepository(forWriting(o), 'exclusive', async (repo) => {
     const all: Id[] = []
-    for await (const f of repo.backend.list('data')) all.push(f.name)
+    for await (const f of repo.backend.list('data', { namesOnly: true })) all.push(f.name)
     const ids = new Set<Id>()
     for (const spec of req.packs) {
       const hits = /^[0-9a-f]{1,64}$/.test(spec) ? all.filter((id) => id.startsWith(spec)) : []

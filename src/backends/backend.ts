@@ -22,7 +22,16 @@ export interface Handle {
 
 export interface FileInfo {
   name: string
+  /** In bytes; -1 in a listing asked for names only, where the size would cost a call per file. */
   size: number
+}
+
+export interface ListOptions {
+  /**
+   * The caller reads only the names. A backend whose listing does not carry sizes (a local
+   * folder, which needs a stat per file for them) may then give each size as -1.
+   */
+  namesOnly?: boolean
 }
 
 export interface BackendProperties {
@@ -79,7 +88,7 @@ export interface Backend {
    * (temp files, junk) are skipped. Files saved or removed while the listing runs may or may
    * not appear. Listing `config` is a TypeError.
    */
-  list(type: FileType): AsyncIterable<FileInfo>
+  list(type: FileType, options?: ListOptions): AsyncIterable<FileInfo>
 
   /** Removes a file. Removing a file that does not exist is not an error. */
   remove(h: Handle): Promise<void>

@@ -14,7 +14,7 @@
  * await be.save({ type: 'snapshots', name: id }, bytes)
  * for await (const { name, size } of be.list('snapshots')) console.log(name, size)
  */
-export type { Backend, BackendProperties, FileInfo, FileType, Handle, StagedFile, TemporaryFiles } from './backend.js'
+export type { Backend, BackendProperties, FileInfo, FileType, Handle, ListOptions, StagedFile, TemporaryFiles } from './backend.js'
 export { FILE_TYPES } from './backend.js'
 export { FileExistsError, NotFoundError, handleToString, shortReadError } from './errors.js'
 export { LocalBackend, type LocalBackendOptions } from './local/local-backend.js'

@@ -3,7 +3,7 @@
  * after a number of changes, and a small consistency check. Imported by tests only.
  */
 import { hashId, type Id } from '../base/index.js'
-import { MemoryBackend, type Backend, type FileInfo, type FileType, type Handle } from '../backends/index.js'
+import { MemoryBackend, type Backend, type FileInfo, type FileType, type Handle, type ListOptions } from '../backends/index.js'
 import { packSize, type Repository } from '../repository/index.js'
 import { decodeTree, encodeSnapshot, encodeTree, loadSnapshots, type Node } from '../snapshots/index.js'
 import { testNode } from '../snapshots/testing.js'
@@ -107,9 +107,9 @@ export class CrashingBackend implements Backend {
     return this.#inner.stat(h)
   }
 
-  list(type: FileType): AsyncIterable<FileInfo> {
+  list(type: FileType, options?: ListOptions): AsyncIterable<FileInfo> {
     this.#alive()
-    return this.#inner.list(type)
+    return this.#inner.list(type, options)
   }
 
   async remove(h: Handle): Promise<void> {

@@ -16,7 +16,7 @@ export async function openMasterKey(
   options: { keyHint?: string; maxKeys?: number } = {},
 ): Promise<{ keyId: Id; key: MasterKey }> {
   const names: string[] = []
-  for await (const f of backend.list('keys')) names.push(f.name)
+  for await (const f of backend.list('keys', { namesOnly: true })) names.push(f.name)
   if (names.length === 0) {
     throw new AppError('INVALID_DATA', `Repository "${backend.location}" has no key files`, {
       hint: 'The keys/ folder is empty or unreadable; without a key file the repository cannot be opened',

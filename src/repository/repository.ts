@@ -142,7 +142,7 @@ export class Repository {
   /** Lists the IDs of all files of a type. */
   async listIds(type: Exclude<FileType, 'config'>): Promise<Id[]> {
     const ids: Id[] = []
-    for await (const f of this.backend.list(type)) ids.push(f.name)
+    for await (const f of this.backend.list(type, { namesOnly: true })) ids.push(f.name)
     return ids
   }
 
@@ -369,7 +369,7 @@ async function repositoryFilesIn(backend: Backend): Promise<{ keys: string[]; wo
   const names = async (type: 'keys' | 'snapshots' | 'index' | 'data', max = Infinity): Promise<string[]> => {
     const out: string[] = []
     try {
-      for await (const f of backend.list(type)) {
+      for await (const f of backend.list(type, { namesOnly: true })) {
         out.push(f.name)
         if (out.length >= max) break
       }

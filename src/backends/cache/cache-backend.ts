@@ -1,5 +1,5 @@
 import { hashId, messageOf } from '../../base/index.js'
-import type { Backend, FileInfo, FileType, Handle, StagedFile } from '../backend.js'
+import type { Backend, FileInfo, FileType, Handle, ListOptions, StagedFile } from '../backend.js'
 import { NotFoundError, handleToString, shortReadError } from '../errors.js'
 import { checkHandle, checkRange } from '../handle.js'
 import { Cache } from './cache.js'
@@ -132,12 +132,12 @@ class CachedBackend implements Backend {
     }
   }
 
-  list(type: FileType): AsyncIterable<FileInfo> {
-    if (!Cache.holds(type)) return this.#be.list(type)
+  list(type: FileType, options?: ListOptions): AsyncIterable<FileInfo> {
+    if (!Cache.holds(type)) return this.#be.list(type, options)
     const self = this
     return (async function* () {
       const names = new Set<string>()
-      for await (const fi of self.#be.list(type)) {
+      for await (const fi of self.#be.list(type, options)) {
         names.add(fi.name)
         yield fi
       }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile, chmod } from 'node:fs/promises'
+import * as fsp from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, utimes, writeFile, chmod } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,6 +30,10 @@ function repoPath(): string {
 function file(type: FileType, size: number): { h: Handle; data: Buffer } {
   const data = randomBytes(size)
   return { h: { type, name: hashId(data) }, data }
+}
+
+function sortByName(list: FileInfo[]): FileInfo[] {
+  return [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 async function collect(be: LocalBackend, type: FileType): Promise<FileInfo[]> {
@@ -284,6 +289,28 @@ describe('LocalBackend listing tolerance', () => {
     assert.deepEqual(await collect(be, 'snapshots'), [{ name: snap.h.name, size: 10 }])
     assert.deepEqual(await collect(be, 'data'), [{ name: pack.h.name, size: 10 }])
     assert.deepEqual(await collect(be, 'keys'), [])
+  })
+
+  it('list() asked for names only makes no stat for regular files; a symlink is still followed', async () => {
+    const path = repoPath()
+    let stats = 0
+    const be = new LocalBackend(path, { fs: { ...fsp, stat: ((...a: Parameters<typeof fsp.stat>) => (stats++, fsp.stat(...a))) as typeof fsp.stat } })
+    await be.create()
+    const files = Array.from({ length: 20 }, (_, i) => file('snapshots', 10 + i))
+    for (const f of files) await be.save(f.h, f.data)
+    const elsewhere = await mkdtemp(join(tmpdir(), 'cairn-local-link-'))
+    const linked = file('snapshots', 7)
+    await writeFile(join(elsewhere, 'f'), linked.data)
+    await symlink(join(elsewhere, 'f'), join(path, 'snapshots', linked.h.name))
+    const toDir = hashId(Buffer.from('a folder'))
+    await symlink(elsewhere, join(path, 'snapshots', toDir))
+    stats = 0
+    const listed: FileInfo[] = []
+    for await (const f of be.list('snapshots', { namesOnly: true })) listed.push(f)
+    assert.equal(stats, 2, 'only the two symlinks are looked at')
+    const want = [...files.map((f) => ({ name: f.h.name, size: -1 })), { name: linked.h.name, size: 7 }]
+    assert.deepEqual(sortByName(listed), sortByName(want))
+    await rm(elsewhere, { recursive: true })
   })
 
   it('list() of data walks all 256 subdirectories', async () => {

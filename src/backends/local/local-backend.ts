@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { AppError, errnoCode, makeDirectories } from '../../base/index.js'
-import type { Backend, BackendProperties, FileInfo, FileType, Handle, StagedFile, TemporaryFiles } from '../backend.js'
+import type { Backend, BackendProperties, FileInfo, FileType, Handle, ListOptions, StagedFile, TemporaryFiles } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
 import { checkHandle, checkListType, checkRange } from '../handle.js'
 import { ioError } from './io-error.js'
@@ -248,9 +248,9 @@ export class LocalBackend implements Backend {
     }
   }
 
-  list(type: FileType): AsyncIterable<FileInfo> {
+  list(type: FileType, options: ListOptions = {}): AsyncIterable<FileInfo> {
     checkListType(type)
-    return listLocal(this.#fs, this.#root, type)
+    return listLocal(this.#fs, this.#root, type, options.namesOnly === true)
   }
 
   /**

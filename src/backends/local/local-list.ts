@@ -15,13 +15,18 @@ const DATA_SUBDIR = /^[0-9a-f]{2}$/
 /**
  * Lists the files of one type under a repository in restic's default layout. For `data` it
  * walks the two-hex subdirectories, and only yields files whose name starts with their
- * directory's name, since only those can be loaded by name.
+ * directory's name, since only those can be loaded by name. With `namesOnly`, a regular file
+ * is listed without a stat (size -1): 8,000 snapshot files cost 8,000 stats otherwise.
  */
-export async function* listLocal(fs: LocalFs, root: string, type: FileType): AsyncGenerator<FileInfo> {
+export async function* listLocal(fs: LocalFs, root: string, type: FileType, namesOnly = false): AsyncGenerator<FileInfo> {
   const window: Array<Promise<Settled<FileInfo | undefined>>> = []
   try {
-    for await (const [dir, name] of candidates(fs, root, type)) {
-      window.push(settle(statFile(fs, dir, name)))
+    for await (const [dir, e] of candidates(fs, root, type)) {
+      if (namesOnly && e.isFile()) {
+        yield { name: e.name, size: -1 }
+        continue
+      }
+      window.push(settle(statFile(fs, dir, e.name)))
       if (window.length >= STATS_IN_FLIGHT) {
         const info = unwrap(await window.shift()!)
         if (info) yield info
@@ -52,12 +57,12 @@ async function statFile(fs: LocalFs, dir: string, name: string): Promise<FileInf
   }
 }
 
-/** Directory entries that may be repository files: [directory, name]. */
-async function* candidates(fs: LocalFs, root: string, type: FileType): AsyncGenerator<[string, string]> {
+/** Directory entries that may be repository files: [directory, entry]. */
+async function* candidates(fs: LocalFs, root: string, type: FileType): AsyncGenerator<[string, Dirent]> {
   if (type !== 'data') {
     const dir = join(root, type)
     for (const e of await readDir(fs, dir)) {
-      if (isId(e.name) && mayBeFile(e)) yield [dir, e.name]
+      if (isId(e.name) && mayBeFile(e)) yield [dir, e]
     }
     return
   }
@@ -73,7 +78,7 @@ async function* candidates(fs: LocalFs, root: string, type: FileType): AsyncGene
     const prefix = subdirs[i]
     const dir = join(dataDir, prefix)
     for (const e of entries) {
-      if (isId(e.name) && e.name.startsWith(prefix) && mayBeFile(e)) yield [dir, e.name]
+      if (isId(e.name) && e.name.startsWith(prefix) && mayBeFile(e)) yield [dir, e]
     }
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { createLimit, hashId, isAppError } from '../../base/index.js'
-import type { Backend, FileInfo, FileType, Handle } from '../backend.js'
+import type { Backend, FileInfo, FileType, Handle, ListOptions } from '../backend.js'
 import { FileExistsError, NotFoundError } from '../errors.js'
 
 const CONFIG: Handle = { type: 'config', name: '' }
@@ -14,9 +14,9 @@ function file(type: FileType, size: number): { h: Handle; data: Buffer } {
   return { h: { type, name: hashId(data) }, data }
 }
 
-async function collect(be: Backend, type: FileType): Promise<FileInfo[]> {
+async function collect(be: Backend, type: FileType, options?: ListOptions): Promise<FileInfo[]> {
   const out: FileInfo[] = []
-  for await (const fi of be.list(type)) out.push(fi)
+  for await (const fi of be.list(type, options)) out.push(fi)
   return out
 }
 
@@ -203,6 +203,16 @@ export function runConformanceSuite(name: string, make: () => Promise<Backend>, 
         assert.equal(listed.length, 1000)
         const want = sortByName(files.map((f) => ({ name: f.h.name, size: f.data.length })))
         assert.deepEqual(sortByName(listed), want)
+      }))
+
+    it('list() asked for names only yields the same names, each size true or -1', () =>
+      withBackend(async (be) => {
+        const files = Array.from({ length: 40 }, (_, i) => file('snapshots', 10 + i))
+        for (const f of files) await be.save(f.h, f.data)
+        const listed = await collect(be, 'snapshots', { namesOnly: true })
+        assert.deepEqual(listed.map((f) => f.name).sort(), files.map((f) => f.h.name).sort())
+        const sizes = new Map(files.map((f) => [f.h.name, f.data.length]))
+        for (const f of listed) assert.ok(f.size === -1 || f.size === sizes.get(f.name), `${f.name}: size ${f.size}`)
       }))
 
     it('list() yields only files of the asked type', () =>

@@ -1,5 +1,5 @@
 import { AppError } from '../../base/index.js'
-import type { Backend, BackendProperties, FileInfo, FileType, Handle } from '../backend.js'
+import type { Backend, BackendProperties, FileInfo, FileType, Handle, ListOptions } from '../backend.js'
 import { handleToString } from '../errors.js'
 import { MemoryBackend } from '../memory/memory-backend.js'
 
@@ -155,7 +155,7 @@ export class FaultyBackend implements Backend {
     }
   }
 
-  list(type: FileType): AsyncIterable<FileInfo> {
+  list(type: FileType, options?: ListOptions): AsyncIterable<FileInfo> {
     const self = this
     return (async function* () {
       await self.#enter('list', { type, name: '' })
@@ -168,7 +168,7 @@ export class FaultyBackend implements Backend {
         self.active--
       }
       let n = 0
-      for await (const fi of self.inner.list(type)) {
+      for await (const fi of self.inner.list(type, options)) {
         if (fault?.afterItems !== undefined && n >= fault.afterItems) throw fault.error('list', undefined)
         n++
         yield fi

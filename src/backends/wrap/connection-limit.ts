@@ -39,9 +39,9 @@ export function withConnectionLimit(be: Backend, connections: number): Backend {
     load: (h, offset, length) => limited(h, () => be.load(h, offset, length)),
     stat: (h) => limited(h, () => be.stat(h)),
     remove: (h) => limited(h, () => be.remove(h)),
-    list: (type) =>
+    list: (type, options) =>
       (async function* (): AsyncGenerator<FileInfo> {
-        const iterator = await limited(type, async () => be.list(type)[Symbol.asyncIterator]())
+        const iterator = await limited(type, async () => be.list(type, options)[Symbol.asyncIterator]())
         try {
           for (;;) {
             const r = await limited(type, () => iterator.next())

@@ -40,7 +40,7 @@ export function withRateLimit(be: Backend, limits: RateLimits): Backend {
       return data
     },
     stat: (h) => be.stat(h),
-    list: (type) => be.list(type),
+    list: (type, options) => be.list(type, options),
     remove: (h) => be.remove(h),
     close: () => be.close(),
   }

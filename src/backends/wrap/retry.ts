@@ -1,5 +1,5 @@
 import { messageOf } from '../../base/index.js'
-import type { Backend, FileInfo, FileType, Handle } from '../backend.js'
+import type { Backend, FileInfo, FileType, Handle, ListOptions } from '../backend.js'
 import { FileExistsError } from '../errors.js'
 import { isTransient } from './transient.js'
 
@@ -63,7 +63,7 @@ export function withRetry(be: Backend, options: RetryOptions = {}): Backend {
     },
     load: (h, offset, length) => retry(`Load(${describe(h, offset, length)})`, () => be.load(h, offset, length)),
     stat: (h) => retry(`Stat(${describe(h)})`, () => be.stat(h)),
-    list: (type) => listWithRetry(be, type, retry),
+    list: (type, options) => listWithRetry(be, type, retry, options),
     remove: (h) => retry(`Remove(${describe(h)})`, () => be.remove(h)),
     close: () => be.close(),
     // Idempotent: a file removed before the connection dropped is simply not found again.
@@ -104,14 +104,14 @@ function retrier(o: RetryOptions): Retrier {
  * Restarts a listing that failed part-way. Names already yielded are remembered and skipped, so
  * the caller sees each file once even though the backend lists from the start again.
  */
-function listWithRetry(be: Backend, type: FileType, retry: Retrier): AsyncIterable<FileInfo> {
+function listWithRetry(be: Backend, type: FileType, retry: Retrier, options?: ListOptions): AsyncIterable<FileInfo> {
   return (async function* () {
     const seen = new Set<string>()
     let iterator: AsyncIterator<FileInfo> | undefined
     const next = () =>
       retry(`List(${type})`, async () => {
         try {
-          iterator ??= be.list(type)[Symbol.asyncIterator]()
+          iterator ??= be.list(type, options)[Symbol.asyncIterator]()
           for (;;) {
             const r = await iterator.next()
             if (r.done || !seen.has(r.value.name)) return r

@@ -83,10 +83,10 @@ export function withScrubbedErrors(be: Backend, scrub: Scrubber): Backend {
     load: (h, offset, length) => guard(() => be.load(h, offset, length)),
     stat: (h) => guard(() => be.stat(h)),
     remove: (h) => guard(() => be.remove(h)),
-    list: (type) =>
+    list: (type, options) =>
       (async function* (): AsyncGenerator<FileInfo> {
         try {
-          yield* be.list(type)
+          yield* be.list(type, options)
         } catch (err) {
           throw scrubError(err, scrub)
         }
