@@ -73,4 +73,13 @@ describe('snapshots --group-by and --compact against restic', { skip: await inte
     const theirs = await restic(repo, ['snapshots'])
     assert.equal(ours.stdout.trimEnd(), theirs.stdout.trimEnd())
   })
+
+  it('the compact table is restic\'s to the character: its Tags column is six wide at least', async () => {
+    // The rules under the header were two dashes shorter than restic's.
+    for (const args of [['snapshots', '--compact'], ['snapshots', '--compact', '--host', 'beta']]) {
+      const ours = await cairn(repo, args)
+      const theirs = await restic(repo, args)
+      assert.equal(ours.stdout.trimEnd(), theirs.stdout.trimEnd(), args.join(' '))
+    }
+  })
 })

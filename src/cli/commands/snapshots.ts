@@ -72,8 +72,8 @@ function snapshotTable(list: readonly SnapshotEntry[], compact: boolean): string
       for (const p of s.paths.slice(1)) rows.push(['', '', '', '', p])
     }
   }
-  // restic pads these two headers to ten characters in the full table (not in --compact).
-  const header = compact ? ['ID', 'Time', 'Host', 'Tags'] : ['ID', 'Time', 'Host      ', 'Tags      ', 'Paths']
+  // restic pads the headers of Host and Tags to ten characters in the full table, Tags to six in --compact.
+  const header = compact ? ['ID', 'Time', 'Host', 'Tags  '] : ['ID', 'Time', 'Host      ', 'Tags      ', 'Paths']
   return table(header, rows, `${list.length} snapshots`)
 }
 
