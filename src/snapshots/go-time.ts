@@ -209,3 +209,22 @@ export function parseGoTime(s: string): bigint {
   const fraction = m[7] === undefined ? 0n : BigInt(m[7].slice(0, 9).padEnd(9, '0'))
   return BigInt(epochSeconds) * NS_PER_SECOND + fraction
 }
+
+/**
+ * `s` as Go prints it again after parsing it, as restic's JSON output does: the same instant
+ * and offset, the fraction without trailing zeros, a zero offset as `Z`. Text that is not such
+ * a time is returned as it is.
+ *
+ * @example
+ * reprintGoTime('2026-11-25T03:40:00.100+00:00') // '2026-11-25T03:40:00.1Z'
+ */
+export function reprintGoTime(s: string): string {
+  const m = GO_TIME.exec(s)
+  if (m === null) return s
+  try {
+    const offsetMinutes = m[8] === undefined ? 0 : (Number(m[9]) * 60 + Number(m[10])) * (m[8] === '-' ? -1 : 1)
+    return formatGoTime(parseGoTime(s), offsetMinutes)
+  } catch {
+    return s
+  }
+}

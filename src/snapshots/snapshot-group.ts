@@ -5,6 +5,7 @@
  */
 import { AppError } from '../base/index.js'
 import type { SnapshotEntry } from './snapshot-find.js'
+import type { Snapshot } from './snapshot.js'
 
 export interface GroupBy {
   host: boolean
@@ -62,6 +63,17 @@ export function parseGroupBy(text: string): GroupBy {
 /** Copy of `list` sorted by UTF-8 bytes, as Go's sort.Strings orders strings. */
 function sortedStrings(list: readonly string[]): string[] {
   return [...list].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+}
+
+/**
+ * A snapshot as restic's `snapshots` and `forget` print it, text and JSON: its GroupSnapshots,
+ * which both run even without --group-by, sorts each snapshot's paths in place, and its tags
+ * when grouping by tags.
+ */
+export function asGrouped(s: Snapshot, byTags: boolean): Snapshot {
+  const out = { ...s, paths: sortedStrings(s.paths) }
+  if (byTags && s.tags !== undefined) out.tags = sortedStrings(s.tags)
+  return out
 }
 
 /**

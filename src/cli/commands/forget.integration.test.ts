@@ -94,6 +94,18 @@ describe('cairn forget', { skip }, () => {
     }
   })
 
+  it('--dry-run prints restic\'s tables to the character, --compact too', async () => {
+    // --compact put a snapshot's tags on one line, joined by commas, with rules two dashes short.
+    for (const extra of [[], ['--compact']]) {
+      const args = ['--no-lock', 'forget', '--dry-run', '--group-by', '', '--keep-last', '4', '--host', 'alpha', ...extra]
+      const [ours, theirs] = await Promise.all([cairn(repo, ...args), restic(repo, ...args)])
+      assert.equal(theirs.code, 0, theirs.stderr)
+      assert.equal(ours.code, 0, ours.stderr)
+      assert.match(theirs.stdout, /keep \d+ snapshots/)
+      assert.equal(ours.stdout, theirs.stdout, extra.join(' '))
+    }
+  })
+
   it('deletes the snapshots the policy removes, and only snapshot files', async () => {
     const small = join(root, 'small')
     await makeRepository(small, 12)

@@ -1,9 +1,10 @@
 import { Option, type Command } from 'commander'
 import { AppError } from '../../base/index.js'
+import { asGrouped } from '../../snapshots/index.js'
 import { interruptSignal, retentionPolicyFromFlags, runForget, forWriting, withRepository, type ForgetGroup, type ForgetResult, type RetentionFlags } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 import { collect } from '../options.js'
-import { formatTime, table } from '../output/format.js'
+import { snapshotTable } from '../output/snapshot-table.js'
 import { snapshotJson } from '../output/json.js'
 import { goJson, type Terminal } from '../output/terminal.js'
 import { addPruneOptions, pruneRequest, reportPrune, type PruneFlags } from './prune.js'
@@ -20,16 +21,11 @@ interface ForgetFlags extends RetentionFlags, PruneFlags {
   prune?: boolean
 }
 
-/** Sorted by UTF-8 bytes, as Go's sort.Strings. */
-const goSorted = (list: readonly string[]) => [...list].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
-
 type SnapshotLike = ForgetGroup['remove'][number]
 
-/** A snapshot as restic's forget --json prints it: paths sorted, tags sorted when grouped by them. */
+/** A snapshot as restic's forget --json prints it. */
 function snapshotOut(e: SnapshotLike, sortTags: boolean, withId: boolean): Record<string, unknown> {
-  const s = { ...e.snapshot, paths: goSorted(e.snapshot.paths) }
-  if (sortTags && s.tags) s.tags = goSorted(s.tags)
-  const o = snapshotJson(e.id, s)
+  const o = snapshotJson(e.id, asGrouped(e.snapshot, sortTags))
   if (!withId) {
     delete o.id
     delete o.short_id
@@ -65,27 +61,10 @@ function groupHeader(g: ForgetGroup): string | undefined {
   return parts.length > 0 ? `snapshots for (${parts.join(', ')}):` : undefined
 }
 
-function snapshotTable(rows: Array<{ e: SnapshotLike; reasons?: string[] }>, compact: boolean): string {
-  const sorted = [...rows].reverse() // newest last, as restic prints
-  const withReasons = !compact && sorted.some((r) => r.reasons !== undefined)
-  // restic pads these two headers to ten characters in the full table (not in --compact).
-  const header = compact ? ['ID', 'Time', 'Host', 'Tags'] : ['ID', 'Time', 'Host      ', 'Tags      ', ...(withReasons ? ['Reasons'] : []), 'Paths']
-  const lines: string[][] = []
-  for (const { e, reasons } of sorted) {
-    const s = e.snapshot
-    const first = [e.id.slice(0, 8), formatTime(s.time), s.hostname ?? '', (s.tags ?? []).join(',')]
-    if (compact) {
-      lines.push(first)
-      continue
-    }
-    const extra = [...(withReasons ? [reasons ?? []] : []), s.paths]
-    const height = Math.max(1, ...extra.map((c) => c.length))
-    for (let i = 0; i < height; i++) lines.push([...(i === 0 ? first : ['', '', '', '']), ...extra.map((c) => c[i] ?? '')])
-  }
-  return table(header, lines, `${rows.length} snapshots`)
-}
+/** The policy's lists run newest first; restic prints them newest last. */
+const newestLast = <T>(rows: T[]): T[] => rows.reverse()
 
-function printText(term: Terminal, result: ForgetResult, dryRun: boolean, compact: boolean, idsGiven: boolean): void {
+function printText(term: Terminal, result: ForgetResult, dryRun: boolean, compact: boolean, idsGiven: boolean, byTags: boolean): void {
   if (result.policyEmpty && result.groups.length === 0 && result.removed.length === 0) {
     // IDs none of which named a snapshot were reported one by one already
     if (!idsGiven) term.info('no policy was specified, no snapshots will be removed')
@@ -95,11 +74,12 @@ function printText(term: Terminal, result: ForgetResult, dryRun: boolean, compac
   for (const g of result.groups) {
     const header = groupHeader(g)
     if (header) term.info(header)
-    if (g.keep.length > 0) term.info(`keep ${g.keep.length} snapshots:\n${snapshotTable(g.keep.map((k) => ({ e: k.entry, reasons: k.reasons })), compact)}`)
-    if (g.remove.length > 0) term.info(`remove ${g.remove.length} snapshots:\n${snapshotTable(g.remove.map((e) => ({ e })), compact)}`)
+    if (g.keep.length > 0) term.info(`keep ${g.keep.length} snapshots:\n${snapshotTable(newestLast(g.keep.map((k) => ({ id: k.entry.id, snapshot: asGrouped(k.entry.snapshot, byTags), reasons: k.reasons }))), compact)}\n`)
+    if (g.remove.length > 0) term.info(`remove ${g.remove.length} snapshots:\n${snapshotTable(newestLast(g.remove.map((e) => ({ id: e.id, snapshot: asGrouped(e.snapshot, byTags) }))), compact)}\n`)
   }
   if (result.removed.length === 0) return
-  if (dryRun) term.info(`Would have removed the following snapshots:\n${result.removed.join('\n')}\n`)
+  // restic prints the set of IDs as Go formats it: short IDs, sorted, in braces.
+  if (dryRun) term.info(`Would have removed the following snapshots:\n{${[...result.removed].sort().map((id) => id.slice(0, 8)).join(' ')}}\n\n`)
   else term.info(`removed ${result.removed.length} snapshots`)
 }
 
@@ -154,8 +134,9 @@ export function registerForget(program: Command, ctx: CommandContext): void {
             signal,
             onWarning: (m) => term.warn(m),
             onForgotten: (forgotten) => {
-              if (!term.json) printText(term, forgotten, opts.dryRun === true, opts.compact === true, ids.length > 0)
-              else if (forgotten.groups.length > 0) process.stdout.write(forgetJson(forgotten.groups, /(^|,)tags?(,|$)/.test(opts.groupBy)))
+              const byTags = /(^|,)tags?(,|$)/.test(opts.groupBy)
+              if (!term.json) printText(term, forgotten, opts.dryRun === true, opts.compact === true, ids.length > 0, byTags)
+              else if (forgotten.groups.length > 0) process.stdout.write(forgetJson(forgotten.groups, byTags))
             },
           }),
         )

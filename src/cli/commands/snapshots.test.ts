@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { cairn, initRepo, interopSkipReason, json, restic, resticBackup, tempDir, type TempDir } from '../../app/interop-testing.js'
+import { cairn, initRepo, interopSkipReason, json, restic, resticBackup, tempDir, withRepo, type TempDir } from '../../app/interop-testing.js'
 
 interface Group {
   group_key: { hostname: string; paths: string[] | null; tags: string[] | null }
@@ -62,7 +62,7 @@ describe('snapshots --group-by and --compact against restic', { skip: await inte
   it('text output titles each group as restic does, and --compact lists tags one a line without paths', async () => {
     const r = await cairn(repo, ['snapshots', '--group-by', 'host,tags', '--compact'])
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /^snapshots for \(host \[alpha\], tags \[a, b\]\):\nID +Time +Host +Tags\n-+\n[0-9a-f]{8} .* alpha +b\n +a\n-+\n1 snapshots\n/m)
+    assert.match(r.stdout, /^snapshots for \(host \[alpha\], tags \[a, b\]\):\nID +Time +Host +Tags\n-+\n[0-9a-f]{8} .* alpha +a\n +b\n-+\n1 snapshots\n/m)
     assert.match(r.stdout, /^snapshots for \(host \[beta\]\):$/m)
     assert.doesNotMatch(r.stdout, /Paths/)
   })
@@ -72,6 +72,25 @@ describe('snapshots --group-by and --compact against restic', { skip: await inte
     const ours = await cairn(repo, ['snapshots'])
     const theirs = await restic(repo, ['snapshots'])
     assert.equal(ours.stdout.trimEnd(), theirs.stdout.trimEnd())
+  })
+
+  it('a snapshot of several paths: sorted, parted by blank lines, its time reprinted, as restic prints it', async () => {
+    // Paths were printed in stored order without the blank lines, and "+00:00" was not made "Z".
+    const copy = join(tmp.path, 'multi')
+    await fs.cp(repo, copy, { recursive: true })
+    await withRepo(copy, async (r) => {
+      const [id] = await r.listIds('snapshots')
+      const base = JSON.parse((await r.loadUnpacked('snapshots', id)).toString()) as Record<string, unknown>
+      const odd = { ...base, paths: ['/srv', '/etc'], tags: ['zz', 'aa'], time: '2026-01-02T03:04:05.100+00:00' }
+      await r.saveUnpacked('snapshots', Buffer.from(JSON.stringify(odd)))
+    })
+    for (const args of [['snapshots'], ['snapshots', '--json'], ['snapshots', '--group-by', 'host,tags', '--tag', 'zz'], ['snapshots', '--group-by', 'tags', '--json', '--tag', 'zz']]) {
+      const ours = await cairn(copy, args)
+      const theirs = await restic(copy, args)
+      assert.equal(theirs.code, 0, theirs.stderr)
+      assert.equal(ours.stdout.trimEnd(), theirs.stdout.trimEnd(), args.join(' '))
+    }
+    assert.match((await cairn(copy, ['snapshots'])).stdout, /\/etc\n +\/srv\n\n/)
   })
 
   it('the compact table is restic\'s to the character: its Tags column is six wide at least', async () => {

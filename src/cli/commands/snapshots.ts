@@ -1,10 +1,10 @@
 import { Option, type Command } from 'commander'
 import { listSnapshots, newestPerHostAndPaths, withRepository } from '../../app/index.js'
-import { groupSnapshots, type SnapshotEntry, type SnapshotGroupKey } from '../../snapshots/index.js'
+import { asGrouped, groupSnapshots, parseGroupBy, type SnapshotEntry, type SnapshotGroupKey } from '../../snapshots/index.js'
 import type { CommandContext } from '../context.js'
 import { goJson } from '../output/terminal.js'
 import { collect, nonNegativeInt } from '../options.js'
-import { formatTime, table } from '../output/format.js'
+import { snapshotTable } from '../output/snapshot-table.js'
 import { snapshotJson } from '../output/json.js'
 
 interface SnapshotsFlags {
@@ -39,42 +39,24 @@ export function registerSnapshots(program: Command, ctx: CommandContext): void {
         // another tag's newer ones), as restic does.
         const list = await listSnapshots(repo, { hosts: opts.host, tags: opts.tag, paths: opts.path }, grouped ? undefined : opts.latest, ids, (m) => ctx.term.warn(m))
         const groups = grouped ? groupSnapshots(list, opts.groupBy!).map((g) => ({ ...g, entries: newestPerHostAndPaths(g.entries, opts.latest ?? 0) })) : undefined
+        const byTags = grouped && parseGroupBy(opts.groupBy!).tags
+        const shown = (entries: readonly SnapshotEntry[]) => entries.map((e) => ({ id: e.id, snapshot: asGrouped(e.snapshot, byTags) }))
         if (ctx.term.json) {
-          const json = (entries: readonly SnapshotEntry[]) => entries.map((e) => snapshotJson(e.id, e.snapshot))
+          const json = (entries: readonly SnapshotEntry[]) => shown(entries).map((e) => snapshotJson(e.id, e.snapshot))
           ctx.term.out(goJson(JSON.stringify(groups === undefined ? json(list) : groups.map((g) => ({ group_key: g.key, snapshots: json(g.entries) })))))
           return
         }
         if (groups === undefined) {
-          ctx.term.out(snapshotTable(list, opts.compact === true))
+          ctx.term.out(snapshotTable(shown(list), opts.compact === true))
           return
         }
         for (const g of groups) {
           // The group of snapshots that share nothing (no tags, grouped by tags) has no title, as in restic.
           const title = groupTitle(g.key)
-          ctx.term.out(`${title === '' ? '' : `snapshots for (${title}):\n`}${snapshotTable(g.entries, opts.compact === true)}`)
+          ctx.term.out(`${title === '' ? '' : `snapshots for (${title}):\n`}${snapshotTable(shown(g.entries), opts.compact === true)}`)
         }
       })
     })
-}
-
-/** restic's table: paths one a line; compact leaves paths out and puts tags one a line instead. */
-function snapshotTable(list: readonly SnapshotEntry[], compact: boolean): string {
-  const rows: string[][] = []
-  for (const e of list) {
-    const s = e.snapshot
-    const tags = s.tags ?? []
-    const head = [e.id.slice(0, 8), formatTime(s.time), s.hostname ?? '']
-    if (compact) {
-      rows.push([...head, tags[0] ?? ''])
-      for (const t of tags.slice(1)) rows.push(['', '', '', t])
-    } else {
-      rows.push([...head, tags.join(','), s.paths[0] ?? ''])
-      for (const p of s.paths.slice(1)) rows.push(['', '', '', '', p])
-    }
-  }
-  // restic pads the headers of Host and Tags to ten characters in the full table, Tags to six in --compact.
-  const header = compact ? ['ID', 'Time', 'Host', 'Tags  '] : ['ID', 'Time', 'Host      ', 'Tags      ', 'Paths']
-  return table(header, rows, `${list.length} snapshots`)
 }
 
 /** "host [laptop], tags [a, b], paths [/home]": what a group's snapshots share, as restic words it. */

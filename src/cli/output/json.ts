@@ -1,12 +1,12 @@
 import type { Id } from '../../base/index.js'
 import type { ListedNode } from '../../app/index.js'
-import { goStringFromBytes, type Snapshot } from '../../snapshots/index.js'
+import { goStringFromBytes, reprintGoTime, type Snapshot } from '../../snapshots/index.js'
 import { permissionString } from './format.js'
 export { permissionString }
 
 /** A snapshot as `restic snapshots --json` prints it (restic's field names plus id and short_id). */
 export function snapshotJson(id: Id, s: Snapshot): Record<string, unknown> {
-  const o: Record<string, unknown> = { time: s.time }
+  const o: Record<string, unknown> = { time: reprintGoTime(s.time) }
   if (s.parent) o.parent = s.parent
   o.tree = s.tree
   o.paths = s.paths
