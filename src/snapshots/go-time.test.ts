@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
-import { formatGoTime, GO_ZERO_TIME_NS, parseGoTime } from './go-time.js'
+import { formatGoTime, GO_ZERO_TIME_NS, parseGoTime, reprintGoTime } from './go-time.js'
 
 const NS = 1_000_000_000n
 const s = (seconds: number, nanos = 0n) => BigInt(seconds) * NS + nanos
@@ -133,5 +133,14 @@ describe('parseGoTime()', () => {
       '20-01-01T00:00:00Z',
     ]
     for (const text of bad) assert.throws(() => parseGoTime(text), (err) => isAppError(err, 'INVALID_DATA'), text)
+  })
+})
+
+describe('reprintGoTime()', () => {
+  it('prints a time as Go prints it after parsing it', () => {
+    assert.equal(reprintGoTime('2026-11-25T03:40:00.100+00:00'), '2026-11-25T03:40:00.1Z')
+    assert.equal(reprintGoTime('2026-11-25T03:40:00.000000000-05:30'), '2026-11-25T03:40:00-05:30')
+    assert.equal(reprintGoTime('2026-11-25T03:40:00.123456789+01:00'), '2026-11-25T03:40:00.123456789+01:00')
+    assert.equal(reprintGoTime('not a time'), 'not a time')
   })
 })
