@@ -8,7 +8,8 @@ import { describe, it } from 'node:test'
 import { hashId, isAppError } from '../base/index.js'
 import { LocalBackend, MemoryBackend, type Backend, type Handle, type LocalFs } from '../backends/index.js'
 import { encodeBlob } from './blob-encoder.js'
-import { createTestRepository, seededBytes } from './testing.js'
+import { createTestRepository, seededBytes, TEST_PASSWORD } from './testing.js'
+import { Repository } from './repository.js'
 import { fsWithFiles, withMembers } from '../backends/testing/overrides.js'
 
 /** A memory backend whose saves take a while, recording the buffer each pack was passed in. */
@@ -121,33 +122,73 @@ describe('BlobWriter on a backend that stages packs', () => {
     }
   })
 
-  it('a write that fails (disk full) fails the writer, and leaves no index, no partial pack and no temp file', async () => {
+  /** A local file system whose pack writes fail with ENOSPC from the `failFrom`th write on. */
+  function fullAfter(failFrom: number): LocalFs {
     let writes = 0
-    const fs = fsWithFiles((fd, path) =>
+    return fsWithFiles((fd, path) =>
       !path.endsWith('-tmp')
         ? fd
         : withMembers(fd, {
             write: ((...args: Parameters<FileHandle['write']>) =>
-              ++writes > 2 ? Promise.reject(Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' })) : fd.write(...args)) as FileHandle['write'],
+              ++writes >= failFrom ? Promise.reject(Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' })) : fd.write(...args)) as FileHandle['write'],
           }),
     )
-    const { repo, path } = await localRepository(fs)
+  }
+
+  const reopened = async (repo: Repository) => {
+    const again = await Repository.open(repo.backend, TEST_PASSWORD)
+    await again.loadIndex()
+    return again
+  }
+
+  it('a write that fails (disk full) fails the writer and leaves no partial pack or temp file; the packs it finished are indexed', async () => {
+    // They were left unindexed: a run again after freeing space could not use them, stored them again and filled the disk again.
+    const { repo, path } = await localRepository(fullAfter(12))
     try {
+      const blobs = Array.from({ length: 40 }, () => randomBytes(100_000))
       await assert.rejects(
         repo.withWriter(
           async (w) => {
-            for (let i = 0; i < 40; i++) await w.saveBlob('data', randomBytes(100_000))
+            for (const b of blobs) await w.saveBlob('data', b)
           },
           { packSize: 256 * 1024 },
         ),
         (err: unknown) => isAppError(err, 'IO') && /no space left on device/.test(err.message),
       )
       assert.deepEqual(await tempFiles(path), [])
-      // A pack finished before the failure stays, whole and unreferenced (as after a crash; prune removes it).
-      for await (const f of repo.backend.list('data')) assert.equal(hashId(await repo.backend.load({ type: 'data', name: f.name })), f.name)
-      const index: string[] = []
-      for await (const f of repo.backend.list('index')) index.push(f.name)
-      assert.deepEqual(index, [])
+      const stored: string[] = []
+      for await (const f of repo.backend.list('data')) {
+        assert.equal(hashId(await repo.backend.load({ type: 'data', name: f.name })), f.name, 'a stored pack is whole')
+        stored.push(f.name)
+      }
+      assert.ok(stored.length >= 2, `${stored.length} packs were finished`)
+      const again = await reopened(repo)
+      assert.deepEqual([...again.index.packIdSet()].sort(), stored.sort())
+      const kept = blobs.filter((b) => again.index.has('data', hashId(b)))
+      assert.ok(kept.length >= 4, `${kept.length} blobs are indexed`)
+      for (const b of kept) assert.deepEqual(await again.loadBlob('data', hashId(b)), b)
+    } finally {
+      await rm(path, { recursive: true, force: true })
+    }
+  })
+
+  it('a failure seen only when the writer is flushed is cleaned up as well: no temp file is left', async () => {
+    // withWriter flushed outside its abort: the open pack's staged file stayed on the full disk.
+    const { repo, path } = await localRepository(fullAfter(1))
+    try {
+      await assert.rejects(
+        repo.withWriter(async (w) => {
+          // Each save's failure is taken as that blob's own (a caller may go on with others).
+          for (let i = 0; i < 4; i++) {
+            const b = randomBytes(200_000)
+            await w.saveEncodedBlob('data', hashId(b), b.length, encodeBlob(repo.key, 'data', b, 3)).catch(() => {})
+            await new Promise((r) => setTimeout(r, 20))
+          }
+          assert.notEqual(w.failure, undefined)
+        }),
+        (err: unknown) => isAppError(err, 'IO') && /no space left on device/.test(err.message),
+      )
+      assert.deepEqual(await tempFiles(path), [])
     } finally {
       await rm(path, { recursive: true, force: true })
     }

@@ -237,7 +237,11 @@ export class BlobWriter {
     this.#throwIfFailed()
   }
 
-  /** Waits for work already started, without writing anything new (used after an error). */
+  /**
+   * After an error: waits for work already started and drops the open packs. The packs that were
+   * stored whole are indexed, as far as the storage still takes an index file, so that a run
+   * again (after a full disk was given room, say) finds their blobs instead of storing them again.
+   */
   async abort(): Promise<void> {
     this.#failure ??= new Error('aborted')
     this.#release(Infinity)
@@ -246,6 +250,7 @@ export class BlobWriter {
     this.#packers = { data: undefined, tree: undefined }
     for (const p of open) if (p instanceof PackStream) await p.abort().catch(() => {})
     await this.#drain().catch(() => {})
+    this.#writeIndex()
     await this.#indexWrites.catch(() => {})
     this.#packBuffers.clear()
     this.#stageBuffers.clear()

@@ -323,7 +323,8 @@ export class Repository {
 
   /**
    * Runs `fn` with a BlobWriter and flushes it (packs, then index) when `fn` succeeds. When `fn`
-   * throws, uploads already under way finish but nothing new is indexed.
+   * or the flush throws, uploads already under way finish, open packs are dropped, and the packs
+   * stored whole are indexed (BlobWriter.abort).
    */
   async withWriter<T>(fn: (w: BlobWriter) => Promise<T>, options: WriterOptions & { threads?: number } = {}): Promise<T> {
     // Compression and encryption run on worker threads unless the caller brings an encoder.
@@ -333,11 +334,11 @@ export class Repository {
       let result: T
       try {
         result = await fn(writer)
+        await writer.flush()
       } catch (err) {
         await writer.abort()
         throw err
       }
-      await writer.flush()
       return result
     } finally {
       await ownEncoder?.close()

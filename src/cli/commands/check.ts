@@ -128,7 +128,7 @@ function printText(term: Terminal, report: CheckReport): void {
   if (unreferenced > 0) {
     const what = `${unreferenced} pack${unreferenced === 1 ? ' is' : 's are'} not referenced by any index${verbose ? '' : ' (-v lists them)'}`
     if (report.errors.length > 0 && report.suggestRepairIndex) term.info(`${what}; they may hold data reported missing below, which "cairn repair index" would find`)
-    else term.info(`${what}; they likely hold duplicate data. This is not an error: "cairn prune" removes them`)
+    else term.info(`${what}; they hold data a killed or failed run stored without indexing it, or duplicate data. This is not an error: "cairn prune" removes them`)
   }
   if (count('duplicate-pack') + count('index-old-format') > 0) term.info('This is not an error: "cairn repair index" tidies up the index')
   if (count('mixed-pack') > 0) term.info('Packs with both tree and data blobs are not an error: "cairn prune" repacks them')
