@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test'
 import { isAppError } from '../base/index.js'
 import { cairn, initRepo, interopSkipReason, json, restic, resticBackup, repoCopier, tempDir, withRepo, type TempDir } from './interop-testing.js'
 import { applyTagChange, changeTags, flattenTags } from './tag.js'
+import { withMembers } from '../backends/testing/overrides.js'
 
 interface ResticSnapshot {
   id: string
@@ -106,13 +107,47 @@ describe('changeTags() against restic', { skip }, () => {
     assert.equal(result.changed[0].oldId, second)
     assert.match(warnings.join('\n'), /Ignoring "ffffffff": no snapshot/)
     const again = await withRepo(repo, (r) => changeTags(r, { add: ['keep'], filter: { hosts: ['alpha'] } }))
-    assert.deepEqual(again, { changed: [], unchanged: 1 })
+    assert.deepEqual(again, { changed: [], unchanged: 1, failed: 0 })
     await assert.rejects(
       withRepo(repo, (r) => changeTags(r, { set: ['a'], add: ['b'] })),
       (err) => isAppError(err, 'INVALID_ARGUMENT'),
     )
     // `--add "$TAGS"` with TAGS empty: nothing changes, as in restic, and that is no error
-    assert.deepEqual(await withRepo(repo, (r) => changeTags(r, { add: [''], remove: [' '] })), { changed: [], unchanged: 2 })
+    assert.deepEqual(await withRepo(repo, (r) => changeTags(r, { add: [''], remove: [' '] })), { changed: [], unchanged: 2, failed: 0 })
     await assert.rejects(withRepo(repo, (r) => changeTags(r, {})), (err) => isAppError(err, 'INVALID_ARGUMENT') && /Nothing to do/.test(err.message))
+  })
+
+  it('run again after a crash between saving the new version and removing the old, finishes that swap instead of saving a copy', async () => {
+    // The run again tagged the old version a second time: two tagged copies of one snapshot.
+    const repo = await copy()
+    await withRepo(repo, async (r) => {
+      const crashed = withMembers(r.backend, { remove: async () => Promise.reject(new Error('killed')) })
+      const half = withMembers(r, { backend: crashed })
+      const first = await changeTags(half, { snapshots: [second], add: ['keep'] }, () => {})
+      assert.equal(first.failed, 1)
+    })
+    assert.equal((await snapshots(repo)).length, 3, 'both versions are there, as after the crash')
+    const again = await withRepo(repo, (r) => changeTags(r, { add: ['keep'] }))
+    assert.equal(again.changed.length, 1)
+    const list = await snapshots(repo)
+    assert.equal(list.length, 2, list.map((s) => `${s.id} ${s.tags}`).join('\n'))
+    assert.deepEqual(list.find((s) => s.hostname === 'beta')?.tags, ['keep'])
+    assert.equal(again.changed[0].newId, list.find((s) => s.hostname === 'beta')?.id, 'the version saved before the crash is kept')
+    assert.equal((await restic(repo, ['check'])).code, 0)
+  })
+
+  it('counts the snapshots it could not rewrite, after doing the others', async () => {
+    // The CLI fails on them; restic exits 0 after a warning, and a script could not tell nothing was tagged.
+    const repo = await copy()
+    const warnings: string[] = []
+    const result = await withRepo(repo, async (r) => {
+      let saves = 0
+      const full = withMembers(r, { saveUnpacked: async (...a: Parameters<typeof r.saveUnpacked>) => (++saves === 1 ? Promise.reject(new Error('no space left on device')) : r.saveUnpacked(...a)) })
+      return changeTags(full, { add: ['new'] }, (m) => warnings.push(m))
+    })
+    assert.equal(result.failed, 1)
+    assert.equal(result.changed.length, 1)
+    assert.match(warnings.join('\n'), /Unable to modify the tags of snapshot [0-9a-f]{8}, ignoring: no space left on device/)
+    assert.equal((await snapshots(repo)).length, 2)
   })
 })

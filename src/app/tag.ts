@@ -1,6 +1,6 @@
 import { AppError, messageOf, type Id } from '../base/index.js'
 import type { Repository } from '../repository/index.js'
-import { encodeSnapshot, type Snapshot, type SnapshotFilter } from '../snapshots/index.js'
+import { encodeSnapshot, loadSnapshots, type Snapshot, type SnapshotEntry, type SnapshotFilter } from '../snapshots/index.js'
 import { selectSnapshots } from './snapshot-selection.js'
 
 export interface TagRequest {
@@ -11,6 +11,8 @@ export interface TagRequest {
   set?: string[]
   add?: string[]
   remove?: string[]
+  /** Stops before the next snapshot, never between saving a new version and removing the old. */
+  signal?: AbortSignal
 }
 
 export interface TagChange {
@@ -23,6 +25,8 @@ export interface TagResult {
   changed: TagChange[]
   /** Snapshots selected whose tags were already as asked. */
   unchanged: number
+  /** Snapshots that could not be rewritten (reported through onWarning). */
+  failed: number
 }
 
 /** restic's tag lists: comma-separated, each tag trimmed, empty ones dropped. */
@@ -64,8 +68,9 @@ export function applyTagChange(tags: readonly string[], change: { set?: string[]
 /**
  * Changes the tags of snapshots. Each changed snapshot is written as a new file (keeping
  * `original`, set to the first version's ID on the first change) before the old file is removed,
- * so a crash leaves at worst both versions, never none. Snapshots that cannot be rewritten are
- * reported through `onWarning` and skipped, as restic does.
+ * so a crash leaves at worst both versions, never none, and a run again completes that swap.
+ * Snapshots that cannot be rewritten are reported through `onWarning` and skipped, as restic
+ * does, and counted in `failed`.
  *
  * @example
  * await changeTags(repo, { snapshots: ['latest'], add: ['keep'] })
@@ -86,8 +91,10 @@ export async function changeTags(
     throw new AppError('INVALID_ARGUMENT', '--set and --add/--remove cannot be given at the same time')
   }
   const selected = await selectSnapshots(repo, { ids: req.snapshots, filter: req.filter }, onWarning)
-  const result: TagResult = { changed: [], unchanged: 0 }
+  const result: TagResult = { changed: [], unchanged: 0, failed: 0 }
+  let all: SnapshotEntry[] | undefined
   for (const { id, snapshot } of selected) {
+    req.signal?.throwIfAborted()
     const tags = applyTagChange(snapshot.tags ?? [], { set, add, remove })
     if (tags === undefined) {
       result.unchanged++
@@ -95,10 +102,16 @@ export async function changeTags(
     }
     const next: Snapshot = { ...snapshot, tags, original: snapshot.original ?? id }
     try {
-      const newId = await repo.saveUnpacked('snapshots', encodeSnapshot(next))
+      // A run cut short between saving the new version and removing the old one left both:
+      // running again finishes that swap instead of saving a second copy of the new version.
+      all ??= await loadSnapshots(repo, () => {})
+      const bytes = encodeSnapshot(next)
+      const made = all.find((e) => e.id !== id && e.snapshot.original === next.original && Buffer.compare(encodeSnapshot(e.snapshot), bytes) === 0)
+      const newId = made?.id ?? (await repo.saveUnpacked('snapshots', bytes))
       await repo.backend.remove({ type: 'snapshots', name: id })
       result.changed.push({ oldId: id, newId, tags })
     } catch (err) {
+      result.failed++
       onWarning(`Unable to modify the tags of snapshot ${id.slice(0, 8)}, ignoring: ${messageOf(err)}`)
     }
   }

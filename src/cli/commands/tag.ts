@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { changeTags, forWriting, withRepository } from '../../app/index.js'
+import { AppError } from '../../base/index.js'
+import { changeTags, forWriting, interruptSignal, withRepository } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
 
 interface TagFlags {
@@ -26,19 +27,36 @@ export function registerTag(program: Command, ctx: CommandContext): void {
     .option('--path <path>', 'only snapshots including this path, when no snapshot ID is given (repeatable)', collect)
     .addHelpText('after', '\nExamples:\n  cairn tag --add keep latest\n  cairn tag --set monthly,offsite 1a2b3c4d\n  cairn tag --remove temp --host laptop')
     .action(async (snapshots: string[], opts: TagFlags) => {
-      await withRepository(forWriting(ctx.repositoryOptions()), 'exclusive', async (repo) => {
-        const result = await changeTags(
-          repo,
-          { snapshots, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path }, set: opts.set, add: opts.add, remove: opts.remove },
-          (m) => ctx.term.warn(m),
-        )
-        if (ctx.term.json) {
-          for (const c of result.changed) ctx.term.jsonLine({ message_type: 'changed', old_snapshot_id: c.oldId, new_snapshot_id: c.newId })
-          ctx.term.jsonLine({ message_type: 'summary', changed_snapshot_count: result.changed.length })
-          return
-        }
-        for (const c of result.changed) if (ctx.term.verbose > 0) ctx.term.info(`snapshot ${c.oldId.slice(0, 8)} saved as ${c.newId.slice(0, 8)}`)
-        ctx.term.info(result.changed.length === 0 ? 'no snapshots were modified' : `modified tags on ${result.changed.length} snapshots`)
-      })
+      const { signal, dispose } = interruptSignal()
+      try {
+        await tag(ctx, snapshots, opts, signal)
+      } finally {
+        dispose()
+      }
     })
+}
+
+async function tag(ctx: CommandContext, snapshots: string[], opts: TagFlags, signal: AbortSignal): Promise<void> {
+  await withRepository(forWriting({ ...ctx.repositoryOptions(), signal }), 'exclusive', async (repo) => {
+    const result = await changeTags(
+      repo,
+      { snapshots, filter: { hosts: opts.host, tags: opts.tag, paths: opts.path }, set: opts.set, add: opts.add, remove: opts.remove, signal },
+      (m) => ctx.term.warn(m),
+    )
+    if (ctx.term.json) {
+      for (const c of result.changed) ctx.term.jsonLine({ message_type: 'changed', old_snapshot_id: c.oldId, new_snapshot_id: c.newId })
+      ctx.term.jsonLine({ message_type: 'summary', changed_snapshot_count: result.changed.length })
+    } else {
+      for (const c of result.changed) if (ctx.term.verbose > 0) ctx.term.info(`snapshot ${c.oldId.slice(0, 8)} saved as ${c.newId.slice(0, 8)}`)
+      ctx.term.info(result.changed.length === 0 ? 'no snapshots were modified' : `modified tags on ${result.changed.length} snapshots`)
+    }
+    if (result.failed > 0) failedTagging(result.failed)
+  })
+}
+
+/** restic exits 0 here; a script that tags what it must keep has to know that some were not. */
+function failedTagging(failed: number): never {
+  throw new AppError('IO', `The tags of ${failed} snapshot${failed === 1 ? '' : 's'} could not be modified (see the messages above)`, {
+    hint: 'Run the command again once the cause is fixed: snapshots already modified are left as they are',
+  })
 }
