@@ -1,6 +1,16 @@
 #!/usr/bin/env node
 import { setFlagsFromString } from 'node:v8'
 
+// Until the command line has loaded (a few tenths of a second) and set its own handlers, Ctrl-C
+// and SIGTERM end the run as they do later, with exit code 130; no lock is held yet.
+const early = () => {
+  process.stderr.write('Fatal: Interrupted\n')
+  process.exit(130)
+}
+process.on('SIGINT', early)
+process.on('SIGTERM', early)
+process.on('SIGHUP', () => {})
+
 // V8 lets the heap grow to up to four times what survived its last full collection before it
 // collects again: with cairn's short-lived objects that is 30 to 70 MiB of garbage at the peak
 // of a restore, an incremental backup or a check. Half as much again as survived is enough

@@ -398,6 +398,40 @@ describe('cairn binary', { concurrency: true }, () => {
     assert.deepEqual(await locks(), [])
   })
 
+  it('Ctrl-C or SIGTERM while the program still loads ends it with exit code 130 too', async () => {
+    // Before its handlers were set (a few tenths of a second), a signal ended it with 143.
+    // A loader hook holds back the loading of the command line and says when it started.
+    const marker = join(home, 'loading-main')
+    const hooks = join(home, 'slow-main-hooks.mjs')
+    await writeFile(
+      hooks,
+      `import { writeFileSync } from 'node:fs'
+      export async function load(url, context, next) {
+        if (url.endsWith('/cli/main.js')) {
+          writeFileSync(${JSON.stringify(marker)}, '')
+          await new Promise((r) => setTimeout(r, 5000))
+        }
+        return next(url, context)
+      }`,
+    )
+    const register = join(home, 'slow-main.mjs')
+    await writeFile(register, `import { register } from 'node:module'\nregister(${JSON.stringify('file://' + hooks)})\n`)
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      await rm(marker, { force: true })
+      const child = spawn(process.execPath, ['--import', register, BIN, 'version'], { env: { PATH: process.env.PATH ?? '', HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])))
+      for (let waited = 0; !(await readdir(home)).includes('loading-main'); waited += 10) {
+        assert.ok(waited < 20_000, `the program did not start loading; stderr: ${stderr}`)
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      child.kill(signal)
+      const [code, killedBy] = await closed
+      assert.deepEqual({ code, killedBy, stderr }, { code: 130, killedBy: null, stderr: 'Fatal: Interrupted\n' }, signal)
+    }
+  })
+
   it('Ctrl-C ends a backup --stdin that waits for input that does not come', async () => {
     const env = { CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') }
     const repo = join(home, 'repo-stdin-wait')

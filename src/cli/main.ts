@@ -51,6 +51,8 @@ function endWhenOutputFails(): void {
  * 0.14 sends it to the process of a lock to see whether it still runs, which must not end us.
  */
 function handleSignals(): void {
+  // bin/cairn.js's handlers for the time it took to load this.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(signal)
   const onSignal = (signal: NodeJS.Signals) => {
     if (process.listenerCount(signal) > 1) return // the command stops itself
     process.stderr.write('Fatal: Interrupted\n')
