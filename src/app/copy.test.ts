@@ -11,7 +11,7 @@ import { decodeSnapshot, decodeTree, type Snapshot } from '../snapshots/index.js
 import { runBackup } from './backup.js'
 import { runCheck } from './check.js'
 import { copySnapshots, similarSnapshots } from './copy.js'
-import { fromRepositoryOptions, openFromRepository } from './from-repository.js'
+import { fromRepositoryOptions, openFromRepository, sourceHint } from './from-repository.js'
 
 const SRC_PASSWORD = 'source password'
 const DST_PASSWORD = 'destination password'
@@ -399,6 +399,17 @@ describe('copySnapshots() between local repositories', () => {
       (err) => isAppError(err, 'NO_PASSWORD') && err.message.startsWith('Password command "exit 3" failed'),
     )
     await assert.rejects(openFromRepository({ env: {} }, { fromRepo: srcDir }), (err) => isAppError(err, 'NO_PASSWORD') && err.message.startsWith('No password given for the source repository'))
+  })
+})
+
+describe('sourceHint()', () => {
+  it('names the --from variables and flags', () => {
+    // The hint for a source password not piped in named CAIRN_PASSWORD and --password-command, the destination's.
+    assert.equal(
+      sourceHint('Pipe the password into the command, or give it with CAIRN_PASSWORD, --password-file or --password-command'),
+      'Pipe the password into the command, or give it with CAIRN_FROM_PASSWORD, --from-password-file or --from-password-command',
+    )
+    assert.equal(sourceHint('Set RESTIC_PASSWORD_FILE; --from-password-file stays'), 'Set RESTIC_FROM_PASSWORD_FILE; --from-password-file stays')
   })
 })
 

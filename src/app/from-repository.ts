@@ -22,6 +22,17 @@ export interface FromRepositoryFlags {
 
 const PASSWORD_HINT = 'Set CAIRN_FROM_PASSWORD (or RESTIC_FROM_PASSWORD), or use --from-password-file or --from-password-command'
 
+/**
+ * A hint about the password of the repository, said of the source repository instead: the
+ * variables and flags it names are the --from ones.
+ *
+ * @example
+ * sourceHint('give it with CAIRN_PASSWORD or --password-file') // 'give it with CAIRN_FROM_PASSWORD or --from-password-file'
+ */
+export function sourceHint(hint: string): string {
+  return hint.replace(/\b(CAIRN|RESTIC)_PASSWORD(_FILE|_COMMAND)?\b/g, '$1_FROM_PASSWORD$2').replace(/(^|[^-\w])--password-(file|command)\b/g, '$1--from-password-$2')
+}
+
 /** The first non-empty value. */
 function pick(...values: (string | undefined)[]): string | undefined {
   return values.find((v) => v !== undefined && v !== '')
@@ -120,7 +131,7 @@ export async function openFromRepository(base: RepositoryOptions, flags: FromRep
       // not given at all gets the advice to give one.
       const missing = err.message === NOT_GIVEN
       const message = missing ? `No password given for the source repository "${where}"` : `${err.message} (for the source repository "${where}")`
-      const hint = missing ? PASSWORD_HINT : err.hint?.replace('--password-file', '--from-password-file')
+      const hint = missing ? PASSWORD_HINT : err.hint === undefined ? undefined : sourceHint(err.hint)
       throw new AppError('NO_PASSWORD', message, { ...(hint === undefined ? {} : { hint }), cause: err })
     }
     if (isAppError(err, 'NO_REPOSITORY')) {
