@@ -95,6 +95,18 @@ describe('key management', { skip }, () => {
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /Refusing to remove key/)
   })
+
+  it('cairn key passwd --user --host records them in the new key, as key add does', async () => {
+    // They were taken and dropped: the new key had this machine's user and host.
+    const repo = join(tmp.path, 'passwd-user')
+    await initRepo(repo)
+    const pass = join(tmp.path, 'passwd-user-new')
+    await fs.writeFile(pass, 'renamed\n')
+    const r = await cairn(repo, ['key', 'passwd', '--new-password-file', pass, '--user', 'carol', '--host', 'pi'])
+    assert.equal(r.code, 0, r.stderr)
+    const keys = json<Array<Record<string, unknown>>>(await restic(repo, ['key', 'list', '--json'], { RESTIC_PASSWORD: 'renamed' }))
+    assert.deepEqual(keys.map((k) => [k.userName, k.hostName]), [['carol', 'pi']])
+  })
 })
 
 describe('readNewPassword()', () => {

@@ -72,12 +72,14 @@ export function registerKey(program: Command, ctx: CommandContext): void {
   key
     .command('passwd')
     .description('Change the password: add a key for the new one, remove the one in use')
-    .addHelpText('after', '\nExamples:\n  cairn key passwd\n  cairn key passwd --new-password-file ~/new-pass')
+    .addHelpText('after', '\nExamples:\n  cairn key passwd\n  cairn key passwd --new-password-file ~/new-pass --user backup --host nas')
     .option('--new-password-file <file>', 'file from which to read the new password')
+    .option('--user <name>', 'the username for the new key')
+    .option('--host <name>', 'the hostname for the new key')
     .action(async (_opts: KeyFlags, cmd: Command) => {
       const f = flags(cmd)
       await withRepository(forWriting(ctx.repositoryOptions()), 'exclusive', async (repo) => {
-        const { newId } = await changePassword(repo, { password: await newPassword(f) })
+        const { newId } = await changePassword(repo, { password: await newPassword(f), username: f.user, hostname: f.host })
         ctx.term.info(`saved new key as ${newId}`)
       })
     })
