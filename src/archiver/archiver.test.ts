@@ -524,6 +524,10 @@ describe('backup()', () => {
     // and the trees it would add (a few hundred bytes each)
     assert.ok(result.summary.dataAdded > content + 500 && result.summary.dataAdded < content + 20_000, String(result.summary.dataAdded - content))
     assert.equal(repo.index.size, 0)
+    // What it would store, compressed and sealed, as the run for real stores it (it said 0 B).
+    const real = await run(repo, [src])
+    assert.equal(result.summary.dataAddedPacked, real.summary.dataAddedPacked)
+    assert.ok(real.summary.dataAddedPacked > 0)
   })
 
   it('stops with INTERRUPTED when the signal is aborted', async () => {

@@ -4,7 +4,7 @@ import { hostname as osHostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { AppError, ByteBudget, hashId, messageOf, shortId, type Id } from '../base/index.js'
 import { MAX_SIZE } from '../chunker/index.js'
-import { plaintextLength, type BlobWriter, type Repository } from '../repository/index.js'
+import { compressionLevels, encodedLength, plaintextLength, type BlobWriter, type Repository } from '../repository/index.js'
 import { bytesFromGoString, decodeNodeJson, goStringFromBytes, decodeTree, hasEscapedBytes, encodeNode, encodeSnapshot, encodeTreeJson, formatGoTime, nodeJsonTail, type Node, type Snapshot } from '../snapshots/index.js'
 import type { ExcludeMatcher } from './exclude.js'
 import { BackupWorkers } from './backup-workers.js'
@@ -82,7 +82,7 @@ export interface BackupResult {
   summary: BackupSummary
 }
 
-export type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlobWith' | 'saveUnpacked' | 'withWriter' | 'index'>
+export type ArchiverRepo = Pick<Repository, 'config' | 'key' | 'loadBlobWith' | 'saveUnpacked' | 'withWriter' | 'index' | 'version' | 'writerDefaults'>
 
 /** A directory's tree in the parent snapshot, asked for before the walk gets to it. */
 type DirPrefetch = Promise<ParentNodes | undefined>
@@ -674,8 +674,9 @@ export function currentUser(): { name: string; uid: number; gid: number } {
   }
 }
 
-/** A writer that only counts: used by --dry-run. */
-export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
+/** A writer that only counts (the stored size by compressing, as restic does): used by --dry-run. */
+export function dryRunWriter(repo: Pick<Repository, 'index' | 'version' | 'writerDefaults'>): BlobWriter {
+  const levels = compressionLevels(repo.version, repo.writerDefaults.compression)
   const seen = new Set<string>()
   const stats = { dataBlobs: 0, treeBlobs: 0, dataAdded: 0, treeAdded: 0, dataAddedPacked: 0, packs: 0 }
   const w = {
@@ -691,6 +692,7 @@ export function dryRunWriter(repo: Pick<Repository, 'index'>): BlobWriter {
         stats.treeAdded += data.length
       }
       stats.dataAdded += data.length
+      stats.dataAddedPacked += encodedLength(type, data, type === 'tree' ? levels.tree : levels.data)
       return { id: bid, known: false, stored: data.length }
     },
   }

@@ -32,12 +32,26 @@ export interface BlobEncoder {
  * Encodes one blob: trees are always compressed (restic's prune repacks packs holding
  * uncompressed trees), data only when compression saves space.
  */
+/** Data that compression did not shrink is stored as it is; trees always compressed, as restic stores them. */
+function keepCompressed(type: BlobType, compressed: number, plain: number): boolean {
+  return type === 'tree' || compressed < plain
+}
+
 export function encodeBlob(key: MasterKey, type: BlobType, data: Uint8Array, level: CompressionLevel): EncodedBlob {
   if (level > 0 && data.length > 0) {
     const z = zstdCompress(data, level)
-    if (type === 'tree' || z.length < data.length) return { sealed: seal(key, z), uncompressedLength: data.length }
+    if (keepCompressed(type, z.length, data.length)) return { sealed: seal(key, z), uncompressedLength: data.length }
   }
   return { sealed: seal(key, data), uncompressedLength: 0 }
+}
+
+/** The length encodeBlob() would give `data` (it compresses, but does not encrypt): what --dry-run reports as stored. */
+export function encodedLength(type: BlobType, data: Uint8Array, level: CompressionLevel): number {
+  if (level > 0 && data.length > 0) {
+    const n = zstdCompress(data, level).length
+    if (keepCompressed(type, n, data.length)) return n + CRYPTO_OVERHEAD
+  }
+  return data.length + CRYPTO_OVERHEAD
 }
 
 /** The most bytes encodeBlobInto() may need for a blob of `length` bytes. */
@@ -56,7 +70,7 @@ export function encodeBlobInto(key: MasterKey, type: BlobType, data: Uint8Array,
   if (level > 0 && data.length > 0) {
     const start = offset + CRYPTO_OVERHEAD / 2
     const n = zstdCompressInto(out.subarray(start, offset + room - CRYPTO_OVERHEAD / 2), data, level)
-    if (type === 'tree' || n < data.length) {
+    if (keepCompressed(type, n, data.length)) {
       // sealInto allows the plaintext exactly at offset + 16: the nonce goes in front of it.
       return { length: sealInto(key, out.subarray(start, start + n), out, offset), uncompressedLength: data.length }
     }

@@ -57,6 +57,18 @@ export interface SaveResult {
   known: boolean
 }
 
+/**
+ * The zstd levels blobs are written with (0: not compressed), for a repository of `version`
+ * and a --compression mode. Nothing is compressed in a v1 repository. --compression off is about
+ * file contents: restic compresses tree blobs of a v2 repository even then (left uncompressed,
+ * they were repacked by every prune, which compresses trees).
+ */
+export function compressionLevels(version: 1 | 2, compression: CompressionMode = 'auto'): { data: number; tree: number } {
+  if (version === 1) return { data: 0, tree: 0 }
+  const data = compression === 'off' ? 0 : compression === 'max' ? MAX_LEVEL : DEFAULT_LEVEL
+  return { data, tree: data === 0 ? DEFAULT_LEVEL : data }
+}
+
 /** An index file is started anew after this many blobs (restic v2 does the same). */
 const INDEX_BLOB_LIMIT = 150_000
 
@@ -104,11 +116,9 @@ export class BlobWriter {
   constructor(target: WriterTarget, options: WriterOptions = {}) {
     this.#target = target
     this.#packSize = options.packSize ?? 16 * 1024 * 1024
-    const mode = target.version === 1 ? 'off' : (options.compression ?? 'auto')
-    this.#level = mode === 'off' ? 0 : mode === 'max' ? MAX_LEVEL : DEFAULT_LEVEL
-    // --compression off is about file contents: restic compresses tree blobs of a v2 repository
-    // even then. Left uncompressed, they were repacked by every prune, which compresses trees.
-    this.#treeLevel = target.version === 1 ? 0 : this.#level === 0 ? DEFAULT_LEVEL : this.#level
+    const levels = compressionLevels(target.version, options.compression)
+    this.#level = levels.data
+    this.#treeLevel = levels.tree
     // A local upload (write and fsync) takes a fraction of the time a pack takes to fill: one
     // at a time keeps up, and holds one pack buffer less.
     this.#concurrency = options.uploadConcurrency ?? (target.backend.properties.local ? 1 : Math.max(1, target.backend.properties.connections))

@@ -15,7 +15,7 @@
  * const plaintext = await repo.loadBlob('tree', id)
  */
 export { Repository, type InitOptions, type OpenOptions, type UnpackedType } from './repository.js'
-export { BlobWriter, type CompressionMode, type SaveResult, type WriterOptions } from './blob-writer.js'
+export { BlobWriter, compressionLevels, type CompressionMode, type SaveResult, type WriterOptions } from './blob-writer.js'
 export { plaintextLength, type BlobLocation, type BlobType, type PackedBlob } from './blob.js'
 export { MasterIndex } from './index/master-index.js'
 export { decodeIndex, decodeIndexTable, encodeIndex, IndexFileBuilder, type IndexFile, type IndexPack, type IndexTable } from './index/index-file.js'
@@ -24,6 +24,6 @@ export { readPackHeader } from './pack/pack-reader.js'
 export { decodeLock, Lock, isAbandoned, isStale, listLocks, processRuns, processScope, releaseAllLocks, type LockInfo } from './lock.js'
 export { encodeRepoConfig, type RepoConfig } from './repo-config.js'
 export { zstdCompress, zstdDecompress, zstdDecompressInto } from './compression.js'
-export { createInlineEncoder, createWorkerEncoder, encodeBlob, type BlobEncoder, type EncodedBlob, type EncoderWorkerApi, type EncoderWorkerExtension, type WorkerEncoder } from './blob-encoder.js'
+export { createInlineEncoder, createWorkerEncoder, encodeBlob, encodedLength, type BlobEncoder, type EncodedBlob, type EncoderWorkerApi, type EncoderWorkerExtension, type WorkerEncoder } from './blob-encoder.js'
 export { PackCache } from './pack/pack-cache.js'
 export { decodeSealedBlob, keyForWorker, keyFromWorkerData, Scratch, verifySealedBlob, type BlobToDecode } from './blob-decoder.js'
