@@ -1,7 +1,8 @@
-import { AppError, type Id } from '../base/index.js'
+import { AppError, isAppError, type Id } from '../base/index.js'
 import { masterKeyToJSON, parseKeyFile } from '../crypto/index.js'
 import { readPackHeader, type Repository } from '../repository/index.js'
 import { findSnapshot } from '../snapshots/index.js'
+import { splitSnapshotPath, subfolderTree } from './tree-path.js'
 
 export const CAT_TYPES = ['config', 'index', 'snapshot', 'key', 'masterkey', 'lock', 'pack', 'blob', 'tree', 'header'] as const
 export type CatType = (typeof CAT_TYPES)[number]
@@ -20,6 +21,19 @@ async function resolveFileId(repo: Repository, type: 'index' | 'snapshots' | 'ke
   if (hits.length === 1) return hits[0]
   if (hits.length === 0) throw new AppError('NOT_FOUND', `No ${noun} file with ID "${given}"`, { hint: `"cairn list ${type === 'data' ? 'packs' : type === 'keys' ? 'keys' : type}" shows the IDs there are` })
   throw new AppError('INVALID_ARGUMENT', `ID prefix "${given}" is ambiguous among ${noun} files`, { hint: 'Give more characters' })
+}
+
+/** The tree `cat tree` names: by its own ID, or by SNAPSHOT[:FOLDER] as restic 0.17 and later name it. */
+async function treeNamed(repo: Repository, given: string): Promise<Id> {
+  const id = given.toLowerCase()
+  if (/^[0-9a-f]{64}$/.test(id) && repo.index.has('tree', id)) return id
+  const { snapshot, path } = splitSnapshotPath(given)
+  try {
+    return await subfolderTree(repo, await findSnapshot(repo, snapshot), path)
+  } catch (err) {
+    if (!isAppError(err, 'NOT_FOUND') || path !== undefined) throw err
+    throw new AppError('NOT_FOUND', `No tree or snapshot with ID "${given}"`, { hint: 'Give a tree\'s ID ("cairn list blobs" shows them) or SNAPSHOT[:FOLDER]', cause: err })
+  }
 }
 
 /** A blob's ID as given (any case, as restic takes it): the whole of it, as restic requires. */
@@ -62,9 +76,9 @@ export async function catObject(repo: Repository, type: string, id?: string): Pr
     case 'blob':
     case 'tree': {
       if (!id) throw new AppError('INVALID_ARGUMENT', `An ID is needed for "cat ${type}"`)
-      const blob = blobId(id, type as 'blob' | 'tree')
       await repo.loadIndex()
-      if (type === 'tree') return pretty(await repo.loadBlob('tree', blob))
+      if (type === 'tree') return pretty(await repo.loadBlob('tree', await treeNamed(repo, id)))
+      const blob = blobId(id, type as 'blob' | 'tree')
       for (const t of ['data', 'tree'] as const) if (repo.index.has(t, blob)) return repo.loadBlob(t, blob)
       throw new AppError('NOT_FOUND', `No blob with ID "${id}" in the index`)
     }

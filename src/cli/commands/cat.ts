@@ -8,7 +8,7 @@ export function registerCat(program: Command, ctx: CommandContext): void {
     .description('Print the decrypted content of a repository object')
     .argument('<type>', CAT_TYPES.join('|'))
     .argument('[id]', 'ID (or unique prefix) of the object')
-    .addHelpText('after', '\nExamples:\n  cairn cat config\n  cairn cat snapshot 1a2b3c4d\n  cairn cat tree <tree-id>\n  cairn cat blob <blob-id> > chunk.bin')
+    .addHelpText('after', '\nExamples:\n  cairn cat config\n  cairn cat snapshot 1a2b3c4d\n  cairn cat tree latest:/home/me/docs\n  cairn cat tree <tree-id>\n  cairn cat blob <blob-id> > chunk.bin')
     .action(async (type: string, id: string | undefined) => {
       await withRepository(ctx.repositoryOptions(), 'none', async (repo) => {
         const out = await catObject(repo, type, id)
