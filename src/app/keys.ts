@@ -130,13 +130,14 @@ export async function changePassword(repo: KeyRepo, req: NewKeyRequest): Promise
   return { newId, oldId }
 }
 
-async function resolveKeyId(repo: KeyRepo, prefix: string): Promise<Id> {
+async function resolveKeyId(repo: KeyRepo, given: string): Promise<Id> {
+  const prefix = given.toLowerCase()
   if (!/^[0-9a-f]{1,64}$/.test(prefix)) {
-    throw new AppError('INVALID_ARGUMENT', `Invalid key ID "${prefix}"`, { hint: 'Give a key ID or a unique prefix of one, as "cairn key list" shows them' })
+    throw new AppError('INVALID_ARGUMENT', `Invalid key ID "${given}"`, { hint: 'Give a key ID or a unique prefix of one, as "cairn key list" shows them' })
   }
   const hits = (await repo.listIds('keys')).filter((id) => id.startsWith(prefix))
-  if (hits.length === 0) throw new AppError('NOT_FOUND', `No key with ID "${prefix}"`, { hint: 'List the keys with "cairn key list"' })
-  if (hits.length > 1) throw new AppError('INVALID_ARGUMENT', `Key ID prefix "${prefix}" is ambiguous (${hits.length} keys)`, { hint: 'Give more characters of the ID' })
+  if (hits.length === 0) throw new AppError('NOT_FOUND', `No key with ID "${given}"`, { hint: 'List the keys with "cairn key list"' })
+  if (hits.length > 1) throw new AppError('INVALID_ARGUMENT', `Key ID prefix "${given}" is ambiguous (${hits.length} keys)`, { hint: 'Give more characters of the ID' })
   return hits[0]
 }
 

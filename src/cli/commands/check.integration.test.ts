@@ -106,6 +106,14 @@ describe('cairn check and repair on damaged repositories', { skip }, () => {
 
   const big = () => `${src}/big.bin`
 
+  it('takes restic\'s --read-data-subset= (empty: no subset) and --check-unused (ignored), as restic 0.14 does', async () => {
+    // Both were refused: "Invalid value for --read-data-subset" and "unknown option".
+    const r = await cairn(pristine, 'check', '--read-data-subset=', '--check-unused')
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /no errors were found/)
+    assert.doesNotMatch(r.stdout, /read data/)
+  })
+
   it('finds one flipped byte with --read-data and names both snapshots and the file', async () => {
     const repo = await copy()
     const pack = (await packFiles(repo))[0]

@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import type { Id } from '../../base/index.js'
 import { interruptSignal, runCheck, type CheckPhase, type CheckProblem, type CheckReport } from '../../app/index.js'
 import type { CommandContext } from '../context.js'
@@ -27,12 +27,15 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
     .option('--read-data', 'also read all packs and verify every blob')
     .option('--read-data-subset <subset>', 'read only some packs: "n/t" (group n of t), "x%" or a size such as "500M"')
     .option('--with-cache', 'accepted for restic compatibility (check never uses a cache)')
+    .addOption(new Option('--check-unused', 'accepted for restic compatibility (restic 0.14 ignores it too)').hideHelp())
     .addHelpText(
       'after',
       '\nExit status is 0 when no errors were found and 1 when the repository contains errors.\n\nExamples:\n  cairn check\n  cairn check --read-data\n  cairn check --read-data-subset 1/7   (one seventh of the packs; 1/7 … 7/7 cover all)\n  cairn check --json',
     )
     .action(async (opts: CheckFlags) => {
       keepYoungGenerationSmall()
+      // restic takes an empty subset (`--read-data-subset=$SUBSET` with SUBSET unset) as none.
+      if (opts.readDataSubset === '') opts.readDataSubset = undefined
       const term = ctx.term
       const { signal, dispose } = interruptSignal()
       // Walking the trees and reading data run at once: each phase keeps its own counts, and
