@@ -68,4 +68,20 @@ describe('collectStats()', { skip }, () => {
     assert.equal(restore.totalSize, 300_000 + 2 * text)
     assert.equal(byContents.totalSize, 300_000 + text)
   })
+
+  it('a tree that cannot be read is named with its snapshot and folder', async () => {
+    // Only "File data/… not found" was said: no snapshot, no folder.
+    const damaged = join(tmp.path, 'damaged')
+    await fs.cp(repo, damaged, { recursive: true })
+    const treePack = await withRepo(damaged, async (r) => {
+      await r.loadIndex()
+      for (const b of r.index.blobs()) if (b.type === 'tree') return r.index.lookup('tree', b.id)!.packId
+      throw new Error('no tree blob')
+    })
+    await fs.rm(join(damaged, 'data', treePack.slice(0, 2), treePack))
+    await assert.rejects(
+      withRepo(damaged, (r) => collectStats(r, { snapshots: [first] })),
+      (err: Error) => new RegExp(`^Snapshot ${first.slice(0, 8)}: Cannot read the folder / \\(tree [0-9a-f]{8}\\): `).test(err.message),
+    )
+  })
 })

@@ -1,4 +1,4 @@
-import { AppError, createLimit, type Id } from '../base/index.js'
+import { AppError, createLimit, isAppError, messageOf, type Id } from '../base/index.js'
 import { plaintextLength, type Repository } from '../repository/index.js'
 import { decodeTree, goStringFromBytes, type Node, type SnapshotFilter } from '../snapshots/index.js'
 import { selectSnapshots } from './snapshot-selection.js'
@@ -65,6 +65,16 @@ export async function collectStats(repo: StatsRepo, req: StatsRequest, onWarning
   const fileBlobs = new Map<string, Set<Id>>()
   for (const e of entries) {
     req.signal?.throwIfAborted()
+    try {
+      await statsOf(e)
+    } catch (err) {
+      if (!isAppError(err) || err.code === 'INTERRUPTED') throw err
+      throw new AppError(err.code, `Snapshot ${e.id.slice(0, 8)}: ${err.message}`, { ...(err.hint === undefined ? {} : { hint: err.hint }), cause: err })
+    }
+  }
+  return result
+
+  async function statsOf(e: (typeof entries)[number]): Promise<void> {
     if (mode === 'restore-size') {
       const inodes = new Set<bigint>()
       await walk(trees, e.snapshot.tree, '', undefined, (_path, node) => {
@@ -74,7 +84,7 @@ export async function collectStats(repo: StatsRepo, req: StatsRequest, onWarning
           result.totalSize += node.size
         }
       })
-      continue
+      return
     }
     // restic skips a subtree seen before in the same snapshot: its files have been counted.
     await walk(trees, e.snapshot.tree, '', new Set(), (path, node, parent) => {
@@ -102,12 +112,16 @@ export async function collectStats(repo: StatsRepo, req: StatsRequest, onWarning
       }
     })
   }
-  return result
 }
 
 /** Depth-first in name order; subtrees in `skip` are not entered, and each entered one is added to it. */
 async function walk(trees: TreeLoader, tree: Id, prefix: string, skip: Set<Id> | undefined, visit: (path: string, node: Node, parent: Id) => void): Promise<void> {
-  const nodes = await trees.load(tree)
+  let nodes: Node[]
+  try {
+    nodes = await trees.load(tree)
+  } catch (err) {
+    throw isAppError(err, 'INTERRUPTED') ? err : new AppError(isAppError(err) ? err.code : 'IO', `Cannot read the folder ${prefix === '' ? '/' : prefix} (tree ${tree.slice(0, 8)}): ${messageOf(err)}`, { hint: 'Run "cairn check" to see what is damaged', cause: err })
+  }
   trees.prefetch(skip ? subtreesOf(nodes).filter((id) => !skip.has(id)) : subtreesOf(nodes))
   for (const node of nodes) {
     if (node.type === 'dir' && node.subtree !== undefined && skip?.has(node.subtree)) {
