@@ -75,8 +75,8 @@ describe('collectStats()', { skip }, () => {
     await fs.cp(repo, damaged, { recursive: true })
     const treePack = await withRepo(damaged, async (r) => {
       await r.loadIndex()
-      for (const b of r.index.blobs()) if (b.type === 'tree') return r.index.lookup('tree', b.id)!.packId
-      throw new Error('no tree blob')
+      const root = (JSON.parse((await r.loadUnpacked('snapshots', first)).toString()) as { tree: string }).tree
+      return r.index.lookup('tree', root)!.packId
     })
     await fs.rm(join(damaged, 'data', treePack.slice(0, 2), treePack))
     await assert.rejects(
