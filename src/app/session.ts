@@ -115,7 +115,7 @@ async function passwordFor(o: RepositoryOptions, isDefault: boolean, mayCreate: 
 /** Creates a repository (the default one or the one named in the options). */
 export async function initRepository(o: RepositoryOptions, init: Parameters<typeof Repository.init>[2] = {}): Promise<Repository> {
   const { url, isDefault } = repositoryLocation(o)
-  const backend = await openBackend(url, o.backend)
+  const backend = await openBackend(url, backendOptions(o))
   // A repository that is there already is not made anew: no new password for it either.
   const password = await closingOnError(backend, () => passwordFor(o, isDefault, async () => !(await hasConfig(backend))))
   return closingOnError(backend, () => Repository.init(backend, password, { cache: cacheFor(o, url), ...init }))
@@ -175,7 +175,7 @@ export async function openRepository(o: RepositoryOptions, createDefault = false
     return repo
   }
   const { url, isDefault } = repositoryLocation(o)
-  const backend: Backend = await openBackend(url, o.backend)
+  const backend: Backend = await openBackend(url, backendOptions(o))
   const password = await closingOnError(backend, () => passwordFor(o, isDefault, async () => createDefault && !(await hasConfig(backend))))
   try {
     // restic's --key-hint defaults to $RESTIC_KEY_HINT (CAIRN_KEY_HINT first)
@@ -249,7 +249,13 @@ export async function usingRepository<T>(repo: Repository, mode: LockMode, o: Pi
   }
 }
 
-/** The signal of the command's interruptSignal(), if any: it also ends a wait for a lock. */
+/** The backend options of `o`, with the command's interruption, which stops retries. */
+function backendOptions(o: RepositoryOptions): BackendOptions {
+  const signal = o.signal ?? commandInterrupt
+  return signal === undefined ? (o.backend ?? {}) : { ...o.backend, signal }
+}
+
+/** The signal of the command's interruptSignal(), if any: it also ends a wait for a lock and the retries of backend calls. */
 let commandInterrupt: AbortSignal | undefined
 
 /**

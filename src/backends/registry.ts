@@ -124,6 +124,8 @@ export interface BackendOptions {
   onMessage?: (message: string) => void
   /** How long a connection may stay silent before its request fails (s3; default 120 s, as rest and rclone). */
   idleTimeoutMs?: number
+  /** The command's interruption: failed calls are no longer retried once it fires (RetryOptions.signal). */
+  signal?: AbortSignal
 }
 
 type Factory<S extends BackendScheme> = (loc: Extract<RepositoryLocation, { scheme: S }>, options: BackendOptions) => Backend

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -430,6 +431,37 @@ describe('cairn binary', { concurrency: true }, () => {
       const [code, killedBy] = await closed
       assert.deepEqual({ code, killedBy, stderr }, { code: 130, killedBy: null, stderr: 'Fatal: Interrupted\n' }, signal)
     }
+  })
+
+  it('Ctrl-C ends a backup at once while it retries a server that is down, with exit code 130', async () => {
+    // The retries' waits did not look at the interruption: a minute or more went by.
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port
+        s.close(() => resolve(p))
+      })
+    })
+    const data = join(home, 'data-server-down')
+    await mkdir(data, { recursive: true })
+    await writeFile(join(data, 'f'), 'x')
+    const child = spawn(process.execPath, [BIN, '-r', `rest:http://127.0.0.1:${port}/repo`, 'backup', data], {
+      env: { PATH: process.env.PATH ?? '', HOME: home, CAIRN_PASSWORD: 'pw', CAIRN_CACHE_DIR: join(home, 'cache') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+    for (let waited = 0; !/retrying in/.test(stderr); waited += 20) {
+      assert.ok(waited < 20_000, `no retry was reported; stderr: ${stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const stopped = Date.now()
+    child.kill('SIGINT')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    const code = await closed
+    clearTimeout(timer)
+    assert.equal(code, 130, stderr)
+    assert.ok(Date.now() - stopped < 5000, `it took ${Date.now() - stopped} ms`)
   })
 
   it('Ctrl-C ends a backup --stdin that waits for input that does not come', async () => {

@@ -248,10 +248,22 @@ export class Lock {
   }
 }
 
-/** Releases every lock this process holds (on signals and fatal errors). */
-export async function releaseAllLocks(): Promise<void> {
+/**
+ * Releases every lock this process holds (on signals and fatal errors), waiting `withinMs` at
+ * the most: a server that no longer answers must not keep an interrupted run from ending (its
+ * lock is then left, and goes stale).
+ */
+export async function releaseAllLocks(withinMs = 10_000): Promise<void> {
   const unheld = [...writing].map(async ({ saving, repo }) => repo.backend.remove({ type: 'locks', name: await saving }))
-  await Promise.allSettled([...[...held].map((l) => l.release()), ...unheld])
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.allSettled([...[...held].map((l) => l.release()), ...unheld]),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, withinMs)
+      timer.unref()
+    }),
+  ])
+  clearTimeout(timer)
 }
 
 export function newLockInfo(exclusive: boolean): LockInfo {

@@ -57,7 +57,7 @@ export function wrapBackend(
   const inner = be
   be = withConnectionLimit(be, connections ?? Math.max(1, be.properties.connections))
   be = withRateLimit(be, { uploadKiB: options.limitUploadKiB, downloadKiB: options.limitDownloadKiB })
-  const retryOptions = { ...retry, ...(onMessage === undefined ? {} : { onMessage }) }
+  const retryOptions = { ...retry, ...(onMessage === undefined ? {} : { onMessage }), ...(options.signal === undefined ? {} : { signal: options.signal }) }
   be = withRetry(be, retryOptions)
   const outer = withScrubbedErrors(be, scrub)
   // Cleaning up after killed runs (prune, under its exclusive lock) goes to the backend past

@@ -127,6 +127,24 @@ describe('withRetry()', () => {
     assert.ok(Date.now() - started < 1000)
   })
 
+  it('an interruption ends the wait for the next attempt at once, and no failed attempt is retried after it', async () => {
+    // A server that was down held a Ctrl-C up for a minute or more: the waits did not look at it.
+    const faulty = new FaultyBackend()
+    faulty.failNext('load', 100)
+    const ac = new AbortController()
+    const be = withRetry(faulty, { initialDelayMs: 60_000, jitter: 0, retries: 10, signal: ac.signal })
+    const started = Date.now()
+    const load = be.load(file('data').h)
+    setTimeout(() => ac.abort(new AppError('INTERRUPTED', 'Interrupted')), 50)
+    await assert.rejects(load, (err: unknown) => isAppError(err, 'INTERRUPTED'))
+    assert.ok(Date.now() - started < 5000, 'it did not wait the minute')
+    assert.equal(faulty.count('load'), 1)
+    faulty.failNext('stat', 5)
+    const after = withRetry(faulty, { ...FAST, signal: ac.signal })
+    await assert.rejects(after.stat(file('data').h), (err: unknown) => isAppError(err, 'INTERRUPTED'))
+    assert.equal(faulty.count('stat'), 1, 'tried once, not again')
+  })
+
   it('backs off exponentially, within the jitter and the maximum delay', async () => {
     const delays: number[] = []
     const faulty = new FaultyBackend()

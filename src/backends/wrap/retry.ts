@@ -1,4 +1,4 @@
-import { messageOf } from '../../base/index.js'
+import { AppError, messageOf } from '../../base/index.js'
 import type { Backend, FileInfo, FileType, Handle, ListOptions } from '../backend.js'
 import { FileExistsError } from '../errors.js'
 import { isTransient } from './transient.js'
@@ -21,6 +21,12 @@ export interface RetryOptions {
   onMessage?: (message: string) => void
   /** Random numbers in [0, 1) for the jitter (default Math.random). */
   random?: () => number
+  /**
+   * The command's interruption (Ctrl-C): once it fires, a failed attempt is not retried and a
+   * wait for the next one ends, with its reason (AppError INTERRUPTED); a server that is down
+   * held a Ctrl-C up for minutes.
+   */
+  signal?: AbortSignal
 }
 
 /**
@@ -73,6 +79,25 @@ export function withRetry(be: Backend, options: RetryOptions = {}): Backend {
 
 type Retrier = <T>(what: string, fn: () => Promise<T>) => Promise<T>
 
+function interruption(signal: AbortSignal): unknown {
+  return signal.reason instanceof Error ? signal.reason : new AppError('INTERRUPTED', 'Interrupted')
+}
+
+/** Waits `ms`, or until `signal` fires (then rejects with its reason). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(interruption(signal!))
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
 function retrier(o: RetryOptions): Retrier {
   const retries = o.retries ?? 10
   const maxElapsed = o.maxElapsedMs ?? 15 * 60_000
@@ -90,11 +115,12 @@ function retrier(o: RetryOptions): Retrier {
         return result
       } catch (err) {
         if (!isTransient(err) || attempt > retries) throw err
+        if (o.signal?.aborted) throw interruption(o.signal)
         const base = Math.min(maxDelay, initial * multiplier ** (attempt - 1))
         const delay = Math.max(0, Math.round(base * (1 + jitter * (2 * random() - 1))))
         if (Date.now() - start + delay > maxElapsed) throw err
         o.onMessage?.(`${what} failed: ${messageOf(err)}, retrying in ${formatDelay(delay)}`)
-        await new Promise((r) => setTimeout(r, delay))
+        await pause(delay, o.signal)
       }
     }
   }
