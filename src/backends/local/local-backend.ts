@@ -8,17 +8,12 @@ import { checkHandle, checkListType, checkRange } from '../handle.js'
 import { ioError } from './io-error.js'
 import { nodeFs, type LocalFs } from './local-fs.js'
 import { listLocal } from './local-list.js'
+import { repositoryModes, type RepositoryModes } from '../file-modes.js'
 
 const TYPE_DIRS = ['keys', 'index', 'snapshots', 'locks', 'data'] as const
 const DATA_SUBDIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
-/** File and directory modes; restic widens both for group access when `config` is group-readable. */
-interface Modes {
-  file: number
-  dir: number
-}
-const PRIVATE: Modes = { file: 0o400, dir: 0o700 }
-const GROUP: Modes = { file: 0o440, dir: 0o770 }
+type Modes = RepositoryModes
 
 /** Errors from link() that mean "this file system has no hard links", not "something is wrong". */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'])
@@ -74,7 +69,7 @@ export class LocalBackend implements Backend {
         hint: 'Open the existing repository, or choose an empty directory',
       })
     }
-    const mode = PRIVATE.dir
+    const mode = repositoryModes(undefined).dir
     const mkdirp = async (dir: string) => {
       try {
         await makeDirectories(dir, mode, fs)
@@ -346,8 +341,8 @@ export class LocalBackend implements Backend {
   /** Looked up once: restic decides group access by the mode of `config` when it opens a repository. */
   #getModes(): Promise<Modes> {
     this.#modes ??= this.#fs.stat(join(this.#root, 'config')).then(
-      (st) => ((st.mode & 0o040) !== 0 ? GROUP : PRIVATE),
-      () => PRIVATE,
+      (st) => repositoryModes(st.mode),
+      () => repositoryModes(undefined),
     )
     return this.#modes
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { hashId, isAppError } from '../../base/index.js'
@@ -75,6 +75,34 @@ describe('SftpBackend', { skip }, () => {
         assert.deepEqual(await readdir(join(path, 'data', pack.h.name.slice(0, 2))), [pack.h.name], 'no temp file is left')
       } finally {
         await be.close()
+      }
+    })
+
+    it('in a repository shared with a group (config group-readable), files are 0440 and new folders 0770, as restic and LocalBackend make them', async () => {
+      // Files were 0400 and folders 0700 whatever config said: group members lost snapshots and indexes.
+      const { be: first, path } = backend('ssh2')
+      await first.create()
+      await first.save({ type: 'config', name: '' }, Buffer.from('cfg'))
+      await first.close()
+      await chmod(join(path, 'config'), 0o440)
+      await rm(join(path, 'data', 'ab'), { recursive: true })
+      for (const transport of ['ssh2', 'command'] as const) {
+        const s = server()
+        const extended = transport === 'ssh2' ? s.extended : { 'sftp.command': s.sftpCommand }
+        const be = new SftpBackend({ scheme: 'sftp', user: s.user, host: s.host, port: s.port, path }, { extended, env: { HOME: s.dir } })
+        try {
+          const snap = file('snapshots', 50)
+          await be.save(snap.h, snap.data)
+          assert.equal(await modeOf(join(path, 'snapshots', snap.h.name)), 0o440, transport)
+          const data = randomBytes(100)
+          const name = 'ab' + hashId(data).slice(2)
+          await be.save({ type: 'data', name }, data)
+          assert.equal(await modeOf(join(path, 'data', 'ab')), 0o770, transport)
+          assert.equal(await modeOf(join(path, 'data', 'ab', name)), 0o440, transport)
+          await rm(join(path, 'data', 'ab'), { recursive: true })
+        } finally {
+          await be.close()
+        }
       }
     })
 

@@ -14,11 +14,10 @@ import { FX, OPEN, kindOf } from './sftp-packets.js'
 import type { DirEntry, SftpSession } from './sftp-session.js'
 import { readRange, writeAll } from './sftp-transfer.js'
 import { connectSsh } from './ssh-transport.js'
+import { repositoryModes, type RepositoryModes } from '../file-modes.js'
 
 const TYPE_DIRS = ['keys', 'index', 'snapshots', 'locks', 'data'] as const
 const DATA_SUBDIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-const DIR_MODE = 0o700
-const FILE_MODE = 0o400
 
 /**
  * A repository in a directory on an SFTP server, in restic's default layout (`config`,
@@ -46,6 +45,7 @@ export class SftpBackend implements Backend {
   readonly #root: string
   readonly #onMessage: ((m: string) => void) | undefined
   #conn: Promise<SftpConnection> | undefined
+  #modes: Promise<RepositoryModes> | undefined
 
   /** Throws AppError INVALID_ARGUMENT for bad `-o sftp.*` options; does not connect. */
   constructor(loc: SftpLocation, options: BackendOptions = {}) {
@@ -86,7 +86,7 @@ export class SftpBackend implements Backend {
       let open = true
       try {
         // Read-only from the start, as restic makes its files; servers that refuse chmod are fine.
-        const chmod = s.fsetstat(handle, { permissions: FILE_MODE }).catch(() => {})
+        const chmod = this.#getModes(s).then((m) => s.fsetstat(handle, { permissions: m.file })).catch(() => {})
         await Promise.all([writeAll(s, handle, data), chmod])
         if (s.extensions.has('fsync@openssh.com')) await s.fsync(handle)
         open = false
@@ -275,10 +275,25 @@ export class SftpBackend implements Backend {
     }
   }
 
+  /**
+   * Looked up once, as LocalBackend does: restic widens file and folder modes for the group
+   * when `config` is group-readable, and group members could not read files made 0400.
+   */
+  #getModes(s: SftpSession): Promise<RepositoryModes> {
+    this.#modes ??= s.stat(posix.join(this.#root, 'config')).then(
+      (a) => repositoryModes(a.permissions),
+      () => repositoryModes(undefined),
+    )
+    return this.#modes
+  }
+
   /** mkdir that accepts an existing directory; errors name the directory. */
   async #mkdir(s: SftpSession, dir: string): Promise<void> {
     try {
-      await s.mkdir(dir, { permissions: DIR_MODE })
+      const { dir: mode } = await this.#getModes(s)
+      await s.mkdir(dir, { permissions: mode })
+      // The server's umask takes bits off (0770 became 0750); restic sets the mode after, too.
+      await s.setstat(dir, { permissions: mode }).catch(() => {})
     } catch (err) {
       if (!isStatus(err, FX.NO_SUCH_FILE)) {
         const isDir = await s.stat(dir).then(

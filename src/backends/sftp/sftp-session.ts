@@ -186,6 +186,10 @@ export class SftpSession {
     return this.#attrsCall(FXP.FSTAT, [handle], 'fstat')
   }
 
+  async setstat(path: string, attrs: Attrs): Promise<void> {
+    this.#status(await this.#call(FXP.SETSTAT, [path, { attrs }]), `setstat "${path}"`)
+  }
+
   async fsetstat(handle: Buffer, attrs: Attrs): Promise<void> {
     this.#status(await this.#call(FXP.FSETSTAT, [handle, { attrs }]), 'fsetstat')
   }
