@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { posix } from 'node:path'
-import { AppError } from '../../base/index.js'
+import { AppError, createLimit } from '../../base/index.js'
 import type { Backend, BackendProperties, FileInfo, FileType, Handle, TemporaryFiles } from '../backend.js'
 import { FileExistsError, NotFoundError, shortReadError } from '../errors.js'
 import { checkHandle, checkListType, checkRange } from '../handle.js'
@@ -191,14 +191,20 @@ export class SftpBackend implements Backend {
       const dirs = [this.#root, ...['index', 'snapshots', 'keys', 'locks'].map((t) => posix.join(this.#root, t))]
       const before = Date.now() / 1000 - 15 * 60
       for (const e of await names(s, posix.join(this.#root, 'data'))) if (/^[0-9a-f]{2}$/.test(e.name)) dirs.push(posix.join(this.#root, 'data', e.name))
-      for (const dir of dirs) {
-        for (const e of await names(s, dir)) {
-          if (!/^(?:[0-9a-f]{64}|config)-tmp-[0-9a-f]{16}$/.test(e.name) || (e.attrs.mtime ?? 0) > before) continue
-          if (!options.dryRun) await s.remove(posix.join(dir, e.name)).catch((err: unknown) => (isStatus(err, FX.NO_SUCH_FILE) ? undefined : Promise.reject(err)))
-          found.files++
-          found.bytes += Number(e.attrs.size ?? 0)
-        }
-      }
+      // Several folders at a time: one after another, 261 of them took 16 s at 20 ms a round trip.
+      const limit = createLimit(16)
+      await Promise.all(
+        dirs.map((dir) =>
+          limit(async () => {
+            for (const e of await names(s, dir)) {
+              if (!/^(?:[0-9a-f]{64}|config)-tmp-[0-9a-f]{16}$/.test(e.name) || (e.attrs.mtime ?? 0) > before) continue
+              if (!options.dryRun) await s.remove(posix.join(dir, e.name)).catch((err: unknown) => (isStatus(err, FX.NO_SUCH_FILE) ? undefined : Promise.reject(err)))
+              found.files++
+              found.bytes += Number(e.attrs.size ?? 0)
+            }
+          }),
+        ),
+      )
     })
     return found
   }
