@@ -13,7 +13,8 @@ const CLOSE_WAIT_MS = 2_000
  * stdin and stdout, as restic does; ssh itself then handles keys, known_hosts and its config.
  * Its stderr lines go to `onMessage`. When the program exits before the session starts, the
  * error carries its last stderr lines: PERMISSION_DENIED when ssh says the login or the host
- * key was refused, NETWORK otherwise. The message names only the program, never its arguments,
+ * key was refused, INVALID_ARGUMENT when the program ended without an error yet spoke no SFTP,
+ * NETWORK otherwise (final when ssh could not resolve the host name, as ENOTFOUND is). The message names only the program, never its arguments,
  * which may hold secrets.
  */
 export async function startCommand(argv: readonly string[], onMessage?: (m: string) => void): Promise<SftpConnection> {
@@ -67,6 +68,16 @@ export async function startCommand(argv: readonly string[], onMessage?: (m: stri
     if (/permission denied|host key verification failed|authentication failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(said)) {
       throw new AppError('PERMISSION_DENIED', message, {
         hint: 'ssh refused the login or the host key; run the same ssh command by hand to see why',
+        cause: err,
+      })
+    }
+    // A host name that does not resolve stays so: NETWORK, but final (ENOTFOUND), as the built-in client's.
+    if (/could not resolve hostname|name or service not known|no address associated with hostname/i.test(said)) {
+      throw new AppError('NETWORK', message, { hint: 'Check the host name in the repository location, or in your ssh config', cause: Object.assign(new Error(said), { code: 'ENOTFOUND' }) })
+    }
+    if (child.exitCode === 0) {
+      throw new AppError('INVALID_ARGUMENT', `${message}: the command ended without speaking SFTP`, {
+        hint: 'The command must start an SFTP session on its standard input and output, as "ssh host -s sftp" does',
         cause: err,
       })
     }

@@ -232,6 +232,15 @@ describe('SftpBackend connecting', { skip }, () => {
       await assert.rejects(be.create(), expectError('INVALID_ARGUMENT', /^Cannot run the SFTP command "ssh-wrapper": program not found/))
     })
 
+    it('ssh that cannot resolve the host, or a command that ends without speaking SFTP, is final: not retried', async () => {
+      // Both were retried for about a minute; the built-in client fails at once for an unknown host.
+      const s = server()
+      const unresolved = backendFor(s, { 'sftp.command': 'ssh -F none -o BatchMode=yes no-such-host.invalid -s sftp' }, {})
+      await assert.rejects(unresolved.create(), (err: unknown) => isAppError(err, 'NETWORK') && /Could not resolve hostname/i.test(err.message) && !isTransient(err))
+      const silent = backendFor(s, { 'sftp.command': 'echo hello' }, {})
+      await assert.rejects(silent.create(), expectError('INVALID_ARGUMENT', /^Cannot start an SFTP session with "echo": echo exited with code 0.*the command ended without speaking SFTP/))
+    })
+
     it('close() ends the ssh child', async () => {
       const s = server()
       const before = childrenNamed('ssh').length
