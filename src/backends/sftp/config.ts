@@ -4,6 +4,7 @@ import { AppError } from '../../base/index.js'
 import { anyText, nonBlank, parseBackendOptions, wholeNumber } from '../options.js'
 import type { BackendOptions, RepositoryLocation } from '../registry.js'
 import { splitShellWords } from './shell-split.js'
+import { sshHostConfig } from './ssh-config.js'
 
 export type SftpLocation = Extract<RepositoryLocation, { scheme: 'sftp' }>
 
@@ -30,6 +31,8 @@ export interface SftpSettings {
   command?: string[]
   /** `-o sftp.key`: the one private key to log in with (the agent is still asked). */
   keyFile?: string
+  /** IdentityFile entries of ~/.ssh/config for this host, tried before the default keys. */
+  identityFiles?: string[]
   /** `-o sftp.known-hosts`, else ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts. */
   knownHostsFiles: string[]
   /** The directory holding `.ssh/`. */
@@ -51,7 +54,10 @@ export function sftpSettings(loc: SftpLocation, options: BackendOptions): SftpSe
     })
   }
   const home = env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir()
-  const port = loc.port ?? 22
+  let port = loc.port ?? 22
+  let host = loc.host.replace(/^\[(.*)\]$/, '$1') // URL syntax brackets IPv6 addresses
+  let user = loc.user
+  let identityFiles: string[] | undefined
   let command: string[] | undefined
   if (o.command !== undefined) command = words('sftp.command', o.command)
   else if (o.args !== undefined) {
@@ -59,15 +65,28 @@ export function sftpSettings(loc: SftpLocation, options: BackendOptions): SftpSe
     if (loc.port !== undefined) command.push('-p', String(port))
     if (loc.user !== undefined) command.push('-l', loc.user)
     command.push(...words('sftp.args', o.args), '-s', 'sftp')
+  } else {
+    // Without a command of its own, what ~/.ssh/config says of the host applies, as it does to
+    // restic's ssh; a host behind a ProxyJump is reached through the ssh program itself.
+    const cfg = sshHostConfig(home, host, loc.user, loc.port)
+    if (cfg?.proxied === true) {
+      command = ['ssh', '-F', cfg.file, ...(loc.port === undefined ? [] : ['-p', String(port)]), ...(loc.user === undefined ? [] : ['-l', loc.user]), loc.host, '-s', 'sftp']
+    } else if (cfg !== undefined) {
+      host = cfg.hostname
+      port = cfg.port
+      user = cfg.user === '' ? user : cfg.user
+      identityFiles = cfg.identityFiles
+    }
   }
   return {
-    user: loc.user ?? env.USER ?? userInfo().username,
-    host: loc.host.replace(/^\[(.*)\]$/, '$1'), // URL syntax brackets IPv6 addresses
+    user: user ?? env.USER ?? userInfo().username,
+    host,
     port,
     path: loc.path,
     connections: o.connections ?? 5,
     ...(command === undefined ? {} : { command }),
     ...(o.key === undefined ? {} : { keyFile: o.key }),
+    ...(identityFiles === undefined ? {} : { identityFiles }),
     knownHostsFiles: o['known-hosts'] !== undefined ? [o['known-hosts']] : [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'],
     home,
     ...(env.SSH_AUTH_SOCK === undefined || env.SSH_AUTH_SOCK === '' ? {} : { agentSocket: env.SSH_AUTH_SOCK }),

@@ -15,7 +15,8 @@ const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa']
 
 /**
  * The login methods to try: the key named by `-o sftp.key` (which must be usable), then the
- * SSH agent ($SSH_AUTH_SOCK), then, without `sftp.key`, the default keys in ~/.ssh. Keys
+ * SSH agent ($SSH_AUTH_SOCK), then, without `sftp.key`, the IdentityFiles ~/.ssh/config names
+ * for the host and the default keys in ~/.ssh (those that exist). Keys
  * protected by a passphrase are skipped with a note through `onMessage`, since there is no
  * one to ask; the agent is the way to use them.
  */
@@ -29,8 +30,8 @@ export async function authCandidates(s: SftpSettings, onMessage?: (m: string) =>
     else onMessage?.(`Not using ssh-agent: cannot reach it at SSH_AUTH_SOCK="${s.agentSocket}" (${problem})`)
   }
   if (s.keyFile === undefined) {
-    for (const name of DEFAULT_KEYS) {
-      const file = join(s.home, '.ssh', name)
+    const files = [...(s.identityFiles ?? []), ...DEFAULT_KEYS.map((name) => join(s.home, '.ssh', name))]
+    for (const file of new Set(files)) {
       const parsed = await loadKey(file)
       if (parsed === undefined) continue
       if (parsed instanceof Error) {
