@@ -272,44 +272,44 @@ describe('SftpBackend connecting', { skip }, () => {
       })
     })
 
-    it('a Host of ~/.ssh/config is reached with its HostName, Port, User and IdentityFile, as restic reaches it through ssh', async () => {
-      // The alias was looked up as a host name: not found, or port 22 refused, after a minute of retries.
-      const s = server()
+    /** A home whose ~/.ssh has `config` (given the home) and the test server's known_hosts. */
+    async function homeWithSshConfig(s: TestSshd, config: (home: string) => string): Promise<string> {
       const home = await mkdtemp(join(s.dir, 'home-'))
       await mkdir(join(home, '.ssh'))
-      const key = s.extended['sftp.key']
-      await writeFile(join(home, '.ssh', 'config'), `Host other\n  HostName 10.0.0.1\nHost nas-alias.invalid backup\n  HostName ${s.host}\n  Port ${s.port}\n  User ${s.user}\n  IdentityFile ${key}\n`)
       await copyFile(s.extended['sftp.known-hosts'], join(home, '.ssh', 'known_hosts'))
-      const be = new SftpBackend({ scheme: 'sftp', host: 'nas-alias.invalid', path: join(home, 'repo') }, { env: { HOME: home } })
+      await writeFile(join(home, '.ssh', 'config'), config(home))
+      return home
+    }
+
+    /** Creates a repository at `host`:HOME/repo, as the home's ssh config leads there, and reads back what it saved. */
+    async function roundTrip(host: string, home: string): Promise<void> {
+      const be = new SftpBackend({ scheme: 'sftp', host, path: join(home, 'repo') }, { env: { HOME: home } })
       try {
         await be.create()
-        await be.save({ type: 'config', name: '' }, Buffer.from('cfg'))
-        assert.deepEqual(await be.load({ type: 'config', name: '' }), Buffer.from('cfg'))
+        await be.save({ type: 'config', name: '' }, Buffer.from(host))
+        assert.deepEqual(await be.load({ type: 'config', name: '' }), Buffer.from(host))
       } finally {
         await be.close()
       }
+    }
+
+    it('a Host of ~/.ssh/config is reached with its HostName, Port, User and IdentityFile, as restic reaches it through ssh', async () => {
+      // The alias was looked up as a host name: not found, or port 22 refused, after a minute of retries.
+      const s = server()
+      const home = await homeWithSshConfig(s, () => `Host other\n  HostName 10.0.0.1\nHost nas-alias.invalid backup\n  HostName ${s.host}\n  Port ${s.port}\n  User ${s.user}\n  IdentityFile ${s.extended['sftp.key']}\n`)
+      await roundTrip('nas-alias.invalid', home)
     })
 
     it('a Host of ~/.ssh/config behind a ProxyCommand is reached through the ssh program', async () => {
       const s = server()
-      const home = await mkdtemp(join(s.dir, 'home-'))
-      await mkdir(join(home, '.ssh'))
-      const relay = join(home, 'relay.cjs')
-      await writeFile(relay, `const c = require('node:net').connect(${s.port}, ${JSON.stringify(s.host)}); process.stdin.pipe(c); c.pipe(process.stdout)\n`)
-      await copyFile(s.extended['sftp.known-hosts'], join(home, '.ssh', 'known_hosts'))
-      await writeFile(
-        join(home, '.ssh', 'config'),
-        `Host jumped.invalid\n  HostName ${s.host}\n  Port ${s.port}\n  User ${s.user}\n  IdentityFile ${s.extended['sftp.key']}\n  IdentitiesOnly yes\n` +
-          `  UserKnownHostsFile ${join(home, '.ssh', 'known_hosts')}\n  BatchMode yes\n  ProxyCommand ${process.execPath} ${relay}\n`,
+      const home = await homeWithSshConfig(
+        s,
+        (h) =>
+          `Host jumped.invalid\n  HostName ${s.host}\n  Port ${s.port}\n  User ${s.user}\n  IdentityFile ${s.extended['sftp.key']}\n  IdentitiesOnly yes\n` +
+          `  UserKnownHostsFile ${join(h, '.ssh', 'known_hosts')}\n  BatchMode yes\n  ProxyCommand ${process.execPath} ${join(h, 'relay.cjs')}\n`,
       )
-      const be = new SftpBackend({ scheme: 'sftp', host: 'jumped.invalid', path: join(home, 'repo') }, { env: { HOME: home } })
-      try {
-        await be.create()
-        await be.save({ type: 'config', name: '' }, Buffer.from('via ssh'))
-        assert.deepEqual(await be.load({ type: 'config', name: '' }), Buffer.from('via ssh'))
-      } finally {
-        await be.close()
-      }
+      await writeFile(join(home, 'relay.cjs'), `const c = require('node:net').connect(${s.port}, ${JSON.stringify(s.host)}); process.stdin.pipe(c); c.pipe(process.stdout)\n`)
+      await roundTrip('jumped.invalid', home)
     })
 
     it('a server that does not speak SSH is NETWORK', async () => {
