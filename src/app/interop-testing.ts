@@ -64,6 +64,24 @@ export async function tempDir(prefix: string): Promise<TempDir> {
   return { path, remove: () => (process.env.CAIRN_KEEP_TMP ? Promise.resolve() : fs.rm(path, { recursive: true, force: true })) }
 }
 
+/**
+ * Runs `fn` in a new temporary folder (`tmpPath`) holding a new repository (`repo`, weak key);
+ * `src` names a source folder there, not yet made. The folder is removed afterwards.
+ *
+ * @example
+ * await withTempRepo('backup-vv', async ({ repo, src }) => { await fs.mkdir(src); ... })
+ */
+export async function withTempRepo(prefix: string, fn: (t: { tmpPath: string; repo: string; src: string }) => Promise<void>): Promise<void> {
+  const tmp = await tempDir(prefix)
+  try {
+    const repo = join(tmp.path, 'repo')
+    await initRepo(repo)
+    await fn({ tmpPath: tmp.path, repo, src: join(tmp.path, 'src') })
+  } finally {
+    await tmp.remove()
+  }
+}
+
 /** A new repository in `path` with a weak key; returns it closed. */
 export async function initRepo(path: string): Promise<void> {
   const repo = await Repository.init(new LocalBackend(path), PASSWORD, { scrypt: WEAK_SCRYPT, polynomial: TEST_POLYNOMIAL })

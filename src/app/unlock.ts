@@ -19,29 +19,23 @@ export async function unlockRepository(repo: Repository, all: boolean, options: 
     await repo.backend.remove({ type: 'locks', name: id })
     removed.push(id)
   }
-  const notALock = async (id: Id): Promise<boolean> => {
+  /** What a lock file holds: a stale or a live lock, no lock at all, or what could not be read. */
+  const state = async (id: Id): Promise<'stale' | 'live' | 'not a lock' | 'unreadable'> => {
     try {
-      decodeLock(await repo.loadUnpacked('locks', id))
-      return false
+      return isStale(decodeLock(await repo.loadUnpacked('locks', id))) ? 'stale' : 'live'
     } catch (err) {
-      return err instanceof SyntaxError || isAppError(err, 'INVALID_DATA')
+      return err instanceof SyntaxError || isAppError(err, 'INVALID_DATA') ? 'not a lock' : 'unreadable'
     }
   }
   const damaged: Id[] = []
   for (const id of await repo.listIds('locks')) {
-    if (all) {
-      await remove(id)
-      continue
-    }
-    try {
-      if (isStale(decodeLock(await repo.loadUnpacked('locks', id)))) await remove(id)
-    } catch (err) {
-      if (err instanceof SyntaxError || isAppError(err, 'INVALID_DATA')) damaged.push(id)
-    }
+    const s = all ? undefined : await state(id)
+    if (all || s === 'stale') await remove(id)
+    else if (s === 'not a lock') damaged.push(id)
   }
   if (damaged.length > 0) {
     await new Promise((resolve) => setTimeout(resolve, options.pauseMs ?? HALF_WRITTEN_MS))
-    for (const id of damaged) if (await notALock(id)) await remove(id)
+    for (const id of damaged) if ((await state(id)) === 'not a lock') await remove(id)
   }
   return removed
 }

@@ -2,20 +2,16 @@ import assert from 'node:assert/strict'
 import { promises as fs } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { cairn, initRepo, tempDir } from '../../app/interop-testing.js'
+import { cairn, withTempRepo } from '../../app/interop-testing.js'
 
 describe('restore --overwrite, --delete, --dry-run', () => {
   it('lists each action at -vv, sums them up as restic does in JSON, and refuses an unknown policy', async () => {
-    const tmp = await tempDir('restore-cli')
-    try {
-      const repo = join(tmp.path, 'repo')
-      const src = join(tmp.path, 'src')
-      await initRepo(repo)
+    await withTempRepo('restore-cli', async ({ tmpPath, repo, src }) => {
       await fs.mkdir(src)
       await fs.writeFile(join(src, 'a.txt'), 'aaa')
       await fs.writeFile(join(src, 'b.txt'), 'bbb')
       assert.equal((await cairn(repo, ['backup', src])).code, 0)
-      const target = join(tmp.path, 'target')
+      const target = join(tmpPath, 'target')
       assert.equal((await cairn(repo, ['restore', 'latest', '--target', target])).code, 0)
       const root = join(target, src)
       await fs.writeFile(join(root, 'b.txt'), 'changed')
@@ -51,31 +47,23 @@ describe('restore --overwrite, --delete, --dry-run', () => {
       assert.notEqual(bad.code, 0)
       assert.match(bad.stderr, /sometimes/)
       assert.match(bad.stderr, /always, if-changed, if-newer, never/)
-    } finally {
-      await tmp.remove()
-    }
+    })
   })
 })
 
 describe('restore --json', () => {
   it("prints restic's status messages while it runs", async () => {
-    const tmp = await tempDir('restore-json')
-    try {
-      const repo = join(tmp.path, 'repo')
-      const src = join(tmp.path, 'src')
-      await initRepo(repo)
+    await withTempRepo('restore-json', async ({ tmpPath, repo, src }) => {
       await fs.mkdir(src)
       await fs.writeFile(join(src, 'a.bin'), Buffer.alloc(4 * 1024 * 1024, 1))
       assert.equal((await cairn(repo, ['backup', src])).code, 0)
-      const r = await cairn(repo, ['--json', 'restore', 'latest', '--target', join(tmp.path, 'target')], { RESTIC_PROGRESS_FPS: '1000' })
+      const r = await cairn(repo, ['--json', 'restore', 'latest', '--target', join(tmpPath, 'target')], { RESTIC_PROGRESS_FPS: '1000' })
       assert.equal(r.code, 0, r.stderr)
       const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
       const status = out.filter((m) => m.message_type === 'status')
       assert.ok(status.length > 0, r.stdout)
       for (const m of status) assert.equal(typeof m.percent_done, 'number')
       assert.equal(out.at(-1)?.message_type, 'summary')
-    } finally {
-      await tmp.remove()
-    }
+    })
   })
 })
